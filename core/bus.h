@@ -1,0 +1,64 @@
+// The message bus every service is written against. One transport is real MQTT (Paho), the
+// other the deterministic in-memory transport driven by the virtual clock.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/envelope.h"
+
+namespace eventmart {
+
+enum class Qos : std::uint8_t {
+  kAtMostOnce = 0,   // a lost message is gone
+  kAtLeastOnce = 1,  // redelivered until acknowledged: consumers see duplicates
+};
+
+// One message as a subscriber receives it.
+struct Delivery {
+  const std::string& topic;
+  const Envelope& envelope;
+  bool redelivered = false;  // MQTT DUP flag: the transport delivered this message before
+};
+
+// Called once per delivered message. The transport acknowledges the delivery only after the
+// handler returns, so a handler must have committed its effects by then. Delivery is
+// at-least-once: a handler may see the same event twice, out of order, or late.
+using MessageHandler = std::function<void(const Delivery&)>;
+
+enum class PublishOutcome : std::uint8_t {
+  kConfirmed,  // the broker took responsibility for the message (QoS 1 PUBACK)
+  kFailed,     // not accepted (disconnected, rejected); the caller still owns the message
+};
+
+// Called once when the fate of a publish is known. May run much later; never re-entrantly
+// from inside publish().
+using PublishCallback = std::function<void(PublishOutcome)>;
+
+using SubscriptionId = std::uint64_t;
+
+class Bus {
+ public:
+  Bus() = default;
+  Bus(const Bus&) = delete;
+  Bus& operator=(const Bus&) = delete;
+  virtual ~Bus() = default;
+
+  // Publishes `envelope` on `topic`. Returns at once; `on_done` (if set) is told the outcome.
+  // REQUIRES: is_valid_topic_name(topic). An invalid topic is reported as kFailed.
+  virtual void publish(const std::string& topic, Envelope envelope, Qos qos,
+                       PublishCallback on_done) = 0;
+
+  // Delivers every message whose topic matches `filter` (MQTT '+'/'#' semantics, see
+  // topic_filter.h) to `handler`. A message matching several of this client's filters is
+  // delivered once to each matching handler, then acknowledged once.
+  // REQUIRES: is_valid_topic_filter(filter); throws std::invalid_argument otherwise.
+  virtual SubscriptionId subscribe(const std::string& filter, MessageHandler handler) = 0;
+
+  // Stops deliveries to the subscription. Unknown ids are ignored.
+  virtual void unsubscribe(SubscriptionId id) = 0;
+};
+
+}  // namespace eventmart
