@@ -1,0 +1,51 @@
+// The store's master data: products (price, stock, restock policy) and loyalty customers.
+// Each service seeds its own database from it on first start. A default store is embedded in
+// the binary (data/catalog.csv and data/customers.csv).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/codec.h"
+#include "core/events.h"
+
+namespace eventmart {
+
+struct Product {
+  Sku sku = 0;
+  std::string name;
+  std::int64_t price_cents = 0;
+  std::int64_t stock = 0;              // units on the shelf at opening
+  std::int64_t restock_threshold = 0;  // restock when stock falls below this
+  std::int64_t restock_quantity = 0;   // units ordered per restock
+};
+
+struct Customer {
+  CustomerId customer_id = 0;
+  std::string name;
+};
+
+struct StoreData {
+  std::vector<Product> products;
+  std::vector<Customer> customers;
+};
+
+// Why `product` is not a sound catalog entry, or "" when it is. Requires sku >= 1, a name,
+// price >= 0, stock >= 0, threshold >= 0 and restock_quantity > threshold (so one delivery
+// always lifts an empty shelf back to or above the threshold and re-arms the next restock).
+std::string validate_product(const Product& product);
+
+// CSV with the header "sku,name,price_cents,stock,restock_threshold,restock_quantity".
+// Names may not contain commas. Errors name the line and the field.
+Decoded<std::vector<Product>> parse_catalog_csv(std::string_view text);
+
+// CSV with the header "customer_id,name".
+Decoded<std::vector<Customer>> parse_customers_csv(std::string_view text);
+
+// The default store shipped with eventmart: 100 products with skus 1..100 (the ids the
+// reference implementation's devices send) and its loyalty customers.
+const StoreData& default_store();
+
+}  // namespace eventmart

@@ -1,0 +1,87 @@
+#include "services/hello_helper.h"
+
+namespace eventmart {
+
+std::string welcome_message(const std::optional<std::string>& customer_name, int visit_number) {
+  if (!customer_name) return "Welcome to our store! Ask at the desk for a loyalty card.";
+  if (visit_number <= 1) return "Welcome, " + *customer_name + "!";
+  return "Welcome back, " + *customer_name + "!";
+}
+
+CustomerStore::CustomerStore(Database& db) : db_(db) {
+  db_.exec(
+      "CREATE TABLE IF NOT EXISTS customers("
+      "  customer_id INTEGER PRIMARY KEY,"
+      "  name TEXT NOT NULL,"
+      "  visits INTEGER NOT NULL DEFAULT 0,"
+      "  last_seen_us INTEGER)");
+  insert_ = db_.prepare("INSERT OR IGNORE INTO customers(customer_id, name) VALUES(?, ?)");
+  select_name_ = db_.prepare("SELECT name FROM customers WHERE customer_id = ?");
+  update_visit_ = db_.prepare(
+      "UPDATE customers SET visits = visits + 1, last_seen_us = ? WHERE customer_id = ? "
+      "RETURNING visits");
+  select_visits_ = db_.prepare("SELECT visits FROM customers WHERE customer_id = ?");
+}
+
+void CustomerStore::seed(const std::vector<Customer>& customers) {
+  Transaction txn(db_);
+  for (const Customer& c : customers) insert_.bind(1, c.customer_id).bind(2, c.name).run();
+  txn.commit();
+}
+
+std::optional<std::string> CustomerStore::name_of(CustomerId id) {
+  select_name_.bind(1, id);
+  std::optional<std::string> name;
+  if (select_name_.step()) name = select_name_.column_text(0);
+  select_name_.reset();
+  return name;
+}
+
+int CustomerStore::record_visit(CustomerId id, std::int64_t at_us) {
+  update_visit_.bind(1, at_us).bind(2, id);
+  int visits = 0;
+  if (update_visit_.step()) visits = static_cast<int>(update_visit_.column_int64(0));
+  update_visit_.reset();
+  return visits;
+}
+
+int CustomerStore::visits_of(CustomerId id) {
+  select_visits_.bind(1, id);
+  int visits = 0;
+  if (select_visits_.step()) visits = static_cast<int>(select_visits_.column_int64(0));
+  select_visits_.reset();
+  return visits;
+}
+
+HelloHelper::HelloHelper(const ServiceContext& context, Display& display)
+    : Service(kHelloHelper, context), display_(display), store_(context.db) {}
+
+void HelloHelper::start() {
+  ctx_.bus.subscribe(ctx_.topics.customer_arrival,
+                     [this](const Delivery& delivery) { on_arrival(delivery); });
+  relay_.pump();
+}
+
+void HelloHelper::on_arrival(const Delivery& delivery) {
+  if (!expect_type(delivery, EventType::kCustomerArrival)) return;
+  auto arrival = decode_customer_arrival(delivery.envelope.payload);
+  if (!arrival) return reject(delivery, arrival.error());
+  const CustomerId customer = arrival.value().customer_id;
+
+  std::optional<std::string> name;
+  int visit = 0;
+  const bool first_time = consume_once(delivery.envelope.event_id, [&] {
+    name = store_.name_of(customer);
+    if (name) visit = store_.record_visit(customer, ctx_.clock.now_us());
+  });
+  if (!first_time) return;  // already welcomed: the display shows each arrival once
+  if (!name) {
+    ++unknown_customers_;
+    info("unknown card " + std::to_string(customer) + ": generic welcome");
+  }
+  const std::string text = welcome_message(name, visit);
+  display_.show(customer, text);
+  info("welcome shown to customer " + std::to_string(customer) + ": " + text);
+}
+
+}  // namespace eventmart

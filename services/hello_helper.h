@@ -1,0 +1,60 @@
+// Hello Helper: on CustomerArrival, looks the customer up in its own database and shows a
+// personal welcome on the entrance display. An unknown card gets a generic welcome.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "services/catalog.h"
+#include "services/service.h"
+
+namespace eventmart {
+
+// The entrance display. REQUIRES: show() returns quickly and does not throw.
+class Display {
+ public:
+  virtual ~Display() = default;
+  virtual void show(CustomerId customer, std::string_view text) = 0;
+};
+
+// Pure logic: the text shown for a customer (nullopt name = unknown card).
+std::string welcome_message(const std::optional<std::string>& customer_name, int visit_number);
+
+class CustomerStore {
+ public:
+  // Creates the customers table if missing. `db` must outlive the store.
+  explicit CustomerStore(Database& db);
+  // Inserts the customers that are not in the table yet.
+  void seed(const std::vector<Customer>& customers);
+  std::optional<std::string> name_of(CustomerId id);
+  // Records one more visit; returns the visit number, or 0 for an unknown customer.
+  int record_visit(CustomerId id, std::int64_t at_us);
+  int visits_of(CustomerId id);
+
+ private:
+  Database& db_;
+  Statement insert_;
+  Statement select_name_;
+  Statement update_visit_;
+  Statement select_visits_;
+};
+
+class HelloHelper final : public Service {
+ public:
+  HelloHelper(const ServiceContext& context, Display& display);
+  void start() override;
+
+  CustomerStore& store() { return store_; }
+  std::uint64_t unknown_customers() const { return unknown_customers_; }
+
+ private:
+  void on_arrival(const Delivery& delivery);
+
+  Display& display_;
+  CustomerStore store_;
+  std::uint64_t unknown_customers_ = 0;
+};
+
+}  // namespace eventmart

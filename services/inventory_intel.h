@@ -1,0 +1,59 @@
+// Inventory Intel: keeps stock in its own database. Consumes CustomerDeparted (units leave)
+// and StockReplenished from logistics (units arrive); raises RestockNeeded on the external
+// logistics bus once per downward threshold crossing (see inventory_logic.h).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "services/catalog.h"
+#include "services/inventory_logic.h"
+#include "services/service.h"
+
+namespace eventmart {
+
+class InventoryStore {
+ public:
+  // Creates the products table if missing. `db` must outlive the store.
+  explicit InventoryStore(Database& db);
+  // Inserts the products that are not in the table yet (existing stock is kept).
+  void seed(const std::vector<Product>& products);
+  std::optional<StockRecord> find(Sku sku);
+  // REQUIRES: the sku exists.
+  void update(Sku sku, const StockRecord& record);
+  // Every product's record, ordered by sku.
+  std::vector<std::pair<Sku, StockRecord>> all();
+
+ private:
+  Database& db_;
+  Statement insert_;
+  Statement select_;
+  Statement update_;
+  Statement select_all_;
+};
+
+struct InventoryStats {
+  std::uint64_t restocks_raised = 0;
+  std::uint64_t unknown_skus = 0;         // line items for skus not in the catalog (skipped)
+  std::uint64_t shortfalls_recorded = 0;  // sales beyond the units on record
+};
+
+class InventoryIntel final : public Service {
+ public:
+  // REQUIRES: context.logistics_bus is set.
+  explicit InventoryIntel(const ServiceContext& context);
+  void start() override;
+
+  InventoryStore& store() { return store_; }
+  const InventoryStats& inventory_stats() const { return inventory_stats_; }
+
+ private:
+  void on_departure(const Delivery& delivery);
+  void on_replenished(const Delivery& delivery);
+
+  InventoryStore store_;
+  InventoryStats inventory_stats_;
+};
+
+}  // namespace eventmart

@@ -1,0 +1,96 @@
+#include "services/journal.h"
+
+namespace eventmart {
+
+Journal::Journal(Database& db) : db_(db) {
+  db_.exec(
+      "CREATE TABLE IF NOT EXISTS inbox("
+      "  event_id TEXT PRIMARY KEY,"
+      "  received_at_us INTEGER NOT NULL) WITHOUT ROWID;"
+      "CREATE TABLE IF NOT EXISTS outbox("
+      "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+      "  channel INTEGER NOT NULL,"
+      "  topic TEXT NOT NULL,"
+      "  event_id TEXT NOT NULL,"
+      "  type INTEGER NOT NULL,"
+      "  source TEXT NOT NULL,"
+      "  occurred_at_us INTEGER NOT NULL,"
+      "  caused_by TEXT NOT NULL,"
+      "  payload BLOB NOT NULL);");
+  insert_inbox_ = db_.prepare("INSERT OR IGNORE INTO inbox(event_id, received_at_us) VALUES(?, ?)");
+  find_inbox_ = db_.prepare("SELECT 1 FROM inbox WHERE event_id = ?");
+  insert_outbox_ = db_.prepare(
+      "INSERT INTO outbox(channel, topic, event_id, type, source, occurred_at_us, caused_by, "
+      "payload) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
+  select_outbox_ = db_.prepare(
+      "SELECT seq, channel, topic, event_id, type, source, occurred_at_us, caused_by, payload "
+      "FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?");
+  delete_outbox_ = db_.prepare("DELETE FROM outbox WHERE seq = ?");
+  count_outbox_ = db_.prepare("SELECT count(*) FROM outbox");
+  count_inbox_ = db_.prepare("SELECT count(*) FROM inbox");
+}
+
+bool Journal::record_inbox(const std::string& event_id, std::int64_t received_at_us) {
+  insert_inbox_.bind(1, event_id).bind(2, received_at_us).run();
+  return db_.changes() == 1;
+}
+
+bool Journal::in_inbox(const std::string& event_id) {
+  find_inbox_.bind(1, event_id);
+  const bool found = find_inbox_.step();
+  find_inbox_.reset();
+  return found;
+}
+
+void Journal::add_outbox(Channel channel, const std::string& topic, const Envelope& envelope) {
+  insert_outbox_.bind(1, static_cast<std::int64_t>(channel))
+      .bind(2, topic)
+      .bind(3, envelope.event_id)
+      .bind(4, static_cast<std::int64_t>(envelope.type))
+      .bind(5, envelope.source)
+      .bind(6, envelope.occurred_at_us)
+      .bind(7, envelope.caused_by)
+      .bind_blob(8, envelope.payload)
+      .run();
+  ++outbox_writes_;
+}
+
+std::vector<OutboxRow> Journal::pending_outbox(std::int64_t after_seq, int limit) {
+  std::vector<OutboxRow> rows;
+  select_outbox_.bind(1, after_seq).bind(2, static_cast<std::int64_t>(limit));
+  while (select_outbox_.step()) {
+    OutboxRow row;
+    row.seq = select_outbox_.column_int64(0);
+    row.channel = static_cast<Channel>(select_outbox_.column_int64(1));
+    row.topic = select_outbox_.column_text(2);
+    row.envelope.event_id = select_outbox_.column_text(3);
+    row.envelope.type = static_cast<EventType>(select_outbox_.column_int64(4));
+    row.envelope.source = select_outbox_.column_text(5);
+    row.envelope.occurred_at_us = select_outbox_.column_int64(6);
+    row.envelope.caused_by = select_outbox_.column_text(7);
+    row.envelope.payload = select_outbox_.column_blob(8);
+    rows.push_back(std::move(row));
+  }
+  select_outbox_.reset();
+  return rows;
+}
+
+void Journal::mark_sent(std::int64_t seq) {
+  delete_outbox_.bind(1, seq).run();
+}
+
+std::int64_t Journal::outbox_size() {
+  count_outbox_.step();
+  const std::int64_t n = count_outbox_.column_int64(0);
+  count_outbox_.reset();
+  return n;
+}
+
+std::int64_t Journal::inbox_size() {
+  count_inbox_.step();
+  const std::int64_t n = count_inbox_.column_int64(0);
+  count_inbox_.reset();
+  return n;
+}
+
+}  // namespace eventmart

@@ -1,0 +1,67 @@
+// The inbox and outbox every service keeps in its own database, so that consuming an event is
+// one transaction: (1) record the event id in the inbox, a duplicate commits nothing; (2)
+// apply the state change; (3) write the events to emit into the outbox. The OutboxRelay then
+// publishes outbox rows and deletes each one when the transport confirms it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/envelope.h"
+#include "services/sqlite.h"
+
+namespace eventmart {
+
+// Which bus an outbox row goes to. Inventory Intel talks to the external logistics bus too.
+enum class Channel : std::uint8_t { kStore = 0, kLogistics = 1 };
+
+struct OutboxRow {
+  std::int64_t seq = 0;
+  Channel channel = Channel::kStore;
+  std::string topic;
+  Envelope envelope;
+};
+
+class Journal {
+ public:
+  // Creates the inbox and outbox tables in `db` if missing. `db` must outlive the journal.
+  explicit Journal(Database& db);
+
+  // Records `event_id` as consumed. Returns false when it was consumed before (a duplicate).
+  // REQUIRES: inside a Transaction.
+  bool record_inbox(const std::string& event_id, std::int64_t received_at_us);
+
+  // True when `event_id` was consumed before.
+  bool in_inbox(const std::string& event_id);
+
+  // Queues an event for publishing. REQUIRES: inside the Transaction of the state change.
+  void add_outbox(Channel channel, const std::string& topic, const Envelope& envelope);
+
+  // Outbox rows with seq > after_seq, oldest first, at most `limit`.
+  std::vector<OutboxRow> pending_outbox(std::int64_t after_seq, int limit);
+
+  // Removes a published row (the transport confirmed it). Unknown seqs are ignored.
+  void mark_sent(std::int64_t seq);
+
+  // Counts add_outbox() calls, so a relay can tell cheaply whether anything new was written.
+  std::uint64_t outbox_writes() const { return outbox_writes_; }
+
+  std::int64_t outbox_size();
+  std::int64_t inbox_size();
+
+  Database& db() { return db_; }
+
+ private:
+  Database& db_;
+  std::uint64_t outbox_writes_ = 0;
+  Statement insert_inbox_;
+  Statement find_inbox_;
+  Statement insert_outbox_;
+  Statement select_outbox_;
+  Statement delete_outbox_;
+  Statement count_outbox_;
+  Statement count_inbox_;
+};
+
+}  // namespace eventmart

@@ -1,0 +1,65 @@
+#include "services/outbox_relay.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace eventmart {
+namespace {
+constexpr int kBatch = 256;
+}
+
+OutboxRelay::OutboxRelay(Journal& journal, Clock& clock, Bus& store_bus, Bus* logistics_bus,
+                         std::int64_t retry_interval_us)
+    : journal_(journal),
+      clock_(clock),
+      store_bus_(store_bus),
+      logistics_bus_(logistics_bus),
+      retry_interval_us_(retry_interval_us),
+      self_(std::make_shared<OutboxRelay*>(this)) {}
+
+OutboxRelay::~OutboxRelay() {
+  if (retry_timer_ != 0) clock_.cancel(retry_timer_);
+}
+
+void OutboxRelay::pump() {
+  if (writes_seen_ == journal_.outbox_writes()) return;  // nothing written, nothing failed
+  writes_seen_ = journal_.outbox_writes();
+  while (true) {
+    std::vector<OutboxRow> rows = journal_.pending_outbox(last_handed_seq_, kBatch);
+    for (OutboxRow& row : rows) {
+      last_handed_seq_ = row.seq;
+      Bus* bus = row.channel == Channel::kLogistics ? logistics_bus_ : &store_bus_;
+      if (bus == nullptr) {
+        throw std::logic_error("outbox row " + std::to_string(row.seq) +
+                               " is for the logistics bus, but this service has none");
+      }
+      ++published_;
+      std::weak_ptr<OutboxRelay*> weak = self_;
+      bus->publish(row.topic, std::move(row.envelope), Qos::kAtLeastOnce,
+                   [weak, seq = row.seq](PublishOutcome outcome) {
+                     if (auto self = weak.lock()) (*self)->on_outcome(seq, outcome);
+                   });
+    }
+    if (rows.size() < static_cast<std::size_t>(kBatch)) return;
+  }
+}
+
+void OutboxRelay::on_outcome(std::int64_t seq, PublishOutcome outcome) {
+  if (outcome == PublishOutcome::kConfirmed) {
+    ++confirmed_;
+    journal_.mark_sent(seq);
+    return;
+  }
+  // Not accepted: hand this row (and everything after it) to the bus again on the next pump.
+  ++failed_;
+  last_handed_seq_ = std::min(last_handed_seq_, seq - 1);
+  writes_seen_ = UINT64_MAX;
+  if (retry_timer_ == 0) {
+    retry_timer_ = clock_.call_after(retry_interval_us_, [this] {
+      retry_timer_ = 0;
+      pump();
+    });
+  }
+}
+
+}  // namespace eventmart

@@ -1,0 +1,53 @@
+// Publishes a service's outbox. Rows go out in seq order at QoS 1; a row is deleted only when
+// the transport confirms it, so a crash or an outage before the confirmation means the row is
+// published again later with the same event id, and consumers deduplicate it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "core/bus.h"
+#include "core/clock.h"
+#include "services/journal.h"
+
+namespace eventmart {
+
+class OutboxRelay {
+ public:
+  // `logistics_bus` may be null for services that never write to Channel::kLogistics.
+  // All references must outlive the relay. A publish the bus reports as failed is handed to
+  // it again `retry_interval_us` later (and at the next pump, whichever comes first).
+  OutboxRelay(Journal& journal, Clock& clock, Bus& store_bus, Bus* logistics_bus,
+              std::int64_t retry_interval_us = 1'000'000);
+  ~OutboxRelay();
+  OutboxRelay(const OutboxRelay&) = delete;
+  OutboxRelay& operator=(const OutboxRelay&) = delete;
+
+  // Hands every row not yet handed to the bus to it. Call after each committed transaction
+  // that wrote to the outbox, and after a restart (rows left from before are resent).
+  void pump();
+
+  std::uint64_t published() const { return published_; }
+  std::uint64_t confirmed() const { return confirmed_; }
+  std::uint64_t failed() const { return failed_; }
+
+ private:
+  void on_outcome(std::int64_t seq, PublishOutcome outcome);
+
+  Journal& journal_;
+  Clock& clock_;
+  Bus& store_bus_;
+  Bus* logistics_bus_;
+  std::int64_t retry_interval_us_;
+  TimerId retry_timer_ = 0;           // 0: no retry scheduled
+  std::int64_t last_handed_seq_ = 0;  // rows up to here are with the bus (or confirmed)
+  // journal_.outbox_writes() when the outbox was last read to its end; UINT64_MAX = read it.
+  std::uint64_t writes_seen_ = UINT64_MAX;
+  std::uint64_t published_ = 0;
+  std::uint64_t confirmed_ = 0;
+  std::uint64_t failed_ = 0;
+  // Callbacks hold a weak reference: a relay destroyed (a crashed service) ignores late outcomes.
+  std::shared_ptr<OutboxRelay*> self_;
+};
+
+}  // namespace eventmart

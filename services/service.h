@@ -1,0 +1,103 @@
+// What every service shares: its context (bus, clock, database, topics, logger), its journal
+// (inbox + outbox) and outbox relay, and the one way it consumes an event: inbox, state
+// change and outbox writes in a single SQLite transaction.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/bus.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/topics.h"
+#include "services/journal.h"
+#include "services/outbox_relay.h"
+#include "services/sqlite.h"
+
+namespace eventmart {
+
+inline constexpr std::string_view kGatewayGuardian = "gateway-guardian";
+inline constexpr std::string_view kHelloHelper = "hello-helper";
+inline constexpr std::string_view kGateExitGuardian = "gate-exit-guardian";
+inline constexpr std::string_view kInventoryIntel = "inventory-intel";
+inline constexpr std::string_view kFastlaneFinale = "fastlane-finale";
+
+// Everything a service touches in the outside world. All references must outlive the service.
+struct ServiceContext {
+  Bus& bus;            // the store bus
+  Bus* logistics_bus;  // the external logistics bus (Inventory Intel only), else null
+  Clock& clock;
+  Database& db;  // the service's own database
+  const Topics& topics;
+  Logger& logger;
+};
+
+struct ServiceStats {
+  std::uint64_t consumed = 0;    // events applied (inbox + state change committed)
+  std::uint64_t duplicates = 0;  // deliveries whose event id was already in the inbox
+  std::uint64_t rejected = 0;    // malformed or wrong-type deliveries (logged, acknowledged)
+};
+
+class Service {
+ public:
+  Service(std::string_view name, const ServiceContext& context);
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+  virtual ~Service() = default;
+
+  // Subscribes to the service's topics and publishes whatever its outbox still holds (rows
+  // left by a previous run that stopped before the broker confirmed them).
+  virtual void start() = 0;
+
+  const std::string& name() const { return name_; }
+  const ServiceStats& stats() const { return stats_; }
+  Journal& journal() { return journal_; }
+
+ protected:
+  // Consumes `event_id` exactly once: in one transaction, records it in the inbox and runs
+  // `apply` (which changes state and calls emit()); a duplicate commits nothing and returns
+  // false. After the commit the outbox relay publishes what `apply` emitted.
+  template <typename Apply>
+  bool consume_once(const std::string& event_id, Apply&& apply) {
+    {
+      Transaction txn(ctx_.db);
+      if (!journal_.record_inbox(event_id, ctx_.clock.now_us())) {
+        ++stats_.duplicates;
+        return false;
+      }
+      apply();
+      txn.commit();
+    }
+    ++stats_.consumed;
+    relay_.pump();
+    return true;
+  }
+
+  // Writes an event to the outbox. REQUIRES: inside consume_once's `apply`.
+  template <typename Event>
+  void emit(Channel channel, const std::string& topic, EventType type, std::string event_id,
+            const std::string& caused_by, const Event& event) {
+    journal_.add_outbox(
+        channel, topic,
+        make_envelope(type, std::move(event_id), name_, ctx_.clock.now_us(), caused_by, event));
+  }
+
+  // A delivery that cannot be consumed (undecodable, wrong type): logged with topic, event id
+  // and reason, counted, and acknowledged so it does not block the stream.
+  void reject(const Delivery& delivery, std::string_view why);
+
+  // True when the delivery carries `expected`; otherwise rejects it and returns false.
+  bool expect_type(const Delivery& delivery, EventType expected);
+
+  void info(std::string_view message) { ctx_.logger.log(LogLevel::kInfo, name_, message); }
+  void warn(std::string_view message) { ctx_.logger.log(LogLevel::kWarning, name_, message); }
+
+  std::string name_;
+  ServiceContext ctx_;
+  Journal journal_;
+  OutboxRelay relay_;
+  ServiceStats stats_;
+};
+
+}  // namespace eventmart

@@ -1,0 +1,171 @@
+#include "services/sqlite.h"
+
+#include <sqlite3.h>
+
+#include <utility>
+
+namespace eventmart {
+namespace {
+
+[[noreturn]] void fail(sqlite3* db, std::string_view what) {
+  throw SqliteError(std::string(what) + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+}
+
+}  // namespace
+
+Database::Database(const std::string& path, Durability durability) : path_(path) {
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw SqliteError("cannot open database '" + path + "': " + message);
+  }
+  sqlite3_extended_result_codes(db_, 1);
+  if (path == ":memory:") {
+    exec("PRAGMA journal_mode=MEMORY;");
+  } else {
+    exec("PRAGMA journal_mode=WAL;");
+    exec(durability == Durability::kFull ? "PRAGMA synchronous=FULL;"
+                                         : "PRAGMA synchronous=NORMAL;");
+    exec("PRAGMA busy_timeout=5000;");
+  }
+  exec("PRAGMA foreign_keys=ON;");
+  begin_ = std::make_unique<Statement>(prepare("BEGIN"));
+  commit_ = std::make_unique<Statement>(prepare("COMMIT"));
+  rollback_ = std::make_unique<Statement>(prepare("ROLLBACK"));
+}
+
+Database::~Database() {
+  begin_.reset();
+  commit_.reset();
+  rollback_.reset();
+  sqlite3_close_v2(db_);
+}
+
+void Database::exec(std::string_view sql) {
+  char* error = nullptr;
+  const std::string text(sql);
+  if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+    std::string message = error ? error : "unknown error";
+    sqlite3_free(error);
+    throw SqliteError("'" + text + "' failed on '" + path_ + "': " + message);
+  }
+}
+
+Statement Database::prepare(std::string_view sql) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                         &stmt, nullptr) != SQLITE_OK) {
+    fail(db_, "cannot prepare '" + std::string(sql) + "'");
+  }
+  return Statement(db_, stmt);
+}
+
+std::int64_t Database::changes() const {
+  return sqlite3_changes64(db_);
+}
+
+Statement::Statement(Statement&& other) noexcept
+    : db_(std::exchange(other.db_, nullptr)), stmt_(std::exchange(other.stmt_, nullptr)) {}
+
+Statement& Statement::operator=(Statement&& other) noexcept {
+  if (this != &other) {
+    sqlite3_finalize(stmt_);
+    db_ = std::exchange(other.db_, nullptr);
+    stmt_ = std::exchange(other.stmt_, nullptr);
+  }
+  return *this;
+}
+
+Statement::~Statement() {
+  sqlite3_finalize(stmt_);
+}
+
+void Statement::check_bind(int rc) {
+  if (rc != SQLITE_OK)
+    fail(db_, std::string("cannot bind parameter of '") + sqlite3_sql(stmt_) + "'");
+}
+
+Statement& Statement::bind(int index, std::int64_t value) {
+  check_bind(sqlite3_bind_int64(stmt_, index, value));
+  return *this;
+}
+
+Statement& Statement::bind(int index, std::string_view text) {
+  check_bind(
+      sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+  return *this;
+}
+
+Statement& Statement::bind_blob(int index, std::string_view bytes) {
+  // A zero-length blob must not bind as NULL.
+  static const char kEmpty = 0;
+  check_bind(sqlite3_bind_blob64(stmt_, index, bytes.empty() ? &kEmpty : bytes.data(), bytes.size(),
+                                 SQLITE_TRANSIENT));
+  return *this;
+}
+
+bool Statement::step() {
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  const std::string message = std::string("'") + sqlite3_sql(stmt_) + "' failed";
+  sqlite3_reset(stmt_);
+  fail(db_, message);
+}
+
+void Statement::run() {
+  while (step()) {
+  }
+  reset();
+}
+
+std::int64_t Statement::column_int64(int index) const {
+  return sqlite3_column_int64(stmt_, index);
+}
+
+std::string Statement::column_text(int index) const {
+  const auto* text = sqlite3_column_text(stmt_, index);
+  const int size = sqlite3_column_bytes(stmt_, index);
+  return text ? std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(size))
+              : std::string();
+}
+
+std::string Statement::column_blob(int index) const {
+  const void* blob = sqlite3_column_blob(stmt_, index);
+  const int size = sqlite3_column_bytes(stmt_, index);
+  return blob ? std::string(static_cast<const char*>(blob), static_cast<std::size_t>(size))
+              : std::string();
+}
+
+bool Statement::column_is_null(int index) const {
+  return sqlite3_column_type(stmt_, index) == SQLITE_NULL;
+}
+
+void Statement::reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
+
+Transaction::Transaction(Database& db) : db_(db) {
+  db_.begin_->run();
+}
+
+Transaction::~Transaction() {
+  if (!open_) return;
+  try {
+    db_.rollback_->run();
+  } catch (const SqliteError&) {
+    // Nothing more to do: SQLite has already rolled back when a statement failed mid-transaction.
+  }
+}
+
+void Transaction::commit() {
+  db_.commit_->run();
+  open_ = false;
+}
+
+}  // namespace eventmart

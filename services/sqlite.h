@@ -1,0 +1,114 @@
+// A thin RAII layer over the sqlite3 C API: a connection, prepared statements, transactions.
+// Errors are faults (a broken disk, a corrupt file), so they throw SqliteError; business
+// outcomes never travel as exceptions.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace eventmart {
+
+class SqliteError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Statement;
+
+// How hard a commit pushes to stable storage (file databases only).
+enum class Durability : std::uint8_t {
+  kNormal,  // WAL + synchronous=NORMAL: survives a process crash, may lose the last commits on
+            // power loss
+  kFull,    // WAL + synchronous=FULL: survives power loss, one fsync per commit
+};
+
+class Database {
+ public:
+  // Opens, creating if missing, the database file at `path`; ":memory:" opens a private
+  // in-memory database. Throws SqliteError when it cannot be opened.
+  explicit Database(const std::string& path, Durability durability = Durability::kNormal);
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+  ~Database();
+
+  // Runs one or more SQL statements without results (schema, pragmas). Throws on error.
+  void exec(std::string_view sql);
+
+  // Compiles `sql` (one statement). Throws SqliteError with the SQL and SQLite's message.
+  Statement prepare(std::string_view sql);
+
+  // Rows changed by the most recent INSERT/UPDATE/DELETE.
+  std::int64_t changes() const;
+
+  const std::string& path() const { return path_; }
+  sqlite3* handle() { return db_; }
+
+ private:
+  friend class Transaction;
+  sqlite3* db_ = nullptr;
+  std::string path_;
+  // Compiled once: a transaction per consumed event must not re-parse BEGIN and COMMIT.
+  std::unique_ptr<Statement> begin_;
+  std::unique_ptr<Statement> commit_;
+  std::unique_ptr<Statement> rollback_;
+};
+
+class Statement {
+ public:
+  Statement() = default;
+  Statement(Statement&& other) noexcept;
+  Statement& operator=(Statement&& other) noexcept;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  ~Statement();
+
+  // Parameters are 1-based, as in SQL.
+  Statement& bind(int index, std::int64_t value);
+  Statement& bind(int index, std::string_view text);
+  Statement& bind_blob(int index, std::string_view bytes);
+
+  // Advances to the next row: true when a row is available, false when done.
+  // Throws SqliteError on failure (constraint violations included).
+  bool step();
+
+  // Runs a statement that returns no rows, then resets it for reuse.
+  void run();
+
+  std::int64_t column_int64(int index) const;
+  std::string column_text(int index) const;
+  std::string column_blob(int index) const;
+  bool column_is_null(int index) const;
+
+  // Makes the statement ready to run again and clears its bindings.
+  void reset();
+
+ private:
+  friend class Database;
+  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  void check_bind(int rc);
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+// BEGIN on construction; ROLLBACK on destruction unless commit() ran. A crash between the
+// two (an exception, a killed process) leaves the database as it was before BEGIN.
+class Transaction {
+ public:
+  explicit Transaction(Database& db);
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  ~Transaction();
+  void commit();
+
+ private:
+  Database& db_;
+  bool open_ = true;
+};
+
+}  // namespace eventmart
