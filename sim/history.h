@@ -1,0 +1,73 @@
+// What a simulation run records for the invariant checkers (properties/): the ground truth
+// of the physical store and what the services were observed to do. Checkers read only this,
+// so a hand-made History can pin each checker down in a unit test.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/events.h"
+
+namespace eventmart::sim {
+
+// Ground truth: a customer walked out through the exit gate with this basket.
+struct DepartureTruth {
+  std::string scan_id;  // the gate's reading; the CustomerDeparted event is caused by it
+  CustomerId customer_id = 0;
+  std::vector<LineItem> basket;
+  std::int64_t at_us = 0;
+};
+
+// A CustomerDeparted event as seen on the store bus.
+struct ObservedDeparture {
+  std::string event_id;
+  std::string scan_id;  // its caused_by
+};
+
+// A PaymentDue event as seen by the payment terminal (every delivery, duplicates included).
+struct ObservedPayment {
+  std::string event_id;
+  std::string departure_event_id;
+  CustomerId customer_id = 0;
+  std::int64_t total_cents = 0;
+  std::int64_t at_us = 0;
+};
+
+// Inventory Intel's record of one product, read from its database right after a committed
+// transaction touched it (or at the start of the run).
+struct StockReading {
+  Sku sku = 0;
+  std::int64_t stock = 0;
+  std::int64_t shortfall = 0;
+  std::int64_t at_us = 0;
+};
+
+// A RestockNeeded event as seen by logistics (every delivery, duplicates included).
+struct ObservedRestock {
+  std::string event_id;
+  Sku sku = 0;
+  std::int64_t at_us = 0;
+};
+
+struct FinalStock {
+  std::int64_t stock = 0;
+  std::int64_t shortfall = 0;
+};
+
+struct History {
+  std::map<Sku, std::int64_t> price_cents;        // the catalog's prices
+  std::map<Sku, std::int64_t> restock_threshold;  // the catalog's thresholds
+  std::vector<DepartureTruth> departures;
+  std::vector<ObservedDeparture> departure_events;
+  std::vector<ObservedPayment> payments;
+  std::vector<StockReading> stock_readings;  // in commit order
+  std::vector<ObservedRestock> restocks;
+  // At the end of the run (after quiescence): the database and the physical shelves.
+  std::map<Sku, FinalStock> final_stock;
+  std::map<Sku, std::int64_t> final_shelves;
+  bool quiescent = false;  // the run reached a state with nothing left in flight
+};
+
+}  // namespace eventmart::sim

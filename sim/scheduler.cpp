@@ -1,0 +1,73 @@
+#include "sim/scheduler.h"
+
+#include <algorithm>
+#include <cassert>
+
+namespace eventmart::sim {
+
+Scheduler::Scheduler(std::int64_t start_us) : now_us_(start_us) {
+  finished_.push_back(true);  // id 0 is never handed out
+}
+
+TimerId Scheduler::call_at(std::int64_t at_us, std::function<void()> fn) {
+  assert(fn);
+  const TimerId id = next_id_++;
+  finished_.push_back(false);
+  heap_.push_back(Timer{std::max(at_us, now_us_), id, std::move(fn)});
+  std::push_heap(heap_.begin(), heap_.end(), Later{});
+  return id;
+}
+
+bool Scheduler::cancel(TimerId id) {
+  if (id == 0 || id >= next_id_ || finished_[id]) return false;
+  finished_[id] = true;
+  ++cancelled_pending_;
+  return true;
+}
+
+void Scheduler::drop_cancelled_front() {
+  while (!heap_.empty() && finished_[heap_.front().id]) {
+    std::pop_heap(heap_.begin(), heap_.end(), Later{});
+    heap_.pop_back();
+    --cancelled_pending_;
+  }
+}
+
+bool Scheduler::run_next() {
+  drop_cancelled_front();
+  if (heap_.empty()) return false;
+  std::pop_heap(heap_.begin(), heap_.end(), Later{});
+  Timer timer = std::move(heap_.back());
+  heap_.pop_back();
+  finished_[timer.id] = true;
+  now_us_ = timer.at_us;
+  ++steps_;
+  timer.fn();
+  return true;
+}
+
+void Scheduler::run_until(std::int64_t until_us) {
+  while (true) {
+    drop_cancelled_front();
+    if (heap_.empty() || heap_.front().at_us > until_us) break;
+    run_next();
+  }
+  now_us_ = std::max(now_us_, until_us);
+}
+
+bool Scheduler::drain(std::int64_t deadline_us) {
+  while (true) {
+    drop_cancelled_front();
+    if (heap_.empty()) return true;
+    if (heap_.front().at_us > deadline_us) return false;
+    run_next();
+  }
+}
+
+std::uint64_t Scheduler::run_until_idle(std::uint64_t max_steps) {
+  std::uint64_t ran = 0;
+  while (ran < max_steps && run_next()) ++ran;
+  return ran;
+}
+
+}  // namespace eventmart::sim

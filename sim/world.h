@@ -1,0 +1,67 @@
+// One simulated store day: the five services on two in-memory buses (the store's and the
+// external logistics bus) under one virtual clock, driven by the workload, with logistics
+// answering restocks. A run is a pure function of (options, code): same seed, same trace hash.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/topics.h"
+#include "sim/history.h"
+#include "sim/workload.h"
+
+namespace eventmart::sim {
+
+// 2026-11-26T08:00:00Z: the virtual clock starts at opening time on this (fixed) day.
+inline constexpr std::int64_t kStoreOpensAtUs = 1'795'680'000'000'000;
+
+struct SimOptions {
+  std::uint64_t seed = 1;         // root of every random stream of the run
+  std::int64_t customers = 2000;  // visits over the day
+  std::int64_t products = 100;    // catalog size; up to 100 = the default store's products
+  std::int64_t open_duration_us = 12 * kHourUs;  // arrivals happen while the store is open
+  std::int64_t latency_us = 200;                 // one-way client <-> broker latency on both buses
+  std::string chain = std::string(kDefaultChain);
+  std::string store = std::string(kDefaultStore);
+  // After closing, how much virtual time the system gets to settle (all messages delivered,
+  // all restocks delivered) before the run counts as not quiescent.
+  std::int64_t settle_limit_us = 24 * kHourUs;
+};
+
+// Why `options` cannot run, or "" when they can.
+std::string validate(const SimOptions& options);
+
+struct SimStats {
+  std::int64_t customers = 0;           // visits planned
+  std::int64_t arrivals = 0;            // entrance scans accepted by Gateway Guardian
+  std::int64_t welcomes_shown = 0;      // entrance display updates by Hello Helper
+  std::int64_t unknown_cards = 0;       // arrivals welcomed generically
+  std::int64_t departures = 0;          // customers through the exit gate (ground truth)
+  std::int64_t payments = 0;            // distinct PaymentDue events seen by the terminal
+  std::int64_t revenue_cents = 0;       // sum of those payments
+  std::int64_t units_sold = 0;          // units carried out (ground truth)
+  std::int64_t restocks_requested = 0;  // distinct RestockNeeded orders logistics received
+  std::int64_t restocks_delivered = 0;
+  std::int64_t deliveries = 0;           // messages delivered to subscribers, both buses
+  std::int64_t publishes = 0;            // messages published, both buses
+  std::int64_t duplicates_detected = 0;  // deliveries the services' inboxes recognised
+  std::int64_t rejected_events = 0;      // malformed or unexpected deliveries (logged)
+  std::int64_t handler_failures = 0;     // handlers that threw (a bug: never expected)
+  std::int64_t scheduler_steps = 0;
+  std::int64_t virtual_us = 0;  // from opening to quiescence (or the settle limit)
+  std::int64_t trace_entries = 0;
+};
+
+struct SimResult {
+  SimOptions options;
+  SimStats stats;
+  History history;
+  std::uint64_t trace_hash = 0;
+  std::vector<std::string> warnings;  // what the services logged as warnings or errors
+};
+
+// Runs one store day. Throws std::invalid_argument when validate(options) is not empty.
+SimResult run_simulation(const SimOptions& options);
+
+}  // namespace eventmart::sim
