@@ -1,0 +1,42 @@
+// The business invariants, checked over a run's History (sim/history.h). Each checker reads
+// only the history, so it can be pinned by a hand-made violating history in a unit test.
+//
+//  stock_never_negative       every reading of Inventory Intel's database has stock >= 0
+//                             and shortfall >= 0
+//  payment_equals_basket      each PaymentDue equals sum(price x quantity) of the basket the
+//                             customer physically carried out
+//  restock_once_per_crossing  per product, distinct RestockNeeded events == downward
+//                             crossings of the threshold by the recorded level
+//  departure_paid_once        every departure through the gate has exactly one PaymentDue
+//                             (by distinct event id): none lost, none charged twice
+//  inventory_matches_shelves  after quiescence the database's stock equals the units on the
+//                             physical shelves, with no shortfall left unsettled
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sim/history.h"
+
+namespace eventmart::properties {
+
+struct InvariantResult {
+  std::string name;
+  std::uint64_t violations = 0;
+  std::vector<std::string> examples;  // the first few violations, readable
+
+  bool held() const { return violations == 0; }
+  void violate(std::string what);
+};
+
+InvariantResult check_stock_never_negative(const sim::History& history);
+InvariantResult check_payment_equals_basket(const sim::History& history);
+InvariantResult check_restock_once_per_crossing(const sim::History& history);
+InvariantResult check_departure_paid_once(const sim::History& history);
+InvariantResult check_inventory_matches_shelves(const sim::History& history);
+
+// All of the above, in the order listed.
+std::vector<InvariantResult> check_all(const sim::History& history);
+
+}  // namespace eventmart::properties
