@@ -1,0 +1,145 @@
+// core/: topic matching, topic naming, derived event ids, the Cap'n Proto codecs.
+#include <gtest/gtest.h>
+
+#include "core/codec.h"
+#include "core/event_id.h"
+#include "core/topic_filter.h"
+#include "core/topics.h"
+
+namespace eventmart {
+namespace {
+
+TEST(TopicMatching, ExactFilterMatchesOnlyTheSameTopic) {
+  EXPECT_TRUE(topic_matches("a/b/c", "a/b/c"));
+  EXPECT_FALSE(topic_matches("a/b/c", "a/b"));
+  EXPECT_FALSE(topic_matches("a/b", "a/b/c"));
+  EXPECT_FALSE(topic_matches("a/b/c", "a/b/d"));
+  EXPECT_FALSE(topic_matches("A/b", "a/b"));  // case-sensitive
+}
+
+TEST(TopicMatching, PlusMatchesExactlyOneLevelIncludingAnEmptyOne) {
+  EXPECT_TRUE(topic_matches("a/+/c", "a/b/c"));
+  EXPECT_TRUE(topic_matches("a/+", "a/"));  // the empty level after the slash
+  EXPECT_TRUE(topic_matches("+/+", "/b"));
+  EXPECT_FALSE(topic_matches("a/+", "a"));
+  EXPECT_FALSE(topic_matches("a/+", "a/b/c"));
+  EXPECT_TRUE(topic_matches("+", "a"));
+  EXPECT_FALSE(topic_matches("+", "/a"));
+}
+
+TEST(TopicMatching, HashMatchesTheParentAndEveryLevelBelow) {
+  EXPECT_TRUE(topic_matches("a/#", "a"));
+  EXPECT_TRUE(topic_matches("a/#", "a/b"));
+  EXPECT_TRUE(topic_matches("a/#", "a/b/c/d"));
+  EXPECT_TRUE(topic_matches("#", "a/b"));
+  EXPECT_TRUE(topic_matches("a/+/#", "a/b"));
+  EXPECT_FALSE(topic_matches("a/b/#", "a"));
+  EXPECT_FALSE(topic_matches("a/#", "b/a"));
+}
+
+TEST(TopicMatching, WildcardsAtTheFirstLevelDoNotMatchDollarTopics) {
+  EXPECT_FALSE(topic_matches("#", "$SYS/broker/uptime"));
+  EXPECT_FALSE(topic_matches("+/broker/uptime", "$SYS/broker/uptime"));
+  EXPECT_TRUE(topic_matches("$SYS/#", "$SYS/broker/uptime"));
+  EXPECT_TRUE(topic_matches("$SYS/+/uptime", "$SYS/broker/uptime"));
+}
+
+TEST(TopicMatching, InvalidFiltersAndTopicsNeverMatch) {
+  EXPECT_FALSE(is_valid_topic_filter(""));
+  EXPECT_FALSE(is_valid_topic_filter("a/#/b"));  // '#' not last
+  EXPECT_FALSE(is_valid_topic_filter("a#"));     // '#' not a whole level
+  EXPECT_FALSE(is_valid_topic_filter("a/b+"));   // '+' not a whole level
+  EXPECT_FALSE(is_valid_topic_filter(std::string("a\0b", 3)));
+  EXPECT_TRUE(is_valid_topic_filter("+/+/#"));
+  EXPECT_TRUE(is_valid_topic_filter("/"));
+  EXPECT_FALSE(is_valid_topic_name("a/+"));
+  EXPECT_FALSE(is_valid_topic_name("a/#"));
+  EXPECT_FALSE(is_valid_topic_name(""));
+  EXPECT_FALSE(is_valid_topic_name(std::string(65536, 'a')));
+  EXPECT_TRUE(is_valid_topic_name(std::string(65535, 'a')));
+  EXPECT_FALSE(topic_matches("a/#/b", "a/x/b"));
+  EXPECT_FALSE(topic_matches("a/+", "a/+"));  // a wildcard in a topic name is invalid
+}
+
+TEST(Topics, FollowTheReferenceLayoutAndKeepLogisticsApart) {
+  const Topics t("spectrum-grocers", "fresh-frontier");
+  EXPECT_EQ(t.customer_arrival, "spectrum-grocers/fresh-frontier/customer-arrival");
+  EXPECT_EQ(t.customer_departure, "spectrum-grocers/fresh-frontier/customer-departure");
+  EXPECT_EQ(t.payment_due, "spectrum-grocers/fresh-frontier/payment-due");
+  EXPECT_EQ(t.restock_needed, "logistics/spectrum-grocers/fresh-frontier/restock-needed");
+  EXPECT_EQ(t.stock_replenished, "logistics/spectrum-grocers/fresh-frontier/stock-replenished");
+  EXPECT_EQ(t.dead_letter("hello-helper"),
+            "spectrum-grocers/fresh-frontier/dead-letter/hello-helper");
+  EXPECT_TRUE(topic_matches("spectrum-grocers/+/customer-arrival", t.customer_arrival));
+}
+
+TEST(Topics, RejectChainOrStoreNamesThatAreNotOneLevel) {
+  EXPECT_THROW(Topics("a/b", "store"), std::invalid_argument);
+  EXPECT_THROW(Topics("chain", "+"), std::invalid_argument);
+  EXPECT_THROW(Topics("", "store"), std::invalid_argument);
+}
+
+TEST(EventIds, DerivedIdsAreStableAndDependOnCauseServiceAndDiscriminator) {
+  const std::string id = derive_event_id("exit-1/7", "fastlane-finale");
+  EXPECT_EQ(id, derive_event_id("exit-1/7", "fastlane-finale"));
+  EXPECT_NE(id, derive_event_id("exit-1/8", "fastlane-finale"));
+  EXPECT_NE(id, derive_event_id("exit-1/7", "inventory-intel"));
+  EXPECT_NE(derive_event_id("e", "s", "restock/1"), derive_event_id("e", "s", "restock/2"));
+  EXPECT_EQ(id.rfind("fastlane-finale-", 0), 0u);
+  EXPECT_EQ(id.size(), std::string("fastlane-finale-").size() + 16);
+}
+
+TEST(EventIds, StableHashIsPinnedSoTracesReplayAcrossBuilds) {
+  // These values are part of the replay contract: a failing seed recorded today must give
+  // the same trace hash after a rebuild on another machine.
+  EXPECT_EQ(to_hex64(stable_hash("eventmart")), "6e0e9e9abb5f2f06");
+  EXPECT_NE(stable_hash("eventmart", 1), stable_hash("eventmart", 2));
+  EXPECT_EQ(derive_event_id("exit-1/1", "fastlane-finale"), "fastlane-finale-d95c4cd1300eaa34");
+}
+
+TEST(Codec, EveryEventRoundTrips) {
+  const CustomerArrival arrival{42};
+  EXPECT_EQ(decode_customer_arrival(encode(arrival)).value(), arrival);
+  const CustomerDeparted departed{8, {{59, 1}, {68, 2}}};
+  EXPECT_EQ(decode_customer_departed(encode(departed)).value(), departed);
+  const PaymentDue due{8, 5346, "gate-exit-guardian-00", {77}};
+  EXPECT_EQ(decode_payment_due(encode(due)).value(), due);
+  const RestockNeeded restock{3, 120, 19, 20};
+  EXPECT_EQ(decode_restock_needed(encode(restock)).value(), restock);
+  const StockReplenished replenished{3, 120, "inventory-intel-00"};
+  EXPECT_EQ(decode_stock_replenished(encode(replenished)).value(), replenished);
+}
+
+TEST(Codec, EnvelopeRoundTripsWithItsPayload) {
+  const Envelope envelope = make_envelope(EventType::kPaymentDue, "id-1", "fastlane-finale", 123,
+                                          "cause-1", PaymentDue{1, 250, "cause-1", {}});
+  auto decoded = decode_envelope(encode_envelope(envelope));
+  ASSERT_TRUE(decoded) << decoded.error();
+  EXPECT_EQ(decoded.value(), envelope);
+}
+
+TEST(Codec, MalformedBytesAreAnErrorNotACrash) {
+  EXPECT_FALSE(decode_customer_departed(""));
+  EXPECT_FALSE(decode_customer_departed("not capnp"));  // 9 bytes: not whole words
+  auto garbage = decode_customer_departed(std::string(16, '\xff'));
+  ASSERT_FALSE(garbage);
+  EXPECT_NE(garbage.error().find("CustomerDeparted"), std::string::npos);
+  EXPECT_FALSE(decode_envelope(std::string(64, '\x01')));
+}
+
+TEST(Codec, ContractViolationsAreRejectedWithTheReason) {
+  auto zero = decode_customer_departed(encode(CustomerDeparted{1, {{5, 0}}}));
+  ASSERT_FALSE(zero);
+  EXPECT_NE(zero.error().find("quantity 0"), std::string::npos);
+  auto twice = decode_customer_departed(encode(CustomerDeparted{1, {{5, 1}, {5, 2}}}));
+  ASSERT_FALSE(twice);
+  EXPECT_NE(twice.error().find("listed twice"), std::string::npos);
+  EXPECT_FALSE(decode_restock_needed(encode(RestockNeeded{1, 0, 0, 0})));
+  EXPECT_FALSE(decode_stock_replenished(encode(StockReplenished{1, -3, ""})));
+  EXPECT_FALSE(decode_payment_due(encode(PaymentDue{1, -1, "x", {}})));
+  // Wrong type: a departure's bytes read as an envelope without an id.
+  EXPECT_FALSE(decode_envelope(encode(CustomerArrival{1})));
+}
+
+}  // namespace
+}  // namespace eventmart

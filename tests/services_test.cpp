@@ -1,0 +1,340 @@
+// The five services: their pure decision logic, and each service consuming real deliveries
+// from the in-memory bus (including the same event delivered twice).
+#include <gtest/gtest.h>
+
+#include "core/event_id.h"
+#include "services/catalog.h"
+#include "services/fastlane_finale.h"
+#include "services/guardians.h"
+#include "services/hello_helper.h"
+#include "services/inventory_intel.h"
+#include "services/scan_logic.h"
+#include "test_support.h"
+
+namespace eventmart::testing {
+namespace {
+
+// ---- pure logic ---------------------------------------------------------------------------
+
+TEST(InventoryLogic, ASaleBelowTheThresholdRaisesOneRestockAndDisarms) {
+  const StockRecord start{25, 0, 20, 100, true};
+  StockDecision first = apply_sale(start, 6);  // 25 -> 19: crosses below 20
+  EXPECT_EQ(first.after, (StockRecord{19, 0, 20, 100, false}));
+  ASSERT_TRUE(first.restock);
+  EXPECT_EQ(*first.restock, (RestockOrder{100, 19}));
+  StockDecision second = apply_sale(first.after, 5);  // still below: no second restock
+  EXPECT_EQ(second.after.stock, 14);
+  EXPECT_FALSE(second.restock);
+}
+
+TEST(InventoryLogic, ASaleThatStaysAtTheThresholdDoesNotRestock) {
+  StockDecision d = apply_sale(StockRecord{25, 0, 20, 100, true}, 5);  // 25 -> 20
+  EXPECT_FALSE(d.restock);
+  EXPECT_TRUE(d.after.restock_armed);
+}
+
+TEST(InventoryLogic, ReplenishmentReArmsOnlyOnceTheLevelIsBackAtTheThreshold) {
+  const StockRecord low{5, 0, 20, 100, false};
+  EXPECT_FALSE(apply_replenishment(low, 14).after.restock_armed);  // 19 < 20
+  const StockRecord back = apply_replenishment(low, 15).after;     // 20 >= 20
+  EXPECT_TRUE(back.restock_armed);
+  EXPECT_TRUE(apply_sale(back, 1).restock);  // the next crossing fires again
+}
+
+TEST(InventoryLogic, ASaleBeyondTheRecordBecomesAShortfallSettledByTheNextDelivery) {
+  // A sale that arrives before the replenishment that made it possible (reordering).
+  StockDecision sale = apply_sale(StockRecord{3, 0, 2, 50, false}, 5);
+  EXPECT_EQ(sale.after.stock, 0);  // never negative
+  EXPECT_EQ(sale.after.shortfall, 2);
+  EXPECT_EQ(sale.after.level(), -2);
+  StockDecision delivery = apply_replenishment(sale.after, 50);
+  EXPECT_EQ(delivery.after.stock, 48);
+  EXPECT_EQ(delivery.after.shortfall, 0);
+  EXPECT_TRUE(delivery.after.restock_armed);
+}
+
+TEST(FastlaneLogic, TotalIsTheSumOfPriceTimesQuantityInCents) {
+  auto price = [](Sku sku) -> std::optional<std::int64_t> {
+    if (sku == 1) return 129;
+    if (sku == 2) return 5;
+    return std::nullopt;
+  };
+  auto basket = price_basket({{1, 3}, {2, 2}, {9, 1}}, price);
+  ASSERT_TRUE(basket);
+  EXPECT_EQ(basket.value().total_cents, 129 * 3 + 5 * 2);
+  EXPECT_EQ(basket.value().unpriced_skus, (std::vector<Sku>{9}));
+  EXPECT_EQ(price_basket({}, price).value().total_cents, 0);
+}
+
+TEST(FastlaneLogic, AnOverflowingTotalIsAnErrorNotAWrongAmount) {
+  auto price = [](Sku) -> std::optional<std::int64_t> { return INT64_MAX / 2; };
+  EXPECT_FALSE(price_basket({{1, 3}}, price));
+  EXPECT_FALSE(price_basket({{1, 1}, {2, 1}, {3, 1}}, price));
+}
+
+TEST(HelloLogic, KnownCustomersGetAPersonalWelcomeUnknownOnesAGenericOne) {
+  EXPECT_EQ(welcome_message(std::string("Ada Lovelace"), 1), "Welcome, Ada Lovelace!");
+  EXPECT_EQ(welcome_message(std::string("Ada Lovelace"), 3), "Welcome back, Ada Lovelace!");
+  EXPECT_EQ(welcome_message(std::nullopt, 0).find("Ada"), std::string::npos);
+  EXPECT_FALSE(welcome_message(std::nullopt, 0).empty());
+}
+
+TEST(ScanLogic, CardsMustBePositiveCustomerNumbers) {
+  EXPECT_EQ(parse_card("42").value(), 42);
+  EXPECT_EQ(parse_card(" 7\n").value(), 7);
+  EXPECT_FALSE(parse_card(""));
+  EXPECT_FALSE(parse_card("0"));
+  EXPECT_FALSE(parse_card("-3"));
+  EXPECT_FALSE(parse_card("+3"));
+  EXPECT_FALSE(parse_card("12ab"));
+  EXPECT_FALSE(parse_card("99999999999999999999"));
+}
+
+TEST(ScanLogic, RepeatedUnitsInTheBagBecomeOneLineWithAQuantity) {
+  // The reference format: one id per unit, a repeated id means quantity > 1.
+  auto d = departure_from_units(8, {59, 52, 47, 11, 68, 68});
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d.value().items, (std::vector<LineItem>{{59, 1}, {52, 1}, {47, 1}, {11, 1}, {68, 2}}));
+  EXPECT_TRUE(departure_from_units(8, {}).value().items.empty());
+  EXPECT_FALSE(departure_from_units(8, {3, 0}));
+}
+
+TEST(Catalog, TheEmbeddedDefaultStoreIsValidAndCoversSkus1To100) {
+  const StoreData& store = default_store();
+  ASSERT_EQ(store.products.size(), 100u);
+  for (std::size_t i = 0; i < store.products.size(); ++i) {
+    EXPECT_EQ(store.products[i].sku, static_cast<Sku>(i + 1));
+    EXPECT_EQ(validate_product(store.products[i]), "");
+  }
+  EXPECT_GE(store.customers.size(), 20u);
+}
+
+TEST(Catalog, ParseErrorsNameTheLineAndTheProblem) {
+  const std::string header = "sku,name,price_cents,stock,restock_threshold,restock_quantity\n";
+  EXPECT_TRUE(parse_catalog_csv(header + "1,Milk,129,10,2,20\n"));
+  auto price = parse_catalog_csv(header + "1,Milk,1.29,10,2,20\n");
+  ASSERT_FALSE(price);
+  EXPECT_NE(price.error().find("line 2"), std::string::npos);
+  EXPECT_NE(price.error().find("price_cents"), std::string::npos);
+  EXPECT_FALSE(parse_catalog_csv(header + "1,Milk,129,10,20,20\n"));  // quantity <= threshold
+  EXPECT_FALSE(parse_catalog_csv(header + "1,Milk,129,10,2,20\n1,Tea,5,1,1,5\n"));  // dup sku
+  EXPECT_FALSE(parse_catalog_csv("1,Milk,129,10,2,20\n"));                          // no header
+  EXPECT_FALSE(parse_customers_csv("customer_id,name\n0,Nobody\n"));
+}
+
+// ---- services on the bus ------------------------------------------------------------------
+
+class InventoryService : public BusFixture {
+ protected:
+  InventoryService()
+      : bus(store_broker.connect("inventory-intel")),
+        logistics(logistics_broker.connect("inventory-intel")),
+        inventory(context(*bus, db, logistics.get())) {
+    inventory.store().seed(
+        {Product{1, "Milk", 129, 25, 20, 100}, Product{2, "Tea", 279, 50, 10, 60}});
+    inventory.start();
+    record(*logistics_probe, topics.restock_needed, restocks);
+  }
+  Database db{":memory:"};
+  std::unique_ptr<memory::MemoryClient> bus;
+  std::unique_ptr<memory::MemoryClient> logistics;
+  InventoryIntel inventory;
+  std::vector<Received> restocks;
+};
+
+TEST_F(InventoryService, ADepartureDecrementsStockAndACrossingRaisesOneRestockOnLogistics) {
+  publish_and_settle(*probe, topics.customer_departure,
+                     departure_envelope("d1", departed(5, {{1, 6}, {2, 1}})));
+  EXPECT_EQ(inventory.store().find(1)->stock, 19);
+  EXPECT_EQ(inventory.store().find(2)->stock, 49);
+  ASSERT_EQ(restocks.size(), 1u);
+  const RestockNeeded order = decode_restock_needed(restocks[0].envelope.payload).value();
+  EXPECT_EQ(order, (RestockNeeded{1, 100, 19, 20}));
+  EXPECT_EQ(restocks[0].envelope.caused_by, "d1");
+  EXPECT_EQ(restocks[0].topic, topics.restock_needed);
+  EXPECT_EQ(inventory.journal().outbox_size(), 0);  // confirmed and removed
+}
+
+TEST_F(InventoryService, TheSameDepartureDeliveredTwiceChangesStockOnce) {
+  const Envelope d1 = departure_envelope("d1", departed(5, {{1, 6}}));
+  publish_and_settle(*probe, topics.customer_departure, d1);
+  publish_and_settle(*probe, topics.customer_departure, d1);
+  EXPECT_EQ(inventory.store().find(1)->stock, 19);
+  EXPECT_EQ(restocks.size(), 1u);
+  EXPECT_EQ(inventory.stats().duplicates, 1u);
+  EXPECT_EQ(inventory.stats().consumed, 1u);
+}
+
+TEST_F(InventoryService, AReplenishmentRaisesStockAndIsAppliedOnce) {
+  publish_and_settle(*probe, topics.customer_departure,
+                     departure_envelope("d1", departed(5, {{1, 6}})));
+  const Envelope delivery = make_envelope(
+      EventType::kStockReplenished, "r1", "logistics", 0, restocks.at(0).envelope.event_id,
+      StockReplenished{1, 100, restocks.at(0).envelope.event_id});
+  publish_and_settle(*logistics_probe, topics.stock_replenished, delivery);
+  publish_and_settle(*logistics_probe, topics.stock_replenished, delivery);
+  EXPECT_EQ(inventory.store().find(1)->stock, 119);
+  EXPECT_TRUE(inventory.store().find(1)->restock_armed);
+}
+
+TEST_F(InventoryService, UnknownSkusAreSkippedAndReportedNotFatal) {
+  publish_and_settle(*probe, topics.customer_departure,
+                     departure_envelope("d1", departed(5, {{777, 1}, {2, 2}})));
+  EXPECT_EQ(inventory.store().find(2)->stock, 48);
+  EXPECT_EQ(inventory.inventory_stats().unknown_skus, 1u);
+  ASSERT_FALSE(logger.entries().empty());
+  EXPECT_NE(logger.entries().back().message.find("unknown sku 777"), std::string::npos);
+}
+
+TEST_F(InventoryService, MalformedAndMistypedDeliveriesAreRejectedAndTheServiceGoesOn) {
+  Envelope garbage{"g1", EventType::kCustomerDeparted, "x", 0, "", "\x01\x02\x03"};
+  publish_and_settle(*probe, topics.customer_departure, garbage);
+  Envelope wrong_type =
+      make_envelope(EventType::kCustomerArrival, "w1", "x", 0, "", CustomerArrival{1});
+  publish_and_settle(*probe, topics.customer_departure, wrong_type);
+  EXPECT_EQ(inventory.stats().rejected, 2u);
+  EXPECT_EQ(store_broker.stats().acknowledged, store_broker.stats().delivered);
+  publish_and_settle(*probe, topics.customer_departure,
+                     departure_envelope("d1", departed(5, {{2, 1}})));
+  EXPECT_EQ(inventory.store().find(2)->stock, 49);
+}
+
+class FastlaneService : public BusFixture {
+ protected:
+  FastlaneService() : bus(store_broker.connect("fastlane-finale")), fastlane(context(*bus, db)) {
+    fastlane.store().seed(
+        {Product{1, "Milk", 129, 25, 20, 100}, Product{2, "Tea", 279, 50, 10, 60}});
+    fastlane.start();
+    record(*probe, topics.payment_due, payments);
+  }
+  Database db{":memory:"};
+  std::unique_ptr<memory::MemoryClient> bus;
+  FastlaneFinale fastlane;
+  std::vector<Received> payments;
+};
+
+TEST_F(FastlaneService, EachDepartureGetsOnePaymentDueWithTheBasketTotal) {
+  publish_and_settle(*probe, topics.customer_departure,
+                     departure_envelope("d1", departed(8, {{1, 3}, {2, 1}})));
+  ASSERT_EQ(payments.size(), 1u);
+  const PaymentDue due = decode_payment_due(payments[0].envelope.payload).value();
+  EXPECT_EQ(due, (PaymentDue{8, 3 * 129 + 279, "d1", {}}));
+  EXPECT_EQ(payments[0].envelope.event_id, derive_event_id("d1", "fastlane-finale"));
+  EXPECT_EQ(payments[0].envelope.caused_by, "d1");
+}
+
+TEST_F(FastlaneService, ARedeliveredDepartureIsNotChargedTwice) {
+  const Envelope d1 = departure_envelope("d1", departed(8, {{1, 3}}));
+  publish_and_settle(*probe, topics.customer_departure, d1);
+  publish_and_settle(*probe, topics.customer_departure, d1);
+  EXPECT_EQ(payments.size(), 1u);
+  EXPECT_EQ(fastlane.store().payments_recorded(), 1);
+  EXPECT_EQ(fastlane.stats().duplicates, 1u);
+}
+
+TEST_F(FastlaneService, AnEmptyBasketIsDueZeroAndUnknownItemsAreListedNotCharged) {
+  publish_and_settle(*probe, topics.customer_departure, departure_envelope("d1", departed(8, {})));
+  publish_and_settle(*probe, topics.customer_departure,
+                     departure_envelope("d2", departed(9, {{1, 1}, {55555, 2}})));
+  ASSERT_EQ(payments.size(), 2u);
+  EXPECT_EQ(decode_payment_due(payments[0].envelope.payload).value().total_cents, 0);
+  const PaymentDue second = decode_payment_due(payments[1].envelope.payload).value();
+  EXPECT_EQ(second.total_cents, 129);
+  EXPECT_EQ(second.unpriced_skus, (std::vector<Sku>{55555}));
+}
+
+class RecordingDisplay final : public Display {
+ public:
+  void show(CustomerId customer, std::string_view text) override {
+    shown.emplace_back(customer, std::string(text));
+  }
+  std::vector<std::pair<CustomerId, std::string>> shown;
+};
+
+class HelloService : public BusFixture {
+ protected:
+  HelloService() : bus(store_broker.connect("hello-helper")), hello(context(*bus, db), display) {
+    hello.store().seed({{1, "Ada Lovelace"}});
+    hello.start();
+  }
+  void arrive(const std::string& id, CustomerId customer) {
+    publish_and_settle(*probe, topics.customer_arrival,
+                       make_envelope(EventType::kCustomerArrival, id, "gateway-guardian", 0, "",
+                                     CustomerArrival{customer}));
+  }
+  Database db{":memory:"};
+  RecordingDisplay display;
+  std::unique_ptr<memory::MemoryClient> bus;
+  HelloHelper hello;
+};
+
+TEST_F(HelloService, AKnownCustomerIsWelcomedByNameAndAnUnknownCardGenerically) {
+  arrive("a1", 1);
+  arrive("a2", 4242);
+  ASSERT_EQ(display.shown.size(), 2u);
+  EXPECT_EQ(display.shown[0], (std::pair<CustomerId, std::string>{1, "Welcome, Ada Lovelace!"}));
+  EXPECT_EQ(display.shown[1].second, welcome_message(std::nullopt, 0));
+  EXPECT_EQ(hello.unknown_customers(), 1u);
+}
+
+TEST_F(HelloService, ADuplicatedArrivalIsShownOnceAndCountedAsOneVisit) {
+  arrive("a1", 1);
+  arrive("a1", 1);
+  arrive("a2", 1);
+  EXPECT_EQ(display.shown.size(), 2u);
+  EXPECT_EQ(display.shown[1].second, "Welcome back, Ada Lovelace!");
+  EXPECT_EQ(hello.store().visits_of(1), 2);
+}
+
+class Guardians : public BusFixture {
+ protected:
+  Guardians()
+      : entrance_bus(store_broker.connect("gateway-guardian")),
+        exit_bus(store_broker.connect("gate-exit-guardian")),
+        gateway(context(*entrance_bus, entrance_db)),
+        gate_exit(context(*exit_bus, exit_db)) {
+    gateway.start();
+    gate_exit.start();
+    record(*probe, "#", seen);
+  }
+  Database entrance_db{":memory:"};
+  Database exit_db{":memory:"};
+  std::unique_ptr<memory::MemoryClient> entrance_bus;
+  std::unique_ptr<memory::MemoryClient> exit_bus;
+  GatewayGuardian gateway;
+  GateExitGuardian gate_exit;
+  std::vector<Received> seen;
+};
+
+TEST_F(Guardians, ACardScanBecomesOneArrivalEvenIfTheReaderSendsItTwice) {
+  EXPECT_EQ(gateway.scan({"entrance-1/1", "42"}).kind, ScanOutcome::Kind::kAccepted);
+  EXPECT_EQ(gateway.scan({"entrance-1/1", "42"}).kind, ScanOutcome::Kind::kDuplicate);
+  scheduler.run_until_idle();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].topic, topics.customer_arrival);
+  EXPECT_EQ(decode_customer_arrival(seen[0].envelope.payload).value().customer_id, 42);
+  EXPECT_EQ(seen[0].envelope.caused_by, "entrance-1/1");
+}
+
+TEST_F(Guardians, UnreadableCardsAreRejectedWithAReasonAndNothingIsPublished) {
+  const ScanOutcome outcome = gateway.scan({"entrance-1/2", "abc"});
+  EXPECT_EQ(outcome.kind, ScanOutcome::Kind::kRejected);
+  EXPECT_NE(outcome.error.find("unreadable loyalty card"), std::string::npos);
+  EXPECT_EQ(gate_exit.scan({"exit-1/2", "7", {1, 0}}).kind, ScanOutcome::Kind::kRejected);
+  EXPECT_EQ(gateway.scan({"", "7"}).kind, ScanOutcome::Kind::kRejected);
+  scheduler.run_until_idle();
+  EXPECT_TRUE(seen.empty());
+}
+
+TEST_F(Guardians, ABagScanBecomesADepartureWithQuantities) {
+  const ScanOutcome outcome = gate_exit.scan({"exit-1/1", "8", {59, 68, 68}});
+  ASSERT_EQ(outcome.kind, ScanOutcome::Kind::kAccepted);
+  scheduler.run_until_idle();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].envelope.event_id, outcome.event_id);
+  EXPECT_EQ(decode_customer_departed(seen[0].envelope.payload).value(),
+            departed(8, {{59, 1}, {68, 2}}));
+}
+
+}  // namespace
+}  // namespace eventmart::testing
