@@ -13,7 +13,16 @@ TimerId Scheduler::call_at(std::int64_t at_us, std::function<void()> fn) {
   assert(fn);
   const TimerId id = next_id_++;
   finished_.push_back(false);
-  heap_.push_back(Timer{std::max(at_us, now_us_), id, std::move(fn)});
+  std::uint32_t slot;
+  if (free_slots_.empty()) {
+    slot = static_cast<std::uint32_t>(callbacks_.size());
+    callbacks_.push_back(std::move(fn));
+  } else {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+    callbacks_[slot] = std::move(fn);
+  }
+  heap_.push_back(Timer{std::max(at_us, now_us_), id, slot});
   std::push_heap(heap_.begin(), heap_.end(), Later{});
   return id;
 }
@@ -25,10 +34,17 @@ bool Scheduler::cancel(TimerId id) {
   return true;
 }
 
+void Scheduler::pop_front() {
+  std::pop_heap(heap_.begin(), heap_.end(), Later{});
+  heap_.pop_back();
+}
+
 void Scheduler::drop_cancelled_front() {
   while (!heap_.empty() && finished_[heap_.front().id]) {
-    std::pop_heap(heap_.begin(), heap_.end(), Later{});
-    heap_.pop_back();
+    const std::uint32_t slot = heap_.front().slot;
+    pop_front();
+    callbacks_[slot] = nullptr;  // release what the callback captured
+    free_slots_.push_back(slot);
     --cancelled_pending_;
   }
 }
@@ -36,13 +52,15 @@ void Scheduler::drop_cancelled_front() {
 bool Scheduler::run_next() {
   drop_cancelled_front();
   if (heap_.empty()) return false;
-  std::pop_heap(heap_.begin(), heap_.end(), Later{});
-  Timer timer = std::move(heap_.back());
-  heap_.pop_back();
+  const Timer timer = heap_.front();
+  pop_front();
+  std::function<void()> fn = std::move(callbacks_[timer.slot]);
+  callbacks_[timer.slot] = nullptr;
+  free_slots_.push_back(timer.slot);
   finished_[timer.id] = true;
   now_us_ = timer.at_us;
   ++steps_;
-  timer.fn();
+  fn();
   return true;
 }
 

@@ -41,16 +41,19 @@ class Scheduler final : public Clock {
   std::uint64_t steps() const { return steps_; }
 
  private:
+  // The heap holds small plain entries; the callbacks wait in a slab, so sifting the heap
+  // never moves a std::function.
   struct Timer {
     std::int64_t at_us;
-    TimerId id;  // also the tie-breaker: scheduling order
-    std::function<void()> fn;
+    TimerId id;          // also the tie-breaker: scheduling order
+    std::uint32_t slot;  // index into callbacks_
   };
   struct Later {
     bool operator()(const Timer& a, const Timer& b) const {
       return a.at_us != b.at_us ? a.at_us > b.at_us : a.id > b.id;
     }
   };
+  void pop_front();
 
   void drop_cancelled_front();
 
@@ -58,6 +61,8 @@ class Scheduler final : public Clock {
   TimerId next_id_ = 1;
   std::uint64_t steps_ = 0;
   std::vector<Timer> heap_;
+  std::vector<std::function<void()>> callbacks_;
+  std::vector<std::uint32_t> free_slots_;
   // finished_[id]: the timer ran or was cancelled. One bit per timer ever scheduled.
   std::vector<bool> finished_;
   std::size_t cancelled_pending_ = 0;  // cancelled timers still sitting in heap_

@@ -1,0 +1,131 @@
+// eventmart benchmarks. Every number is printed with a ratio against a baseline measured in
+// the same run, so a slower machine moves both. Run with `make bench`.
+//
+//  1. memory bus: publish -> handler through the in-memory broker (two hops on the virtual
+//     clock). Baseline: the scheduler alone running the same two timers per message, i.e.
+//     the floor any transport on this clock pays. Target: >= 2,000,000 messages/s.
+//  2. store day: 10,000 customers, 12 virtual hours, the default catalog, no faults.
+//     Baseline: the bare memory bus delivering as many messages as the day did.
+//     Targets: < 1 s of wall time, time compression >= 40,000x.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "sim/scheduler.h"
+#include "sim/world.h"
+#include "transports/memory/memory_broker.h"
+
+namespace {
+
+using eventmart::Delivery;
+using eventmart::Envelope;
+using eventmart::EventType;
+using eventmart::Qos;
+using eventmart::sim::Scheduler;
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Best of `repeats` runs: the least disturbed measurement of the same work.
+template <typename Run>
+double best_seconds(int repeats, Run run) {
+  double best = 1e300;
+  for (int i = 0; i < repeats; ++i) best = std::min(best, run());
+  return best;
+}
+
+constexpr std::int64_t kBatch = 1000;  // messages in flight at once
+
+double bus_seconds(std::int64_t messages, std::int64_t& delivered) {
+  Scheduler clock(0);
+  eventmart::memory::MemoryBroker broker(clock, {200});
+  auto publisher = broker.connect("publisher");
+  auto subscriber = broker.connect("subscriber");
+  delivered = 0;
+  subscriber->subscribe("spectrum-grocers/fresh-frontier/+", [&](const Delivery&) { ++delivered; });
+  const std::string topic = "spectrum-grocers/fresh-frontier/customer-departure";
+  Envelope envelope;
+  envelope.type = EventType::kCustomerDeparted;
+  envelope.source = "bench";
+  envelope.payload = std::string(48, 'x');
+  const auto start = std::chrono::steady_clock::now();
+  for (std::int64_t sent = 0; sent < messages;) {
+    for (std::int64_t i = 0; i < kBatch && sent < messages; ++i, ++sent) {
+      envelope.event_id = std::to_string(sent);
+      publisher->publish(topic, envelope, Qos::kAtLeastOnce, {});
+    }
+    clock.run_until_idle();
+  }
+  return seconds_since(start);
+}
+
+double scheduler_floor_seconds(std::int64_t messages, std::int64_t& handled) {
+  Scheduler clock(0);
+  handled = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (std::int64_t sent = 0; sent < messages;) {
+    for (std::int64_t i = 0; i < kBatch && sent < messages; ++i, ++sent) {
+      clock.call_after(200,
+                       [&clock, &handled] { clock.call_after(200, [&handled] { ++handled; }); });
+    }
+    clock.run_until_idle();
+  }
+  return seconds_since(start);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int repeats = argc > 1 ? std::max(1, std::atoi(argv[1])) : 3;
+  std::printf("eventmart-bench (best of %d runs each)\n\n", repeats);
+
+  // 1. The bare memory bus.
+  const std::int64_t messages = 1'000'000;
+  std::int64_t delivered = 0, handled = 0;
+  const double bus_s = best_seconds(repeats, [&] { return bus_seconds(messages, delivered); });
+  const double floor_s =
+      best_seconds(repeats, [&] { return scheduler_floor_seconds(messages, handled); });
+  const double bus_rate = static_cast<double>(delivered) / bus_s;
+  const double floor_rate = static_cast<double>(handled) / floor_s;
+  std::printf("memory bus, publish -> handler, %lld messages\n", static_cast<long long>(messages));
+  std::printf("  bus                  %12.0f messages/s  (%.3f s)\n", bus_rate, bus_s);
+  std::printf("  baseline: scheduler  %12.0f messages/s  (2 timers per message)\n", floor_rate);
+  std::printf("  ratio bus/baseline   %12.2f\n", bus_rate / floor_rate);
+  std::printf("  target >= 2,000,000 messages/s: %s\n\n", bus_rate >= 2e6 ? "met" : "MISSED");
+
+  // 2. A 10,000-customer store day.
+  eventmart::sim::SimOptions day;
+  day.seed = 1;
+  day.customers = 10'000;
+  eventmart::sim::SimResult result;
+  const double day_s = best_seconds(repeats, [&] {
+    const auto start = std::chrono::steady_clock::now();
+    result = eventmart::sim::run_simulation(day);
+    return seconds_since(start);
+  });
+  const double virtual_s = static_cast<double>(result.stats.virtual_us) / 1e6;
+  const double day_deliveries = static_cast<double>(result.stats.deliveries);
+  std::int64_t same_delivered = 0;
+  const double same_bus_s =
+      best_seconds(repeats, [&] { return bus_seconds(result.stats.deliveries, same_delivered); });
+  std::printf("store day: %lld customers, 12 virtual hours, default catalog, no faults\n",
+              static_cast<long long>(result.stats.customers));
+  std::printf("  wall time            %12.3f s\n", day_s);
+  std::printf("  virtual time         %12.0f s  (to quiescence)\n", virtual_s);
+  std::printf("  time compression     %12.0fx\n", virtual_s / day_s);
+  std::printf("  customers            %12.0f customers/s\n",
+              static_cast<double>(result.stats.customers) / day_s);
+  std::printf("  bus deliveries       %12.0f deliveries/s  (%lld deliveries)\n",
+              day_deliveries / day_s, static_cast<long long>(result.stats.deliveries));
+  std::printf("  baseline: bare bus   %12.0f deliveries/s  (same count, no services)\n",
+              static_cast<double>(same_delivered) / same_bus_s);
+  std::printf("  ratio day/baseline   %12.3f  (cost of services + SQLite per delivery)\n",
+              (day_deliveries / day_s) / (static_cast<double>(same_delivered) / same_bus_s));
+  std::printf("  target < 1 s and >= 40,000x: %s\n",
+              day_s < 1.0 && virtual_s / day_s >= 40'000 ? "met" : "MISSED");
+  return 0;
+}
