@@ -9,9 +9,9 @@
 
 #include "core/bus.h"
 #include "core/clock.h"
+#include "core/rng.h"
 #include "core/topics.h"
 #include "sim/history.h"
-#include "sim/rng.h"
 #include "sim/trace.h"
 #include "sim/workload.h"
 

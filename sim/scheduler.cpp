@@ -22,7 +22,20 @@ TimerId Scheduler::call_at(std::int64_t at_us, std::function<void()> fn) {
     free_slots_.pop_back();
     callbacks_[slot] = std::move(fn);
   }
-  heap_.push_back(Timer{std::max(at_us, now_us_), id, slot});
+  const Timer timer{std::max(at_us, now_us_), id, slot};
+  ++queued_;
+  const std::int64_t delay = timer.at_us - now_us_;
+  for (Lane& lane : lanes_) {
+    if (lane.delay_us == delay) {
+      lane.timers.push_back(timer);  // now only grows and ids only grow: stays ordered
+      return id;
+    }
+  }
+  if (lanes_.size() < kMaxLanes) {
+    lanes_.push_back(Lane{delay, {timer}});
+    return id;
+  }
+  heap_.push_back(timer);
   std::push_heap(heap_.begin(), heap_.end(), Later{});
   return id;
 }
@@ -34,15 +47,38 @@ bool Scheduler::cancel(TimerId id) {
   return true;
 }
 
-void Scheduler::pop_front() {
-  std::pop_heap(heap_.begin(), heap_.end(), Later{});
-  heap_.pop_back();
+const Scheduler::Timer* Scheduler::peek() const {
+  const Timer* best = heap_.empty() ? nullptr : &heap_.front();
+  for (const Lane& lane : lanes_) {
+    if (!lane.timers.empty() && (best == nullptr || Later{}(*best, lane.timers.front()))) {
+      best = &lane.timers.front();
+    }
+  }
+  return best;
+}
+
+Scheduler::Timer Scheduler::take_next() {
+  const Timer* best = peek();
+  const Timer timer = *best;
+  --queued_;
+  if (!heap_.empty() && best == &heap_.front()) {
+    std::pop_heap(heap_.begin(), heap_.end(), Later{});
+    heap_.pop_back();
+    return timer;
+  }
+  for (Lane& lane : lanes_) {
+    if (!lane.timers.empty() && &lane.timers.front() == best) {
+      lane.timers.pop_front();
+      break;
+    }
+  }
+  return timer;
 }
 
 void Scheduler::drop_cancelled_front() {
-  while (!heap_.empty() && finished_[heap_.front().id]) {
-    const std::uint32_t slot = heap_.front().slot;
-    pop_front();
+  while (const Timer* next = peek()) {
+    if (!finished_[next->id]) return;
+    const std::uint32_t slot = take_next().slot;
     callbacks_[slot] = nullptr;  // release what the callback captured
     free_slots_.push_back(slot);
     --cancelled_pending_;
@@ -51,9 +87,8 @@ void Scheduler::drop_cancelled_front() {
 
 bool Scheduler::run_next() {
   drop_cancelled_front();
-  if (heap_.empty()) return false;
-  const Timer timer = heap_.front();
-  pop_front();
+  if (peek() == nullptr) return false;
+  const Timer timer = take_next();
   std::function<void()> fn = std::move(callbacks_[timer.slot]);
   callbacks_[timer.slot] = nullptr;
   free_slots_.push_back(timer.slot);
@@ -67,7 +102,8 @@ bool Scheduler::run_next() {
 void Scheduler::run_until(std::int64_t until_us) {
   while (true) {
     drop_cancelled_front();
-    if (heap_.empty() || heap_.front().at_us > until_us) break;
+    const Timer* next = peek();
+    if (next == nullptr || next->at_us > until_us) break;
     run_next();
   }
   now_us_ = std::max(now_us_, until_us);
@@ -76,8 +112,9 @@ void Scheduler::run_until(std::int64_t until_us) {
 bool Scheduler::drain(std::int64_t deadline_us) {
   while (true) {
     drop_cancelled_front();
-    if (heap_.empty()) return true;
-    if (heap_.front().at_us > deadline_us) return false;
+    const Timer* next = peek();
+    if (next == nullptr) return true;
+    if (next->at_us > deadline_us) return false;
     run_next();
   }
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <vector>
 
@@ -35,14 +36,16 @@ class Scheduler final : public Clock {
   std::uint64_t run_until_idle(std::uint64_t max_steps = UINT64_MAX);
 
   // Pending (not cancelled) timers.
-  std::size_t pending() const { return heap_.size() - cancelled_pending_; }
+  std::size_t pending() const { return queued_ - cancelled_pending_; }
 
   // Timers run so far.
   std::uint64_t steps() const { return steps_; }
 
  private:
-  // The heap holds small plain entries; the callbacks wait in a slab, so sifting the heap
-  // never moves a std::function.
+  // Timers scheduled "now + d" for the same d arrive in (at_us, id) order, so each of the
+  // first kMaxLanes distinct delays gets a FIFO lane; everything else goes to a heap. The
+  // next timer is the least (at_us, id) among the lane fronts and the heap top. Entries are
+  // small and plain; the callbacks wait in a slab, so no std::function is ever sifted.
   struct Timer {
     std::int64_t at_us;
     TimerId id;          // also the tie-breaker: scheduling order
@@ -53,7 +56,14 @@ class Scheduler final : public Clock {
       return a.at_us != b.at_us ? a.at_us > b.at_us : a.id > b.id;
     }
   };
-  void pop_front();
+  static constexpr std::size_t kMaxLanes = 8;
+  struct Lane {
+    std::int64_t delay_us;
+    std::deque<Timer> timers;
+  };
+  // The next timer in (at_us, id) order, or null when none; cancelled ones included.
+  const Timer* peek() const;
+  Timer take_next();  // REQUIRES: peek() != nullptr
 
   void drop_cancelled_front();
 
@@ -61,6 +71,8 @@ class Scheduler final : public Clock {
   TimerId next_id_ = 1;
   std::uint64_t steps_ = 0;
   std::vector<Timer> heap_;
+  std::vector<Lane> lanes_;
+  std::size_t queued_ = 0;  // timers in lanes_ and heap_, cancelled ones included
   std::vector<std::function<void()>> callbacks_;
   std::vector<std::uint32_t> free_slots_;
   // finished_[id]: the timer ran or was cancelled. One bit per timer ever scheduled.

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "core/rng.h"
 #include "services/catalog.h"
-#include "sim/rng.h"
 
 namespace eventmart::sim {
 

@@ -75,15 +75,19 @@ TEST_F(MemoryTransport, AcknowledgementComesOnlyAfterTheHandlerReturned) {
   EXPECT_EQ(broker.stats().acknowledged, 1u);
 }
 
-TEST_F(MemoryTransport, AHandlerThatThrowsLeavesTheDeliveryUnacknowledged) {
+TEST_F(MemoryTransport, AHandlerThatThrowsLeavesTheDeliveryUnacknowledgedAndItComesBack) {
   auto pub = broker.connect("pub");
   auto sub = broker.connect("sub");
   sub->subscribe("t", [](const Delivery&) { throw std::runtime_error("disk full"); });
   pub->publish("t", envelope("e1"), Qos::kAtLeastOnce, {});
-  clock.run_until_idle();
+  clock.run_until(600);  // the first delivery, before any retransmission
   EXPECT_EQ(observer.log, (std::vector<std::string>{"deliver sub e1", "failed sub e1 disk full"}));
   EXPECT_EQ(broker.stats().acknowledged, 0u);
-  EXPECT_EQ(broker.stats().handler_failures, 1u);
+  // Unacknowledged at QoS 1: the broker sends it again every retry interval (5 s here).
+  clock.run_until(12'000'000);
+  EXPECT_EQ(broker.stats().delivered, 3u);
+  EXPECT_EQ(broker.stats().handler_failures, 3u);
+  EXPECT_EQ(broker.pending_deliveries(), 1u);
 }
 
 TEST_F(MemoryTransport, AClientGetsOneCopyDispatchedToEachMatchingHandler) {
@@ -124,7 +128,7 @@ TEST_F(MemoryTransport, PublishingToAnInvalidTopicFailsLaterNotInline) {
   EXPECT_THROW(pub->subscribe("a/#/b", [](const Delivery&) {}), std::invalid_argument);
 }
 
-TEST_F(MemoryTransport, UnsubscribedAndDisconnectedClientsReceiveNothing) {
+TEST_F(MemoryTransport, AnUnsubscribedFilterReceivesNothing) {
   auto pub = broker.connect("pub");
   auto sub = broker.connect("sub");
   int received = 0;
@@ -133,15 +137,124 @@ TEST_F(MemoryTransport, UnsubscribedAndDisconnectedClientsReceiveNothing) {
   pub->publish("t", envelope("e1"), Qos::kAtLeastOnce, {});
   clock.run_until_idle();
   EXPECT_EQ(received, 0);
+  EXPECT_EQ(broker.pending_deliveries(), 0u);
+}
 
-  auto gone = broker.connect("gone");
-  gone->subscribe("t", [&](const Delivery&) { ++received; });
-  pub->publish("t", envelope("e2"), Qos::kAtLeastOnce, {});
-  clock.run_until(clock.now_us() + 250);  // the message reached the broker and was routed to "gone"
-  gone.reset();                           // ... which disconnects before it arrives
+TEST_F(MemoryTransport, APersistentSessionKeepsQos1MessagesUntilTheClientReturns) {
+  auto pub = broker.connect("pub");
+  auto sub = broker.connect("sub");
+  sub->subscribe("t", [](const Delivery&) {});
+  sub.reset();  // the subscriber goes away; its session stays
+  pub->publish("t", envelope("e1"), Qos::kAtLeastOnce, {});
+  pub->publish("t", envelope("q0"), Qos::kAtMostOnce, {});
+  clock.run_until(clock.now_us() + 60'000'000);
+  EXPECT_EQ(broker.pending_deliveries(), 1u);  // e1 queued; q0 is not kept for absent clients
+  EXPECT_EQ(broker.stats().qos0_dropped, 1u);
+
+  auto back = broker.connect("sub");  // same client id: the session resumes
+  std::vector<std::string> got;
+  back->subscribe("t", [&](const Delivery& d) { got.push_back(d.envelope.event_id); });
   clock.run_until_idle();
-  EXPECT_EQ(received, 0);
-  EXPECT_EQ(broker.stats().undeliverable, 1u);
+  EXPECT_EQ(got, (std::vector<std::string>{"e1"}));
+  EXPECT_EQ(broker.pending_deliveries(), 0u);
+}
+
+TEST_F(MemoryTransport, AClientIdIsConnectedAtMostOnceAtATime) {
+  auto first = broker.connect("svc");
+  EXPECT_THROW(broker.connect("svc"), std::logic_error);
+  first.reset();
+  EXPECT_NO_THROW(broker.connect("svc"));
+}
+
+// A network that loses the first `lose` packets of one kind, or duplicates every delivery.
+class ScriptedNetwork final : public NetworkModel {
+ public:
+  PacketFate fate(const Packet& p) override {
+    PacketFate f;
+    if (p.kind == lose_kind && lose > 0) {
+      --lose;
+      f.lost = true;
+    }
+    if (p.kind == PacketKind::kDeliver && duplicate_deliveries) f.duplicated = true;
+    return f;
+  }
+  bool reachable(std::string_view client) override { return client != cut_off; }
+  PacketKind lose_kind = PacketKind::kDeliver;
+  int lose = 0;
+  bool duplicate_deliveries = false;
+  std::string cut_off;
+};
+
+class LossyTransport : public ::testing::Test {
+ protected:
+  sim::Scheduler clock{0};
+  ScriptedNetwork network;
+  MemoryBroker broker{clock, {250, 1'000'000}, nullptr, &network};
+  std::unique_ptr<MemoryClient> pub = broker.connect("pub");
+  std::unique_ptr<MemoryClient> sub = broker.connect("sub");
+  std::vector<std::pair<std::string, bool>> got;  // (event id, redelivered)
+  void SetUp() override {
+    sub->subscribe(
+        "t", [&](const Delivery& d) { got.emplace_back(d.envelope.event_id, d.redelivered); });
+  }
+};
+
+TEST_F(LossyTransport, AtQos1ALostDeliveryArrivesLaterAsARedelivery) {
+  network.lose = 1;
+  pub->publish("t", envelope("e1"), Qos::kAtLeastOnce, {});
+  clock.run_until_idle();
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, bool>>{{"e1", true}}));
+  EXPECT_EQ(broker.stats().redelivered_after_loss, 1u);
+  EXPECT_EQ(broker.pending_deliveries(), 0u);
+}
+
+TEST_F(LossyTransport, AtQos1ALostPublishIsRetransmittedByThePublisher) {
+  network.lose_kind = PacketKind::kPublish;
+  network.lose = 2;
+  bool confirmed = false;
+  pub->publish("t", envelope("e1"), Qos::kAtLeastOnce,
+               [&](PublishOutcome o) { confirmed = o == PublishOutcome::kConfirmed; });
+  clock.run_until_idle();
+  EXPECT_TRUE(confirmed);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(broker.stats().retransmissions, 2u);
+}
+
+TEST_F(LossyTransport, AtQos1ALostAcknowledgementMeansTheSubscriberSeesItTwice) {
+  network.lose_kind = PacketKind::kDeliverAck;
+  network.lose = 1;
+  pub->publish("t", envelope("e1"), Qos::kAtLeastOnce, {});
+  clock.run_until_idle();
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, bool>>{{"e1", false}, {"e1", true}}));
+}
+
+TEST_F(LossyTransport, AtQos0ALostMessageIsGone) {
+  network.lose = 1;
+  bool confirmed = false;
+  pub->publish("t", envelope("e1"), Qos::kAtMostOnce, [&](PublishOutcome o) {
+    confirmed = o == PublishOutcome::kConfirmed;  // QoS 0: "confirmed" once it left
+  });
+  clock.run_until_idle();
+  EXPECT_TRUE(confirmed);
+  EXPECT_TRUE(got.empty());
+  EXPECT_EQ(broker.stats().qos0_dropped, 1u);
+}
+
+TEST_F(LossyTransport, ADuplicatedDeliveryCarriesTheDupFlag) {
+  network.duplicate_deliveries = true;
+  pub->publish("t", envelope("e1"), Qos::kAtLeastOnce, {});
+  clock.run_until_idle();
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, bool>>{{"e1", false}, {"e1", true}}));
+}
+
+TEST_F(LossyTransport, APartitionedSubscriberGetsTheMessageAfterThePartitionHeals) {
+  network.cut_off = "sub";
+  pub->publish("t", envelope("e1"), Qos::kAtLeastOnce, {});
+  clock.run_until(clock.now_us() + 10'000'000);
+  EXPECT_TRUE(got.empty());
+  network.cut_off.clear();
+  clock.run_until_idle();
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, bool>>{{"e1", true}}));
 }
 
 TEST_F(MemoryTransport, AHandlerMaySubscribeWhileBeingDispatched) {

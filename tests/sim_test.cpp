@@ -4,8 +4,8 @@
 
 #include <set>
 
+#include "core/rng.h"
 #include "properties/invariants.h"
-#include "sim/rng.h"
 #include "sim/world.h"
 
 namespace eventmart::sim {

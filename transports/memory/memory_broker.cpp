@@ -8,119 +8,276 @@
 
 namespace eventmart::memory {
 
-struct MemoryBroker::Message {
-  std::string topic;
-  Envelope envelope;
-  Qos qos;
-  std::uint32_t publisher;
-};
-
-MemoryBroker::MemoryBroker(Clock& clock, MemoryBrokerOptions options, TransportObserver* observer)
-    : clock_(clock), options_(options), observer_(observer) {
+MemoryBroker::MemoryBroker(Clock& clock, MemoryBrokerOptions options, TransportObserver* observer,
+                           NetworkModel* network)
+    : clock_(clock), options_(options), observer_(observer), network_(network) {
   if (options_.latency_us < 0) throw std::invalid_argument("latency_us must be >= 0");
+  if (options_.retry_interval_us <= 0) throw std::invalid_argument("retry_interval_us must be > 0");
 }
 
-MemoryBroker::~MemoryBroker() = default;
+MemoryBroker::~MemoryBroker() {
+  if (sweep_timer_ != 0) clock_.cancel(sweep_timer_);
+}
 
-std::unique_ptr<MemoryClient> MemoryBroker::connect(std::string client_id) {
-  const auto index = static_cast<std::uint32_t>(clients_.size());
-  std::unique_ptr<MemoryClient> client(new MemoryClient(*this, index, std::move(client_id)));
-  clients_.push_back(client.get());
+std::unique_ptr<MemoryClient> MemoryBroker::connect(const std::string& client_id) {
+  auto [it, created] =
+      session_by_client_.emplace(client_id, static_cast<std::uint32_t>(sessions_.size()));
+  if (created) {
+    sessions_.push_back(std::make_unique<Session>());
+    sessions_.back()->client_id = client_id;
+  }
+  Session& session = *sessions_[it->second];
+  if (session.client != nullptr) {
+    throw std::logic_error("client id '" + client_id + "' is already connected");
+  }
+  session.connection = next_connection_++;
+  std::unique_ptr<MemoryClient> client(
+      new MemoryClient(*this, it->second, session.connection, client_id));
+  session.client = client.get();
+  // A resumed session: everything still unacknowledged goes to the new connection now.
+  std::vector<std::uint64_t> queued;
+  deliveries_.for_each([&](std::uint64_t id, const PendingDelivery& pending) {
+    if (pending.session == it->second) queued.push_back(id);
+  });
+  for (std::uint64_t id : queued) send_delivery(id, true);
   return client;
 }
 
-std::uint32_t MemoryBroker::store_hop(Hop hop) {
-  if (!free_hops_.empty()) {
-    const std::uint32_t index = free_hops_.back();
-    free_hops_.pop_back();
-    hops_[index] = std::move(hop);
-    return index;
-  }
-  hops_.push_back(std::move(hop));
-  return static_cast<std::uint32_t>(hops_.size() - 1);
+void MemoryBroker::disconnect(std::uint32_t session_index, std::uint64_t connection) {
+  Session& session = *sessions_[session_index];
+  if (session.connection == connection) session.client = nullptr;
+  // The client's own in-flight publishes die with it; the session's queue stays.
+  outgoing_.erase_if([&](const Outgoing& out) {
+    return out.session == session_index && out.connection == connection;
+  });
 }
 
-MemoryBroker::Hop MemoryBroker::take_hop(std::uint32_t index) {
-  Hop hop = std::move(hops_[index]);
-  hops_[index] = Hop{};
-  free_hops_.push_back(index);
-  return hop;
-}
-
-void MemoryBroker::fail_later(PublishCallback on_done) {
-  if (!on_done) return;
-  clock_.call_after(0, [cb = std::move(on_done)] { cb(PublishOutcome::kFailed); });
-}
-
-void MemoryBroker::publish(std::uint32_t client, const std::string& topic, Envelope envelope,
-                           Qos qos, PublishCallback on_done) {
+void MemoryBroker::publish(std::uint32_t session, std::uint64_t connection,
+                           const std::string& topic, Envelope envelope, Qos qos,
+                           PublishCallback on_done) {
   if (!is_valid_topic_name(topic)) {
-    fail_later(std::move(on_done));
+    if (on_done) clock_.call_after(0, [cb = std::move(on_done)] { cb(PublishOutcome::kFailed); });
     return;
   }
-  auto message = std::make_shared<const Message>(Message{topic, std::move(envelope), qos, client});
+  auto message = std::make_shared<const Message>(Message{topic, std::move(envelope), qos});
   ++stats_.published;
-  if (observer_) observer_->on_published(clients_[client]->client_id(), topic, message->envelope);
-  const std::uint32_t hop = store_hop(Hop{std::move(message), client, std::move(on_done)});
-  clock_.call_after(options_.latency_us, [this, hop] { arrive_at_broker(hop); });
-}
-
-void MemoryBroker::arrive_at_broker(std::uint32_t index) {
-  Hop hop = take_hop(index);
-  const Message& message = *hop.message;
-  for (std::uint32_t c = 0; c < clients_.size(); ++c) {
-    MemoryClient* client = clients_[c];
-    if (client == nullptr || !client->wants(message.topic)) continue;
-    const std::uint32_t delivery = store_hop(Hop{hop.message, c, {}});
-    clock_.call_after(options_.latency_us, [this, delivery] { deliver(delivery); });
+  if (observer_) {
+    observer_->on_published(sessions_[session]->client_id, topic, message->envelope);
   }
-  if (hop.on_done) {
-    const std::uint32_t confirmation = store_hop(std::move(hop));
-    clock_.call_after(options_.latency_us, [this, confirmation] { confirm(confirmation); });
-  }
-}
-
-void MemoryBroker::deliver(std::uint32_t index) {
-  Hop hop = take_hop(index);
-  MemoryClient* client = clients_[hop.client];
-  if (client == nullptr) {
-    ++stats_.undeliverable;
+  if (qos == Qos::kAtMostOnce) {
+    send(PacketKind::kPublish, message, session, connection, 0, false);
+    if (on_done)
+      clock_.call_after(0, [cb = std::move(on_done)] { cb(PublishOutcome::kConfirmed); });
     return;
   }
-  const Message& message = *hop.message;
-  ++stats_.delivered;
-  if (observer_)
-    observer_->on_delivered(client->client_id(), message.topic, message.envelope, false);
-  if (client->dispatch(message.topic, message.envelope, false)) {
-    ++stats_.acknowledged;
-    if (observer_) {
-      observer_->on_acknowledged(client->client_id(), message.topic, message.envelope);
+  const std::uint64_t id =
+      outgoing_.insert(Outgoing{message, session, connection, std::move(on_done), clock_.now_us()});
+  send(PacketKind::kPublish, std::move(message), session, connection, id, false);
+  schedule_sweep();
+}
+
+void MemoryBroker::send(PacketKind kind, std::shared_ptr<const Message> message,
+                        std::uint32_t session, std::uint64_t connection, std::uint64_t id,
+                        bool redelivered) {
+  PacketFate fate;
+  if (network_ != nullptr) {
+    const Session& s = *sessions_[session];
+    if (!network_->reachable(s.client_id)) {
+      fate.lost = true;
+    } else {
+      fate = network_->fate(
+          Packet{kind, s.client_id, message->topic, message->envelope, message->qos, redelivered});
     }
   }
+  if (fate.lost) {
+    ++stats_.packets_lost;
+    if (message->qos == Qos::kAtMostOnce &&
+        (kind == PacketKind::kPublish || kind == PacketKind::kDeliver)) {
+      ++stats_.qos0_dropped;
+    }
+    return;
+  }
+  const int copies =
+      fate.duplicated && (kind == PacketKind::kPublish || kind == PacketKind::kDeliver) ? 2 : 1;
+  for (int copy = 0; copy < copies; ++copy) {
+    InFlight packet{kind, message, session, connection, id, redelivered || copy > 0};
+    std::uint32_t slot;
+    if (free_slots_.empty()) {
+      slot = static_cast<std::uint32_t>(wire_.size());
+      wire_.push_back(std::move(packet));
+    } else {
+      slot = free_slots_.back();
+      free_slots_.pop_back();
+      wire_[slot] = std::move(packet);
+    }
+    // A duplicate trails the original by one more latency.
+    const std::int64_t delay = options_.latency_us * (1 + copy) + fate.extra_delay_us;
+    clock_.call_after(delay, [this, slot] { arrive(slot); });
+  }
 }
 
-void MemoryBroker::confirm(std::uint32_t index) {
-  Hop hop = take_hop(index);
+void MemoryBroker::arrive(std::uint32_t slot) {
+  InFlight packet = std::move(wire_[slot]);
+  wire_[slot] = InFlight{};
+  free_slots_.push_back(slot);
+  // A packet addressed to or from a client that is cut off by now is lost on the way.
+  if (network_ != nullptr && !network_->reachable(sessions_[packet.session]->client_id)) {
+    ++stats_.packets_lost;
+    return;
+  }
+  switch (packet.kind) {
+    case PacketKind::kPublish:
+      return on_publish_arrived(packet);
+    case PacketKind::kPuback:
+      return on_puback_arrived(packet);
+    case PacketKind::kDeliver:
+      return on_deliver_arrived(packet);
+    case PacketKind::kDeliverAck:
+      return on_deliver_ack_arrived(packet);
+  }
+}
+
+void MemoryBroker::on_publish_arrived(const InFlight& packet) {
+  // QoS 1 is at-least-once: a retransmitted PUBLISH is routed again (MQTT brokers do), and
+  // subscribers deduplicate by event id.
+  route(packet.message);
+  if (packet.message->qos == Qos::kAtLeastOnce) {
+    send(PacketKind::kPuback, packet.message, packet.session, packet.connection, packet.id, false);
+  }
+}
+
+void MemoryBroker::on_puback_arrived(const InFlight& packet) {
+  Outgoing* out = outgoing_.find(packet.id);
+  if (out == nullptr) return;  // already confirmed, or the client is gone
+  PublishCallback on_done = std::move(out->on_done);
+  outgoing_.erase(packet.id);
   ++stats_.confirmed;
   if (observer_) {
-    const MemoryClient* client = clients_[hop.client];
-    observer_->on_confirmed(client != nullptr ? std::string_view(client->client_id()) : "",
-                            hop.message->topic, hop.message->envelope);
+    observer_->on_confirmed(sessions_[packet.session]->client_id, packet.message->topic,
+                            packet.message->envelope);
   }
-  // A publisher that disconnected meanwhile has no one left to tell.
-  if (clients_[hop.client] != nullptr) hop.on_done(PublishOutcome::kConfirmed);
+  if (on_done) on_done(PublishOutcome::kConfirmed);
 }
 
-MemoryClient::MemoryClient(MemoryBroker& broker, std::uint32_t index, std::string client_id)
-    : broker_(broker), index_(index), client_id_(std::move(client_id)) {}
+void MemoryBroker::route(const std::shared_ptr<const Message>& message) {
+  for (std::uint32_t s = 0; s < sessions_.size(); ++s) {
+    const Session& session = *sessions_[s];
+    const bool wants = std::any_of(
+        session.filters.begin(), session.filters.end(),
+        [&](const std::string& filter) { return topic_matches_validated(filter, message->topic); });
+    if (!wants) continue;
+    if (message->qos == Qos::kAtMostOnce) {
+      if (session.client == nullptr) {
+        ++stats_.qos0_dropped;  // QoS 0 is not queued for an absent client
+        continue;
+      }
+      send(PacketKind::kDeliver, message, s, session.connection, 0, false);
+      continue;
+    }
+    const std::uint64_t id = deliveries_.insert(PendingDelivery{message, s, clock_.now_us()});
+    if (session.client != nullptr)
+      send(PacketKind::kDeliver, message, s, session.connection, id, false);
+    schedule_sweep();
+  }
+}
+
+void MemoryBroker::send_delivery(std::uint64_t delivery_id, bool redelivered) {
+  PendingDelivery* found = deliveries_.find(delivery_id);
+  if (found == nullptr) return;
+  PendingDelivery& pending = *found;
+  pending.last_sent_us = clock_.now_us();
+  const Session& session = *sessions_[pending.session];
+  if (session.client == nullptr) return;  // queued until the client connects again
+  if (redelivered) ++stats_.retransmissions;
+  send(PacketKind::kDeliver, pending.message, pending.session, session.connection, delivery_id,
+       redelivered);
+}
+
+void MemoryBroker::on_deliver_arrived(const InFlight& packet) {
+  Session& session = *sessions_[packet.session];
+  if (session.client == nullptr || session.connection != packet.connection) {
+    // Sent to a connection that is gone: the session keeps the message (QoS 1) for the next.
+    ++stats_.packets_lost;
+    if (packet.message->qos == Qos::kAtMostOnce) ++stats_.qos0_dropped;
+    return;
+  }
+  if (packet.message->qos == Qos::kAtLeastOnce) {
+    PendingDelivery* pending = deliveries_.find(packet.id);
+    if (pending != nullptr && !pending->arrived) {
+      pending->arrived = true;
+      if (packet.redelivered) ++stats_.redelivered_after_loss;
+    }
+  }
+  const Message& message = *packet.message;
+  ++stats_.delivered;
+  if (packet.redelivered) ++stats_.redelivered;
+  if (observer_) {
+    observer_->on_delivered(session.client_id, message.topic, message.envelope, packet.redelivered);
+  }
+  // The client may be destroyed by a handler (it cannot: handlers run on the client), but the
+  // session pointer stays valid either way: sessions are never removed.
+  if (!session.client->dispatch(message.topic, message.envelope, packet.redelivered)) return;
+  ++stats_.acknowledged;
+  if (observer_) observer_->on_acknowledged(session.client_id, message.topic, message.envelope);
+  if (message.qos == Qos::kAtLeastOnce) {
+    send(PacketKind::kDeliverAck, packet.message, packet.session, packet.connection, packet.id,
+         false);
+  }
+}
+
+void MemoryBroker::on_deliver_ack_arrived(const InFlight& packet) {
+  deliveries_.erase(packet.id);
+}
+
+void MemoryBroker::schedule_sweep() {
+  if (sweep_timer_ != 0) return;
+  // Called when something new is unacknowledged: nothing older is waiting (or a sweep would
+  // be scheduled), so the new entry is the first one due.
+  sweep_timer_ = clock_.call_after(options_.retry_interval_us, [this] {
+    sweep_timer_ = 0;
+    sweep();
+  });
+}
+
+void MemoryBroker::sweep() {
+  const std::int64_t now = clock_.now_us();
+  const std::int64_t due = now - options_.retry_interval_us;
+  std::int64_t next_due = INT64_MAX;
+  // send() never inserts into or erases from the slabs, so iterating while sending is safe.
+  outgoing_.for_each([&](std::uint64_t id, Outgoing& out) {
+    if (out.last_sent_us <= due) {
+      out.last_sent_us = now;
+      ++stats_.retransmissions;
+      send(PacketKind::kPublish, out.message, out.session, out.connection, id, true);
+    }
+    next_due = std::min(next_due, out.last_sent_us + options_.retry_interval_us);
+  });
+  deliveries_.for_each([&](std::uint64_t id, PendingDelivery& pending) {
+    if (pending.last_sent_us <= due) send_delivery(id, true);
+    next_due = std::min(next_due, pending.last_sent_us + options_.retry_interval_us);
+  });
+  if (next_due != INT64_MAX) {
+    sweep_timer_ = clock_.call_at(next_due, [this] {
+      sweep_timer_ = 0;
+      sweep();
+    });
+  }
+}
+
+MemoryClient::MemoryClient(MemoryBroker& broker, std::uint32_t session, std::uint64_t connection,
+                           std::string client_id)
+    : broker_(broker),
+      session_(session),
+      connection_(connection),
+      client_id_(std::move(client_id)) {}
 
 MemoryClient::~MemoryClient() {
-  broker_.clients_[index_] = nullptr;
+  broker_.disconnect(session_, connection_);
 }
 
 void MemoryClient::publish(const std::string& topic, Envelope envelope, Qos qos,
                            PublishCallback on_done) {
-  broker_.publish(index_, topic, std::move(envelope), qos, std::move(on_done));
+  broker_.publish(session_, connection_, topic, std::move(envelope), qos, std::move(on_done));
 }
 
 SubscriptionId MemoryClient::subscribe(const std::string& filter, MessageHandler handler) {
@@ -131,23 +288,32 @@ SubscriptionId MemoryClient::subscribe(const std::string& filter, MessageHandler
   // While handlers run, growing subscriptions_ could move the running handler: park it.
   auto& target = dispatch_depth_ > 0 ? added_during_dispatch_ : subscriptions_;
   target.push_back(Subscription{id, filter, std::move(handler), true});
+  auto& filters = broker_.sessions_[session_]->filters;
+  if (std::find(filters.begin(), filters.end(), filter) == filters.end()) filters.push_back(filter);
   return id;
 }
 
 void MemoryClient::unsubscribe(SubscriptionId id) {
+  std::string filter;
   for (auto& s : subscriptions_) {
-    if (s.id == id) s.active = false;
+    if (s.id == id && s.active) {
+      s.active = false;
+      filter = s.filter;
+    }
+  }
+  for (const auto& s : added_during_dispatch_) {
+    if (s.id == id) filter = s.filter;
   }
   std::erase_if(added_during_dispatch_, [id](const Subscription& s) { return s.id == id; });
   if (dispatch_depth_ == 0) {
     std::erase_if(subscriptions_, [](const Subscription& s) { return !s.active; });
   }
-}
-
-bool MemoryClient::wants(const std::string& topic) const {
-  return std::any_of(subscriptions_.begin(), subscriptions_.end(), [&](const Subscription& s) {
-    return s.active && topic_matches_validated(s.filter, topic);
-  });
+  // The session stops routing the filter once no handler of this client uses it.
+  const auto uses = [&](const Subscription& s) { return s.active && s.filter == filter; };
+  if (!filter.empty() && std::none_of(subscriptions_.begin(), subscriptions_.end(), uses) &&
+      std::none_of(added_during_dispatch_.begin(), added_during_dispatch_.end(), uses)) {
+    std::erase(broker_.sessions_[session_]->filters, filter);
+  }
 }
 
 bool MemoryClient::dispatch(const std::string& topic, const Envelope& envelope, bool redelivered) {

@@ -1,19 +1,29 @@
 // The deterministic in-memory transport. A MemoryBroker stands for the MQTT broker; each
-// service connects a MemoryClient, which is its Bus. Every hop (client -> broker, broker ->
-// client, the broker's confirmation back to a publisher) is a timer on the Clock after
-// `latency_us`, so on the virtual clock the order of deliveries is a pure function of the
-// order of publishes: identical inputs give identical runs.
+// service connects a MemoryClient, which is its Bus. Every packet (PUBLISH, PUBACK, in both
+// directions) is a timer on the Clock after `latency_us`, so on the virtual clock the order
+// of deliveries is a pure function of the order of publishes and of the NetworkModel's
+// decisions: identical inputs give identical runs.
 //
-// Semantics, as an MQTT broker has them:
-//  - a client receives one copy of a message however many of its filters match, and the
-//    client dispatches it to every matching handler in subscription order;
-//  - the delivery is acknowledged only after every handler returned; a handler that throws
-//    leaves the delivery unacknowledged (reported to the observer);
-//  - a publisher's PublishCallback runs when the broker's confirmation arrives.
+// MQTT semantics modelled:
+//  - Persistent sessions: a session is keyed by client id and outlives its connection. Its
+//    subscriptions keep routing while the client is away; QoS 1 messages queue in it and
+//    are retransmitted when the client connects again. QoS 0 messages to an absent client
+//    are dropped.
+//  - QoS 1: the publishing client retransmits an unacknowledged PUBLISH every
+//    `retry_interval_us` (with the DUP flag) until the broker's PUBACK arrives; the broker
+//    does the same towards each subscriber until the subscriber acknowledges. A lost packet
+//    therefore becomes a late duplicate, never a loss. A client's in-flight publishes die
+//    with the client (a crash); what the application kept (an outbox) must be sent again.
+//  - QoS 0: sent once; the publisher is told "confirmed" when the packet leaves.
+//  - A client receives one copy of a message however many of its filters match, dispatched
+//    to every matching handler in subscription order; the delivery is acknowledged only after
+//    every handler returned, and left unacknowledged if one throws.
 // REQUIRES: single-threaded use, on the thread that runs the Clock.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -21,13 +31,49 @@
 
 #include "core/bus.h"
 #include "core/clock.h"
+#include "transports/memory/slab.h"
 
 namespace eventmart::memory {
 
+// The packets of the protocol, as the network model sees them.
+enum class PacketKind : std::uint8_t {
+  kPublish,     // client -> broker
+  kPuback,      // broker -> publishing client
+  kDeliver,     // broker -> subscribing client (a PUBLISH)
+  kDeliverAck,  // subscribing client -> broker (its PUBACK)
+};
+
+struct Packet {
+  PacketKind kind;
+  std::string_view client_id;  // the client at the other end from the broker
+  const std::string& topic;
+  const Envelope& envelope;
+  Qos qos;
+  bool redelivered;  // a retransmission (DUP flag)
+};
+
+// What the network does to one packet.
+struct PacketFate {
+  bool lost = false;                // never arrives
+  std::int64_t extra_delay_us = 0;  // on top of the base latency (also reorders)
+  bool duplicated = false;          // arrives twice (kPublish and kDeliver only)
+};
+
+// Decides each packet's fate and whether a client can reach the broker. The simulator's
+// fault injector implements it; without one the network is perfect.
+class NetworkModel {
+ public:
+  virtual ~NetworkModel() = default;
+  virtual PacketFate fate(const Packet& packet) = 0;
+  // False while the client is cut off from the broker (a partition) or the broker is down.
+  virtual bool reachable(std::string_view client_id) = 0;
+};
+
 struct MemoryBrokerOptions {
-  // One-way network latency between any client and the broker, in microseconds. A message
-  // reaches a subscriber two hops after it was published.
+  // One-way network latency between any client and the broker, in microseconds.
   std::int64_t latency_us = 200;
+  // QoS 1: an unacknowledged PUBLISH is sent again after this long, in microseconds.
+  std::int64_t retry_interval_us = 5'000'000;
 };
 
 // Told of every step a message takes; the simulator folds these into its trace.
@@ -47,57 +93,108 @@ class TransportObserver {
 };
 
 struct MemoryBrokerStats {
-  std::uint64_t published = 0;
-  std::uint64_t delivered = 0;
-  std::uint64_t acknowledged = 0;
-  std::uint64_t confirmed = 0;
-  std::uint64_t handler_failures = 0;
-  std::uint64_t undeliverable = 0;  // routed to a client that disconnected before arrival
+  std::uint64_t published = 0;         // publish() calls accepted
+  std::uint64_t delivered = 0;         // deliveries dispatched to handlers (duplicates included)
+  std::uint64_t redelivered = 0;       // ... of which retransmissions or duplicates (DUP set)
+  std::uint64_t acknowledged = 0;      // deliveries whose handlers all returned
+  std::uint64_t confirmed = 0;         // publishes the publisher saw confirmed
+  std::uint64_t handler_failures = 0;  // handlers that threw
+  std::uint64_t packets_lost = 0;      // packets the network model lost or could not carry
+  std::uint64_t retransmissions = 0;   // QoS 1 PUBLISH packets sent again (either direction)
+  std::uint64_t redelivered_after_loss = 0;  // deliveries that arrived only by retransmission
+  std::uint64_t qos0_dropped = 0;            // QoS 0 messages lost on the way or for absent clients
 };
 
 class MemoryClient;
 
 class MemoryBroker {
  public:
-  // `clock` and `observer` (may be null) must outlive the broker and its clients.
-  MemoryBroker(Clock& clock, MemoryBrokerOptions options, TransportObserver* observer = nullptr);
+  // `clock`, `observer` and `network` (both may be null) must outlive the broker.
+  MemoryBroker(Clock& clock, MemoryBrokerOptions options, TransportObserver* observer = nullptr,
+               NetworkModel* network = nullptr);
   MemoryBroker(const MemoryBroker&) = delete;
   MemoryBroker& operator=(const MemoryBroker&) = delete;
   ~MemoryBroker();
 
-  // Connects a client. The client must be destroyed before the broker; messages routed to
-  // it after it is destroyed are counted as undeliverable.
-  std::unique_ptr<MemoryClient> connect(std::string client_id);
+  // Connects a client under `client_id`, resuming the session of that id if there is one
+  // (its queued QoS 1 messages are retransmitted at once). A client id is connected at most
+  // once at a time. The client must be destroyed before the broker.
+  std::unique_ptr<MemoryClient> connect(const std::string& client_id);
 
   const MemoryBrokerStats& stats() const { return stats_; }
   const MemoryBrokerOptions& options() const { return options_; }
+  // QoS 1 messages queued or in flight towards subscribers (0 once the system is quiet).
+  std::size_t pending_deliveries() const { return deliveries_.size(); }
 
  private:
   friend class MemoryClient;
-  struct Message;
-  // One scheduled hop. Timers capture only (broker, slot index) so the Clock stores them
-  // without an allocation.
-  struct Hop {
+  struct Message {
+    std::string topic;
+    Envelope envelope;
+    Qos qos;
+  };
+  struct Session {
+    std::string client_id;
+    MemoryClient* client = nullptr;    // null while no connection is up
+    std::uint64_t connection = 0;      // id of the current (or last) connection
+    std::vector<std::string> filters;  // persistent subscriptions, in subscription order
+  };
+  struct Outgoing {
     std::shared_ptr<const Message> message;
-    std::uint32_t client = 0;
+    std::uint32_t session;
+    std::uint64_t connection;
     PublishCallback on_done;
+    std::int64_t last_sent_us;
+  };
+  struct PendingDelivery {
+    std::shared_ptr<const Message> message;
+    std::uint32_t session;
+    std::int64_t last_sent_us;
+    bool arrived = false;  // reached the client at least once
   };
 
-  void publish(std::uint32_t client, const std::string& topic, Envelope envelope, Qos qos,
-               PublishCallback on_done);
-  void arrive_at_broker(std::uint32_t hop);
-  void deliver(std::uint32_t hop);
-  void confirm(std::uint32_t hop);
-  std::uint32_t store_hop(Hop hop);
-  Hop take_hop(std::uint32_t index);
-  void fail_later(PublishCallback on_done);
+  // A packet on the wire. Timers capture only (broker, slot) so the Clock stores them without
+  // an allocation.
+  struct InFlight {
+    PacketKind kind = PacketKind::kPublish;
+    std::shared_ptr<const Message> message;
+    std::uint32_t session = 0;
+    std::uint64_t connection = 0;  // kDeliver: the connection it was sent to
+    std::uint64_t id = 0;          // outgoing id (kPublish, kPuback) or delivery id
+    bool redelivered = false;
+  };
+
+  void publish(std::uint32_t session, std::uint64_t connection, const std::string& topic,
+               Envelope envelope, Qos qos, PublishCallback on_done);
+  // Puts one packet on the wire; the network model decides whether and when it arrives.
+  void send(PacketKind kind, std::shared_ptr<const Message> message, std::uint32_t session,
+            std::uint64_t connection, std::uint64_t id, bool redelivered);
+  void arrive(std::uint32_t slot);
+  void on_publish_arrived(const InFlight& packet);
+  void on_puback_arrived(const InFlight& packet);
+  void on_deliver_arrived(const InFlight& packet);
+  void on_deliver_ack_arrived(const InFlight& packet);
+  void route(const std::shared_ptr<const Message>& message);
+  void send_delivery(std::uint64_t delivery_id, bool redelivered);
+  // QoS 1 retransmission: one sweep timer over everything unacknowledged, scheduled only
+  // while something is, so a quiet system has no timers left.
+  void schedule_sweep();
+  void sweep();
+  void disconnect(std::uint32_t session, std::uint64_t connection);
 
   Clock& clock_;
   MemoryBrokerOptions options_;
   TransportObserver* observer_;
-  std::vector<MemoryClient*> clients_;  // index = client number; null once disconnected
-  std::vector<Hop> hops_;
-  std::vector<std::uint32_t> free_hops_;
+  NetworkModel* network_;
+  std::vector<std::unique_ptr<Session>> sessions_;  // index = session number, never removed
+  std::map<std::string, std::uint32_t> session_by_client_;
+  // Slabs iterate in slot order, so the sweep retransmits deterministically.
+  Slab<Outgoing> outgoing_;           // client-side QoS 1 in flight
+  Slab<PendingDelivery> deliveries_;  // broker-side QoS 1 in flight
+  std::vector<InFlight> wire_;        // packets in flight, by slot
+  std::vector<std::uint32_t> free_slots_;
+  TimerId sweep_timer_ = 0;
+  std::uint64_t next_connection_ = 1;
   MemoryBrokerStats stats_;
 };
 
@@ -121,13 +218,14 @@ class MemoryClient final : public Bus {
     bool active;
   };
 
-  MemoryClient(MemoryBroker& broker, std::uint32_t index, std::string client_id);
-  bool wants(const std::string& topic) const;
+  MemoryClient(MemoryBroker& broker, std::uint32_t session, std::uint64_t connection,
+               std::string client_id);
   // Runs every matching handler; true when all returned (the delivery may be acknowledged).
   bool dispatch(const std::string& topic, const Envelope& envelope, bool redelivered);
 
   MemoryBroker& broker_;
-  std::uint32_t index_;
+  std::uint32_t session_;
+  std::uint64_t connection_;  // distinguishes this connection from earlier ones of the session
   std::string client_id_;
   std::vector<Subscription> subscriptions_;
   std::vector<Subscription> added_during_dispatch_;

@@ -11,7 +11,7 @@
 
 #include "core/event_id.h"
 
-namespace eventmart::sim {
+namespace eventmart {
 
 class Rng {
  public:
@@ -75,4 +75,4 @@ class Rng {
   std::uint64_t state_[4];
 };
 
-}  // namespace eventmart::sim
+}  // namespace eventmart
