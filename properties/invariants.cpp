@@ -88,10 +88,23 @@ InvariantResult check_restock_once_per_crossing(const sim::History& history) {
   for (Sku sku : skus) {
     const std::int64_t crossed = crossings.count(sku) ? crossings[sku] : 0;
     const auto raised = static_cast<std::int64_t>(restocks.count(sku) ? restocks[sku].size() : 0);
-    if (crossed != raised) {
+    if (history.at_most_once ? raised > crossed : raised != crossed) {
       result.violate("sku " + std::to_string(sku) + " crossed below its threshold " +
                      std::to_string(crossed) + " time(s) but " + std::to_string(raised) +
                      " restock(s) were raised");
+    }
+  }
+  if (!history.at_most_once && history.quiescent) {
+    // Liveness: every order logistics received was delivered by the end of the run.
+    std::set<std::string> delivered(history.restock_deliveries.begin(),
+                                    history.restock_deliveries.end());
+    for (const auto& [sku, ids] : restocks) {
+      for (const std::string& id : ids) {
+        if (!delivered.count(id)) {
+          result.violate("restock " + id + " for sku " + std::to_string(sku) +
+                         " was never delivered");
+        }
+      }
     }
   }
   return result;
@@ -109,7 +122,9 @@ InvariantResult check_departure_paid_once(const sim::History& history) {
   for (const sim::DepartureTruth& d : history.departures) {
     auto paid = payments_by_scan.find(d.scan_id);
     const std::size_t times = paid == payments_by_scan.end() ? 0 : paid->second.size();
-    if (times == 0) {
+    if (times == 0 && history.at_most_once) {
+      ++result.lost;  // QoS 0: at most once
+    } else if (times == 0) {
       result.violate("departure " + d.scan_id + " (customer " + std::to_string(d.customer_id) +
                      ") was never paid");
     } else if (times > 1) {
@@ -122,6 +137,10 @@ InvariantResult check_departure_paid_once(const sim::History& history) {
 
 InvariantResult check_inventory_matches_shelves(const sim::History& history) {
   InvariantResult result{"inventory_matches_shelves", 0, {}};
+  if (history.at_most_once) {
+    result.checked = false;  // lost departures and deliveries are expected at QoS 0
+    return result;
+  }
   if (!history.quiescent) {
     result.violate("the run did not become quiescent within the settle limit");
   }

@@ -101,8 +101,7 @@ void FastlaneFinale::on_departure(const Delivery& delivery) {
   const std::string& cause = delivery.envelope.event_id;
   // Priced before the transaction: an overflowing basket is rejected without touching the
   // inbox. Prices change only on this service's thread, so the read cannot go stale.
-  auto priced =
-      price_basket(departed.value().items, [this](Sku sku) { return store_.price_cents(sku); });
+  auto priced = price(departed.value().items);
   if (!priced) return reject(delivery, priced.error());
 
   const PaymentDue due{departed.value().customer_id, priced.value().total_cents, cause,

@@ -107,7 +107,7 @@ void InventoryIntel::on_departure(const Delivery& delivery) {
                                 std::to_string(item.sku) + " (not in the catalog; skipped)");
         continue;
       }
-      const StockDecision decision = apply_sale(*before, item.quantity);
+      const StockDecision decision = decide_sale(*before, item.quantity);
       store_.update(item.sku, decision.after);
       if (decision.after.shortfall > before->shortfall) ++delta.shortfalls_recorded;
       if (decision.restock) {

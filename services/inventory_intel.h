@@ -39,7 +39,7 @@ struct InventoryStats {
   std::uint64_t shortfalls_recorded = 0;  // sales beyond the units on record
 };
 
-class InventoryIntel final : public Service {
+class InventoryIntel : public Service {
  public:
   // REQUIRES: context.logistics_bus is set.
   explicit InventoryIntel(const ServiceContext& context);
@@ -47,6 +47,12 @@ class InventoryIntel final : public Service {
 
   InventoryStore& store() { return store_; }
   const InventoryStats& inventory_stats() const { return inventory_stats_; }
+
+ protected:
+  // The restock policy applied to one sale. A seam: sim/bugs overrides it.
+  virtual StockDecision decide_sale(const StockRecord& before, std::int64_t quantity) const {
+    return apply_sale(before, quantity);
+  }
 
  private:
   void on_departure(const Delivery& delivery);

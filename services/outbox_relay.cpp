@@ -9,11 +9,12 @@ constexpr int kBatch = 256;
 }
 
 OutboxRelay::OutboxRelay(Journal& journal, Clock& clock, Bus& store_bus, Bus* logistics_bus,
-                         std::int64_t retry_interval_us)
+                         Qos qos, std::int64_t retry_interval_us)
     : journal_(journal),
       clock_(clock),
       store_bus_(store_bus),
       logistics_bus_(logistics_bus),
+      qos_(qos),
       retry_interval_us_(retry_interval_us),
       self_(std::make_shared<OutboxRelay*>(this)) {}
 
@@ -35,7 +36,7 @@ void OutboxRelay::pump() {
       }
       ++published_;
       std::weak_ptr<OutboxRelay*> weak = self_;
-      bus->publish(row.topic, std::move(row.envelope), Qos::kAtLeastOnce,
+      bus->publish(row.topic, std::move(row.envelope), qos_,
                    [weak, seq = row.seq](PublishOutcome outcome) {
                      if (auto self = weak.lock()) (*self)->on_outcome(seq, outcome);
                    });

@@ -18,7 +18,7 @@ class OutboxRelay {
   // All references must outlive the relay. A publish the bus reports as failed is handed to
   // it again `retry_interval_us` later (and at the next pump, whichever comes first).
   OutboxRelay(Journal& journal, Clock& clock, Bus& store_bus, Bus* logistics_bus,
-              std::int64_t retry_interval_us = 1'000'000);
+              Qos qos = Qos::kAtLeastOnce, std::int64_t retry_interval_us = 1'000'000);
   ~OutboxRelay();
   OutboxRelay(const OutboxRelay&) = delete;
   OutboxRelay& operator=(const OutboxRelay&) = delete;
@@ -38,6 +38,7 @@ class OutboxRelay {
   Clock& clock_;
   Bus& store_bus_;
   Bus* logistics_bus_;
+  Qos qos_;
   std::int64_t retry_interval_us_;
   TimerId retry_timer_ = 0;           // 0: no retry scheduled
   std::int64_t last_handed_seq_ = 0;  // rows up to here are with the bus (or confirmed)

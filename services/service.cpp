@@ -6,7 +6,7 @@ Service::Service(std::string_view name, const ServiceContext& context)
     : name_(name),
       ctx_(context),
       journal_(context.db),
-      relay_(journal_, context.clock, context.bus, context.logistics_bus) {}
+      relay_(journal_, context.clock, context.bus, context.logistics_bus, context.qos) {}
 
 void Service::reject(const Delivery& delivery, std::string_view why) {
   ++stats_.rejected;

@@ -23,6 +23,20 @@ inline constexpr std::string_view kGateExitGuardian = "gate-exit-guardian";
 inline constexpr std::string_view kInventoryIntel = "inventory-intel";
 inline constexpr std::string_view kFastlaneFinale = "fastlane-finale";
 
+// Where consume_once() offers a fault injector the chance to crash the process.
+enum class CrashSite : std::uint8_t {
+  kBeforeCommit,  // state changed and outbox written, transaction not committed
+  kAfterCommit,   // committed, delivery not yet acknowledged, outbox not yet pumped
+};
+
+// A test seam (the simulator's fault injector implements it): reached() may throw to stand
+// for the process dying at that point. Production code passes none.
+class CrashPoints {
+ public:
+  virtual ~CrashPoints() = default;
+  virtual void reached(std::string_view service, CrashSite site) = 0;
+};
+
 // Everything a service touches in the outside world. All references must outlive the service.
 struct ServiceContext {
   Bus& bus;            // the store bus
@@ -31,6 +45,8 @@ struct ServiceContext {
   Database& db;  // the service's own database
   const Topics& topics;
   Logger& logger;
+  Qos qos = Qos::kAtLeastOnce;          // for everything the service publishes
+  CrashPoints* crash_points = nullptr;  // null: never crash on purpose
 };
 
 struct ServiceStats {
@@ -62,16 +78,36 @@ class Service {
   bool consume_once(const std::string& event_id, Apply&& apply) {
     {
       Transaction txn(ctx_.db);
-      if (!journal_.record_inbox(event_id, ctx_.clock.now_us())) {
+      if (!admit(event_id)) {
         ++stats_.duplicates;
         return false;
       }
       apply();
+      crash_point(CrashSite::kBeforeCommit);
       txn.commit();
     }
     ++stats_.consumed;
+    crash_point(CrashSite::kAfterCommit);
+    after_commit();
     relay_.pump();
     return true;
+  }
+
+  // Records `event_id` in the inbox; false for a duplicate. A seam: sim/bugs overrides it.
+  virtual bool admit(const std::string& event_id) {
+    return journal_.record_inbox(event_id, ctx_.clock.now_us());
+  }
+
+  // Writes one event to the outbox (inside the transaction). A seam: sim/bugs overrides it.
+  virtual void write_outbox(Channel channel, const std::string& topic, Envelope envelope) {
+    journal_.add_outbox(channel, topic, envelope);
+  }
+
+  // Runs after each commit, before the outbox is pumped. A seam: sim/bugs overrides it.
+  virtual void after_commit() {}
+
+  void crash_point(CrashSite site) {
+    if (ctx_.crash_points != nullptr) ctx_.crash_points->reached(name_, site);
   }
 
   // Writes an event to the outbox. REQUIRES: inside consume_once's `apply`.

@@ -68,6 +68,10 @@ struct History {
   std::map<Sku, FinalStock> final_stock;
   std::map<Sku, std::int64_t> final_shelves;
   bool quiescent = false;  // the run reached a state with nothing left in flight
+  // QoS 0: delivery is at most once, so a lost event is expected. The liveness checks
+  // (departure paid, inventory matches shelves, restock raised) then count, not fail.
+  bool at_most_once = false;
+  std::vector<std::string> restock_deliveries;  // RestockNeeded ids logistics delivered
 };
 
 }  // namespace eventmart::sim

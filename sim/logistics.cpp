@@ -10,12 +10,13 @@ constexpr std::string_view kLogistics = "logistics";
 }
 
 LogisticsModel::LogisticsModel(const LogisticsOptions& options, Bus& bus, Clock& clock,
-                               const Topics& topics, Rng rng, Shelves& shelves, History& history,
-                               Trace& trace)
+                               const Topics& topics, Qos qos, Rng rng, Shelves& shelves,
+                               History& history, Trace& trace)
     : options_(options),
       bus_(bus),
       clock_(clock),
       topics_(topics),
+      qos_(qos),
       rng_(rng),
       shelves_(shelves),
       history_(history),
@@ -42,6 +43,7 @@ void LogisticsModel::on_restock_needed(const Delivery& delivery) {
                               order_id = envelope.event_id] {
     shelves_[sku] += quantity;  // the truck is unloaded: the units are physically there
     ++delivered_;
+    history_.restock_deliveries.push_back(order_id);
     const std::string event_id = derive_event_id(order_id, kLogistics);
     trace_.record(TraceKind::kLogisticsDelivery, 1, kLogistics, topics_.stock_replenished,
                   event_id);
@@ -53,7 +55,7 @@ void LogisticsModel::on_restock_needed(const Delivery& delivery) {
 
 void LogisticsModel::publish_until_confirmed(Envelope envelope) {
   Envelope copy = envelope;
-  bus_.publish(topics_.stock_replenished, std::move(envelope), Qos::kAtLeastOnce,
+  bus_.publish(topics_.stock_replenished, std::move(envelope), qos_,
                [this, copy = std::move(copy)](PublishOutcome outcome) mutable {
                  if (outcome == PublishOutcome::kConfirmed) return;
                  clock_.call_after(options_.retry_interval_us,

@@ -27,7 +27,7 @@ class LogisticsModel {
  public:
   // All references must outlive the model.
   LogisticsModel(const LogisticsOptions& options, Bus& bus, Clock& clock, const Topics& topics,
-                 Rng rng, Shelves& shelves, History& history, Trace& trace);
+                 Qos qos, Rng rng, Shelves& shelves, History& history, Trace& trace);
   void start();
 
   std::uint64_t requested() const { return requested_; }  // distinct orders received
@@ -42,6 +42,7 @@ class LogisticsModel {
   Bus& bus_;
   Clock& clock_;
   const Topics& topics_;
+  Qos qos_;
   Rng rng_;
   Shelves& shelves_;
   History& history_;

@@ -11,7 +11,46 @@ void Trace::record(TraceKind kind, std::uint8_t bus, std::string_view client,
   h = hash_combine(h, stable_hash(client));
   h = hash_combine(h, stable_hash(topic));
   hash_ = hash_combine(h, stable_hash(event_id));
+  if (listener_) {
+    listener_(TraceEntry{entries_, clock_.now_us(), kind, bus, client, topic, event_id, hash_});
+  }
   ++entries_;
+}
+
+std::string_view trace_kind_name(TraceKind kind) {
+  switch (kind) {
+    case TraceKind::kPublished:
+      return "published";
+    case TraceKind::kDelivered:
+      return "delivered";
+    case TraceKind::kAcknowledged:
+      return "acknowledged";
+    case TraceKind::kConfirmed:
+      return "confirmed";
+    case TraceKind::kHandlerFailed:
+      return "handler-failed";
+    case TraceKind::kScan:
+      return "scan";
+    case TraceKind::kLogisticsDelivery:
+      return "logistics-delivery";
+    case TraceKind::kDropped:
+      return "dropped";
+    case TraceKind::kDuplicated:
+      return "duplicated";
+    case TraceKind::kDelayed:
+      return "delayed";
+    case TraceKind::kReordered:
+      return "reordered";
+    case TraceKind::kPartition:
+      return "partition";
+    case TraceKind::kCrash:
+      return "crash";
+    case TraceKind::kRestart:
+      return "restart";
+    case TraceKind::kBrokerRestart:
+      return "broker-restart";
+  }
+  return "unknown";
 }
 
 }  // namespace eventmart::sim

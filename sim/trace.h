@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string_view>
 
 #include "core/clock.h"
@@ -18,6 +19,29 @@ enum class TraceKind : std::uint8_t {
   kHandlerFailed,
   kScan,
   kLogisticsDelivery,
+  kDropped,
+  kDuplicated,
+  kDelayed,
+  kReordered,
+  kPartition,
+  kCrash,
+  kRestart,
+  kBrokerRestart,
+};
+
+// Stable lower-case name ("delivered", "dropped", ...), used in trace files.
+std::string_view trace_kind_name(TraceKind kind);
+
+// One trace entry as a listener sees it. The views are valid during the call only.
+struct TraceEntry {
+  std::uint64_t index;  // 0-based position in the trace
+  std::int64_t at_us;   // virtual time
+  TraceKind kind;
+  std::uint8_t bus;  // 0 store bus, 1 logistics bus
+  std::string_view client;
+  std::string_view topic;
+  std::string_view event_id;
+  std::uint64_t hash_after;  // the running hash once this entry is folded in
 };
 
 class Trace {
@@ -28,6 +52,11 @@ class Trace {
   void record(TraceKind kind, std::uint8_t bus, std::string_view client, std::string_view topic,
               std::string_view event_id);
 
+  // Called with every entry (for trace files and determinism checks); empty: no listener.
+  void set_listener(std::function<void(const TraceEntry&)> listener) {
+    listener_ = std::move(listener);
+  }
+
   std::uint64_t hash() const { return hash_; }
   std::uint64_t entries() const { return entries_; }
 
@@ -35,6 +64,7 @@ class Trace {
   const Clock& clock_;
   std::uint64_t hash_ = 0x6576656e746d6172ULL;  // "eventmar"
   std::uint64_t entries_ = 0;
+  std::function<void(const TraceEntry&)> listener_;
 };
 
 }  // namespace eventmart::sim

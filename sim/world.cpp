@@ -9,9 +9,9 @@
 #include "services/guardians.h"
 #include "services/hello_helper.h"
 #include "services/inventory_intel.h"
+#include "sim/bugs/broken_services.h"
 #include "sim/logistics.h"
 #include "sim/scheduler.h"
-#include "sim/trace.h"
 #include "transports/memory/memory_broker.h"
 
 namespace eventmart::sim {
@@ -27,13 +27,19 @@ std::string validate(const SimOptions& o) {
   if (o.latency_us < 0) return "latency must be >= 0";
   if (!is_valid_topic_level(o.chain)) return "chain name must be one topic level";
   if (!is_valid_topic_level(o.store)) return "store name must be one topic level";
-  return {};
+  return validate(o.faults);
+}
+
+SimOptions with_swarm_faults(SimOptions options) {
+  options.faults = draw_swarm_faults(Rng(options.seed).derive("swarm"));
+  return options;
 }
 
 namespace {
 
 constexpr std::uint8_t kStoreBus = 0;
 constexpr std::uint8_t kLogisticsBus = 1;
+constexpr std::int64_t kDeviceRetryUs = 2 * kSecondUs;  // a scanner resends an unanswered scan
 
 class CountingDisplay final : public Display {
  public:
@@ -41,14 +47,29 @@ class CountingDisplay final : public Display {
   std::int64_t shown = 0;
 };
 
-class World {
+// One service process: its database (kept across crashes), its connections and the running
+// service object (gone while the process is down).
+struct ServiceSlot {
+  std::string name;
+  std::unique_ptr<Database> db = std::make_unique<Database>(":memory:");
+  std::unique_ptr<memory::MemoryClient> bus;
+  std::unique_ptr<memory::MemoryClient> logistics_bus;
+  std::unique_ptr<Bus> bus_view;  // what the service sees (a bug may wrap the bus)
+  std::unique_ptr<Bus> logistics_bus_view;
+  std::unique_ptr<Service> service;
+};
+
+class World final : public FaultInjector::Host, public CrashPoints {
  public:
-  explicit World(const SimOptions& options);
+  World(const SimOptions& options, std::function<void(const TraceEntry&)> trace_listener);
   SimResult run();
 
+  // FaultInjector::Host
+  void crash_service(const std::string& service, std::int64_t down_us) override;
+  // CrashPoints: observes Inventory Intel's commits, then lets the injector crash anything.
+  void reached(std::string_view service, CrashSite site) override;
+
  private:
-  // Folds each broker's steps into the trace and, right after Inventory Intel acknowledged a
-  // delivery (its transaction committed), reads the products it touched.
   class Observer final : public memory::TransportObserver {
    public:
     Observer(World& world, std::uint8_t bus) : world_(world), bus_(bus) {}
@@ -59,11 +80,11 @@ class World {
     void on_delivered(std::string_view client, const std::string& topic, const Envelope& envelope,
                       bool) override {
       world_.trace_.record(TraceKind::kDelivered, bus_, client, topic, envelope.event_id);
+      if (client == kInventoryIntel) world_.inventory_delivery_ = &envelope;
     }
     void on_acknowledged(std::string_view client, const std::string& topic,
                          const Envelope& envelope) override {
       world_.trace_.record(TraceKind::kAcknowledged, bus_, client, topic, envelope.event_id);
-      if (client == kInventoryIntel) world_.after_inventory_commit(envelope);
     }
     void on_confirmed(std::string_view client, const std::string& topic,
                       const Envelope& envelope) override {
@@ -72,6 +93,8 @@ class World {
     void on_handler_failed(std::string_view client, const std::string& topic,
                            const Envelope& envelope, std::string_view what) override {
       world_.trace_.record(TraceKind::kHandlerFailed, bus_, client, topic, envelope.event_id);
+      if (world_.injector_.is_down(client)) return;  // a simulated crash, not a bug
+      ++world_.handler_failures_;
       world_.logger_.log(LogLevel::kError, client,
                          "handler failed on '" + envelope.event_id + "': " + std::string(what));
     }
@@ -81,16 +104,15 @@ class World {
     std::uint8_t bus_;
   };
 
-  ServiceContext context(memory::MemoryClient& bus, Database& db,
-                         memory::MemoryClient* logistics = nullptr) {
-    return ServiceContext{bus, logistics, scheduler_, db, topics_, logger_};
-  }
-  void after_inventory_commit(const Envelope& envelope);
+  void start_service(ServiceSlot& slot);
   void read_stock(Sku sku);
-  void arrive(const Visit& visit);
+  void read_stock_touched_by(const Envelope& envelope);
+  void scan_arrival(const Visit& visit);
   void depart(const Visit& visit);
+  void scan_departure(const Visit& visit, std::shared_ptr<const std::vector<Sku>> units);
   void on_departure_seen(const Delivery& delivery);
   void on_payment_seen(const Delivery& delivery);
+  ServiceSlot& slot(std::string_view name);
 
   SimOptions options_;
   Rng root_;
@@ -98,6 +120,7 @@ class World {
   Trace trace_;
   Topics topics_;
   RecordingLogger logger_;
+  FaultInjector injector_;
   Observer store_observer_;
   Observer logistics_observer_;
   memory::MemoryBroker store_broker_;
@@ -106,68 +129,52 @@ class World {
   Shelves shelves_;
   History history_;
   CountingDisplay display_;
-
-  Database gateway_db_{":memory:"};
-  Database hello_db_{":memory:"};
-  Database exit_db_{":memory:"};
-  Database inventory_db_{":memory:"};
-  Database fastlane_db_{":memory:"};
-
-  std::unique_ptr<memory::MemoryClient> gateway_bus_;
-  std::unique_ptr<memory::MemoryClient> hello_bus_;
-  std::unique_ptr<memory::MemoryClient> exit_bus_;
-  std::unique_ptr<memory::MemoryClient> inventory_bus_;
-  std::unique_ptr<memory::MemoryClient> inventory_logistics_bus_;
-  std::unique_ptr<memory::MemoryClient> fastlane_bus_;
+  std::vector<ServiceSlot> slots_;
   std::unique_ptr<memory::MemoryClient> audit_bus_;
   std::unique_ptr<memory::MemoryClient> logistics_bus_;
-
-  std::unique_ptr<GatewayGuardian> gateway_;
-  std::unique_ptr<HelloHelper> hello_;
-  std::unique_ptr<GateExitGuardian> exit_;
-  std::unique_ptr<InventoryIntel> inventory_;
-  std::unique_ptr<FastlaneFinale> fastlane_;
   std::unique_ptr<LogisticsModel> logistics_;
   std::unique_ptr<Workload> workload_;
   std::vector<Visit> visits_;
+  const Envelope* inventory_delivery_ = nullptr;  // the delivery Inventory Intel is handling
+  std::int64_t handler_failures_ = 0;
+  std::int64_t restarts_ = 0;
+  std::int64_t arrivals_ = 0;   // entrance scans accepted (first time) by Gateway Guardian
+  ServiceStats crashed_stats_;  // stats of service objects torn down by crashes
+  std::uint64_t crashed_unknown_customers_ = 0;
 };
 
-World::World(const SimOptions& options)
+std::vector<std::string> service_names() {
+  return {std::string(kGatewayGuardian), std::string(kHelloHelper), std::string(kGateExitGuardian),
+          std::string(kInventoryIntel), std::string(kFastlaneFinale)};
+}
+
+World::World(const SimOptions& options, std::function<void(const TraceEntry&)> trace_listener)
     : options_(options),
       root_(options.seed),
       scheduler_(kStoreOpensAtUs),
       trace_(scheduler_),
       topics_(options.chain, options.store),
+      injector_(options.faults, root_.derive("faults"), scheduler_, trace_, *this, service_names()),
       store_observer_(*this, kStoreBus),
       logistics_observer_(*this, kLogisticsBus),
-      store_broker_(scheduler_, {options.latency_us}, &store_observer_),
-      logistics_broker_(scheduler_, {options.latency_us}, &logistics_observer_),
+      store_broker_(scheduler_, {options.latency_us}, &store_observer_, &injector_.network(true)),
+      logistics_broker_(scheduler_, {options.latency_us}, &logistics_observer_,
+                        &injector_.network(false)),
       catalog_(make_catalog(options.products, root_.derive("catalog"))) {
+  trace_.set_listener(std::move(trace_listener));
+  history_.at_most_once = options.faults.qos == Qos::kAtMostOnce;
   for (const Product& p : catalog_) {
     shelves_[p.sku] = p.stock;
     history_.price_cents[p.sku] = p.price_cents;
     history_.restock_threshold[p.sku] = p.restock_threshold;
   }
+  for (const std::string& name : service_names()) slots_.push_back(ServiceSlot{name});
 
-  gateway_bus_ = store_broker_.connect(std::string(kGatewayGuardian));
-  hello_bus_ = store_broker_.connect(std::string(kHelloHelper));
-  exit_bus_ = store_broker_.connect(std::string(kGateExitGuardian));
-  inventory_bus_ = store_broker_.connect(std::string(kInventoryIntel));
-  fastlane_bus_ = store_broker_.connect(std::string(kFastlaneFinale));
   audit_bus_ = store_broker_.connect("store-audit");
-  inventory_logistics_bus_ = logistics_broker_.connect(std::string(kInventoryIntel));
   logistics_bus_ = logistics_broker_.connect("logistics");
-
-  gateway_ = std::make_unique<GatewayGuardian>(context(*gateway_bus_, gateway_db_));
-  hello_ = std::make_unique<HelloHelper>(context(*hello_bus_, hello_db_), display_);
-  exit_ = std::make_unique<GateExitGuardian>(context(*exit_bus_, exit_db_));
-  inventory_ = std::make_unique<InventoryIntel>(
-      context(*inventory_bus_, inventory_db_, inventory_logistics_bus_.get()));
-  fastlane_ = std::make_unique<FastlaneFinale>(context(*fastlane_bus_, fastlane_db_));
-  logistics_ =
-      std::make_unique<LogisticsModel>(LogisticsOptions{}, *logistics_bus_, scheduler_, topics_,
-                                       root_.derive("logistics"), shelves_, history_, trace_);
-
+  logistics_ = std::make_unique<LogisticsModel>(
+      LogisticsOptions{}, *logistics_bus_, scheduler_, topics_, options.faults.qos,
+      root_.derive("logistics"), shelves_, history_, trace_);
   std::vector<CustomerId> loyalty;
   for (const Customer& c : default_store().customers) loyalty.push_back(c.customer_id);
   std::vector<Sku> skus;
@@ -180,14 +187,100 @@ World::World(const SimOptions& options)
                                          std::move(skus));
 }
 
+ServiceSlot& World::slot(std::string_view name) {
+  for (ServiceSlot& s : slots_) {
+    if (s.name == name) return s;
+  }
+  throw std::logic_error("no service " + std::string(name));
+}
+
+template <typename Real, typename... Args>
+std::unique_ptr<Service> make_consumer(Bug bug, const ServiceContext& context, Args&... args) {
+  if (bug == Bug::kNoOutbox) return std::make_unique<NoOutbox<Real>>(context, args...);
+  return std::make_unique<Real>(context, args...);
+}
+
+void World::start_service(ServiceSlot& s) {
+  s.bus = store_broker_.connect(s.name);
+  const bool consumer = s.name == kInventoryIntel || s.name == kFastlaneFinale;
+  const Bug bug = options_.bug;
+  if (s.name == kInventoryIntel) s.logistics_bus = logistics_broker_.connect(s.name);
+  if (consumer && bug == Bug::kAckBeforeCommit) {
+    s.bus_view = std::make_unique<AckBeforeCommitBus>(*s.bus);
+    if (s.logistics_bus)
+      s.logistics_bus_view = std::make_unique<AckBeforeCommitBus>(*s.logistics_bus);
+  }
+  Bus& bus = s.bus_view ? *s.bus_view : static_cast<Bus&>(*s.bus);
+  Bus* logistics = s.logistics_bus_view ? s.logistics_bus_view.get() : s.logistics_bus.get();
+  const ServiceContext context{bus,     logistics, scheduler_,          *s.db,
+                               topics_, logger_,   options_.faults.qos, this};
+  if (s.name == kGatewayGuardian) {
+    s.service = std::make_unique<GatewayGuardian>(context);
+  } else if (s.name == kHelloHelper) {
+    s.service = std::make_unique<HelloHelper>(context, display_);
+  } else if (s.name == kGateExitGuardian) {
+    s.service = std::make_unique<GateExitGuardian>(context);
+  } else if (s.name == kInventoryIntel) {
+    if (bug == Bug::kNoDedup) {
+      s.service = std::make_unique<NoDedup<InventoryIntel>>(context);
+    } else if (bug == Bug::kRestockEveryEvent) {
+      s.service = std::make_unique<RestockEveryEventInventory>(context);
+    } else {
+      s.service = make_consumer<InventoryIntel>(bug, context);
+    }
+  } else if (s.name == kFastlaneFinale) {
+    if (bug == Bug::kFloatMoney) {
+      s.service = std::make_unique<FloatMoneyFastlane>(context);
+    } else {
+      s.service = make_consumer<FastlaneFinale>(bug, context);
+    }
+  }
+  s.service->start();
+}
+
+void World::crash_service(const std::string& name, std::int64_t down_us) {
+  ServiceSlot& s = slot(name);
+  // The process is gone: service object, its in-memory state and its connections. Its
+  // database stays (uncommitted work was already rolled back).
+  const ServiceStats& stats = s.service->stats();
+  crashed_stats_.consumed += stats.consumed;
+  crashed_stats_.duplicates += stats.duplicates;
+  crashed_stats_.rejected += stats.rejected;
+  if (auto* hello = dynamic_cast<HelloHelper*>(s.service.get())) {
+    crashed_unknown_customers_ += hello->unknown_customers();
+  }
+  s.service.reset();
+  s.bus_view.reset();
+  s.logistics_bus_view.reset();
+  s.bus.reset();
+  s.logistics_bus.reset();
+  scheduler_.call_after(down_us, [this, name] {
+    start_service(slot(name));
+    ++restarts_;
+    injector_.restarted(name);
+  });
+}
+
+void World::reached(std::string_view service, CrashSite site) {
+  // Right after Inventory Intel commits: read what the transaction touched, before any
+  // crash can hide it.
+  if (site == CrashSite::kAfterCommit && service == kInventoryIntel &&
+      inventory_delivery_ != nullptr) {
+    read_stock_touched_by(*inventory_delivery_);
+  }
+  injector_.reached(service, site);
+}
+
 void World::read_stock(Sku sku) {
-  if (auto record = inventory_->store().find(sku)) {
+  auto* inventory = static_cast<InventoryIntel*>(slot(kInventoryIntel).service.get());
+  if (inventory == nullptr) return;
+  if (auto record = inventory->store().find(sku)) {
     history_.stock_readings.push_back(
         StockReading{sku, record->stock, record->shortfall, scheduler_.now_us()});
   }
 }
 
-void World::after_inventory_commit(const Envelope& envelope) {
+void World::read_stock_touched_by(const Envelope& envelope) {
   if (envelope.type == EventType::kCustomerDeparted) {
     if (auto departed = decode_customer_departed(envelope.payload)) {
       for (const LineItem& item : departed.value().items) read_stock(item.sku);
@@ -199,23 +292,46 @@ void World::after_inventory_commit(const Envelope& envelope) {
   }
 }
 
-void World::arrive(const Visit& visit) {
+void World::scan_arrival(const Visit& visit) {
   const std::string scan_id = "entrance-1/" + std::to_string(visit.number);
+  auto* gateway = static_cast<GatewayGuardian*>(slot(kGatewayGuardian).service.get());
   trace_.record(TraceKind::kScan, kStoreBus, kGatewayGuardian, visit.card, scan_id);
-  gateway_->scan(CardScan{scan_id, visit.card});
-  scheduler_.call_at(visit.departs_at_us, [this, &visit] { depart(visit); });
+  try {
+    if (gateway != nullptr && !injector_.is_down(kGatewayGuardian)) {
+      if (gateway->scan(CardScan{scan_id, visit.card}).kind == ScanOutcome::Kind::kAccepted) {
+        ++arrivals_;
+      }
+      return;
+    }
+  } catch (const SimulatedCrash&) {
+  }
+  // No answer from the guardian: the scanner sends the same reading again.
+  scheduler_.call_after(kDeviceRetryUs, [this, &visit] { scan_arrival(visit); });
 }
 
 void World::depart(const Visit& visit) {
   const std::string scan_id = "exit-1/" + std::to_string(visit.number);
-  std::vector<Sku> units = workload_->pick_basket(shelves_);
+  auto units = std::make_shared<const std::vector<Sku>>(workload_->pick_basket(shelves_));
   DepartureTruth truth{scan_id, visit.customer_id, {}, scheduler_.now_us()};
   std::map<Sku, std::int64_t> carried;
-  for (Sku sku : units) ++carried[sku];
+  for (Sku sku : *units) ++carried[sku];
   for (const auto& [sku, quantity] : carried) truth.basket.push_back(LineItem{sku, quantity});
   history_.departures.push_back(std::move(truth));
+  scan_departure(visit, std::move(units));
+}
+
+void World::scan_departure(const Visit& visit, std::shared_ptr<const std::vector<Sku>> units) {
+  const std::string scan_id = "exit-1/" + std::to_string(visit.number);
+  auto* gate = static_cast<GateExitGuardian*>(slot(kGateExitGuardian).service.get());
   trace_.record(TraceKind::kScan, kStoreBus, kGateExitGuardian, visit.card, scan_id);
-  exit_->scan(BagScan{scan_id, visit.card, std::move(units)});
+  try {
+    if (gate != nullptr && !injector_.is_down(kGateExitGuardian)) {
+      gate->scan(BagScan{scan_id, visit.card, *units});
+      return;
+    }
+  } catch (const SimulatedCrash&) {
+  }
+  scheduler_.call_after(kDeviceRetryUs, [this, &visit, units] { scan_departure(visit, units); });
 }
 
 void World::on_departure_seen(const Delivery& delivery) {
@@ -235,15 +351,13 @@ void World::on_payment_seen(const Delivery& delivery) {
 }
 
 SimResult World::run() {
-  inventory_->store().seed(catalog_);
-  fastlane_->store().seed(catalog_);
-  hello_->store().seed(default_store().customers);
-
-  gateway_->start();
-  hello_->start();
-  exit_->start();
-  inventory_->start();
-  fastlane_->start();
+  {
+    // First start: each service's database is created and seeded.
+    InventoryStore(*slot(kInventoryIntel).db).seed(catalog_);
+    PriceStore(*slot(kFastlaneFinale).db).seed(catalog_);
+    CustomerStore(*slot(kHelloHelper).db).seed(default_store().customers);
+  }
+  for (ServiceSlot& s : slots_) start_service(s);
   logistics_->start();
   audit_bus_->subscribe(topics_.customer_departure,
                         [this](const Delivery& d) { on_departure_seen(d); });
@@ -252,15 +366,23 @@ SimResult World::run() {
 
   visits_ = workload_->plan_visits();
   for (const Visit& visit : visits_) {
-    scheduler_.call_at(visit.arrives_at_us, [this, &visit] { arrive(visit); });
+    scheduler_.call_at(visit.arrives_at_us, [this, &visit] {
+      scan_arrival(visit);
+      scheduler_.call_at(visit.departs_at_us, [this, &visit] { depart(visit); });
+    });
   }
 
-  const std::int64_t deadline =
-      kStoreOpensAtUs + options_.open_duration_us + options_.settle_limit_us;
-  history_.quiescent = scheduler_.drain(deadline);
+  // Phases: chaos while the store is open, heal at closing, then run until quiescent.
+  const std::int64_t closes_at = kStoreOpensAtUs + options_.open_duration_us;
+  injector_.start();
+  scheduler_.call_at(closes_at, [this] { injector_.heal(); });
+  history_.quiescent = scheduler_.drain(closes_at + options_.settle_limit_us);
 
-  for (auto& [sku, record] : inventory_->store().all()) {
-    history_.final_stock[sku] = FinalStock{record.stock, record.shortfall};
+  auto* inventory = static_cast<InventoryIntel*>(slot(kInventoryIntel).service.get());
+  if (inventory != nullptr) {
+    for (auto& [sku, record] : inventory->store().all()) {
+      history_.final_stock[sku] = FinalStock{record.stock, record.shortfall};
+    }
   }
   history_.final_shelves = shelves_;
 
@@ -268,9 +390,18 @@ SimResult World::run() {
   result.options = options_;
   SimStats& s = result.stats;
   s.customers = static_cast<std::int64_t>(visits_.size());
-  s.arrivals = static_cast<std::int64_t>(gateway_->stats().consumed);
   s.welcomes_shown = display_.shown;
-  s.unknown_cards = static_cast<std::int64_t>(hello_->unknown_customers());
+  ServiceStats totals = crashed_stats_;
+  for (const ServiceSlot& slot : slots_) {
+    if (!slot.service) continue;
+    totals.duplicates += slot.service->stats().duplicates;
+    totals.rejected += slot.service->stats().rejected;
+  }
+  s.arrivals = arrivals_;
+  s.unknown_cards = static_cast<std::int64_t>(crashed_unknown_customers_);
+  if (auto* hello = dynamic_cast<HelloHelper*>(slot(kHelloHelper).service.get())) {
+    s.unknown_cards += static_cast<std::int64_t>(hello->unknown_customers());
+  }
   s.departures = static_cast<std::int64_t>(history_.departures.size());
   std::map<std::string, std::int64_t> payments;  // distinct by event id
   for (const ObservedPayment& p : history_.payments) payments.emplace(p.event_id, p.total_cents);
@@ -285,16 +416,17 @@ SimResult World::run() {
                                            logistics_broker_.stats().delivered);
   s.publishes = static_cast<std::int64_t>(store_broker_.stats().published +
                                           logistics_broker_.stats().published);
-  for (const Service* service : std::initializer_list<const Service*>{
-           gateway_.get(), hello_.get(), exit_.get(), inventory_.get(), fastlane_.get()}) {
-    s.duplicates_detected += static_cast<std::int64_t>(service->stats().duplicates);
-    s.rejected_events += static_cast<std::int64_t>(service->stats().rejected);
-  }
-  s.handler_failures = static_cast<std::int64_t>(store_broker_.stats().handler_failures +
-                                                 logistics_broker_.stats().handler_failures);
+  s.duplicates_detected = static_cast<std::int64_t>(totals.duplicates);
+  s.rejected_events = static_cast<std::int64_t>(totals.rejected);
+  s.handler_failures = handler_failures_;
   s.scheduler_steps = static_cast<std::int64_t>(scheduler_.steps());
   s.virtual_us = scheduler_.now_us() - kStoreOpensAtUs;
   s.trace_entries = static_cast<std::int64_t>(trace_.entries());
+  s.redelivered_after_loss =
+      static_cast<std::int64_t>(store_broker_.stats().redelivered_after_loss +
+                                logistics_broker_.stats().redelivered_after_loss);
+  s.crash_recoveries = restarts_;
+  s.faults = injector_.counts();
   result.trace_hash = trace_.hash();
   for (const auto& entry : logger_.entries()) {
     result.warnings.push_back(entry.source + ": " + entry.message);
@@ -305,9 +437,10 @@ SimResult World::run() {
 
 }  // namespace
 
-SimResult run_simulation(const SimOptions& options) {
+SimResult run_simulation(const SimOptions& options,
+                         std::function<void(const TraceEntry&)> trace_listener) {
   if (std::string error = validate(options); !error.empty()) throw std::invalid_argument(error);
-  World world(options);
+  World world(options, std::move(trace_listener));
   return world.run();
 }
 

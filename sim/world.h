@@ -8,7 +8,10 @@
 #include <vector>
 
 #include "core/topics.h"
+#include "sim/bugs/bugs.h"
+#include "sim/faults.h"
 #include "sim/history.h"
+#include "sim/trace.h"
 #include "sim/workload.h"
 
 namespace eventmart::sim {
@@ -27,7 +30,14 @@ struct SimOptions {
   // After closing, how much virtual time the system gets to settle (all messages delivered,
   // all restocks delivered) before the run counts as not quiescent.
   std::int64_t settle_limit_us = 24 * kHourUs;
+  // Faults during opening hours (the chaos phase); at closing time they heal.
+  FaultOptions faults;
+  // A deliberately broken service variant (sim/bugs), or Bug::kNone for the real services.
+  Bug bug = Bug::kNone;
 };
+
+// `options` with its faults drawn from the seed (swarm testing: each seed its own mix).
+SimOptions with_swarm_faults(SimOptions options);
 
 // Why `options` cannot run, or "" when they can.
 std::string validate(const SimOptions& options);
@@ -51,6 +61,10 @@ struct SimStats {
   std::int64_t scheduler_steps = 0;
   std::int64_t virtual_us = 0;  // from opening to quiescence (or the settle limit)
   std::int64_t trace_entries = 0;
+  // Coverage marks: rare paths this run went through.
+  std::int64_t redelivered_after_loss = 0;  // a delivery arrived only by retransmission
+  std::int64_t crash_recoveries = 0;        // crashed services that came back
+  FaultCounts faults;
 };
 
 struct SimResult {
@@ -62,6 +76,8 @@ struct SimResult {
 };
 
 // Runs one store day. Throws std::invalid_argument when validate(options) is not empty.
-SimResult run_simulation(const SimOptions& options);
+// `trace_listener`, if set, sees every trace entry as it is folded in.
+SimResult run_simulation(const SimOptions& options,
+                         std::function<void(const TraceEntry&)> trace_listener = {});
 
 }  // namespace eventmart::sim

@@ -81,6 +81,7 @@ TEST(Invariants, ACrossingWithoutARestockIsCaught) {
   h.stock_readings.push_back({1, 19, 0, 300});  // 23 -> 19 crosses below 20
   EXPECT_EQ(check_restock_once_per_crossing(h).violations, 1u);
   h.restocks.push_back({"restock-1", 1, 310});
+  h.restock_deliveries.push_back("restock-1");
   EXPECT_TRUE(check_restock_once_per_crossing(h).held());
 }
 
@@ -89,8 +90,10 @@ TEST(Invariants, TwoRestocksForOneCrossingAreCaughtButOneRedeliveredIsNot) {
   h.stock_readings.push_back({1, 19, 0, 300});
   h.stock_readings.push_back({1, 17, 0, 400});  // still below: no new crossing
   h.restocks = {{"restock-1", 1, 310}, {"restock-1", 1, 320}};
+  h.restock_deliveries = {"restock-1"};
   EXPECT_TRUE(check_restock_once_per_crossing(h).held());
   h.restocks.push_back({"restock-2", 1, 410});
+  h.restock_deliveries.push_back("restock-2");
   EXPECT_EQ(check_restock_once_per_crossing(h).violations, 1u);
 }
 
@@ -98,9 +101,46 @@ TEST(Invariants, EveryNewCrossingAfterRecoveryNeedsItsOwnRestock) {
   History h = good_history();
   h.stock_readings = {{1, 25, 0, 0}, {1, 19, 0, 1}, {1, 119, 0, 2}, {1, 18, 0, 3}};
   h.restocks = {{"restock-1", 1, 1}};
+  h.restock_deliveries = {"restock-1"};
   EXPECT_EQ(check_restock_once_per_crossing(h).violations, 1u);
   h.restocks.push_back({"restock-2", 1, 3});
+  h.restock_deliveries.push_back("restock-2");
   EXPECT_TRUE(check_restock_once_per_crossing(h).held());
+}
+
+TEST(Invariants, ARestockNeverDeliveredByTheEndIsCaught) {
+  History h = good_history();
+  h.stock_readings.push_back({1, 19, 0, 300});
+  h.restocks.push_back({"restock-1", 1, 310});
+  const InvariantResult r = check_restock_once_per_crossing(h);
+  EXPECT_EQ(r.violations, 1u);
+  EXPECT_NE(r.examples.at(0).find("never delivered"), std::string::npos);
+}
+
+TEST(Invariants, AtQos0ALostDepartureIsCountedNotAViolation) {
+  History h = good_history();
+  h.at_most_once = true;
+  h.payments.clear();
+  const InvariantResult paid = check_departure_paid_once(h);
+  EXPECT_TRUE(paid.held());
+  EXPECT_EQ(paid.lost, 1u);
+  h.final_stock[1] = {25, 0};  // the lost departure never reached the inventory either
+  const InvariantResult shelves = check_inventory_matches_shelves(h);
+  EXPECT_TRUE(shelves.held());
+  EXPECT_FALSE(shelves.checked);
+}
+
+TEST(Invariants, AtQos0SafetyStillHolds) {
+  History h = good_history();
+  h.at_most_once = true;
+  h.payments.push_back({"pay-2", "dep-1", 8, 258, 300});  // a double charge is never allowed
+  EXPECT_EQ(check_departure_paid_once(h).violations, 1u);
+  h = good_history();
+  h.at_most_once = true;
+  h.stock_readings.push_back({1, 19, 0, 300});  // crossing, restock lost: allowed
+  EXPECT_TRUE(check_restock_once_per_crossing(h).held());
+  h.restocks = {{"r1", 1, 310}, {"r2", 1, 320}};  // two for one crossing: never allowed
+  EXPECT_EQ(check_restock_once_per_crossing(h).violations, 1u);
 }
 
 TEST(Invariants, ALevelBelowTheThresholdThroughAShortfallCounts) {

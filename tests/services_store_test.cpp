@@ -169,7 +169,7 @@ TEST_F(Relay, AFailedPublishIsRetriedByTimerEvenWhenNothingElseHappens) {
   FlakyBus flaky(*bus, scheduler, 2);
   std::vector<Received> got;
   record(*probe, "#", got);
-  OutboxRelay relay(journal, scheduler, flaky, nullptr, 1000);
+  OutboxRelay relay(journal, scheduler, flaky, nullptr, Qos::kAtLeastOnce, 1000);
   journal.add_outbox(Channel::kStore, "store/t",
                      Envelope{"a", EventType::kPaymentDue, "s", 0, "", ""});
   relay.pump();

@@ -1,0 +1,115 @@
+// The broken variants themselves. See bugs.h for what each one shows.
+#pragma once
+
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "services/fastlane_finale.h"
+#include "services/inventory_intel.h"
+#include "sim/faults.h"
+
+namespace eventmart::sim {
+
+// no-dedup: every event id is admitted, duplicates included.
+template <typename Base>
+class NoDedup : public Base {
+ public:
+  using Base::Base;
+
+ protected:
+  bool admit(const std::string& event_id) override {
+    Base::admit(event_id);  // still recorded, never consulted
+    return true;
+  }
+};
+
+// no-outbox: emitted events are held in memory and published straight after the commit.
+template <typename Base>
+class NoOutbox : public Base {
+ public:
+  using Base::Base;
+
+ protected:
+  void write_outbox(Channel channel, const std::string& topic, Envelope envelope) override {
+    held_.push_back(Held{channel, topic, std::move(envelope)});
+  }
+  void after_commit() override {
+    for (Held& h : held_) {
+      Bus& bus = h.channel == Channel::kLogistics ? *this->ctx_.logistics_bus : this->ctx_.bus;
+      bus.publish(h.topic, std::move(h.envelope), this->ctx_.qos, {});
+    }
+    held_.clear();
+  }
+
+ private:
+  struct Held {
+    Channel channel;
+    std::string topic;
+    Envelope envelope;
+  };
+  std::vector<Held> held_;
+};
+
+// restock-every-event: restocks whenever the level is below the threshold after a sale.
+class RestockEveryEventInventory : public InventoryIntel {
+ public:
+  using InventoryIntel::InventoryIntel;
+
+ protected:
+  StockDecision decide_sale(const StockRecord& before, std::int64_t quantity) const override {
+    StockDecision decision = apply_sale(before, quantity);
+    if (!decision.restock && decision.after.level() < decision.after.restock_threshold) {
+      decision.restock = RestockOrder{decision.after.restock_quantity, decision.after.level()};
+    }
+    return decision;
+  }
+};
+
+// float-money: prices as double currency units, the total truncated to cents.
+class FloatMoneyFastlane : public FastlaneFinale {
+ public:
+  using FastlaneFinale::FastlaneFinale;
+
+ protected:
+  Decoded<PricedBasket> price(const std::vector<LineItem>& items) override {
+    double total = 0;
+    PricedBasket basket;
+    for (const LineItem& item : items) {
+      auto cents = store().price_cents(item.sku);
+      if (!cents) {
+        basket.unpriced_skus.push_back(item.sku);
+        continue;
+      }
+      total += static_cast<double>(*cents) / 100.0 * static_cast<double>(item.quantity);
+    }
+    basket.total_cents = static_cast<std::int64_t>(total * 100.0);  // truncates
+    return Decoded<PricedBasket>::ok(std::move(basket));
+  }
+};
+
+// ack-before-commit: the bus a consumer sees acknowledges each delivery before the handler
+// has committed; a crash inside the handler is swallowed, so the transport acks anyway.
+class AckBeforeCommitBus final : public Bus {
+ public:
+  explicit AckBeforeCommitBus(Bus& inner) : inner_(inner) {}
+  void publish(const std::string& topic, Envelope envelope, Qos qos,
+               PublishCallback on_done) override {
+    inner_.publish(topic, std::move(envelope), qos, std::move(on_done));
+  }
+  SubscriptionId subscribe(const std::string& filter, MessageHandler handler) override {
+    return inner_.subscribe(filter, [handler = std::move(handler)](const Delivery& delivery) {
+      try {
+        handler(delivery);
+      } catch (const SimulatedCrash&) {
+        // Already acknowledged: the event is gone for good.
+      }
+    });
+  }
+  void unsubscribe(SubscriptionId id) override { inner_.unsubscribe(id); }
+
+ private:
+  Bus& inner_;
+};
+
+}  // namespace eventmart::sim

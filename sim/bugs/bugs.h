@@ -1,0 +1,36 @@
+// Deliberately broken variants of the services, so anyone can watch the harness catch them
+// (`eventmart sim --bug NAME`). They live here, apart from the real services, and are built
+// only into the simulator. Each overrides one seam of a real service (services/service.h,
+// inventory_intel.h, fastlane_finale.h) or wraps its bus.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace eventmart::sim {
+
+enum class Bug : std::uint8_t {
+  kNone,
+  kNoDedup,            // Inventory Intel skips its inbox: a redelivered event is applied again
+  kAckBeforeCommit,    // consumers' deliveries are acknowledged before the transaction commits
+  kRestockEveryEvent,  // Inventory Intel restocks on every sale below the threshold
+  kNoOutbox,           // consumers commit, then publish directly: a crash in between loses it
+  kFloatMoney,         // Fastlane Finale sums prices as double currency units, truncates to cents
+};
+
+struct BugInfo {
+  Bug bug;
+  std::string_view name;
+  std::string_view what;             // what is broken
+  std::string_view expected_caught;  // the invariant that catches it
+};
+
+// Every bug, in a fixed order (`--bug list`).
+const std::vector<BugInfo>& all_bugs();
+std::optional<Bug> parse_bug(std::string_view name);
+std::string_view bug_name(Bug bug);
+
+}  // namespace eventmart::sim

@@ -1,0 +1,207 @@
+#include "sim/faults.h"
+
+#include <algorithm>
+
+namespace eventmart::sim {
+namespace {
+
+constexpr std::int64_t kMinuteUs = 60'000'000;
+constexpr std::int64_t kSecondUs = 1'000'000;
+
+std::string_view packet_name(memory::PacketKind kind) {
+  switch (kind) {
+    case memory::PacketKind::kPublish:
+      return "publish";
+    case memory::PacketKind::kPuback:
+      return "puback";
+    case memory::PacketKind::kDeliver:
+      return "deliver";
+    case memory::PacketKind::kDeliverAck:
+      return "deliver-ack";
+  }
+  return "packet";
+}
+
+}  // namespace
+
+FaultOptions draw_swarm_faults(Rng rng) {
+  FaultOptions f;
+  f.qos = rng.chance(0.75) ? Qos::kAtLeastOnce : Qos::kAtMostOnce;
+  const auto maybe = [&rng](double max) { return rng.chance(0.5) ? rng.unit() * max : 0.0; };
+  f.drop_probability = maybe(0.3);
+  f.duplicate_probability = maybe(0.3);
+  f.reorder_probability = maybe(0.3);
+  f.delay_mean_us = rng.chance(0.5) ? rng.uniform(1, 50'000) : 0;
+  f.partition_per_minute = maybe(0.02);
+  f.crash_per_minute = maybe(0.02);
+  f.broker_restart_per_minute = maybe(0.01);
+  return f;
+}
+
+std::string validate(const FaultOptions& f) {
+  const auto probability = [](double p) { return p >= 0 && p <= 1; };
+  if (!probability(f.drop_probability)) return "--drop must be a probability in [0, 1]";
+  if (!probability(f.duplicate_probability)) return "--dup must be a probability in [0, 1]";
+  if (!probability(f.reorder_probability)) return "--reorder must be a probability in [0, 1]";
+  if (!probability(f.partition_per_minute)) return "--partition must be a probability in [0, 1]";
+  if (!probability(f.crash_per_minute)) return "--crash must be a probability in [0, 1]";
+  if (!probability(f.broker_restart_per_minute)) {
+    return "--broker-restart must be a probability in [0, 1]";
+  }
+  if (f.drop_probability >= 1) return "--drop 1 loses every packet: nothing could ever arrive";
+  if (f.delay_mean_us < 0 || f.delay_mean_us > 60 * kSecondUs) {
+    return "--delay-ms must be between 0 and 60000";
+  }
+  return {};
+}
+
+FaultInjector::FaultInjector(const FaultOptions& options, Rng rng, Clock& clock, Trace& trace,
+                             Host& host, std::vector<std::string> services)
+    : options_(options),
+      rng_(rng),
+      clock_(clock),
+      trace_(trace),
+      host_(host),
+      store_network_(*this, true),
+      logistics_network_(*this, false) {
+  for (auto& name : services) services_.emplace(std::move(name), ServiceState{});
+}
+
+void FaultInjector::start() {
+  chaos_ = true;
+  if (options_.partition_per_minute > 0 || options_.crash_per_minute > 0 ||
+      options_.broker_restart_per_minute > 0) {
+    ticker_ = clock_.call_after(kMinuteUs, [this] { tick(); });
+  }
+}
+
+void FaultInjector::heal() {
+  chaos_ = false;
+  if (ticker_ != 0) clock_.cancel(ticker_);
+  ticker_ = 0;
+  broker_down_until_us_ = 0;
+  for (auto& [name, state] : services_) {
+    state.partitioned_until_us = 0;
+    state.armed = false;  // a crash armed but not reached does not happen
+  }
+}
+
+memory::PacketFate FaultInjector::fate(const memory::Packet& packet) {
+  memory::PacketFate fate;
+  if (!chaos_ || !options_.any()) return fate;
+  const auto note = [&](TraceKind kind) {
+    trace_.record(kind, 0, packet.client_id, packet_name(packet.kind), packet.envelope.event_id);
+  };
+  if (options_.drop_probability > 0 && rng_.chance(options_.drop_probability)) {
+    ++counts_.dropped;
+    note(TraceKind::kDropped);
+    fate.lost = true;
+    return fate;
+  }
+  const bool carries_message =
+      packet.kind == memory::PacketKind::kPublish || packet.kind == memory::PacketKind::kDeliver;
+  if (carries_message && options_.duplicate_probability > 0 &&
+      rng_.chance(options_.duplicate_probability)) {
+    ++counts_.duplicated;
+    note(TraceKind::kDuplicated);
+    fate.duplicated = true;
+  }
+  if (options_.delay_mean_us > 0) {
+    fate.extra_delay_us = rng_.exponential_us(options_.delay_mean_us);
+    if (fate.extra_delay_us > 0) {
+      ++counts_.delayed;
+      note(TraceKind::kDelayed);
+    }
+  }
+  if (options_.reorder_probability > 0 && rng_.chance(options_.reorder_probability)) {
+    fate.extra_delay_us += rng_.uniform(1'000, 50'000);
+    ++counts_.reordered;
+    note(TraceKind::kReordered);
+  }
+  return fate;
+}
+
+bool FaultInjector::reachable(std::string_view client_id, bool store_broker) {
+  const std::int64_t now = clock_.now_us();
+  if (store_broker && now < broker_down_until_us_) return false;
+  auto it = services_.find(client_id);
+  return it == services_.end() || now >= it->second.partitioned_until_us;
+}
+
+void FaultInjector::tick() {
+  ticker_ = 0;
+  if (!chaos_) return;
+  const std::int64_t now = clock_.now_us();
+  if (options_.broker_restart_per_minute > 0 && now >= broker_down_until_us_ &&
+      rng_.chance(options_.broker_restart_per_minute)) {
+    broker_down_until_us_ = now + rng_.uniform(kSecondUs, options_.broker_down_max_us);
+    ++counts_.broker_restarts;
+    trace_.record(TraceKind::kBrokerRestart, 0, "broker", "", "");
+  }
+  for (auto& [name, state] : services_) {
+    if (options_.partition_per_minute > 0 && now >= state.partitioned_until_us &&
+        rng_.chance(options_.partition_per_minute)) {
+      state.partitioned_until_us = now + rng_.uniform(kSecondUs, options_.partition_max_us);
+      ++counts_.partitions;
+      trace_.record(TraceKind::kPartition, 0, name, "", "");
+    }
+    if (options_.crash_per_minute > 0 && !state.down && !state.armed &&
+        rng_.chance(options_.crash_per_minute)) {
+      crash(name, state);
+    }
+  }
+  ticker_ = clock_.call_after(kMinuteUs, [this] { tick(); });
+}
+
+void FaultInjector::crash(const std::string& service, ServiceState& state) {
+  // Where the process dies: between events, or inside the next transaction it runs.
+  switch (static_cast<CrashWhen>(rng_.uniform(0, 2))) {
+    case CrashWhen::kNow:
+      crash_now(service, state);
+      return;
+    case CrashWhen::kBeforeCommit:
+      state.armed = true;
+      state.armed_site = CrashSite::kBeforeCommit;
+      return;
+    case CrashWhen::kAfterCommit:
+      state.armed = true;
+      state.armed_site = CrashSite::kAfterCommit;
+      return;
+  }
+}
+
+void FaultInjector::crash_now(const std::string& service, ServiceState& state) {
+  state.down = true;
+  state.armed = false;
+  ++counts_.crashes;
+  trace_.record(TraceKind::kCrash, 0, service, "", "");
+  const std::int64_t down_us = rng_.uniform(kSecondUs, options_.restart_max_us);
+  // Torn down from a timer: the crash may be reported from inside the service's own stack.
+  clock_.call_after(0, [this, service, down_us] { host_.crash_service(service, down_us); });
+}
+
+void FaultInjector::reached(std::string_view service, CrashSite site) {
+  auto it = services_.find(service);
+  if (it == services_.end()) return;
+  ServiceState& state = it->second;
+  if (state.down) throw SimulatedCrash();  // already dead, waiting to be torn down
+  if (!state.armed || state.armed_site != site) return;
+  ++(site == CrashSite::kBeforeCommit ? counts_.crashes_before_commit
+                                      : counts_.crashes_after_commit);
+  crash_now(it->first, state);
+  throw SimulatedCrash();
+}
+
+void FaultInjector::restarted(const std::string& service) {
+  auto it = services_.find(service);
+  if (it == services_.end()) return;
+  it->second.down = false;
+  trace_.record(TraceKind::kRestart, 0, service, "", "");
+}
+
+bool FaultInjector::is_down(std::string_view service) const {
+  auto it = services_.find(service);
+  return it != services_.end() && it->second.down;
+}
+
+}  // namespace eventmart::sim

@@ -1,0 +1,147 @@
+// The fault plan of a run: what the network, the broker and the services suffer while the
+// store is open (the chaos phase). Every decision is drawn from the run's seeded "faults"
+// stream, so a failing run replays exactly from its seed.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/bus.h"
+#include "core/clock.h"
+#include "core/rng.h"
+#include "services/service.h"
+#include "sim/trace.h"
+#include "transports/memory/memory_broker.h"
+
+namespace eventmart::sim {
+
+struct FaultOptions {
+  Qos qos = Qos::kAtLeastOnce;       // QoS of every publish (and so of every delivery)
+  double drop_probability = 0;       // per packet (PUBLISH or PUBACK, either direction): lost
+  double duplicate_probability = 0;  // per PUBLISH packet: arrives twice, the copy DUP-flagged
+  double reorder_probability = 0;    // per packet: held back 1..50 ms, so later ones overtake it
+  std::int64_t delay_mean_us = 0;    // per packet: extra exponential delay with this mean
+  double partition_per_minute = 0;   // per service per virtual minute: cut off from the broker
+  std::int64_t partition_max_us = 5 * 60'000'000LL;  // a partition lasts 1 s up to this
+  double crash_per_minute = 0;                   // per service per virtual minute: the process dies
+  std::int64_t restart_max_us = 60'000'000;      // a crashed service is back after 1 s up to this
+  double broker_restart_per_minute = 0;          // per virtual minute: the store's broker restarts
+  std::int64_t broker_down_max_us = 30'000'000;  // the broker is back after 1 s up to this
+
+  bool any() const {
+    return drop_probability > 0 || duplicate_probability > 0 || reorder_probability > 0 ||
+           delay_mean_us > 0 || partition_per_minute > 0 || crash_per_minute > 0 ||
+           broker_restart_per_minute > 0;
+  }
+};
+
+// Swarm testing: each seed draws its own mix. Every fault kind is switched on with
+// probability 1/2 at a random strength; QoS 1 with probability 3/4.
+FaultOptions draw_swarm_faults(Rng rng);
+
+// Why `faults` are not usable ("" when they are).
+std::string validate(const FaultOptions& faults);
+
+// What actually happened, per kind.
+struct FaultCounts {
+  std::int64_t dropped = 0;
+  std::int64_t duplicated = 0;
+  std::int64_t delayed = 0;
+  std::int64_t reordered = 0;
+  std::int64_t partitions = 0;
+  std::int64_t crashes = 0;                // all crashes, any site
+  std::int64_t crashes_before_commit = 0;  // ... inside a transaction, before its commit
+  std::int64_t crashes_after_commit = 0;   // ... after the commit, before the ack
+  std::int64_t broker_restarts = 0;
+};
+
+// Thrown at a crash point to stand for the process dying there.
+class SimulatedCrash : public std::exception {
+ public:
+  const char* what() const noexcept override { return "simulated crash"; }
+};
+
+// Decides the fate of every packet, and when services crash or lose the broker.
+// The world tells it which client ids are services and gets told when to tear one down.
+class FaultInjector final : public CrashPoints {
+ public:
+  class Host {
+   public:
+    virtual ~Host() = default;
+    // Tear the service down now (from a timer) and restart it after `down_us`.
+    virtual void crash_service(const std::string& service, std::int64_t down_us) = 0;
+  };
+
+  FaultInjector(const FaultOptions& options, Rng rng, Clock& clock, Trace& trace, Host& host,
+                std::vector<std::string> services);
+
+  // Starts the per-minute fault ticker; faults happen until heal().
+  void start();
+  // Ends the chaos phase: no new faults; partitions and broker downtime end now.
+  void heal();
+  bool chaos() const { return chaos_; }
+
+  // A NetworkModel view for one broker; `store_broker` decides whether broker restarts apply.
+  memory::NetworkModel& network(bool store_broker) {
+    return store_broker ? store_network_ : logistics_network_;
+  }
+
+  // CrashPoints: throws SimulatedCrash when a crash is armed for `service` at `site`, or when
+  // the service already crashed and is only waiting to be torn down.
+  void reached(std::string_view service, CrashSite site) override;
+
+  // The world tells the injector that a crashed service is running again.
+  void restarted(const std::string& service);
+  // True between a crash and the restart.
+  bool is_down(std::string_view service) const;
+
+  const FaultCounts& counts() const { return counts_; }
+  const FaultOptions& options() const { return options_; }
+
+ private:
+  class Network final : public memory::NetworkModel {
+   public:
+    Network(FaultInjector& injector, bool store) : injector_(injector), store_(store) {}
+    memory::PacketFate fate(const memory::Packet& packet) override {
+      return injector_.fate(packet);
+    }
+    bool reachable(std::string_view client_id) override {
+      return injector_.reachable(client_id, store_);
+    }
+
+   private:
+    FaultInjector& injector_;
+    bool store_;
+  };
+  enum class CrashWhen : std::uint8_t { kNow, kBeforeCommit, kAfterCommit };
+  struct ServiceState {
+    std::int64_t partitioned_until_us = 0;
+    bool down = false;
+    bool armed = false;  // a crash waits at `armed_site`
+    CrashSite armed_site = CrashSite::kBeforeCommit;
+  };
+
+  memory::PacketFate fate(const memory::Packet& packet);
+  bool reachable(std::string_view client_id, bool store_broker);
+  void tick();
+  void crash(const std::string& service, ServiceState& state);
+  void crash_now(const std::string& service, ServiceState& state);
+
+  FaultOptions options_;
+  Rng rng_;
+  Clock& clock_;
+  Trace& trace_;
+  Host& host_;
+  std::map<std::string, ServiceState, std::less<>> services_;
+  Network store_network_;
+  Network logistics_network_;
+  bool chaos_ = false;
+  std::int64_t broker_down_until_us_ = 0;
+  TimerId ticker_ = 0;
+  FaultCounts counts_;
+};
+
+}  // namespace eventmart::sim
