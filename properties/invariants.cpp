@@ -34,18 +34,16 @@ InvariantResult check_stock_never_negative(const sim::History& history) {
 
 InvariantResult check_payment_equals_basket(const sim::History& history) {
   InvariantResult result{"payment_equals_basket", 0, {}};
-  std::map<std::string, const sim::DepartureTruth*> truth_by_scan;
-  for (const auto& d : history.departures) truth_by_scan[d.scan_id] = &d;
-  std::map<std::string, std::string> scan_by_event;
-  for (const auto& e : history.departure_events) scan_by_event[e.event_id] = e.scan_id;
+  std::map<std::string, const sim::DepartureTruth*> truth_by_event;
+  for (const auto& d : history.departures) {
+    if (!d.event_id.empty()) truth_by_event[d.event_id] = &d;
+  }
 
   std::set<std::string> checked;  // each distinct payment once
   for (const sim::ObservedPayment& p : history.payments) {
     if (!checked.insert(p.event_id).second) continue;
-    auto scan = scan_by_event.find(p.departure_event_id);
-    auto truth =
-        scan == scan_by_event.end() ? truth_by_scan.end() : truth_by_scan.find(scan->second);
-    if (truth == truth_by_scan.end()) {
+    auto truth = truth_by_event.find(p.departure_event_id);
+    if (truth == truth_by_event.end()) {
       result.violate("payment " + p.event_id + " settles departure '" + p.departure_event_id +
                      "', which no customer made");
       continue;
@@ -112,16 +110,14 @@ InvariantResult check_restock_once_per_crossing(const sim::History& history) {
 
 InvariantResult check_departure_paid_once(const sim::History& history) {
   InvariantResult result{"departure_paid_once", 0, {}};
-  std::map<std::string, std::string> scan_by_event;
-  for (const auto& e : history.departure_events) scan_by_event[e.event_id] = e.scan_id;
-  std::map<std::string, std::set<std::string>> payments_by_scan;
+  std::map<std::string, std::set<std::string>> payments_by_departure;
   for (const sim::ObservedPayment& p : history.payments) {
-    auto scan = scan_by_event.find(p.departure_event_id);
-    if (scan != scan_by_event.end()) payments_by_scan[scan->second].insert(p.event_id);
+    payments_by_departure[p.departure_event_id].insert(p.event_id);
   }
   for (const sim::DepartureTruth& d : history.departures) {
-    auto paid = payments_by_scan.find(d.scan_id);
-    const std::size_t times = paid == payments_by_scan.end() ? 0 : paid->second.size();
+    auto paid =
+        d.event_id.empty() ? payments_by_departure.end() : payments_by_departure.find(d.event_id);
+    const std::size_t times = paid == payments_by_departure.end() ? 0 : paid->second.size();
     if (times == 0 && history.at_most_once) {
       ++result.lost;  // QoS 0: at most once
     } else if (times == 0) {

@@ -14,16 +14,13 @@ namespace eventmart::sim {
 
 // Ground truth: a customer walked out through the exit gate with this basket.
 struct DepartureTruth {
-  std::string scan_id;  // the gate's reading; the CustomerDeparted event is caused by it
+  std::string scan_id;  // the gate's reading
   CustomerId customer_id = 0;
   std::vector<LineItem> basket;
   std::int64_t at_us = 0;
-};
-
-// A CustomerDeparted event as seen on the store bus.
-struct ObservedDeparture {
+  // The CustomerDeparted id Gate-exit Guardian answered the gate's scanner with; empty if
+  // the scan was never answered.
   std::string event_id;
-  std::string scan_id;  // its caused_by
 };
 
 // A PaymentDue event as seen by the payment terminal (every delivery, duplicates included).
@@ -60,7 +57,6 @@ struct History {
   std::map<Sku, std::int64_t> price_cents;        // the catalog's prices
   std::map<Sku, std::int64_t> restock_threshold;  // the catalog's thresholds
   std::vector<DepartureTruth> departures;
-  std::vector<ObservedDeparture> departure_events;
   std::vector<ObservedPayment> payments;
   std::vector<StockReading> stock_readings;  // in commit order
   std::vector<ObservedRestock> restocks;

@@ -109,8 +109,8 @@ class World final : public FaultInjector::Host, public CrashPoints {
   void read_stock_touched_by(const Envelope& envelope);
   void scan_arrival(const Visit& visit);
   void depart(const Visit& visit);
-  void scan_departure(const Visit& visit, std::shared_ptr<const std::vector<Sku>> units);
-  void on_departure_seen(const Delivery& delivery);
+  void scan_departure(const Visit& visit, std::shared_ptr<const std::vector<Sku>> units,
+                      std::size_t truth);
   void on_payment_seen(const Delivery& delivery);
   ServiceSlot& slot(std::string_view name);
 
@@ -298,7 +298,8 @@ void World::scan_arrival(const Visit& visit) {
   trace_.record(TraceKind::kScan, kStoreBus, kGatewayGuardian, visit.card, scan_id);
   try {
     if (gateway != nullptr && !injector_.is_down(kGatewayGuardian)) {
-      if (gateway->scan(CardScan{scan_id, visit.card}).kind == ScanOutcome::Kind::kAccepted) {
+      // Accepted now, or earlier by a life of the guardian that crashed before answering.
+      if (gateway->scan(CardScan{scan_id, visit.card}).kind != ScanOutcome::Kind::kRejected) {
         ++arrivals_;
       }
       return;
@@ -317,26 +318,24 @@ void World::depart(const Visit& visit) {
   for (Sku sku : *units) ++carried[sku];
   for (const auto& [sku, quantity] : carried) truth.basket.push_back(LineItem{sku, quantity});
   history_.departures.push_back(std::move(truth));
-  scan_departure(visit, std::move(units));
+  scan_departure(visit, std::move(units), history_.departures.size() - 1);
 }
 
-void World::scan_departure(const Visit& visit, std::shared_ptr<const std::vector<Sku>> units) {
+void World::scan_departure(const Visit& visit, std::shared_ptr<const std::vector<Sku>> units,
+                           std::size_t truth) {
   const std::string scan_id = "exit-1/" + std::to_string(visit.number);
   auto* gate = static_cast<GateExitGuardian*>(slot(kGateExitGuardian).service.get());
   trace_.record(TraceKind::kScan, kStoreBus, kGateExitGuardian, visit.card, scan_id);
   try {
     if (gate != nullptr && !injector_.is_down(kGateExitGuardian)) {
-      gate->scan(BagScan{scan_id, visit.card, *units});
+      const ScanOutcome outcome = gate->scan(BagScan{scan_id, visit.card, *units});
+      history_.departures[truth].event_id = outcome.event_id;  // what the scanner was told
       return;
     }
   } catch (const SimulatedCrash&) {
   }
-  scheduler_.call_after(kDeviceRetryUs, [this, &visit, units] { scan_departure(visit, units); });
-}
-
-void World::on_departure_seen(const Delivery& delivery) {
-  history_.departure_events.push_back(
-      ObservedDeparture{delivery.envelope.event_id, delivery.envelope.caused_by});
+  scheduler_.call_after(kDeviceRetryUs,
+                        [this, &visit, units, truth] { scan_departure(visit, units, truth); });
 }
 
 void World::on_payment_seen(const Delivery& delivery) {
@@ -359,8 +358,6 @@ SimResult World::run() {
   }
   for (ServiceSlot& s : slots_) start_service(s);
   logistics_->start();
-  audit_bus_->subscribe(topics_.customer_departure,
-                        [this](const Delivery& d) { on_departure_seen(d); });
   audit_bus_->subscribe(topics_.payment_due, [this](const Delivery& d) { on_payment_seen(d); });
   for (const Product& p : catalog_) read_stock(p.sku);
 

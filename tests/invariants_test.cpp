@@ -14,8 +14,7 @@ History good_history() {
   History h;
   h.price_cents = {{1, 129}};
   h.restock_threshold = {{1, 20}};
-  h.departures = {{"exit-1/1", 8, {{1, 2}}, 100}};
-  h.departure_events = {{"dep-1", "exit-1/1"}};
+  h.departures = {{"exit-1/1", 8, {{1, 2}}, 100, "dep-1"}};
   h.payments = {{"pay-1", "dep-1", 8, 258, 200}};
   h.stock_readings = {{1, 25, 0, 0}, {1, 23, 0, 150}};
   h.final_stock = {{1, {23, 0}}};

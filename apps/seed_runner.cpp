@@ -1,0 +1,174 @@
+#include "apps/seed_runner.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "core/event_id.h"
+
+namespace eventmart::apps {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string number(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+std::string describe(const sim::TraceEntry& e) {
+  return "#" + std::to_string(e.index) + " t=" + std::to_string(e.at_us) + "us " +
+         std::string(sim::trace_kind_name(e.kind)) + " bus=" + std::to_string(e.bus) +
+         " client=" + std::string(e.client) + " topic=" + std::string(e.topic) +
+         " event=" + std::string(e.event_id);
+}
+
+// Runs `seed` keeping the running hash after every entry, and the description of entry
+// `describe_index` if it is reached.
+std::vector<std::uint64_t> hashes_of(const RunPlan& plan, std::uint64_t seed,
+                                     std::uint64_t describe_index, std::string* described) {
+  std::vector<std::uint64_t> hashes;
+  sim::run_simulation(options_for(plan, seed), [&](const sim::TraceEntry& e) {
+    hashes.push_back(e.hash_after);
+    if (described != nullptr && e.index == describe_index) *described = describe(e);
+  });
+  return hashes;
+}
+
+}  // namespace
+
+bool SeedOutcome::passed() const {
+  return failures().empty();
+}
+
+std::vector<std::string> SeedOutcome::failures() const {
+  std::vector<std::string> names;
+  for (const auto& inv : invariants) {
+    if (!inv.held()) names.push_back(inv.name);
+  }
+  if (result.stats.handler_failures > 0) names.push_back("handler_failures");
+  if (!deterministic) names.push_back("determinism");
+  return names;
+}
+
+sim::SimOptions options_for(const RunPlan& plan, std::uint64_t seed) {
+  sim::SimOptions options = plan.base;
+  options.seed = seed;
+  return plan.swarm ? sim::with_swarm_faults(options) : options;
+}
+
+SeedOutcome run_seed(const RunPlan& plan, std::uint64_t seed,
+                     std::function<void(const sim::TraceEntry&)> trace_listener) {
+  SeedOutcome outcome;
+  outcome.seed = seed;
+  const auto start = std::chrono::steady_clock::now();
+  if (!plan.check_determinism) {
+    outcome.result = sim::run_simulation(options_for(plan, seed), std::move(trace_listener));
+  } else {
+    // Two runs, each keeping the running hash after every entry; on a mismatch, the first
+    // entry where they part is described from a third and fourth run.
+    std::vector<std::uint64_t> first, second;
+    outcome.result = sim::run_simulation(options_for(plan, seed), [&](const sim::TraceEntry& e) {
+      first.push_back(e.hash_after);
+      if (trace_listener) trace_listener(e);
+    });
+    const sim::SimResult again = sim::run_simulation(
+        options_for(plan, seed), [&](const sim::TraceEntry& e) { second.push_back(e.hash_after); });
+    if (first != second || outcome.result.trace_hash != again.trace_hash) {
+      outcome.deterministic = false;
+      std::size_t i = 0;
+      while (i < first.size() && i < second.size() && first[i] == second[i]) ++i;
+      std::string a = "(trace ended)", b = "(trace ended)";
+      hashes_of(plan, seed, i, &a);
+      hashes_of(plan, seed, i, &b);
+      outcome.determinism_report = "runs diverge at trace entry " + std::to_string(i) + " (of " +
+                                   std::to_string(first.size()) + " and " +
+                                   std::to_string(second.size()) + ")\n    first run:  " + a +
+                                   "\n    second run: " + b;
+    }
+  }
+  outcome.wall_seconds = seconds_since(start);
+  outcome.invariants = properties::check_all(outcome.result.history);
+  return outcome;
+}
+
+std::vector<SeedOutcome> run_seeds(const RunPlan& plan, std::uint64_t first, std::uint64_t last,
+                                   unsigned jobs,
+                                   const std::function<void(const SeedOutcome&)>& on_done) {
+  const std::uint64_t count = last - first + 1;
+  std::vector<SeedOutcome> outcomes(count);
+  std::atomic<std::uint64_t> next{0};
+  std::mutex mutex;
+  std::condition_variable finished_one;
+  std::deque<std::uint64_t> finished;  // indexes ready for on_done
+  std::string error;
+
+  std::vector<std::thread> workers;
+  const unsigned threads = std::max(1u, std::min<unsigned>(jobs, static_cast<unsigned>(count)));
+  for (unsigned t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      for (std::uint64_t i = next++; i < count; i = next++) {
+        SeedOutcome outcome;
+        try {
+          outcome = run_seed(plan, first + i);
+        } catch (const std::exception& e) {
+          std::lock_guard lock(mutex);
+          if (error.empty()) error = "seed " + std::to_string(first + i) + ": " + e.what();
+          next = count;  // stop handing out work
+        }
+        std::lock_guard lock(mutex);
+        outcomes[i] = std::move(outcome);
+        finished.push_back(i);
+        finished_one.notify_one();
+      }
+    });
+  }
+  for (std::uint64_t reported = 0; reported < count;) {
+    std::unique_lock lock(mutex);
+    finished_one.wait(lock, [&] { return !finished.empty() || !error.empty(); });
+    if (!error.empty()) break;
+    const std::uint64_t i = finished.front();
+    finished.pop_front();
+    lock.unlock();
+    ++reported;
+    if (on_done) on_done(outcomes[i]);
+  }
+  for (auto& w : workers) w.join();
+  if (!error.empty()) throw std::runtime_error(error);
+  return outcomes;
+}
+
+std::string replay_command(const RunPlan& plan, std::uint64_t seed) {
+  const sim::SimOptions& o = plan.base;
+  std::string cmd = "eventmart sim --seed " + std::to_string(seed) + " --customers " +
+                    std::to_string(o.customers) + " --products " + std::to_string(o.products) +
+                    " --hours " + number(static_cast<double>(o.open_duration_us) / sim::kHourUs);
+  if (plan.swarm) {
+    cmd += " --faults swarm";
+  } else {
+    const sim::FaultOptions& f = o.faults;
+    if (f.qos == Qos::kAtMostOnce) cmd += " --qos 0";
+    if (f.drop_probability > 0) cmd += " --drop " + number(f.drop_probability);
+    if (f.duplicate_probability > 0) cmd += " --dup " + number(f.duplicate_probability);
+    if (f.reorder_probability > 0) cmd += " --reorder " + number(f.reorder_probability);
+    if (f.delay_mean_us > 0)
+      cmd += " --delay-ms " + number(static_cast<double>(f.delay_mean_us) / 1000);
+    if (f.partition_per_minute > 0) cmd += " --partition " + number(f.partition_per_minute);
+    if (f.crash_per_minute > 0) cmd += " --crash " + number(f.crash_per_minute);
+    if (f.broker_restart_per_minute > 0) {
+      cmd += " --broker-restart " + number(f.broker_restart_per_minute);
+    }
+  }
+  if (o.bug != sim::Bug::kNone) cmd += " --bug " + std::string(sim::bug_name(o.bug));
+  return cmd;
+}
+
+}  // namespace eventmart::apps
