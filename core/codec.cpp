@@ -13,6 +13,10 @@
 namespace eventmart {
 namespace {
 
+// Our events are tens of bytes; the default first segment (1024 words, zeroed) would cost an
+// 8 KiB calloc per encode. Larger messages (a big basket) still grow as needed.
+constexpr unsigned kFirstSegmentWords = 32;
+
 std::string to_bytes(capnp::MessageBuilder& message) {
   kj::Array<capnp::word> words = capnp::messageToFlatArray(message);
   kj::ArrayPtr<const kj::byte> bytes = words.asBytes();
@@ -63,14 +67,14 @@ EventType from_wire(wire::EventType type) {
 }  // namespace
 
 std::string encode(const CustomerArrival& event) {
-  capnp::MallocMessageBuilder message;
+  capnp::MallocMessageBuilder message(kFirstSegmentWords);
   auto root = message.initRoot<wire::CustomerArrival>();
   root.setCustomerId(event.customer_id);
   return to_bytes(message);
 }
 
 std::string encode(const CustomerDeparted& event) {
-  capnp::MallocMessageBuilder message;
+  capnp::MallocMessageBuilder message(kFirstSegmentWords);
   auto root = message.initRoot<wire::CustomerDeparted>();
   root.setCustomerId(event.customer_id);
   auto items = root.initItems(static_cast<unsigned>(event.items.size()));
@@ -82,7 +86,7 @@ std::string encode(const CustomerDeparted& event) {
 }
 
 std::string encode(const PaymentDue& event) {
-  capnp::MallocMessageBuilder message;
+  capnp::MallocMessageBuilder message(kFirstSegmentWords);
   auto root = message.initRoot<wire::PaymentDue>();
   root.setCustomerId(event.customer_id);
   root.setTotalCents(event.total_cents);
@@ -93,7 +97,7 @@ std::string encode(const PaymentDue& event) {
 }
 
 std::string encode(const RestockNeeded& event) {
-  capnp::MallocMessageBuilder message;
+  capnp::MallocMessageBuilder message(kFirstSegmentWords);
   auto root = message.initRoot<wire::RestockNeeded>();
   root.setSku(event.sku);
   root.setQuantity(event.quantity);
@@ -103,7 +107,7 @@ std::string encode(const RestockNeeded& event) {
 }
 
 std::string encode(const StockReplenished& event) {
-  capnp::MallocMessageBuilder message;
+  capnp::MallocMessageBuilder message(kFirstSegmentWords);
   auto root = message.initRoot<wire::StockReplenished>();
   root.setSku(event.sku);
   root.setQuantity(event.quantity);
@@ -178,7 +182,7 @@ Decoded<StockReplenished> decode_stock_replenished(std::string_view bytes) {
 }
 
 std::string encode_envelope(const Envelope& envelope) {
-  capnp::MallocMessageBuilder message;
+  capnp::MallocMessageBuilder message(kFirstSegmentWords);
   auto root = message.initRoot<wire::Envelope>();
   root.setEventId(envelope.event_id);
   root.setType(to_wire(envelope.type));

@@ -9,7 +9,8 @@
 
 namespace eventmart {
 
-// 64-bit FNV-1a with a SplitMix64 finaliser. Stable across machines and builds: used for
+// 64-bit word-at-a-time hash with a SplitMix64 finaliser, reading bytes as little-endian
+// words. Stable across machines and builds: used for
 // derived ids and the simulation trace hash, so it must never change.
 std::uint64_t stable_hash(std::string_view bytes, std::uint64_t seed = 0);
 

@@ -15,14 +15,17 @@ class Logger {
   virtual ~Logger() = default;
   // `source` is the service name. REQUIRES: called on the thread that runs the service.
   virtual void log(LogLevel level, std::string_view source, std::string_view message) = 0;
+  // False when lines of `level` are dropped anyway, so callers can skip formatting them.
+  virtual bool wants(LogLevel level) const { return true; }
 };
 
 class NullLogger final : public Logger {
  public:
   void log(LogLevel, std::string_view, std::string_view) override {}
+  bool wants(LogLevel) const override { return false; }
 };
 
-// Keeps warnings and errors (info lines are counted only).
+// Keeps warnings and errors; info lines are not even formatted.
 class RecordingLogger final : public Logger {
  public:
   struct Entry {
@@ -31,18 +34,15 @@ class RecordingLogger final : public Logger {
     std::string message;
   };
   void log(LogLevel level, std::string_view source, std::string_view message) override {
-    if (level == LogLevel::kInfo) {
-      ++info_lines_;
-      return;
+    if (level != LogLevel::kInfo) {
+      entries_.push_back(Entry{level, std::string(source), std::string(message)});
     }
-    entries_.push_back(Entry{level, std::string(source), std::string(message)});
   }
+  bool wants(LogLevel level) const override { return level != LogLevel::kInfo; }
   const std::vector<Entry>& entries() const { return entries_; }
-  std::size_t info_lines() const { return info_lines_; }
 
  private:
   std::vector<Entry> entries_;
-  std::size_t info_lines_ = 0;
 };
 
 }  // namespace eventmart

@@ -116,8 +116,10 @@ void FastlaneFinale::on_departure(const Delivery& delivery) {
     warn("departure '" + cause + "' has " + std::to_string(due.unpriced_skus.size()) +
          " item(s) without a price; not charged");
   }
-  info("payment due from customer " + std::to_string(due.customer_id) + ": " +
-       std::to_string(due.total_cents) + " cents");
+  info([&] {
+    return "payment due from customer " + std::to_string(due.customer_id) + ": " +
+           std::to_string(due.total_cents) + " cents";
+  });
 }
 
 }  // namespace eventmart

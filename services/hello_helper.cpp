@@ -77,11 +77,11 @@ void HelloHelper::on_arrival(const Delivery& delivery) {
   if (!first_time) return;  // already welcomed: the display shows each arrival once
   if (!name) {
     ++unknown_customers_;
-    info("unknown card " + std::to_string(customer) + ": generic welcome");
+    info([&] { return "unknown card " + std::to_string(customer) + ": generic welcome"; });
   }
   const std::string text = welcome_message(name, visit);
   display_.show(customer, text);
-  info("welcome shown to customer " + std::to_string(customer) + ": " + text);
+  info([&] { return "welcome shown to customer " + std::to_string(customer) + ": " + text; });
 }
 
 }  // namespace eventmart

@@ -125,7 +125,7 @@ void InventoryIntel::on_departure(const Delivery& delivery) {
   inventory_stats_.restocks_raised += delta.restocks_raised;
   inventory_stats_.unknown_skus += delta.unknown_skus;
   inventory_stats_.shortfalls_recorded += delta.shortfalls_recorded;
-  for (const std::string& note : restock_notes) info(note);
+  for (const std::string& note : restock_notes) info([&] { return note; });
   for (const std::string& note : unknown_notes) warn(note);
 }
 

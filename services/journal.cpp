@@ -25,7 +25,7 @@ Journal::Journal(Database& db) : db_(db) {
   select_outbox_ = db_.prepare(
       "SELECT seq, channel, topic, event_id, type, source, occurred_at_us, caused_by, payload "
       "FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?");
-  delete_outbox_ = db_.prepare("DELETE FROM outbox WHERE seq = ?");
+  delete_outbox_ = db_.prepare("DELETE FROM outbox WHERE seq <= ?");
   count_outbox_ = db_.prepare("SELECT count(*) FROM outbox");
   count_inbox_ = db_.prepare("SELECT count(*) FROM inbox");
 }
@@ -75,8 +75,8 @@ std::vector<OutboxRow> Journal::pending_outbox(std::int64_t after_seq, int limit
   return rows;
 }
 
-void Journal::mark_sent(std::int64_t seq) {
-  delete_outbox_.bind(1, seq).run();
+void Journal::mark_sent_through(std::int64_t through_seq) {
+  delete_outbox_.bind(1, through_seq).run();
 }
 
 std::int64_t Journal::outbox_size() {

@@ -41,8 +41,8 @@ class Journal {
   // Outbox rows with seq > after_seq, oldest first, at most `limit`.
   std::vector<OutboxRow> pending_outbox(std::int64_t after_seq, int limit);
 
-  // Removes a published row (the transport confirmed it). Unknown seqs are ignored.
-  void mark_sent(std::int64_t seq);
+  // Removes every row with seq <= `through_seq` (all confirmed by the transport).
+  void mark_sent_through(std::int64_t through_seq);
 
   // Counts add_outbox() calls, so a relay can tell cheaply whether anything new was written.
   std::uint64_t outbox_writes() const { return outbox_writes_; }

@@ -5,8 +5,9 @@
 
 namespace eventmart {
 namespace {
-constexpr int kBatch = 256;
-}
+constexpr int kBatch = 256;       // rows read from the outbox at a time
+constexpr int kDeleteBatch = 32;  // confirmed rows deleted together
+}  // namespace
 
 OutboxRelay::OutboxRelay(Journal& journal, Clock& clock, Bus& store_bus, Bus* logistics_bus,
                          Qos qos, std::int64_t retry_interval_us)
@@ -35,6 +36,7 @@ void OutboxRelay::pump() {
                                " is for the logistics bus, but this service has none");
       }
       ++published_;
+      in_flight_.insert(row.seq);
       std::weak_ptr<OutboxRelay*> weak = self_;
       bus->publish(row.topic, std::move(row.envelope), qos_,
                    [weak, seq = row.seq](PublishOutcome outcome) {
@@ -45,13 +47,26 @@ void OutboxRelay::pump() {
   }
 }
 
+void OutboxRelay::delete_confirmed_prefix() {
+  if (confirmed_through_ <= deleted_through_) return;
+  journal_.mark_sent_through(confirmed_through_);
+  deleted_through_ = confirmed_through_;
+}
+
 void OutboxRelay::on_outcome(std::int64_t seq, PublishOutcome outcome) {
+  if (!in_flight_.count(seq)) return;  // already confirmed (a stale outcome)
   if (outcome == PublishOutcome::kConfirmed) {
+    in_flight_.erase(seq);
     ++confirmed_;
-    journal_.mark_sent(seq);
+    // Everything below the oldest row still in flight is confirmed.
+    confirmed_through_ = in_flight_.empty() ? last_handed_seq_ : *in_flight_.begin() - 1;
+    if (in_flight_.empty() || confirmed_through_ - deleted_through_ >= kDeleteBatch) {
+      delete_confirmed_prefix();
+    }
     return;
   }
-  // Not accepted: hand this row (and everything after it) to the bus again on the next pump.
+  // Not accepted: the row stays owed (in flight), which keeps the confirmed prefix below it,
+  // and it is handed to the bus again, with everything after it, on the next pump.
   ++failed_;
   last_handed_seq_ = std::min(last_handed_seq_, seq - 1);
   writes_seen_ = UINT64_MAX;

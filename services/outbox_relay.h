@@ -1,10 +1,15 @@
-// Publishes a service's outbox. Rows go out in seq order at QoS 1; a row is deleted only when
-// the transport confirms it, so a crash or an outage before the confirmation means the row is
+// Publishes a service's outbox. Rows go out in seq order; a row is deleted only after the
+// transport confirmed it, so a crash or an outage before the confirmation means the row is
 // published again later with the same event id, and consumers deduplicate it.
+//
+// Confirmed rows are deleted in batches: the contiguous confirmed prefix, in one statement,
+// every kDeleteBatch confirmations or as soon as nothing is in flight. A crash can therefore
+// re-send up to a batch of rows that were already confirmed: duplicates, which consumers drop.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <set>
 
 #include "core/bus.h"
 #include "core/clock.h"
@@ -33,6 +38,7 @@ class OutboxRelay {
 
  private:
   void on_outcome(std::int64_t seq, PublishOutcome outcome);
+  void delete_confirmed_prefix();
 
   Journal& journal_;
   Clock& clock_;
@@ -44,6 +50,9 @@ class OutboxRelay {
   std::int64_t last_handed_seq_ = 0;  // rows up to here are with the bus (or confirmed)
   // journal_.outbox_writes() when the outbox was last read to its end; UINT64_MAX = read it.
   std::uint64_t writes_seen_ = UINT64_MAX;
+  std::set<std::int64_t> in_flight_;    // handed to the bus (or failed), not yet confirmed
+  std::int64_t confirmed_through_ = 0;  // every row <= this is confirmed (or gone)
+  std::int64_t deleted_through_ = 0;    // rows <= this are deleted
   std::uint64_t published_ = 0;
   std::uint64_t confirmed_ = 0;
   std::uint64_t failed_ = 0;

@@ -126,7 +126,11 @@ class Service {
   // True when the delivery carries `expected`; otherwise rejects it and returns false.
   bool expect_type(const Delivery& delivery, EventType expected);
 
-  void info(std::string_view message) { ctx_.logger.log(LogLevel::kInfo, name_, message); }
+  // Info lines are built only when someone reads them: info([&] { return "..."; }).
+  template <typename MakeMessage>
+  void info(MakeMessage&& make) {
+    if (ctx_.logger.wants(LogLevel::kInfo)) ctx_.logger.log(LogLevel::kInfo, name_, make());
+  }
   void warn(std::string_view message) { ctx_.logger.log(LogLevel::kWarning, name_, message); }
 
   std::string name_;

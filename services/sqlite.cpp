@@ -2,10 +2,22 @@
 
 #include <sqlite3.h>
 
+#include <mutex>
 #include <utility>
 
 namespace eventmart {
 namespace {
+
+// Each connection is used by one thread only, so SQLite needs no mutex of its own around a
+// connection (multi-thread mode), and no global one around every allocation (memory
+// statistics off). Both must be set before SQLite initialises, so before the first open.
+void configure_sqlite_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  });
+}
 
 [[noreturn]] void fail(sqlite3* db, std::string_view what) {
   throw SqliteError(std::string(what) + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
@@ -14,6 +26,7 @@ namespace {
 }  // namespace
 
 Database::Database(const std::string& path, Durability durability) : path_(path) {
+  configure_sqlite_once();
   const int rc =
       sqlite3_open_v2(path.c_str(), &db_,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);

@@ -84,7 +84,7 @@ TEST(Journal, OutboxRowsComeBackInOrderWithTheWholeEnvelope) {
   EXPECT_EQ(rows[1].envelope, b);
   EXPECT_EQ(rows[1].channel, Channel::kLogistics);
   EXPECT_EQ(journal.pending_outbox(rows[0].seq, 10).size(), 1u);
-  journal.mark_sent(rows[0].seq);
+  journal.mark_sent_through(rows[0].seq);
   EXPECT_EQ(journal.outbox_size(), 1);
 }
 
@@ -161,6 +161,41 @@ class FlakyBus final : public Bus {
   Clock& clock_;
   int failures_;
 };
+
+TEST_F(Relay, ARowThatFailedIsNeverDeletedBecauseALaterOneWasConfirmed) {
+  Database db(":memory:");
+  Journal journal(db);
+  auto bus = store_broker.connect("svc");
+  FlakyBus flaky(*bus, scheduler, 1);  // the first publish (row a) fails
+  OutboxRelay relay(journal, scheduler, flaky, nullptr, Qos::kAtLeastOnce, 60'000'000);
+  journal.add_outbox(Channel::kStore, "store/t",
+                     Envelope{"a", EventType::kPaymentDue, "s", 0, "", ""});
+  journal.add_outbox(Channel::kStore, "store/t",
+                     Envelope{"b", EventType::kPaymentDue, "s", 0, "", ""});
+  relay.pump();
+  scheduler.run_until(scheduler.now_us() + 1'000'000);  // b confirmed, a's retry not yet due
+  EXPECT_EQ(relay.confirmed(), 1u);
+  auto rows = journal.pending_outbox(0, 10);
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(rows[0].envelope.event_id, "a");  // still owed
+  scheduler.run_until_idle();
+  EXPECT_EQ(journal.outbox_size(), 0);
+}
+
+TEST_F(Relay, ConfirmedRowsAreDeletedInBatchesAndAllOnceIdle) {
+  Database db(":memory:");
+  Journal journal(db);
+  auto bus = store_broker.connect("svc");
+  OutboxRelay relay(journal, scheduler, *bus, nullptr);
+  for (int i = 0; i < 100; ++i) {
+    journal.add_outbox(Channel::kStore, "store/t",
+                       Envelope{"e" + std::to_string(i), EventType::kPaymentDue, "s", 0, "", ""});
+  }
+  relay.pump();
+  scheduler.run_until_idle();
+  EXPECT_EQ(relay.confirmed(), 100u);
+  EXPECT_EQ(journal.outbox_size(), 0);
+}
 
 TEST_F(Relay, AFailedPublishIsRetriedByTimerEvenWhenNothingElseHappens) {
   Database db(":memory:");
