@@ -114,7 +114,7 @@ class Service {
   template <typename Event>
   void emit(Channel channel, const std::string& topic, EventType type, std::string event_id,
             const std::string& caused_by, const Event& event) {
-    journal_.add_outbox(
+    write_outbox(
         channel, topic,
         make_envelope(type, std::move(event_id), name_, ctx_.clock.now_us(), caused_by, event));
   }
