@@ -8,13 +8,18 @@
 //  2. store day: 10,000 customers, 12 virtual hours, the default catalog, no faults.
 //     Baseline: the bare memory bus delivering as many messages as the day did.
 //     Targets: < 1 s of wall time, time compression >= 40,000x.
+//  3. swarm: 200 seeds of 1,000-customer days, each with its own fault mix, on every core.
+//     Baseline: the same 200 seeds without faults. Target: >= 40 seeds/s on 2 cores.
+//     And --check-determinism over the same swarm. Target: <= 2.2x the plain swarm.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "apps/seed_runner.h"
 #include "sim/scheduler.h"
 #include "sim/world.h"
 #include "transports/memory/memory_broker.h"
@@ -126,7 +131,38 @@ int main(int argc, char** argv) {
               static_cast<double>(same_delivered) / same_bus_s);
   std::printf("  ratio day/baseline   %12.3f  (cost of services + SQLite per delivery)\n",
               (day_deliveries / day_s) / (static_cast<double>(same_delivered) / same_bus_s));
-  std::printf("  target < 1 s and >= 40,000x: %s\n",
+  std::printf("  target < 1 s and >= 40,000x: %s\n\n",
               day_s < 1.0 && virtual_s / day_s >= 40'000 ? "met" : "MISSED");
+
+  // 3. Swarm throughput and the cost of checking determinism.
+  const unsigned jobs = std::max(1u, std::thread::hardware_concurrency());
+  const std::uint64_t seeds = 200;
+  const auto swarm_seconds = [&](bool swarm, bool check) {
+    eventmart::apps::RunPlan plan;
+    plan.base.customers = 1000;
+    plan.swarm = swarm;
+    plan.check_determinism = check;
+    std::uint64_t failing = 0;
+    const auto start = std::chrono::steady_clock::now();
+    eventmart::apps::run_seeds(plan, 1, seeds, jobs, [&](const eventmart::apps::SeedOutcome& o) {
+      if (!o.passed()) ++failing;
+    });
+    if (failing > 0)
+      std::printf("  (%llu failing seeds!)\n", static_cast<unsigned long long>(failing));
+    return seconds_since(start);
+  };
+  const double swarm_s = best_seconds(repeats, [&] { return swarm_seconds(true, false); });
+  const double clean_s = best_seconds(repeats, [&] { return swarm_seconds(false, false); });
+  const double checked_s = best_seconds(repeats, [&] { return swarm_seconds(true, true); });
+  const double swarm_rate = static_cast<double>(seeds) / swarm_s;
+  std::printf("swarm: %llu seeds of 1,000-customer days, %u threads\n",
+              static_cast<unsigned long long>(seeds), jobs);
+  std::printf("  swarm faults         %12.1f seeds/s\n", swarm_rate);
+  std::printf("  baseline: no faults  %12.1f seeds/s\n", static_cast<double>(seeds) / clean_s);
+  std::printf("  ratio swarm/baseline %12.2f\n", clean_s / swarm_s);
+  std::printf("  target >= 40 seeds/s: %s\n", swarm_rate >= 40 ? "met" : "MISSED");
+  std::printf("  --check-determinism  %12.1f seeds/s\n", static_cast<double>(seeds) / checked_s);
+  std::printf("  cost vs plain swarm  %12.2fx\n", checked_s / swarm_s);
+  std::printf("  target <= 2.2x: %s\n", checked_s / swarm_s <= 2.2 ? "met" : "MISSED");
   return 0;
 }
