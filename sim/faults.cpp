@@ -157,7 +157,7 @@ void FaultInjector::crash(const std::string& service, ServiceState& state) {
   // Where the process dies: between events, or inside the next transaction it runs.
   switch (static_cast<CrashWhen>(rng_.uniform(0, 2))) {
     case CrashWhen::kNow:
-      crash_now(service, state);
+      crash_now(service, state, "between-events");
       return;
     case CrashWhen::kBeforeCommit:
       state.armed = true;
@@ -170,11 +170,12 @@ void FaultInjector::crash(const std::string& service, ServiceState& state) {
   }
 }
 
-void FaultInjector::crash_now(const std::string& service, ServiceState& state) {
+void FaultInjector::crash_now(const std::string& service, ServiceState& state,
+                              std::string_view where) {
   state.down = true;
   state.armed = false;
   ++counts_.crashes;
-  trace_.record(TraceKind::kCrash, 0, service, "", "");
+  trace_.record(TraceKind::kCrash, 0, service, where, "");
   const std::int64_t down_us = rng_.uniform(kSecondUs, options_.restart_max_us);
   // Torn down from a timer: the crash may be reported from inside the service's own stack.
   clock_.call_after(0, [this, service, down_us] { host_.crash_service(service, down_us); });
@@ -188,7 +189,7 @@ void FaultInjector::reached(std::string_view service, CrashSite site) {
   if (!state.armed || state.armed_site != site) return;
   ++(site == CrashSite::kBeforeCommit ? counts_.crashes_before_commit
                                       : counts_.crashes_after_commit);
-  crash_now(it->first, state);
+  crash_now(it->first, state, site == CrashSite::kBeforeCommit ? "before-commit" : "after-commit");
   throw SimulatedCrash();
 }
 

@@ -128,7 +128,8 @@ class FaultInjector final : public CrashPoints {
   bool reachable(std::string_view client_id, bool store_broker);
   void tick();
   void crash(const std::string& service, ServiceState& state);
-  void crash_now(const std::string& service, ServiceState& state);
+  // `where` goes into the trace: "between-events", "before-commit" or "after-commit".
+  void crash_now(const std::string& service, ServiceState& state, std::string_view where);
 
   FaultOptions options_;
   Rng rng_;

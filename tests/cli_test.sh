@@ -47,6 +47,39 @@ hash1=$(grep -o '"trace_hash":"[0-9a-f]*"' /tmp/eventmart-cli.$$.out)
 hash2=$(grep -o '"trace_hash":"[0-9a-f]*"' /tmp/eventmart-cli.$$.out2)
 if [ -n "$hash1" ] && [ "$hash1" = "$hash2" ]; then echo "ok   same seed, same trace hash across processes"; else echo "FAIL trace hash differs across processes: $hash1 vs $hash2"; failures=$((failures + 1)); fi
 
+check "a faulty run exits 0 with the real services" 0 "$bin" sim --seed 5 --customers 200 --hours 2 --drop 0.2 --dup 0.2 --reorder 0.2 --crash 0.02 --json
+for key in '"faults":{"dropped":' '"crashes":' '"fault_options":{"qos":1' '"redelivered_after_loss":'; do
+  contains "faulty json has $key" /tmp/eventmart-cli.$$.out "$key"
+done
+
+h1=$("$bin" sim --seed 11 --customers 200 --hours 2 --faults swarm --json | grep -o '"trace_hash":"[0-9a-f]*"')
+h2=$("$bin" sim --seed 11 --customers 200 --hours 2 --faults swarm --json | grep -o '"trace_hash":"[0-9a-f]*"')
+if [ -n "$h1" ] && [ "$h1" = "$h2" ]; then echo "ok   a swarm seed replays with the same trace hash across processes"; else echo "FAIL swarm replay differs: $h1 vs $h2"; failures=$((failures + 1)); fi
+
+check "a bug is caught: exit 1" 1 "$bin" sim --bug float-money --customers 100 --hours 1
+contains "the failure names the invariant and the replay" /tmp/eventmart-cli.$$.err "payment_equals_basket violated (seed 1); replay with: eventmart sim --seed 1"
+contains "the replay names the bug" /tmp/eventmart-cli.$$.err "--bug float-money"
+check "--bug list exits 0" 0 "$bin" sim --bug list
+for b in no-dedup ack-before-commit restock-every-event no-outbox float-money; do
+  contains "--bug list names $b" /tmp/eventmart-cli.$$.out "$b"
+done
+check "an unknown bug is bad usage" 2 "$bin" sim --bug nope
+check "--qos 2 is bad usage" 2 "$bin" sim --qos 2
+check "--drop above 1 is bad usage" 2 "$bin" sim --drop 1.5
+check "--faults must be none or swarm" 2 "$bin" sim --faults lots
+check "--trace with --seeds is bad usage" 2 "$bin" sim --seeds 3 --trace /tmp/eventmart-cli.$$.jsonl
+
+check "many seeds, all passing" 0 "$bin" sim --seeds 4 --customers 100 --hours 1 --faults swarm --check-determinism
+contains "the summary counts seeds" /tmp/eventmart-cli.$$.out "4 seeds (1..4)"
+contains "the summary counts failing seeds" /tmp/eventmart-cli.$$.out "0 failing"
+check "a failing seed range exits 1 and lists replays" 1 "$bin" sim --seeds 2..3 --customers 100 --hours 1 --bug float-money
+contains "each failing seed has its replay command" /tmp/eventmart-cli.$$.out "eventmart sim --seed 3 --customers 100"
+
+check "--trace writes JSON Lines" 0 "$bin" sim --seed 2 --customers 20 --hours 1 --drop 0.3 --trace /tmp/eventmart-cli.$$.jsonl
+contains "trace has deliveries" /tmp/eventmart-cli.$$.jsonl '"kind":"delivered"'
+contains "trace has faults" /tmp/eventmart-cli.$$.jsonl '"kind":"dropped"'
+contains "trace entries carry virtual time" /tmp/eventmart-cli.$$.jsonl '"t_us":1795680'
+
 check "the readable report runs" 0 "$bin" sim --seed 3 --customers 100 --hours 1
 contains "report lists invariants" /tmp/eventmart-cli.$$.out "ok    departure_paid_once"
 
