@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CMAKE_BUILD_TYPE ?= Release
 EVENTMART := $(BUILD_DIR)/apps/eventmart
 
-.PHONY: all deps configure build demo test bench format clean
+.PHONY: all deps configure build demo test soak bench format clean
 
 all: build
 
@@ -25,6 +25,17 @@ demo: build
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+# Many more property cases and swarm seeds than `make test`. The seeds are printed first, so
+# any failure can be replayed: RC_PARAMS="seed=N" for the properties, and the printed
+# `eventmart sim ...` command for a swarm seed. SOAK_SEED=N reruns a soak exactly.
+SOAK_SEED ?= $(shell date +%s)
+SOAK_CASES ?= 3000
+SOAK_SEEDS ?= 5000
+soak: build
+	@echo "soak: property seed $(SOAK_SEED), $(SOAK_CASES) cases each; swarm seeds $(SOAK_SEED)..$$(($(SOAK_SEED) + $(SOAK_SEEDS) - 1))"
+	RC_PARAMS="seed=$(SOAK_SEED) max_success=$(SOAK_CASES)" ctest --test-dir $(BUILD_DIR) -L properties --output-on-failure
+	$(EVENTMART) sim --faults swarm --customers 1000 --seeds $(SOAK_SEED)..$$(($(SOAK_SEED) + $(SOAK_SEEDS) - 1))
 
 bench: build
 	$(BUILD_DIR)/bench/eventmart-bench

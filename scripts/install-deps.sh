@@ -9,7 +9,7 @@ packages=(
   libboost-dev libboost-program-options-dev
   capnproto libcapnp-dev
   libsqlite3-dev
-  libgtest-dev
+  libgtest-dev librapidcheck-dev
 )
 
 missing=()

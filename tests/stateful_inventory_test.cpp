@@ -1,0 +1,297 @@
+// Model-based tests of Inventory Intel (rapidcheck/state.h): random command sequences run
+// against the real service (memory bus, SQLite store, crashes and restarts) and against a
+// plain in-memory model; after every command the two must agree on every product's stock,
+// shortfall and restock state, and on the restocks raised. The same property must find a
+// small counterexample for the broken variants.
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+#include <rapidcheck/state.h>
+
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "core/codec.h"
+#include "services/inventory_intel.h"
+#include "sim/bugs/broken_services.h"
+#include "stateful_support.h"
+
+namespace eventmart::testing {
+namespace {
+
+// ---- the model ------------------------------------------------------------------------------
+
+struct ModelProduct {
+  std::int64_t stock = 0;
+  std::int64_t shortfall = 0;
+  std::int64_t threshold = 0;
+  std::int64_t restock_quantity = 0;
+  bool armed = true;
+  std::int64_t restocks = 0;  // RestockNeeded raised so far
+};
+
+struct InventoryModel {
+  std::map<Sku, ModelProduct> products;
+  std::size_t sent = 0;  // events published so far (DeliverAgain picks one of them)
+
+  void sell(Sku sku, std::int64_t quantity) {
+    auto it = products.find(sku);
+    if (it == products.end()) return;  // unknown sku: skipped by the service
+    ModelProduct& p = it->second;
+    const std::int64_t from_stock = std::min(p.stock, quantity);
+    p.stock -= from_stock;
+    p.shortfall += quantity - from_stock;
+    if (p.armed && p.stock - p.shortfall < p.threshold) {
+      p.armed = false;
+      ++p.restocks;
+    }
+  }
+  void replenish(Sku sku, std::int64_t quantity) {
+    ModelProduct& p = products.at(sku);
+    const std::int64_t settle = std::min(p.shortfall, quantity);
+    p.shortfall -= settle;
+    p.stock += quantity - settle;
+    if (p.stock - p.shortfall >= p.threshold) p.armed = true;
+  }
+};
+
+// ---- the system under test ------------------------------------------------------------------
+
+struct InventorySut {
+  explicit InventorySut(Rig::Factory factory, std::function<std::unique_ptr<Bus>(Bus&)> wrap = {})
+      : rig(std::string(kInventoryIntel), std::move(factory), true, std::move(wrap)) {
+    rig.logistics_probe().subscribe(rig.topics().restock_needed, [this](const Delivery& d) {
+      if (auto order = decode_restock_needed(d.envelope.payload)) {
+        restock_ids[order.value().sku].insert(d.envelope.event_id);
+      }
+    });
+  }
+  InventoryIntel& inventory() { return rig.service<InventoryIntel>(); }
+  Rig rig;
+  std::map<Sku, std::set<std::string>> restock_ids;  // distinct RestockNeeded per sku
+};
+
+// After a command: the real service agrees with the model on everything.
+void expect_agreement(const InventoryModel& model, InventorySut& sut) {
+  for (const auto& [sku, p] : model.products) {
+    const std::optional<StockRecord> record = sut.inventory().store().find(sku);
+    RC_ASSERT(record.has_value());
+    RC_ASSERT(record->stock == p.stock);
+    RC_ASSERT(record->shortfall == p.shortfall);
+    RC_ASSERT(record->restock_armed == p.armed);
+    RC_ASSERT(static_cast<std::int64_t>(sut.restock_ids[sku].size()) == p.restocks);
+  }
+}
+
+std::string event_id(const InventoryModel& model) {
+  return "event-" + std::to_string(model.sent);
+}
+
+using Command = rc::state::Command<InventoryModel, InventorySut>;
+
+std::vector<LineItem> basket_from(const InventoryModel& model) {
+  // Distinct skus from the catalog, now and then one the catalog does not know.
+  std::vector<Sku> skus;
+  for (const auto& [sku, p] : model.products) skus.push_back(sku);
+  skus.push_back(999);
+  const auto chosen = *rc::gen::unique<std::vector<Sku>>(rc::gen::elementOf(skus));
+  std::vector<LineItem> items;
+  for (Sku sku : chosen) items.push_back(LineItem{sku, *rc::gen::inRange<std::int64_t>(1, 9)});
+  return items;
+}
+
+std::string show_items(const std::vector<LineItem>& items) {
+  std::ostringstream out;
+  out << "[";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    out << (i ? " " : "") << "sku " << items[i].sku << " x" << items[i].quantity;
+  }
+  out << "]";
+  return out.str();
+}
+
+struct Depart : Command {
+  std::vector<LineItem> items;
+  explicit Depart(const InventoryModel& m) : items(basket_from(m)) {}
+  void apply(InventoryModel& m) const override {
+    for (const LineItem& item : items) m.sell(item.sku, item.quantity);
+    ++m.sent;
+  }
+  void run(const InventoryModel& m, InventorySut& sut) const override {
+    InventoryModel next = m;
+    apply(next);
+    RC_ASSERT(sut.rig.publish(false, sut.rig.topics().customer_departure,
+                              make_envelope(EventType::kCustomerDeparted, event_id(m), "gate", 0,
+                                            "scan", CustomerDeparted{1, items})));
+    expect_agreement(next, sut);
+  }
+  void show(std::ostream& os) const override { os << "Depart " << show_items(items); }
+};
+
+struct DepartThroughCrash : Command {
+  std::vector<LineItem> items;
+  CrashSite site;
+  explicit DepartThroughCrash(const InventoryModel& m)
+      : items(basket_from(m)),
+        site(*rc::gen::element(CrashSite::kBeforeCommit, CrashSite::kAfterCommit)) {}
+  void apply(InventoryModel& m) const override {
+    for (const LineItem& item : items) m.sell(item.sku, item.quantity);
+    ++m.sent;
+  }
+  void run(const InventoryModel& m, InventorySut& sut) const override {
+    InventoryModel next = m;
+    apply(next);
+    sut.rig.arm_crash(site);
+    RC_ASSERT(sut.rig.publish(false, sut.rig.topics().customer_departure,
+                              make_envelope(EventType::kCustomerDeparted, event_id(m), "gate", 0,
+                                            "scan", CustomerDeparted{1, items})));
+    expect_agreement(next, sut);
+  }
+  void show(std::ostream& os) const override {
+    os << "Depart " << show_items(items) << ", crashing "
+       << (site == CrashSite::kBeforeCommit ? "before" : "after") << " the commit";
+  }
+};
+
+struct Replenish : Command {
+  Sku sku;
+  std::int64_t quantity;
+  explicit Replenish(const InventoryModel& m)
+      : sku(*rc::gen::elementOf(std::vector<Sku>{1, 2, 3})),
+        quantity(*rc::gen::inRange<std::int64_t>(1, 60)) {}
+  void apply(InventoryModel& m) const override {
+    m.replenish(sku, quantity);
+    ++m.sent;
+  }
+  void run(const InventoryModel& m, InventorySut& sut) const override {
+    InventoryModel next = m;
+    apply(next);
+    RC_ASSERT(sut.rig.publish(true, sut.rig.topics().stock_replenished,
+                              make_envelope(EventType::kStockReplenished, event_id(m), "logistics",
+                                            0, "order", StockReplenished{sku, quantity, "order"})));
+    expect_agreement(next, sut);
+  }
+  void show(std::ostream& os) const override { os << "Replenish sku " << sku << " +" << quantity; }
+};
+
+struct DeliverAgain : Command {
+  std::size_t index;
+  explicit DeliverAgain(const InventoryModel& m)
+      : index((RC_PRE(m.sent > 0u), *rc::gen::inRange<std::size_t>(0, m.sent))) {}
+  void checkPreconditions(const InventoryModel& m) const override { RC_PRE(index < m.sent); }
+  void apply(InventoryModel&) const override {}  // at-least-once: nothing changes
+  void run(const InventoryModel& m, InventorySut& sut) const override {
+    RC_ASSERT(sut.rig.deliver_again(index));
+    expect_agreement(m, sut);
+  }
+  void show(std::ostream& os) const override { os << "DeliverAgain event-" << index; }
+};
+
+struct CrashAndRestart : Command {
+  explicit CrashAndRestart(const InventoryModel&) {}
+  void apply(InventoryModel&) const override {}
+  void run(const InventoryModel& m, InventorySut& sut) const override {
+    sut.rig.restart();
+    expect_agreement(m, sut);
+  }
+  void show(std::ostream& os) const override { os << "CrashAndRestart"; }
+};
+
+// Three products with small thresholds, so crossings happen within a few sales.
+InventoryModel initial_model() {
+  InventoryModel m;
+  m.products[1] = ModelProduct{12, 0, 5, 20, true, 0};
+  m.products[2] = ModelProduct{6, 0, 3, 10, true, 0};
+  m.products[3] = ModelProduct{2, 0, 4, 15, false, 0};  // opens below its threshold
+  return m;
+}
+
+std::vector<Product> catalog(const InventoryModel& m) {
+  std::vector<Product> products;
+  for (const auto& [sku, p] : m.products) {
+    products.push_back(
+        Product{sku, "p" + std::to_string(sku), 100, p.stock, p.threshold, p.restock_quantity});
+  }
+  return products;
+}
+
+// Runs one generated command sequence against a fresh service built by `factory`.
+// `last_failing_length` receives the length of each failing sequence (the last one is the
+// shrunk counterexample).
+void run_inventory_property(const Rig::Factory& factory,
+                            std::function<std::unique_ptr<Bus>(Bus&)> wrap,
+                            std::size_t* last_failing_length) {
+  const InventoryModel model = initial_model();
+  InventorySut sut(factory, std::move(wrap));
+  sut.inventory().store().seed(catalog(model));
+  const auto commands = *rc::state::gen::commands(
+      model, rc::state::gen::execOneOfWithArgs<Depart, DepartThroughCrash, Replenish, DeliverAgain,
+                                               CrashAndRestart>());
+  RC_CLASSIFY(contains_command<DeliverAgain>(commands), "delivers an event again");
+  RC_CLASSIFY(contains_command<DepartThroughCrash>(commands), "crashes inside a transaction");
+  run_commands(commands, model, sut, last_failing_length);
+}
+
+std::unique_ptr<Service> real_inventory(const ServiceContext& c) {
+  return std::make_unique<InventoryIntel>(c);
+}
+
+RC_GTEST_PROP(InventoryModel, TheRealServiceAgreesWithTheModelAfterEveryCommand, ()) {
+  run_inventory_property(real_inventory, {}, nullptr);
+}
+
+// ---- the harness can fail: each broken variant is caught, with a small counterexample ----
+
+BoundedCheck check_variant(const Rig::Factory& factory,
+                           std::function<std::unique_ptr<Bus>(Bus&)> wrap = {}) {
+  return check_bounded(
+      [&](std::size_t* failing) { run_inventory_property(factory, wrap, failing); });
+}
+
+TEST(InventoryModelHarness, FindsTheNoDedupBugWithASmallCounterexample) {
+  const BoundedCheck c = check_variant([](const ServiceContext& ctx) {
+    return std::make_unique<sim::NoDedup<InventoryIntel>>(ctx);
+  });
+  ASSERT_TRUE(c.failed) << "no-dedup survived 200 cases";
+  EXPECT_LE(c.shrunk_length, kMaxShrunkCommands) << c.counterexample;
+}
+
+TEST(InventoryModelHarness, FindsTheRestockEveryEventBugWithASmallCounterexample) {
+  const BoundedCheck c = check_variant([](const ServiceContext& ctx) {
+    return std::make_unique<sim::RestockEveryEventInventory>(ctx);
+  });
+  ASSERT_TRUE(c.failed) << "restock-every-event survived 200 cases";
+  EXPECT_LE(c.shrunk_length, kMaxShrunkCommands) << c.counterexample;
+}
+
+TEST(InventoryModelHarness, FindsTheAckBeforeCommitBugWithASmallCounterexample) {
+  const BoundedCheck c = check_variant(real_inventory, [](Bus& bus) -> std::unique_ptr<Bus> {
+    return std::make_unique<sim::AckBeforeCommitBus>(bus);
+  });
+  ASSERT_TRUE(c.failed) << "ack-before-commit survived 200 cases";
+  EXPECT_LE(c.shrunk_length, kMaxShrunkCommands) << c.counterexample;
+}
+
+TEST(InventoryModelHarness, FindsTheNoOutboxBugWithASmallCounterexample) {
+  const BoundedCheck c = check_variant([](const ServiceContext& ctx) {
+    return std::make_unique<sim::NoOutbox<InventoryIntel>>(ctx);
+  });
+  ASSERT_TRUE(c.failed) << "no-outbox survived 200 cases";
+  EXPECT_LE(c.shrunk_length, kMaxShrunkCommands) << c.counterexample;
+}
+
+TEST(InventoryModelHarness, AStandardRunReachesEveryInterestingPath) {
+  const BoundedCheck c = check_bounded(
+      [](std::size_t* failing) { run_inventory_property(real_inventory, {}, failing); }, 100, 7);
+  ASSERT_FALSE(c.failed) << c.counterexample;
+  EXPECT_TRUE(c.classes.count("delivers an event again"));
+  EXPECT_TRUE(c.classes.count("crashes inside a transaction"));
+}
+
+TEST(InventoryModelHarness, TheRealServicePassesTheSameBoundedCheck) {
+  const BoundedCheck c = check_variant(real_inventory);
+  EXPECT_FALSE(c.failed) << c.counterexample;
+}
+
+}  // namespace
+}  // namespace eventmart::testing

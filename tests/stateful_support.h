@@ -1,0 +1,222 @@
+// Shared rig for the model-based tests: one real service on the in-memory bus with a real
+// SQLite database, which a command can crash (between events or inside a transaction) and
+// restart on the same database, as the simulator does. Not a gtest fixture: rapidcheck
+// builds a fresh rig for every generated case.
+#pragma once
+
+#include <rapidcheck.h>
+#include <rapidcheck/state.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/log.h"
+#include "core/topics.h"
+#include "services/service.h"
+#include "sim/faults.h"
+#include "sim/scheduler.h"
+#include "sim/world.h"
+#include "transports/memory/memory_broker.h"
+
+namespace eventmart::testing {
+
+// How long a rig lets the bus settle after a command before it calls the system stuck.
+inline constexpr std::int64_t kSettleLimitUs = 120'000'000;
+
+class Rig final : public CrashPoints {
+ public:
+  using Factory = std::function<std::unique_ptr<Service>(const ServiceContext&)>;
+
+  // `name` is the service's client id; `wrap_bus` (may be empty) wraps each bus it sees
+  // (the ack-before-commit bug variant).
+  Rig(std::string name, Factory factory, bool uses_logistics,
+      std::function<std::unique_ptr<Bus>(Bus&)> wrap_bus = {})
+      : name_(std::move(name)),
+        factory_(std::move(factory)),
+        uses_logistics_(uses_logistics),
+        wrap_bus_(std::move(wrap_bus)),
+        scheduler_(sim::kStoreOpensAtUs),
+        store_broker_(scheduler_, {100}),
+        logistics_broker_(scheduler_, {100}),
+        probe_(store_broker_.connect("probe")),
+        logistics_probe_(logistics_broker_.connect("logistics-probe")) {
+    connect();
+  }
+
+  // Crash points: a command arms one; the next transaction that reaches it dies there.
+  void reached(std::string_view, CrashSite site) override {
+    if (armed_ && *armed_ == site) {
+      armed_.reset();
+      crashed_ = true;
+      throw sim::SimulatedCrash();
+    }
+  }
+  void arm_crash(CrashSite site) { armed_ = site; }
+
+  template <typename Service>
+  Service& service() {
+    return static_cast<Service&>(*service_);
+  }
+  Database& db() { return db_; }
+  const Topics& topics() const { return topics_; }
+  memory::MemoryClient& probe() { return *probe_; }
+  memory::MemoryClient& logistics_probe() { return *logistics_probe_; }
+
+  // Publishes from a probe, remembers the envelope (for delivering it again), and runs the
+  // bus until it is quiet. A crash inside the service is followed by a restart, as a
+  // supervisor would do. Returns false if the bus did not settle in time.
+  bool publish(bool logistics, const std::string& topic, const Envelope& envelope) {
+    sent_.push_back(Sent{logistics, topic, envelope});
+    return deliver(sent_.back());
+  }
+  bool deliver_again(std::size_t index) { return deliver(sent_.at(index)); }
+  std::size_t sent() const { return sent_.size(); }
+
+  // The process dies between events and comes back on its database.
+  void restart() {
+    disconnect();
+    connect();
+  }
+
+ private:
+  struct Sent {
+    bool logistics;
+    std::string topic;
+    Envelope envelope;
+  };
+
+  bool deliver(const Sent& s) {
+    (s.logistics ? *logistics_probe_ : *probe_).publish(s.topic, s.envelope, Qos::kAtLeastOnce, {});
+    // Run until the delivery was handled; a crash in the handler restarts the service.
+    while (true) {
+      const bool quiet = scheduler_.drain(scheduler_.now_us() + kSettleLimitUs);
+      if (crashed_) {
+        crashed_ = false;
+        restart();
+        continue;
+      }
+      return quiet;
+    }
+  }
+
+  void connect() {
+    bus_ = store_broker_.connect(name_);
+    if (uses_logistics_) logistics_bus_ = logistics_broker_.connect(name_);
+    if (wrap_bus_) {
+      bus_view_ = wrap_bus_(*bus_);
+      if (logistics_bus_) logistics_bus_view_ = wrap_bus_(*logistics_bus_);
+    }
+    Bus& bus = bus_view_ ? *bus_view_ : static_cast<Bus&>(*bus_);
+    Bus* logistics = logistics_bus_view_ ? logistics_bus_view_.get() : logistics_bus_.get();
+    const ServiceContext context{bus,     logistics, scheduler_,        db_,
+                                 topics_, logger_,   Qos::kAtLeastOnce, this};
+    service_ = factory_(context);
+    service_->start();
+  }
+
+  void disconnect() {
+    service_.reset();
+    bus_view_.reset();
+    logistics_bus_view_.reset();
+    bus_.reset();
+    logistics_bus_.reset();
+  }
+
+  std::string name_;
+  Factory factory_;
+  bool uses_logistics_;
+  std::function<std::unique_ptr<Bus>(Bus&)> wrap_bus_;
+  sim::Scheduler scheduler_;
+  Topics topics_;
+  RecordingLogger logger_;
+  memory::MemoryBroker store_broker_;
+  memory::MemoryBroker logistics_broker_;
+  std::unique_ptr<memory::MemoryClient> probe_;
+  std::unique_ptr<memory::MemoryClient> logistics_probe_;
+  Database db_{":memory:"};
+  std::unique_ptr<memory::MemoryClient> bus_;
+  std::unique_ptr<memory::MemoryClient> logistics_bus_;
+  std::unique_ptr<Bus> bus_view_;
+  std::unique_ptr<Bus> logistics_bus_view_;
+  std::unique_ptr<Service> service_;
+  std::optional<CrashSite> armed_;
+  bool crashed_ = false;
+  std::vector<Sent> sent_;
+};
+
+// Runs a generated command sequence; on failure records its length in `*failing_length`
+// (the last one recorded is the shrunk counterexample) and logs the scenario readably.
+template <typename Commands, typename Model, typename Sut>
+void run_commands(const Commands& commands, const Model& model, Sut& sut,
+                  std::size_t* failing_length) {
+  try {
+    rc::state::runAll(commands, model, sut);
+  } catch (...) {
+    if (failing_length != nullptr) *failing_length = commands.size();
+    RC_LOG() << "Scenario (" << commands.size() << " step(s)):\n";
+    for (std::size_t i = 0; i < commands.size(); ++i) {
+      RC_LOG() << "  " << i + 1 << ". ";
+      commands[i]->show(RC_LOG());
+      RC_LOG() << "\n";
+    }
+    throw;
+  }
+}
+
+// True when any generated command is of type C (for classifying cases).
+template <typename C, typename Commands>
+bool contains_command(const Commands& commands) {
+  for (const auto& c : commands) {
+    if (dynamic_cast<const C*>(c.get()) != nullptr) return true;
+  }
+  return false;
+}
+
+// The outcome of running a property a bounded number of times with a fixed seed.
+struct BoundedCheck {
+  bool failed = false;
+  std::size_t shrunk_length = 0;  // commands in the shrunk counterexample
+  std::string counterexample;
+  std::set<std::string> classes;  // classification tags seen (when it passed)
+};
+
+// Runs `property(&failing_length)` for up to `cases` cases with a fixed seed (so the test
+// cannot flake) and reports whether it failed and how small the counterexample shrank.
+inline BoundedCheck check_bounded(const std::function<void(std::size_t*)>& property,
+                                  int cases = 200, std::uint64_t seed = 20261126) {
+  BoundedCheck check;
+  rc::detail::TestParams params;
+  params.maxSuccess = cases;
+  params.seed = seed;
+  const auto result = rc::detail::checkTestable([&] { property(&check.shrunk_length); },
+                                                rc::detail::TestMetadata{}, params);
+  rc::detail::FailureResult failure;
+  rc::detail::SuccessResult success;
+  if (result.match(failure)) {
+    check.failed = true;
+    std::ostringstream out;
+    out << failure.description << "\n";
+    for (const auto& [name, value] : failure.counterExample) out << value << "\n";
+    check.counterexample = out.str();
+  } else if (result.match(success)) {
+    // rapidcheck keeps a tag as it shows a value: quoted. Stored here without the quotes.
+    for (const auto& [tags, count] : success.distribution) {
+      for (const std::string& tag : tags) {
+        check.classes.insert(tag.size() >= 2 && tag.front() == '"' ? tag.substr(1, tag.size() - 2)
+                                                                   : tag);
+      }
+    }
+  }
+  return check;
+}
+
+// The bound the harness tests hold the shrunk counterexamples to.
+inline constexpr std::size_t kMaxShrunkCommands = 4;
+
+}  // namespace eventmart::testing
