@@ -56,19 +56,30 @@ std::string validate(const FaultOptions& f) {
 }
 
 FaultInjector::FaultInjector(const FaultOptions& options, Rng rng, Clock& clock, Trace& trace,
-                             Host& host, std::vector<std::string> services)
+                             Host& host, std::vector<std::string> services,
+                             const Scenario* scenario)
     : options_(options),
       rng_(rng),
       clock_(clock),
       trace_(trace),
       host_(host),
       store_network_(*this, true),
-      logistics_network_(*this, false) {
+      logistics_network_(*this, false),
+      scenario_(scenario) {
   for (auto& name : services) services_.emplace(std::move(name), ServiceState{});
+  if (scenario_ != nullptr) {
+    for (const PacketFault& f : scenario_->packet_faults) scheduled_packets_.emplace(f.packet, f);
+  }
 }
 
 void FaultInjector::start() {
   chaos_ = true;
+  if (scenario_ != nullptr) {
+    for (const ScheduledCrash& crash : scenario_->crashes) {
+      clock_.call_after(crash.at_us, [this, crash] { scheduled_crash(crash); });
+    }
+    return;
+  }
   if (options_.partition_per_minute > 0 || options_.crash_per_minute > 0 ||
       options_.broker_restart_per_minute > 0) {
     ticker_ = clock_.call_after(kMinuteUs, [this] { tick(); });
@@ -86,9 +97,60 @@ void FaultInjector::heal() {
   }
 }
 
+memory::PacketFate FaultInjector::scheduled_fate(const memory::Packet& packet) {
+  memory::PacketFate fate;
+  auto it = scheduled_packets_.find(packets_seen_++);
+  if (it == scheduled_packets_.end()) return fate;
+  const auto note = [&](TraceKind kind) {
+    trace_.record(kind, 0, packet.client_id, packet_name(packet.kind), packet.envelope.event_id);
+  };
+  switch (it->second.kind) {
+    case PacketFault::Kind::kDrop:
+      ++counts_.dropped;
+      note(TraceKind::kDropped);
+      fate.lost = true;
+      break;
+    case PacketFault::Kind::kDuplicate:
+      if (packet.kind == memory::PacketKind::kPublish ||
+          packet.kind == memory::PacketKind::kDeliver) {
+        ++counts_.duplicated;
+        note(TraceKind::kDuplicated);
+        fate.duplicated = true;
+      }
+      break;
+    case PacketFault::Kind::kDelay:
+      ++counts_.delayed;
+      note(TraceKind::kDelayed);
+      fate.extra_delay_us = it->second.delay_us;
+      break;
+  }
+  return fate;
+}
+
+void FaultInjector::scheduled_crash(const ScheduledCrash& crash) {
+  if (!chaos_) return;
+  auto it = services_.find(crash.service);
+  if (it == services_.end() || it->second.down || it->second.armed) return;
+  switch (crash.when) {
+    case ScheduledCrash::When::kNow:
+      crash_now(it->first, it->second, "between-events");
+      return;
+    case ScheduledCrash::When::kBeforeCommit:
+      it->second.armed = true;
+      it->second.armed_site = CrashSite::kBeforeCommit;
+      return;
+    case ScheduledCrash::When::kAfterCommit:
+      it->second.armed = true;
+      it->second.armed_site = CrashSite::kAfterCommit;
+      return;
+  }
+}
+
 memory::PacketFate FaultInjector::fate(const memory::Packet& packet) {
   memory::PacketFate fate;
-  if (!chaos_ || !options_.any()) return fate;
+  if (!chaos_) return fate;
+  if (scenario_ != nullptr) return scheduled_fate(packet);
+  if (!options_.any()) return fate;
   const auto note = [&](TraceKind kind) {
     trace_.record(kind, 0, packet.client_id, packet_name(packet.kind), packet.envelope.event_id);
   };

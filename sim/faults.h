@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/rng.h"
 #include "services/service.h"
+#include "sim/scenario.h"
 #include "sim/trace.h"
 #include "transports/memory/memory_broker.h"
 
@@ -75,8 +76,10 @@ class FaultInjector final : public CrashPoints {
     virtual void crash_service(const std::string& service, std::int64_t down_us) = 0;
   };
 
+  // With a `scenario` (may be null), faults come from its schedule instead of from `options`
+  // and the seeded stream: packet faults by packet number, crashes at their times.
   FaultInjector(const FaultOptions& options, Rng rng, Clock& clock, Trace& trace, Host& host,
-                std::vector<std::string> services);
+                std::vector<std::string> services, const Scenario* scenario = nullptr);
 
   // Starts the per-minute fault ticker; faults happen until heal().
   void start();
@@ -125,6 +128,8 @@ class FaultInjector final : public CrashPoints {
   };
 
   memory::PacketFate fate(const memory::Packet& packet);
+  memory::PacketFate scheduled_fate(const memory::Packet& packet);
+  void scheduled_crash(const ScheduledCrash& crash);
   bool reachable(std::string_view client_id, bool store_broker);
   void tick();
   void crash(const std::string& service, ServiceState& state);
@@ -143,6 +148,9 @@ class FaultInjector final : public CrashPoints {
   std::int64_t broker_down_until_us_ = 0;
   TimerId ticker_ = 0;
   FaultCounts counts_;
+  const Scenario* scenario_;
+  std::map<std::uint64_t, PacketFault> scheduled_packets_;  // by packet number
+  std::uint64_t packets_seen_ = 0;                          // during chaos
 };
 
 }  // namespace eventmart::sim

@@ -27,6 +27,12 @@ std::string validate(const SimOptions& o) {
   if (o.latency_us < 0) return "latency must be >= 0";
   if (!is_valid_topic_level(o.chain)) return "chain name must be one topic level";
   if (!is_valid_topic_level(o.store)) return "store name must be one topic level";
+  if (o.scenario) {
+    if (o.scenario->products.empty()) return "a scenario needs at least one product";
+    for (const Product& p : o.scenario->products) {
+      if (std::string error = validate_product(p); !error.empty()) return "scenario: " + error;
+    }
+  }
   return validate(o.faults);
 }
 
@@ -109,6 +115,8 @@ class World final : public FaultInjector::Host, public CrashPoints {
   void read_stock_touched_by(const Envelope& envelope);
   void scan_arrival(const Visit& visit);
   void depart(const Visit& visit);
+  // Scenario runs: the visitor's wanted basket, as far as the shelves hold it.
+  std::vector<Sku> take_wanted(std::size_t visit);
   void scan_departure(const Visit& visit, std::shared_ptr<const std::vector<Sku>> units,
                       std::size_t truth);
   void on_payment_seen(const Delivery& delivery);
@@ -135,6 +143,7 @@ class World final : public FaultInjector::Host, public CrashPoints {
   std::unique_ptr<LogisticsModel> logistics_;
   std::unique_ptr<Workload> workload_;
   std::vector<Visit> visits_;
+  std::vector<std::vector<LineItem>> wanted_;     // scenario runs: what each visitor wants
   const Envelope* inventory_delivery_ = nullptr;  // the delivery Inventory Intel is handling
   std::int64_t handler_failures_ = 0;
   std::int64_t restarts_ = 0;
@@ -154,15 +163,21 @@ World::World(const SimOptions& options, std::function<void(const TraceEntry&)> t
       scheduler_(kStoreOpensAtUs),
       trace_(scheduler_),
       topics_(options.chain, options.store),
-      injector_(options.faults, root_.derive("faults"), scheduler_, trace_, *this, service_names()),
+      injector_(options.faults, root_.derive("faults"), scheduler_, trace_, *this, service_names(),
+                options.scenario.get()),
       store_observer_(*this, kStoreBus),
       logistics_observer_(*this, kLogisticsBus),
       store_broker_(scheduler_, {options.latency_us}, &store_observer_, &injector_.network(true)),
       logistics_broker_(scheduler_, {options.latency_us}, &logistics_observer_,
                         &injector_.network(false)),
-      catalog_(make_catalog(options.products, root_.derive("catalog"))) {
+      catalog_(options.scenario ? options.scenario->products
+                                : make_catalog(options.products, root_.derive("catalog"))) {
+  if (options_.scenario) {
+    options_.open_duration_us = options_.scenario->open_duration_us();
+    options_.faults.qos = options_.scenario->qos;
+  }
   trace_.set_listener(std::move(trace_listener));
-  history_.at_most_once = options.faults.qos == Qos::kAtMostOnce;
+  history_.at_most_once = options_.faults.qos == Qos::kAtMostOnce;
   for (const Product& p : catalog_) {
     shelves_[p.sku] = p.stock;
     history_.price_cents[p.sku] = p.price_cents;
@@ -182,7 +197,7 @@ World::World(const SimOptions& options, std::function<void(const TraceEntry&)> t
   WorkloadOptions workload;
   workload.customers = options.customers;
   workload.opens_at_us = kStoreOpensAtUs;
-  workload.closes_at_us = kStoreOpensAtUs + options.open_duration_us;
+  workload.closes_at_us = kStoreOpensAtUs + options_.open_duration_us;
   workload_ = std::make_unique<Workload>(workload, root_.derive("workload"), std::move(loyalty),
                                          std::move(skus));
 }
@@ -312,13 +327,26 @@ void World::scan_arrival(const Visit& visit) {
 
 void World::depart(const Visit& visit) {
   const std::string scan_id = "exit-1/" + std::to_string(visit.number);
-  auto units = std::make_shared<const std::vector<Sku>>(workload_->pick_basket(shelves_));
+  auto units = std::make_shared<const std::vector<Sku>>(
+      options_.scenario ? take_wanted(static_cast<std::size_t>(visit.number - 1))
+                        : workload_->pick_basket(shelves_));
   DepartureTruth truth{scan_id, visit.customer_id, {}, scheduler_.now_us()};
   std::map<Sku, std::int64_t> carried;
   for (Sku sku : *units) ++carried[sku];
   for (const auto& [sku, quantity] : carried) truth.basket.push_back(LineItem{sku, quantity});
   history_.departures.push_back(std::move(truth));
   scan_departure(visit, std::move(units), history_.departures.size() - 1);
+}
+
+std::vector<Sku> World::take_wanted(std::size_t visit) {
+  std::vector<Sku> units;
+  for (const LineItem& item : wanted_.at(visit)) {
+    std::int64_t& on_shelf = shelves_[item.sku];
+    const std::int64_t taken = std::min(item.quantity, on_shelf);
+    on_shelf -= taken;
+    units.insert(units.end(), static_cast<std::size_t>(taken), item.sku);
+  }
+  return units;
 }
 
 void World::scan_departure(const Visit& visit, std::shared_ptr<const std::vector<Sku>> units,
@@ -361,7 +389,20 @@ SimResult World::run() {
   audit_bus_->subscribe(topics_.payment_due, [this](const Delivery& d) { on_payment_seen(d); });
   for (const Product& p : catalog_) read_stock(p.sku);
 
-  visits_ = workload_->plan_visits();
+  if (options_.scenario) {
+    for (const ScenarioVisit& v : options_.scenario->visits) {
+      Visit visit;
+      visit.number = static_cast<std::int64_t>(visits_.size()) + 1;
+      visit.customer_id = v.customer_id;
+      visit.card = std::to_string(v.customer_id);
+      visit.arrives_at_us = kStoreOpensAtUs + v.arrives_at_us;
+      visit.departs_at_us = visit.arrives_at_us + v.shopping_us;
+      visits_.push_back(std::move(visit));
+      wanted_.push_back(v.wanted);
+    }
+  } else {
+    visits_ = workload_->plan_visits();
+  }
   for (const Visit& visit : visits_) {
     scheduler_.call_at(visit.arrives_at_us, [this, &visit] {
       scan_arrival(visit);

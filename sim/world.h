@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "sim/bugs/bugs.h"
 #include "sim/faults.h"
 #include "sim/history.h"
+#include "sim/scenario.h"
 #include "sim/trace.h"
 #include "sim/workload.h"
 
@@ -34,6 +36,9 @@ struct SimOptions {
   FaultOptions faults;
   // A deliberately broken service variant (sim/bugs), or Bug::kNone for the real services.
   Bug bug = Bug::kNone;
+  // An explicit scenario (property tests): its store, visits and fault schedule replace the
+  // catalog, the workload and the fault options drawn from the seed.
+  std::shared_ptr<const Scenario> scenario;
 };
 
 // `options` with its faults drawn from the seed (swarm testing: each seed its own mix).

@@ -194,6 +194,7 @@ BoundedCheck check_variant(const Rig::Factory& factory,
 TEST(FastlaneModelHarness, FindsTheFloatMoneyBugWithASmallCounterexample) {
   const BoundedCheck c = check_variant(
       [](const ServiceContext& ctx) { return std::make_unique<sim::FloatMoneyFastlane>(ctx); });
+  ASSERT_FALSE(c.gave_up) << c.counterexample;
   ASSERT_TRUE(c.failed) << "float-money survived 200 cases";
   EXPECT_LE(c.shrunk_length, kMaxShrunkCommands) << c.counterexample;
 }
@@ -202,6 +203,7 @@ TEST(FastlaneModelHarness, FindsTheNoDedupBugWithASmallCounterexample) {
   const BoundedCheck c = check_variant([](const ServiceContext& ctx) {
     return std::make_unique<sim::NoDedup<FastlaneFinale>>(ctx);
   });
+  ASSERT_FALSE(c.gave_up) << c.counterexample;
   ASSERT_TRUE(c.failed) << "no-dedup survived 200 cases";
   EXPECT_LE(c.shrunk_length, kMaxShrunkCommands) << c.counterexample;
 }
@@ -210,6 +212,7 @@ TEST(FastlaneModelHarness, FindsTheAckBeforeCommitBugWithASmallCounterexample) {
   const BoundedCheck c = check_variant(real_fastlane, [](Bus& bus) -> std::unique_ptr<Bus> {
     return std::make_unique<sim::AckBeforeCommitBus>(bus);
   });
+  ASSERT_FALSE(c.gave_up) << c.counterexample;
   ASSERT_TRUE(c.failed) << "ack-before-commit survived 200 cases";
   EXPECT_LE(c.shrunk_length, kMaxShrunkCommands) << c.counterexample;
 }
@@ -218,6 +221,7 @@ TEST(FastlaneModelHarness, FindsTheNoOutboxBugWithASmallCounterexample) {
   const BoundedCheck c = check_variant([](const ServiceContext& ctx) {
     return std::make_unique<sim::NoOutbox<FastlaneFinale>>(ctx);
   });
+  ASSERT_FALSE(c.gave_up) << c.counterexample;
   ASSERT_TRUE(c.failed) << "no-outbox survived 200 cases";
   EXPECT_LE(c.shrunk_length, kMaxShrunkCommands) << c.counterexample;
 }
@@ -225,6 +229,7 @@ TEST(FastlaneModelHarness, FindsTheNoOutboxBugWithASmallCounterexample) {
 TEST(FastlaneModelHarness, AStandardRunReachesEveryInterestingPath) {
   const BoundedCheck c = check_bounded(
       [](std::size_t* failing) { run_fastlane_property(real_fastlane, {}, failing); }, 100, 7);
+  ASSERT_FALSE(c.gave_up) << c.counterexample;
   ASSERT_FALSE(c.failed) << c.counterexample;
   EXPECT_TRUE(c.classes.count("delivers a departure again"));
   EXPECT_TRUE(c.classes.count("changes a price"));
@@ -232,6 +237,7 @@ TEST(FastlaneModelHarness, AStandardRunReachesEveryInterestingPath) {
 
 TEST(FastlaneModelHarness, TheRealServicePassesTheSameBoundedCheck) {
   const BoundedCheck c = check_variant(real_fastlane);
+  EXPECT_FALSE(c.gave_up) << c.counterexample;
   EXPECT_FALSE(c.failed) << c.counterexample;
 }
 

@@ -252,6 +252,7 @@ TEST(InventoryModelHarness, FindsTheNoDedupBugWithASmallCounterexample) {
   const BoundedCheck c = check_variant([](const ServiceContext& ctx) {
     return std::make_unique<sim::NoDedup<InventoryIntel>>(ctx);
   });
+  ASSERT_FALSE(c.gave_up) << c.counterexample;
   ASSERT_TRUE(c.failed) << "no-dedup survived 200 cases";
   EXPECT_LE(c.shrunk_length, kMaxShrunkCommands) << c.counterexample;
 }
@@ -260,6 +261,7 @@ TEST(InventoryModelHarness, FindsTheRestockEveryEventBugWithASmallCounterexample
   const BoundedCheck c = check_variant([](const ServiceContext& ctx) {
     return std::make_unique<sim::RestockEveryEventInventory>(ctx);
   });
+  ASSERT_FALSE(c.gave_up) << c.counterexample;
   ASSERT_TRUE(c.failed) << "restock-every-event survived 200 cases";
   EXPECT_LE(c.shrunk_length, kMaxShrunkCommands) << c.counterexample;
 }
@@ -268,6 +270,7 @@ TEST(InventoryModelHarness, FindsTheAckBeforeCommitBugWithASmallCounterexample) 
   const BoundedCheck c = check_variant(real_inventory, [](Bus& bus) -> std::unique_ptr<Bus> {
     return std::make_unique<sim::AckBeforeCommitBus>(bus);
   });
+  ASSERT_FALSE(c.gave_up) << c.counterexample;
   ASSERT_TRUE(c.failed) << "ack-before-commit survived 200 cases";
   EXPECT_LE(c.shrunk_length, kMaxShrunkCommands) << c.counterexample;
 }
@@ -276,6 +279,7 @@ TEST(InventoryModelHarness, FindsTheNoOutboxBugWithASmallCounterexample) {
   const BoundedCheck c = check_variant([](const ServiceContext& ctx) {
     return std::make_unique<sim::NoOutbox<InventoryIntel>>(ctx);
   });
+  ASSERT_FALSE(c.gave_up) << c.counterexample;
   ASSERT_TRUE(c.failed) << "no-outbox survived 200 cases";
   EXPECT_LE(c.shrunk_length, kMaxShrunkCommands) << c.counterexample;
 }
@@ -283,6 +287,7 @@ TEST(InventoryModelHarness, FindsTheNoOutboxBugWithASmallCounterexample) {
 TEST(InventoryModelHarness, AStandardRunReachesEveryInterestingPath) {
   const BoundedCheck c = check_bounded(
       [](std::size_t* failing) { run_inventory_property(real_inventory, {}, failing); }, 100, 7);
+  ASSERT_FALSE(c.gave_up) << c.counterexample;
   ASSERT_FALSE(c.failed) << c.counterexample;
   EXPECT_TRUE(c.classes.count("delivers an event again"));
   EXPECT_TRUE(c.classes.count("crashes inside a transaction"));
@@ -290,6 +295,7 @@ TEST(InventoryModelHarness, AStandardRunReachesEveryInterestingPath) {
 
 TEST(InventoryModelHarness, TheRealServicePassesTheSameBoundedCheck) {
   const BoundedCheck c = check_variant(real_inventory);
+  EXPECT_FALSE(c.gave_up) << c.counterexample;
   EXPECT_FALSE(c.failed) << c.counterexample;
 }
 

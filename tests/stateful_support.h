@@ -181,6 +181,7 @@ bool contains_command(const Commands& commands) {
 // The outcome of running a property a bounded number of times with a fixed seed.
 struct BoundedCheck {
   bool failed = false;
+  bool gave_up = false;           // generation failed: neither a pass nor a counterexample
   std::size_t shrunk_length = 0;  // commands in the shrunk counterexample
   std::string counterexample;
   std::set<std::string> classes;  // classification tags seen (when it passed)
@@ -198,7 +199,11 @@ inline BoundedCheck check_bounded(const std::function<void(std::size_t*)>& prope
                                                 rc::detail::TestMetadata{}, params);
   rc::detail::FailureResult failure;
   rc::detail::SuccessResult success;
-  if (result.match(failure)) {
+  rc::detail::GaveUpResult gave_up;
+  if (result.match(gave_up)) {
+    check.gave_up = true;
+    check.counterexample = "gave up: " + gave_up.description;
+  } else if (result.match(failure)) {
     check.failed = true;
     std::ostringstream out;
     out << failure.description << "\n";
