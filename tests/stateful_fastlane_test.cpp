@@ -194,36 +194,28 @@ BoundedCheck check_variant(const Rig::Factory& factory,
 TEST(FastlaneModelHarness, FindsTheFloatMoneyBugWithASmallCounterexample) {
   const BoundedCheck c = check_variant(
       [](const ServiceContext& ctx) { return std::make_unique<sim::FloatMoneyFastlane>(ctx); });
-  ASSERT_FALSE(c.gave_up) << c.counterexample;
-  ASSERT_TRUE(c.failed) << "float-money survived 200 cases";
-  EXPECT_LE(c.shrunk_length, kMaxShrunkCommands) << c.counterexample;
+  expect_caught(c, "float-money", 200, kMaxShrunkCommands);
 }
 
 TEST(FastlaneModelHarness, FindsTheNoDedupBugWithASmallCounterexample) {
   const BoundedCheck c = check_variant([](const ServiceContext& ctx) {
     return std::make_unique<sim::NoDedup<FastlaneFinale>>(ctx);
   });
-  ASSERT_FALSE(c.gave_up) << c.counterexample;
-  ASSERT_TRUE(c.failed) << "no-dedup survived 200 cases";
-  EXPECT_LE(c.shrunk_length, kMaxShrunkCommands) << c.counterexample;
+  expect_caught(c, "no-dedup", 200, kMaxShrunkCommands);
 }
 
 TEST(FastlaneModelHarness, FindsTheAckBeforeCommitBugWithASmallCounterexample) {
   const BoundedCheck c = check_variant(real_fastlane, [](Bus& bus) -> std::unique_ptr<Bus> {
     return std::make_unique<sim::AckBeforeCommitBus>(bus);
   });
-  ASSERT_FALSE(c.gave_up) << c.counterexample;
-  ASSERT_TRUE(c.failed) << "ack-before-commit survived 200 cases";
-  EXPECT_LE(c.shrunk_length, kMaxShrunkCommands) << c.counterexample;
+  expect_caught(c, "ack-before-commit", 200, kMaxShrunkCommands);
 }
 
 TEST(FastlaneModelHarness, FindsTheNoOutboxBugWithASmallCounterexample) {
   const BoundedCheck c = check_variant([](const ServiceContext& ctx) {
     return std::make_unique<sim::NoOutbox<FastlaneFinale>>(ctx);
   });
-  ASSERT_FALSE(c.gave_up) << c.counterexample;
-  ASSERT_TRUE(c.failed) << "no-outbox survived 200 cases";
-  EXPECT_LE(c.shrunk_length, kMaxShrunkCommands) << c.counterexample;
+  expect_caught(c, "no-outbox", 200, kMaxShrunkCommands);
 }
 
 TEST(FastlaneModelHarness, AStandardRunReachesEveryInterestingPath) {

@@ -252,36 +252,28 @@ TEST(InventoryModelHarness, FindsTheNoDedupBugWithASmallCounterexample) {
   const BoundedCheck c = check_variant([](const ServiceContext& ctx) {
     return std::make_unique<sim::NoDedup<InventoryIntel>>(ctx);
   });
-  ASSERT_FALSE(c.gave_up) << c.counterexample;
-  ASSERT_TRUE(c.failed) << "no-dedup survived 200 cases";
-  EXPECT_LE(c.shrunk_length, kMaxShrunkCommands) << c.counterexample;
+  expect_caught(c, "no-dedup", 200, kMaxShrunkCommands);
 }
 
 TEST(InventoryModelHarness, FindsTheRestockEveryEventBugWithASmallCounterexample) {
   const BoundedCheck c = check_variant([](const ServiceContext& ctx) {
     return std::make_unique<sim::RestockEveryEventInventory>(ctx);
   });
-  ASSERT_FALSE(c.gave_up) << c.counterexample;
-  ASSERT_TRUE(c.failed) << "restock-every-event survived 200 cases";
-  EXPECT_LE(c.shrunk_length, kMaxShrunkCommands) << c.counterexample;
+  expect_caught(c, "restock-every-event", 200, kMaxShrunkCommands);
 }
 
 TEST(InventoryModelHarness, FindsTheAckBeforeCommitBugWithASmallCounterexample) {
   const BoundedCheck c = check_variant(real_inventory, [](Bus& bus) -> std::unique_ptr<Bus> {
     return std::make_unique<sim::AckBeforeCommitBus>(bus);
   });
-  ASSERT_FALSE(c.gave_up) << c.counterexample;
-  ASSERT_TRUE(c.failed) << "ack-before-commit survived 200 cases";
-  EXPECT_LE(c.shrunk_length, kMaxShrunkCommands) << c.counterexample;
+  expect_caught(c, "ack-before-commit", 200, kMaxShrunkCommands);
 }
 
 TEST(InventoryModelHarness, FindsTheNoOutboxBugWithASmallCounterexample) {
   const BoundedCheck c = check_variant([](const ServiceContext& ctx) {
     return std::make_unique<sim::NoOutbox<InventoryIntel>>(ctx);
   });
-  ASSERT_FALSE(c.gave_up) << c.counterexample;
-  ASSERT_TRUE(c.failed) << "no-outbox survived 200 cases";
-  EXPECT_LE(c.shrunk_length, kMaxShrunkCommands) << c.counterexample;
+  expect_caught(c, "no-outbox", 200, kMaxShrunkCommands);
 }
 
 TEST(InventoryModelHarness, AStandardRunReachesEveryInterestingPath) {

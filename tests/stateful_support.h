@@ -4,6 +4,7 @@
 // builds a fresh rig for every generated case.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/state.h>
 
@@ -219,6 +220,15 @@ inline BoundedCheck check_bounded(const std::function<void(std::size_t*)>& prope
     }
   }
   return check;
+}
+
+// The harness tests' verdict on a broken variant: the property failed (it did not give up)
+// within `cases` cases, and the counterexample shrank to at most `bound` steps.
+inline void expect_caught(const BoundedCheck& c, std::string_view variant, int cases,
+                          std::size_t bound) {
+  ASSERT_FALSE(c.gave_up) << c.counterexample;
+  ASSERT_TRUE(c.failed) << variant << " survived " << cases << " cases";
+  EXPECT_LE(c.shrunk_length, bound) << c.counterexample;
 }
 
 // The bound the harness tests hold the shrunk counterexamples to.
