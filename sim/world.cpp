@@ -148,7 +148,7 @@ class World final : public FaultInjector::Host, public CrashPoints {
   std::int64_t handler_failures_ = 0;
   std::int64_t restarts_ = 0;
   std::int64_t arrivals_ = 0;   // entrance scans accepted (first time) by Gateway Guardian
-  ServiceStats crashed_stats_;  // stats of service objects torn down by crashes
+  ServiceStats crashed_stats_;  // duplicates and rejections counted by crashed service objects
   std::uint64_t crashed_unknown_customers_ = 0;
 };
 
@@ -258,7 +258,6 @@ void World::crash_service(const std::string& name, std::int64_t down_us) {
   // The process is gone: service object, its in-memory state and its connections. Its
   // database stays (uncommitted work was already rolled back).
   const ServiceStats& stats = s.service->stats();
-  crashed_stats_.consumed += stats.consumed;
   crashed_stats_.duplicates += stats.duplicates;
   crashed_stats_.rejected += stats.rejected;
   if (auto* hello = dynamic_cast<HelloHelper*>(s.service.get())) {
