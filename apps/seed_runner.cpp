@@ -119,6 +119,10 @@ std::vector<SeedOutcome> run_seeds(const RunPlan& plan, std::uint64_t first, std
         SeedOutcome outcome;
         try {
           outcome = run_seed(plan, first + i);
+          sim::History& h = outcome.result.history;
+          h = sim::History{.quiescent = h.quiescent, .at_most_once = h.at_most_once};
+          outcome.result.warnings.clear();
+          outcome.result.warnings.shrink_to_fit();
         } catch (const std::exception& e) {
           std::lock_guard lock(mutex);
           if (error.empty()) error = "seed " + std::to_string(first + i) + ": " + e.what();
