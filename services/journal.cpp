@@ -42,7 +42,8 @@ bool Journal::in_inbox(const std::string& event_id) {
   return found;
 }
 
-void Journal::add_outbox(Channel channel, const std::string& topic, const Envelope& envelope) {
+std::int64_t Journal::add_outbox(Channel channel, const std::string& topic,
+                                 const Envelope& envelope) {
   insert_outbox_.bind(1, static_cast<std::int64_t>(channel))
       .bind(2, topic)
       .bind(3, envelope.event_id)
@@ -53,6 +54,7 @@ void Journal::add_outbox(Channel channel, const std::string& topic, const Envelo
       .bind_blob(8, envelope.payload)
       .run();
   ++outbox_writes_;
+  return db_.last_insert_rowid();
 }
 
 std::vector<OutboxRow> Journal::pending_outbox(std::int64_t after_seq, int limit) {

@@ -36,7 +36,8 @@ class Journal {
   bool in_inbox(const std::string& event_id);
 
   // Queues an event for publishing. REQUIRES: inside the Transaction of the state change.
-  void add_outbox(Channel channel, const std::string& topic, const Envelope& envelope);
+  // Returns the row's seq.
+  std::int64_t add_outbox(Channel channel, const std::string& topic, const Envelope& envelope);
 
   // Outbox rows with seq > after_seq, oldest first, at most `limit`.
   std::vector<OutboxRow> pending_outbox(std::int64_t after_seq, int limit);

@@ -28,23 +28,38 @@ void OutboxRelay::pump() {
   writes_seen_ = journal_.outbox_writes();
   while (true) {
     std::vector<OutboxRow> rows = journal_.pending_outbox(last_handed_seq_, kBatch);
-    for (OutboxRow& row : rows) {
-      last_handed_seq_ = row.seq;
-      Bus* bus = row.channel == Channel::kLogistics ? logistics_bus_ : &store_bus_;
-      if (bus == nullptr) {
-        throw std::logic_error("outbox row " + std::to_string(row.seq) +
-                               " is for the logistics bus, but this service has none");
-      }
-      ++published_;
-      in_flight_.insert(row.seq);
-      std::weak_ptr<OutboxRelay*> weak = self_;
-      bus->publish(row.topic, std::move(row.envelope), qos_,
-                   [weak, seq = row.seq](PublishOutcome outcome) {
-                     if (auto self = weak.lock()) (*self)->on_outcome(seq, outcome);
-                   });
-    }
+    for (OutboxRow& row : rows) publish_row(row);
     if (rows.size() < static_cast<std::size_t>(kBatch)) return;
   }
+}
+
+void OutboxRelay::hand_over(std::vector<OutboxRow> rows) {
+  // From memory only when nothing else is owed: every earlier write was handed over
+  // (writes_seen_ is current but for these rows) and they continue the sequence exactly.
+  const bool next_in_line = !rows.empty() && rows.front().seq == last_handed_seq_ + 1 &&
+                            writes_seen_ + rows.size() == journal_.outbox_writes();
+  if (!next_in_line) {
+    pump();
+    return;
+  }
+  writes_seen_ = journal_.outbox_writes();
+  for (OutboxRow& row : rows) publish_row(row);
+}
+
+void OutboxRelay::publish_row(OutboxRow& row) {
+  last_handed_seq_ = row.seq;
+  Bus* bus = row.channel == Channel::kLogistics ? logistics_bus_ : &store_bus_;
+  if (bus == nullptr) {
+    throw std::logic_error("outbox row " + std::to_string(row.seq) +
+                           " is for the logistics bus, but this service has none");
+  }
+  ++published_;
+  in_flight_.insert(row.seq);
+  std::weak_ptr<OutboxRelay*> weak = self_;
+  bus->publish(row.topic, std::move(row.envelope), qos_,
+               [weak, seq = row.seq](PublishOutcome outcome) {
+                 if (auto self = weak.lock()) (*self)->on_outcome(seq, outcome);
+               });
 }
 
 void OutboxRelay::delete_confirmed_prefix() {

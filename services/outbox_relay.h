@@ -32,12 +32,17 @@ class OutboxRelay {
   // that wrote to the outbox, and after a restart (rows left from before are resent).
   void pump();
 
+  // Like pump(), for rows the caller has just committed (in seq order): they are published
+  // from memory when they are exactly the next rows due, otherwise read from the outbox.
+  void hand_over(std::vector<OutboxRow> rows);
+
   std::uint64_t published() const { return published_; }
   std::uint64_t confirmed() const { return confirmed_; }
   std::uint64_t failed() const { return failed_; }
 
  private:
   void on_outcome(std::int64_t seq, PublishOutcome outcome);
+  void publish_row(OutboxRow& row);
   void delete_confirmed_prefix();
 
   Journal& journal_;

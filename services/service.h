@@ -76,6 +76,7 @@ class Service {
   // false. After the commit the outbox relay publishes what `apply` emitted.
   template <typename Apply>
   bool consume_once(const std::string& event_id, Apply&& apply) {
+    written_.clear();  // rows of a transaction that rolled back are gone
     {
       Transaction txn(ctx_.db);
       if (!admit(event_id)) {
@@ -89,7 +90,8 @@ class Service {
     ++stats_.consumed;
     crash_point(CrashSite::kAfterCommit);
     after_commit();
-    relay_.pump();
+    relay_.hand_over(std::move(written_));
+    written_.clear();
     return true;
   }
 
@@ -100,7 +102,8 @@ class Service {
 
   // Writes one event to the outbox (inside the transaction). A seam: sim/bugs overrides it.
   virtual void write_outbox(Channel channel, const std::string& topic, Envelope envelope) {
-    journal_.add_outbox(channel, topic, envelope);
+    const std::int64_t seq = journal_.add_outbox(channel, topic, envelope);
+    written_.push_back(OutboxRow{seq, channel, topic, std::move(envelope)});
   }
 
   // Runs after each commit, before the outbox is pumped. A seam: sim/bugs overrides it.
@@ -138,6 +141,7 @@ class Service {
   Journal journal_;
   OutboxRelay relay_;
   ServiceStats stats_;
+  std::vector<OutboxRow> written_;  // outbox rows of the transaction in progress
 };
 
 }  // namespace eventmart

@@ -46,6 +46,9 @@ class Database {
   // Rows changed by the most recent INSERT/UPDATE/DELETE.
   std::int64_t changes() const;
 
+  // The rowid of the most recent successful INSERT.
+  std::int64_t last_insert_rowid() const;
+
   const std::string& path() const { return path_; }
   sqlite3* handle() { return db_; }
 

@@ -162,6 +162,48 @@ class FlakyBus final : public Bus {
   int failures_;
 };
 
+TEST_F(Relay, HandedOverRowsWaitBehindRowsLeftFromBefore) {
+  Database db(":memory:");
+  Journal journal(db);
+  std::vector<Received> got;
+  record(*probe, "#", got);
+  // A row a crashed predecessor never sent, then a row just committed by this process.
+  journal.add_outbox(Channel::kStore, "store/t",
+                     Envelope{"old", EventType::kPaymentDue, "s", 0, "", ""});
+  auto bus = store_broker.connect("svc");
+  OutboxRelay relay(journal, scheduler, *bus, nullptr);
+  const Envelope fresh{"new", EventType::kPaymentDue, "s", 0, "", ""};
+  const std::int64_t seq = journal.add_outbox(Channel::kStore, "store/t", fresh);
+  relay.hand_over({OutboxRow{seq, Channel::kStore, "store/t", fresh}});
+  scheduler.run_until_idle();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].envelope.event_id, "old");  // read from the outbox first
+  EXPECT_EQ(got[1].envelope.event_id, "new");
+  EXPECT_EQ(relay.published(), 2u);
+  EXPECT_EQ(journal.outbox_size(), 0);
+}
+
+TEST_F(Relay, RowsHandedOverInLineAreSentOnceWithoutReReadingTheOutbox) {
+  Database db(":memory:");
+  Journal journal(db);
+  std::vector<Received> got;
+  record(*probe, "#", got);
+  auto bus = store_broker.connect("svc");
+  OutboxRelay relay(journal, scheduler, *bus, nullptr);
+  relay.pump();  // nothing pending: the relay is now in line with the outbox
+  for (const char* id : {"a", "b"}) {
+    const Envelope e{id, EventType::kPaymentDue, "s", 0, "", ""};
+    const std::int64_t seq = journal.add_outbox(Channel::kStore, "store/t", e);
+    relay.hand_over({OutboxRow{seq, Channel::kStore, "store/t", e}});
+    relay.pump();  // a pump afterwards finds nothing new to send
+  }
+  scheduler.run_until_idle();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].envelope.event_id, "a");
+  EXPECT_EQ(got[1].envelope.event_id, "b");
+  EXPECT_EQ(relay.published(), 2u);
+}
+
 TEST_F(Relay, ARowThatFailedIsNeverDeletedBecauseALaterOneWasConfirmed) {
   Database db(":memory:");
   Journal journal(db);
