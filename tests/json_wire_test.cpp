@@ -32,7 +32,9 @@ TEST(Json, RejectsMalformedDocumentsWithThePosition) {
                           "\"a\nb\"", "{\"a\": -}", "[1.]", "\"\\ud800\"", "tru"}) {
     auto doc = json::parse(bad);
     EXPECT_FALSE(doc) << bad;
-    if (!doc) EXPECT_NE(doc.error().find("at byte"), std::string::npos) << doc.error();
+    if (!doc) {
+      EXPECT_NE(doc.error().find("at byte"), std::string::npos) << doc.error();
+    }
   }
   EXPECT_FALSE(json::parse(std::string(100, '[') + std::string(100, ']')));  // too deep
 }
