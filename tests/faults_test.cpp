@@ -98,7 +98,9 @@ TEST(Faults, AtQos0LossesAreCountedAndSafetyStillHolds) {
   for (const auto& inv : invariants) {
     EXPECT_TRUE(inv.held()) << inv.name;
     if (inv.name == "departure_paid_once") lost = inv.lost;
-    if (inv.name == "inventory_matches_shelves") EXPECT_FALSE(inv.checked);
+    if (inv.name == "inventory_matches_shelves") {
+      EXPECT_FALSE(inv.checked);
+    }
   }
   EXPECT_GT(lost, 0u);
   EXPECT_LT(r.stats.payments, r.stats.departures);

@@ -74,14 +74,6 @@ std::vector<LineItem> basket_from(const FastlaneModel& m) {
   return items;
 }
 
-void show_items(std::ostream& os, const std::vector<LineItem>& items) {
-  os << "[";
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    os << (i ? " " : "") << "sku " << items[i].sku << " x" << items[i].quantity;
-  }
-  os << "]";
-}
-
 struct Depart : Command {
   std::vector<LineItem> items;
   std::optional<CrashSite> crash;  // the service dies while handling it
@@ -103,14 +95,7 @@ struct Depart : Command {
                                             "scan", CustomerDeparted{7, items})));
     expect_agreement(next, sut);
   }
-  void show(std::ostream& os) const override {
-    os << "Depart ";
-    show_items(os, items);
-    if (crash) {
-      os << ", crashing " << (*crash == CrashSite::kBeforeCommit ? "before" : "after")
-         << " the commit";
-    }
-  }
+  void show(std::ostream& os) const override { show_departure(os, items, crash); }
 };
 
 struct DeliverAgain : Command {
@@ -135,7 +120,7 @@ struct ChangePrice : Command {
         price_cents(*rc::gen::element<std::int64_t>(0, 1, 10, 29, 129, 279, 999, 1999)) {}
   void apply(FastlaneModel& m) const override { m.price_cents[sku] = price_cents; }
   void run(const FastlaneModel& m, FastlaneSut& sut) const override {
-    sut.fastlane().store().set_price(sku, "p" + std::to_string(sku), price_cents);
+    sut.fastlane().store().set_price(sku, product_name(sku), price_cents);
     expect_agreement(m, sut);
   }
   void show(std::ostream& os) const override {
@@ -166,7 +151,7 @@ void run_fastlane_property(const Rig::Factory& factory,
   FastlaneSut sut(factory, std::move(wrap));
   std::vector<Product> catalog;
   for (const auto& [sku, price] : model.price_cents) {
-    catalog.push_back(Product{sku, "p" + std::to_string(sku), price, 10, 1, 5});
+    catalog.push_back(Product{sku, product_name(sku), price, 10, 1, 5});
   }
   sut.fastlane().store().seed(catalog);
   const auto commands = *rc::state::gen::commands(

@@ -151,6 +151,25 @@ class Rig final : public CrashPoints {
   std::vector<Sent> sent_;
 };
 
+// The catalog name of a model's product ("p3").
+inline std::string product_name(Sku sku) {
+  return "p" + std::to_string(sku);
+}
+
+// "Depart [sku 1 x2 sku 3 x1], crashing before the commit": one line of a scenario.
+inline void show_departure(std::ostream& os, const std::vector<LineItem>& items,
+                           const std::optional<CrashSite>& crash) {
+  os << "Depart [";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    os << (i ? " " : "") << "sku " << items[i].sku << " x" << items[i].quantity;
+  }
+  os << "]";
+  if (crash) {
+    os << ", crashing " << (*crash == CrashSite::kBeforeCommit ? "before" : "after")
+       << " the commit";
+  }
+}
+
 // Runs a generated command sequence; on failure records its length in `*failing_length`
 // (the last one recorded is the shrunk counterexample) and logs the scenario readably.
 template <typename Commands, typename Model, typename Sut>
