@@ -119,8 +119,10 @@ std::vector<SeedOutcome> run_seeds(const RunPlan& plan, std::uint64_t first, std
         SeedOutcome outcome;
         try {
           outcome = run_seed(plan, first + i);
-          sim::History& h = outcome.result.history;
-          h = sim::History{.quiescent = h.quiescent, .at_most_once = h.at_most_once};
+          sim::History verdict_only;  // the flags the summary reads, nothing else
+          verdict_only.quiescent = outcome.result.history.quiescent;
+          verdict_only.at_most_once = outcome.result.history.at_most_once;
+          outcome.result.history = std::move(verdict_only);
           outcome.result.warnings.clear();
           outcome.result.warnings.shrink_to_fit();
         } catch (const std::exception& e) {

@@ -183,7 +183,7 @@ World::World(const SimOptions& options, std::function<void(const TraceEntry&)> t
     history_.price_cents[p.sku] = p.price_cents;
     history_.restock_threshold[p.sku] = p.restock_threshold;
   }
-  for (const std::string& name : service_names()) slots_.push_back(ServiceSlot{name});
+  for (const std::string& name : service_names()) slots_.emplace_back().name = name;
 
   audit_bus_ = store_broker_.connect("store-audit");
   logistics_bus_ = logistics_broker_.connect("logistics");
@@ -329,7 +329,8 @@ void World::depart(const Visit& visit) {
   auto units = std::make_shared<const std::vector<Sku>>(
       options_.scenario ? take_wanted(static_cast<std::size_t>(visit.number - 1))
                         : workload_->pick_basket(shelves_));
-  DepartureTruth truth{scan_id, visit.customer_id, {}, scheduler_.now_us()};
+  // The event id is what the guardian answers the scanner with: filled in by scan_departure.
+  DepartureTruth truth{scan_id, visit.customer_id, {}, scheduler_.now_us(), {}};
   std::map<Sku, std::int64_t> carried;
   for (Sku sku : *units) ++carried[sku];
   for (const auto& [sku, quantity] : carried) truth.basket.push_back(LineItem{sku, quantity});
