@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "core/envelope.h"
 
@@ -21,7 +22,15 @@ struct Delivery {
   const std::string& topic;
   const Envelope& envelope;
   bool redelivered = false;  // MQTT DUP flag: the transport delivered this message before
+  // The bytes as received, for transports that carry bytes (MQTT); empty in memory.
+  std::string_view raw = {};
 };
+
+// Told about a message the transport received on a subscribed topic but could not decode
+// (not an envelope, a field missing, a type that does not belong on the topic). The transport
+// acknowledges the message once the handler returns, so the handler keeps what it needs.
+using MalformedHandler = std::function<void(const std::string& topic, std::string_view bytes,
+                                            const std::string& reason)>;
 
 // Called once per delivered message. The transport acknowledges the delivery only after the
 // handler returns, so a handler must have committed its effects by then. Delivery is
@@ -59,6 +68,10 @@ class Bus {
 
   // Stops deliveries to the subscription. Unknown ids are ignored.
   virtual void unsubscribe(SubscriptionId id) = 0;
+
+  // Where undecodable messages go (an empty handler: logged and dropped by the transport).
+  // Transports that never decode bytes (the memory bus) never call it.
+  virtual void set_malformed_handler(MalformedHandler handler) {}
 };
 
 }  // namespace eventmart

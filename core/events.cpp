@@ -14,6 +14,8 @@ std::string_view event_type_name(EventType type) {
       return "restock-needed";
     case EventType::kStockReplenished:
       return "stock-replenished";
+    case EventType::kDeadLetter:
+      return "dead-letter";
     case EventType::kUnknown:
       break;
   }

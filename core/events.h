@@ -19,6 +19,9 @@ enum class EventType : std::uint8_t {
   kPaymentDue = 3,
   kRestockNeeded = 4,
   kStockReplenished = 5,
+  // Not a domain event: a message a service could not consume, as a JSON document (see
+  // core/wire.h). Transports carry its payload as is, whatever the wire format.
+  kDeadLetter = 100,
 };
 
 // Stable lower-case name of an event type ("customer-departed"), used in logs and traces.

@@ -204,6 +204,7 @@ Decoded<std::string> encode(const Envelope& e) {
       out += ", \"restock_event_id\": " + json::quote(event.value().restock_event_id);
       break;
     }
+    case EventType::kDeadLetter:
     case EventType::kUnknown:
       return Decoded<std::string>::error("JSON wire: cannot encode an event of unknown type");
   }
@@ -322,6 +323,7 @@ Decoded<Envelope> decode(EventType type, std::string_view topic, std::string_vie
       }
       break;
     }
+    case EventType::kDeadLetter:
     case EventType::kUnknown:
       return D::error(what + ": no JSON form for an unknown event type");
   }

@@ -22,12 +22,20 @@ Topics::Topics(std::string_view chain_name, std::string_view store_name)
   customer_departure = prefix + "customer-departure";
   payment_due = prefix + "payment-due";
   display_entrance = prefix + "display/entrance";
+  entrance_scanner = prefix + "devices/entrance-scanner";
+  exit_gate = prefix + "devices/exit-gate";
   restock_needed = "logistics/" + prefix + "restock-needed";
   stock_replenished = "logistics/" + prefix + "stock-replenished";
 }
 
 std::string Topics::dead_letter(std::string_view service) const {
   return chain + "/" + store + "/dead-letter/" + std::string(service);
+}
+
+std::string Topics::status(std::string_view service, std::string_view instance) const {
+  std::string topic = chain + "/" + store + "/status/" + std::string(service);
+  if (!instance.empty()) topic += "/" + std::string(instance);
+  return topic;
 }
 
 }  // namespace eventmart

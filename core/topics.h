@@ -23,11 +23,15 @@ struct Topics {
   std::string customer_departure;  // {chain}/{store}/customer-departure
   std::string payment_due;         // {chain}/{store}/payment-due
   std::string display_entrance;    // {chain}/{store}/display/entrance
+  std::string entrance_scanner;    // {chain}/{store}/devices/entrance-scanner (raw readings)
+  std::string exit_gate;           // {chain}/{store}/devices/exit-gate (raw readings)
   std::string restock_needed;      // logistics/{chain}/{store}/restock-needed
   std::string stock_replenished;   // logistics/{chain}/{store}/stock-replenished
 
   // {chain}/{store}/dead-letter/{service}
   std::string dead_letter(std::string_view service) const;
+  // {chain}/{store}/status/{service}[/{instance}]: "online" / "offline", retained
+  std::string status(std::string_view service, std::string_view instance = {}) const;
 };
 
 // True when `level` can stand as one topic level: non-empty, no '/', '+', '#' or NUL.

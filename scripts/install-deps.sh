@@ -10,6 +10,8 @@ packages=(
   capnproto libcapnp-dev
   libsqlite3-dev
   libgtest-dev librapidcheck-dev
+  libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev
+  mosquitto mosquitto-clients
 )
 
 missing=()

@@ -2,13 +2,14 @@
 
 namespace eventmart {
 
-Journal::Journal(Database& db) : db_(db) {
+Journal::Journal(Database& db, std::string owner) : db_(db), owner_(std::move(owner)) {
   db_.exec(
       "CREATE TABLE IF NOT EXISTS inbox("
       "  event_id TEXT PRIMARY KEY,"
       "  received_at_us INTEGER NOT NULL) WITHOUT ROWID;"
       "CREATE TABLE IF NOT EXISTS outbox("
       "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+      "  owner TEXT NOT NULL DEFAULT '',"
       "  channel INTEGER NOT NULL,"
       "  topic TEXT NOT NULL,"
       "  event_id TEXT NOT NULL,"
@@ -21,12 +22,12 @@ Journal::Journal(Database& db) : db_(db) {
   find_inbox_ = db_.prepare("SELECT 1 FROM inbox WHERE event_id = ?");
   insert_outbox_ = db_.prepare(
       "INSERT INTO outbox(channel, topic, event_id, type, source, occurred_at_us, caused_by, "
-      "payload) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
+      "payload, owner) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
   select_outbox_ = db_.prepare(
       "SELECT seq, channel, topic, event_id, type, source, occurred_at_us, caused_by, payload "
-      "FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?");
-  delete_outbox_ = db_.prepare("DELETE FROM outbox WHERE seq <= ?");
-  count_outbox_ = db_.prepare("SELECT count(*) FROM outbox");
+      "FROM outbox WHERE seq > ? AND owner = ? ORDER BY seq LIMIT ?");
+  delete_outbox_ = db_.prepare("DELETE FROM outbox WHERE seq <= ? AND owner = ?");
+  count_outbox_ = db_.prepare("SELECT count(*) FROM outbox WHERE owner = ?");
   count_inbox_ = db_.prepare("SELECT count(*) FROM inbox");
 }
 
@@ -52,6 +53,7 @@ std::int64_t Journal::add_outbox(Channel channel, const std::string& topic,
       .bind(6, envelope.occurred_at_us)
       .bind(7, envelope.caused_by)
       .bind_blob(8, envelope.payload)
+      .bind(9, owner_)
       .run();
   ++outbox_writes_;
   return db_.last_insert_rowid();
@@ -59,7 +61,7 @@ std::int64_t Journal::add_outbox(Channel channel, const std::string& topic,
 
 std::vector<OutboxRow> Journal::pending_outbox(std::int64_t after_seq, int limit) {
   std::vector<OutboxRow> rows;
-  select_outbox_.bind(1, after_seq).bind(2, static_cast<std::int64_t>(limit));
+  select_outbox_.bind(1, after_seq).bind(2, owner_).bind(3, static_cast<std::int64_t>(limit));
   while (select_outbox_.step()) {
     OutboxRow row;
     row.seq = select_outbox_.column_int64(0);
@@ -78,10 +80,11 @@ std::vector<OutboxRow> Journal::pending_outbox(std::int64_t after_seq, int limit
 }
 
 void Journal::mark_sent_through(std::int64_t through_seq) {
-  delete_outbox_.bind(1, through_seq).run();
+  delete_outbox_.bind(1, through_seq).bind(2, owner_).run();
 }
 
 std::int64_t Journal::outbox_size() {
+  count_outbox_.bind(1, owner_);
   count_outbox_.step();
   const std::int64_t n = count_outbox_.column_int64(0);
   count_outbox_.reset();

@@ -26,7 +26,10 @@ struct OutboxRow {
 class Journal {
  public:
   // Creates the inbox and outbox tables in `db` if missing. `db` must outlive the journal.
-  explicit Journal(Database& db);
+  // `owner` names the process that writes and relays these outbox rows: replicas of a service
+  // may share one database (one inbox, so an event is consumed once across all of them), and
+  // each relays only its own rows.
+  explicit Journal(Database& db, std::string owner = "");
 
   // Records `event_id` as consumed. Returns false when it was consumed before (a duplicate).
   // REQUIRES: inside a Transaction.
@@ -55,6 +58,7 @@ class Journal {
 
  private:
   Database& db_;
+  std::string owner_;
   std::uint64_t outbox_writes_ = 0;
   Statement insert_inbox_;
   Statement find_inbox_;

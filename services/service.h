@@ -47,6 +47,8 @@ struct ServiceContext {
   Logger& logger;
   Qos qos = Qos::kAtLeastOnce;          // for everything the service publishes
   CrashPoints* crash_points = nullptr;  // null: never crash on purpose
+  // Names this process among replicas that share the database (see Journal); "" alone.
+  std::string instance = {};
 };
 
 struct ServiceStats {
@@ -60,7 +62,7 @@ class Service {
   Service(std::string_view name, const ServiceContext& context);
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;
-  virtual ~Service() = default;
+  virtual ~Service();
 
   // Subscribes to the service's topics and publishes whatever its outbox still holds (rows
   // left by a previous run that stopped before the broker confirmed them).
@@ -69,6 +71,13 @@ class Service {
   const std::string& name() const { return name_; }
   const ServiceStats& stats() const { return stats_; }
   Journal& journal() { return journal_; }
+
+  // A message this service cannot consume (undecodable, wrong type, missing fields, a device
+  // reading that makes no sense): logged with topic and reason, counted, and written to the
+  // outbox as a dead letter for {chain}/{store}/dead-letter/{service} (core/wire.h says its
+  // form) in its own transaction, so it survives a crash like any event. The same bytes on the
+  // same topic are dead-lettered once. Returns after the commit: the caller may acknowledge.
+  void dead_letter(const std::string& topic, std::string_view bytes, std::string_view reason);
 
  protected:
   // Consumes `event_id` exactly once: in one transaction, records it in the inbox and runs
@@ -122,8 +131,8 @@ class Service {
         make_envelope(type, std::move(event_id), name_, ctx_.clock.now_us(), caused_by, event));
   }
 
-  // A delivery that cannot be consumed (undecodable, wrong type): logged with topic, event id
-  // and reason, counted, and acknowledged so it does not block the stream.
+  // A delivery that cannot be consumed (undecodable, wrong type): dead-lettered (see
+  // dead_letter()) and acknowledged so it does not block the stream.
   void reject(const Delivery& delivery, std::string_view why);
 
   // True when the delivery carries `expected`; otherwise rejects it and returns false.

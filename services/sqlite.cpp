@@ -46,7 +46,7 @@ Database::Database(const std::string& path, Durability durability) : path_(path)
     exec("PRAGMA busy_timeout=5000;");
   }
   exec("PRAGMA foreign_keys=ON;");
-  begin_ = std::make_unique<Statement>(prepare("BEGIN"));
+  begin_ = std::make_unique<Statement>(prepare("BEGIN IMMEDIATE"));
   commit_ = std::make_unique<Statement>(prepare("COMMIT"));
   rollback_ = std::make_unique<Statement>(prepare("ROLLBACK"));
 }

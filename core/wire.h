@@ -1,0 +1,48 @@
+// What goes on an MQTT connection: an Envelope as bytes in one of two wire formats, and the
+// dead-letter document a service publishes for a message it could not consume.
+//   capnp  the Cap'n Proto Envelope of core/events.capnp (the default; compact, versioned)
+//   json   the JSON format of core/json_wire.h, compatible with the reference implementation
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/codec.h"
+#include "core/envelope.h"
+#include "core/topics.h"
+
+namespace eventmart {
+
+enum class WireFormat : std::uint8_t { kCapnp, kJson };
+
+std::string_view wire_format_name(WireFormat format);
+// "capnp" or "json"; nullopt otherwise.
+std::optional<WireFormat> parse_wire_format(std::string_view name);
+
+// The event type a store or logistics topic carries ("{chain}/{store}/payment-due" ->
+// kPaymentDue), or kUnknown for any other topic. The JSON format needs it: a reference message
+// does not say its own type.
+EventType event_type_of_topic(const Topics& topics, std::string_view topic);
+
+// The bytes of `envelope` in `format`. A dead letter (EventType::kDeadLetter) is its payload,
+// as is, in every format. Fails only when a JSON payload cannot be decoded.
+Decoded<std::string> encode_wire(WireFormat format, const Envelope& envelope);
+
+// Reads a message received on `topic`. Errors say what was wrong (undecodable, missing field,
+// a type that does not belong on the topic).
+Decoded<Envelope> decode_wire(WireFormat format, const Topics& topics, std::string_view topic,
+                              std::string_view bytes);
+
+// The dead-letter document, one JSON object:
+//   {"service": ..., "topic": ..., "reason": ..., "received_at": "2026-...",
+//    "payload": "<the bytes, if valid UTF-8 without NUL>", "payload_base64": "<always>"}
+// so a person can read it and a tool can replay the exact bytes.
+std::string dead_letter_document(std::string_view service, std::string_view topic,
+                                 std::string_view reason, std::string_view payload,
+                                 std::int64_t received_at_us);
+
+std::string base64_encode(std::string_view bytes);
+
+}  // namespace eventmart
