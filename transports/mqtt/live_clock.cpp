@@ -1,0 +1,100 @@
+#include "transports/mqtt/live_clock.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <iostream>
+
+namespace eventmart::mqtt {
+
+TimerThread::TimerThread() : work_(boost::asio::make_work_guard(io_)) {
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+TimerThread::~TimerThread() {
+  stop();
+}
+
+void TimerThread::stop() {
+  work_.reset();
+  io_.stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+LiveClock::LiveClock(TimerThread& timers, Strand& strand)
+    : timers_(timers), state_(std::make_shared<State>(strand)) {}
+
+LiveClock::~LiveClock() {
+  std::lock_guard lock(state_->strand);
+  state_->closed = true;
+  state_->pending.clear();
+}
+
+std::int64_t LiveClock::now_us() const {
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  // The contract says time never decreases; the system clock may be stepped back.
+  std::int64_t last = last_us_.load(std::memory_order_relaxed);
+  while (now > last && !last_us_.compare_exchange_weak(last, now, std::memory_order_relaxed)) {
+  }
+  return now > last ? now : last;
+}
+
+TimerId LiveClock::call_at(std::int64_t at_us, std::function<void()> fn) {
+  std::lock_guard lock(state_->strand);
+  const TimerId id = state_->next_id++;
+  state_->pending.emplace(id, std::move(fn));
+  const auto delay = std::chrono::microseconds(std::max<std::int64_t>(0, at_us - now_us()));
+  boost::asio::post(timers_.io(), [io = &timers_.io(), state = state_, id, delay] {
+    auto timer = std::make_shared<boost::asio::steady_timer>(*io, delay);
+    timer->async_wait([state, id, timer](const boost::system::error_code& ec) {
+      if (ec) return;  // the timer thread is stopping
+      std::lock_guard lock(state->strand);
+      if (state->closed) return;
+      auto it = state->pending.find(id);
+      if (it == state->pending.end()) return;  // cancelled
+      std::function<void()> run = std::move(it->second);
+      state->pending.erase(it);
+      try {
+        run();
+      } catch (const std::exception& e) {
+        std::cerr << "eventmart: a timer failed: " << e.what() << "\n";
+      } catch (...) {
+        std::cerr << "eventmart: a timer failed with an unknown exception\n";
+      }
+    });
+  });
+  return id;
+}
+
+void LiveClock::post(std::function<void()> fn) {
+  boost::asio::post(timers_.io(), [state = state_, fn = std::move(fn)] {
+    std::lock_guard lock(state->strand);
+    if (state->closed) return;
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      std::cerr << "eventmart: a posted task failed: " << e.what() << "\n";
+    } catch (...) {
+      std::cerr << "eventmart: a posted task failed with an unknown exception\n";
+    }
+  });
+}
+
+void LiveClock::post_unlocked(std::function<void()> fn) {
+  boost::asio::post(timers_.io(), [fn = std::move(fn)] {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      std::cerr << "eventmart: a posted task failed: " << e.what() << "\n";
+    }
+  });
+}
+
+bool LiveClock::cancel(TimerId id) {
+  std::lock_guard lock(state_->strand);
+  return state_->pending.erase(id) == 1;
+}
+
+}  // namespace eventmart::mqtt

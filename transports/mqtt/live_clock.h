@@ -1,0 +1,73 @@
+// Real time for services running on a real broker. A service's code is single-threaded by
+// contract, while Paho calls back on its own thread and timers fire on another: every entry
+// into a service (a delivery, a publish outcome, a timer) takes the service's Strand first, so
+// the service never runs on two threads at once.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "core/clock.h"
+
+namespace eventmart::mqtt {
+
+// Recursive, so a service that publishes from inside a delivery (Strand held) may meet the
+// transport taking it again on the same thread.
+using Strand = std::recursive_mutex;
+
+// One thread that runs every timer of the process.
+class TimerThread {
+ public:
+  TimerThread();
+  ~TimerThread();  // stops the thread; timers not yet due never run
+  TimerThread(const TimerThread&) = delete;
+  TimerThread& operator=(const TimerThread&) = delete;
+
+  boost::asio::io_context& io() { return io_; }
+  void stop();
+
+ private:
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::thread thread_;
+};
+
+// Wall-clock time (microseconds since the Unix epoch, never decreasing) and timers that run
+// under `strand`. A timer callback that throws is reported on stderr; the clock goes on.
+class LiveClock final : public Clock {
+ public:
+  LiveClock(TimerThread& timers, Strand& strand);
+  ~LiveClock() override;  // pending timers never run
+
+  std::int64_t now_us() const override;
+  TimerId call_at(std::int64_t at_us, std::function<void()> fn) override;
+  bool cancel(TimerId id) override;
+
+  // Runs `fn` soon on the timer thread, under the strand. Unlike call_at it does not take the
+  // strand itself, so it is safe from threads that must never wait for it (Paho's threads
+  // while they hold the client's own lock).
+  void post(std::function<void()> fn);
+  // Runs `fn` soon on the timer thread, without the strand.
+  void post_unlocked(std::function<void()> fn);
+
+ private:
+  struct State {
+    explicit State(Strand& s) : strand(s) {}
+    Strand& strand;
+    std::map<TimerId, std::function<void()>> pending;  // guarded by strand
+    TimerId next_id = 1;
+    bool closed = false;
+  };
+  TimerThread& timers_;
+  std::shared_ptr<State> state_;  // timer handlers hold it: a destroyed clock's timers do nothing
+  mutable std::atomic<std::int64_t> last_us_{0};
+};
+
+}  // namespace eventmart::mqtt
