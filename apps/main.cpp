@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/live_commands.h"
 #include "apps/sim_command.h"
 
 namespace {
@@ -16,6 +17,9 @@ constexpr const char* kUsage =
     "Commands:\n"
     "  sim     run a simulated store day on the deterministic in-memory bus and check the\n"
     "          business invariants\n"
+    "  serve   run services of a store on a real MQTT broker\n"
+    "  scan    send one scanner reading to a running store, by hand\n"
+    "  load    drive a running store and check every departure is paid exactly once\n"
     "\n"
     "Run 'eventmart <command> --help' for the options of a command.\n";
 
@@ -31,6 +35,9 @@ int main(int argc, char** argv) {
   args.erase(args.begin());
   try {
     if (command == "sim") return eventmart::apps::run_sim_command(args);
+    if (command == "serve") return eventmart::apps::run_serve_command(args);
+    if (command == "scan") return eventmart::apps::run_scan_command(args);
+    if (command == "load") return eventmart::apps::run_load_command(args);
   } catch (const std::exception& e) {
     std::cerr << "eventmart " << command << ": internal error: " << e.what() << "\n";
     return 3;

@@ -1,0 +1,250 @@
+#include "apps/live_store.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <stdexcept>
+
+#include "core/event_id.h"
+#include "core/json.h"
+#include "core/json_wire.h"
+#include "services/catalog.h"
+#include "services/fastlane_finale.h"
+#include "services/hello_helper.h"
+#include "services/inventory_intel.h"
+
+namespace eventmart::apps {
+
+void StderrLogger::log(LogLevel level, std::string_view source, std::string_view message) {
+  if (level < min_level_) return;
+  const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  const char* tag = level == LogLevel::kInfo      ? "INFO "
+                    : level == LogLevel::kWarning ? "WARN "
+                                                  : "ERROR";
+  std::string line = json_wire::format_timestamp(now) + "Z " + tag + " " + std::string(source) +
+                     ": " + std::string(message) + "\n";
+  std::lock_guard lock(mutex_);
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+}
+
+const std::vector<std::string>& all_service_names() {
+  static const std::vector<std::string> names = {
+      std::string(kGatewayGuardian), std::string(kHelloHelper), std::string(kGateExitGuardian),
+      std::string(kInventoryIntel), std::string(kFastlaneFinale)};
+  return names;
+}
+
+bool is_service_name(const std::string& name) {
+  for (const std::string& n : all_service_names()) {
+    if (n == name) return true;
+  }
+  return false;
+}
+
+namespace {
+
+// The entrance display: the welcome, retained, so a display that connects later shows it.
+class MqttDisplay final : public Display {
+ public:
+  MqttDisplay(mqtt::MqttBus& bus, const Topics& topics, Clock& clock)
+      : bus_(bus), topics_(topics), clock_(clock) {}
+  void show(CustomerId customer, std::string_view text) override {
+    std::string doc =
+        "{\"timestamp\": " + json::quote(json_wire::format_timestamp(clock_.now_us())) +
+        ", \"customer_id\": " + std::to_string(customer) + ", \"message\": " + json::quote(text) +
+        "}";
+    bus_.publish_bytes(topics_.display_entrance, std::move(doc), Qos::kAtLeastOnce, true, nullptr);
+  }
+
+ private:
+  mqtt::MqttBus& bus_;
+  const Topics& topics_;
+  Clock& clock_;
+};
+
+std::string client_id_of(const LiveOptions& o, const std::string& service) {
+  std::string id = "eventmart-" + o.chain + "-" + o.store + "-" + service;
+  if (!o.instance.empty()) id += "-" + o.instance;
+  return id;
+}
+
+}  // namespace
+
+struct LiveStore::Running {
+  std::string name;
+  mqtt::Strand strand;
+  std::unique_ptr<mqtt::LiveClock> clock;
+  std::unique_ptr<Database> db;
+  std::unique_ptr<mqtt::MqttBus> bus;
+  std::unique_ptr<Display> display;
+  std::unique_ptr<Service> service;
+};
+
+LiveStore::LiveStore(LiveOptions options, Logger& logger)
+    : options_(std::move(options)), logger_(logger), topics_(options_.chain, options_.store) {
+  if (options_.services.empty()) throw std::invalid_argument("no service to run");
+  if (!options_.instance.empty() && !is_valid_topic_level(options_.instance)) {
+    throw std::invalid_argument("instance name '" + options_.instance +
+                                "' must be one topic level (no '/', '+', '#')");
+  }
+  std::filesystem::create_directories(options_.data_dir);
+  const StoreData& data = default_store();
+  for (const std::string& name : options_.services) {
+    if (!is_service_name(name)) {
+      throw std::invalid_argument("unknown service '" + name + "'");
+    }
+    for (const auto& r : running_) {
+      if (r->name == name) throw std::invalid_argument("service '" + name + "' given twice");
+    }
+    auto r = std::make_unique<Running>();
+    r->name = name;
+    r->clock = std::make_unique<mqtt::LiveClock>(timers_, r->strand);
+    r->db = std::make_unique<Database>(
+        (std::filesystem::path(options_.data_dir) / (name + ".sqlite")).string(),
+        options_.durability);
+    mqtt::MqttOptions connection = options_.connection;
+    connection.client_id = client_id_of(options_, name);
+    connection.status_topic = topics_.status(name, options_.instance);
+    if (!options_.instance.empty()) connection.share_group = "eventmart-" + name;
+    r->bus =
+        std::make_unique<mqtt::MqttBus>(connection, topics_, *r->clock, r->strand, logger_, name);
+    std::lock_guard lock(r->strand);
+    const ServiceContext context{*r->bus, r->bus.get(), *r->clock, *r->db,           topics_,
+                                 logger_, options_.qos, nullptr,   options_.instance};
+    if (name == kGatewayGuardian) {
+      r->service = std::make_unique<GatewayGuardian>(context);
+    } else if (name == kGateExitGuardian) {
+      r->service = std::make_unique<GateExitGuardian>(context);
+    } else if (name == kHelloHelper) {
+      r->display = std::make_unique<MqttDisplay>(*r->bus, topics_, *r->clock);
+      auto helper = std::make_unique<HelloHelper>(context, *r->display);
+      helper->store().seed(data.customers);
+      r->service = std::move(helper);
+    } else if (name == kInventoryIntel) {
+      auto inventory = std::make_unique<InventoryIntel>(context);
+      inventory->store().seed(data.products);
+      r->service = std::move(inventory);
+    } else {
+      auto fastlane = std::make_unique<FastlaneFinale>(context);
+      fastlane->store().seed(data.products);
+      r->service = std::move(fastlane);
+    }
+    running_.push_back(std::move(r));
+  }
+}
+
+LiveStore::~LiveStore() {
+  stop();
+}
+
+void LiveStore::subscribe_devices(Running& r) {
+  const bool entrance = r.name == kGatewayGuardian;
+  const std::string& topic = entrance ? topics_.entrance_scanner : topics_.exit_gate;
+  const auto kind = entrance ? ScanRequest::Kind::kArrival : ScanRequest::Kind::kDeparture;
+  Running* rp = &r;
+  r.bus->subscribe_bytes(topic,
+                         [this, rp, kind](const std::string& topic, std::string_view bytes, bool) {
+                           auto request = parse_device_message(kind, bytes);
+                           if (!request)
+                             return rp->service->dead_letter(topic, bytes, request.error());
+                           const std::string fallback = topic.substr(topic.rfind('/') + 1) + "/" +
+                                                        to_hex64(stable_hash(bytes)) + "/" +
+                                                        std::to_string(rp->clock->now_us());
+                           const ScanOutcome outcome = scan(request.value(), fallback);
+                           if (outcome.kind == ScanOutcome::Kind::kRejected) {
+                             rp->service->dead_letter(topic, bytes, outcome.error);
+                           }
+                         });
+}
+
+void LiveStore::start() {
+  if (started_) return;
+  started_ = true;
+  for (auto& r : running_) {
+    {
+      std::lock_guard lock(r->strand);
+      r->service->start();
+      if (r->name == kGatewayGuardian || r->name == kGateExitGuardian) subscribe_devices(*r);
+    }
+    r->bus->start();
+  }
+}
+
+void LiveStore::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& r : running_) r->bus->stop();
+  timers_.stop();
+  for (auto& r : running_) {
+    std::lock_guard lock(r->strand);
+    r->service.reset();
+    r->display.reset();
+  }
+  running_.clear();
+}
+
+ScanOutcome LiveStore::scan(const ScanRequest& request, const std::string& fallback_scan_id) {
+  const std::string_view want =
+      request.kind == ScanRequest::Kind::kArrival ? kGatewayGuardian : kGateExitGuardian;
+  for (auto& r : running_) {
+    if (r->name != want) continue;
+    std::lock_guard lock(r->strand);
+    const std::string scan_id = request.scan_id.empty() ? fallback_scan_id : request.scan_id;
+    ScanOutcome outcome;
+    if (request.kind == ScanRequest::Kind::kArrival) {
+      outcome = static_cast<GatewayGuardian&>(*r->service).scan(CardScan{scan_id, request.card});
+    } else {
+      outcome = static_cast<GateExitGuardian&>(*r->service)
+                    .scan(BagScan{scan_id, request.card, request.units});
+    }
+    const char* what = request.kind == ScanRequest::Kind::kArrival ? "arrival" : "departure";
+    switch (outcome.kind) {
+      case ScanOutcome::Kind::kAccepted:
+        logger_.log(LogLevel::kInfo, r->name,
+                    std::string(what) + " scan '" + scan_id + "' of card " + request.card +
+                        " -> event " + outcome.event_id);
+        break;
+      case ScanOutcome::Kind::kDuplicate:
+        logger_.log(
+            LogLevel::kInfo, r->name,
+            std::string(what) + " scan '" + scan_id + "' seen before -> event " + outcome.event_id);
+        break;
+      case ScanOutcome::Kind::kRejected:
+        break;  // the guardian logged why
+    }
+    return outcome;
+  }
+  ScanOutcome none;
+  none.error = "the " + std::string(want) + " does not run in this process";
+  return none;
+}
+
+bool LiveStore::all_connected() const {
+  for (const auto& r : running_) {
+    if (!r->bus->connected()) return false;
+  }
+  return true;
+}
+
+bool LiveStore::with_service(const std::string& name, const std::function<void(Service&)>& fn) {
+  for (auto& r : running_) {
+    if (r->name != name) continue;
+    std::lock_guard lock(r->strand);
+    fn(*r->service);
+    return true;
+  }
+  return false;
+}
+
+mqtt::MqttStats LiveStore::bus_stats(const std::string& name) const {
+  for (const auto& r : running_) {
+    if (r->name == name) return r->bus->stats();
+  }
+  return {};
+}
+
+}  // namespace eventmart::apps

@@ -1,0 +1,94 @@
+// A store's services running on a real MQTT broker: what `eventmart serve` runs, and what the
+// broker tests and benchmarks start in-process. Each service gets its own Paho client
+// (client id "eventmart-{chain}-{store}-{service}[-{instance}]", a persistent session), its
+// own SQLite file in the data directory (created and seeded on first start), its own Strand
+// and a wall clock. A status topic "{chain}/{store}/status/{service}[/{instance}]" says
+// "online" / "offline" (retained; "offline" is also the last will).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "apps/scanner_input.h"
+#include "core/log.h"
+#include "core/topics.h"
+#include "services/guardians.h"
+#include "services/service.h"
+#include "services/sqlite.h"
+#include "transports/mqtt/live_clock.h"
+#include "transports/mqtt/mqtt_bus.h"
+
+namespace eventmart::apps {
+
+// Lines to stderr, "2026-11-26T05:47:40.123456Z INFO  fastlane-finale: ...", from any thread.
+class StderrLogger final : public Logger {
+ public:
+  explicit StderrLogger(LogLevel min_level = LogLevel::kInfo) : min_level_(min_level) {}
+  void log(LogLevel level, std::string_view source, std::string_view message) override;
+  bool wants(LogLevel level) const override { return level >= min_level_; }
+
+ private:
+  LogLevel min_level_;
+  std::mutex mutex_;
+};
+
+// Every service name, in pipeline order.
+const std::vector<std::string>& all_service_names();
+bool is_service_name(const std::string& name);
+
+struct LiveOptions {
+  mqtt::MqttOptions connection;  // broker, auth, TLS, wire, window (client id set per service)
+  std::string chain = std::string(kDefaultChain);
+  std::string store = std::string(kDefaultStore);
+  std::string data_dir = "eventmart-data";
+  Durability durability = Durability::kNormal;
+  Qos qos = Qos::kAtLeastOnce;
+  // Names a replica. Replicas of a consumer share its database file in `data_dir` (one
+  // inbox, so each event is consumed once across them) and an MQTT shared subscription
+  // "$share/eventmart-{service}/...", so the broker hands each message to one of them.
+  std::string instance;
+  std::vector<std::string> services;  // names from all_service_names()
+};
+
+class LiveStore {
+ public:
+  // Opens (creating and seeding) the databases and builds the services; connects nothing yet.
+  // Throws std::invalid_argument (a bad name or option) or SqliteError (an unusable data dir).
+  LiveStore(LiveOptions options, Logger& logger);
+  ~LiveStore();
+  LiveStore(const LiveStore&) = delete;
+  LiveStore& operator=(const LiveStore&) = delete;
+
+  // Subscribes, publishes what outboxes still hold, and connects in the background.
+  void start();
+  // Disconnects every client cleanly ("offline"), then closes the services and databases.
+  void stop();
+
+  // A reading for the guardian of its kind, run in this process. `fallback_scan_id` is used
+  // when the reading carries none. Returns the guardian's answer; a reading no guardian here
+  // takes is rejected.
+  ScanOutcome scan(const ScanRequest& request, const std::string& fallback_scan_id);
+
+  bool all_connected() const;
+  const Topics& topics() const { return topics_; }
+  // Runs `fn(service)` under the service's strand; false when it does not run here.
+  bool with_service(const std::string& name, const std::function<void(Service&)>& fn);
+  mqtt::MqttStats bus_stats(const std::string& name) const;
+
+ private:
+  struct Running;
+  void subscribe_devices(Running& r);
+
+  LiveOptions options_;
+  Logger& logger_;
+  Topics topics_;
+  mqtt::TimerThread timers_;
+  std::vector<std::unique_ptr<Running>> running_;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace eventmart::apps

@@ -1,0 +1,49 @@
+// What a real scanner, or a person at a terminal, sends the guardians. Two forms:
+//
+// A text line (stdin of `eventmart serve`, or the payload of a device topic):
+//   arrival CUSTOMER [scan=ID]
+//   departure CUSTOMER SKU:QTY,SKU:QTY,... [scan=ID]     ("departure 8" is an empty bag)
+// On a device topic the leading word may be left out: the topic says which scanner it is.
+//
+// A JSON object on a device topic, as the reference implementation's devices write:
+//   {"customer_id": 2, "timestamp": "2026-11-26T03:11:26.745261"}
+//   {"customer_id": 8, "product_ids": [59, 52, 68, 68], "timestamp": "..."}
+// with an optional "scan_id".
+//
+// The scan id makes a reading idempotent: a device that resends a reading with the same id
+// produces one event. Without one, a JSON reading's timestamp stands in for it; a text line
+// without one gets the id the caller derives (see ScanRequest::scan_id).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/codec.h"
+#include "core/events.h"
+
+namespace eventmart::apps {
+
+struct ScanRequest {
+  enum class Kind { kArrival, kDeparture };
+  Kind kind = Kind::kArrival;
+  std::string card;        // as the card reader read it (the guardian validates it)
+  std::vector<Sku> units;  // departure: one sku per unit
+  std::string scan_id;     // empty: the reading carried none
+};
+
+// One line of text. Blank lines and lines starting with '#' are errors the caller skips
+// (is_blank_line).
+Decoded<ScanRequest> parse_scan_line(std::string_view line);
+bool is_blank_line(std::string_view line);
+
+// A device topic's payload: text or JSON, for the scanner of `kind`.
+Decoded<ScanRequest> parse_device_message(ScanRequest::Kind kind, std::string_view payload);
+
+// "59:2,7:1" -> {59, 59, 7}. Quantities 1..1000 per line.
+Decoded<std::vector<Sku>> parse_items(std::string_view text);
+
+// The inverse of parse_scan_line: the line `eventmart scan` sends.
+std::string format_scan_line(const ScanRequest& request);
+
+}  // namespace eventmart::apps
