@@ -131,7 +131,9 @@ LoadReport run_load(const LoadOptions& options, Logger& logger) {
   if (connection.client_id.empty()) {
     connection.client_id = "eventmart-" + run_id + "-" + std::to_string(::getpid());
   }
-  connection.clean_session = true;  // a load run is not resumed
+  // A persistent session: payments the broker queues while this client is cut off (a broker
+  // restart) arrive when it is back. The client id is new per run.
+  connection.clean_session = false;
   mqtt::MqttBus bus(connection, topics, clock, strand, logger, "load");
 
   std::mutex mutex;  // guards `expected` and the counters below (handlers run under `strand`)

@@ -1,0 +1,191 @@
+// Crashes against a real broker, during a load run: `kill -9` of Inventory Intel and of
+// Fastlane Finale (separate `eventmart serve` processes) and a restart of each; the broker
+// stopped and started. Afterwards every departure was paid exactly once with the right total,
+// and the stock is exactly the opening stock minus what was sold: nothing lost, nothing
+// applied twice.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <future>
+
+#include "apps/live_store.h"
+#include "apps/load.h"
+#include "services/catalog.h"
+#include "services/fastlane_finale.h"
+#include "services/inventory_intel.h"
+#include "tests/broker_support.h"
+#include "tests/test_support.h"
+
+namespace eventmart::testing {
+namespace {
+
+// `eventmart serve` in a child process, its output in a log file.
+class ServeProcess {
+ public:
+  ServeProcess(std::vector<std::string> args, std::string log_file)
+      : args_(std::move(args)), log_file_(std::move(log_file)) {
+    start();
+  }
+  ~ServeProcess() {
+    if (pid_ > 0) kill_now();
+  }
+  void start() {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      std::freopen(log_file_.c_str(), "a", stdout);
+      std::freopen(log_file_.c_str(), "a", stderr);
+      std::freopen("/dev/null", "r", stdin);
+      std::vector<char*> argv;
+      argv.push_back(const_cast<char*>(EVENTMART_BINARY));
+      argv.push_back(const_cast<char*>("serve"));
+      for (std::string& a : args_) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(EVENTMART_BINARY, argv.data());
+      ::_exit(127);
+    }
+  }
+  void kill_now() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = 0;
+  }
+  // SIGTERM; the exit status.
+  int terminate() {
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+ private:
+  std::vector<std::string> args_;
+  std::string log_file_;
+  pid_t pid_ = 0;
+};
+
+std::size_t count_payload(const Probe& probe, const std::string& topic, const std::string& text) {
+  std::size_t n = 0;
+  for (const Message& m : probe.messages(topic)) n += m.bytes == text;
+  return n;
+}
+
+// Stock - shortfall of every sku is the opening stock minus the units sold.
+void expect_stock_is_opening_minus_sold(const std::string& db_file, const apps::LoadReport& r) {
+  Database db(db_file);
+  InventoryStore inventory(db);
+  for (const Product& p : default_store().products) {
+    const auto record = inventory.find(p.sku);
+    ASSERT_TRUE(record.has_value());
+    const auto sold = r.units_sold.count(p.sku) ? r.units_sold.at(p.sku) : 0;
+    EXPECT_EQ(record->level(), p.stock - sold) << "sku " << p.sku;
+  }
+}
+
+std::int64_t payments_in(const std::string& db_file) {
+  Database db(db_file);
+  return PriceStore(db).payments_recorded();
+}
+
+TEST(Crash, KillNineOfInventoryAndFastlaneDuringALoadRunLosesAndRepeatsNothing) {
+  Mosquitto broker;
+  TempDir data;
+  SharedLogger logger;
+  const Topics topics;
+  Probe status(broker.uri(), "status-watch", logger);
+  status.record(topics.chain + "/" + topics.store + "/status/#");
+  status.bus().start();
+  auto serve = [&](const std::string& service) {
+    return std::make_unique<ServeProcess>(
+        std::vector<std::string>{"--service", service, "--broker", broker.uri(), "--data-dir",
+                                 data.file(""), "--no-stdin", "--log-level", "warning"},
+        data.file(service + ".log"));
+  };
+  auto inventory = serve("inventory-intel");
+  auto fastlane = serve("fastlane-finale");
+  const std::string inventory_status = topics.status("inventory-intel");
+  const std::string fastlane_status = topics.status("fastlane-finale");
+  ASSERT_TRUE(wait_until([&] {
+    return count_payload(status, inventory_status, "online") >= 1 &&
+           count_payload(status, fastlane_status, "online") >= 1;
+  }));
+
+  apps::LoadOptions load;
+  load.connection.broker = broker.uri();
+  load.customers = 1500;
+  load.rate = 500;
+  load.send_arrivals = false;
+  load.timeout_s = 30;
+  auto run = std::async(std::launch::async, [&] { return apps::run_load(load, logger); });
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  inventory->kill_now();
+  ASSERT_TRUE(wait_until([&] { return count_payload(status, inventory_status, "offline") >= 1; }))
+      << "the broker publishes the last will of a killed service";
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  inventory->start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  fastlane->kill_now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  fastlane->start();
+
+  const apps::LoadReport report = run.get();
+  EXPECT_TRUE(report.ok()) << report.to_text();
+  EXPECT_EQ(report.departures_sent, 1500);
+  EXPECT_EQ(report.payments_received, 1500);
+  EXPECT_EQ(report.duplicate_payments, 0);
+  EXPECT_EQ(report.wrong_totals, 0);
+  EXPECT_GE(count_payload(status, inventory_status, "online"), 2u) << "it came back";
+
+  // Inventory Intel consumes departures on its own: let it drain, then stop both cleanly.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  EXPECT_EQ(inventory->terminate(), 0);
+  EXPECT_EQ(fastlane->terminate(), 0);
+  expect_stock_is_opening_minus_sold(data.file("inventory-intel.sqlite"), report);
+  EXPECT_EQ(payments_in(data.file("fastlane-finale.sqlite")), 1500);
+}
+
+TEST(Crash, ABrokerRestartDuringALoadRunLosesAndRepeatsNothing) {
+  Mosquitto broker;
+  TempDir data;
+  SharedLogger logger;
+  apps::LiveOptions options;
+  options.connection.broker = broker.uri();
+  options.data_dir = data.file("");
+  options.services = {"inventory-intel", "fastlane-finale"};
+  apps::LiveStore store(options, logger);
+  store.start();
+  ASSERT_TRUE(wait_until([&] { return store.all_connected(); }));
+
+  apps::LoadOptions load;
+  load.connection.broker = broker.uri();
+  load.customers = 1200;
+  load.rate = 400;
+  load.send_arrivals = false;
+  load.timeout_s = 40;
+  auto run = std::async(std::launch::async, [&] { return apps::run_load(load, logger); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  broker.stop();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  broker.start();
+
+  const apps::LoadReport report = run.get();
+  EXPECT_TRUE(report.ok()) << report.to_text();
+  EXPECT_EQ(report.payments_received, 1200);
+  EXPECT_TRUE(logger.contains("lost the connection"));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        std::uint64_t consumed = 0;
+        store.with_service("inventory-intel", [&](Service& s) { consumed = s.stats().consumed; });
+        return consumed == 1200;
+      },
+      std::chrono::seconds(20)));
+  store.stop();
+  expect_stock_is_opening_minus_sold(data.file("inventory-intel.sqlite"), report);
+  EXPECT_EQ(payments_in(data.file("fastlane-finale.sqlite")), 1200);
+}
+
+}  // namespace
+}  // namespace eventmart::testing

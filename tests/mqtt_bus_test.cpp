@@ -1,0 +1,201 @@
+// The MQTT transport against a real mosquitto: delivery and confirmation, malformed bytes,
+// reconnecting through a broker restart, resubscribing when the broker lost the session, the
+// in-flight window, shared subscriptions, and a broker that is not there.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+
+#include "core/codec.h"
+#include "tests/broker_support.h"
+
+namespace eventmart::testing {
+namespace {
+
+Envelope arrival(const std::string& id, CustomerId customer) {
+  return make_envelope(EventType::kCustomerArrival, id, "test", 1, "", CustomerArrival{customer});
+}
+
+TEST(MqttBus, DeliversAQos1EventAndConfirmsThePublish) {
+  Mosquitto broker;
+  SharedLogger logger;
+  Topics topics;
+  Probe sub(broker.uri(), "sub", logger);
+  std::mutex mutex;
+  std::vector<Envelope> got;
+  sub.bus().subscribe(topics.customer_arrival, [&](const Delivery& d) {
+    std::lock_guard lock(mutex);
+    got.push_back(d.envelope);
+  });
+  ASSERT_TRUE(sub.start(1));
+  Probe pub(broker.uri(), "pub", logger);
+  ASSERT_TRUE(pub.start());
+  std::atomic<int> confirmed{0};
+  pub.bus().publish(topics.customer_arrival, arrival("a-1", 7), Qos::kAtLeastOnce,
+                    [&](PublishOutcome o) { confirmed += o == PublishOutcome::kConfirmed; });
+  ASSERT_TRUE(wait_until([&] {
+    std::lock_guard lock(mutex);
+    return got.size() == 1;
+  }));
+  EXPECT_EQ(got[0], arrival("a-1", 7));
+  EXPECT_TRUE(wait_until([&] { return confirmed == 1; }));
+}
+
+TEST(MqttBus, UndecodableBytesGoToTheMalformedHandlerAndTheStreamGoesOn) {
+  Mosquitto broker;
+  SharedLogger logger;
+  Topics topics;
+  Probe sub(broker.uri(), "sub", logger);
+  std::mutex mutex;
+  std::vector<std::string> reasons;
+  std::vector<std::string> ids;
+  sub.bus().set_malformed_handler(
+      [&](const std::string& topic, std::string_view bytes, const std::string& why) {
+        std::lock_guard lock(mutex);
+        EXPECT_EQ(topic, topics.customer_arrival);
+        EXPECT_EQ(bytes, "not cap'n proto");
+        reasons.push_back(why);
+      });
+  sub.bus().subscribe(topics.customer_arrival, [&](const Delivery& d) {
+    std::lock_guard lock(mutex);
+    ids.push_back(d.envelope.event_id);
+  });
+  ASSERT_TRUE(sub.start(1));
+  Probe pub(broker.uri(), "pub", logger);
+  ASSERT_TRUE(pub.start());
+  pub.publish(topics.customer_arrival, "not cap'n proto");
+  pub.bus().publish(topics.customer_arrival, arrival("after", 1), Qos::kAtLeastOnce, nullptr);
+  ASSERT_TRUE(wait_until([&] {
+    std::lock_guard lock(mutex);
+    return ids.size() == 1 && reasons.size() == 1;
+  }));
+  EXPECT_EQ(ids[0], "after");
+  EXPECT_FALSE(reasons[0].empty());
+  EXPECT_EQ(sub.bus().stats().malformed, 1u);
+}
+
+TEST(MqttBus, PublishesMadeWhileTheBrokerIsDownArriveAfterItRestarts) {
+  Mosquitto broker;
+  SharedLogger logger;
+  Topics topics;
+  mqtt::MqttOptions persistent;
+  persistent.status_topic = topics.status("sub");  // a persistent session (clean session off)
+  Probe sub(broker.uri(), "sub", logger, topics, persistent);
+  sub.record(topics.customer_arrival);
+  ASSERT_TRUE(sub.start(1));
+  Probe pub(broker.uri(), "pub", logger);
+  ASSERT_TRUE(pub.start());
+
+  broker.stop();
+  ASSERT_TRUE(wait_until([&] { return !pub.bus().connected() && !sub.bus().connected(); }));
+  std::atomic<int> confirmed{0};
+  for (int i = 0; i < 20; ++i) {
+    pub.bus().publish_bytes(
+        topics.customer_arrival, "m" + std::to_string(i), Qos::kAtLeastOnce, false,
+        [&](PublishOutcome o) { confirmed += o == PublishOutcome::kConfirmed; });
+  }
+  broker.start();
+  ASSERT_TRUE(wait_until([&] { return sub.count() >= 20; }, std::chrono::seconds(20)))
+      << sub.count() << " of 20 arrived";
+  EXPECT_TRUE(wait_until([&] { return confirmed == 20; }));
+  EXPECT_GE(sub.bus().stats().connects, 2u);
+  EXPECT_TRUE(logger.contains("lost the connection"));
+}
+
+TEST(MqttBus, SubscribesAgainWhenTheBrokerForgotTheSession) {
+  Mosquitto broker;
+  SharedLogger logger;
+  Topics topics;
+  mqtt::MqttOptions persistent;
+  persistent.status_topic = topics.status("sub");
+  Probe sub(broker.uri(), "sub", logger, topics, persistent);
+  sub.record(topics.payment_due);
+  ASSERT_TRUE(sub.start(1));
+  broker.stop();
+  std::filesystem::remove(broker.dir() + "/mosquitto.db");  // every session is gone
+  broker.start();
+  // Only a subscription made again on reconnect brings the next message.
+  ASSERT_TRUE(wait_until([&] { return sub.bus().stats().subscriptions_acknowledged >= 2; },
+                         std::chrono::seconds(20)));
+  Probe pub(broker.uri(), "pub", logger);
+  ASSERT_TRUE(pub.start());
+  pub.publish(topics.payment_due, "after the restart");
+  ASSERT_TRUE(wait_until([&] { return sub.count() == 1; }));
+  EXPECT_EQ(sub.messages()[0].bytes, "after the restart");
+}
+
+TEST(MqttBus, KeepsAtMostTheWindowInFlightAndSendsTheRestInOrder) {
+  Mosquitto broker;
+  SharedLogger logger;
+  Topics topics;
+  Probe sub(broker.uri(), "sub", logger);
+  sub.record(topics.payment_due);
+  ASSERT_TRUE(sub.start(1));
+  mqtt::MqttOptions narrow;
+  narrow.max_in_flight = 4;
+  Probe pub(broker.uri(), "pub", logger, topics, narrow);
+  ASSERT_TRUE(pub.start());
+  std::size_t most_in_flight = 0;
+  std::size_t most_waiting = 0;
+  {
+    std::lock_guard lock(pub.strand());  // nothing completes while all 100 are handed over
+    for (int i = 0; i < 100; ++i) pub.publish(topics.payment_due, std::to_string(i));
+    most_in_flight = pub.bus().stats().in_flight;
+    most_waiting = pub.bus().stats().backlog;
+  }
+  EXPECT_EQ(most_in_flight, 4u);
+  EXPECT_EQ(most_waiting, 96u);
+  ASSERT_TRUE(wait_until([&] { return sub.count() == 100; }));
+  const auto got = sub.messages();
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(got[i].bytes, std::to_string(i));
+  EXPECT_TRUE(wait_until([&] { return pub.bus().stats().confirmed == 100; }));
+}
+
+TEST(MqttBus, ASharedSubscriptionHandsEachMessageToOneMember) {
+  Mosquitto broker;
+  SharedLogger logger;
+  Topics topics;
+  mqtt::MqttOptions shared;
+  shared.share_group = "fastlane";
+  Probe a(broker.uri(), "replica-a", logger, topics, shared);
+  Probe b(broker.uri(), "replica-b", logger, topics, shared);
+  a.record(topics.customer_departure);
+  b.record(topics.customer_departure);
+  ASSERT_TRUE(a.start(1));
+  ASSERT_TRUE(b.start(1));
+  Probe pub(broker.uri(), "pub", logger);
+  ASSERT_TRUE(pub.start());
+  for (int i = 0; i < 200; ++i) pub.publish(topics.customer_departure, std::to_string(i));
+  ASSERT_TRUE(wait_until([&] { return a.count() + b.count() == 200; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(a.count() + b.count(), 200u);
+  EXPECT_GT(a.count(), 0u);
+  EXPECT_GT(b.count(), 0u);
+}
+
+TEST(MqttBus, ABrokerThatIsNotThereIsReportedAndRetried) {
+  SharedLogger logger;
+  const int port = free_loopback_port();  // nothing listens here
+  Probe probe("tcp://127.0.0.1:" + std::to_string(port), "lonely", logger);
+  probe.bus().start();
+  ASSERT_TRUE(wait_until([&] { return probe.bus().stats().connect_failures >= 2; },
+                         std::chrono::seconds(15)));
+  EXPECT_TRUE(
+      logger.contains("cannot connect to the broker at tcp://127.0.0.1:" + std::to_string(port)));
+  EXPECT_FALSE(probe.bus().connected());
+}
+
+TEST(MqttBus, RejectsAMalformedBrokerUri) {
+  SharedLogger logger;
+  Topics topics;
+  mqtt::TimerThread timers;
+  mqtt::Strand strand;
+  mqtt::LiveClock clock(timers, strand);
+  mqtt::MqttOptions options;
+  options.broker = "carrier-pigeon://nowhere";
+  options.client_id = "x";
+  EXPECT_THROW(mqtt::MqttBus(options, topics, clock, strand, logger, "x"), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace eventmart::testing
