@@ -41,6 +41,7 @@ soak: build
 
 bench: build
 	$(BUILD_DIR)/bench/eventmart-bench
+	$(BUILD_DIR)/bench/eventmart-mqtt-bench
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')

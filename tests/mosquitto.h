@@ -186,7 +186,8 @@ class Mosquitto {
     } else {
       conf << "persistence true\n"
            << "set_tcp_nodelay true\n"
-           << "max_queued_messages 100000\n"
+           << "max_queued_messages 1000000\n"
+           << "max_inflight_messages 100\n"
            << "allow_anonymous " << (options_.users.empty() ? "true" : "false") << "\n";
     }
     conf << "listener " << port_ << " 127.0.0.1\n"
