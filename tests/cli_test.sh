@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The `eventmart sim` command-line contract: exit codes, --help, --json keys, replay.
+# The command-line contract of `eventmart sim`, `serve`, `scan` and `load`: exit codes, --help,
+# --json keys, replay, options from EVENTMART_* variables and config files.
 set -u
 bin="$1"
 failures=0
@@ -82,6 +83,37 @@ contains "trace entries carry virtual time" /tmp/eventmart-cli.$$.jsonl '"t_us":
 
 check "the readable report runs" 0 "$bin" sim --seed 3 --customers 100 --hours 1
 contains "report lists invariants" /tmp/eventmart-cli.$$.out "ok    departure_paid_once"
+
+# serve, scan and load: usage errors are caught before anything connects.
+check "serve --help exits 0" 0 "$bin" serve --help
+for opt in --service --all --broker --chain --store --data-dir --wire --durability --username \
+           --password --ca-file --cert-file --key-file --config --instance; do
+  contains "serve help explains $opt" /tmp/eventmart-cli.$$.out "$opt"
+done
+check "serve without a service is bad usage" 2 "$bin" serve
+contains "it says what is missing" /tmp/eventmart-cli.$$.err "--service NAME or --all"
+check "serve of an unknown service is bad usage" 2 "$bin" serve --service cashier
+check "an unknown wire format is bad usage" 2 "$bin" serve --all --wire xml
+check "an unknown durability is bad usage" 2 "$bin" serve --all --durability maybe
+check "a broker URI that is not tcp:// or ssl:// is bad usage" 2 "$bin" serve --all --broker http://x
+check "a missing config file is bad usage" 2 "$bin" serve --all --config /nonexistent/eventmart.conf
+check "EVENTMART_* variables set options" 2 env EVENTMART_WIRE=xml "$bin" serve --all
+contains "the variable's value is what was wrong" /tmp/eventmart-cli.$$.err "xml"
+printf 'all = true\ndurability = sometimes\n' > /tmp/eventmart-cli.$$.conf
+check "a config file sets options" 2 "$bin" serve --config /tmp/eventmart-cli.$$.conf
+contains "the config file's value is what was wrong" /tmp/eventmart-cli.$$.err "sometimes"
+check "an unusable data dir cannot start" 3 "$bin" serve --all --data-dir /proc/eventmart --no-stdin
+check "scan --help exits 0" 0 "$bin" scan --help
+check "scan without a reading is bad usage" 2 "$bin" scan --customer 2
+check "scan without a customer is bad usage" 2 "$bin" scan arrival
+check "a zero quantity is bad usage" 2 "$bin" scan departure --customer 2 --items 5:0
+check "scan to a broker that is not there exits 1" 1 "$bin" scan arrival --customer 2 \
+  --broker tcp://127.0.0.1:9 --timeout 1
+contains "it says the broker did not confirm" /tmp/eventmart-cli.$$.err "did not confirm"
+check "load --help exits 0" 0 "$bin" load --help
+contains "load help explains --json" /tmp/eventmart-cli.$$.out "--json"
+check "load of no customers is bad usage" 2 "$bin" load --customers 0
+check "a negative rate is bad usage" 2 "$bin" load --rate -1
 
 rm -f /tmp/eventmart-cli.$$.*
 echo "cli contract: $failures failed"
