@@ -49,6 +49,18 @@ std::optional<StockRecord> stock_in(const std::string& data_dir, Sku sku) {
   return InventoryStore(db).find(sku);
 }
 
+// Starts the store and a probe recording `filters` together (a Paho client that connects
+// while others of the process are connected waits for their network loop, about 2 s), and
+// waits until all are connected and the probe's subscriptions are granted.
+bool start_together(LiveStore& store, Probe& probe, const std::vector<std::string>& filters) {
+  for (const std::string& f : filters) probe.record(f);
+  store.start();
+  probe.bus().start();
+  return wait_until([&] { return store.all_connected(); }) && wait_until([&] {
+           return probe.bus().stats().subscriptions_acknowledged >= filters.size();
+         });
+}
+
 struct Payment {
   std::string event_id;
   std::string caused_by;
@@ -77,13 +89,8 @@ TEST(LiveStore, ScansBecomeAWelcomeAPaymentAndOneRestockOverTheBroker) {
   const Topics topics;
   LiveStore store(live_options(broker, data.file("")), logger);
   Probe probe(broker.uri(), "probe", logger);
-  probe.record(topics.display_entrance);
-  probe.record(topics.payment_due);
-  probe.record(topics.restock_needed);
-  store.start();
-  probe.bus().start();
-  ASSERT_TRUE(wait_until([&] { return store.all_connected(); }));
-  ASSERT_TRUE(wait_until([&] { return probe.bus().stats().subscriptions_acknowledged >= 3; }));
+  ASSERT_TRUE(start_together(store, probe,
+                             {topics.display_entrance, topics.payment_due, topics.restock_needed}));
 
   // A card at the entrance scanner's device topic, as a real scanner sends it.
   probe.publish(topics.entrance_scanner, "2 scan=entrance/1");
@@ -128,12 +135,8 @@ TEST(LiveStore, MalformedPayloadsOnEverySubscribedTopicReachTheDeadLetterTopics)
   const Topics topics;
   LiveStore store(live_options(broker, data.file("")), logger);
   Probe probe(broker.uri(), "probe", logger);
-  probe.record(topics.chain + "/" + topics.store + "/dead-letter/#");
-  probe.record(topics.payment_due);
-  store.start();
-  probe.bus().start();
-  ASSERT_TRUE(wait_until([&] { return store.all_connected(); }));
-  ASSERT_TRUE(wait_until([&] { return probe.bus().stats().subscriptions_acknowledged >= 2; }));
+  ASSERT_TRUE(start_together(
+      store, probe, {topics.chain + "/" + topics.store + "/dead-letter/#", topics.payment_due}));
 
   // Every topic a service subscribes to, with the services that read it.
   const std::vector<std::pair<std::string, std::vector<std::string>>> inputs = {
@@ -180,13 +183,8 @@ TEST(LiveStore, ConsumesTheReferenceJsonMessagesAndWritesThem) {
   options.connection.wire = WireFormat::kJson;
   LiveStore store(options, logger);
   Probe probe(broker.uri(), "probe", logger);
-  probe.record(topics.display_entrance);
-  probe.record(topics.payment_due);
-  probe.record(topics.customer_arrival);
-  store.start();
-  probe.bus().start();
-  ASSERT_TRUE(wait_until([&] { return store.all_connected(); }));
-  ASSERT_TRUE(wait_until([&] { return probe.bus().stats().subscriptions_acknowledged >= 3; }));
+  ASSERT_TRUE(start_together(
+      store, probe, {topics.display_entrance, topics.payment_due, topics.customer_arrival}));
 
   // Exactly the reference implementation's messages.
   probe.publish(topics.customer_arrival,

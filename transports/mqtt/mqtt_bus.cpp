@@ -306,20 +306,16 @@ void MqttBus::subscribe_at_broker(const std::string& filter) {
   });
 }
 
-SubscriptionId MqttBus::subscribe(const std::string& given_filter, MessageHandler handler) {
-  std::lock_guard lock(strand_);
-  const std::string filter = broker_filter(given_filter);
-  const std::string match = match_filter_of(filter);
-  if (!is_valid_topic_filter(match)) {
-    throw std::invalid_argument("invalid topic filter '" + filter + "'");
-  }
-  const SubscriptionId id = next_subscription_++;
-  subscriptions_.push_back(Subscription{id, filter, match, std::move(handler), nullptr});
-  if (broker_filters_[filter]++ == 0 && is_connected_) subscribe_at_broker(filter);
-  return id;
+SubscriptionId MqttBus::subscribe(const std::string& filter, MessageHandler handler) {
+  return add_subscription(filter, std::move(handler), nullptr);
 }
 
-SubscriptionId MqttBus::subscribe_bytes(const std::string& given_filter, BytesHandler handler) {
+SubscriptionId MqttBus::subscribe_bytes(const std::string& filter, BytesHandler handler) {
+  return add_subscription(filter, nullptr, std::move(handler));
+}
+
+SubscriptionId MqttBus::add_subscription(const std::string& given_filter, MessageHandler on_message,
+                                         BytesHandler on_bytes) {
   std::lock_guard lock(strand_);
   const std::string filter = broker_filter(given_filter);
   const std::string match = match_filter_of(filter);
@@ -327,7 +323,8 @@ SubscriptionId MqttBus::subscribe_bytes(const std::string& given_filter, BytesHa
     throw std::invalid_argument("invalid topic filter '" + filter + "'");
   }
   const SubscriptionId id = next_subscription_++;
-  subscriptions_.push_back(Subscription{id, filter, match, nullptr, std::move(handler)});
+  subscriptions_.push_back(
+      Subscription{id, filter, match, std::move(on_message), std::move(on_bytes)});
   if (broker_filters_[filter]++ == 0 && is_connected_) subscribe_at_broker(filter);
   return id;
 }

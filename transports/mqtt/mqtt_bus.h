@@ -140,6 +140,8 @@ class MqttBus final : public Bus {
   void on_publish_done(std::uint64_t token_id, PublishOutcome outcome);
   void fail_later(PublishCallback on_done);
   void subscribe_at_broker(const std::string& filter);
+  SubscriptionId add_subscription(const std::string& filter, MessageHandler on_message,
+                                  BytesHandler on_bytes);
   // Runs `fn` on the timer thread under the strand, unless the bus is destroyed by then.
   void post_alive(std::function<void()> fn);
   // Makes a call into Paho: at once inside a Paho callback, else from the timer thread.
