@@ -2,7 +2,8 @@
 // fixture's config: persistence, TCP_NODELAY, a large queue) and measures, in one run:
 //
 //  1. baseline: raw Paho MQTT C++, one publisher and one subscriber, QoS 1, with the same
-//     in-flight window the services use (256): messages/s delivered to the subscriber.
+//     in-flight window the services use (256): messages/s delivered to the subscriber, the
+//     best of three runs.
 //  2. pipeline: Inventory Intel and Fastlane Finale as deployed, each an `eventmart serve`
 //     process (SQLite files, WAL, each event a committed transaction), driven by the load
 //     generator at full speed: departures/s from the departure's publish to its payment-due
@@ -14,6 +15,7 @@
 // Usage: eventmart-mqtt-bench [MESSAGES]   (default 20000)
 #include <mqtt/async_client.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -111,8 +113,11 @@ int main(int argc, char** argv) {
   if (::mkdtemp(dir) == nullptr) return 3;
 
   std::printf("eventmart-mqtt-bench: mosquitto on %s, %d messages\n\n", broker.uri().c_str(), n);
-  const double baseline = raw_paho_baseline(broker.uri(), n, 256);
-  std::printf("1. baseline: raw Paho QoS 1 publish -> subscribe, window 256\n");
+  // Best of three: the least disturbed run, which makes the ratio below the harder one.
+  double baseline = 0;
+  for (int i = 0; i < 3; ++i)
+    baseline = std::max(baseline, raw_paho_baseline(broker.uri(), n, 256));
+  std::printf("1. baseline: raw Paho QoS 1 publish -> subscribe, window 256 (best of 3)\n");
   std::printf("   %.0f messages/s\n\n", baseline);
 
   std::vector<pid_t> services;

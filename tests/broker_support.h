@@ -3,6 +3,9 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <iostream>
 #include <memory>
@@ -99,6 +102,74 @@ class Probe {
   std::unique_ptr<mqtt::MqttBus> bus_;
   mutable std::mutex mutex_;
   std::vector<Message> messages_;
+};
+
+// `eventmart serve` in a child process, its output in a log file.
+class ServeProcess {
+ public:
+  // With `with_stdin`, write_line() feeds the process's stdin (scanner lines).
+  ServeProcess(std::vector<std::string> args, std::string log_file, bool with_stdin = false)
+      : args_(std::move(args)), log_file_(std::move(log_file)), with_stdin_(with_stdin) {
+    start();
+  }
+  ~ServeProcess() {
+    if (pid_ > 0) kill_now();
+    if (stdin_fd_ >= 0) ::close(stdin_fd_);
+  }
+  void start() {
+    int pipe_fds[2] = {-1, -1};
+    if (with_stdin_ && ::pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      std::freopen(log_file_.c_str(), "a", stdout);
+      std::freopen(log_file_.c_str(), "a", stderr);
+      if (with_stdin_) {
+        ::dup2(pipe_fds[0], STDIN_FILENO);
+        ::close(pipe_fds[0]);
+        ::close(pipe_fds[1]);
+      } else {
+        std::freopen("/dev/null", "r", stdin);
+      }
+      std::vector<char*> argv;
+      argv.push_back(const_cast<char*>(EVENTMART_BINARY));
+      argv.push_back(const_cast<char*>("serve"));
+      for (std::string& a : args_) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(EVENTMART_BINARY, argv.data());
+      ::_exit(127);
+    }
+    if (with_stdin_) {
+      ::close(pipe_fds[0]);
+      if (stdin_fd_ >= 0) ::close(stdin_fd_);
+      stdin_fd_ = pipe_fds[1];
+    }
+  }
+  void write_line(const std::string& line) {
+    const std::string text = line + "\n";
+    if (::write(stdin_fd_, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+      throw std::runtime_error("cannot write to the serve process's stdin");
+    }
+  }
+  void kill_now() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = 0;
+  }
+  // SIGTERM; the exit status.
+  int terminate() {
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+ private:
+  std::vector<std::string> args_;
+  std::string log_file_;
+  bool with_stdin_ = false;
+  int stdin_fd_ = -1;
+  pid_t pid_ = 0;
 };
 
 }  // namespace eventmart::testing

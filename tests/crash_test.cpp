@@ -21,51 +21,6 @@
 namespace eventmart::testing {
 namespace {
 
-// `eventmart serve` in a child process, its output in a log file.
-class ServeProcess {
- public:
-  ServeProcess(std::vector<std::string> args, std::string log_file)
-      : args_(std::move(args)), log_file_(std::move(log_file)) {
-    start();
-  }
-  ~ServeProcess() {
-    if (pid_ > 0) kill_now();
-  }
-  void start() {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      std::freopen(log_file_.c_str(), "a", stdout);
-      std::freopen(log_file_.c_str(), "a", stderr);
-      std::freopen("/dev/null", "r", stdin);
-      std::vector<char*> argv;
-      argv.push_back(const_cast<char*>(EVENTMART_BINARY));
-      argv.push_back(const_cast<char*>("serve"));
-      for (std::string& a : args_) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(EVENTMART_BINARY, argv.data());
-      ::_exit(127);
-    }
-  }
-  void kill_now() {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = 0;
-  }
-  // SIGTERM; the exit status.
-  int terminate() {
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = 0;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
- private:
-  std::vector<std::string> args_;
-  std::string log_file_;
-  pid_t pid_ = 0;
-};
-
 std::size_t count_payload(const Probe& probe, const std::string& topic, const std::string& text) {
   std::size_t n = 0;
   for (const Message& m : probe.messages(topic)) n += m.bytes == text;

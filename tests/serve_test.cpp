@@ -1,0 +1,195 @@
+// `eventmart serve`, `scan` and `load` as processes against a real mosquitto: scanner lines on
+// stdin, a reading sent by hand, the JSON report of a load run, a broker that is down when the
+// services start, and a clean shutdown on SIGTERM that says "offline".
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "core/json.h"
+#include "core/wire.h"
+#include "services/catalog.h"
+#include "tests/broker_support.h"
+#include "tests/test_support.h"
+
+namespace eventmart::testing {
+namespace {
+
+// Runs `eventmart ARGS` to completion; its exit status and stdout.
+std::pair<int, std::string> run_eventmart(const std::string& args) {
+  const std::string command = std::string(EVENTMART_BINARY) + " " + args + " 2>/dev/null";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::int64_t price_of(Sku sku) {
+  for (const Product& p : default_store().products) {
+    if (p.sku == sku) return p.price_cents;
+  }
+  return -1;
+}
+
+std::int64_t total_of(const Message& m) {
+  const Topics topics;
+  auto envelope = decode_wire(WireFormat::kCapnp, topics, m.topic, m.bytes);
+  if (!envelope) return -1;
+  auto due = decode_payment_due(envelope.value().payload);
+  return due ? due.value().total_cents : -1;
+}
+
+class Serve : public ::testing::Test {
+ protected:
+  std::vector<std::string> serve_args(std::vector<std::string> services) {
+    std::vector<std::string> args;
+    for (const std::string& s : services) {
+      args.push_back("--service");
+      args.push_back(s);
+    }
+    for (const std::string& a :
+         {std::string("--broker"), broker.uri(), std::string("--data-dir"), data.file("")}) {
+      args.push_back(a);
+    }
+    return args;
+  }
+  // Waits until `service` said "online" on its retained status topic.
+  bool online(Probe& status, const std::string& service) {
+    return wait_until([&] {
+      for (const Message& m : status.messages(topics.status(service))) {
+        if (m.bytes == "online") return true;
+      }
+      return false;
+    });
+  }
+
+  Mosquitto broker;
+  TempDir data;
+  SharedLogger logger;
+  const Topics topics;
+};
+
+TEST_F(Serve, ScannerLinesOnStdinReachTheGuardians) {
+  ServeProcess serve(
+      serve_args({"gateway-guardian", "hello-helper", "gate-exit-guardian", "fastlane-finale"}),
+      data.file("serve.log"), /*with_stdin=*/true);
+  Probe probe(broker.uri(), "probe", logger);
+  probe.record(topics.display_entrance);
+  probe.record(topics.payment_due);
+  probe.record(topics.chain + "/" + topics.store + "/status/#");
+  ASSERT_TRUE(probe.start(3));
+  ASSERT_TRUE(online(probe, "gateway-guardian"));
+  ASSERT_TRUE(online(probe, "fastlane-finale"));
+
+  serve.write_line("arrival 2");
+  serve.write_line("this is not a reading");
+  serve.write_line("departure 2 59:2,7:1");
+  ASSERT_TRUE(wait_until([&] { return probe.count(topics.display_entrance) == 1; }));
+  EXPECT_NE(probe.messages(topics.display_entrance)[0].bytes.find("Alan Turing"),
+            std::string::npos);
+  ASSERT_TRUE(wait_until([&] { return probe.count(topics.payment_due) == 1; }));
+  EXPECT_EQ(total_of(probe.messages(topics.payment_due)[0]), 2 * price_of(59) + price_of(7));
+  EXPECT_EQ(serve.terminate(), 0);
+  const std::string log = read_file(data.file("serve.log"));
+  EXPECT_NE(log.find("line 2 ignored"), std::string::npos) << log;
+  EXPECT_NE(log.find("welcome shown to customer 2"), std::string::npos) << log;
+  EXPECT_NE(log.find("payment due from customer 2"), std::string::npos) << log;
+}
+
+TEST_F(Serve, ScanByHandReachesARunningStoreOnce) {
+  ServeProcess serve(
+      serve_args({"gateway-guardian", "hello-helper", "gate-exit-guardian", "fastlane-finale"}),
+      data.file("serve.log"));
+  Probe probe(broker.uri(), "probe", logger);
+  probe.record(topics.display_entrance);
+  probe.record(topics.payment_due);
+  probe.record(topics.chain + "/" + topics.store + "/status/#");
+  ASSERT_TRUE(probe.start(3));
+  ASSERT_TRUE(online(probe, "gate-exit-guardian"));
+  ASSERT_TRUE(online(probe, "hello-helper"));
+
+  const auto arrival = run_eventmart("scan arrival --customer 3 --broker " + broker.uri());
+  EXPECT_EQ(arrival.first, 0);
+  EXPECT_NE(arrival.second.find("devices/entrance-scanner"), std::string::npos);
+  ASSERT_TRUE(wait_until([&] { return probe.count(topics.display_entrance) == 1; }));
+  EXPECT_NE(probe.messages(topics.display_entrance)[0].bytes.find("\"customer_id\": 3"),
+            std::string::npos);
+
+  // The same reading sent twice (same scan id) is one departure and one payment.
+  const std::string departure =
+      "scan departure --customer 3 --items 5:1,6:2 --scan-id gate/77 --broker " + broker.uri();
+  EXPECT_EQ(run_eventmart(departure).first, 0);
+  EXPECT_EQ(run_eventmart(departure).first, 0);
+  ASSERT_TRUE(wait_until([&] { return probe.count(topics.payment_due) >= 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(probe.count(topics.payment_due), 1u);
+  EXPECT_EQ(total_of(probe.messages(topics.payment_due)[0]), price_of(5) + 2 * price_of(6));
+
+  // SIGTERM: a clean stop, and "offline" on the status topic (not the last will: said).
+  EXPECT_EQ(serve.terminate(), 0);
+  ASSERT_TRUE(wait_until([&] {
+    for (const Message& m : probe.messages(topics.status("fastlane-finale"))) {
+      if (m.bytes == "offline") return true;
+    }
+    return false;
+  }));
+}
+
+TEST_F(Serve, LoadPrintsItsReportAsOneJsonObject) {
+  ServeProcess serve(serve_args({"inventory-intel", "fastlane-finale"}), data.file("serve.log"));
+  Probe status(broker.uri(), "status", logger);
+  status.record(topics.chain + "/" + topics.store + "/status/#");
+  ASSERT_TRUE(status.start(1));
+  ASSERT_TRUE(online(status, "inventory-intel"));
+  ASSERT_TRUE(online(status, "fastlane-finale"));
+  const auto [code, out] =
+      run_eventmart("load --customers 50 --rate 500 --json --broker " + broker.uri());
+  EXPECT_EQ(code, 0) << out;
+  const auto report = json::parse(out);
+  ASSERT_TRUE(report) << out;
+  const json::Value& r = report.value();
+  EXPECT_EQ(json::as_int64(*r.find("departures_sent")), 50);
+  EXPECT_EQ(json::as_int64(*r.find("payments_received")), 50);
+  EXPECT_EQ(json::as_int64(*r.find("missing_payments")), 0);
+  EXPECT_EQ(json::as_int64(*r.find("duplicate_payments")), 0);
+  EXPECT_EQ(json::as_int64(*r.find("wrong_totals")), 0);
+  ASSERT_NE(r.find("latency_ms"), nullptr);
+  EXPECT_NE(r.find("latency_ms")->find("p50"), nullptr);
+  EXPECT_NE(r.find("latency_ms")->find("p99"), nullptr);
+}
+
+TEST_F(Serve, AServiceStartedBeforeItsBrokerSaysSoAndConnectsWhenItComes) {
+  broker.stop();
+  ServeProcess serve(serve_args({"fastlane-finale"}), data.file("serve.log"));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return read_file(data.file("serve.log"))
+                   .find("cannot connect to the broker at " + broker.uri()) != std::string::npos;
+      },
+      std::chrono::seconds(10)));
+  broker.start();
+  Probe status(broker.uri(), "status", logger);
+  status.record(topics.chain + "/" + topics.store + "/status/#");
+  ASSERT_TRUE(status.start(1));
+  EXPECT_TRUE(wait_until(
+      [&] {
+        for (const Message& m : status.messages(topics.status("fastlane-finale"))) {
+          if (m.bytes == "online") return true;
+        }
+        return false;
+      },
+      std::chrono::seconds(40)));
+}
+
+}  // namespace
+}  // namespace eventmart::testing
