@@ -11,7 +11,7 @@ packages=(
   libsqlite3-dev
   libgtest-dev librapidcheck-dev
   libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev
-  mosquitto mosquitto-clients
+  mosquitto mosquitto-clients openssl
 )
 
 missing=()

@@ -367,6 +367,35 @@ TEST(LiveStore, TheDeployAuthConfigRefusesAnonymousClientsAndAdmitsServices) {
   for (auto& s : stores) s->stop();
 }
 
+TEST(LiveStore, WorksOverTlsAndRefusesABrokerItCannotVerify) {
+  Mosquitto::Options tls;
+  tls.tls = true;
+  Mosquitto broker(tls);
+  TempDir data;
+  SharedLogger logger;
+  const Topics topics;
+  LiveOptions o = live_options(broker, data.file(""), {"fastlane-finale"});
+  o.connection.ca_file = broker.ca_file();
+  LiveStore store(o, logger);
+  mqtt::MqttOptions trusting;
+  trusting.ca_file = broker.ca_file();
+  Probe probe(broker.uri(), "probe", logger, topics, trusting);
+  ASSERT_TRUE(start_together(store, probe, {topics.payment_due}));
+  probe.bus().publish(topics.customer_departure,
+                      make_envelope(EventType::kCustomerDeparted, "tls-1", "probe", 1, "",
+                                    CustomerDeparted{4, {{9, 3}}}),
+                      Qos::kAtLeastOnce, nullptr);
+  ASSERT_TRUE(wait_until([&] { return probe.count(topics.payment_due) == 1; }));
+  EXPECT_EQ(payments(probe, topics)[0].due.total_cents, 3 * product(9).price_cents);
+
+  // Without the CA, the broker's certificate does not verify: no connection.
+  Probe stranger(broker.uri(), "stranger", logger);
+  stranger.bus().start();
+  ASSERT_TRUE(wait_until([&] { return stranger.bus().stats().connect_failures >= 1; }));
+  EXPECT_FALSE(stranger.bus().connected());
+  store.stop();
+}
+
 TEST(LiveStore, FastlaneReplicasBehindASharedSubscriptionPayEachDepartureOnce) {
   Mosquitto broker;
   TempDir data;

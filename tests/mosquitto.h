@@ -88,6 +88,7 @@ inline void run_program(const std::vector<std::string>& argv) {
   int status = 0;
   ::waitpid(pid, &status, 0);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    // (its output went to the test's stderr)
     throw std::runtime_error("'" + argv[0] + "' failed");
   }
 }
@@ -100,6 +101,9 @@ class Mosquitto {
     std::string acl_file;     // with users: the ACL to enforce
     std::string base_config;  // a config to start from (its listener and paths replaced)
     bool start = true;        // false: call start() yourself
+    // TLS only: a CA and a server certificate for 127.0.0.1 are made with openssl;
+    // ca_file() is what clients must trust, uri() is ssl://.
+    bool tls = false;
   };
 
   Mosquitto() : Mosquitto(Options{}) {}
@@ -108,6 +112,7 @@ class Mosquitto {
     if (::mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
     dir_ = pattern;
     port_ = free_loopback_port();
+    if (options_.tls) make_certificates();
     write_config();
     if (options_.start) start();
   }
@@ -119,7 +124,10 @@ class Mosquitto {
   Mosquitto& operator=(const Mosquitto&) = delete;
 
   int port() const { return port_; }
-  std::string uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+  std::string uri() const {
+    return (options_.tls ? "ssl://127.0.0.1:" : "tcp://127.0.0.1:") + std::to_string(port_);
+  }
+  std::string ca_file() const { return dir_ + "/ca.crt"; }
   const std::string& dir() const { return dir_; }
   std::string log() const {
     std::ifstream in(dir_ + "/mosquitto.log");
@@ -162,6 +170,21 @@ class Mosquitto {
   }
 
  private:
+  void make_certificates() {
+    const std::string openssl = find_program("openssl", "EVENTMART_OPENSSL");
+    const std::string d = dir_ + "/";
+    std::ofstream(d + "san.ext") << "subjectAltName=IP:127.0.0.1\n";
+    run_program({openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                 "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", d + "ca.key", "-out",
+                 d + "ca.crt", "-days", "2", "-subj", "/CN=eventmart test CA"});
+    run_program({openssl, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                 "-nodes", "-keyout", d + "server.key", "-out", d + "server.csr", "-subj",
+                 "/CN=127.0.0.1"});
+    run_program({openssl, "x509", "-req", "-in", d + "server.csr", "-CA", d + "ca.crt", "-CAkey",
+                 d + "ca.key", "-CAcreateserial", "-out", d + "server.crt", "-days", "2",
+                 "-extfile", d + "san.ext"});
+  }
+
   bool exited() {
     int status = 0;
     return ::waitpid(pid_, &status, WNOHANG) == pid_;
@@ -190,8 +213,13 @@ class Mosquitto {
            << "max_inflight_messages 100\n"
            << "allow_anonymous " << (options_.users.empty() ? "true" : "false") << "\n";
     }
-    conf << "listener " << port_ << " 127.0.0.1\n"
-         << "persistence_location " << dir_ << "/\n"
+    conf << "listener " << port_ << " 127.0.0.1\n";
+    if (options_.tls) {
+      conf << "cafile " << dir_ << "/ca.crt\n"
+           << "certfile " << dir_ << "/server.crt\n"
+           << "keyfile " << dir_ << "/server.key\n";
+    }
+    conf << "persistence_location " << dir_ << "/\n"
          << "log_dest stderr\n";
     // Run as whoever runs the tests (as root, mosquitto would switch to user 'mosquitto',
     // who cannot write this directory).
