@@ -163,6 +163,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   std::string qos = "1";
   std::string instance;
   std::string log_level = "info";
+  std::string retention_days = "30";
   po::options_description main_desc("Serve");
   main_desc.add_options()("help", "show this help")(
       "service", po::value(&services)->composing()->value_name("NAME"),
@@ -178,6 +179,9 @@ int run_serve_command(const std::vector<std::string>& args) {
       "run as one replica among several: replicas share the data dir's database and split the "
       "messages through an MQTT shared subscription")("no-stdin",
                                                       "do not read scanner lines from stdin")(
+      "inbox-retention-days", po::value(&retention_days)->value_name("DAYS"),
+      "how long consumed event ids are kept to recognise redeliveries; must exceed the "
+      "broker's session expiry (default 30)")(
       "log-level", po::value(&log_level)->value_name("info|warning|error"),
       "least severe log lines shown (default info)")(
       "config", po::value<std::string>()->value_name("FILE"),
@@ -227,6 +231,9 @@ int run_serve_command(const std::vector<std::string>& args) {
       throw UsageError{"--qos must be 0 or 1 (got '" + qos + "')"};
     }
     read_stdin = vm.count("no-stdin") == 0;
+    const double days = parse_double("--inbox-retention-days", retention_days);
+    if (!(days >= 1) || days > 3650) throw UsageError{"--inbox-retention-days must be 1..3650"};
+    options.inbox_retention_us = static_cast<std::int64_t>(days * 24 * 3600 * 1e6);
     level = parse_log_level(log_level);
     return -1;
   });

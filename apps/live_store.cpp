@@ -113,8 +113,10 @@ LiveStore::LiveStore(LiveOptions options, Logger& logger)
     r->bus =
         std::make_unique<mqtt::MqttBus>(connection, topics_, *r->clock, r->strand, logger_, name);
     std::lock_guard lock(r->strand);
-    const ServiceContext context{*r->bus, r->bus.get(), *r->clock, *r->db,           topics_,
-                                 logger_, options_.qos, nullptr,   options_.instance};
+    ServiceContext context{*r->bus, r->bus.get(), *r->clock, *r->db, topics_, logger_};
+    context.qos = options_.qos;
+    context.instance = options_.instance;
+    context.inbox_retention_us = options_.inbox_retention_us;
     if (name == kGatewayGuardian) {
       r->service = std::make_unique<GatewayGuardian>(context);
     } else if (name == kGateExitGuardian) {

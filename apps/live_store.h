@@ -51,6 +51,9 @@ struct LiveOptions {
   // "$share/eventmart-{service}/...", so the broker hands each message to one of them.
   std::string instance;
   std::vector<std::string> services;  // names from all_service_names()
+  // How long consumed event ids are kept for deduplication (see ServiceContext); longer than
+  // the broker keeps a session (deploy/mosquitto.conf: 14 days).
+  std::int64_t inbox_retention_us = 30LL * 24 * 3600 * 1'000'000;
 };
 
 class LiveStore {

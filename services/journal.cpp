@@ -83,6 +83,16 @@ void Journal::mark_sent_through(std::int64_t through_seq) {
   delete_outbox_.bind(1, through_seq).bind(2, owner_).run();
 }
 
+std::int64_t Journal::prune_inbox(std::int64_t received_before_us) {
+  if (!prune_inbox_) {
+    // Only a pruning service pays for this index on every insert.
+    db_.exec("CREATE INDEX IF NOT EXISTS inbox_by_time ON inbox(received_at_us)");
+    prune_inbox_ = db_.prepare("DELETE FROM inbox WHERE received_at_us < ?");
+  }
+  prune_inbox_.bind(1, received_before_us).run();
+  return db_.changes();
+}
+
 std::int64_t Journal::outbox_size() {
   count_outbox_.bind(1, owner_);
   count_outbox_.step();

@@ -48,6 +48,10 @@ class Journal {
   // Removes every row with seq <= `through_seq` (all confirmed by the transport).
   void mark_sent_through(std::int64_t through_seq);
 
+  // Deletes the inbox rows received before `received_before_us`; returns how many. Outside a
+  // transaction (it is one). The first call creates an index on the receive time.
+  std::int64_t prune_inbox(std::int64_t received_before_us);
+
   // Counts add_outbox() calls, so a relay can tell cheaply whether anything new was written.
   std::uint64_t outbox_writes() const { return outbox_writes_; }
 
@@ -67,6 +71,7 @@ class Journal {
   Statement delete_outbox_;
   Statement count_outbox_;
   Statement count_inbox_;
+  Statement prune_inbox_;  // prepared on first use
 };
 
 }  // namespace eventmart

@@ -23,6 +23,14 @@ Service::~Service() {
   if (ctx_.logistics_bus != nullptr) ctx_.logistics_bus->set_malformed_handler(nullptr);
 }
 
+void Service::prune_inbox() {
+  consumed_since_prune_ = 0;
+  const std::int64_t pruned = journal_.prune_inbox(ctx_.clock.now_us() - ctx_.inbox_retention_us);
+  if (pruned > 0) {
+    info([&] { return "inbox: " + std::to_string(pruned) + " event ids past retention pruned"; });
+  }
+}
+
 void Service::reject(const Delivery& delivery, std::string_view why) {
   if (!delivery.raw.empty()) return dead_letter(delivery.topic, delivery.raw, why);
   dead_letter(delivery.topic, encode_envelope(delivery.envelope),

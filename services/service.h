@@ -49,6 +49,10 @@ struct ServiceContext {
   CrashPoints* crash_points = nullptr;  // null: never crash on purpose
   // Names this process among replicas that share the database (see Journal); "" alone.
   std::string instance = {};
+  // Inbox rows older than this are deleted as the service goes (0: kept forever). An event
+  // delivered again after this long would be applied again, so it must exceed the longest
+  // redelivery window: the broker's session expiry. The simulator keeps everything.
+  std::int64_t inbox_retention_us = 0;
 };
 
 struct ServiceStats {
@@ -97,6 +101,7 @@ class Service {
       txn.commit();
     }
     ++stats_.consumed;
+    if (ctx_.inbox_retention_us > 0 && ++consumed_since_prune_ >= kPruneEvery) prune_inbox();
     crash_point(CrashSite::kAfterCommit);
     after_commit();
     relay_.hand_over(std::move(written_));
@@ -151,6 +156,11 @@ class Service {
   OutboxRelay relay_;
   ServiceStats stats_;
   std::vector<OutboxRow> written_;  // outbox rows of the transaction in progress
+
+ private:
+  static constexpr std::uint64_t kPruneEvery = 1000;  // events consumed between prunings
+  void prune_inbox();
+  std::uint64_t consumed_since_prune_ = 0;
 };
 
 }  // namespace eventmart

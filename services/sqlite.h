@@ -91,6 +91,9 @@ class Statement {
   // Makes the statement ready to run again and clears its bindings.
   void reset();
 
+  // False for a default-constructed (not yet prepared) statement.
+  explicit operator bool() const { return stmt_ != nullptr; }
+
  private:
   friend class Database;
   Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}

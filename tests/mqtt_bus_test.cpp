@@ -173,6 +173,29 @@ TEST(MqttBus, ASharedSubscriptionHandsEachMessageToOneMember) {
   EXPECT_GT(b.count(), 0u);
 }
 
+TEST(MqttBus, AHandlerThatThrowsGetsTheMessageAgainAfterABackoff) {
+  Mosquitto broker;
+  SharedLogger logger;
+  Topics topics;
+  Probe sub(broker.uri(), "sub", logger);
+  std::atomic<int> calls{0};
+  std::atomic<bool> second_was_redelivery{false};
+  sub.bus().subscribe(topics.customer_arrival, [&](const Delivery& d) {
+    if (++calls == 1) throw std::runtime_error("database is locked");
+    second_was_redelivery = d.redelivered;
+  });
+  Probe pub(broker.uri(), "pub", logger);
+  sub.bus().start();
+  pub.bus().start();
+  ASSERT_TRUE(wait_until(
+      [&] { return pub.bus().connected() && sub.bus().stats().subscriptions_acknowledged == 1; }));
+  pub.bus().publish(topics.customer_arrival, arrival("a-1", 3), Qos::kAtLeastOnce, nullptr);
+  ASSERT_TRUE(wait_until([&] { return calls == 2; }));
+  EXPECT_TRUE(second_was_redelivery);
+  EXPECT_EQ(sub.bus().stats().handler_failures, 1u);
+  EXPECT_TRUE(logger.contains("database is locked; retrying in 1 s"));
+}
+
 TEST(MqttBus, ABrokerThatIsNotThereIsReportedAndRetried) {
   SharedLogger logger;
   const int port = free_loopback_port();  // nothing listens here

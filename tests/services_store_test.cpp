@@ -287,3 +287,25 @@ TEST(CustomerStoreTest, VisitsAreCountedOnlyForKnownCustomers) {
 
 }  // namespace
 }  // namespace eventmart::testing
+
+namespace eventmart::testing {
+namespace {
+
+TEST(InboxRetention, PrunesEventIdsPastTheRetentionAndKeepsRecentOnes) {
+  Database db(":memory:");
+  Journal journal(db);
+  {
+    Transaction txn(db);
+    journal.record_inbox("old-1", 1'000);
+    journal.record_inbox("old-2", 1'999);
+    journal.record_inbox("new", 5'000);
+    txn.commit();
+  }
+  EXPECT_EQ(journal.prune_inbox(2'000), 2);
+  EXPECT_FALSE(journal.in_inbox("old-1"));
+  EXPECT_TRUE(journal.in_inbox("new"));
+  EXPECT_EQ(journal.prune_inbox(2'000), 0);
+}
+
+}  // namespace
+}  // namespace eventmart::testing

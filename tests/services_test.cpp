@@ -338,3 +338,51 @@ TEST_F(Guardians, ABagScanBecomesADepartureWithQuantities) {
 
 }  // namespace
 }  // namespace eventmart::testing
+
+namespace eventmart::testing {
+namespace {
+
+class Retention : public BusFixture {};
+
+TEST_F(Retention, AServiceWithARetentionPrunesItsInboxAsItGoes) {
+  Database db(":memory:");
+  auto bus = store_broker.connect("fastlane-finale");
+  ServiceContext ctx = context(*bus, db);
+  ctx.inbox_retention_us = sim::kHourUs;
+  FastlaneFinale fastlane(ctx);
+  fastlane.store().seed(default_store().products);
+  fastlane.start();
+  auto depart = [&](int i) {
+    probe->publish(topics.customer_departure,
+                   make_envelope(EventType::kCustomerDeparted, "d-" + std::to_string(i), "probe", 1,
+                                 "", CustomerDeparted{1, {{1, 1}}}),
+                   Qos::kAtLeastOnce, {});
+  };
+  depart(0);
+  scheduler.run_until_idle();
+  scheduler.run_until(scheduler.now_us() + 2 * sim::kHourUs);
+  for (int i = 1; i <= 1000; ++i) depart(i);
+  scheduler.run_until_idle();
+  EXPECT_FALSE(fastlane.journal().in_inbox("d-0")) << "two hours old: pruned";
+  EXPECT_TRUE(fastlane.journal().in_inbox("d-1000"));
+  EXPECT_EQ(fastlane.journal().inbox_size(), 1000);
+}
+
+TEST_F(Retention, WithoutARetentionEveryEventIdIsKept) {
+  Database db(":memory:");
+  auto bus = store_broker.connect("fastlane-finale");
+  FastlaneFinale fastlane(context(*bus, db));
+  fastlane.store().seed(default_store().products);
+  fastlane.start();
+  for (int i = 0; i < 1001; ++i) {
+    probe->publish(topics.customer_departure,
+                   make_envelope(EventType::kCustomerDeparted, "d-" + std::to_string(i), "probe", 1,
+                                 "", CustomerDeparted{1, {{1, 1}}}),
+                   Qos::kAtLeastOnce, {});
+  }
+  scheduler.run_until_idle();
+  EXPECT_EQ(fastlane.journal().inbox_size(), 1001);
+}
+
+}  // namespace
+}  // namespace eventmart::testing
