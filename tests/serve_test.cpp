@@ -145,15 +145,18 @@ TEST_F(Serve, ScanByHandReachesARunningStoreOnce) {
   }));
 }
 
-TEST_F(Serve, LoadPrintsItsReportAsOneJsonObject) {
-  ServeProcess serve(serve_args({"inventory-intel", "fastlane-finale"}), data.file("serve.log"));
+TEST_F(Serve, LoadOverTheJsonWirePrintsItsReportAsOneJsonObject) {
+  std::vector<std::string> args = serve_args({"inventory-intel", "fastlane-finale"});
+  args.push_back("--wire");
+  args.push_back("json");
+  ServeProcess serve(args, data.file("serve.log"));
   Probe status(broker.uri(), "status", logger);
   status.record(topics.chain + "/" + topics.store + "/status/#");
   ASSERT_TRUE(status.start(1));
   ASSERT_TRUE(online(status, "inventory-intel"));
   ASSERT_TRUE(online(status, "fastlane-finale"));
   const auto [code, out] =
-      run_eventmart("load --customers 50 --rate 500 --json --broker " + broker.uri());
+      run_eventmart("load --customers 50 --rate 500 --json --wire json --broker " + broker.uri());
   EXPECT_EQ(code, 0) << out;
   const auto report = json::parse(out);
   ASSERT_TRUE(report) << out;
