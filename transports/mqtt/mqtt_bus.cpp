@@ -271,17 +271,18 @@ void MqttBus::stop(std::chrono::milliseconds timeout) {
     reconnect_timer_ = 0;
   }
   // Not under the strand: Paho's receive thread may hold Paho's lock and wait for the strand.
+  // "offline" is waited for on its own; then the disconnect waits for nothing: whatever else
+  // is unconfirmed is still in the outbox and goes out on the next start. (Paho's disconnect
+  // timeout would hold for its whole length even when nothing is in flight.)
   try {
     if (client_->is_connected() && !options_.status_topic.empty()) {
-      client_->publish(::mqtt::make_message(options_.status_topic, "offline", 1, true));
+      client_->publish(::mqtt::make_message(options_.status_topic, "offline", 1, true))
+          ->wait_for(timeout);
     }
   } catch (const ::mqtt::exception&) {
   }
   try {
-    if (client_->is_connected()) {
-      client_->disconnect(static_cast<int>(timeout.count()))
-          ->wait_for(timeout + std::chrono::milliseconds(500));
-    }
+    if (client_->is_connected()) client_->disconnect(0)->wait_for(timeout);
   } catch (const ::mqtt::exception&) {
     // Not connected, or the broker went away: nothing left to do.
   }
