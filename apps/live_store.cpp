@@ -225,9 +225,9 @@ ScanOutcome LiveStore::scan(const ScanRequest& request, const std::string& fallb
   return none;
 }
 
-bool LiveStore::all_connected() const {
+bool LiveStore::all_ready() const {
   for (const auto& r : running_) {
-    if (!r->bus->connected()) return false;
+    if (!r->bus->ready()) return false;
   }
   return true;
 }

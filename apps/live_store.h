@@ -75,7 +75,8 @@ class LiveStore {
   // takes is rejected.
   ScanOutcome scan(const ScanRequest& request, const std::string& fallback_scan_id);
 
-  bool all_connected() const;
+  // Every client connected and subscribed (each service said "online").
+  bool all_ready() const;
   const Topics& topics() const { return topics_; }
   // Runs `fn(service)` under the service's strand; false when it does not run here.
   bool with_service(const std::string& name, const std::function<void(Service&)>& fn);

@@ -161,7 +161,7 @@ LoadReport run_load(const LoadOptions& options, Logger& logger) {
   bus.start();
   const auto connect_deadline =
       SteadyClock::now() + std::chrono::duration<double>(options.connect_timeout_s);
-  while (bus.stats().subscriptions_acknowledged < 1) {
+  while (!bus.ready()) {
     if (SteadyClock::now() > connect_deadline) {
       report.error = "no subscription at " + connection.broker + " within " +
                      std::to_string(options.connect_timeout_s) + " s (is the broker running?)";

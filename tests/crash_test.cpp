@@ -112,7 +112,7 @@ TEST(Crash, ABrokerRestartDuringALoadRunLosesAndRepeatsNothing) {
   options.services = {"inventory-intel", "fastlane-finale"};
   apps::LiveStore store(options, logger);
   store.start();
-  ASSERT_TRUE(wait_until([&] { return store.all_connected(); }));
+  ASSERT_TRUE(wait_until([&] { return store.all_ready(); }));
 
   apps::LoadOptions load;
   load.connection.broker = broker.uri();

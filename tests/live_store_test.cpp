@@ -56,7 +56,7 @@ bool start_together(LiveStore& store, Probe& probe, const std::vector<std::strin
   for (const std::string& f : filters) probe.record(f);
   store.start();
   probe.bus().start();
-  return wait_until([&] { return store.all_connected(); }) && wait_until([&] {
+  return wait_until([&] { return store.all_ready(); }) && wait_until([&] {
            return probe.bus().stats().subscriptions_acknowledged >= filters.size();
          });
 }
@@ -297,7 +297,7 @@ TEST(LiveStore, TheSameDeparturesOnMemoryAndOnMqttEndInTheSameStockAndPayments) 
     probe.record(topics.payment_due);
     store.start();
     probe.bus().start();
-    ASSERT_TRUE(wait_until([&] { return store.all_connected(); }));
+    ASSERT_TRUE(wait_until([&] { return store.all_ready(); }));
     ASSERT_TRUE(wait_until([&] { return probe.bus().stats().subscriptions_acknowledged >= 1; }));
     for (const auto& [id, d] : departures) {
       probe.bus().publish(topics.customer_departure,
@@ -348,7 +348,7 @@ TEST(LiveStore, TheDeployAuthConfigRefusesAnonymousClientsAndAdmitsServices) {
     stores.push_back(std::make_unique<LiveStore>(o, logger));
     stores.back()->start();
   }
-  for (auto& s : stores) ASSERT_TRUE(wait_until([&] { return s->all_connected(); }));
+  for (auto& s : stores) ASSERT_TRUE(wait_until([&] { return s->all_ready(); }));
   apps::LoadOptions load;
   load.connection.broker = broker.uri();
   load.connection.username = "load";
@@ -408,7 +408,7 @@ TEST(LiveStore, FastlaneReplicasBehindASharedSubscriptionPayEachDepartureOnce) {
     replicas.push_back(std::make_unique<LiveStore>(o, logger));
     replicas.back()->start();
   }
-  for (auto& r : replicas) ASSERT_TRUE(wait_until([&] { return r->all_connected(); }));
+  for (auto& r : replicas) ASSERT_TRUE(wait_until([&] { return r->all_ready(); }));
   apps::LoadOptions load;
   load.connection.broker = broker.uri();
   load.customers = 200;

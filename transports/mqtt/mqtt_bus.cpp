@@ -106,7 +106,7 @@ class MqttBus::Callbacks {
     explicit Subscribe(MqttBus& b) : bus(b) {}
     void on_success(const ::mqtt::token&) override {
       MqttBus* b = &bus;
-      b->post_alive([b] { ++b->stats_.subscriptions_acknowledged; });
+      b->post_alive([b] { b->on_subscribed(); });
     }
     void on_failure(const ::mqtt::token& tok) override {
       MqttBus* b = &bus;
@@ -247,15 +247,37 @@ void MqttBus::on_connected() {
               "connected to " + options_.broker + " as '" + options_.client_id + "'");
   // Automatic reconnect does not subscribe again, and a broker that lost its session (no
   // persistence, or a clean session) would deliver nothing: subscribe on every connect.
+  acked_since_connect_ = 0;
+  ready_ = false;
   for (const auto& [filter, users] : broker_filters_) subscribe_at_broker(filter);
+  if (broker_filters_.empty()) announce_ready();
+}
+
+void MqttBus::on_subscribed() {
+  ++stats_.subscriptions_acknowledged;
+  ++acked_since_connect_;
+  if (!ready_ && is_connected_ && acked_since_connect_ >= broker_filters_.size()) {
+    announce_ready();
+  }
+}
+
+void MqttBus::announce_ready() {
+  // "online" means subscribed: a message published from now on reaches this service.
+  ready_ = true;
   if (!options_.status_topic.empty()) {
     publish_bytes(options_.status_topic, "online", Qos::kAtLeastOnce, true, nullptr);
   }
 }
 
+bool MqttBus::ready() const {
+  std::lock_guard lock(strand_);
+  return ready_;
+}
+
 void MqttBus::on_connection_lost(const std::string& cause) {
   std::lock_guard lock(strand_);
   is_connected_ = false;
+  ready_ = false;
   if (stopping_) return;
   logger_.log(LogLevel::kWarning, source_,
               "lost the connection to " + options_.broker +

@@ -18,8 +18,8 @@
 // - A message that cannot be decoded goes to the malformed handler (the service dead-letters
 //   it) and is then acknowledged. A handler that throws (a failing disk) does not lose the
 //   message: the transport delivers it again after a backoff.
-// - Optionally a status topic: "online" retained on connect, "offline" retained as the
-//   last-will message and on a clean stop.
+// - Optionally a status topic: "online" retained once connected and subscribed, "offline"
+//   retained as the last-will message and on a clean stop.
 #pragma once
 
 #include <chrono>
@@ -110,6 +110,9 @@ class MqttBus final : public Bus {
   void set_malformed_handler(MalformedHandler handler) override;
 
   bool connected() const;
+  // Connected, and every subscription granted since: what this client subscribes to reaches
+  // it. The status topic says "online" from then on.
+  bool ready() const;
   MqttStats stats() const;
   const MqttOptions& options() const { return options_; }
 
@@ -134,6 +137,8 @@ class MqttBus final : public Bus {
   void schedule_reconnect(const std::string& why);
   void on_connected();
   void on_connection_lost(const std::string& cause);
+  void on_subscribed();
+  void announce_ready();
   void on_message(const std::string& topic, const std::string& bytes, bool redelivered);
   void dispatch(const std::string& topic, const std::string& bytes, bool redelivered, int attempt);
   void send(Outgoing out);
@@ -177,6 +182,8 @@ class MqttBus final : public Bus {
   MqttStats stats_;
   bool stopping_ = false;
   bool is_connected_ = false;
+  bool ready_ = false;
+  std::size_t acked_since_connect_ = 0;
   int reconnect_delay_s_ = 0;
   TimerId reconnect_timer_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guarded by strand_
