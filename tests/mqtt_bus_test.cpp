@@ -193,7 +193,43 @@ TEST(MqttBus, AHandlerThatThrowsGetsTheMessageAgainAfterABackoff) {
   ASSERT_TRUE(wait_until([&] { return calls == 2; }));
   EXPECT_TRUE(second_was_redelivery);
   EXPECT_EQ(sub.bus().stats().handler_failures, 1u);
-  EXPECT_TRUE(logger.contains("database is locked; retrying in 1 s"));
+  EXPECT_TRUE(logger.contains("database is locked; retrying in 1000 ms"));
+}
+
+TEST(MqttBus, AMessageThatKeepsFailingIsDeadLetteredAfterTheLastAttempt) {
+  Mosquitto broker;
+  SharedLogger logger;
+  Topics topics;
+  mqtt::MqttOptions impatient;
+  impatient.retry_backoff_ms = 5;
+  impatient.max_handler_attempts = 3;
+  Probe sub(broker.uri(), "sub", logger, topics, impatient);
+  std::atomic<int> calls{0};
+  std::mutex mutex;
+  std::vector<std::string> reasons;
+  sub.bus().subscribe(topics.customer_arrival, [&](const Delivery&) {
+    ++calls;
+    throw std::runtime_error("constraint failed");
+  });
+  sub.bus().set_malformed_handler(
+      [&](const std::string&, std::string_view, const std::string& why) {
+        std::lock_guard lock(mutex);
+        reasons.push_back(why);
+      });
+  Probe pub(broker.uri(), "pub", logger);
+  sub.bus().start();
+  pub.bus().start();
+  ASSERT_TRUE(wait_until([&] { return pub.bus().connected() && sub.bus().ready(); }));
+  pub.bus().publish(topics.customer_arrival, arrival("poison", 3), Qos::kAtLeastOnce, nullptr);
+  ASSERT_TRUE(wait_until([&] {
+    std::lock_guard lock(mutex);
+    return reasons.size() == 1;
+  }));
+  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(reasons[0], "handling failed 3 times; last: constraint failed");
+  EXPECT_EQ(sub.bus().stats().gave_up, 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(calls, 3) << "no attempt after the dead letter";
 }
 
 TEST(MqttBus, ABrokerThatIsNotThereIsReportedAndRetried) {

@@ -419,14 +419,28 @@ void MqttBus::dispatch(const std::string& topic, const std::string& bytes, bool 
     // The transaction rolled back; the broker will not redeliver a message we acknowledge, so
     // the transport delivers it again itself after a backoff (handlers deduplicate).
     ++stats_.handler_failures;
-    const int delay_s = std::min(1 << std::min(attempt, 5), 30);
+    const int attempts = attempt + 1;
+    if (attempts >= options_.max_handler_attempts && on_malformed_) {
+      // A message that keeps failing (a poison message, or a fault that outlasts the
+      // backoff) is dead-lettered: durable and visible, where the retry lives in memory.
+      try {
+        on_malformed_(topic, bytes,
+                      "handling failed " + std::to_string(attempts) + " times; last: " + e.what());
+        ++stats_.gave_up;
+        return;
+      } catch (const std::exception& dead) {
+        logger_.log(LogLevel::kError, source_,
+                    std::string("cannot dead-letter it either: ") + dead.what());
+      }
+    }
+    const std::int64_t delay_ms = std::min<std::int64_t>(
+        std::int64_t{options_.retry_backoff_ms} << std::min(attempt, 5), 30'000);
     logger_.log(LogLevel::kError, source_,
                 "handling a message on '" + topic + "' failed: " + e.what() + "; retrying in " +
-                    std::to_string(delay_s) + " s");
-    clock_.call_after(std::int64_t{delay_s} * 1'000'000,
-                      [this, alive = alive_, topic, bytes, attempt] {
-                        if (*alive && !stopping_) dispatch(topic, bytes, true, attempt + 1);
-                      });
+                    std::to_string(delay_ms) + " ms");
+    clock_.call_after(delay_ms * 1000, [this, alive = alive_, topic, bytes, attempt] {
+      if (*alive && !stopping_) dispatch(topic, bytes, true, attempt + 1);
+    });
   }
 }
 

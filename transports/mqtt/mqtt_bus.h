@@ -17,7 +17,8 @@
 //   the rest wait in order (the service's outbox is the durable copy).
 // - A message that cannot be decoded goes to the malformed handler (the service dead-letters
 //   it) and is then acknowledged. A handler that throws (a failing disk) does not lose the
-//   message: the transport delivers it again after a backoff.
+//   message: the transport delivers it again after a backoff, and dead-letters it once it
+//   failed max_handler_attempts times.
 // - Optionally a status topic: "online" retained once connected and subscribed, "offline"
 //   retained as the last-will message and on a clean stop.
 #pragma once
@@ -60,6 +61,10 @@ struct MqttOptions {
   std::string share_group;
   int max_in_flight = 256;
   int keep_alive_s = 20;
+  // A handler that throws gets the message again after retry_backoff_ms, doubling up to 30 s;
+  // after max_handler_attempts it goes to the malformed handler (the dead-letter topic).
+  int retry_backoff_ms = 1000;
+  int max_handler_attempts = 8;
   int reconnect_min_s = 1;
   int reconnect_max_s = 30;
 };
@@ -68,6 +73,7 @@ struct MqttStats {
   std::uint64_t received = 0;          // messages delivered by the broker
   std::uint64_t malformed = 0;         // ... that could not be decoded
   std::uint64_t handler_failures = 0;  // handler threw; the message is delivered again later
+  std::uint64_t gave_up = 0;           // ... until max_handler_attempts: then dead-lettered
   std::uint64_t published = 0;         // publishes handed to Paho
   std::uint64_t confirmed = 0;
   std::uint64_t failed = 0;
