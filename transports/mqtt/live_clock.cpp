@@ -6,6 +6,20 @@
 #include <iostream>
 
 namespace eventmart::mqtt {
+namespace {
+
+// Runs `fn`; an exception is reported on stderr and goes no further (the timer thread lives on).
+void run_reporting(const char* what, const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    std::cerr << "eventmart: " << what << " failed: " << e.what() << "\n";
+  } catch (...) {
+    std::cerr << "eventmart: " << what << " failed with an unknown exception\n";
+  }
+}
+
+}  // namespace
 
 TimerThread::TimerThread() : work_(boost::asio::make_work_guard(io_)) {
   thread_ = std::thread([this] { io_.run(); });
@@ -56,13 +70,7 @@ TimerId LiveClock::call_at(std::int64_t at_us, std::function<void()> fn) {
       if (it == state->pending.end()) return;  // cancelled
       std::function<void()> run = std::move(it->second);
       state->pending.erase(it);
-      try {
-        run();
-      } catch (const std::exception& e) {
-        std::cerr << "eventmart: a timer failed: " << e.what() << "\n";
-      } catch (...) {
-        std::cerr << "eventmart: a timer failed with an unknown exception\n";
-      }
+      run_reporting("a timer", run);
     });
   });
   return id;
@@ -72,24 +80,12 @@ void LiveClock::post(std::function<void()> fn) {
   boost::asio::post(timers_.io(), [state = state_, fn = std::move(fn)] {
     std::lock_guard lock(state->strand);
     if (state->closed) return;
-    try {
-      fn();
-    } catch (const std::exception& e) {
-      std::cerr << "eventmart: a posted task failed: " << e.what() << "\n";
-    } catch (...) {
-      std::cerr << "eventmart: a posted task failed with an unknown exception\n";
-    }
+    run_reporting("a posted task", fn);
   });
 }
 
 void LiveClock::post_unlocked(std::function<void()> fn) {
-  boost::asio::post(timers_.io(), [fn = std::move(fn)] {
-    try {
-      fn();
-    } catch (const std::exception& e) {
-      std::cerr << "eventmart: a posted task failed: " << e.what() << "\n";
-    }
-  });
+  boost::asio::post(timers_.io(), [fn = std::move(fn)] { run_reporting("a posted task", fn); });
 }
 
 bool LiveClock::cancel(TimerId id) {
