@@ -242,11 +242,4 @@ bool LiveStore::with_service(const std::string& name, const std::function<void(S
   return false;
 }
 
-mqtt::MqttStats LiveStore::bus_stats(const std::string& name) const {
-  for (const auto& r : running_) {
-    if (r->name == name) return r->bus->stats();
-  }
-  return {};
-}
-
 }  // namespace eventmart::apps

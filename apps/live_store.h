@@ -77,10 +77,8 @@ class LiveStore {
 
   // Every client connected and subscribed (each service said "online").
   bool all_ready() const;
-  const Topics& topics() const { return topics_; }
   // Runs `fn(service)` under the service's strand; false when it does not run here.
   bool with_service(const std::string& name, const std::function<void(Service&)>& fn);
-  mqtt::MqttStats bus_stats(const std::string& name) const;
 
  private:
   struct Running;

@@ -120,7 +120,6 @@ class MqttBus final : public Bus {
   // it. The status topic says "online" from then on.
   bool ready() const;
   MqttStats stats() const;
-  const MqttOptions& options() const { return options_; }
 
  private:
   class Callbacks;
