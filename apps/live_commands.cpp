@@ -168,7 +168,8 @@ int run_serve_command(const std::vector<std::string>& args) {
   main_desc.add_options()("help", "show this help")(
       "service", po::value(&services)->composing()->value_name("NAME"),
       "a service to run here (repeatable): gateway-guardian, hello-helper, gate-exit-guardian, "
-      "inventory-intel, fastlane-finale")("all", "run all five services")(
+      "inventory-intel, fastlane-finale; or logistics-desk, a stand-in for the logistics "
+      "department that delivers every restock at once")("all", "run all five services")(
       "data-dir", po::value(&data_dir)->value_name("DIR"),
       "one SQLite file per service, created and seeded on first start (default "
       "./eventmart-data)")("durability", po::value(&durability)->value_name("normal|full"),

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "apps/logistics_desk.h"
 #include "core/event_id.h"
 #include "core/json.h"
 #include "core/json_wire.h"
@@ -39,6 +40,7 @@ const std::vector<std::string>& all_service_names() {
 }
 
 bool is_service_name(const std::string& name) {
+  if (name == kLogisticsDesk) return true;
   for (const std::string& n : all_service_names()) {
     if (n == name) return true;
   }
@@ -130,6 +132,8 @@ LiveStore::LiveStore(LiveOptions options, Logger& logger)
       auto inventory = std::make_unique<InventoryIntel>(context);
       inventory->store().seed(data.products);
       r->service = std::move(inventory);
+    } else if (name == kLogisticsDesk) {
+      r->service = std::make_unique<LogisticsDesk>(context);
     } else {
       auto fastlane = std::make_unique<FastlaneFinale>(context);
       fastlane->store().seed(data.products);

@@ -35,8 +35,9 @@ class StderrLogger final : public Logger {
   std::mutex mutex_;
 };
 
-// Every service name, in pipeline order.
+// The five store services, in pipeline order (what --all runs).
 const std::vector<std::string>& all_service_names();
+// One of those, or the logistics desk (apps/logistics_desk.h).
 bool is_service_name(const std::string& name);
 
 struct LiveOptions {

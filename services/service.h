@@ -9,6 +9,7 @@
 
 #include "core/bus.h"
 #include "core/clock.h"
+#include "core/codec.h"
 #include "core/log.h"
 #include "core/topics.h"
 #include "services/journal.h"

@@ -367,6 +367,40 @@ TEST(LiveStore, TheDeployAuthConfigRefusesAnonymousClientsAndAdmitsServices) {
   for (auto& s : stores) s->stop();
 }
 
+TEST(LiveStore, TheLogisticsDeskDeliversEachRestockOnceAndTheShelfRecovers) {
+  Mosquitto broker;
+  TempDir data;
+  SharedLogger logger;
+  const Topics topics;
+  LiveStore store(live_options(broker, data.file(""), {"inventory-intel", "logistics-desk"}),
+                  logger);
+  Probe probe(broker.uri(), "probe", logger);
+  ASSERT_TRUE(start_together(store, probe, {topics.restock_needed, topics.stock_replenished}));
+  const Product& milk = product(1);
+  const std::int64_t units = milk.stock - milk.restock_threshold + 1;
+  probe.bus().publish(topics.customer_departure,
+                      make_envelope(EventType::kCustomerDeparted, "restock-1", "probe", 1, "",
+                                    CustomerDeparted{4, {{1, units}}}),
+                      Qos::kAtLeastOnce, nullptr);
+  ASSERT_TRUE(wait_until([&] { return probe.count(topics.stock_replenished) == 1; }));
+  const auto delivered = decode_wire(WireFormat::kCapnp, topics, topics.stock_replenished,
+                                     probe.messages(topics.stock_replenished)[0].bytes);
+  ASSERT_TRUE(delivered);
+  EXPECT_EQ(decode_stock_replenished(delivered.value().payload).value().quantity,
+            milk.restock_quantity);
+  ASSERT_TRUE(wait_until([&] {
+    std::int64_t stock = -1;
+    store.with_service("inventory-intel", [&](Service& s) {
+      stock = static_cast<InventoryIntel&>(s).store().find(1)->stock;
+    });
+    return stock == milk.stock - units + milk.restock_quantity;
+  }));
+  // The same restock request again (a redelivery): no second delivery.
+  probe.publish(topics.restock_needed, probe.messages(topics.restock_needed)[0].bytes);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(probe.count(topics.stock_replenished), 1u);
+}
+
 TEST(LiveStore, WorksOverTlsAndRefusesABrokerItCannotVerify) {
   Mosquitto::Options tls;
   tls.tls = true;

@@ -1,0 +1,39 @@
+#include "apps/logistics_desk.h"
+
+#include <stdexcept>
+
+#include "core/codec.h"
+#include "core/event_id.h"
+
+namespace eventmart::apps {
+
+LogisticsDesk::LogisticsDesk(const ServiceContext& context) : Service(kLogisticsDesk, context) {
+  if (context.logistics_bus == nullptr) {
+    throw std::invalid_argument("the logistics desk needs the logistics bus");
+  }
+}
+
+void LogisticsDesk::start() {
+  ctx_.logistics_bus->subscribe(ctx_.topics.restock_needed,
+                                [this](const Delivery& d) { on_restock(d); });
+  relay_.pump();
+}
+
+void LogisticsDesk::on_restock(const Delivery& delivery) {
+  if (!expect_type(delivery, EventType::kRestockNeeded)) return;
+  auto restock = decode_restock_needed(delivery.envelope.payload);
+  if (!restock) return reject(delivery, restock.error());
+  const std::string& cause = delivery.envelope.event_id;
+  const RestockNeeded& r = restock.value();
+  const bool delivered = consume_once(cause, [&] {
+    emit(Channel::kLogistics, ctx_.topics.stock_replenished, EventType::kStockReplenished,
+         derive_event_id(cause, name_, "delivery"), cause,
+         StockReplenished{r.sku, r.quantity, cause});
+  });
+  if (delivered)
+    info([&] {
+      return "delivered " + std::to_string(r.quantity) + " units of sku " + std::to_string(r.sku);
+    });
+}
+
+}  // namespace eventmart::apps
