@@ -147,12 +147,6 @@ LogLevel parse_log_level(const std::string& text) {
   throw UsageError{"--log-level must be info, warning or error (got '" + text + "')"};
 }
 
-std::int64_t wall_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 int run_serve_command(const std::vector<std::string>& args) {
@@ -276,7 +270,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   if (read_stdin && has_guardian) {
     LiveStore* raw = store.get();
     std::thread([alive, raw, &logger] {
-      const std::string session = "stdin/" + std::to_string(wall_us());
+      const std::string session = "stdin/" + std::to_string(mqtt::wall_clock_us());
       std::string line;
       std::int64_t number = 0;
       while (std::getline(std::cin, line)) {
@@ -372,9 +366,9 @@ int run_scan_command(const std::vector<std::string>& args) {
     if (scan_id.find_first_of(" \t\n") != std::string::npos) {
       throw UsageError{"--scan-id must not contain blanks"};
     }
-    request.scan_id = scan_id.empty()
-                          ? "manual/" + std::to_string(wall_us()) + "-" + std::to_string(::getpid())
-                          : scan_id;
+    request.scan_id = scan_id.empty() ? "manual/" + std::to_string(mqtt::wall_clock_us()) + "-" +
+                                            std::to_string(::getpid())
+                                      : scan_id;
     timeout_s = parse_double("--timeout", timeout);
     if (!(timeout_s > 0)) throw UsageError{"--timeout must be more than 0"};
     connection = conn.to_options(vm);
@@ -384,8 +378,8 @@ int run_scan_command(const std::vector<std::string>& args) {
 
   StderrLogger logger(LogLevel::kWarning);
   const Topics topics(conn.chain, conn.store);
-  connection.client_id =
-      "eventmart-scan-" + std::to_string(::getpid()) + "-" + std::to_string(wall_us() % 1000000);
+  connection.client_id = "eventmart-scan-" + std::to_string(::getpid()) + "-" +
+                         std::to_string(mqtt::wall_clock_us() % 1000000);
   connection.clean_session = true;
   connection.reconnect_max_s = 2;
   mqtt::TimerThread timers;

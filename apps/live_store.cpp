@@ -19,9 +19,7 @@ namespace eventmart::apps {
 
 void StderrLogger::log(LogLevel level, std::string_view source, std::string_view message) {
   if (level < min_level_) return;
-  const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+  const std::int64_t now = mqtt::wall_clock_us();
   const char* tag = level == LogLevel::kInfo      ? "INFO "
                     : level == LogLevel::kWarning ? "WARN "
                                                   : "ERROR";

@@ -84,11 +84,8 @@ std::string LoadReport::to_text() const {
 LoadReport run_load(const LoadOptions& options, Logger& logger) {
   LoadReport report;
   const Topics topics(options.chain, options.store);
-  const auto wall_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
   const std::string run_id =
-      options.run_id.empty() ? "load-" + std::to_string(wall_us) : options.run_id;
+      options.run_id.empty() ? "load-" + std::to_string(mqtt::wall_clock_us()) : options.run_id;
 
   // The workload, decided before anything is sent.
   const StoreData& data = default_store();

@@ -44,10 +44,14 @@ LiveClock::~LiveClock() {
   state_->pending.clear();
 }
 
+std::int64_t wall_clock_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 std::int64_t LiveClock::now_us() const {
-  const std::int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
+  const std::int64_t now = wall_clock_us();
   // The contract says time never decreases; the system clock may be stepped back.
   std::int64_t last = last_us_.load(std::memory_order_relaxed);
   while (now > last && !last_us_.compare_exchange_weak(last, now, std::memory_order_relaxed)) {

@@ -18,6 +18,9 @@
 
 namespace eventmart::mqtt {
 
+// Microseconds since the Unix epoch, from the system clock (may step back; LiveClock does not).
+std::int64_t wall_clock_us();
+
 // Recursive, so a service that publishes from inside a delivery (Strand held) may meet the
 // transport taking it again on the same thread.
 using Strand = std::recursive_mutex;
