@@ -93,6 +93,12 @@ class Probe {
   std::size_t count(const std::string& topic_prefix = "") const {
     return messages(topic_prefix).size();
   }
+  // How many messages on `topic` (or below it) carried exactly `bytes` ("online", ...).
+  std::size_t count_saying(const std::string& topic, const std::string& bytes) const {
+    std::size_t n = 0;
+    for (const Message& m : messages(topic)) n += m.bytes == bytes;
+    return n;
+  }
 
  private:
   Topics topics_;

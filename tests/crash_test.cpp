@@ -21,12 +21,6 @@
 namespace eventmart::testing {
 namespace {
 
-std::size_t count_payload(const Probe& probe, const std::string& topic, const std::string& text) {
-  std::size_t n = 0;
-  for (const Message& m : probe.messages(topic)) n += m.bytes == text;
-  return n;
-}
-
 // Stock - shortfall of every sku is the opening stock minus the units sold.
 void expect_stock_is_opening_minus_sold(const std::string& db_file, const apps::LoadReport& r) {
   Database db(db_file);
@@ -63,8 +57,8 @@ TEST(Crash, KillNineOfInventoryAndFastlaneDuringALoadRunLosesAndRepeatsNothing) 
   const std::string inventory_status = topics.status("inventory-intel");
   const std::string fastlane_status = topics.status("fastlane-finale");
   ASSERT_TRUE(wait_until([&] {
-    return count_payload(status, inventory_status, "online") >= 1 &&
-           count_payload(status, fastlane_status, "online") >= 1;
+    return status.count_saying(inventory_status, "online") >= 1 &&
+           status.count_saying(fastlane_status, "online") >= 1;
   }));
 
   apps::LoadOptions load;
@@ -77,7 +71,7 @@ TEST(Crash, KillNineOfInventoryAndFastlaneDuringALoadRunLosesAndRepeatsNothing) 
 
   std::this_thread::sleep_for(std::chrono::milliseconds(700));
   inventory->kill_now();
-  ASSERT_TRUE(wait_until([&] { return count_payload(status, inventory_status, "offline") >= 1; }))
+  ASSERT_TRUE(wait_until([&] { return status.count_saying(inventory_status, "offline") >= 1; }))
       << "the broker publishes the last will of a killed service";
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   inventory->start();
@@ -92,7 +86,7 @@ TEST(Crash, KillNineOfInventoryAndFastlaneDuringALoadRunLosesAndRepeatsNothing) 
   EXPECT_EQ(report.payments_received, 1500);
   EXPECT_EQ(report.duplicate_payments, 0);
   EXPECT_EQ(report.wrong_totals, 0);
-  EXPECT_GE(count_payload(status, inventory_status, "online"), 2u) << "it came back";
+  EXPECT_GE(status.count_saying(inventory_status, "online"), 2u) << "it came back";
 
   // Inventory Intel consumes departures on its own: let it drain, then stop both cleanly.
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));

@@ -294,11 +294,7 @@ TEST(LiveStore, TheSameDeparturesOnMemoryAndOnMqttEndInTheSameStockAndPayments) 
     LiveStore store(live_options(broker, data.file(""), {"inventory-intel", "fastlane-finale"}),
                     logger);
     Probe probe(broker.uri(), "probe", logger);
-    probe.record(topics.payment_due);
-    store.start();
-    probe.bus().start();
-    ASSERT_TRUE(wait_until([&] { return store.all_ready(); }));
-    ASSERT_TRUE(wait_until([&] { return probe.bus().stats().subscriptions_acknowledged >= 1; }));
+    ASSERT_TRUE(start_together(store, probe, {topics.payment_due}));
     for (const auto& [id, d] : departures) {
       probe.bus().publish(topics.customer_departure,
                           make_envelope(EventType::kCustomerDeparted, id, "probe", 1, "", d),

@@ -65,12 +65,7 @@ class Serve : public ::testing::Test {
   }
   // Waits until `service` said "online" on its retained status topic.
   bool online(Probe& status, const std::string& service) {
-    return wait_until([&] {
-      for (const Message& m : status.messages(topics.status(service))) {
-        if (m.bytes == "online") return true;
-      }
-      return false;
-    });
+    return wait_until([&] { return status.count_saying(topics.status(service), "online") > 0; });
   }
 
   Mosquitto broker;
@@ -137,12 +132,8 @@ TEST_F(Serve, ScanByHandReachesARunningStoreOnce) {
 
   // SIGTERM: a clean stop, and "offline" on the status topic (not the last will: said).
   EXPECT_EQ(serve.terminate(), 0);
-  ASSERT_TRUE(wait_until([&] {
-    for (const Message& m : probe.messages(topics.status("fastlane-finale"))) {
-      if (m.bytes == "offline") return true;
-    }
-    return false;
-  }));
+  ASSERT_TRUE(wait_until(
+      [&] { return probe.count_saying(topics.status("fastlane-finale"), "offline") > 0; }));
 }
 
 TEST_F(Serve, LoadOverTheJsonWirePrintsItsReportAsOneJsonObject) {
@@ -185,12 +176,7 @@ TEST_F(Serve, AServiceStartedBeforeItsBrokerSaysSoAndConnectsWhenItComes) {
   status.record(topics.chain + "/" + topics.store + "/status/#");
   ASSERT_TRUE(status.start(1));
   EXPECT_TRUE(wait_until(
-      [&] {
-        for (const Message& m : status.messages(topics.status("fastlane-finale"))) {
-          if (m.bytes == "online") return true;
-        }
-        return false;
-      },
+      [&] { return status.count_saying(topics.status("fastlane-finale"), "online") > 0; },
       std::chrono::seconds(40)));
 }
 
