@@ -1,108 +1,83 @@
 #include "apps/json_writer.h"
 
-#include <cstdio>
+#include <cmath>
+#include <stdexcept>
 
 namespace eventmart::apps {
 
-void JsonWriter::separate() {
-  if (need_comma_) out_.push_back(',');
-  need_comma_ = false;
+void JsonWriter::add(json::Document value) {
+  if (open_.empty()) {
+    if (has_root_) throw std::logic_error("JsonWriter: a second top-level value");
+    root_ = std::move(value);
+    has_root_ = true;
+    if (root_.is_structured()) open_.push_back(&root_);
+    return;
+  }
+  json::Document& parent = *open_.back();
+  json::Document* added = nullptr;
+  if (parent.is_array()) {
+    parent.push_back(std::move(value));
+    added = &parent.back();
+  } else {
+    added = &(parent[pending_key_] = std::move(value));
+    pending_key_.clear();
+  }
+  if (added->is_structured()) open_.push_back(added);
 }
 
 JsonWriter& JsonWriter::begin_object() {
-  separate();
-  out_.push_back('{');
+  add(json::Document::object());
   return *this;
 }
 
 JsonWriter& JsonWriter::end_object() {
-  out_.push_back('}');
-  need_comma_ = true;
+  open_.pop_back();
   return *this;
 }
 
 JsonWriter& JsonWriter::begin_array() {
-  separate();
-  out_.push_back('[');
+  add(json::Document::array());
   return *this;
 }
 
 JsonWriter& JsonWriter::end_array() {
-  out_.push_back(']');
-  need_comma_ = true;
+  open_.pop_back();
   return *this;
 }
 
 JsonWriter& JsonWriter::key(std::string_view name) {
-  value(name);
-  out_.push_back(':');
-  need_comma_ = false;
+  pending_key_ = std::string(name);
   return *this;
 }
 
 JsonWriter& JsonWriter::value(std::string_view text) {
-  separate();
-  out_.push_back('"');
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"':
-        out_ += "\\\"";
-        break;
-      case '\\':
-        out_ += "\\\\";
-        break;
-      case '\n':
-        out_ += "\\n";
-        break;
-      case '\r':
-        out_ += "\\r";
-        break;
-      case '\t':
-        out_ += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out_ += buf;
-        } else {
-          out_.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out_.push_back('"');
-  need_comma_ = true;
+  add(json::Document(std::string(text)));
   return *this;
 }
 
 JsonWriter& JsonWriter::value(std::int64_t number) {
-  separate();
-  out_ += std::to_string(number);
-  need_comma_ = true;
+  add(json::Document(number));
   return *this;
 }
 
 JsonWriter& JsonWriter::value(std::uint64_t number) {
-  separate();
-  out_ += std::to_string(number);
-  need_comma_ = true;
+  add(json::Document(number));
   return *this;
 }
 
 JsonWriter& JsonWriter::value(bool flag) {
-  separate();
-  out_ += flag ? "true" : "false";
-  need_comma_ = true;
+  add(json::Document(flag));
   return *this;
 }
 
 JsonWriter& JsonWriter::value_fixed(double number, int decimals) {
-  separate();
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, number);
-  out_ += buf;
-  need_comma_ = true;
+  const double scale = std::pow(10.0, decimals);
+  add(json::Document(std::round(number * scale) / scale));
   return *this;
+}
+
+std::string JsonWriter::str() const {
+  return json::dump(root_);
 }
 
 }  // namespace eventmart::apps

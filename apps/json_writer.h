@@ -1,9 +1,13 @@
-// A minimal JSON writer for the command line's reports: objects, strings, integers, booleans.
+// The command line's JSON reports, written with nlohmann-json (core/json.h) through a small
+// streaming-style builder: begin/end objects and arrays, keys and values in order.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "core/json.h"
 
 namespace eventmart::apps {
 
@@ -13,6 +17,7 @@ class JsonWriter {
   JsonWriter& end_object();
   JsonWriter& begin_array();
   JsonWriter& end_array();
+  // Names the next value. REQUIRES: inside an object.
   JsonWriter& key(std::string_view name);
   JsonWriter& value(std::string_view text);
   JsonWriter& value(const char* text) { return value(std::string_view(text)); }
@@ -20,14 +25,18 @@ class JsonWriter {
   JsonWriter& value(std::uint64_t number);
   JsonWriter& value(int number) { return value(static_cast<std::int64_t>(number)); }
   JsonWriter& value(bool flag);
+  // `number` rounded to `decimals` places (written in the shortest form that reads back).
   JsonWriter& value_fixed(double number, int decimals);
 
-  const std::string& str() const { return out_; }
+  // The document so far as compact JSON (valid UTF-8 whatever the strings held).
+  std::string str() const;
 
  private:
-  void separate();
-  std::string out_;
-  bool need_comma_ = false;
+  void add(json::Document value);
+  json::Document root_;
+  std::vector<json::Document*> open_;  // the objects and arrays being written, innermost last
+  std::string pending_key_;
+  bool has_root_ = false;
 };
 
 }  // namespace eventmart::apps

@@ -353,9 +353,9 @@ int run_scan_command(const std::vector<std::string>& args) {
     } else if (kind == "departure") {
       request.kind = ScanRequest::Kind::kDeparture;
       if (!items.empty()) {
-        auto units = parse_items(items);
-        if (!units) throw UsageError{"--items: " + units.error()};
-        request.units = units.value();
+        auto lines = parse_items(items);
+        if (!lines) throw UsageError{"--items: " + lines.error()};
+        request.lines = lines.value();
       }
     } else {
       throw UsageError{kind.empty() ? "say what was scanned: 'arrival' or 'departure'"

@@ -53,11 +53,11 @@ class MqttDisplay final : public Display {
   MqttDisplay(mqtt::MqttBus& bus, const Topics& topics, Clock& clock)
       : bus_(bus), topics_(topics), clock_(clock) {}
   void show(CustomerId customer, std::string_view text) override {
-    std::string doc =
-        "{\"timestamp\": " + json::quote(json_wire::format_timestamp(clock_.now_us())) +
-        ", \"customer_id\": " + std::to_string(customer) + ", \"message\": " + json::quote(text) +
-        "}";
-    bus_.publish_bytes(topics_.display_entrance, std::move(doc), Qos::kAtLeastOnce, true, nullptr);
+    json::Document doc = json::Document::object();
+    doc["timestamp"] = json_wire::format_timestamp(clock_.now_us());
+    doc["customer_id"] = customer;
+    doc["message"] = std::string(text);
+    bus_.publish_bytes(topics_.display_entrance, json::dump(doc), Qos::kAtLeastOnce, true, nullptr);
   }
 
  private:
@@ -117,6 +117,7 @@ LiveStore::LiveStore(LiveOptions options, Logger& logger)
     context.qos = options_.qos;
     context.instance = options_.instance;
     context.inbox_retention_us = options_.inbox_retention_us;
+    context.limits = options_.limits;
     if (name == kGatewayGuardian) {
       r->service = std::make_unique<GatewayGuardian>(context);
     } else if (name == kGateExitGuardian) {
@@ -150,19 +151,18 @@ void LiveStore::subscribe_devices(Running& r) {
   const std::string& topic = entrance ? topics_.entrance_scanner : topics_.exit_gate;
   const auto kind = entrance ? ScanRequest::Kind::kArrival : ScanRequest::Kind::kDeparture;
   Running* rp = &r;
-  r.bus->subscribe_bytes(topic,
-                         [this, rp, kind](const std::string& topic, std::string_view bytes, bool) {
-                           auto request = parse_device_message(kind, bytes);
-                           if (!request)
-                             return rp->service->dead_letter(topic, bytes, request.error());
-                           const std::string fallback = topic.substr(topic.rfind('/') + 1) + "/" +
-                                                        to_hex64(stable_hash(bytes)) + "/" +
-                                                        std::to_string(rp->clock->now_us());
-                           const ScanOutcome outcome = scan(request.value(), fallback);
-                           if (outcome.kind == ScanOutcome::Kind::kRejected) {
-                             rp->service->dead_letter(topic, bytes, outcome.error);
-                           }
-                         });
+  const InputLimits limits = options_.limits;
+  r.bus->subscribe_bytes(
+      topic, [this, rp, kind, limits](const std::string& topic, std::string_view bytes, bool) {
+        // A reading on a device topic must identify itself (a scan id, or a JSON timestamp): the
+        // broker may deliver it again, and nothing else could tell that from a second reading.
+        auto request = parse_device_message(kind, bytes, limits);
+        if (!request) return rp->service->dead_letter(topic, bytes, request.error());
+        const ScanOutcome outcome = scan(request.value(), "");
+        if (outcome.kind == ScanOutcome::Kind::kRejected) {
+          rp->service->dead_letter(topic, bytes, outcome.error);
+        }
+      });
 }
 
 void LiveStore::start() {
@@ -203,7 +203,7 @@ ScanOutcome LiveStore::scan(const ScanRequest& request, const std::string& fallb
       outcome = static_cast<GatewayGuardian&>(*r->service).scan(CardScan{scan_id, request.card});
     } else {
       outcome = static_cast<GateExitGuardian&>(*r->service)
-                    .scan(BagScan{scan_id, request.card, request.units});
+                    .scan(BagScan{scan_id, request.card, request.lines});
     }
     const char* what = request.kind == ScanRequest::Kind::kArrival ? "arrival" : "departure";
     switch (outcome.kind) {

@@ -55,6 +55,9 @@ struct LiveOptions {
   // How long consumed event ids are kept for deduplication (see ServiceContext); longer than
   // the broker keeps a session (deploy/mosquitto.conf: 14 days).
   std::int64_t inbox_retention_us = 30LL * 24 * 3600 * 1'000'000;
+  // What one message may hold; beyond it, a message is dead-lettered (also applied by the
+  // transport: connection.limits).
+  InputLimits limits = {};
 };
 
 class LiveStore {
@@ -72,8 +75,9 @@ class LiveStore {
   void stop();
 
   // A reading for the guardian of its kind, run in this process. `fallback_scan_id` is used
-  // when the reading carries none. Returns the guardian's answer; a reading no guardian here
-  // takes is rejected.
+  // when the reading carries none (stdin lines, which are never redelivered); empty: none, so
+  // the guardian refuses it. Returns the guardian's answer; a reading no guardian here takes
+  // is rejected.
   ScanOutcome scan(const ScanRequest& request, const std::string& fallback_scan_id);
 
   // Every client connected and subscribed (each service said "online").

@@ -112,7 +112,7 @@ LoadReport run_load(const LoadOptions& options, Logger& logger) {
   std::vector<Visit> visits;
   for (const sim::Visit& v : workload.plan_visits()) {
     const std::vector<Sku> units = workload.pick_basket(shelves);
-    auto departed = departure_from_units(v.customer_id, units);
+    auto departed = departure_from_lines(v.customer_id, lines_of_units(units));
     std::int64_t total = 0;
     for (const LineItem& item : departed.value().items) {
       total += prices[item.sku] * item.quantity;

@@ -20,20 +20,19 @@ void LogisticsDesk::start() {
 }
 
 void LogisticsDesk::on_restock(const Delivery& delivery) {
-  if (!expect_type(delivery, EventType::kRestockNeeded)) return;
-  auto restock = decode_restock_needed(delivery.envelope.payload);
-  if (!restock) return reject(delivery, restock.error());
+  std::optional<RestockNeeded> restock = receive<RestockNeeded>(delivery);
+  if (!restock) return;
   const std::string& cause = delivery.envelope.event_id;
-  const RestockNeeded& r = restock.value();
-  const bool delivered = consume_once(cause, [&] {
+  const RestockNeeded& r = *restock;
+  const Consumption consumed = consume_once(cause, content_hash(r), [&] {
     emit(Channel::kLogistics, ctx_.topics.stock_replenished, EventType::kStockReplenished,
          derive_event_id(cause, name_, "delivery"), cause,
          StockReplenished{r.sku, r.quantity, cause});
   });
-  if (delivered)
-    info([&] {
-      return "delivered " + std::to_string(r.quantity) + " units of sku " + std::to_string(r.sku);
-    });
+  if (!consumed.applied()) return settle(delivery, consumed);
+  info([&] {
+    return "delivered " + std::to_string(r.quantity) + " units of sku " + std::to_string(r.sku);
+  });
 }
 
 }  // namespace eventmart::apps

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "core/json.h"
+#include "core/json_wire.h"
 
 namespace eventmart::apps {
 namespace {
@@ -28,7 +29,7 @@ bool parse_positive(std::string_view text, std::int64_t max, std::int64_t& out) 
 }
 
 // The words after the kind: CUSTOMER [ITEMS] [scan=ID].
-D parse_words(ScanRequest::Kind kind, std::vector<std::string_view> w) {
+D parse_words(ScanRequest::Kind kind, std::vector<std::string_view> w, const InputLimits& limits) {
   ScanRequest request;
   request.kind = kind;
   if (!w.empty() && w.back().rfind("scan=", 0) == 0) {
@@ -47,14 +48,14 @@ D parse_words(ScanRequest::Kind kind, std::vector<std::string_view> w) {
   }
   if (w.size() > 2) return D::error(std::string("too many words: ") + usage);
   if (w.size() == 2) {
-    auto units = parse_items(w[1]);
-    if (!units) return D::error(units.error());
-    request.units = std::move(units.value());
+    auto lines = parse_items(w[1], limits);
+    if (!lines) return D::error(lines.error());
+    request.lines = std::move(lines.value());
   }
   return D::ok(std::move(request));
 }
 
-D parse_json_reading(ScanRequest::Kind kind, std::string_view payload) {
+D parse_json_reading(ScanRequest::Kind kind, std::string_view payload, const InputLimits& limits) {
   auto doc = json::parse(payload);
   if (!doc) return D::error("not JSON: " + doc.error());
   const json::Value& v = doc.value();
@@ -74,10 +75,16 @@ D parse_json_reading(ScanRequest::Kind kind, std::string_view payload) {
     if (ids == nullptr || ids->kind != json::Value::Kind::kArray) {
       return D::error("JSON bag reading has no \"product_ids\" array");
     }
+    if (static_cast<std::int64_t>(ids->items.size()) > limits.max_basket_units) {
+      return D::error("\"product_ids\" lists more than " + std::to_string(limits.max_basket_units) +
+                      " units (the limit per basket)");
+    }
     for (const json::Value& id : ids->items) {
       const auto sku = json::as_int64(id);
-      if (!sku || *sku < 1) return D::error("\"product_ids\" holds a value that is not a sku");
-      request.units.push_back(static_cast<Sku>(*sku));
+      if (!sku || *sku < 1 || *sku > kMaxSku) {
+        return D::error("\"product_ids\" holds a value that is not a sku");
+      }
+      request.lines.push_back(LineItem{*sku, 1});
     }
   }
   if (const json::Value* scan = v.find("scan_id"); scan != nullptr) {
@@ -85,9 +92,15 @@ D parse_json_reading(ScanRequest::Kind kind, std::string_view payload) {
       return D::error("\"scan_id\" is not a non-empty string");
     }
     request.scan_id = scan->text;
-  } else if (const json::Value* ts = v.find("timestamp");
-             ts != nullptr && ts->kind == json::Value::Kind::kString && !ts->text.empty()) {
-    request.scan_id = "ts/" + ts->text + "/" + request.card;
+  } else if (const json::Value* ts = v.find("timestamp"); ts != nullptr) {
+    const auto at = ts->kind == json::Value::Kind::kString ? json_wire::parse_timestamp(ts->text)
+                                                           : std::nullopt;
+    if (!at) {
+      return D::error("\"timestamp\" is not an ISO-8601 time of a real day: " +
+                      excerpt(ts->text, 40));
+    }
+    // The reading's identity: the moment and the card (the guardian checks the card).
+    request.scan_id = "ts/" + std::to_string(*at) + "/" + excerpt(request.card, 24);
   }
   return D::ok(std::move(request));
 }
@@ -99,9 +112,10 @@ bool is_blank_line(std::string_view line) {
   return w.empty() || w[0].front() == '#';
 }
 
-Decoded<std::vector<Sku>> parse_items(std::string_view text) {
-  using V = Decoded<std::vector<Sku>>;
-  std::vector<Sku> units;
+Decoded<std::vector<LineItem>> parse_items(std::string_view text, const InputLimits& limits) {
+  using V = Decoded<std::vector<LineItem>>;
+  std::vector<LineItem> lines;
+  std::int64_t units = 0;
   std::size_t pos = 0;
   while (pos <= text.size()) {
     std::size_t comma = text.find(',', pos);
@@ -111,19 +125,27 @@ Decoded<std::vector<Sku>> parse_items(std::string_view text) {
     std::int64_t sku = 0;
     std::int64_t qty = 1;
     const std::string_view sku_text = item.substr(0, colon);
-    if (!parse_positive(sku_text, INT32_MAX, sku)) {
-      return V::error("item '" + std::string(item) + "': the sku is not a positive number");
+    if (!parse_positive(sku_text, kMaxSku, sku)) {
+      return V::error("item '" + excerpt(item, 40) + "': the sku is not a number 1.." +
+                      std::to_string(kMaxSku));
     }
-    if (colon != std::string_view::npos && !parse_positive(item.substr(colon + 1), 1000, qty)) {
-      return V::error("item '" + std::string(item) + "': the quantity is not 1..1000");
+    if (colon != std::string_view::npos &&
+        !parse_positive(item.substr(colon + 1), limits.max_units_per_line, qty)) {
+      return V::error("item '" + excerpt(item, 40) + "': the quantity is not 1.." +
+                      std::to_string(limits.max_units_per_line));
     }
-    for (std::int64_t i = 0; i < qty; ++i) units.push_back(static_cast<Sku>(sku));
+    units += qty;  // each bounded, and we stop at the first excess
+    if (units > limits.max_basket_units) {
+      return V::error("more than " + std::to_string(limits.max_basket_units) +
+                      " units in one bag (the limit per basket)");
+    }
+    lines.push_back(LineItem{sku, qty});
     pos = comma + 1;
   }
-  return V::ok(std::move(units));
+  return V::ok(std::move(lines));
 }
 
-Decoded<ScanRequest> parse_scan_line(std::string_view line) {
+Decoded<ScanRequest> parse_scan_line(std::string_view line, const InputLimits& limits) {
   auto w = words(line);
   if (w.empty()) return D::error("empty line");
   ScanRequest::Kind kind;
@@ -136,42 +158,46 @@ Decoded<ScanRequest> parse_scan_line(std::string_view line) {
                     "': lines start with 'arrival' or 'departure'");
   }
   w.erase(w.begin());
-  return parse_words(kind, std::move(w));
+  return parse_words(kind, std::move(w), limits);
 }
 
-Decoded<ScanRequest> parse_device_message(ScanRequest::Kind kind, std::string_view payload) {
+Decoded<ScanRequest> parse_device_message(ScanRequest::Kind kind, std::string_view payload,
+                                          const InputLimits& limits) {
+  if (payload.size() > limits.max_payload_bytes) {
+    return D::error("a reading of " + std::to_string(payload.size()) +
+                    " bytes is over the limit of " + std::to_string(limits.max_payload_bytes));
+  }
   std::size_t first = 0;
   while (first < payload.size() && (payload[first] == ' ' || payload[first] == '\t' ||
                                     payload[first] == '\n' || payload[first] == '\r')) {
     ++first;
   }
-  if (first < payload.size() && payload[first] == '{') return parse_json_reading(kind, payload);
+  if (first < payload.size() && payload[first] == '{') {
+    return parse_json_reading(kind, payload, limits);
+  }
   std::string_view line = payload;
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
   if (line.find('\n') != std::string_view::npos) return D::error("more than one line");
   auto w = words(line);
   if (!w.empty() && (w[0] == "arrival" || w[0] == "departure")) {
-    auto request = parse_scan_line(line);
+    auto request = parse_scan_line(line, limits);
     if (request && request.value().kind != kind) {
       return D::error("a " + std::string(w[0]) + " reading on the wrong scanner's topic");
     }
     return request;
   }
-  return parse_words(kind, std::move(w));
+  return parse_words(kind, std::move(w), limits);
 }
 
 std::string format_scan_line(const ScanRequest& request) {
   std::string line = request.kind == ScanRequest::Kind::kArrival ? "arrival " : "departure ";
   line += request.card;
-  if (request.kind == ScanRequest::Kind::kDeparture && !request.units.empty()) {
+  if (request.kind == ScanRequest::Kind::kDeparture && !request.lines.empty()) {
     line += ' ';
-    // Consecutive equal skus become one SKU:QTY item.
-    for (std::size_t i = 0; i < request.units.size();) {
-      std::size_t j = i;
-      while (j < request.units.size() && request.units[j] == request.units[i]) ++j;
+    for (std::size_t i = 0; i < request.lines.size(); ++i) {
       if (i > 0) line += ',';
-      line += std::to_string(request.units[i]) + ":" + std::to_string(j - i);
-      i = j;
+      line +=
+          std::to_string(request.lines[i].sku) + ":" + std::to_string(request.lines[i].quantity);
     }
   }
   if (!request.scan_id.empty()) line += " scan=" + request.scan_id;

@@ -11,8 +11,13 @@
 // with an optional "scan_id".
 //
 // The scan id makes a reading idempotent: a device that resends a reading with the same id
-// produces one event. Without one, a JSON reading's timestamp stands in for it; a text line
-// without one gets the id the caller derives (see ScanRequest::scan_id).
+// produces one event. A JSON reading without one is identified by its timestamp and card. A
+// reading on a device topic with neither is refused by its guardian (dead-lettered): the
+// broker may deliver a message again, and nothing else could tell that from a new reading.
+// Lines on stdin are not redelivered, so `serve` numbers them itself.
+//
+// Parsing is bounded by the InputLimits: a bag is read line by line and refused at the first
+// line past a limit, before anything proportional to the rest is built.
 #pragma once
 
 #include <string>
@@ -21,27 +26,32 @@
 
 #include "core/codec.h"
 #include "core/events.h"
+#include "core/limits.h"
 
 namespace eventmart::apps {
 
 struct ScanRequest {
   enum class Kind { kArrival, kDeparture };
   Kind kind = Kind::kArrival;
-  std::string card;        // as the card reader read it (the guardian validates it)
-  std::vector<Sku> units;  // departure: one sku per unit
-  std::string scan_id;     // empty: the reading carried none
+  std::string card;             // as the card reader read it (the guardian validates it)
+  std::vector<LineItem> lines;  // departure: (sku, units) as read; a sku may repeat
+  std::string scan_id;          // empty: the reading carried none
 };
 
 // One line of text. Blank lines and lines starting with '#' are errors the caller skips
 // (is_blank_line).
-Decoded<ScanRequest> parse_scan_line(std::string_view line);
+Decoded<ScanRequest> parse_scan_line(std::string_view line,
+                                     const InputLimits& limits = default_limits());
 bool is_blank_line(std::string_view line);
 
 // A device topic's payload: text or JSON, for the scanner of `kind`.
-Decoded<ScanRequest> parse_device_message(ScanRequest::Kind kind, std::string_view payload);
+Decoded<ScanRequest> parse_device_message(ScanRequest::Kind kind, std::string_view payload,
+                                          const InputLimits& limits = default_limits());
 
-// "59:2,7:1" -> {59, 59, 7}. Quantities 1..1000 per line.
-Decoded<std::vector<Sku>> parse_items(std::string_view text);
+// "59:2,7:1" -> {{59, 2}, {7, 1}}. Skus 1..kMaxSku, quantities 1..max_units_per_line, at most
+// max_basket_units units in all.
+Decoded<std::vector<LineItem>> parse_items(std::string_view text,
+                                           const InputLimits& limits = default_limits());
 
 // The inverse of parse_scan_line: the line `eventmart scan` sends.
 std::string format_scan_line(const ScanRequest& request);

@@ -1,5 +1,6 @@
 #include "core/codec.h"
 
+#include <capnp/any.h>
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 #include <kj/array.h>
@@ -8,6 +9,7 @@
 #include <cstring>
 #include <set>
 
+#include "core/event_id.h"
 #include "core/events.capnp.h"
 
 namespace eventmart {
@@ -24,7 +26,8 @@ std::string to_bytes(capnp::MessageBuilder& message) {
 }
 
 // Decodes `bytes` as a Cap'n Proto message with root `Root` and hands the reader to `read`.
-// Cap'n Proto needs word-aligned input, so the bytes are copied into aligned storage.
+// Cap'n Proto needs word-aligned input, so the bytes are copied into aligned storage. The
+// root's layout must be exactly Root's: another struct in its place is refused.
 template <typename Root, typename T, typename Read>
 Decoded<T> decode_with(std::string_view bytes, std::string_view what, Read read) {
   if (bytes.empty()) return Decoded<T>::error(std::string(what) + ": empty payload");
@@ -36,11 +39,60 @@ Decoded<T> decode_with(std::string_view bytes, std::string_view what, Read read)
   std::memcpy(aligned.begin(), bytes.data(), bytes.size());
   try {
     capnp::FlatArrayMessageReader message(aligned);
+    const capnp::AnyStruct::Reader any = message.getRoot<capnp::AnyStruct>();
+    const std::size_t data_words = any.getDataSection().size() / sizeof(capnp::word);
+    const std::size_t pointers = any.getPointerSection().size();
+    if (data_words != Root::_capnpPrivate::dataWordSize ||
+        pointers != Root::_capnpPrivate::pointerCount) {
+      return Decoded<T>::error(std::string(what) + ": the payload is a struct of " +
+                               std::to_string(data_words) + " data words and " +
+                               std::to_string(pointers) + " pointers, not a " + std::string(what));
+    }
     return read(message.getRoot<Root>());
   } catch (const kj::Exception& e) {
     return Decoded<T>::error(std::string(what) +
                              ": undecodable: " + std::string(e.getDescription().cStr()));
   }
+}
+
+// A string as Cap'n Proto Text, all of its bytes (a std::string is NUL-terminated at size()).
+capnp::Text::Reader as_text(const std::string& s) {
+  return capnp::Text::Reader(s.data(), s.size());
+}
+
+// Text as bytes, embedded NULs included (cStr() would stop at the first one).
+std::string text_of(capnp::Text::Reader text) {
+  return std::string(text.begin(), text.size());
+}
+
+std::string check_customer(std::string_view what, std::int64_t customer) {
+  if (customer < 1 || customer > kMaxCustomerId) {
+    return std::string(what) + ": customer id " + std::to_string(customer) + " is not 1.." +
+           std::to_string(kMaxCustomerId);
+  }
+  return {};
+}
+
+std::string check_sku(std::string_view what, std::int64_t sku) {
+  if (sku < 1 || sku > kMaxSku) {
+    return std::string(what) + ": sku " + std::to_string(sku) + " is not 1.." +
+           std::to_string(kMaxSku);
+  }
+  return {};
+}
+
+std::string check_delivery_units(std::string_view what, std::int64_t quantity) {
+  if (quantity < 1 || quantity > kMaxDeliveryUnits) {
+    return std::string(what) + ": quantity " + std::to_string(quantity) + " is not 1.." +
+           std::to_string(kMaxDeliveryUnits);
+  }
+  return {};
+}
+
+// An id field that may be empty (a message from the reference implementation has none).
+std::string check_optional_id(std::string_view what, std::string_view id, std::size_t max_bytes) {
+  if (id.empty()) return {};
+  return check_id(id, max_bytes, what);
 }
 
 wire::EventType to_wire(EventType type) {
@@ -90,7 +142,7 @@ std::string encode(const PaymentDue& event) {
   auto root = message.initRoot<wire::PaymentDue>();
   root.setCustomerId(event.customer_id);
   root.setTotalCents(event.total_cents);
-  root.setDepartureEventId(event.departure_event_id);
+  root.setDepartureEventId(as_text(event.departure_event_id));
   auto unpriced = root.initUnpricedSkus(static_cast<unsigned>(event.unpriced_skus.size()));
   for (unsigned i = 0; i < event.unpriced_skus.size(); ++i) unpriced.set(i, event.unpriced_skus[i]);
   return to_bytes(message);
@@ -111,32 +163,57 @@ std::string encode(const StockReplenished& event) {
   auto root = message.initRoot<wire::StockReplenished>();
   root.setSku(event.sku);
   root.setQuantity(event.quantity);
-  root.setRestockEventId(event.restock_event_id);
+  root.setRestockEventId(as_text(event.restock_event_id));
   return to_bytes(message);
 }
 
 Decoded<CustomerArrival> decode_customer_arrival(std::string_view bytes) {
   using D = Decoded<CustomerArrival>;
   return decode_with<wire::CustomerArrival, CustomerArrival>(
-      bytes, "CustomerArrival",
-      [](wire::CustomerArrival::Reader r) { return D::ok(CustomerArrival{r.getCustomerId()}); });
+      bytes, "CustomerArrival", [](wire::CustomerArrival::Reader r) {
+        if (auto error = check_customer("CustomerArrival", r.getCustomerId()); !error.empty()) {
+          return D::error(error);
+        }
+        return D::ok(CustomerArrival{r.getCustomerId()});
+      });
 }
 
-Decoded<CustomerDeparted> decode_customer_departed(std::string_view bytes) {
+Decoded<CustomerDeparted> decode_customer_departed(std::string_view bytes,
+                                                   const InputLimits& limits) {
   using D = Decoded<CustomerDeparted>;
   return decode_with<wire::CustomerDeparted, CustomerDeparted>(
-      bytes, "CustomerDeparted", [](wire::CustomerDeparted::Reader r) {
+      bytes, "CustomerDeparted", [&limits](wire::CustomerDeparted::Reader r) {
+        if (auto error = check_customer("CustomerDeparted", r.getCustomerId()); !error.empty()) {
+          return D::error(error);
+        }
+        const auto items = r.getItems();
+        if (static_cast<std::int64_t>(items.size()) > limits.max_basket_lines) {
+          return D::error("CustomerDeparted: " + std::to_string(items.size()) +
+                          " lines in one basket (the limit is " +
+                          std::to_string(limits.max_basket_lines) + ")");
+        }
         CustomerDeparted event{r.getCustomerId(), {}};
+        event.items.reserve(items.size());
         std::set<Sku> seen;
-        for (auto item : r.getItems()) {
-          if (item.getQuantity() < 1) {
+        std::int64_t units = 0;
+        for (auto item : items) {
+          if (auto error = check_sku("CustomerDeparted", item.getSku()); !error.empty()) {
+            return D::error(error);
+          }
+          if (item.getQuantity() < 1 || item.getQuantity() > limits.max_units_per_line) {
             return D::error("CustomerDeparted: sku " + std::to_string(item.getSku()) +
                             " has quantity " + std::to_string(item.getQuantity()) +
-                            " (must be >= 1)");
+                            " (must be 1.." + std::to_string(limits.max_units_per_line) + ")");
           }
           if (!seen.insert(item.getSku()).second) {
             return D::error("CustomerDeparted: sku " + std::to_string(item.getSku()) +
                             " listed twice");
+          }
+          units += item.getQuantity();  // both bounded: cannot overflow
+          if (units > limits.max_basket_units) {
+            return D::error("CustomerDeparted: more than " +
+                            std::to_string(limits.max_basket_units) +
+                            " units in one basket (the limit)");
           }
           event.items.push_back(LineItem{item.getSku(), item.getQuantity()});
         }
@@ -144,15 +221,32 @@ Decoded<CustomerDeparted> decode_customer_departed(std::string_view bytes) {
       });
 }
 
-Decoded<PaymentDue> decode_payment_due(std::string_view bytes) {
+Decoded<PaymentDue> decode_payment_due(std::string_view bytes, const InputLimits& limits) {
   using D = Decoded<PaymentDue>;
   return decode_with<wire::PaymentDue, PaymentDue>(
-      bytes, "PaymentDue", [](wire::PaymentDue::Reader r) {
+      bytes, "PaymentDue", [&limits](wire::PaymentDue::Reader r) {
+        if (auto error = check_customer("PaymentDue", r.getCustomerId()); !error.empty()) {
+          return D::error(error);
+        }
         if (r.getTotalCents() < 0) {
           return D::error("PaymentDue: negative total " + std::to_string(r.getTotalCents()));
         }
-        PaymentDue event{r.getCustomerId(), r.getTotalCents(), r.getDepartureEventId().cStr(), {}};
-        for (auto sku : r.getUnpricedSkus()) event.unpriced_skus.push_back(sku);
+        std::string departure = text_of(r.getDepartureEventId());
+        if (auto error =
+                check_optional_id("PaymentDue: departure event id", departure, limits.max_id_bytes);
+            !error.empty()) {
+          return D::error(error);
+        }
+        const auto unpriced = r.getUnpricedSkus();
+        if (static_cast<std::int64_t>(unpriced.size()) > limits.max_basket_lines) {
+          return D::error("PaymentDue: " + std::to_string(unpriced.size()) +
+                          " unpriced skus (more lines than a basket may have)");
+        }
+        PaymentDue event{r.getCustomerId(), r.getTotalCents(), std::move(departure), {}};
+        for (auto sku : unpriced) {
+          if (auto error = check_sku("PaymentDue", sku); !error.empty()) return D::error(error);
+          event.unpriced_skus.push_back(sku);
+        }
         return D::ok(std::move(event));
       });
 }
@@ -161,51 +255,157 @@ Decoded<RestockNeeded> decode_restock_needed(std::string_view bytes) {
   using D = Decoded<RestockNeeded>;
   return decode_with<wire::RestockNeeded,
                      RestockNeeded>(bytes, "RestockNeeded", [](wire::RestockNeeded::Reader r) {
-    if (r.getQuantity() < 1) {
-      return D::error("RestockNeeded: quantity " + std::to_string(r.getQuantity()) +
-                      " (must be >= 1)");
+    if (auto error = check_sku("RestockNeeded", r.getSku()); !error.empty()) {
+      return D::error(error);
+    }
+    if (auto error = check_delivery_units("RestockNeeded", r.getQuantity()); !error.empty()) {
+      return D::error(error);
     }
     return D::ok(RestockNeeded{r.getSku(), r.getQuantity(), r.getStockLevel(), r.getThreshold()});
   });
 }
 
-Decoded<StockReplenished> decode_stock_replenished(std::string_view bytes) {
+Decoded<StockReplenished> decode_stock_replenished(std::string_view bytes,
+                                                   const InputLimits& limits) {
   using D = Decoded<StockReplenished>;
   return decode_with<wire::StockReplenished, StockReplenished>(
-      bytes, "StockReplenished", [](wire::StockReplenished::Reader r) {
-        if (r.getQuantity() < 1) {
-          return D::error("StockReplenished: quantity " + std::to_string(r.getQuantity()) +
-                          " (must be >= 1)");
+      bytes, "StockReplenished", [&limits](wire::StockReplenished::Reader r) {
+        if (auto error = check_sku("StockReplenished", r.getSku()); !error.empty()) {
+          return D::error(error);
         }
-        return D::ok(StockReplenished{r.getSku(), r.getQuantity(), r.getRestockEventId().cStr()});
+        if (auto error = check_delivery_units("StockReplenished", r.getQuantity());
+            !error.empty()) {
+          return D::error(error);
+        }
+        std::string restock = text_of(r.getRestockEventId());
+        if (auto error = check_optional_id("StockReplenished: restock event id", restock,
+                                           limits.max_id_bytes);
+            !error.empty()) {
+          return D::error(error);
+        }
+        return D::ok(StockReplenished{r.getSku(), r.getQuantity(), std::move(restock)});
       });
+}
+
+std::string check_payload(const Envelope& e, const InputLimits& limits) {
+  switch (e.type) {
+    case EventType::kCustomerArrival: {
+      auto d = decode_customer_arrival(e.payload);
+      return d ? std::string() : d.error();
+    }
+    case EventType::kCustomerDeparted: {
+      auto d = decode_customer_departed(e.payload, limits);
+      return d ? std::string() : d.error();
+    }
+    case EventType::kPaymentDue: {
+      auto d = decode_payment_due(e.payload, limits);
+      return d ? std::string() : d.error();
+    }
+    case EventType::kRestockNeeded: {
+      auto d = decode_restock_needed(e.payload);
+      return d ? std::string() : d.error();
+    }
+    case EventType::kStockReplenished: {
+      auto d = decode_stock_replenished(e.payload, limits);
+      return d ? std::string() : d.error();
+    }
+    case EventType::kDeadLetter:
+      return {};
+    case EventType::kUnknown:
+      break;
+  }
+  return "unknown event type";
+}
+
+std::string check_envelope_fields(const Envelope& e, const InputLimits& limits) {
+  if (auto error = check_id(e.event_id, limits.max_id_bytes, "event id"); !error.empty()) {
+    return error;
+  }
+  if (auto error = check_id(e.source, limits.max_id_bytes, "source"); !error.empty()) {
+    return error;
+  }
+  if (auto error = check_optional_id("caused-by id", e.caused_by, limits.max_id_bytes);
+      !error.empty()) {
+    return error;
+  }
+  if (e.type == EventType::kUnknown) return "unknown event type";
+  if (e.occurred_at_us < 0 || e.occurred_at_us > kMaxTimestampUs) {
+    return "occurred-at time " + std::to_string(e.occurred_at_us) +
+           " us is not between the Unix epoch and the end of year 9999";
+  }
+  return {};
 }
 
 std::string encode_envelope(const Envelope& envelope) {
   capnp::MallocMessageBuilder message(kFirstSegmentWords);
   auto root = message.initRoot<wire::Envelope>();
-  root.setEventId(envelope.event_id);
+  root.setEventId(as_text(envelope.event_id));
   root.setType(to_wire(envelope.type));
-  root.setSource(envelope.source);
+  root.setSource(as_text(envelope.source));
   root.setOccurredAtUs(envelope.occurred_at_us);
-  root.setCausedBy(envelope.caused_by);
+  root.setCausedBy(as_text(envelope.caused_by));
   root.setPayload(kj::arrayPtr(reinterpret_cast<const kj::byte*>(envelope.payload.data()),
                                envelope.payload.size()));
   return to_bytes(message);
 }
 
-Decoded<Envelope> decode_envelope(std::string_view bytes) {
+Decoded<Envelope> decode_envelope(std::string_view bytes, const InputLimits& limits) {
   using D = Decoded<Envelope>;
-  return decode_with<wire::Envelope, Envelope>(bytes, "Envelope", [](wire::Envelope::Reader r) {
-    if (r.getEventId().size() == 0) return D::error("Envelope: empty event id");
-    EventType type = from_wire(r.getType());
-    if (type == EventType::kUnknown) return D::error("Envelope: unknown event type");
-    auto payload = r.getPayload();
-    return D::ok(
-        Envelope{r.getEventId().cStr(), type, r.getSource().cStr(), r.getOccurredAtUs(),
-                 r.getCausedBy().cStr(),
-                 std::string(reinterpret_cast<const char*>(payload.begin()), payload.size())});
-  });
+  auto decoded =
+      decode_with<wire::Envelope, Envelope>(bytes, "Envelope", [](wire::Envelope::Reader r) {
+        auto payload = r.getPayload();
+        return D::ok(
+            Envelope{text_of(r.getEventId()), from_wire(r.getType()), text_of(r.getSource()),
+                     r.getOccurredAtUs(), text_of(r.getCausedBy()),
+                     std::string(reinterpret_cast<const char*>(payload.begin()), payload.size())});
+      });
+  if (!decoded) return decoded;
+  if (auto error = check_envelope_fields(decoded.value(), limits); !error.empty()) {
+    return D::error("Envelope: " + error);
+  }
+  if (auto error = check_payload(decoded.value(), limits); !error.empty()) {
+    return D::error("Envelope '" + decoded.value().event_id + "': " + error);
+  }
+  return decoded;
+}
+
+std::uint64_t content_hash(const CustomerArrival& e) {
+  return hash_combine(static_cast<std::uint64_t>(EventType::kCustomerArrival),
+                      static_cast<std::uint64_t>(e.customer_id));
+}
+
+std::uint64_t content_hash(const CustomerDeparted& e) {
+  std::uint64_t h = hash_combine(static_cast<std::uint64_t>(EventType::kCustomerDeparted),
+                                 static_cast<std::uint64_t>(e.customer_id));
+  for (const LineItem& item : e.items) {
+    h = hash_combine(hash_combine(h, static_cast<std::uint64_t>(item.sku)),
+                     static_cast<std::uint64_t>(item.quantity));
+  }
+  return hash_combine(h, e.items.size());
+}
+
+std::uint64_t content_hash(const PaymentDue& e) {
+  std::uint64_t h = hash_combine(static_cast<std::uint64_t>(EventType::kPaymentDue),
+                                 static_cast<std::uint64_t>(e.customer_id));
+  h = hash_combine(h, static_cast<std::uint64_t>(e.total_cents));
+  h = hash_combine(h, stable_hash(e.departure_event_id));
+  for (Sku sku : e.unpriced_skus) h = hash_combine(h, static_cast<std::uint64_t>(sku));
+  return hash_combine(h, e.unpriced_skus.size());
+}
+
+std::uint64_t content_hash(const RestockNeeded& e) {
+  std::uint64_t h = hash_combine(static_cast<std::uint64_t>(EventType::kRestockNeeded),
+                                 static_cast<std::uint64_t>(e.sku));
+  h = hash_combine(h, static_cast<std::uint64_t>(e.quantity));
+  h = hash_combine(h, static_cast<std::uint64_t>(e.stock_level));
+  return hash_combine(h, static_cast<std::uint64_t>(e.threshold));
+}
+
+std::uint64_t content_hash(const StockReplenished& e) {
+  std::uint64_t h = hash_combine(static_cast<std::uint64_t>(EventType::kStockReplenished),
+                                 static_cast<std::uint64_t>(e.sku));
+  h = hash_combine(h, static_cast<std::uint64_t>(e.quantity));
+  return hash_combine(h, stable_hash(e.restock_event_id));
 }
 
 }  // namespace eventmart

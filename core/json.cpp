@@ -5,245 +5,89 @@
 namespace eventmart::json {
 namespace {
 
-constexpr int kMaxDepth = 64;
-
-class Parser {
+// Builds a Value from nlohmann's SAX events. Integers arrive as numbers and are kept as their
+// decimal text; any other number arrives with its source text, which is kept as written.
+class Builder final : public nlohmann::json_sax<nlohmann::json> {
  public:
-  explicit Parser(std::string_view text) : s_(text) {}
+  bool null() override { return add(Value{}); }
+  bool boolean(bool v) override {
+    Value value;
+    value.kind = Value::Kind::kBool;
+    value.boolean = v;
+    return add(std::move(value));
+  }
+  bool number_integer(number_integer_t v) override { return number(std::to_string(v)); }
+  bool number_unsigned(number_unsigned_t v) override { return number(std::to_string(v)); }
+  bool number_float(number_float_t, const string_t& text) override { return number(text); }
+  bool string(string_t& v) override {
+    Value value;
+    value.kind = Value::Kind::kString;
+    value.text = std::move(v);
+    return add(std::move(value));
+  }
+  bool binary(binary_t&) override { return false; }  // not produced by the JSON parser
+  bool start_object(std::size_t) override { return open(Value::Kind::kObject); }
+  bool key(string_t& name) override {
+    keys_.push_back(std::move(name));
+    return true;
+  }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override { return open(Value::Kind::kArray); }
+  bool end_array() override { return close(); }
+  bool parse_error(std::size_t position, const std::string&,
+                   const nlohmann::detail::exception& e) override {
+    error_ = "JSON: " + std::string(e.what()) + " at byte " + std::to_string(position);
+    return false;
+  }
 
-  Decoded<Value> document() {
-    Value v;
-    if (!value(v, 0)) return Decoded<Value>::error(error_);
-    skip_space();
-    if (pos_ != s_.size()) return fail_at("unexpected text after the document");
-    return Decoded<Value>::ok(std::move(v));
+  Decoded<Value> result() {
+    if (!error_.empty()) return Decoded<Value>::error(error_);
+    if (!done_) return Decoded<Value>::error("JSON: empty document");
+    return Decoded<Value>::ok(std::move(root_));
   }
 
  private:
-  Decoded<Value> fail_at(const std::string& what) {
-    return Decoded<Value>::error("JSON: " + what + " at byte " + std::to_string(pos_));
+  bool number(std::string text) {
+    Value value;
+    value.kind = Value::Kind::kNumber;
+    value.text = std::move(text);
+    return add(std::move(value));
   }
-  bool fail(const std::string& what) {
-    if (error_.empty()) error_ = "JSON: " + what + " at byte " + std::to_string(pos_);
-    return false;
-  }
-  void skip_space() {
-    while (pos_ < s_.size() &&
-           (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) {
-      ++pos_;
+  bool open(Value::Kind kind) {
+    if (static_cast<int>(stack_.size()) >= kMaxDepth) {
+      error_ = "JSON: nesting deeper than " + std::to_string(kMaxDepth);
+      return false;
     }
-  }
-  bool literal(std::string_view word) {
-    if (s_.substr(pos_, word.size()) != word) return fail("invalid literal");
-    pos_ += word.size();
+    Value value;
+    value.kind = kind;
+    stack_.push_back(std::move(value));
     return true;
   }
-
-  bool value(Value& out, int depth) {
-    if (depth > kMaxDepth) return fail("nesting deeper than 64");
-    skip_space();
-    if (pos_ >= s_.size()) return fail("unexpected end");
-    const char c = s_[pos_];
-    if (c == '{') return object(out, depth);
-    if (c == '[') return array(out, depth);
-    if (c == '"') {
-      out.kind = Value::Kind::kString;
-      return string(out.text);
-    }
-    if (c == 't' || c == 'f') {
-      out.kind = Value::Kind::kBool;
-      out.boolean = c == 't';
-      return literal(c == 't' ? "true" : "false");
-    }
-    if (c == 'n') {
-      out.kind = Value::Kind::kNull;
-      return literal("null");
-    }
-    if (c == '-' || (c >= '0' && c <= '9')) return number(out);
-    return fail(std::string("unexpected character '") + c + "'");
+  bool close() {
+    Value value = std::move(stack_.back());
+    stack_.pop_back();
+    return add(std::move(value));
   }
-
-  bool object(Value& out, int depth) {
-    out.kind = Value::Kind::kObject;
-    ++pos_;  // '{'
-    skip_space();
-    if (pos_ < s_.size() && s_[pos_] == '}') {
-      ++pos_;
+  bool add(Value value) {
+    if (stack_.empty()) {
+      root_ = std::move(value);
+      done_ = true;
       return true;
     }
-    while (true) {
-      skip_space();
-      if (pos_ >= s_.size() || s_[pos_] != '"') return fail("expected a member name");
-      std::string key;
-      if (!string(key)) return false;
-      skip_space();
-      if (pos_ >= s_.size() || s_[pos_] != ':') return fail("expected ':'");
-      ++pos_;
-      Value member;
-      if (!value(member, depth + 1)) return false;
-      out.members.emplace_back(std::move(key), std::move(member));
-      skip_space();
-      if (pos_ < s_.size() && s_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (pos_ < s_.size() && s_[pos_] == '}') {
-        ++pos_;
-        return true;
-      }
-      return fail("expected ',' or '}'");
-    }
-  }
-
-  bool array(Value& out, int depth) {
-    out.kind = Value::Kind::kArray;
-    ++pos_;  // '['
-    skip_space();
-    if (pos_ < s_.size() && s_[pos_] == ']') {
-      ++pos_;
-      return true;
-    }
-    while (true) {
-      Value item;
-      if (!value(item, depth + 1)) return false;
-      out.items.push_back(std::move(item));
-      skip_space();
-      if (pos_ < s_.size() && s_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (pos_ < s_.size() && s_[pos_] == ']') {
-        ++pos_;
-        return true;
-      }
-      return fail("expected ',' or ']'");
-    }
-  }
-
-  bool number(Value& out) {
-    const std::size_t start = pos_;
-    if (s_[pos_] == '-') ++pos_;
-    if (pos_ >= s_.size()) return fail("truncated number");
-    if (s_[pos_] == '0') {
-      ++pos_;
-    } else if (s_[pos_] >= '1' && s_[pos_] <= '9') {
-      while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') ++pos_;
+    Value& parent = stack_.back();
+    if (parent.kind == Value::Kind::kArray) {
+      parent.items.push_back(std::move(value));
     } else {
-      return fail("invalid number");
-    }
-    if (pos_ < s_.size() && s_[pos_] == '.') {
-      ++pos_;
-      if (pos_ >= s_.size() || s_[pos_] < '0' || s_[pos_] > '9') return fail("invalid fraction");
-      while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') ++pos_;
-    }
-    if (pos_ < s_.size() && (s_[pos_] == 'e' || s_[pos_] == 'E')) {
-      ++pos_;
-      if (pos_ < s_.size() && (s_[pos_] == '+' || s_[pos_] == '-')) ++pos_;
-      if (pos_ >= s_.size() || s_[pos_] < '0' || s_[pos_] > '9') return fail("invalid exponent");
-      while (pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9') ++pos_;
-    }
-    out.kind = Value::Kind::kNumber;
-    out.text = std::string(s_.substr(start, pos_ - start));
-    return true;
-  }
-
-  static void append_utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-      out.push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-
-  bool hex4(std::uint32_t& out) {
-    if (pos_ + 4 > s_.size()) return fail("truncated \\u escape");
-    out = 0;
-    for (int i = 0; i < 4; ++i) {
-      const char c = s_[pos_++];
-      out <<= 4;
-      if (c >= '0' && c <= '9')
-        out |= static_cast<std::uint32_t>(c - '0');
-      else if (c >= 'a' && c <= 'f')
-        out |= static_cast<std::uint32_t>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F')
-        out |= static_cast<std::uint32_t>(c - 'A' + 10);
-      else
-        return fail("invalid \\u escape");
+      parent.members.emplace_back(std::move(keys_.back()), std::move(value));
+      keys_.pop_back();
     }
     return true;
   }
 
-  bool string(std::string& out) {
-    ++pos_;  // opening quote
-    while (true) {
-      if (pos_ >= s_.size()) return fail("unterminated string");
-      const char c = s_[pos_++];
-      if (c == '"') return true;
-      if (static_cast<unsigned char>(c) < 0x20) return fail("control character in string");
-      if (c != '\\') {
-        out.push_back(c);
-        continue;
-      }
-      if (pos_ >= s_.size()) return fail("unterminated escape");
-      const char e = s_[pos_++];
-      switch (e) {
-        case '"':
-          out.push_back('"');
-          break;
-        case '\\':
-          out.push_back('\\');
-          break;
-        case '/':
-          out.push_back('/');
-          break;
-        case 'b':
-          out.push_back('\b');
-          break;
-        case 'f':
-          out.push_back('\f');
-          break;
-        case 'n':
-          out.push_back('\n');
-          break;
-        case 'r':
-          out.push_back('\r');
-          break;
-        case 't':
-          out.push_back('\t');
-          break;
-        case 'u': {
-          std::uint32_t cp = 0;
-          if (!hex4(cp)) return false;
-          if (cp >= 0xD800 && cp <= 0xDBFF) {  // a surrogate pair
-            std::uint32_t low = 0;
-            if (s_.substr(pos_, 2) != "\\u") return fail("unpaired surrogate");
-            pos_ += 2;
-            if (!hex4(low) || low < 0xDC00 || low > 0xDFFF) return fail("invalid surrogate pair");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            return fail("unpaired surrogate");
-          }
-          append_utf8(out, cp);
-          break;
-        }
-        default:
-          return fail(std::string("invalid escape '\\") + e + "'");
-      }
-    }
-  }
-
-  std::string_view s_;
-  std::size_t pos_ = 0;
+  std::vector<Value> stack_;
+  std::vector<std::string> keys_;
+  Value root_;
+  bool done_ = false;
   std::string error_;
 };
 
@@ -258,7 +102,12 @@ const Value* Value::find(std::string_view key) const {
 }
 
 Decoded<Value> parse(std::string_view text) {
-  return Parser(text).document();
+  Builder builder;
+  const bool ok = nlohmann::json::sax_parse(text.begin(), text.end(), &builder,
+                                            nlohmann::json::input_format_t::json, true);
+  Decoded<Value> result = builder.result();
+  if (!ok && result) return Decoded<Value>::error("JSON: malformed document");
+  return result;
 }
 
 std::optional<std::int64_t> as_int64(const Value& value) {
@@ -282,10 +131,9 @@ std::optional<std::int64_t> as_cents(const Value& value) {
   if (fraction.size() > 2) return std::nullopt;
   fraction.resize(2, '0');
   std::int64_t whole = 0;
-  std::int64_t cents = 0;
   const auto [end, ec] = std::from_chars(units.data(), units.data() + units.size(), whole);
   if (ec != std::errc() || end != units.data() + units.size()) return std::nullopt;
-  cents = (fraction[0] - '0') * 10 + (fraction[1] - '0');
+  const std::int64_t cents = (fraction[0] - '0') * 10 + (fraction[1] - '0');
   std::int64_t total = 0;
   if (__builtin_mul_overflow(whole, 100, &total) || __builtin_add_overflow(total, cents, &total)) {
     return std::nullopt;
@@ -293,38 +141,14 @@ std::optional<std::int64_t> as_cents(const Value& value) {
   return total;
 }
 
-std::string quote(std::string_view text) {
-  std::string out = "\"";
-  for (const unsigned char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0xF]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-  return out;
+std::string dump(const Document& doc) {
+  return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+Document amount(std::int64_t cents) {
+  // The nearest double to cents/100 prints back (shortest round trip) as the same two
+  // decimals for every |cents| < 10^15: the decimal has at most 15 significant digits.
+  return Document(static_cast<double>(cents) / 100.0);
 }
 
 }  // namespace eventmart::json

@@ -5,6 +5,7 @@
 
 #include "core/event_id.h"
 #include "core/json.h"
+#include "core/limits.h"
 
 namespace eventmart::json_wire {
 namespace {
@@ -33,14 +34,16 @@ void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) 
   y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2);
 }
 
-std::string amount_text(std::int64_t cents) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%lld.%02lld", static_cast<long long>(cents / 100),
-                static_cast<long long>(cents % 100));
-  return buf;
+bool leap_year(std::int64_t y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-// Field readers: an error names the field and says what it should be.
+unsigned days_in_month(std::int64_t y, unsigned m) {
+  static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return m == 2 && leap_year(y) ? 29 : kDays[m - 1];
+}
+
+// Field readers: an error names the field and says what it should be; the first one wins.
 struct Reader {
   const json::Value& object;
   std::string error;
@@ -57,34 +60,69 @@ struct Reader {
     }
     return v;
   }
-  std::optional<std::int64_t> integer(std::string_view name, std::int64_t min) {
+  std::optional<std::int64_t> integer(std::string_view name, std::int64_t min, std::int64_t max) {
     const json::Value* v = field(name, json::Value::Kind::kNumber, "an integer");
     if (v == nullptr) return std::nullopt;
-    auto n = json::as_int64(*v);
-    if (!n || *n < min) {
-      fail("field \"" + std::string(name) + "\" must be an integer >= " + std::to_string(min) +
-           " (got " + v->text + ")");
+    return in_range(name, *v, min, max);
+  }
+  std::optional<std::int64_t> in_range(std::string_view name, const json::Value& v,
+                                       std::int64_t min, std::int64_t max) {
+    auto n = json::as_int64(v);
+    if (!n || *n < min || *n > max) {
+      fail("field \"" + std::string(name) + "\" must be an integer " + std::to_string(min) + ".." +
+           std::to_string(max) + " (got " + excerpt(v.text, 40) + ")");
       return std::nullopt;
     }
     return n;
   }
-  std::string text(std::string_view name) {  // optional string field, "" when absent
+  // An optional integer field: nullopt when absent; an error when present and not one.
+  std::optional<std::int64_t> optional_integer(std::string_view name) {
     const json::Value* v = object.find(name);
-    return v != nullptr && v->kind == json::Value::Kind::kString ? v->text : std::string();
+    if (v == nullptr) return std::nullopt;
+    if (v->kind != json::Value::Kind::kNumber) {
+      fail("field \"" + std::string(name) + "\" must be an integer");
+      return std::nullopt;
+    }
+    return in_range(name, *v, INT64_MIN, INT64_MAX);
+  }
+  // An optional string field, "" when absent; an error when present and not a string.
+  std::string text(std::string_view name) {
+    const json::Value* v = object.find(name);
+    if (v == nullptr) return {};
+    if (v->kind != json::Value::Kind::kString) {
+      fail("field \"" + std::string(name) + "\" must be a string");
+      return {};
+    }
+    return v->text;
+  }
+  // An optional id field: "" when absent or empty, else it must be a valid id.
+  std::string id(std::string_view name, std::size_t max_bytes) {
+    std::string value = text(name);
+    if (!value.empty()) {
+      if (auto why = check_id(value, max_bytes, "field \"" + std::string(name) + "\"");
+          !why.empty()) {
+        fail(why);
+      }
+    }
+    return value;
   }
   void fail(std::string why) {
     if (error.empty()) error = std::move(why);
   }
 };
 
-void begin(std::string& out, const Envelope& e) {
-  out = "{\"timestamp\": " + json::quote(format_timestamp(e.occurred_at_us));
+// The fields every message eventmart writes starts with.
+json::Document begin(const Envelope& e) {
+  json::Document doc = json::Document::object();
+  doc["timestamp"] = format_timestamp(e.occurred_at_us);
+  return doc;
 }
 
-void common_tail(std::string& out, const Envelope& e) {
-  out += ", \"event_id\": " + json::quote(e.event_id);
-  out += ", \"caused_by\": " + json::quote(e.caused_by);
-  out += ", \"source\": " + json::quote(e.source) + "}";
+// ... and ends with.
+void end(json::Document& doc, const Envelope& e) {
+  doc["event_id"] = e.event_id;
+  doc["caused_by"] = e.caused_by;
+  doc["source"] = e.source;
 }
 
 }  // namespace
@@ -125,7 +163,11 @@ std::optional<std::int64_t> parse_timestamp(std::string_view t) {
       !digits(14, 2, mi) || t[16] != ':' || !digits(17, 2, s)) {
     return std::nullopt;
   }
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return std::nullopt;
+  if (y < 1970 || mo < 1 || mo > 12 || d < 1 ||
+      d > static_cast<int>(days_in_month(y, static_cast<unsigned>(mo))) || h > 23 || mi > 59 ||
+      s > 59) {
+    return std::nullopt;
+  }
   std::size_t pos = 19;
   std::int64_t micros = 0;
   if (pos < t.size() && t[pos] == '.') {
@@ -145,74 +187,148 @@ std::optional<std::int64_t> parse_timestamp(std::string_view t) {
 }
 
 Decoded<std::string> encode(const Envelope& e) {
-  std::string out;
+  json::Document doc;
   switch (e.type) {
     case EventType::kCustomerArrival: {
       auto event = decode_customer_arrival(e.payload);
       if (!event) return Decoded<std::string>::error(event.error());
-      begin(out, e);
-      out += ", \"customer_id\": " + std::to_string(event.value().customer_id);
+      doc = begin(e);
+      doc["customer_id"] = event.value().customer_id;
       break;
     }
     case EventType::kCustomerDeparted: {
       auto event = decode_customer_departed(e.payload);
       if (!event) return Decoded<std::string>::error(event.error());
-      begin(out, e);
-      out += ", \"customer_id\": " + std::to_string(event.value().customer_id);
-      std::string ids, items;
+      doc = begin(e);
+      doc["customer_id"] = event.value().customer_id;
+      json::Document ids = json::Document::array();
+      json::Document items = json::Document::array();
       for (const LineItem& item : event.value().items) {
-        for (std::int64_t i = 0; i < item.quantity; ++i) {
-          ids += (ids.empty() ? "" : ", ") + std::to_string(item.sku);
-        }
-        items += std::string(items.empty() ? "" : ", ") + "{\"sku\": " + std::to_string(item.sku) +
-                 ", \"quantity\": " + std::to_string(item.quantity) + "}";
+        for (std::int64_t i = 0; i < item.quantity; ++i) ids.push_back(item.sku);
+        items.push_back(json::Document{{"sku", item.sku}, {"quantity", item.quantity}});
       }
-      out += ", \"product_ids\": [" + ids + "], \"items\": [" + items + "]";
+      doc["product_ids"] = std::move(ids);
+      doc["items"] = std::move(items);
       break;
     }
     case EventType::kPaymentDue: {
       auto event = decode_payment_due(e.payload);
       if (!event) return Decoded<std::string>::error(event.error());
       const PaymentDue& due = event.value();
-      begin(out, e);
-      out += ", \"customer_id\": " + std::to_string(due.customer_id);
-      out += ", \"amount\": " + amount_text(due.total_cents);
-      out += ", \"total_cents\": " + std::to_string(due.total_cents);
-      out += ", \"departure_event_id\": " + json::quote(due.departure_event_id);
-      std::string unpriced;
-      for (Sku sku : due.unpriced_skus)
-        unpriced += (unpriced.empty() ? "" : ", ") + std::to_string(sku);
-      out += ", \"unpriced_skus\": [" + unpriced + "]";
+      doc = begin(e);
+      doc["customer_id"] = due.customer_id;
+      doc["amount"] = json::amount(due.total_cents);
+      doc["total_cents"] = due.total_cents;
+      doc["departure_event_id"] = due.departure_event_id;
+      doc["unpriced_skus"] = due.unpriced_skus;
       break;
     }
     case EventType::kRestockNeeded: {
       auto event = decode_restock_needed(e.payload);
       if (!event) return Decoded<std::string>::error(event.error());
-      begin(out, e);
-      out += ", \"sku\": " + std::to_string(event.value().sku);
-      out += ", \"quantity\": " + std::to_string(event.value().quantity);
-      out += ", \"stock_level\": " + std::to_string(event.value().stock_level);
-      out += ", \"threshold\": " + std::to_string(event.value().threshold);
+      doc = begin(e);
+      doc["sku"] = event.value().sku;
+      doc["quantity"] = event.value().quantity;
+      doc["stock_level"] = event.value().stock_level;
+      doc["threshold"] = event.value().threshold;
       break;
     }
     case EventType::kStockReplenished: {
       auto event = decode_stock_replenished(e.payload);
       if (!event) return Decoded<std::string>::error(event.error());
-      begin(out, e);
-      out += ", \"sku\": " + std::to_string(event.value().sku);
-      out += ", \"quantity\": " + std::to_string(event.value().quantity);
-      out += ", \"restock_event_id\": " + json::quote(event.value().restock_event_id);
+      doc = begin(e);
+      doc["sku"] = event.value().sku;
+      doc["quantity"] = event.value().quantity;
+      doc["restock_event_id"] = event.value().restock_event_id;
       break;
     }
     case EventType::kDeadLetter:
     case EventType::kUnknown:
       return Decoded<std::string>::error("JSON wire: cannot encode an event of unknown type");
   }
-  common_tail(out, e);
-  return Decoded<std::string>::ok(std::move(out));
+  end(doc, e);
+  return Decoded<std::string>::ok(json::dump(doc));
 }
 
-Decoded<Envelope> decode(EventType type, std::string_view topic, std::string_view text) {
+namespace {
+
+// The basket of a departure: "items" (eventmart's exact lines) if present, else
+// "product_ids" (the reference: one id per unit). Lines of the same sku are merged. Every
+// limit is checked before the work it bounds.
+CustomerDeparted read_basket(Reader& r, const json::Value& doc, CustomerId customer,
+                             const InputLimits& limits) {
+  CustomerDeparted departed{customer, {}};
+  std::map<Sku, std::size_t> position;
+  std::int64_t units = 0;
+  const auto add = [&](const json::Value& sku_value, std::int64_t quantity) {
+    auto sku = r.in_range("product id", sku_value, 1, kMaxSku);
+    if (!sku) return false;
+    if (quantity < 1 || quantity > limits.max_units_per_line) {
+      r.fail("a quantity must be an integer 1.." + std::to_string(limits.max_units_per_line));
+      return false;
+    }
+    units += quantity;  // both bounded: no overflow
+    if (units > limits.max_basket_units) {
+      r.fail("more than " + std::to_string(limits.max_basket_units) +
+             " units in one basket (the limit)");
+      return false;
+    }
+    auto [it, inserted] = position.emplace(*sku, departed.items.size());
+    if (inserted) {
+      if (static_cast<std::int64_t>(departed.items.size()) >= limits.max_basket_lines) {
+        r.fail("more than " + std::to_string(limits.max_basket_lines) +
+               " lines in one basket (the limit)");
+        return false;
+      }
+      departed.items.push_back(LineItem{*sku, quantity});
+      return true;
+    }
+    std::int64_t& merged = departed.items[it->second].quantity;
+    merged += quantity;
+    if (merged > limits.max_units_per_line) {
+      r.fail("sku " + std::to_string(*sku) + " adds up to more than " +
+             std::to_string(limits.max_units_per_line) + " units (the limit per line)");
+      return false;
+    }
+    return true;
+  };
+  if (const json::Value* items = doc.find("items"); items != nullptr) {
+    if (items->kind != json::Value::Kind::kArray) {
+      r.fail("field \"items\" must be an array");
+      return departed;
+    }
+    if (static_cast<std::int64_t>(items->items.size()) > limits.max_basket_units) {
+      r.fail("\"items\" has more entries than a basket may hold units");
+      return departed;
+    }
+    for (const json::Value& item : items->items) {  // eventmart: exact quantities
+      const json::Value* sku = item.find("sku");
+      const json::Value* quantity = item.find("quantity");
+      auto q = quantity != nullptr ? json::as_int64(*quantity) : std::nullopt;
+      if (item.kind != json::Value::Kind::kObject || sku == nullptr || !q) {
+        r.fail("each of \"items\" needs an integer \"sku\" and \"quantity\"");
+        return departed;
+      }
+      if (!add(*sku, *q)) return departed;
+    }
+  } else if (const json::Value* ids =
+                 r.field("product_ids", json::Value::Kind::kArray, "an array of integers")) {
+    if (static_cast<std::int64_t>(ids->items.size()) > limits.max_basket_units) {
+      r.fail("more than " + std::to_string(limits.max_basket_units) +
+             " units in one basket (the limit)");
+      return departed;
+    }
+    for (const json::Value& id : ids->items) {  // reference: one id per unit
+      if (!add(id, 1)) return departed;
+    }
+  }
+  return departed;
+}
+
+}  // namespace
+
+Decoded<Envelope> decode(EventType type, std::string_view topic, std::string_view text,
+                         const InputLimits& limits) {
   using D = Decoded<Envelope>;
   const std::string what = std::string(event_type_name(type)) + " on '" + std::string(topic) + "'";
   auto doc = json::parse(text);
@@ -222,60 +338,35 @@ Decoded<Envelope> decode(EventType type, std::string_view topic, std::string_vie
 
   Envelope e;
   e.type = type;
-  e.event_id = r.text("event_id");
+  e.event_id = r.id("event_id", limits.max_id_bytes);
   // A reference message has no id: the same topic and bytes always give the same one.
   if (e.event_id.empty()) e.event_id = derive_event_id(text, "json", topic);
-  e.caused_by = r.text("caused_by");
-  e.source = r.text("source");
+  e.caused_by = r.id("caused_by", limits.max_id_bytes);
+  e.source = r.id("source", limits.max_id_bytes);
   if (e.source.empty()) e.source = "json-wire";
   if (const json::Value* ts = r.field("timestamp", json::Value::Kind::kString, "a string")) {
     auto at = parse_timestamp(ts->text);
-    if (!at) r.fail("field \"timestamp\" is not an ISO-8601 time: \"" + ts->text + "\"");
+    if (!at) {
+      r.fail("field \"timestamp\" is not an ISO-8601 time of a real day: \"" +
+             excerpt(ts->text, 40) + "\"");
+    }
     e.occurred_at_us = at.value_or(0);
   }
 
   switch (type) {
     case EventType::kCustomerArrival: {
-      auto customer = r.integer("customer_id", 0);
+      auto customer = r.integer("customer_id", 1, kMaxCustomerId);
       if (customer) e.payload = encode(CustomerArrival{*customer});
       break;
     }
     case EventType::kCustomerDeparted: {
-      auto customer = r.integer("customer_id", 0);
-      CustomerDeparted departed{customer.value_or(0), {}};
-      std::map<Sku, std::size_t> position;
-      const auto add = [&](const json::Value& sku_value, std::int64_t quantity) {
-        auto sku = json::as_int64(sku_value);
-        if (!sku || *sku < 1) return r.fail("a product id must be an integer >= 1");
-        if (quantity < 1) return r.fail("a quantity must be an integer >= 1");
-        auto [it, inserted] = position.emplace(*sku, departed.items.size());
-        if (inserted) {
-          departed.items.push_back(LineItem{*sku, quantity});
-        } else {
-          departed.items[it->second].quantity += quantity;
-        }
-      };
-      if (const json::Value* items = doc.value().find("items");
-          items != nullptr && items->kind == json::Value::Kind::kArray) {
-        for (const json::Value& item : items->items) {  // eventmart: exact quantities
-          const json::Value* sku = item.find("sku");
-          const json::Value* quantity = item.find("quantity");
-          auto q = quantity != nullptr ? json::as_int64(*quantity) : std::nullopt;
-          if (sku == nullptr || !q) {
-            r.fail("each of \"items\" needs an integer \"sku\" and \"quantity\"");
-            break;
-          }
-          add(*sku, *q);
-        }
-      } else if (const json::Value* ids =
-                     r.field("product_ids", json::Value::Kind::kArray, "an array of integers")) {
-        for (const json::Value& id : ids->items) add(id, 1);  // reference: one id per unit
-      }
+      auto customer = r.integer("customer_id", 1, kMaxCustomerId);
+      CustomerDeparted departed = read_basket(r, doc.value(), customer.value_or(1), limits);
       if (customer) e.payload = encode(departed);
       break;
     }
     case EventType::kPaymentDue: {
-      auto customer = r.integer("customer_id", 0);
+      auto customer = r.integer("customer_id", 1, kMaxCustomerId);
       std::optional<std::int64_t> cents;
       if (const json::Value* exact = doc.value().find("total_cents")) {
         cents = json::as_int64(*exact);
@@ -285,42 +376,50 @@ Decoded<Envelope> decode(EventType type, std::string_view topic, std::string_vie
               r.field("amount", json::Value::Kind::kNumber, "a number (currency units)")) {
         auto from_amount = json::as_cents(*amount);
         if (!from_amount) {
-          r.fail("field \"amount\" must be >= 0 with at most two decimals (got " + amount->text +
-                 ")");
+          r.fail("field \"amount\" must be >= 0 with at most two decimals (got " +
+                 excerpt(amount->text, 40) + ")");
         } else if (cents && *cents != *from_amount) {
-          r.fail("\"amount\" " + amount->text + " and \"total_cents\" " + std::to_string(*cents) +
-                 " disagree");
+          r.fail("\"amount\" " + excerpt(amount->text, 40) + " and \"total_cents\" " +
+                 std::to_string(*cents) + " disagree");
         }
         if (!cents) cents = from_amount;
       }
-      PaymentDue due{customer.value_or(0), cents.value_or(0), r.text("departure_event_id"), {}};
-      if (const json::Value* unpriced = doc.value().find("unpriced_skus");
-          unpriced != nullptr && unpriced->kind == json::Value::Kind::kArray) {
-        for (const json::Value& sku : unpriced->items) {
-          if (auto n = json::as_int64(sku)) due.unpriced_skus.push_back(*n);
+      PaymentDue due{customer.value_or(1),
+                     cents.value_or(0),
+                     r.id("departure_event_id", limits.max_id_bytes),
+                     {}};
+      if (const json::Value* unpriced = doc.value().find("unpriced_skus"); unpriced != nullptr) {
+        if (unpriced->kind != json::Value::Kind::kArray ||
+            static_cast<std::int64_t>(unpriced->items.size()) > limits.max_basket_lines) {
+          r.fail("field \"unpriced_skus\" must be an array of at most " +
+                 std::to_string(limits.max_basket_lines) + " skus");
+        } else {
+          for (const json::Value& sku : unpriced->items) {
+            if (auto n = r.in_range("unpriced_skus", sku, 1, kMaxSku)) {
+              due.unpriced_skus.push_back(*n);
+            }
+          }
         }
       }
       if (customer) e.payload = encode(due);
       break;
     }
     case EventType::kRestockNeeded: {
-      auto sku = r.integer("sku", 1);
-      auto quantity = r.integer("quantity", 1);
-      const json::Value* level = doc.value().find("stock_level");
-      const json::Value* threshold = doc.value().find("threshold");
+      auto sku = r.integer("sku", 1, kMaxSku);
+      auto quantity = r.integer("quantity", 1, kMaxDeliveryUnits);
+      auto level = r.optional_integer("stock_level");
+      auto threshold = r.optional_integer("threshold");
       if (sku && quantity) {
         e.payload =
-            encode(RestockNeeded{*sku, *quantity, level ? json::as_int64(*level).value_or(0) : 0,
-                                 threshold ? json::as_int64(*threshold).value_or(0) : 0});
+            encode(RestockNeeded{*sku, *quantity, level.value_or(0), threshold.value_or(0)});
       }
       break;
     }
     case EventType::kStockReplenished: {
-      auto sku = r.integer("sku", 1);
-      auto quantity = r.integer("quantity", 1);
-      if (sku && quantity) {
-        e.payload = encode(StockReplenished{*sku, *quantity, r.text("restock_event_id")});
-      }
+      auto sku = r.integer("sku", 1, kMaxSku);
+      auto quantity = r.integer("quantity", 1, kMaxDeliveryUnits);
+      std::string restock = r.id("restock_event_id", limits.max_id_bytes);
+      if (sku && quantity) e.payload = encode(StockReplenished{*sku, *quantity, restock});
       break;
     }
     case EventType::kDeadLetter:
@@ -328,6 +427,9 @@ Decoded<Envelope> decode(EventType type, std::string_view topic, std::string_vie
       return D::error(what + ": no JSON form for an unknown event type");
   }
   if (!r.error.empty()) return D::error(what + ": " + r.error);
+  if (auto error = check_envelope_fields(e, limits); !error.empty()) {
+    return D::error(what + ": " + error);
+  }
   return D::ok(std::move(e));
 }
 

@@ -19,19 +19,23 @@
 
 #include "core/codec.h"
 #include "core/envelope.h"
+#include "core/limits.h"
 
 namespace eventmart::json_wire {
 
 // "YYYY-MM-DDTHH:MM:SS.ffffff": UTC without a zone suffix, as the reference writes it.
 std::string format_timestamp(std::int64_t us_since_epoch);
-// Accepts 0 to 6 fraction digits and an optional "Z" or "+00:00"; nullopt when malformed.
+// Accepts 0 to 6 fraction digits and an optional "Z" or "+00:00"; nullopt when malformed or
+// not a real moment (February 30th, 25:00, a year before 1970).
 std::optional<std::int64_t> parse_timestamp(std::string_view text);
 
 // The JSON for `envelope` (its Cap'n Proto payload decoded). Fails on an undecodable payload.
 Decoded<std::string> encode(const Envelope& envelope);
 
-// Reads a message of `type` received on `topic`. Errors name the field that is missing or
-// wrong. REQUIRES: type is not EventType::kUnknown.
-Decoded<Envelope> decode(EventType type, std::string_view topic, std::string_view json);
+// Reads a message of `type` received on `topic`. Every field is checked (ranges, ids, the
+// basket against `limits`, a real timestamp); errors name the field that is missing or wrong.
+// REQUIRES: type is not EventType::kUnknown.
+Decoded<Envelope> decode(EventType type, std::string_view topic, std::string_view json,
+                         const InputLimits& limits = default_limits());
 
 }  // namespace eventmart::json_wire

@@ -1,49 +1,10 @@
 #include "core/wire.h"
 
+#include "core/event_id.h"
 #include "core/json.h"
 #include "core/json_wire.h"
 
 namespace eventmart {
-namespace {
-
-// Strict UTF-8 (no overlongs, no surrogates) without NUL, so the text can go into JSON as is.
-bool printable_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c == 0) return false;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    int extra = 0;
-    std::uint32_t cp = 0;
-    if ((c & 0xE0) == 0xC0) {
-      extra = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      extra = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      extra = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + static_cast<std::size_t>(extra) >= s.size()) return false;
-    for (int k = 1; k <= extra; ++k) {
-      const auto d = static_cast<unsigned char>(s[i + k]);
-      if ((d & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (d & 0x3F);
-    }
-    static constexpr std::uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += static_cast<std::size_t>(extra) + 1;
-  }
-  return true;
-}
-
-}  // namespace
 
 std::string_view wire_format_name(WireFormat format) {
   return format == WireFormat::kJson ? "json" : "capnp";
@@ -71,16 +32,21 @@ Decoded<std::string> encode_wire(WireFormat format, const Envelope& envelope) {
 }
 
 Decoded<Envelope> decode_wire(WireFormat format, const Topics& topics, std::string_view topic,
-                              std::string_view bytes) {
+                              std::string_view bytes, const InputLimits& limits) {
+  if (bytes.size() > limits.max_payload_bytes) {
+    return Decoded<Envelope>::error("a message of " + std::to_string(bytes.size()) +
+                                    " bytes is over the limit of " +
+                                    std::to_string(limits.max_payload_bytes) + " bytes");
+  }
   const EventType expected = event_type_of_topic(topics, topic);
   if (format == WireFormat::kJson) {
     if (expected == EventType::kUnknown) {
       return Decoded<Envelope>::error("no JSON message format is defined for topic '" +
                                       std::string(topic) + "'");
     }
-    return json_wire::decode(expected, topic, bytes);
+    return json_wire::decode(expected, topic, bytes, limits);
   }
-  Decoded<Envelope> envelope = decode_envelope(bytes);
+  Decoded<Envelope> envelope = decode_envelope(bytes, limits);
   if (envelope && expected != EventType::kUnknown && envelope.value().type != expected) {
     return Decoded<Envelope>::error("a " + std::string(event_type_name(envelope.value().type)) +
                                     " event does not belong on '" + std::string(topic) + "'");
@@ -121,13 +87,22 @@ std::string base64_encode(std::string_view bytes) {
 
 std::string dead_letter_document(std::string_view service, std::string_view topic,
                                  std::string_view reason, std::string_view payload,
-                                 std::int64_t received_at_us) {
-  std::string doc = "{\"service\": " + json::quote(service) + ", \"topic\": " + json::quote(topic) +
-                    ", \"reason\": " + json::quote(reason) + ", \"received_at\": " +
-                    json::quote(json_wire::format_timestamp(received_at_us));
-  if (printable_utf8(payload)) doc += ", \"payload\": " + json::quote(payload);
-  doc += ", \"payload_base64\": \"" + base64_encode(payload) + "\"}";
-  return doc;
+                                 std::int64_t received_at_us, std::size_t max_payload_bytes) {
+  json::Document doc = json::Document::object();
+  doc["service"] = std::string(service);
+  doc["topic"] = std::string(topic);
+  doc["reason"] = std::string(reason);
+  doc["received_at"] = json_wire::format_timestamp(received_at_us);
+  doc["payload_bytes"] = payload.size();
+  const bool whole = payload.size() <= max_payload_bytes;
+  const std::string_view kept = whole ? payload : payload.substr(0, max_payload_bytes);
+  if (whole && is_valid_utf8(payload)) doc["payload"] = std::string(payload);
+  doc["payload_base64"] = base64_encode(kept);
+  if (!whole) {
+    doc["payload_truncated"] = true;
+    doc["payload_hash"] = to_hex64(stable_hash(payload));
+  }
+  return json::dump(doc);
 }
 
 }  // namespace eventmart

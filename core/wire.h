@@ -11,6 +11,7 @@
 
 #include "core/codec.h"
 #include "core/envelope.h"
+#include "core/limits.h"
 #include "core/topics.h"
 
 namespace eventmart {
@@ -30,18 +31,25 @@ EventType event_type_of_topic(const Topics& topics, std::string_view topic);
 // as is, in every format. Fails only when a JSON payload cannot be decoded.
 Decoded<std::string> encode_wire(WireFormat format, const Envelope& envelope);
 
-// Reads a message received on `topic`. Errors say what was wrong (undecodable, missing field,
-// a type that does not belong on the topic).
+// Reads a message received on `topic`. Everything is checked before it is used: the size
+// first (limits.max_payload_bytes), then every field of envelope and event. Errors say what
+// was wrong (oversized, undecodable, a missing or invalid field, a type that does not belong
+// on the topic).
 Decoded<Envelope> decode_wire(WireFormat format, const Topics& topics, std::string_view topic,
-                              std::string_view bytes);
+                              std::string_view bytes, const InputLimits& limits = default_limits());
 
 // The dead-letter document, one JSON object:
 //   {"service": ..., "topic": ..., "reason": ..., "received_at": "2026-...",
-//    "payload": "<the bytes, if valid UTF-8 without NUL>", "payload_base64": "<always>"}
-// so a person can read it and a tool can replay the exact bytes.
+//    "payload_bytes": N, "payload": "<the bytes, if valid UTF-8 without NUL>",
+//    "payload_base64": "<the bytes>"}
+// so a person can read it and a tool can replay the exact bytes. A payload longer than
+// `max_payload_bytes` (refused for its size) keeps only its first max_payload_bytes, in
+// base64, with "payload_truncated": true and "payload_hash" (stable_hash, hex): a dead letter
+// never costs more than the limit it enforces.
 std::string dead_letter_document(std::string_view service, std::string_view topic,
                                  std::string_view reason, std::string_view payload,
-                                 std::int64_t received_at_us);
+                                 std::int64_t received_at_us,
+                                 std::size_t max_payload_bytes = 64 * 1024);
 
 std::string base64_encode(std::string_view bytes);
 

@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config
   libboost-dev libboost-program-options-dev
   capnproto libcapnp-dev
-  libsqlite3-dev
+  libsqlite3-dev nlohmann-json3-dev
   libgtest-dev librapidcheck-dev
   libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev
   mosquitto mosquitto-clients openssl

@@ -70,11 +70,18 @@ std::string for_each_row(std::string_view text, std::string_view header, std::si
 
 std::string validate_product(const Product& p) {
   const std::string id = "sku " + std::to_string(p.sku);
-  if (p.sku < 1) return id + ": sku must be >= 1";
+  if (p.sku < 1 || p.sku > kMaxSku) return id + ": sku must be 1.." + std::to_string(kMaxSku);
   if (p.name.empty()) return id + ": name is empty";
-  if (p.price_cents < 0) return id + ": price_cents must be >= 0";
+  if (!is_valid_utf8(p.name)) return id + ": name is not valid UTF-8";
+  if (p.price_cents < 0 || p.price_cents > kMaxPriceCents) {
+    return id + ": price_cents must be 0.." + std::to_string(kMaxPriceCents);
+  }
   if (p.stock < 0) return id + ": stock must be >= 0";
   if (p.restock_threshold < 0) return id + ": restock_threshold must be >= 0";
+  if (p.stock > kMaxDeliveryUnits * 1000) return id + ": stock is implausibly large";
+  if (p.restock_quantity > kMaxDeliveryUnits) {
+    return id + ": restock_quantity must be at most " + std::to_string(kMaxDeliveryUnits);
+  }
   if (p.restock_quantity <= p.restock_threshold) {
     return id + ": restock_quantity (" + std::to_string(p.restock_quantity) +
            ") must exceed restock_threshold (" + std::to_string(p.restock_threshold) + ")";
@@ -113,22 +120,25 @@ Decoded<std::vector<Product>> parse_catalog_csv(std::string_view text) {
 Decoded<std::vector<Customer>> parse_customers_csv(std::string_view text) {
   std::vector<Customer> customers;
   std::set<CustomerId> ids;
-  const std::string error =
-      for_each_row(text, "customer_id,name", 2,
-                   [&](std::size_t, const std::vector<std::string_view>& f) -> std::string {
-                     Customer c;
-                     if (!parse_int(f[0], c.customer_id) || c.customer_id < 1) {
-                       return "customer_id '" + std::string(f[0]) + "' is not a positive integer";
-                     }
-                     c.name = std::string(trim(f[1]));
-                     if (c.name.empty())
-                       return "customer " + std::to_string(c.customer_id) + " has no name";
-                     if (!ids.insert(c.customer_id).second) {
-                       return "customer " + std::to_string(c.customer_id) + " listed twice";
-                     }
-                     customers.push_back(std::move(c));
-                     return {};
-                   });
+  const std::string error = for_each_row(
+      text, "customer_id,name", 2,
+      [&](std::size_t, const std::vector<std::string_view>& f) -> std::string {
+        Customer c;
+        if (!parse_int(f[0], c.customer_id) || c.customer_id < 1 ||
+            c.customer_id > kMaxCustomerId) {
+          return "customer_id '" + std::string(f[0]) + "' is not a positive integer";
+        }
+        c.name = std::string(trim(f[1]));
+        if (c.name.empty()) return "customer " + std::to_string(c.customer_id) + " has no name";
+        if (!is_valid_utf8(c.name)) {
+          return "customer " + std::to_string(c.customer_id) + "'s name is not valid UTF-8";
+        }
+        if (!ids.insert(c.customer_id).second) {
+          return "customer " + std::to_string(c.customer_id) + " listed twice";
+        }
+        customers.push_back(std::move(c));
+        return {};
+      });
   if (!error.empty()) return Decoded<std::vector<Customer>>::error("customers: " + error);
   return Decoded<std::vector<Customer>>::ok(std::move(customers));
 }

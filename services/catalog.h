@@ -10,6 +10,7 @@
 
 #include "core/codec.h"
 #include "core/events.h"
+#include "core/limits.h"
 
 namespace eventmart {
 
@@ -32,9 +33,14 @@ struct StoreData {
   std::vector<Customer> customers;
 };
 
-// Why `product` is not a sound catalog entry, or "" when it is. Requires sku >= 1, a name,
-// price >= 0, stock >= 0, threshold >= 0 and restock_quantity > threshold (so one delivery
-// always lifts an empty shelf back to or above the threshold and re-arms the next restock).
+// Prices are at most ten million currency units, so a basket within the InputLimits never
+// sums past 10^15 cents (exact in JSON's doubles too).
+inline constexpr std::int64_t kMaxPriceCents = 1'000'000'000;
+
+// Why `product` is not a sound catalog entry, or "" when it is. Requires sku 1..kMaxSku, a
+// UTF-8 name, price 0..kMaxPriceCents, stock >= 0, threshold >= 0 and threshold <
+// restock_quantity <= kMaxDeliveryUnits (so one delivery always lifts an empty shelf back to
+// or above the threshold and re-arms the next restock).
 std::string validate_product(const Product& product);
 
 // CSV with the header "sku,name,price_cents,stock,restock_threshold,restock_quantity".

@@ -95,23 +95,22 @@ void FastlaneFinale::start() {
 }
 
 void FastlaneFinale::on_departure(const Delivery& delivery) {
-  if (!expect_type(delivery, EventType::kCustomerDeparted)) return;
-  auto departed = decode_customer_departed(delivery.envelope.payload);
-  if (!departed) return reject(delivery, departed.error());
+  std::optional<CustomerDeparted> departed = receive<CustomerDeparted>(delivery);
+  if (!departed) return;
   const std::string& cause = delivery.envelope.event_id;
   // Priced before the transaction: an overflowing basket is rejected without touching the
   // inbox. Prices change only on this service's thread, so the read cannot go stale.
-  auto priced = price(departed.value().items);
+  auto priced = price(departed->items);
   if (!priced) return reject(delivery, priced.error());
 
-  const PaymentDue due{departed.value().customer_id, priced.value().total_cents, cause,
+  const PaymentDue due{departed->customer_id, priced.value().total_cents, cause,
                        priced.value().unpriced_skus};
   const std::string payment_id = derive_event_id(cause, name_);
-  const bool first_time = consume_once(cause, [&] {
+  const Consumption consumed = consume_once(cause, content_hash(*departed), [&] {
     store_.record_payment(cause, payment_id, due.customer_id, due.total_cents, ctx_.clock.now_us());
     emit(Channel::kStore, ctx_.topics.payment_due, EventType::kPaymentDue, payment_id, cause, due);
   });
-  if (!first_time) return;
+  if (!consumed.applied()) return settle(delivery, consumed);
   if (!due.unpriced_skus.empty()) {
     warn("departure '" + cause + "' has " + std::to_string(due.unpriced_skus.size()) +
          " item(s) without a price; not charged");

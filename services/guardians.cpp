@@ -6,13 +6,6 @@
 namespace eventmart {
 namespace {
 
-ScanOutcome scanned(const std::string& event_id, bool consumed) {
-  ScanOutcome outcome;
-  outcome.kind = consumed ? ScanOutcome::Kind::kAccepted : ScanOutcome::Kind::kDuplicate;
-  outcome.event_id = event_id;
-  return outcome;
-}
-
 ScanOutcome rejected(std::string why) {
   ScanOutcome outcome;
   outcome.kind = ScanOutcome::Kind::kRejected;
@@ -20,50 +13,73 @@ ScanOutcome rejected(std::string why) {
   return outcome;
 }
 
+ScanOutcome outcome_of(const std::string& event_id, const Consumption& consumed) {
+  switch (consumed.outcome) {
+    case Consumed::kApplied:
+      return ScanOutcome{ScanOutcome::Kind::kAccepted, event_id, {}};
+    case Consumed::kDuplicate:
+      return ScanOutcome{ScanOutcome::Kind::kDuplicate, event_id, {}};
+    case Consumed::kConflict:
+    case Consumed::kRefused:
+      break;
+  }
+  return rejected(consumed.reason);
+}
+
 }  // namespace
 
+std::string Guardian::check_reading(const std::string& scan_id, const std::string& card,
+                                    Decoded<CustomerId>& customer) {
+  if (scan_id.empty()) {
+    return "a reading without a scan id: a redelivery could not be told from a new reading";
+  }
+  customer = parse_card(card);
+  if (!customer) return "scan '" + excerpt(scan_id, 40) + "': " + customer.error();
+  if (std::string why = check_id(scan_id, ctx_.limits.max_id_bytes, "scan id"); !why.empty()) {
+    return why;
+  }
+  return {};
+}
+
+ScanOutcome Guardian::refuse(std::string why) {
+  ++stats_.rejected;
+  warn(why);
+  return rejected(std::move(why));
+}
+
 GatewayGuardian::GatewayGuardian(const ServiceContext& context)
-    : Service(kGatewayGuardian, context) {}
+    : Guardian(kGatewayGuardian, context) {}
 
 ScanOutcome GatewayGuardian::scan(const CardScan& reading) {
-  if (reading.scan_id.empty()) return rejected("card scan without a scan id");
-  auto customer = parse_card(reading.card);
-  if (!customer) {
-    ++stats_.rejected;
-    warn("scan '" + reading.scan_id + "': " + customer.error());
-    return rejected(customer.error());
+  Decoded<CustomerId> customer = Decoded<CustomerId>::error("");
+  if (std::string why = check_reading(reading.scan_id, reading.card, customer); !why.empty()) {
+    return refuse(std::move(why));
   }
+  const CustomerArrival arrival{customer.value()};
   const std::string event_id = derive_event_id(reading.scan_id, name_);
-  const bool consumed = consume_once(reading.scan_id, [&] {
+  const Consumption consumed = consume_once(reading.scan_id, content_hash(arrival), [&] {
     emit(Channel::kStore, ctx_.topics.customer_arrival, EventType::kCustomerArrival, event_id,
-         reading.scan_id, CustomerArrival{customer.value()});
+         reading.scan_id, arrival);
   });
-  return scanned(event_id, consumed);
+  return outcome_of(event_id, consumed);
 }
 
 GateExitGuardian::GateExitGuardian(const ServiceContext& context)
-    : Service(kGateExitGuardian, context) {}
+    : Guardian(kGateExitGuardian, context) {}
 
 ScanOutcome GateExitGuardian::scan(const BagScan& reading) {
-  if (reading.scan_id.empty()) return rejected("bag scan without a scan id");
-  auto customer = parse_card(reading.card);
-  if (!customer) {
-    ++stats_.rejected;
-    warn("scan '" + reading.scan_id + "': " + customer.error());
-    return rejected(customer.error());
+  Decoded<CustomerId> customer = Decoded<CustomerId>::error("");
+  if (std::string why = check_reading(reading.scan_id, reading.card, customer); !why.empty()) {
+    return refuse(std::move(why));
   }
-  auto departed = departure_from_units(customer.value(), reading.units);
-  if (!departed) {
-    ++stats_.rejected;
-    warn("scan '" + reading.scan_id + "': " + departed.error());
-    return rejected(departed.error());
-  }
+  auto departed = departure_from_lines(customer.value(), reading.lines, ctx_.limits);
+  if (!departed) return refuse("scan '" + reading.scan_id + "': " + departed.error());
   const std::string event_id = derive_event_id(reading.scan_id, name_);
-  const bool consumed = consume_once(reading.scan_id, [&] {
+  const Consumption consumed = consume_once(reading.scan_id, content_hash(departed.value()), [&] {
     emit(Channel::kStore, ctx_.topics.customer_departure, EventType::kCustomerDeparted, event_id,
          reading.scan_id, departed.value());
   });
-  return scanned(event_id, consumed);
+  return outcome_of(event_id, consumed);
 }
 
 }  // namespace eventmart

@@ -63,18 +63,19 @@ void HelloHelper::start() {
 }
 
 void HelloHelper::on_arrival(const Delivery& delivery) {
-  if (!expect_type(delivery, EventType::kCustomerArrival)) return;
-  auto arrival = decode_customer_arrival(delivery.envelope.payload);
-  if (!arrival) return reject(delivery, arrival.error());
-  const CustomerId customer = arrival.value().customer_id;
+  std::optional<CustomerArrival> arrival = receive<CustomerArrival>(delivery);
+  if (!arrival) return;
+  const CustomerId customer = arrival->customer_id;
 
   std::optional<std::string> name;
   int visit = 0;
-  const bool first_time = consume_once(delivery.envelope.event_id, [&] {
-    name = store_.name_of(customer);
-    if (name) visit = store_.record_visit(customer, ctx_.clock.now_us());
-  });
-  if (!first_time) return;  // already welcomed: the display shows each arrival once
+  const Consumption consumed =
+      consume_once(delivery.envelope.event_id, content_hash(*arrival), [&] {
+        name = store_.name_of(customer);
+        if (name) visit = store_.record_visit(customer, ctx_.clock.now_us());
+      });
+  // Already welcomed (or refused): the display shows each arrival once.
+  if (!consumed.applied()) return settle(delivery, consumed);
   if (!name) {
     ++unknown_customers_;
     info([&] { return "unknown card " + std::to_string(customer) + ": generic welcome"; });

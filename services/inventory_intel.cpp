@@ -91,59 +91,94 @@ void InventoryIntel::start() {
 }
 
 void InventoryIntel::on_departure(const Delivery& delivery) {
-  if (!expect_type(delivery, EventType::kCustomerDeparted)) return;
-  auto departed = decode_customer_departed(delivery.envelope.payload);
-  if (!departed) return reject(delivery, departed.error());
+  std::optional<CustomerDeparted> departed = receive<CustomerDeparted>(delivery);
+  if (!departed) return;
   const std::string& cause = delivery.envelope.event_id;
 
-  std::vector<std::string> restock_notes, unknown_notes;  // logged after the commit
+  std::vector<std::string> restock_notes;  // logged after the commit
+  std::vector<Sku> unknown;                // summarised in one line after the commit
   InventoryStats delta;
-  consume_once(cause, [&] {
-    for (const LineItem& item : departed.value().items) {
+  const Consumption consumed = consume_once(cause, content_hash(*departed), [&]() -> std::string {
+    restock_notes.clear();
+    unknown.clear();
+    delta = {};
+    for (const LineItem& item : departed->items) {
       std::optional<StockRecord> before = store_.find(item.sku);
       if (!before) {
         ++delta.unknown_skus;
-        unknown_notes.push_back("departure '" + cause + "' lists unknown sku " +
-                                std::to_string(item.sku) + " (not in the catalog; skipped)");
+        unknown.push_back(item.sku);
         continue;
       }
-      const StockDecision decision = decide_sale(*before, item.quantity);
-      store_.update(item.sku, decision.after);
-      if (decision.after.shortfall > before->shortfall) ++delta.shortfalls_recorded;
-      if (decision.restock) {
+      const std::optional<StockDecision> decision = decide_sale(*before, item.quantity);
+      if (!decision) {
+        return "selling " + std::to_string(item.quantity) + " units of sku " +
+               std::to_string(item.sku) + " overflows its record (stock " +
+               std::to_string(before->stock) + ", shortfall " + std::to_string(before->shortfall) +
+               ")";
+      }
+      store_.update(item.sku, decision->after);
+      if (decision->after.shortfall > before->shortfall) ++delta.shortfalls_recorded;
+      if (decision->restock) {
         ++delta.restocks_raised;
         emit(Channel::kLogistics, ctx_.topics.restock_needed, EventType::kRestockNeeded,
              derive_event_id(cause, name_, "restock/" + std::to_string(item.sku)), cause,
-             RestockNeeded{item.sku, decision.restock->quantity, decision.restock->level,
-                           decision.after.restock_threshold});
+             RestockNeeded{item.sku, decision->restock->quantity, decision->restock->level,
+                           decision->after.restock_threshold});
         restock_notes.push_back("restock raised for sku " + std::to_string(item.sku) +
-                                " at level " + std::to_string(decision.restock->level));
+                                " at level " + std::to_string(decision->restock->level));
       }
     }
+    return {};
   });
-  // Counted only once the transaction committed (a duplicate leaves `delta` unapplied too).
+  if (!consumed.applied()) return settle(delivery, consumed);
+  // Counted only once the transaction committed.
   inventory_stats_.restocks_raised += delta.restocks_raised;
   inventory_stats_.unknown_skus += delta.unknown_skus;
   inventory_stats_.shortfalls_recorded += delta.shortfalls_recorded;
   for (const std::string& note : restock_notes) info([&] { return note; });
-  for (const std::string& note : unknown_notes) warn(note);
+  if (!unknown.empty()) warn(unknown_skus_note(cause, unknown));
+}
+
+std::string InventoryIntel::unknown_skus_note(const std::string& cause,
+                                              const std::vector<Sku>& unknown) {
+  // One line per departure, whatever its size: the count and the first few skus.
+  constexpr std::size_t kShown = 5;
+  if (unknown.size() == 1) {
+    return "departure '" + cause + "' lists unknown sku " + std::to_string(unknown[0]) +
+           " (not in the catalog; skipped)";
+  }
+  std::string skus;
+  for (std::size_t i = 0; i < unknown.size() && i < kShown; ++i) {
+    skus += (i == 0 ? "" : ", ") + std::to_string(unknown[i]);
+  }
+  if (unknown.size() > kShown) skus += ", ...";
+  return "departure '" + cause + "' lists " + std::to_string(unknown.size()) +
+         " unknown skus: " + skus + " (not in the catalog; skipped)";
 }
 
 void InventoryIntel::on_replenished(const Delivery& delivery) {
-  if (!expect_type(delivery, EventType::kStockReplenished)) return;
-  auto replenished = decode_stock_replenished(delivery.envelope.payload);
-  if (!replenished) return reject(delivery, replenished.error());
-  const StockReplenished& event = replenished.value();
+  std::optional<StockReplenished> replenished = receive<StockReplenished>(delivery);
+  if (!replenished) return;
+  const StockReplenished& event = *replenished;
 
   bool unknown = false;
-  consume_once(delivery.envelope.event_id, [&] {
-    std::optional<StockRecord> before = store_.find(event.sku);
-    if (!before) {
-      unknown = true;
-      return;
-    }
-    store_.update(event.sku, apply_replenishment(*before, event.quantity).after);
-  });
+  const Consumption consumed =
+      consume_once(delivery.envelope.event_id, content_hash(event), [&]() -> std::string {
+        std::optional<StockRecord> before = store_.find(event.sku);
+        if (!before) {
+          unknown = true;
+          return {};
+        }
+        const std::optional<StockDecision> decision = apply_replenishment(*before, event.quantity);
+        if (!decision) {
+          return "a delivery of " + std::to_string(event.quantity) + " units of sku " +
+                 std::to_string(event.sku) + " overflows its record (stock " +
+                 std::to_string(before->stock) + ")";
+        }
+        store_.update(event.sku, decision->after);
+        return {};
+      });
+  if (!consumed.applied()) return settle(delivery, consumed);
   if (unknown) {
     ++inventory_stats_.unknown_skus;
     warn("replenishment '" + delivery.envelope.event_id + "' for unknown sku " +

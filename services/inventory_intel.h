@@ -50,13 +50,15 @@ class InventoryIntel : public Service {
 
  protected:
   // The restock policy applied to one sale. A seam: sim/bugs overrides it.
-  virtual StockDecision decide_sale(const StockRecord& before, std::int64_t quantity) const {
+  virtual std::optional<StockDecision> decide_sale(const StockRecord& before,
+                                                   std::int64_t quantity) const {
     return apply_sale(before, quantity);
   }
 
  private:
   void on_departure(const Delivery& delivery);
   void on_replenished(const Delivery& delivery);
+  static std::string unknown_skus_note(const std::string& cause, const std::vector<Sku>& unknown);
 
   InventoryStore store_;
   InventoryStats inventory_stats_;

@@ -6,7 +6,8 @@ Journal::Journal(Database& db, std::string owner) : db_(db), owner_(std::move(ow
   db_.exec(
       "CREATE TABLE IF NOT EXISTS inbox("
       "  event_id TEXT PRIMARY KEY,"
-      "  received_at_us INTEGER NOT NULL) WITHOUT ROWID;"
+      "  received_at_us INTEGER NOT NULL,"
+      "  content_hash INTEGER) WITHOUT ROWID;"
       "CREATE TABLE IF NOT EXISTS outbox("
       "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
       "  owner TEXT NOT NULL DEFAULT '',"
@@ -18,7 +19,13 @@ Journal::Journal(Database& db, std::string owner) : db_(db), owner_(std::move(ow
       "  occurred_at_us INTEGER NOT NULL,"
       "  caused_by TEXT NOT NULL,"
       "  payload BLOB NOT NULL);");
-  insert_inbox_ = db_.prepare("INSERT OR IGNORE INTO inbox(event_id, received_at_us) VALUES(?, ?)");
+  // Databases written before the content hash existed get the column (NULL: not known).
+  if (!db_.has_column("inbox", "content_hash")) {
+    db_.exec("ALTER TABLE inbox ADD COLUMN content_hash INTEGER");
+  }
+  insert_inbox_ = db_.prepare(
+      "INSERT OR IGNORE INTO inbox(event_id, received_at_us, content_hash) VALUES(?, ?, ?)");
+  inbox_hash_ = db_.prepare("SELECT content_hash FROM inbox WHERE event_id = ?");
   find_inbox_ = db_.prepare("SELECT 1 FROM inbox WHERE event_id = ?");
   insert_outbox_ = db_.prepare(
       "INSERT INTO outbox(channel, topic, event_id, type, source, occurred_at_us, caused_by, "
@@ -31,9 +38,23 @@ Journal::Journal(Database& db, std::string owner) : db_(db), owner_(std::move(ow
   count_inbox_ = db_.prepare("SELECT count(*) FROM inbox");
 }
 
-bool Journal::record_inbox(const std::string& event_id, std::int64_t received_at_us) {
-  insert_inbox_.bind(1, event_id).bind(2, received_at_us).run();
-  return db_.changes() == 1;
+Admission Journal::record_inbox(const std::string& event_id, std::int64_t received_at_us,
+                                std::uint64_t content_hash) {
+  insert_inbox_.bind(1, event_id).bind(2, received_at_us);
+  if (content_hash != 0) {
+    insert_inbox_.bind(3, static_cast<std::int64_t>(content_hash));
+  }  // else NULL (bindings are cleared on reset)
+  insert_inbox_.run();
+  if (db_.changes() == 1) return Admission::kNew;
+  if (content_hash == 0) return Admission::kDuplicate;
+  inbox_hash_.bind(1, event_id);
+  Admission admission = Admission::kDuplicate;
+  if (inbox_hash_.step() && !inbox_hash_.column_is_null(0) &&
+      static_cast<std::uint64_t>(inbox_hash_.column_int64(0)) != content_hash) {
+    admission = Admission::kConflict;
+  }
+  inbox_hash_.reset();
+  return admission;
 }
 
 bool Journal::in_inbox(const std::string& event_id) {

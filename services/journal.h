@@ -16,6 +16,13 @@ namespace eventmart {
 // Which bus an outbox row goes to. Inventory Intel talks to the external logistics bus too.
 enum class Channel : std::uint8_t { kStore = 0, kLogistics = 1 };
 
+// What the inbox says of an event id offered to it.
+enum class Admission : std::uint8_t {
+  kNew,        // first time: recorded
+  kDuplicate,  // consumed before with the same content: a redelivery
+  kConflict,   // consumed before with other content: the id was reused (refuse it)
+};
+
 struct OutboxRow {
   std::int64_t seq = 0;
   Channel channel = Channel::kStore;
@@ -31,9 +38,11 @@ class Journal {
   // each relays only its own rows.
   explicit Journal(Database& db, std::string owner = "");
 
-  // Records `event_id` as consumed. Returns false when it was consumed before (a duplicate).
+  // Records `event_id` as consumed, with a hash of its content (0: not known). An id consumed
+  // before is a duplicate when both hashes agree (or either is unknown), else a conflict.
   // REQUIRES: inside a Transaction.
-  bool record_inbox(const std::string& event_id, std::int64_t received_at_us);
+  Admission record_inbox(const std::string& event_id, std::int64_t received_at_us,
+                         std::uint64_t content_hash = 0);
 
   // True when `event_id` was consumed before.
   bool in_inbox(const std::string& event_id);
@@ -66,6 +75,7 @@ class Journal {
   std::uint64_t outbox_writes_ = 0;
   Statement insert_inbox_;
   Statement find_inbox_;
+  Statement inbox_hash_;
   Statement insert_outbox_;
   Statement select_outbox_;
   Statement delete_outbox_;

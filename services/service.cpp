@@ -34,7 +34,8 @@ void Service::prune_inbox() {
 void Service::reject(const Delivery& delivery, std::string_view why) {
   if (!delivery.raw.empty()) return dead_letter(delivery.topic, delivery.raw, why);
   dead_letter(delivery.topic, encode_envelope(delivery.envelope),
-              "event '" + delivery.envelope.event_id + "': " + std::string(why));
+              "event '" + excerpt(delivery.envelope.event_id, ctx_.limits.max_id_bytes) +
+                  "': " + std::string(why));
 }
 
 void Service::dead_letter(const std::string& topic, std::string_view bytes,
@@ -47,21 +48,75 @@ void Service::dead_letter(const std::string& topic, std::string_view bytes,
   written_.clear();
   {
     Transaction txn(ctx_.db);
-    if (!admit(id)) return;  // dead-lettered before (a redelivery)
+    if (admit(id, 0) != Admission::kNew) return;  // dead-lettered before (a redelivery)
     write_outbox(Channel::kStore, ctx_.topics.dead_letter(name_),
                  Envelope{id, EventType::kDeadLetter, name_, ctx_.clock.now_us(), "",
-                          dead_letter_document(name_, topic, reason, bytes, ctx_.clock.now_us())});
+                          dead_letter_document(name_, topic, reason, bytes, ctx_.clock.now_us(),
+                                               ctx_.limits.max_payload_bytes)});
     txn.commit();
   }
   relay_.hand_over(std::move(written_));
   written_.clear();
 }
 
-bool Service::expect_type(const Delivery& delivery, EventType expected) {
-  if (delivery.envelope.type == expected) return true;
-  reject(delivery, "expected a " + std::string(event_type_name(expected)) + " event, got " +
-                       std::string(event_type_name(delivery.envelope.type)));
-  return false;
+namespace {
+
+template <typename Event>
+struct EventTraits;
+template <>
+struct EventTraits<CustomerArrival> {
+  static constexpr EventType kType = EventType::kCustomerArrival;
+  static Decoded<CustomerArrival> decode(std::string_view bytes, const InputLimits&) {
+    return decode_customer_arrival(bytes);
+  }
+};
+template <>
+struct EventTraits<CustomerDeparted> {
+  static constexpr EventType kType = EventType::kCustomerDeparted;
+  static Decoded<CustomerDeparted> decode(std::string_view bytes, const InputLimits& limits) {
+    return decode_customer_departed(bytes, limits);
+  }
+};
+template <>
+struct EventTraits<RestockNeeded> {
+  static constexpr EventType kType = EventType::kRestockNeeded;
+  static Decoded<RestockNeeded> decode(std::string_view bytes, const InputLimits&) {
+    return decode_restock_needed(bytes);
+  }
+};
+template <>
+struct EventTraits<StockReplenished> {
+  static constexpr EventType kType = EventType::kStockReplenished;
+  static Decoded<StockReplenished> decode(std::string_view bytes, const InputLimits& limits) {
+    return decode_stock_replenished(bytes, limits);
+  }
+};
+
+}  // namespace
+
+template <typename Event>
+std::optional<Event> Service::receive(const Delivery& delivery) {
+  const Envelope& envelope = delivery.envelope;
+  if (envelope.type != EventTraits<Event>::kType) {
+    reject(delivery, "expected a " + std::string(event_type_name(EventTraits<Event>::kType)) +
+                         " event, got " + std::string(event_type_name(envelope.type)));
+    return std::nullopt;
+  }
+  if (std::string error = check_envelope_fields(envelope, ctx_.limits); !error.empty()) {
+    reject(delivery, error);
+    return std::nullopt;
+  }
+  auto event = EventTraits<Event>::decode(envelope.payload, ctx_.limits);
+  if (!event) {
+    reject(delivery, event.error());
+    return std::nullopt;
+  }
+  return std::move(event.value());
 }
+
+template std::optional<CustomerArrival> Service::receive<CustomerArrival>(const Delivery&);
+template std::optional<CustomerDeparted> Service::receive<CustomerDeparted>(const Delivery&);
+template std::optional<RestockNeeded> Service::receive<RestockNeeded>(const Delivery&);
+template std::optional<StockReplenished> Service::receive<StockReplenished>(const Delivery&);
 
 }  // namespace eventmart

@@ -4,12 +4,15 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "core/bus.h"
 #include "core/clock.h"
 #include "core/codec.h"
+#include "core/limits.h"
 #include "core/log.h"
 #include "core/topics.h"
 #include "services/journal.h"
@@ -54,6 +57,22 @@ struct ServiceContext {
   // delivered again after this long would be applied again, so it must exceed the longest
   // redelivery window: the broker's session expiry. The simulator keeps everything.
   std::int64_t inbox_retention_us = 0;
+  // What a message may hold (basket size, id lengths); anything beyond is dead-lettered.
+  InputLimits limits = {};
+};
+
+// How consume_once() ended.
+enum class Consumed : std::uint8_t {
+  kApplied,    // committed: the state changed and the outbox holds what it emitted
+  kDuplicate,  // the id was consumed before with the same content: nothing to do
+  kConflict,   // the id was consumed before with other content: refused, nothing changed
+  kRefused,    // `apply` refused the event (it cannot be applied): nothing changed
+};
+
+struct Consumption {
+  Consumed outcome = Consumed::kApplied;
+  std::string reason;  // kConflict, kRefused: why
+  bool applied() const { return outcome == Consumed::kApplied; }
 };
 
 struct ServiceStats {
@@ -85,19 +104,37 @@ class Service {
   void dead_letter(const std::string& topic, std::string_view bytes, std::string_view reason);
 
  protected:
-  // Consumes `event_id` exactly once: in one transaction, records it in the inbox and runs
-  // `apply` (which changes state and calls emit()); a duplicate commits nothing and returns
-  // false. After the commit the outbox relay publishes what `apply` emitted.
+  // Consumes `event_id` exactly once: in one transaction, records it in the inbox with a hash
+  // of its content and runs `apply` (which changes state and calls emit()). `apply` returns
+  // void, or a std::string that is empty to go on and otherwise says why the event cannot be
+  // applied: then the transaction rolls back and nothing, not even the inbox row, is kept.
+  // A duplicate commits nothing. After the commit the outbox relay publishes what `apply`
+  // emitted.
   template <typename Apply>
-  bool consume_once(const std::string& event_id, Apply&& apply) {
+  Consumption consume_once(const std::string& event_id, std::uint64_t content_hash, Apply&& apply) {
     written_.clear();  // rows of a transaction that rolled back are gone
     {
       Transaction txn(ctx_.db);
-      if (!admit(event_id)) {
-        ++stats_.duplicates;
-        return false;
+      switch (admit(event_id, content_hash)) {
+        case Admission::kNew:
+          break;
+        case Admission::kDuplicate:
+          ++stats_.duplicates;
+          return {Consumed::kDuplicate, {}};
+        case Admission::kConflict:
+          return {Consumed::kConflict, "event id '" + event_id +
+                                           "' was consumed before with other content (an id "
+                                           "reused for another event)"};
       }
-      apply();
+      if constexpr (std::is_void_v<std::invoke_result_t<Apply>>) {
+        apply();
+      } else {
+        std::string refusal = apply();
+        if (!refusal.empty()) {
+          written_.clear();
+          return {Consumed::kRefused, std::move(refusal)};  // rolls back
+        }
+      }
       crash_point(CrashSite::kBeforeCommit);
       txn.commit();
     }
@@ -107,12 +144,12 @@ class Service {
     after_commit();
     relay_.hand_over(std::move(written_));
     written_.clear();
-    return true;
+    return {Consumed::kApplied, {}};
   }
 
-  // Records `event_id` in the inbox; false for a duplicate. A seam: sim/bugs overrides it.
-  virtual bool admit(const std::string& event_id) {
-    return journal_.record_inbox(event_id, ctx_.clock.now_us());
+  // Records `event_id` in the inbox (see Journal::record_inbox). A seam: sim/bugs overrides it.
+  virtual Admission admit(const std::string& event_id, std::uint64_t content_hash) {
+    return journal_.record_inbox(event_id, ctx_.clock.now_us(), content_hash);
   }
 
   // Writes one event to the outbox (inside the transaction). A seam: sim/bugs overrides it.
@@ -141,8 +178,18 @@ class Service {
   // dead_letter()) and acknowledged so it does not block the stream.
   void reject(const Delivery& delivery, std::string_view why);
 
-  // True when the delivery carries `expected`; otherwise rejects it and returns false.
-  bool expect_type(const Delivery& delivery, EventType expected);
+  // The event a delivery carries, when it is sound: the envelope's fields valid, its type
+  // Event's, its payload decoded and checked against ctx_.limits. Otherwise the delivery is
+  // rejected (dead-lettered) and nullopt returned.
+  template <typename Event>
+  std::optional<Event> receive(const Delivery& delivery);
+
+  // Dead-letters a delivery whose consumption ended in a conflict or a refusal.
+  void settle(const Delivery& delivery, const Consumption& consumption) {
+    if (consumption.outcome == Consumed::kConflict || consumption.outcome == Consumed::kRefused) {
+      reject(delivery, consumption.reason);
+    }
+  }
 
   // Info lines are built only when someone reads them: info([&] { return "..."; }).
   template <typename MakeMessage>

@@ -19,6 +19,8 @@ void configure_sqlite_once() {
   });
 }
 
+constexpr int kBusyTimeoutMs = 5000;  // how long a statement waits for another writer
+
 [[noreturn]] void fail(sqlite3* db, std::string_view what) {
   throw SqliteError(std::string(what) + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
 }
@@ -40,10 +42,12 @@ Database::Database(const std::string& path, Durability durability) : path_(path)
   if (path == ":memory:") {
     exec("PRAGMA journal_mode=MEMORY;");
   } else {
+    // First: every statement after it, switching to WAL included, waits for a replica that
+    // opened the same file at the same moment instead of failing with "database is locked".
+    sqlite3_busy_timeout(db_, kBusyTimeoutMs);
     exec("PRAGMA journal_mode=WAL;");
     exec(durability == Durability::kFull ? "PRAGMA synchronous=FULL;"
                                          : "PRAGMA synchronous=NORMAL;");
-    exec("PRAGMA busy_timeout=5000;");
   }
   exec("PRAGMA foreign_keys=ON;");
   begin_ = std::make_unique<Statement>(prepare("BEGIN IMMEDIATE"));
@@ -75,6 +79,14 @@ Statement Database::prepare(std::string_view sql) {
     fail(db_, "cannot prepare '" + std::string(sql) + "'");
   }
   return Statement(db_, stmt);
+}
+
+bool Database::has_column(std::string_view table, std::string_view column) {
+  Statement info = prepare("SELECT 1 FROM pragma_table_info(?) WHERE name = ?");
+  info.bind(1, table).bind(2, column);
+  const bool found = info.step();
+  info.reset();
+  return found;
 }
 
 std::int64_t Database::changes() const {

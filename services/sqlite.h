@@ -43,6 +43,9 @@ class Database {
   // Compiles `sql` (one statement). Throws SqliteError with the SQL and SQLite's message.
   Statement prepare(std::string_view sql);
 
+  // True when `table` has a column named `column`.
+  bool has_column(std::string_view table, std::string_view column);
+
   // Rows changed by the most recent INSERT/UPDATE/DELETE.
   std::int64_t changes() const;
 

@@ -9,6 +9,7 @@
 #include "services/guardians.h"
 #include "services/hello_helper.h"
 #include "services/inventory_intel.h"
+#include "services/scan_logic.h"
 #include "sim/bugs/broken_services.h"
 #include "sim/logistics.h"
 #include "sim/scheduler.h"
@@ -356,7 +357,7 @@ void World::scan_departure(const Visit& visit, std::shared_ptr<const std::vector
   trace_.record(TraceKind::kScan, kStoreBus, kGateExitGuardian, visit.card, scan_id);
   try {
     if (gate != nullptr && !injector_.is_down(kGateExitGuardian)) {
-      const ScanOutcome outcome = gate->scan(BagScan{scan_id, visit.card, *units});
+      const ScanOutcome outcome = gate->scan(BagScan{scan_id, visit.card, lines_of_units(*units)});
       history_.departures[truth].event_id = outcome.event_id;  // what the scanner was told
       return;
     }

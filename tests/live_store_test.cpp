@@ -234,7 +234,7 @@ TEST(LiveStore, TheSameDeparturesOnMemoryAndOnMqttEndInTheSameStockAndPayments) 
     wo.closes_at_us = sim::kHourUs;
     sim::Workload workload(wo, Rng(7), {1, 2, 3, 4, 5}, skus);
     for (const sim::Visit& v : workload.plan_visits()) {
-      auto d = departure_from_units(v.customer_id, workload.pick_basket(shelves));
+      auto d = departure_from_lines(v.customer_id, lines_of_units(workload.pick_basket(shelves)));
       departures.emplace_back("diff-" + std::to_string(v.number), d.value());
     }
   }

@@ -117,8 +117,9 @@ TEST_F(Serve, ScanByHandReachesARunningStoreOnce) {
   EXPECT_EQ(arrival.first, 0);
   EXPECT_NE(arrival.second.find("devices/entrance-scanner"), std::string::npos);
   ASSERT_TRUE(wait_until([&] { return probe.count(topics.display_entrance) == 1; }));
-  EXPECT_NE(probe.messages(topics.display_entrance)[0].bytes.find("\"customer_id\": 3"),
-            std::string::npos);
+  const auto welcome = json::parse(probe.messages(topics.display_entrance)[0].bytes);
+  ASSERT_TRUE(welcome) << welcome.error();
+  EXPECT_EQ(json::as_int64(*welcome.value().find("customer_id")), 3);
 
   // The same reading sent twice (same scan id) is one departure and one payment.
   const std::string departure =

@@ -2,6 +2,8 @@
 // reopen, inbox deduplication, the outbox and its relay.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "services/fastlane_finale.h"
 #include "services/hello_helper.h"
 #include "services/inventory_intel.h"
@@ -49,7 +51,7 @@ TEST(SqliteStores, ATransactionThatIsNotCommittedLeavesNoTrace) {
   Journal journal(db);
   {
     Transaction txn(db);
-    EXPECT_TRUE(journal.record_inbox("e1", 0));
+    EXPECT_EQ(journal.record_inbox("e1", 0), Admission::kNew);
     journal.add_outbox(Channel::kStore, "t",
                        Envelope{"out-1", EventType::kPaymentDue, "s", 0, "e1", "x"});
     // no commit: a crash here
@@ -62,11 +64,42 @@ TEST(Journal, TheInboxRecognisesAnEventIdItHasSeen) {
   Database db(":memory:");
   Journal journal(db);
   Transaction txn(db);
-  EXPECT_TRUE(journal.record_inbox("e1", 1));
-  EXPECT_FALSE(journal.record_inbox("e1", 2));
-  EXPECT_TRUE(journal.record_inbox("e2", 3));
+  EXPECT_EQ(journal.record_inbox("e1", 1), Admission::kNew);
+  EXPECT_EQ(journal.record_inbox("e1", 2), Admission::kDuplicate);
+  EXPECT_EQ(journal.record_inbox("e2", 3), Admission::kNew);
   txn.commit();
   EXPECT_EQ(journal.inbox_size(), 2);
+}
+
+TEST(Journal, AnIdSeenBeforeWithOtherContentIsAConflictNotADuplicate) {
+  Database db(":memory:");
+  Journal journal(db);
+  Transaction txn(db);
+  EXPECT_EQ(journal.record_inbox("e1", 1, 111), Admission::kNew);
+  EXPECT_EQ(journal.record_inbox("e1", 2, 111), Admission::kDuplicate);
+  EXPECT_EQ(journal.record_inbox("e1", 3, 222), Admission::kConflict);
+  EXPECT_EQ(journal.record_inbox("e1", 4, 0), Admission::kDuplicate);  // content not known
+  EXPECT_EQ(journal.record_inbox("e2", 5), Admission::kNew);           // recorded without
+  EXPECT_EQ(journal.record_inbox("e2", 6, 333), Admission::kDuplicate);
+  txn.commit();
+}
+
+TEST(Journal, AnInboxWrittenBeforeContentHashesExistedIsUpgradedInPlace) {
+  const std::string path = ::testing::TempDir() + "/journal-upgrade.sqlite";
+  std::remove(path.c_str());
+  {
+    Database db(path);
+    db.exec(
+        "CREATE TABLE inbox(event_id TEXT PRIMARY KEY, received_at_us INTEGER NOT NULL) "
+        "WITHOUT ROWID; INSERT INTO inbox VALUES('old', 1)");
+  }
+  Database db(path);
+  Journal journal(db);
+  Transaction txn(db);
+  EXPECT_EQ(journal.record_inbox("old", 2, 123), Admission::kDuplicate);
+  EXPECT_EQ(journal.record_inbox("new", 3, 123), Admission::kNew);
+  EXPECT_EQ(journal.record_inbox("new", 4, 456), Admission::kConflict);
+  txn.commit();
 }
 
 TEST(Journal, OutboxRowsComeBackInOrderWithTheWholeEnvelope) {

@@ -18,39 +18,49 @@ namespace {
 
 TEST(InventoryLogic, ASaleBelowTheThresholdRaisesOneRestockAndDisarms) {
   const StockRecord start{25, 0, 20, 100, true};
-  StockDecision first = apply_sale(start, 6);  // 25 -> 19: crosses below 20
+  StockDecision first = apply_sale(start, 6).value();  // 25 -> 19: crosses below 20
   EXPECT_EQ(first.after, (StockRecord{19, 0, 20, 100, false}));
   ASSERT_TRUE(first.restock);
   EXPECT_EQ(*first.restock, (RestockOrder{100, 19}));
-  StockDecision second = apply_sale(first.after, 5);  // still below: no second restock
+  StockDecision second = apply_sale(first.after, 5).value();  // still below: no second restock
   EXPECT_EQ(second.after.stock, 14);
   EXPECT_FALSE(second.restock);
 }
 
 TEST(InventoryLogic, ASaleThatStaysAtTheThresholdDoesNotRestock) {
-  StockDecision d = apply_sale(StockRecord{25, 0, 20, 100, true}, 5);  // 25 -> 20
+  StockDecision d = apply_sale(StockRecord{25, 0, 20, 100, true}, 5).value();  // 25 -> 20
   EXPECT_FALSE(d.restock);
   EXPECT_TRUE(d.after.restock_armed);
 }
 
 TEST(InventoryLogic, ReplenishmentReArmsOnlyOnceTheLevelIsBackAtTheThreshold) {
   const StockRecord low{5, 0, 20, 100, false};
-  EXPECT_FALSE(apply_replenishment(low, 14).after.restock_armed);  // 19 < 20
-  const StockRecord back = apply_replenishment(low, 15).after;     // 20 >= 20
+  EXPECT_FALSE(apply_replenishment(low, 14).value().after.restock_armed);  // 19 < 20
+  const StockRecord back = apply_replenishment(low, 15).value().after;     // 20 >= 20
   EXPECT_TRUE(back.restock_armed);
-  EXPECT_TRUE(apply_sale(back, 1).restock);  // the next crossing fires again
+  EXPECT_TRUE(apply_sale(back, 1).value().restock);  // the next crossing fires again
 }
 
 TEST(InventoryLogic, ASaleBeyondTheRecordBecomesAShortfallSettledByTheNextDelivery) {
   // A sale that arrives before the replenishment that made it possible (reordering).
-  StockDecision sale = apply_sale(StockRecord{3, 0, 2, 50, false}, 5);
+  StockDecision sale = apply_sale(StockRecord{3, 0, 2, 50, false}, 5).value();
   EXPECT_EQ(sale.after.stock, 0);  // never negative
   EXPECT_EQ(sale.after.shortfall, 2);
   EXPECT_EQ(sale.after.level(), -2);
-  StockDecision delivery = apply_replenishment(sale.after, 50);
+  StockDecision delivery = apply_replenishment(sale.after, 50).value();
   EXPECT_EQ(delivery.after.stock, 48);
   EXPECT_EQ(delivery.after.shortfall, 0);
   EXPECT_TRUE(delivery.after.restock_armed);
+}
+
+TEST(InventoryLogic, ASaleOrDeliveryThatWouldOverflowTheRecordIsRefusedNotWrapped) {
+  // A shortfall near the top of int64 (only a corrupt quantity gets there): one more unit sold
+  // would wrap, so the decision is refused and the caller dead-letters the event.
+  EXPECT_FALSE(apply_sale(StockRecord{0, INT64_MAX, 2, 50, false}, 1));
+  EXPECT_FALSE(apply_sale(StockRecord{0, INT64_MAX - 3, 2, 50, false}, INT64_MAX));
+  EXPECT_FALSE(apply_replenishment(StockRecord{INT64_MAX - 1, 0, 2, 50, true}, 5));
+  // Large but representable records still work.
+  EXPECT_TRUE(apply_sale(StockRecord{INT64_MAX, 0, 2, 50, true}, 1));
 }
 
 TEST(FastlaneLogic, TotalIsTheSumOfPriceTimesQuantityInCents) {
@@ -88,15 +98,39 @@ TEST(ScanLogic, CardsMustBePositiveCustomerNumbers) {
   EXPECT_FALSE(parse_card("+3"));
   EXPECT_FALSE(parse_card("12ab"));
   EXPECT_FALSE(parse_card("99999999999999999999"));
+  EXPECT_EQ(parse_card(std::to_string(kMaxCustomerId)).value(), kMaxCustomerId);
+  EXPECT_FALSE(parse_card(std::to_string(kMaxCustomerId + 1)));
 }
 
 TEST(ScanLogic, RepeatedUnitsInTheBagBecomeOneLineWithAQuantity) {
   // The reference format: one id per unit, a repeated id means quantity > 1.
-  auto d = departure_from_units(8, {59, 52, 47, 11, 68, 68});
+  auto d = departure_from_lines(8, lines_of_units({59, 52, 47, 11, 68, 68}));
   ASSERT_TRUE(d);
   EXPECT_EQ(d.value().items, (std::vector<LineItem>{{59, 1}, {52, 1}, {47, 1}, {11, 1}, {68, 2}}));
-  EXPECT_TRUE(departure_from_units(8, {}).value().items.empty());
-  EXPECT_FALSE(departure_from_units(8, {3, 0}));
+  EXPECT_TRUE(departure_from_lines(8, {}).value().items.empty());
+  EXPECT_FALSE(departure_from_lines(8, lines_of_units({3, 0})));
+}
+
+TEST(ScanLogic, RepeatedSkusInterleavedInTheBagMergeInFirstSeenOrder) {
+  auto d = departure_from_lines(8, {{7, 2}, {3, 1}, {7, 1}, {5, 4}, {3, 2}, {7, 1}});
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d.value().items, (std::vector<LineItem>{{7, 4}, {3, 3}, {5, 4}}));
+}
+
+TEST(ScanLogic, ABagBeyondTheLimitsIsRefusedAtTheFirstLineOverThem) {
+  InputLimits limits;
+  limits.max_units_per_line = 10;
+  limits.max_basket_units = 25;
+  limits.max_basket_lines = 3;
+  // Lines of one sku that add up past the per-line limit (no wrap-around, however big).
+  EXPECT_FALSE(departure_from_lines(8, {{1, 6}, {1, 5}}, limits));
+  EXPECT_FALSE(departure_from_lines(8, {{1, INT64_MAX}, {1, INT64_MAX}, {1, 7}}, limits));
+  EXPECT_FALSE(departure_from_lines(8, {{1, 10}, {2, 10}, {3, 10}}, limits));       // 30 units
+  EXPECT_FALSE(departure_from_lines(8, {{1, 1}, {2, 1}, {3, 1}, {4, 1}}, limits));  // 4 lines
+  EXPECT_FALSE(departure_from_lines(8, {{kMaxSku + 1, 1}}, limits));
+  EXPECT_TRUE(departure_from_lines(8, {{1, 10}, {2, 10}, {3, 5}}, limits));
+  // A million lines are refused at the 26th unit, without building anything for the rest.
+  EXPECT_FALSE(departure_from_lines(8, std::vector<LineItem>(1'000'000, LineItem{1, 1}), limits));
 }
 
 TEST(Catalog, TheEmbeddedDefaultStoreIsValidAndCoversSkus1To100) {
@@ -320,14 +354,14 @@ TEST_F(Guardians, UnreadableCardsAreRejectedWithAReasonAndNothingIsPublished) {
   const ScanOutcome outcome = gateway.scan({"entrance-1/2", "abc"});
   EXPECT_EQ(outcome.kind, ScanOutcome::Kind::kRejected);
   EXPECT_NE(outcome.error.find("unreadable loyalty card"), std::string::npos);
-  EXPECT_EQ(gate_exit.scan({"exit-1/2", "7", {1, 0}}).kind, ScanOutcome::Kind::kRejected);
+  EXPECT_EQ(gate_exit.scan({"exit-1/2", "7", {{1, 1}, {0, 1}}}).kind, ScanOutcome::Kind::kRejected);
   EXPECT_EQ(gateway.scan({"", "7"}).kind, ScanOutcome::Kind::kRejected);
   scheduler.run_until_idle();
   EXPECT_TRUE(seen.empty());
 }
 
 TEST_F(Guardians, ABagScanBecomesADepartureWithQuantities) {
-  const ScanOutcome outcome = gate_exit.scan({"exit-1/1", "8", {59, 68, 68}});
+  const ScanOutcome outcome = gate_exit.scan({"exit-1/1", "8", {{59, 1}, {68, 1}, {68, 1}}});
   ASSERT_EQ(outcome.kind, ScanOutcome::Kind::kAccepted);
   scheduler.run_until_idle();
   ASSERT_EQ(seen.size(), 1u);

@@ -18,9 +18,9 @@ class NoDedup : public Base {
   using Base::Base;
 
  protected:
-  bool admit(const std::string& event_id) override {
-    Base::admit(event_id);  // still recorded, never consulted
-    return true;
+  Admission admit(const std::string& event_id, std::uint64_t content_hash) override {
+    Base::admit(event_id, content_hash);  // still recorded, never consulted
+    return Admission::kNew;
   }
 };
 
@@ -57,10 +57,12 @@ class RestockEveryEventInventory : public InventoryIntel {
   using InventoryIntel::InventoryIntel;
 
  protected:
-  StockDecision decide_sale(const StockRecord& before, std::int64_t quantity) const override {
-    StockDecision decision = apply_sale(before, quantity);
-    if (!decision.restock && decision.after.level() < decision.after.restock_threshold) {
-      decision.restock = RestockOrder{decision.after.restock_quantity, decision.after.level()};
+  std::optional<StockDecision> decide_sale(const StockRecord& before,
+                                           std::int64_t quantity) const override {
+    std::optional<StockDecision> decision = apply_sale(before, quantity);
+    if (decision && !decision->restock &&
+        decision->after.level() < decision->after.restock_threshold) {
+      decision->restock = RestockOrder{decision->after.restock_quantity, decision->after.level()};
     }
     return decision;
   }

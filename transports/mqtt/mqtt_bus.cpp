@@ -401,7 +401,7 @@ void MqttBus::dispatch(const std::string& topic, const std::string& bytes, bool 
       }
       if (!decoded_once) {
         decoded_once = true;
-        envelope.emplace(decode_wire(options_.wire, topics_, topic, bytes));
+        envelope.emplace(decode_wire(options_.wire, topics_, topic, bytes, options_.limits));
         if (!*envelope) {
           ++stats_.malformed;
           if (on_malformed_) {

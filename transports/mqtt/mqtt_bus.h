@@ -54,6 +54,9 @@ struct MqttOptions {
   std::string key_file;   // TLS: its private key
   bool verify_server = true;
   WireFormat wire = WireFormat::kCapnp;
+  // What a received message may hold; a message beyond them goes to the malformed handler
+  // (dead-lettered) before it is decoded.
+  InputLimits limits = {};
   std::string status_topic;  // empty: no status messages and no last will
   bool clean_session = false;
   // Non-empty: every subscription is made as "$share/{share_group}/{filter}", so replicas
