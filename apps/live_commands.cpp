@@ -205,7 +205,7 @@ int run_serve_command(const std::vector<std::string>& args) {
     }
     if (services.empty()) throw UsageError{"name the services to run: --service NAME or --all"};
     for (const std::string& s : services) {
-      if (!is_service_name(s)) throw UsageError{"--service: no service named '" + s + "'"};
+      if (!service_kind(s)) throw UsageError{"--service: no service named '" + s + "'"};
     }
     options.connection = conn.to_options(vm);
     options.chain = conn.chain;

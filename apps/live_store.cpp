@@ -6,14 +6,11 @@
 #include <iostream>
 #include <stdexcept>
 
-#include "apps/logistics_desk.h"
 #include "core/event_id.h"
 #include "core/json.h"
 #include "core/json_wire.h"
 #include "services/catalog.h"
-#include "services/fastlane_finale.h"
-#include "services/hello_helper.h"
-#include "services/inventory_intel.h"
+#include "services/registry.h"
 
 namespace eventmart::apps {
 
@@ -30,19 +27,10 @@ void StderrLogger::log(LogLevel level, std::string_view source, std::string_view
   std::fflush(stderr);
 }
 
-const std::vector<std::string>& all_service_names() {
-  static const std::vector<std::string> names = {
-      std::string(kGatewayGuardian), std::string(kHelloHelper), std::string(kGateExitGuardian),
-      std::string(kInventoryIntel), std::string(kFastlaneFinale)};
+std::vector<std::string> all_service_names() {
+  std::vector<std::string> names;
+  for (ServiceKind kind : store_service_kinds()) names.emplace_back(service_name(kind));
   return names;
-}
-
-bool is_service_name(const std::string& name) {
-  if (name == kLogisticsDesk) return true;
-  for (const std::string& n : all_service_names()) {
-    if (n == name) return true;
-  }
-  return false;
 }
 
 namespace {
@@ -75,13 +63,15 @@ std::string client_id_of(const LiveOptions& o, const std::string& service) {
 }  // namespace
 
 struct LiveStore::Running {
+  ServiceKind kind;
   std::string name;
   mqtt::Strand strand;
   std::unique_ptr<mqtt::LiveClock> clock;
   std::unique_ptr<Database> db;
   std::unique_ptr<mqtt::MqttBus> bus;
   std::unique_ptr<Display> display;
-  std::unique_ptr<Service> service;
+  std::optional<BuiltService> built;  // from the registry, as the simulator builds it
+  Service* service() const { return built ? built->service.get() : nullptr; }
 };
 
 LiveStore::LiveStore(LiveOptions options, Logger& logger)
@@ -92,54 +82,45 @@ LiveStore::LiveStore(LiveOptions options, Logger& logger)
                                 "' must be one topic level (no '/', '+', '#')");
   }
   std::filesystem::create_directories(options_.data_dir);
-  const StoreData& data = default_store();
   for (const std::string& name : options_.services) {
-    if (!is_service_name(name)) {
-      throw std::invalid_argument("unknown service '" + name + "'");
-    }
+    const std::optional<ServiceKind> kind = service_kind(name);
+    if (!kind) throw std::invalid_argument("unknown service '" + name + "'");
     for (const auto& r : running_) {
       if (r->name == name) throw std::invalid_argument("service '" + name + "' given twice");
     }
-    auto r = std::make_unique<Running>();
-    r->name = name;
-    r->clock = std::make_unique<mqtt::LiveClock>(timers_, r->strand);
-    r->db = std::make_unique<Database>(
-        (std::filesystem::path(options_.data_dir) / (name + ".sqlite")).string(),
-        options_.durability);
-    mqtt::MqttOptions connection = options_.connection;
-    connection.client_id = client_id_of(options_, name);
-    connection.status_topic = topics_.status(name, options_.instance);
-    if (!options_.instance.empty()) connection.share_group = "eventmart-" + name;
-    r->bus =
-        std::make_unique<mqtt::MqttBus>(connection, topics_, *r->clock, r->strand, logger_, name);
-    std::lock_guard lock(r->strand);
-    ServiceContext context{*r->bus, r->bus.get(), *r->clock, *r->db, topics_, logger_};
-    context.qos = options_.qos;
-    context.instance = options_.instance;
-    context.inbox_retention_us = options_.inbox_retention_us;
-    context.limits = options_.limits;
-    if (name == kGatewayGuardian) {
-      r->service = std::make_unique<GatewayGuardian>(context);
-    } else if (name == kGateExitGuardian) {
-      r->service = std::make_unique<GateExitGuardian>(context);
-    } else if (name == kHelloHelper) {
-      r->display = std::make_unique<MqttDisplay>(*r->bus, topics_, *r->clock);
-      auto helper = std::make_unique<HelloHelper>(context, *r->display);
-      helper->store().seed(data.customers);
-      r->service = std::move(helper);
-    } else if (name == kInventoryIntel) {
-      auto inventory = std::make_unique<InventoryIntel>(context);
-      inventory->store().seed(data.products);
-      r->service = std::move(inventory);
-    } else if (name == kLogisticsDesk) {
-      r->service = std::make_unique<LogisticsDesk>(context);
-    } else {
-      auto fastlane = std::make_unique<FastlaneFinale>(context);
-      fastlane->store().seed(data.products);
-      r->service = std::move(fastlane);
-    }
-    running_.push_back(std::move(r));
+    running_.push_back(start_running(*kind));
   }
+}
+
+std::unique_ptr<LiveStore::Running> LiveStore::start_running(ServiceKind kind) {
+  auto r = std::make_unique<Running>();
+  r->kind = kind;
+  r->name = std::string(service_name(kind));
+  r->clock = std::make_unique<mqtt::LiveClock>(timers_, r->strand);
+  r->db = std::make_unique<Database>(
+      (std::filesystem::path(options_.data_dir) / (r->name + ".sqlite")).string(),
+      options_.durability);
+  mqtt::MqttOptions connection = options_.connection;
+  connection.client_id = client_id_of(options_, r->name);
+  connection.status_topic = topics_.status(r->name, options_.instance);
+  connection.limits = options_.limits;
+  if (!options_.instance.empty()) connection.share_group = "eventmart-" + r->name;
+  r->bus =
+      std::make_unique<mqtt::MqttBus>(connection, topics_, *r->clock, r->strand, logger_, r->name);
+  std::lock_guard lock(r->strand);
+  ServiceInputs inputs{ServiceContext{*r->bus, r->bus.get(), *r->clock, *r->db, topics_, logger_}};
+  inputs.context.qos = options_.qos;
+  inputs.context.instance = options_.instance;
+  inputs.context.inbox_retention_us = options_.inbox_retention_us;
+  inputs.context.limits = options_.limits;
+  inputs.store_data = &default_store();
+  if (kind == ServiceKind::kHelloHelper) {
+    r->display = std::make_unique<MqttDisplay>(*r->bus, topics_, *r->clock);
+    inputs.display = r->display.get();
+  }
+  inputs.variant = options_.variant;
+  r->built.emplace(build_service(kind, inputs));
+  return r;
 }
 
 LiveStore::~LiveStore() {
@@ -147,7 +128,7 @@ LiveStore::~LiveStore() {
 }
 
 void LiveStore::subscribe_devices(Running& r) {
-  const bool entrance = r.name == kGatewayGuardian;
+  const bool entrance = r.kind == ServiceKind::kGatewayGuardian;
   const std::string& topic = entrance ? topics_.entrance_scanner : topics_.exit_gate;
   const auto kind = entrance ? ScanRequest::Kind::kArrival : ScanRequest::Kind::kDeparture;
   Running* rp = &r;
@@ -157,10 +138,10 @@ void LiveStore::subscribe_devices(Running& r) {
         // A reading on a device topic must identify itself (a scan id, or a JSON timestamp): the
         // broker may deliver it again, and nothing else could tell that from a second reading.
         auto request = parse_device_message(kind, bytes, limits);
-        if (!request) return rp->service->dead_letter(topic, bytes, request.error());
+        if (!request) return rp->service()->dead_letter(topic, bytes, request.error());
         const ScanOutcome outcome = scan(request.value(), "");
         if (outcome.kind == ScanOutcome::Kind::kRejected) {
-          rp->service->dead_letter(topic, bytes, outcome.error);
+          rp->service()->dead_letter(topic, bytes, outcome.error);
         }
       });
 }
@@ -171,8 +152,8 @@ void LiveStore::start() {
   for (auto& r : running_) {
     {
       std::lock_guard lock(r->strand);
-      r->service->start();
-      if (r->name == kGatewayGuardian || r->name == kGateExitGuardian) subscribe_devices(*r);
+      r->service()->start();
+      if (spec_of(r->kind).reads_devices) subscribe_devices(*r);
     }
     r->bus->start();
   }
@@ -185,24 +166,25 @@ void LiveStore::stop() {
   timers_.stop();
   for (auto& r : running_) {
     std::lock_guard lock(r->strand);
-    r->service.reset();
+    r->built.reset();
     r->display.reset();
   }
   running_.clear();
 }
 
 ScanOutcome LiveStore::scan(const ScanRequest& request, const std::string& fallback_scan_id) {
-  const std::string_view want =
-      request.kind == ScanRequest::Kind::kArrival ? kGatewayGuardian : kGateExitGuardian;
+  const ServiceKind want = request.kind == ScanRequest::Kind::kArrival
+                               ? ServiceKind::kGatewayGuardian
+                               : ServiceKind::kGateExitGuardian;
   for (auto& r : running_) {
-    if (r->name != want) continue;
+    if (r->kind != want) continue;
     std::lock_guard lock(r->strand);
     const std::string scan_id = request.scan_id.empty() ? fallback_scan_id : request.scan_id;
     ScanOutcome outcome;
     if (request.kind == ScanRequest::Kind::kArrival) {
-      outcome = static_cast<GatewayGuardian&>(*r->service).scan(CardScan{scan_id, request.card});
+      outcome = static_cast<GatewayGuardian&>(*r->service()).scan(CardScan{scan_id, request.card});
     } else {
-      outcome = static_cast<GateExitGuardian&>(*r->service)
+      outcome = static_cast<GateExitGuardian&>(*r->service())
                     .scan(BagScan{scan_id, request.card, request.lines});
     }
     const char* what = request.kind == ScanRequest::Kind::kArrival ? "arrival" : "departure";
@@ -223,7 +205,7 @@ ScanOutcome LiveStore::scan(const ScanRequest& request, const std::string& fallb
     return outcome;
   }
   ScanOutcome none;
-  none.error = "the " + std::string(want) + " does not run in this process";
+  none.error = "the " + std::string(service_name(want)) + " does not run in this process";
   return none;
 }
 
@@ -238,7 +220,7 @@ bool LiveStore::with_service(const std::string& name, const std::function<void(S
   for (auto& r : running_) {
     if (r->name != name) continue;
     std::lock_guard lock(r->strand);
-    fn(*r->service);
+    fn(*r->service());
     return true;
   }
   return false;

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/topics.h"
 #include "services/guardians.h"
+#include "services/registry.h"
 #include "services/service.h"
 #include "services/sqlite.h"
 #include "transports/mqtt/live_clock.h"
@@ -36,9 +37,7 @@ class StderrLogger final : public Logger {
 };
 
 // The five store services, in pipeline order (what --all runs).
-const std::vector<std::string>& all_service_names();
-// One of those, or the logistics desk (apps/logistics_desk.h).
-bool is_service_name(const std::string& name);
+std::vector<std::string> all_service_names();
 
 struct LiveOptions {
   mqtt::MqttOptions connection;  // broker, auth, TLS, wire, window (client id set per service)
@@ -51,7 +50,10 @@ struct LiveOptions {
   // inbox, so each event is consumed once across them) and an MQTT shared subscription
   // "$share/eventmart-{service}/...", so the broker hands each message to one of them.
   std::string instance;
-  std::vector<std::string> services;  // names from all_service_names()
+  std::vector<std::string> services;  // names from the registry (services/registry.h)
+  // A test build of `serve` may build a deliberately broken variant (sim/bugs); the shipped
+  // binary never sets it.
+  const ServiceVariant* variant = nullptr;
   // How long consumed event ids are kept for deduplication (see ServiceContext); longer than
   // the broker keeps a session (deploy/mosquitto.conf: 14 days).
   std::int64_t inbox_retention_us = 30LL * 24 * 3600 * 1'000'000;
@@ -87,6 +89,7 @@ class LiveStore {
 
  private:
   struct Running;
+  std::unique_ptr<Running> start_running(ServiceKind kind);
   void subscribe_devices(Running& r);
 
   LiveOptions options_;

@@ -70,8 +70,32 @@ class Bus {
   virtual void unsubscribe(SubscriptionId id) = 0;
 
   // Where undecodable messages go (an empty handler: logged and dropped by the transport).
-  // Transports that never decode bytes (the memory bus) never call it.
-  virtual void set_malformed_handler(MalformedHandler handler) {}
+  // Transports that never decode bytes (the memory bus) keep it and never call it.
+  virtual void set_malformed_handler(MalformedHandler handler) = 0;
+};
+
+// Forwards every call to another Bus (LevelDB's EnvWrapper): a decorator derives from it and
+// overrides only what it changes, so it cannot forget to pass the rest on.
+// REQUIRES: `target` outlives the wrapper.
+class BusWrapper : public Bus {
+ public:
+  explicit BusWrapper(Bus& target) : target_(target) {}
+  Bus& target() const { return target_; }
+
+  void publish(const std::string& topic, Envelope envelope, Qos qos,
+               PublishCallback on_done) override {
+    target_.publish(topic, std::move(envelope), qos, std::move(on_done));
+  }
+  SubscriptionId subscribe(const std::string& filter, MessageHandler handler) override {
+    return target_.subscribe(filter, std::move(handler));
+  }
+  void unsubscribe(SubscriptionId id) override { target_.unsubscribe(id); }
+  void set_malformed_handler(MalformedHandler handler) override {
+    target_.set_malformed_handler(std::move(handler));
+  }
+
+ private:
+  Bus& target_;
 };
 
 }  // namespace eventmart

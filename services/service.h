@@ -61,6 +61,21 @@ struct ServiceContext {
   InputLimits limits = {};
 };
 
+// `context` with other buses (a decorator in front of them); every other field as it is.
+inline ServiceContext with_buses(const ServiceContext& context, Bus& bus, Bus* logistics_bus) {
+  return ServiceContext{bus,
+                        logistics_bus,
+                        context.clock,
+                        context.db,
+                        context.topics,
+                        context.logger,
+                        context.qos,
+                        context.crash_points,
+                        context.instance,
+                        context.inbox_retention_us,
+                        context.limits};
+}
+
 // How consume_once() ended.
 enum class Consumed : std::uint8_t {
   kApplied,    // committed: the state changed and the outbox holds what it emitted

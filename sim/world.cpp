@@ -9,8 +9,8 @@
 #include "services/guardians.h"
 #include "services/hello_helper.h"
 #include "services/inventory_intel.h"
+#include "services/registry.h"
 #include "services/scan_logic.h"
-#include "sim/bugs/broken_services.h"
 #include "sim/logistics.h"
 #include "sim/scheduler.h"
 #include "transports/memory/memory_broker.h"
@@ -55,15 +55,15 @@ class CountingDisplay final : public Display {
 };
 
 // One service process: its database (kept across crashes), its connections and the running
-// service object (gone while the process is down).
+// service (gone while the process is down), built by the registry like `serve` builds it.
 struct ServiceSlot {
+  ServiceKind kind;
   std::string name;
   std::unique_ptr<Database> db = std::make_unique<Database>(":memory:");
   std::unique_ptr<memory::MemoryClient> bus;
   std::unique_ptr<memory::MemoryClient> logistics_bus;
-  std::unique_ptr<Bus> bus_view;  // what the service sees (a bug may wrap the bus)
-  std::unique_ptr<Bus> logistics_bus_view;
-  std::unique_ptr<Service> service;
+  std::optional<BuiltService> built;  // the service and the bus views it sees (a bug may wrap them)
+  Service* service() const { return built ? built->service.get() : nullptr; }
 };
 
 class World final : public FaultInjector::Host, public CrashPoints {
@@ -135,6 +135,7 @@ class World final : public FaultInjector::Host, public CrashPoints {
   memory::MemoryBroker store_broker_;
   memory::MemoryBroker logistics_broker_;
   std::vector<Product> catalog_;
+  StoreData store_data_;  // what the services' databases are seeded with
   Shelves shelves_;
   History history_;
   CountingDisplay display_;
@@ -154,8 +155,9 @@ class World final : public FaultInjector::Host, public CrashPoints {
 };
 
 std::vector<std::string> service_names() {
-  return {std::string(kGatewayGuardian), std::string(kHelloHelper), std::string(kGateExitGuardian),
-          std::string(kInventoryIntel), std::string(kFastlaneFinale)};
+  std::vector<std::string> names;
+  for (ServiceKind kind : store_service_kinds()) names.emplace_back(service_name(kind));
+  return names;
 }
 
 World::World(const SimOptions& options, std::function<void(const TraceEntry&)> trace_listener)
@@ -184,7 +186,12 @@ World::World(const SimOptions& options, std::function<void(const TraceEntry&)> t
     history_.price_cents[p.sku] = p.price_cents;
     history_.restock_threshold[p.sku] = p.restock_threshold;
   }
-  for (const std::string& name : service_names()) slots_.emplace_back().name = name;
+  store_data_ = StoreData{catalog_, default_store().customers};
+  for (ServiceKind kind : store_service_kinds()) {
+    ServiceSlot& slot = slots_.emplace_back();
+    slot.kind = kind;
+    slot.name = std::string(service_name(kind));
+  }
 
   audit_bus_ = store_broker_.connect("store-audit");
   logistics_bus_ = logistics_broker_.connect("logistics");
@@ -210,63 +217,29 @@ ServiceSlot& World::slot(std::string_view name) {
   throw std::logic_error("no service " + std::string(name));
 }
 
-template <typename Real, typename... Args>
-std::unique_ptr<Service> make_consumer(Bug bug, const ServiceContext& context, Args&... args) {
-  if (bug == Bug::kNoOutbox) return std::make_unique<NoOutbox<Real>>(context, args...);
-  return std::make_unique<Real>(context, args...);
-}
-
 void World::start_service(ServiceSlot& s) {
   s.bus = store_broker_.connect(s.name);
-  const bool consumer = s.name == kInventoryIntel || s.name == kFastlaneFinale;
-  const Bug bug = options_.bug;
-  if (s.name == kInventoryIntel) s.logistics_bus = logistics_broker_.connect(s.name);
-  if (consumer && bug == Bug::kAckBeforeCommit) {
-    s.bus_view = std::make_unique<AckBeforeCommitBus>(*s.bus);
-    if (s.logistics_bus)
-      s.logistics_bus_view = std::make_unique<AckBeforeCommitBus>(*s.logistics_bus);
-  }
-  Bus& bus = s.bus_view ? *s.bus_view : static_cast<Bus&>(*s.bus);
-  Bus* logistics = s.logistics_bus_view ? s.logistics_bus_view.get() : s.logistics_bus.get();
-  const ServiceContext context{bus,     logistics, scheduler_,          *s.db,
-                               topics_, logger_,   options_.faults.qos, this};
-  if (s.name == kGatewayGuardian) {
-    s.service = std::make_unique<GatewayGuardian>(context);
-  } else if (s.name == kHelloHelper) {
-    s.service = std::make_unique<HelloHelper>(context, display_);
-  } else if (s.name == kGateExitGuardian) {
-    s.service = std::make_unique<GateExitGuardian>(context);
-  } else if (s.name == kInventoryIntel) {
-    if (bug == Bug::kNoDedup) {
-      s.service = std::make_unique<NoDedup<InventoryIntel>>(context);
-    } else if (bug == Bug::kRestockEveryEvent) {
-      s.service = std::make_unique<RestockEveryEventInventory>(context);
-    } else {
-      s.service = make_consumer<InventoryIntel>(bug, context);
-    }
-  } else if (s.name == kFastlaneFinale) {
-    if (bug == Bug::kFloatMoney) {
-      s.service = std::make_unique<FloatMoneyFastlane>(context);
-    } else {
-      s.service = make_consumer<FastlaneFinale>(bug, context);
-    }
-  }
-  s.service->start();
+  if (spec_of(s.kind).uses_logistics_bus) s.logistics_bus = logistics_broker_.connect(s.name);
+  ServiceInputs inputs{ServiceContext{*s.bus, s.logistics_bus.get(), scheduler_, *s.db, topics_,
+                                      logger_, options_.faults.qos, this}};
+  inputs.store_data = &store_data_;
+  inputs.display = &display_;
+  inputs.variant = variant_of(options_.bug);
+  s.built.emplace(build_service(s.kind, inputs));
+  s.built->service->start();
 }
 
 void World::crash_service(const std::string& name, std::int64_t down_us) {
   ServiceSlot& s = slot(name);
   // The process is gone: service object, its in-memory state and its connections. Its
   // database stays (uncommitted work was already rolled back).
-  const ServiceStats& stats = s.service->stats();
+  const ServiceStats& stats = s.service()->stats();
   crashed_stats_.duplicates += stats.duplicates;
   crashed_stats_.rejected += stats.rejected;
-  if (auto* hello = dynamic_cast<HelloHelper*>(s.service.get())) {
+  if (auto* hello = dynamic_cast<HelloHelper*>(s.service())) {
     crashed_unknown_customers_ += hello->unknown_customers();
   }
-  s.service.reset();
-  s.bus_view.reset();
-  s.logistics_bus_view.reset();
+  s.built.reset();
   s.bus.reset();
   s.logistics_bus.reset();
   scheduler_.call_after(down_us, [this, name] {
@@ -287,7 +260,7 @@ void World::reached(std::string_view service, CrashSite site) {
 }
 
 void World::read_stock(Sku sku) {
-  auto* inventory = static_cast<InventoryIntel*>(slot(kInventoryIntel).service.get());
+  auto* inventory = static_cast<InventoryIntel*>(slot(kInventoryIntel).service());
   if (inventory == nullptr) return;
   if (auto record = inventory->store().find(sku)) {
     history_.stock_readings.push_back(
@@ -309,7 +282,7 @@ void World::read_stock_touched_by(const Envelope& envelope) {
 
 void World::scan_arrival(const Visit& visit) {
   const std::string scan_id = "entrance-1/" + std::to_string(visit.number);
-  auto* gateway = static_cast<GatewayGuardian*>(slot(kGatewayGuardian).service.get());
+  auto* gateway = static_cast<GatewayGuardian*>(slot(kGatewayGuardian).service());
   trace_.record(TraceKind::kScan, kStoreBus, kGatewayGuardian, visit.card, scan_id);
   try {
     if (gateway != nullptr && !injector_.is_down(kGatewayGuardian)) {
@@ -353,7 +326,7 @@ std::vector<Sku> World::take_wanted(std::size_t visit) {
 void World::scan_departure(const Visit& visit, std::shared_ptr<const std::vector<Sku>> units,
                            std::size_t truth) {
   const std::string scan_id = "exit-1/" + std::to_string(visit.number);
-  auto* gate = static_cast<GateExitGuardian*>(slot(kGateExitGuardian).service.get());
+  auto* gate = static_cast<GateExitGuardian*>(slot(kGateExitGuardian).service());
   trace_.record(TraceKind::kScan, kStoreBus, kGateExitGuardian, visit.card, scan_id);
   try {
     if (gate != nullptr && !injector_.is_down(kGateExitGuardian)) {
@@ -379,12 +352,6 @@ void World::on_payment_seen(const Delivery& delivery) {
 }
 
 SimResult World::run() {
-  {
-    // First start: each service's database is created and seeded.
-    InventoryStore(*slot(kInventoryIntel).db).seed(catalog_);
-    PriceStore(*slot(kFastlaneFinale).db).seed(catalog_);
-    CustomerStore(*slot(kHelloHelper).db).seed(default_store().customers);
-  }
   for (ServiceSlot& s : slots_) start_service(s);
   logistics_->start();
   audit_bus_->subscribe(topics_.payment_due, [this](const Delivery& d) { on_payment_seen(d); });
@@ -417,7 +384,7 @@ SimResult World::run() {
   scheduler_.call_at(closes_at, [this] { injector_.heal(); });
   history_.quiescent = scheduler_.drain(closes_at + options_.settle_limit_us);
 
-  auto* inventory = static_cast<InventoryIntel*>(slot(kInventoryIntel).service.get());
+  auto* inventory = static_cast<InventoryIntel*>(slot(kInventoryIntel).service());
   if (inventory != nullptr) {
     for (auto& [sku, record] : inventory->store().all()) {
       history_.final_stock[sku] = FinalStock{record.stock, record.shortfall};
@@ -432,13 +399,13 @@ SimResult World::run() {
   s.welcomes_shown = display_.shown;
   ServiceStats totals = crashed_stats_;
   for (const ServiceSlot& slot : slots_) {
-    if (!slot.service) continue;
-    totals.duplicates += slot.service->stats().duplicates;
-    totals.rejected += slot.service->stats().rejected;
+    if (slot.service() == nullptr) continue;
+    totals.duplicates += slot.service()->stats().duplicates;
+    totals.rejected += slot.service()->stats().rejected;
   }
   s.arrivals = arrivals_;
   s.unknown_cards = static_cast<std::int64_t>(crashed_unknown_customers_);
-  if (auto* hello = dynamic_cast<HelloHelper*>(slot(kHelloHelper).service.get())) {
+  if (auto* hello = dynamic_cast<HelloHelper*>(slot(kHelloHelper).service())) {
     s.unknown_cards += static_cast<std::int64_t>(hello->unknown_customers());
   }
   s.departures = static_cast<std::int64_t>(history_.departures.size());

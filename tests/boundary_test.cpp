@@ -7,7 +7,7 @@
 #include <capnp/serialize.h>
 #include <gtest/gtest.h>
 
-#include "apps/logistics_desk.h"
+#include "services/logistics_desk.h"
 #include "core/codec.h"
 #include "core/events.capnp.h"
 #include "core/json.h"
@@ -240,7 +240,7 @@ TEST_F(BoundaryServices, ADepartureFullOfUnknownSkusIsLoggedOnceNotOncePerSku) {
 TEST_F(BoundaryServices, TheLogisticsDeskRefusesAnAbsurdRestockOrder) {
   Database desk_db(":memory:");
   auto desk_bus = logistics_broker.connect("logistics-desk");
-  apps::LogisticsDesk desk(context(*desk_bus, desk_db, desk_bus.get()));
+  LogisticsDesk desk(context(*desk_bus, desk_db, desk_bus.get()));
   desk.start();
   std::vector<Received> deliveries;
   record(*logistics_probe, topics.stock_replenished, deliveries);

@@ -92,15 +92,11 @@ class FloatMoneyFastlane : public FastlaneFinale {
 
 // ack-before-commit: the bus a consumer sees acknowledges each delivery before the handler
 // has committed; a crash inside the handler is swallowed, so the transport acks anyway.
-class AckBeforeCommitBus final : public Bus {
+class AckBeforeCommitBus final : public BusWrapper {
  public:
-  explicit AckBeforeCommitBus(Bus& inner) : inner_(inner) {}
-  void publish(const std::string& topic, Envelope envelope, Qos qos,
-               PublishCallback on_done) override {
-    inner_.publish(topic, std::move(envelope), qos, std::move(on_done));
-  }
+  using BusWrapper::BusWrapper;
   SubscriptionId subscribe(const std::string& filter, MessageHandler handler) override {
-    return inner_.subscribe(filter, [handler = std::move(handler)](const Delivery& delivery) {
+    return BusWrapper::subscribe(filter, [handler = std::move(handler)](const Delivery& delivery) {
       try {
         handler(delivery);
       } catch (const SimulatedCrash&) {
@@ -108,10 +104,6 @@ class AckBeforeCommitBus final : public Bus {
       }
     });
   }
-  void unsubscribe(SubscriptionId id) override { inner_.unsubscribe(id); }
-
- private:
-  Bus& inner_;
 };
 
 }  // namespace eventmart::sim

@@ -1,5 +1,7 @@
 #include "sim/bugs/bugs.h"
 
+#include "sim/bugs/broken_services.h"
+
 namespace eventmart::sim {
 
 const std::vector<BugInfo>& all_bugs() {
@@ -40,6 +42,91 @@ std::string_view bug_name(Bug bug) {
     if (info.bug == bug) return info.name;
   }
   return "none";
+}
+
+namespace {
+
+bool is_consumer(ServiceKind kind) {
+  return kind == ServiceKind::kInventoryIntel || kind == ServiceKind::kFastlaneFinale;
+}
+
+class NoDedupVariant final : public ServiceVariant {
+ public:
+  std::string_view name() const override { return "no-dedup"; }
+  std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context,
+                                Display*) const override {
+    if (kind != ServiceKind::kInventoryIntel) return nullptr;
+    return std::make_unique<NoDedup<InventoryIntel>>(context);
+  }
+};
+
+class AckBeforeCommitVariant final : public ServiceVariant {
+ public:
+  std::string_view name() const override { return "ack-before-commit"; }
+  std::unique_ptr<Bus> wrap_bus(ServiceKind kind, Bus& bus) const override {
+    if (!is_consumer(kind)) return nullptr;
+    return std::make_unique<AckBeforeCommitBus>(bus);
+  }
+};
+
+class RestockEveryEventVariant final : public ServiceVariant {
+ public:
+  std::string_view name() const override { return "restock-every-event"; }
+  std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context,
+                                Display*) const override {
+    if (kind != ServiceKind::kInventoryIntel) return nullptr;
+    return std::make_unique<RestockEveryEventInventory>(context);
+  }
+};
+
+class NoOutboxVariant final : public ServiceVariant {
+ public:
+  std::string_view name() const override { return "no-outbox"; }
+  std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context,
+                                Display*) const override {
+    if (kind == ServiceKind::kInventoryIntel) {
+      return std::make_unique<NoOutbox<InventoryIntel>>(context);
+    }
+    if (kind == ServiceKind::kFastlaneFinale) {
+      return std::make_unique<NoOutbox<FastlaneFinale>>(context);
+    }
+    return nullptr;
+  }
+};
+
+class FloatMoneyVariant final : public ServiceVariant {
+ public:
+  std::string_view name() const override { return "float-money"; }
+  std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context,
+                                Display*) const override {
+    if (kind != ServiceKind::kFastlaneFinale) return nullptr;
+    return std::make_unique<FloatMoneyFastlane>(context);
+  }
+};
+
+}  // namespace
+
+const ServiceVariant* variant_of(Bug bug) {
+  static const NoDedupVariant no_dedup;
+  static const AckBeforeCommitVariant ack_before_commit;
+  static const RestockEveryEventVariant restock_every_event;
+  static const NoOutboxVariant no_outbox;
+  static const FloatMoneyVariant float_money;
+  switch (bug) {
+    case Bug::kNone:
+      return nullptr;
+    case Bug::kNoDedup:
+      return &no_dedup;
+    case Bug::kAckBeforeCommit:
+      return &ack_before_commit;
+    case Bug::kRestockEveryEvent:
+      return &restock_every_event;
+    case Bug::kNoOutbox:
+      return &no_outbox;
+    case Bug::kFloatMoney:
+      return &float_money;
+  }
+  return nullptr;
 }
 
 }  // namespace eventmart::sim

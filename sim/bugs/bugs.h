@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "services/registry.h"
+
 namespace eventmart::sim {
 
 enum class Bug : std::uint8_t {
@@ -32,5 +34,8 @@ struct BugInfo {
 const std::vector<BugInfo>& all_bugs();
 std::optional<Bug> parse_bug(std::string_view name);
 std::string_view bug_name(Bug bug);
+
+// The factory hook that builds the variant (services/registry.h); null for Bug::kNone.
+const ServiceVariant* variant_of(Bug bug);
 
 }  // namespace eventmart::sim

@@ -206,6 +206,10 @@ class MemoryClient final : public Bus {
                PublishCallback on_done) override;
   SubscriptionId subscribe(const std::string& filter, MessageHandler handler) override;
   void unsubscribe(SubscriptionId id) override;
+  // Kept, never called: this transport carries envelopes, never undecodable bytes.
+  void set_malformed_handler(MalformedHandler handler) override {
+    on_malformed_ = std::move(handler);
+  }
 
   const std::string& client_id() const { return client_id_; }
 
@@ -231,6 +235,7 @@ class MemoryClient final : public Bus {
   std::vector<Subscription> added_during_dispatch_;
   SubscriptionId next_subscription_ = 1;
   int dispatch_depth_ = 0;
+  MalformedHandler on_malformed_;
 };
 
 }  // namespace eventmart::memory

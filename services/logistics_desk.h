@@ -11,7 +11,7 @@
 #include "core/codec.h"
 #include "services/service.h"
 
-namespace eventmart::apps {
+namespace eventmart {
 
 inline constexpr std::string_view kLogisticsDesk = "logistics-desk";
 
@@ -25,4 +25,4 @@ class LogisticsDesk final : public Service {
   void on_restock(const Delivery& delivery);
 };
 
-}  // namespace eventmart::apps
+}  // namespace eventmart

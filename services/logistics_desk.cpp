@@ -1,11 +1,11 @@
-#include "apps/logistics_desk.h"
+#include "services/logistics_desk.h"
 
 #include <stdexcept>
 
 #include "core/codec.h"
 #include "core/event_id.h"
 
-namespace eventmart::apps {
+namespace eventmart {
 
 LogisticsDesk::LogisticsDesk(const ServiceContext& context) : Service(kLogisticsDesk, context) {
   if (context.logistics_bus == nullptr) {
@@ -35,4 +35,4 @@ void LogisticsDesk::on_restock(const Delivery& delivery) {
   });
 }
 
-}  // namespace eventmart::apps
+}  // namespace eventmart
