@@ -393,7 +393,7 @@ int run_scan_command(const std::vector<std::string>& args) {
       request.kind == ScanRequest::Kind::kArrival ? topics.entrance_scanner : topics.exit_gate;
   const std::string line = format_scan_line(request);
   bus.start();
-  bus.publish_bytes(topic, line, Qos::kAtLeastOnce, false, [&](PublishOutcome o) {
+  bus.publish_bytes(topic, line, Qos::kAtLeastOnce, mqtt::Retain::kNo, [&](PublishOutcome o) {
     std::lock_guard lock(mutex);
     outcome = o;
     done.notify_all();

@@ -45,7 +45,8 @@ class MqttDisplay final : public Display {
     doc["timestamp"] = json_wire::format_timestamp(clock_.now_us());
     doc["customer_id"] = customer;
     doc["message"] = std::string(text);
-    bus_.publish_bytes(topics_.display_entrance, json::dump(doc), Qos::kAtLeastOnce, true, nullptr);
+    bus_.publish_bytes(topics_.display_entrance, json::dump(doc), Qos::kAtLeastOnce,
+                       mqtt::Retain::kYes, nullptr);
   }
 
  private:

@@ -26,7 +26,7 @@ std::string number(double value) {
 
 std::string describe(const sim::TraceEntry& e) {
   return "#" + std::to_string(e.index) + " t=" + std::to_string(e.at_us) + "us " +
-         std::string(sim::trace_kind_name(e.kind)) + " bus=" + std::to_string(e.bus) +
+         std::string(sim::trace_kind_name(e.kind)) + " bus=" + std::string(sim::bus_name(e.bus)) +
          " client=" + std::string(e.client) + " topic=" + std::string(e.topic) +
          " event=" + std::string(e.event_id);
 }

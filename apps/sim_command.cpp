@@ -212,7 +212,7 @@ class TraceFile {
     j.key("i").value(e.index);
     j.key("t_us").value(e.at_us);
     j.key("kind").value(sim::trace_kind_name(e.kind));
-    j.key("bus").value(e.bus == 0 ? "store" : "logistics");
+    j.key("bus").value(sim::bus_name(e.bus));
     j.key("client").value(e.client);
     j.key("topic").value(e.topic);
     j.key("event_id").value(e.event_id);

@@ -63,8 +63,8 @@ FaultInjector::FaultInjector(const FaultOptions& options, Rng rng, Clock& clock,
       clock_(clock),
       trace_(trace),
       host_(host),
-      store_network_(*this, true),
-      logistics_network_(*this, false),
+      store_network_(*this, BusId::kStore),
+      logistics_network_(*this, BusId::kLogistics),
       scenario_(scenario) {
   for (auto& name : services) services_.emplace(std::move(name), ServiceState{});
   if (scenario_ != nullptr) {
@@ -97,12 +97,13 @@ void FaultInjector::heal() {
   }
 }
 
-memory::PacketFate FaultInjector::scheduled_fate(const memory::Packet& packet) {
+memory::PacketFate FaultInjector::scheduled_fate(const memory::Packet& packet, BusId bus) {
   memory::PacketFate fate;
   auto it = scheduled_packets_.find(packets_seen_++);
   if (it == scheduled_packets_.end()) return fate;
   const auto note = [&](TraceKind kind) {
-    trace_.record(kind, 0, packet.client_id, packet_name(packet.kind), packet.envelope.event_id);
+    trace_.record(kind, BusId::kStore, packet.client_id, packet_name(packet.kind),
+                  packet.envelope.event_id);
   };
   switch (it->second.kind) {
     case PacketFault::Kind::kDrop:
@@ -146,13 +147,14 @@ void FaultInjector::scheduled_crash(const ScheduledCrash& crash) {
   }
 }
 
-memory::PacketFate FaultInjector::fate(const memory::Packet& packet) {
+memory::PacketFate FaultInjector::fate(const memory::Packet& packet, BusId bus) {
   memory::PacketFate fate;
   if (!chaos_) return fate;
-  if (scenario_ != nullptr) return scheduled_fate(packet);
+  if (scenario_ != nullptr) return scheduled_fate(packet, bus);
   if (!options_.any()) return fate;
   const auto note = [&](TraceKind kind) {
-    trace_.record(kind, 0, packet.client_id, packet_name(packet.kind), packet.envelope.event_id);
+    trace_.record(kind, BusId::kStore, packet.client_id, packet_name(packet.kind),
+                  packet.envelope.event_id);
   };
   if (options_.drop_probability > 0 && rng_.chance(options_.drop_probability)) {
     ++counts_.dropped;
@@ -183,9 +185,9 @@ memory::PacketFate FaultInjector::fate(const memory::Packet& packet) {
   return fate;
 }
 
-bool FaultInjector::reachable(std::string_view client_id, bool store_broker) {
+bool FaultInjector::reachable(std::string_view client_id, BusId bus) {
   const std::int64_t now = clock_.now_us();
-  if (store_broker && now < broker_down_until_us_) return false;
+  if (bus == BusId::kStore && now < broker_down_until_us_) return false;
   auto it = services_.find(client_id);
   return it == services_.end() || now >= it->second.partitioned_until_us;
 }
@@ -198,14 +200,14 @@ void FaultInjector::tick() {
       rng_.chance(options_.broker_restart_per_minute)) {
     broker_down_until_us_ = now + rng_.uniform(kSecondUs, options_.broker_down_max_us);
     ++counts_.broker_restarts;
-    trace_.record(TraceKind::kBrokerRestart, 0, "broker", "", "");
+    trace_.record(TraceKind::kBrokerRestart, BusId::kStore, "broker", "", "");
   }
   for (auto& [name, state] : services_) {
     if (options_.partition_per_minute > 0 && now >= state.partitioned_until_us &&
         rng_.chance(options_.partition_per_minute)) {
       state.partitioned_until_us = now + rng_.uniform(kSecondUs, options_.partition_max_us);
       ++counts_.partitions;
-      trace_.record(TraceKind::kPartition, 0, name, "", "");
+      trace_.record(TraceKind::kPartition, BusId::kStore, name, "", "");
     }
     if (options_.crash_per_minute > 0 && !state.down && !state.armed &&
         rng_.chance(options_.crash_per_minute)) {
@@ -237,7 +239,7 @@ void FaultInjector::crash_now(const std::string& service, ServiceState& state,
   state.down = true;
   state.armed = false;
   ++counts_.crashes;
-  trace_.record(TraceKind::kCrash, 0, service, where, "");
+  trace_.record(TraceKind::kCrash, BusId::kStore, service, where, "");
   const std::int64_t down_us = rng_.uniform(kSecondUs, options_.restart_max_us);
   // Torn down from a timer: the crash may be reported from inside the service's own stack.
   clock_.call_after(0, [this, service, down_us] { host_.crash_service(service, down_us); });
@@ -259,7 +261,7 @@ void FaultInjector::restarted(const std::string& service) {
   auto it = services_.find(service);
   if (it == services_.end()) return;
   it->second.down = false;
-  trace_.record(TraceKind::kRestart, 0, service, "", "");
+  trace_.record(TraceKind::kRestart, BusId::kStore, service, "", "");
 }
 
 bool FaultInjector::is_down(std::string_view service) const {

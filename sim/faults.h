@@ -87,9 +87,9 @@ class FaultInjector final : public CrashPoints {
   void heal();
   bool chaos() const { return chaos_; }
 
-  // A NetworkModel view for one broker; `store_broker` decides whether broker restarts apply.
-  memory::NetworkModel& network(bool store_broker) {
-    return store_broker ? store_network_ : logistics_network_;
+  // The NetworkModel of one bus's broker (broker restarts apply to the store's only).
+  memory::NetworkModel& network(BusId bus) {
+    return bus == BusId::kStore ? store_network_ : logistics_network_;
   }
 
   // CrashPoints: throws SimulatedCrash when a crash is armed for `service` at `site`, or when
@@ -107,17 +107,17 @@ class FaultInjector final : public CrashPoints {
  private:
   class Network final : public memory::NetworkModel {
    public:
-    Network(FaultInjector& injector, bool store) : injector_(injector), store_(store) {}
+    Network(FaultInjector& injector, BusId bus) : injector_(injector), bus_(bus) {}
     memory::PacketFate fate(const memory::Packet& packet) override {
-      return injector_.fate(packet);
+      return injector_.fate(packet, bus_);
     }
     bool reachable(std::string_view client_id) override {
-      return injector_.reachable(client_id, store_);
+      return injector_.reachable(client_id, bus_);
     }
 
    private:
     FaultInjector& injector_;
-    bool store_;
+    BusId bus_;
   };
   enum class CrashWhen : std::uint8_t { kNow, kBeforeCommit, kAfterCommit };
   struct ServiceState {
@@ -127,10 +127,10 @@ class FaultInjector final : public CrashPoints {
     CrashSite armed_site = CrashSite::kBeforeCommit;
   };
 
-  memory::PacketFate fate(const memory::Packet& packet);
-  memory::PacketFate scheduled_fate(const memory::Packet& packet);
+  memory::PacketFate fate(const memory::Packet& packet, BusId bus);
+  memory::PacketFate scheduled_fate(const memory::Packet& packet, BusId bus);
   void scheduled_crash(const ScheduledCrash& crash);
-  bool reachable(std::string_view client_id, bool store_broker);
+  bool reachable(std::string_view client_id, BusId bus);
   void tick();
   void crash(const std::string& service, ServiceState& state);
   // `where` goes into the trace: "between-events", "before-commit" or "after-commit".

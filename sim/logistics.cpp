@@ -45,8 +45,8 @@ void LogisticsModel::on_restock_needed(const Delivery& delivery) {
     ++delivered_;
     history_.restock_deliveries.push_back(order_id);
     const std::string event_id = derive_event_id(order_id, kLogistics);
-    trace_.record(TraceKind::kLogisticsDelivery, 1, kLogistics, topics_.stock_replenished,
-                  event_id);
+    trace_.record(TraceKind::kLogisticsDelivery, BusId::kLogistics, kLogistics,
+                  topics_.stock_replenished, event_id);
     publish_until_confirmed(make_envelope(EventType::kStockReplenished, event_id,
                                           std::string(kLogistics), clock_.now_us(), order_id,
                                           StockReplenished{sku, quantity, order_id}));

@@ -4,10 +4,10 @@
 
 namespace eventmart::sim {
 
-void Trace::record(TraceKind kind, std::uint8_t bus, std::string_view client,
-                   std::string_view topic, std::string_view event_id) {
+void Trace::record(TraceKind kind, BusId bus, std::string_view client, std::string_view topic,
+                   std::string_view event_id) {
   std::uint64_t h = hash_combine(hash_, static_cast<std::uint64_t>(clock_.now_us()));
-  h = hash_combine(h, (static_cast<std::uint64_t>(kind) << 8) | bus);
+  h = hash_combine(h, (static_cast<std::uint64_t>(kind) << 8) | static_cast<std::uint64_t>(bus));
   h = hash_combine(h, stable_hash(client));
   h = hash_combine(h, stable_hash(topic));
   hash_ = hash_combine(h, stable_hash(event_id));
@@ -15,6 +15,10 @@ void Trace::record(TraceKind kind, std::uint8_t bus, std::string_view client,
     listener_(TraceEntry{entries_, clock_.now_us(), kind, bus, client, topic, event_id, hash_});
   }
   ++entries_;
+}
+
+std::string_view bus_name(BusId bus) {
+  return bus == BusId::kLogistics ? "logistics" : "store";
 }
 
 std::string_view trace_kind_name(TraceKind kind) {

@@ -29,6 +29,12 @@ enum class TraceKind : std::uint8_t {
   kBrokerRestart,
 };
 
+// Which of the two buses an entry happened on (a service-level fault: the store's).
+enum class BusId : std::uint8_t { kStore = 0, kLogistics = 1 };
+
+// "store" or "logistics", used in trace files.
+std::string_view bus_name(BusId bus);
+
 // Stable lower-case name ("delivered", "dropped", ...), used in trace files.
 std::string_view trace_kind_name(TraceKind kind);
 
@@ -37,7 +43,7 @@ struct TraceEntry {
   std::uint64_t index;  // 0-based position in the trace
   std::int64_t at_us;   // virtual time
   TraceKind kind;
-  std::uint8_t bus;  // 0 store bus, 1 logistics bus
+  BusId bus;
   std::string_view client;
   std::string_view topic;
   std::string_view event_id;
@@ -48,8 +54,8 @@ class Trace {
  public:
   explicit Trace(const Clock& clock) : clock_(clock) {}
 
-  // Folds one entry. `bus` tells the store bus (0) from the logistics bus (1).
-  void record(TraceKind kind, std::uint8_t bus, std::string_view client, std::string_view topic,
+  // Folds one entry.
+  void record(TraceKind kind, BusId bus, std::string_view client, std::string_view topic,
               std::string_view event_id);
 
   // Called with every entry (for trace files and determinism checks); empty: no listener.

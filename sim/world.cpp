@@ -44,8 +44,6 @@ SimOptions with_swarm_faults(SimOptions options) {
 
 namespace {
 
-constexpr std::uint8_t kStoreBus = 0;
-constexpr std::uint8_t kLogisticsBus = 1;
 constexpr std::int64_t kDeviceRetryUs = 2 * kSecondUs;  // a scanner resends an unanswered scan
 
 class CountingDisplay final : public Display {
@@ -79,7 +77,7 @@ class World final : public FaultInjector::Host, public CrashPoints {
  private:
   class Observer final : public memory::TransportObserver {
    public:
-    Observer(World& world, std::uint8_t bus) : world_(world), bus_(bus) {}
+    Observer(World& world, BusId bus) : world_(world), bus_(bus) {}
     void on_published(std::string_view client, const std::string& topic,
                       const Envelope& envelope) override {
       world_.trace_.record(TraceKind::kPublished, bus_, client, topic, envelope.event_id);
@@ -108,7 +106,7 @@ class World final : public FaultInjector::Host, public CrashPoints {
 
    private:
     World& world_;
-    std::uint8_t bus_;
+    BusId bus_;
   };
 
   void start_service(ServiceSlot& slot);
@@ -168,11 +166,12 @@ World::World(const SimOptions& options, std::function<void(const TraceEntry&)> t
       topics_(options.chain, options.store),
       injector_(options.faults, root_.derive("faults"), scheduler_, trace_, *this, service_names(),
                 options.scenario.get()),
-      store_observer_(*this, kStoreBus),
-      logistics_observer_(*this, kLogisticsBus),
-      store_broker_(scheduler_, {options.latency_us}, &store_observer_, &injector_.network(true)),
+      store_observer_(*this, BusId::kStore),
+      logistics_observer_(*this, BusId::kLogistics),
+      store_broker_(scheduler_, {options.latency_us}, &store_observer_,
+                    &injector_.network(BusId::kStore)),
       logistics_broker_(scheduler_, {options.latency_us}, &logistics_observer_,
-                        &injector_.network(false)),
+                        &injector_.network(BusId::kLogistics)),
       catalog_(options.scenario ? options.scenario->products
                                 : make_catalog(options.products, root_.derive("catalog"))) {
   if (options_.scenario) {
@@ -283,7 +282,7 @@ void World::read_stock_touched_by(const Envelope& envelope) {
 void World::scan_arrival(const Visit& visit) {
   const std::string scan_id = "entrance-1/" + std::to_string(visit.number);
   auto* gateway = static_cast<GatewayGuardian*>(slot(kGatewayGuardian).service());
-  trace_.record(TraceKind::kScan, kStoreBus, kGatewayGuardian, visit.card, scan_id);
+  trace_.record(TraceKind::kScan, BusId::kStore, kGatewayGuardian, visit.card, scan_id);
   try {
     if (gateway != nullptr && !injector_.is_down(kGatewayGuardian)) {
       // Accepted now, or earlier by a life of the guardian that crashed before answering.
@@ -327,7 +326,7 @@ void World::scan_departure(const Visit& visit, std::shared_ptr<const std::vector
                            std::size_t truth) {
   const std::string scan_id = "exit-1/" + std::to_string(visit.number);
   auto* gate = static_cast<GateExitGuardian*>(slot(kGateExitGuardian).service());
-  trace_.record(TraceKind::kScan, kStoreBus, kGateExitGuardian, visit.card, scan_id);
+  trace_.record(TraceKind::kScan, BusId::kStore, kGateExitGuardian, visit.card, scan_id);
   try {
     if (gate != nullptr && !injector_.is_down(kGateExitGuardian)) {
       const ScanOutcome outcome = gate->scan(BagScan{scan_id, visit.card, lines_of_units(*units)});

@@ -79,7 +79,8 @@ class Probe {
       return bus_->connected() && bus_->stats().subscriptions_acknowledged >= subscriptions;
     });
   }
-  void publish(const std::string& topic, const std::string& bytes, bool retain = false) {
+  void publish(const std::string& topic, const std::string& bytes,
+               mqtt::Retain retain = mqtt::Retain::kNo) {
     bus_->publish_bytes(topic, bytes, Qos::kAtLeastOnce, retain, nullptr);
   }
   std::vector<Message> messages(const std::string& topic_prefix = "") const {

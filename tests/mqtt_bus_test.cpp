@@ -91,7 +91,7 @@ TEST(MqttBus, PublishesMadeWhileTheBrokerIsDownArriveAfterItRestarts) {
   std::atomic<int> confirmed{0};
   for (int i = 0; i < 20; ++i) {
     pub.bus().publish_bytes(
-        topics.customer_arrival, "m" + std::to_string(i), Qos::kAtLeastOnce, false,
+        topics.customer_arrival, "m" + std::to_string(i), Qos::kAtLeastOnce, mqtt::Retain::kNo,
         [&](PublishOutcome o) { confirmed += o == PublishOutcome::kConfirmed; });
   }
   broker.start();

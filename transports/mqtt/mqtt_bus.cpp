@@ -265,7 +265,7 @@ void MqttBus::announce_ready() {
   // "online" means subscribed: a message published from now on reaches this service.
   ready_ = true;
   if (!options_.status_topic.empty()) {
-    publish_bytes(options_.status_topic, "online", Qos::kAtLeastOnce, true, nullptr);
+    publish_bytes(options_.status_topic, "online", Qos::kAtLeastOnce, Retain::kYes, nullptr);
   }
 }
 
@@ -454,10 +454,10 @@ void MqttBus::publish(const std::string& topic, Envelope envelope, Qos qos,
         "cannot encode event '" + envelope.event_id + "' for '" + topic + "': " + bytes.error());
     return fail_later(std::move(on_done));
   }
-  publish_bytes(topic, std::move(bytes.value()), qos, false, std::move(on_done));
+  publish_bytes(topic, std::move(bytes.value()), qos, Retain::kNo, std::move(on_done));
 }
 
-void MqttBus::publish_bytes(const std::string& topic, std::string bytes, Qos qos, bool retain,
+void MqttBus::publish_bytes(const std::string& topic, std::string bytes, Qos qos, Retain retain,
                             PublishCallback on_done) {
   std::lock_guard lock(strand_);
   if (!is_valid_topic_name(topic)) {
@@ -477,7 +477,7 @@ void MqttBus::send(Outgoing out) {
   pending_.emplace(token_id, std::move(out.on_done));
   ++stats_.published;
   auto msg = ::mqtt::make_message(out.topic, out.bytes.data(), out.bytes.size(),
-                                  static_cast<int>(out.qos), out.retain);
+                                  static_cast<int>(out.qos), out.retain == Retain::kYes);
   run_paho([this, msg = std::move(msg), token_id] {
     try {
       client_->publish(msg, reinterpret_cast<void*>(static_cast<std::uintptr_t>(token_id)),

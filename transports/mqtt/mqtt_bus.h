@@ -87,6 +87,9 @@ struct MqttStats {
   std::size_t backlog = 0;  // waiting for a slot in the in-flight window
 };
 
+// Whether the broker keeps a message as the topic's last known value for later subscribers.
+enum class Retain : std::uint8_t { kNo, kYes };
+
 // A subscriber to raw bytes (device topics, which carry no envelope).
 using BytesHandler =
     std::function<void(const std::string& topic, std::string_view bytes, bool redelivered)>;
@@ -109,7 +112,7 @@ class MqttBus final : public Bus {
   void publish(const std::string& topic, Envelope envelope, Qos qos,
                PublishCallback on_done) override;
   // Publishes bytes as they are (a display text, a device reading, a status).
-  void publish_bytes(const std::string& topic, std::string bytes, Qos qos, bool retain,
+  void publish_bytes(const std::string& topic, std::string bytes, Qos qos, Retain retain,
                      PublishCallback on_done);
   // A filter may be a shared subscription, "$share/{group}/{filter}": the broker hands each
   // message to one member of the group.
@@ -137,7 +140,7 @@ class MqttBus final : public Bus {
     std::string topic;
     std::string bytes;
     Qos qos;
-    bool retain;
+    Retain retain;
     PublishCallback on_done;
   };
 
