@@ -102,7 +102,7 @@ memory::PacketFate FaultInjector::scheduled_fate(const memory::Packet& packet, B
   auto it = scheduled_packets_.find(packets_seen_++);
   if (it == scheduled_packets_.end()) return fate;
   const auto note = [&](TraceKind kind) {
-    trace_.record(kind, BusId::kStore, packet.client_id, packet_name(packet.kind),
+    trace_.record(kind, bus, packet.client_id, packet_name(packet.kind),
                   packet.envelope.event_id);
   };
   switch (it->second.kind) {
@@ -153,7 +153,7 @@ memory::PacketFate FaultInjector::fate(const memory::Packet& packet, BusId bus) 
   if (scenario_ != nullptr) return scheduled_fate(packet, bus);
   if (!options_.any()) return fate;
   const auto note = [&](TraceKind kind) {
-    trace_.record(kind, BusId::kStore, packet.client_id, packet_name(packet.kind),
+    trace_.record(kind, bus, packet.client_id, packet_name(packet.kind),
                   packet.envelope.event_id);
   };
   if (options_.drop_probability > 0 && rng_.chance(options_.drop_probability)) {
