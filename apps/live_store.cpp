@@ -1,7 +1,13 @@
 #include "apps/live_store.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <stdexcept>
@@ -63,9 +69,44 @@ std::string client_id_of(const LiveOptions& o, const std::string& service) {
 
 }  // namespace
 
+// Holds `path` locked (flock) for this process until destroyed; the file says who holds it.
+class LiveStore::IdentityLock {
+ public:
+  IdentityLock(const std::string& path, const std::string& who) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw SqliteError("cannot open '" + path + "': " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      char holder[64] = {};
+      const ssize_t n = ::pread(fd_, holder, sizeof holder - 1, 0);
+      ::close(fd_);
+      fd_ = -1;
+      std::string pid = n > 0 ? std::string(holder, static_cast<std::size_t>(n)) : "";
+      while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+      throw std::runtime_error(
+          "another process" + (pid.empty() ? std::string() : " (pid " + pid + ")") + " runs " +
+          who + " on this data dir (" + path +
+          "): two processes with one identity take the broker session from each other and "
+          "lose messages; stop it first, or give this one another --instance");
+    }
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+      // The lock holds without the note of who holds it.
+    }
+  }
+  ~IdentityLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
+  }
+  IdentityLock(const IdentityLock&) = delete;
+  IdentityLock& operator=(const IdentityLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 struct LiveStore::Running {
   ServiceKind kind;
   std::string name;
+  std::unique_ptr<IdentityLock> lock;  // held while it runs: one process per identity
   mqtt::Strand strand;
   std::unique_ptr<mqtt::LiveClock> clock;
   std::unique_ptr<Database> db;
@@ -97,6 +138,10 @@ std::unique_ptr<LiveStore::Running> LiveStore::start_running(ServiceKind kind) {
   auto r = std::make_unique<Running>();
   r->kind = kind;
   r->name = std::string(service_name(kind));
+  const std::string identity = r->name + (options_.instance.empty() ? "" : "-" + options_.instance);
+  r->lock = std::make_unique<IdentityLock>(
+      (std::filesystem::path(options_.data_dir) / (identity + ".lock")).string(),
+      r->name + (options_.instance.empty() ? "" : " as instance " + options_.instance));
   r->clock = std::make_unique<mqtt::LiveClock>(timers_, r->strand);
   r->db = std::make_unique<Database>(
       (std::filesystem::path(options_.data_dir) / (r->name + ".sqlite")).string(),

@@ -65,7 +65,9 @@ struct LiveOptions {
 class LiveStore {
  public:
   // Opens (creating and seeding) the databases and builds the services; connects nothing yet.
-  // Throws std::invalid_argument (a bad name or option) or SqliteError (an unusable data dir).
+  // Each service (and instance) takes a lock file in the data dir first: a second process
+  // with the same identity is refused (std::runtime_error naming the holder's pid). Throws
+  // std::invalid_argument (a bad name or option) or SqliteError (an unusable data dir).
   LiveStore(LiveOptions options, Logger& logger);
   ~LiveStore();
   LiveStore(const LiveStore&) = delete;
@@ -89,6 +91,7 @@ class LiveStore {
 
  private:
   struct Running;
+  class IdentityLock;
   std::unique_ptr<Running> start_running(ServiceKind kind);
   void subscribe_devices(Running& r);
 

@@ -159,9 +159,16 @@ LoadReport run_load(const LoadOptions& options, Logger& logger) {
   const auto connect_deadline =
       SteadyClock::now() + std::chrono::duration<double>(options.connect_timeout_s);
   while (!bus.ready()) {
-    if (SteadyClock::now() > connect_deadline) {
-      report.error = "no subscription at " + connection.broker + " within " +
-                     std::to_string(options.connect_timeout_s) + " s (is the broker running?)";
+    // A refused password or a failed handshake does not get better by waiting.
+    const mqtt::ConnectProblem problem = bus.connect_problem();
+    const bool hopeless = problem == mqtt::ConnectProblem::kBadCredentials ||
+                          problem == mqtt::ConnectProblem::kHandshakeFailed;
+    if (hopeless || SteadyClock::now() > connect_deadline) {
+      const std::string why = bus.connect_error();
+      report.error = hopeless ? why
+                              : "no subscription at " + connection.broker + " within " +
+                                    std::to_string(static_cast<int>(options.connect_timeout_s)) +
+                                    " s" + (why.empty() ? "" : ": " + why);
       bus.stop();
       return report;
     }

@@ -3,8 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/live_commands.h"
-#include "apps/sim_command.h"
+#include "apps/commands.h"
 
 namespace {
 

@@ -7,6 +7,7 @@
 #include <deque>
 #include <mutex>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include "core/event_id.h"
@@ -100,56 +101,91 @@ SeedOutcome run_seed(const RunPlan& plan, std::uint64_t seed,
   return outcome;
 }
 
-std::vector<SeedOutcome> run_seeds(const RunPlan& plan, std::uint64_t first, std::uint64_t last,
-                                   unsigned jobs,
-                                   const std::function<void(const SeedOutcome&)>& on_done) {
+std::uint64_t lost_departures(const SeedOutcome& o) {
+  for (const auto& inv : o.invariants) {
+    if (inv.name == "departure_paid_once") return inv.lost;
+  }
+  return 0;
+}
+
+namespace {
+
+// Folds one finished seed into the summary: counts, and its verdict if it failed among the
+// lowest kKept failing seeds.
+void fold(SeedSummary& summary, std::map<std::uint64_t, SeedOutcome>& kept, SeedOutcome outcome) {
+  ++summary.seeds;
+  summary.lost_departures += lost_departures(outcome);
+  if (outcome.result.history.at_most_once) ++summary.qos0_seeds;
+  if (outcome.passed()) return;
+  ++summary.failing;
+  for (const std::string& name : outcome.failures()) ++summary.failed_by[name];
+  kept.emplace(outcome.seed, std::move(outcome));
+  if (kept.size() > kKeptFailures) kept.erase(std::prev(kept.end()));
+}
+
+// The verdict of a run, without what a long swarm cannot keep: its history and warnings.
+void keep_verdict_only(SeedOutcome& outcome) {
+  sim::History verdict_only;  // the flags the summary reads, nothing else
+  verdict_only.quiescent = outcome.result.history.quiescent;
+  verdict_only.at_most_once = outcome.result.history.at_most_once;
+  outcome.result.history = std::move(verdict_only);
+  outcome.result.warnings.clear();
+  outcome.result.warnings.shrink_to_fit();
+}
+
+}  // namespace
+
+SeedSummary run_seeds(const RunPlan& plan, std::uint64_t first, std::uint64_t last, unsigned jobs,
+                      const std::function<void(const SeedOutcome&)>& on_done) {
+  if (last < first || last - first >= kMaxSeedsPerRun) {
+    throw std::invalid_argument("a seed range must hold 1.." + std::to_string(kMaxSeedsPerRun) +
+                                " seeds");
+  }
   const std::uint64_t count = last - first + 1;
-  std::vector<SeedOutcome> outcomes(count);
   std::atomic<std::uint64_t> next{0};
   std::mutex mutex;
   std::condition_variable finished_one;
-  std::deque<std::uint64_t> finished;  // indexes ready for on_done
+  std::deque<SeedOutcome> finished;  // ready for on_done; drained as they come
   std::string error;
 
   std::vector<std::thread> workers;
-  const unsigned threads = std::max(1u, std::min<unsigned>(jobs, static_cast<unsigned>(count)));
+  const unsigned threads =
+      static_cast<unsigned>(std::max<std::uint64_t>(1, std::min<std::uint64_t>(jobs, count)));
   for (unsigned t = 0; t < threads; ++t) {
     workers.emplace_back([&] {
       for (std::uint64_t i = next++; i < count; i = next++) {
         SeedOutcome outcome;
         try {
           outcome = run_seed(plan, first + i);
-          sim::History verdict_only;  // the flags the summary reads, nothing else
-          verdict_only.quiescent = outcome.result.history.quiescent;
-          verdict_only.at_most_once = outcome.result.history.at_most_once;
-          outcome.result.history = std::move(verdict_only);
-          outcome.result.warnings.clear();
-          outcome.result.warnings.shrink_to_fit();
+          keep_verdict_only(outcome);
         } catch (const std::exception& e) {
           std::lock_guard lock(mutex);
           if (error.empty()) error = "seed " + std::to_string(first + i) + ": " + e.what();
           next = count;  // stop handing out work
         }
         std::lock_guard lock(mutex);
-        outcomes[i] = std::move(outcome);
-        finished.push_back(i);
+        finished.push_back(std::move(outcome));
         finished_one.notify_one();
       }
     });
   }
+  SeedSummary summary;
+  std::map<std::uint64_t, SeedOutcome> kept;
   for (std::uint64_t reported = 0; reported < count;) {
     std::unique_lock lock(mutex);
     finished_one.wait(lock, [&] { return !finished.empty() || !error.empty(); });
     if (!error.empty()) break;
-    const std::uint64_t i = finished.front();
+    SeedOutcome outcome = std::move(finished.front());
     finished.pop_front();
     lock.unlock();
     ++reported;
-    if (on_done) on_done(outcomes[i]);
+    if (on_done) on_done(outcome);
+    fold(summary, kept, std::move(outcome));
   }
   for (auto& w : workers) w.join();
   if (!error.empty()) throw std::runtime_error(error);
-  return outcomes;
+  for (auto& [seed, outcome] : kept) summary.failing_examples.push_back(std::move(outcome));
+  return summary;
 }
 
 std::string replay_command(const RunPlan& plan, std::uint64_t seed) {

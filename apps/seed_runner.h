@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,13 +40,32 @@ sim::SimOptions options_for(const RunPlan& plan, std::uint64_t seed);
 SeedOutcome run_seed(const RunPlan& plan, std::uint64_t seed,
                      std::function<void(const sim::TraceEntry&)> trace_listener = {});
 
+// A range of seeds can hold at most this many (about 290 days at 40 seeds/s): a larger one
+// cannot be meant.
+inline constexpr std::uint64_t kMaxSeedsPerRun = 1'000'000'000;
+// A summary keeps the verdicts of at most this many failing seeds (the lowest ones).
+inline constexpr std::size_t kKeptFailures = 1000;
+
+// What a range of seeds came to. Its memory does not grow with the range.
+struct SeedSummary {
+  std::uint64_t seeds = 0;
+  std::uint64_t failing = 0;
+  std::uint64_t qos0_seeds = 0;                    // seeds that ran at QoS 0
+  std::uint64_t lost_departures = 0;               // at QoS 0: departures lost, expected there
+  std::map<std::string, std::uint64_t> failed_by;  // failure name -> failing seeds
+  // The lowest failing seeds (at most kKeptFailures), in seed order, each without its
+  // history and warnings (the verdict only).
+  std::vector<SeedOutcome> failing_examples;
+};
+
 // Runs seeds first..last (inclusive) on `jobs` threads. `on_done` is called (from the
-// calling thread, in completion order) after each seed. Outcomes come back in seed order,
-// without the runs' histories and warnings (checked already; a long swarm would otherwise
-// hold every basket and stock reading of every seed).
-std::vector<SeedOutcome> run_seeds(const RunPlan& plan, std::uint64_t first, std::uint64_t last,
-                                   unsigned jobs,
-                                   const std::function<void(const SeedOutcome&)>& on_done);
+// calling thread, in completion order) after each seed. REQUIRES: first <= last and
+// last - first < kMaxSeedsPerRun.
+SeedSummary run_seeds(const RunPlan& plan, std::uint64_t first, std::uint64_t last, unsigned jobs,
+                      const std::function<void(const SeedOutcome&)>& on_done);
+
+// Departures lost at QoS 0 in one run (counted, not violations).
+std::uint64_t lost_departures(const SeedOutcome& outcome);
 
 // The command that replays `seed` exactly.
 std::string replay_command(const RunPlan& plan, std::uint64_t seed);

@@ -38,21 +38,62 @@ FaultOptions draw_swarm_faults(Rng rng) {
   return f;
 }
 
-std::string validate(const FaultOptions& f) {
-  const auto probability = [](double p) { return p >= 0 && p <= 1; };
-  if (!probability(f.drop_probability)) return "--drop must be a probability in [0, 1]";
-  if (!probability(f.duplicate_probability)) return "--dup must be a probability in [0, 1]";
-  if (!probability(f.reorder_probability)) return "--reorder must be a probability in [0, 1]";
-  if (!probability(f.partition_per_minute)) return "--partition must be a probability in [0, 1]";
-  if (!probability(f.crash_per_minute)) return "--crash must be a probability in [0, 1]";
-  if (!probability(f.broker_restart_per_minute)) {
-    return "--broker-restart must be a probability in [0, 1]";
+std::string_view option_name(SimOption option) {
+  switch (option) {
+    case SimOption::kCustomers:
+      return "customers";
+    case SimOption::kProducts:
+      return "products";
+    case SimOption::kOpenDuration:
+      return "opening hours";
+    case SimOption::kLatency:
+      return "latency";
+    case SimOption::kChain:
+      return "chain";
+    case SimOption::kStore:
+      return "store";
+    case SimOption::kScenario:
+      return "scenario";
+    case SimOption::kDropProbability:
+      return "drop probability";
+    case SimOption::kDuplicateProbability:
+      return "duplicate probability";
+    case SimOption::kReorderProbability:
+      return "reorder probability";
+    case SimOption::kDelayMean:
+      return "mean extra delay";
+    case SimOption::kPartitionPerMinute:
+      return "partition probability";
+    case SimOption::kCrashPerMinute:
+      return "crash probability";
+    case SimOption::kBrokerRestartPerMinute:
+      return "broker restart probability";
   }
-  if (f.drop_probability >= 1) return "--drop 1 loses every packet: nothing could ever arrive";
+  return "option";
+}
+
+OptionCheck validate(const FaultOptions& f) {
+  const auto probability = [](SimOption option, double p) -> OptionCheck {
+    if (p >= 0 && p <= 1) return std::nullopt;
+    return OptionError{option, "must be a probability in [0, 1]"};
+  };
+  for (const auto& [option, p] :
+       {std::pair{SimOption::kDropProbability, f.drop_probability},
+        {SimOption::kDuplicateProbability, f.duplicate_probability},
+        {SimOption::kReorderProbability, f.reorder_probability},
+        {SimOption::kPartitionPerMinute, f.partition_per_minute},
+        {SimOption::kCrashPerMinute, f.crash_per_minute},
+        {SimOption::kBrokerRestartPerMinute, f.broker_restart_per_minute}}) {
+    if (auto error = probability(option, p)) return error;
+  }
+  if (f.drop_probability >= 1) {
+    return OptionError{SimOption::kDropProbability,
+                       "of 1 loses every packet: nothing could arrive"};
+  }
   if (f.delay_mean_us < 0 || f.delay_mean_us > 60 * kSecondUs) {
-    return "--delay-ms must be between 0 and 60000";
+    return OptionError{SimOption::kDelayMean, "must be between 0 and 60 s"};
   }
-  return {};
+  return std::nullopt;
 }
 
 FaultInjector::FaultInjector(const FaultOptions& options, Rng rng, Clock& clock, Trace& trace,
@@ -102,8 +143,7 @@ memory::PacketFate FaultInjector::scheduled_fate(const memory::Packet& packet, B
   auto it = scheduled_packets_.find(packets_seen_++);
   if (it == scheduled_packets_.end()) return fate;
   const auto note = [&](TraceKind kind) {
-    trace_.record(kind, bus, packet.client_id, packet_name(packet.kind),
-                  packet.envelope.event_id);
+    trace_.record(kind, bus, packet.client_id, packet_name(packet.kind), packet.envelope.event_id);
   };
   switch (it->second.kind) {
     case PacketFault::Kind::kDrop:
@@ -153,8 +193,7 @@ memory::PacketFate FaultInjector::fate(const memory::Packet& packet, BusId bus) 
   if (scenario_ != nullptr) return scheduled_fate(packet, bus);
   if (!options_.any()) return fate;
   const auto note = [&](TraceKind kind) {
-    trace_.record(kind, bus, packet.client_id, packet_name(packet.kind),
-                  packet.envelope.event_id);
+    trace_.record(kind, bus, packet.client_id, packet_name(packet.kind), packet.envelope.event_id);
   };
   if (options_.drop_probability > 0 && rng_.chance(options_.drop_probability)) {
     ++counts_.dropped;

@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/rng.h"
 #include "services/service.h"
+#include "sim/option_error.h"
 #include "sim/scenario.h"
 #include "sim/trace.h"
 #include "transports/memory/memory_broker.h"
@@ -43,8 +44,8 @@ struct FaultOptions {
 // probability 1/2 at a random strength; QoS 1 with probability 3/4.
 FaultOptions draw_swarm_faults(Rng rng);
 
-// Why `faults` are not usable ("" when they are).
-std::string validate(const FaultOptions& faults);
+// Why `faults` are not usable, or nullopt when they are.
+OptionCheck validate(const FaultOptions& faults);
 
 // What actually happened, per kind.
 struct FaultCounts {

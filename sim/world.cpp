@@ -17,21 +17,32 @@
 
 namespace eventmart::sim {
 
-std::string validate(const SimOptions& o) {
-  if (o.customers < 0) return "--customers must be >= 0 (got " + std::to_string(o.customers) + ")";
-  if (o.customers > 10'000'000) return "--customers must be <= 10000000";
-  if (o.products < 1) return "--products must be >= 1 (got " + std::to_string(o.products) + ")";
-  if (o.products > 1'000'000) return "--products must be <= 1000000";
-  if (o.open_duration_us < kMinuteUs || o.open_duration_us > 7 * 24 * kHourUs) {
-    return "--hours must be between 1/60 and 168";
+OptionCheck validate(const SimOptions& o) {
+  const auto error = [](SimOption option, std::string problem) -> OptionCheck {
+    return OptionError{option, std::move(problem)};
+  };
+  if (o.customers < 0 || o.customers > 10'000'000) {
+    return error(SimOption::kCustomers,
+                 "must be 0..10000000 (got " + std::to_string(o.customers) + ")");
   }
-  if (o.latency_us < 0) return "latency must be >= 0";
-  if (!is_valid_topic_level(o.chain)) return "chain name must be one topic level";
-  if (!is_valid_topic_level(o.store)) return "store name must be one topic level";
+  if (o.products < 1 || o.products > 1'000'000) {
+    return error(SimOption::kProducts,
+                 "must be 1..1000000 (got " + std::to_string(o.products) + ")");
+  }
+  if (o.open_duration_us < kMinuteUs || o.open_duration_us > 7 * 24 * kHourUs) {
+    return error(SimOption::kOpenDuration, "must be between one minute and 168 hours");
+  }
+  if (o.latency_us < 0) return error(SimOption::kLatency, "must be >= 0");
+  if (!is_valid_topic_level(o.chain)) return error(SimOption::kChain, "must be one topic level");
+  if (!is_valid_topic_level(o.store)) return error(SimOption::kStore, "must be one topic level");
   if (o.scenario) {
-    if (o.scenario->products.empty()) return "a scenario needs at least one product";
+    if (o.scenario->products.empty()) {
+      return error(SimOption::kScenario, "needs at least one product");
+    }
     for (const Product& p : o.scenario->products) {
-      if (std::string error = validate_product(p); !error.empty()) return "scenario: " + error;
+      if (std::string why = validate_product(p); !why.empty()) {
+        return error(SimOption::kScenario, "has an unsound product: " + why);
+      }
     }
   }
   return validate(o.faults);
@@ -444,7 +455,7 @@ SimResult World::run() {
 
 SimResult run_simulation(const SimOptions& options,
                          std::function<void(const TraceEntry&)> trace_listener) {
-  if (std::string error = validate(options); !error.empty()) throw std::invalid_argument(error);
+  if (const OptionCheck error = validate(options)) throw std::invalid_argument(error->describe());
   World world(options, std::move(trace_listener));
   return world.run();
 }

@@ -44,8 +44,8 @@ struct SimOptions {
 // `options` with its faults drawn from the seed (swarm testing: each seed its own mix).
 SimOptions with_swarm_faults(SimOptions options);
 
-// Why `options` cannot run, or "" when they can.
-std::string validate(const SimOptions& options);
+// Why `options` cannot run, or nullopt when they can.
+OptionCheck validate(const SimOptions& options);
 
 struct SimStats {
   std::int64_t customers = 0;           // visits planned
@@ -80,7 +80,8 @@ struct SimResult {
   std::vector<std::string> warnings;  // what the services logged as warnings or errors
 };
 
-// Runs one store day. Throws std::invalid_argument when validate(options) is not empty.
+// Runs one store day. Throws std::invalid_argument (OptionError::describe()) when
+// validate(options) finds a problem.
 // `trace_listener`, if set, sees every trace entry as it is folded in.
 SimResult run_simulation(const SimOptions& options,
                          std::function<void(const TraceEntry&)> trace_listener = {});

@@ -7,7 +7,6 @@
 #include <capnp/serialize.h>
 #include <gtest/gtest.h>
 
-#include "services/logistics_desk.h"
 #include "core/codec.h"
 #include "core/events.capnp.h"
 #include "core/json.h"
@@ -15,6 +14,7 @@
 #include "core/wire.h"
 #include "services/fastlane_finale.h"
 #include "services/inventory_intel.h"
+#include "services/logistics_desk.h"
 #include "tests/test_support.h"
 
 namespace eventmart::testing {

@@ -115,6 +115,25 @@ contains "load help explains --json" /tmp/eventmart-cli.$$.out "--json"
 check "load of no customers is bad usage" 2 "$bin" load --customers 0
 check "a negative rate is bad usage" 2 "$bin" load --rate -1
 
+# Usage errors a person can act on (issue 9): ranges that cannot be meant, stray words, a
+# folder as a config file, a service named twice, an instance that is not one topic level.
+check "a seed range of 2^64 seeds is bad usage" 2 "$bin" sim --seeds 0..18446744073709551615
+contains "it says the range cannot be meant" /tmp/eventmart-cli.$$.err "cannot be meant"
+check "a seed count past 2^64 is bad usage" 2 "$bin" sim --seed 18446744073709551615 --seeds 2
+check "stray words are bad usage" 2 "$bin" serve --all stray words
+check "stray words after load are bad usage" 2 "$bin" load extra
+check "stray words after sim are bad usage" 2 "$bin" sim extra
+check "a folder as --config is bad usage" 2 "$bin" serve --all --config /tmp
+contains "it says it is not a file" /tmp/eventmart-cli.$$.err "is not a file"
+check "a service named twice is bad usage" 2 "$bin" serve --service fastlane-finale --service fastlane-finale
+check "an instance with a slash is bad usage" 2 "$bin" serve --service fastlane-finale --instance a/b
+check "a limit out of range is bad usage" 2 "$bin" serve --all --max-basket-units 0
+check "serve --help lists the limits" 0 "$bin" serve --help
+for opt in --max-payload-bytes --max-basket-lines --max-units-per-line --max-basket-units --max-id-length; do
+  contains "serve help explains $opt" /tmp/eventmart-cli.$$.out "$opt"
+done
+check "a scan id with a blank is bad usage" 2 "$bin" scan arrival --customer 2 --scan-id "a b"
+
 rm -f /tmp/eventmart-cli.$$.*
 echo "cli contract: $failures failed"
 [ "$failures" -eq 0 ]

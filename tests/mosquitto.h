@@ -104,6 +104,8 @@ class Mosquitto {
     // TLS only: a CA and a server certificate for 127.0.0.1 are made with openssl;
     // ca_file() is what clients must trust, uri() is ssl://.
     bool tls = false;
+    // Lines added to the generated config (e.g. "autosave_on_changes true").
+    std::vector<std::string> extra_config;
   };
 
   Mosquitto() : Mosquitto(Options{}) {}
@@ -158,6 +160,15 @@ class Mosquitto {
       write_config();
     }
     throw std::runtime_error("mosquitto did not start; its log:\n" + log());
+  }
+
+  // SIGKILL: mosquitto dies at once; what it did not save is gone.
+  void kill_now() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = 0;
   }
 
   // SIGTERM: mosquitto saves its persistence file and exits.
@@ -221,6 +232,7 @@ class Mosquitto {
     }
     conf << "persistence_location " << dir_ << "/\n"
          << "log_dest stderr\n";
+    for (const std::string& line : options_.extra_config) conf << line << "\n";
     // Run as whoever runs the tests (as root, mosquitto would switch to user 'mosquitto',
     // who cannot write this directory).
     if (const passwd* pw = ::getpwuid(::getuid()); pw != nullptr) {

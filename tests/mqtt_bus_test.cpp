@@ -173,7 +173,7 @@ TEST(MqttBus, ASharedSubscriptionHandsEachMessageToOneMember) {
   EXPECT_GT(b.count(), 0u);
 }
 
-TEST(MqttBus, AHandlerThatThrowsGetsTheMessageAgainAfterABackoff) {
+TEST(MqttBus, AHandlerThatThrowsGetsTheMessageAgainBeforeItIsAcknowledged) {
   Mosquitto broker;
   SharedLogger logger;
   Topics topics;
@@ -193,7 +193,7 @@ TEST(MqttBus, AHandlerThatThrowsGetsTheMessageAgainAfterABackoff) {
   ASSERT_TRUE(wait_until([&] { return calls == 2; }));
   EXPECT_TRUE(second_was_redelivery);
   EXPECT_EQ(sub.bus().stats().handler_failures, 1u);
-  EXPECT_TRUE(logger.contains("database is locked; retrying in 1000 ms"));
+  EXPECT_TRUE(logger.contains("database is locked; trying again in 100 ms"));
 }
 
 TEST(MqttBus, AMessageThatKeepsFailingIsDeadLetteredAfterTheLastAttempt) {
@@ -201,7 +201,7 @@ TEST(MqttBus, AMessageThatKeepsFailingIsDeadLetteredAfterTheLastAttempt) {
   SharedLogger logger;
   Topics topics;
   mqtt::MqttOptions impatient;
-  impatient.retry_backoff_ms = 5;
+  impatient.handler_retry_min_ms = 5;
   impatient.max_handler_attempts = 3;
   Probe sub(broker.uri(), "sub", logger, topics, impatient);
   std::atomic<int> calls{0};
@@ -242,6 +242,100 @@ TEST(MqttBus, ABrokerThatIsNotThereIsReportedAndRetried) {
   EXPECT_TRUE(
       logger.contains("cannot connect to the broker at tcp://127.0.0.1:" + std::to_string(port)));
   EXPECT_FALSE(probe.bus().connected());
+}
+
+// What a person reads when a service cannot connect, one case each (item 9 of issue 9: these
+// used to say "Unknown error code 5 ()" and "Failure ()").
+TEST(MqttBus, SaysWhatIsWrongWhenItCannotConnect) {
+  SharedLogger logger;
+  const Topics topics;
+  const auto failure_of = [&](const std::string& uri, mqtt::MqttOptions options = {}) {
+    Probe probe(uri, "diagnosed", logger, topics, std::move(options));
+    probe.bus().start();
+    EXPECT_TRUE(
+        wait_until([&] { return !probe.bus().connect_error().empty(); }, std::chrono::seconds(15)))
+        << uri;
+    return std::pair{probe.bus().connect_problem(), probe.bus().connect_error()};
+  };
+
+  const int nobody = free_loopback_port();
+  const auto [unreachable, unreachable_text] =
+      failure_of("tcp://127.0.0.1:" + std::to_string(nobody));
+  EXPECT_EQ(unreachable, mqtt::ConnectProblem::kUnreachable);
+  EXPECT_NE(unreachable_text.find("nothing listens on 127.0.0.1:" + std::to_string(nobody)),
+            std::string::npos)
+      << unreachable_text;
+
+  Mosquitto::Options with_users;
+  with_users.users = {{"fastlane-finale", "right"}};
+  Mosquitto guarded(with_users);
+  mqtt::MqttOptions wrong;
+  wrong.username = "fastlane-finale";
+  wrong.password = "wrong";
+  const auto [refused, refused_text] = failure_of(guarded.uri(), wrong);
+  EXPECT_EQ(refused, mqtt::ConnectProblem::kBadCredentials);
+  EXPECT_NE(refused_text.find("--password"), std::string::npos) << refused_text;
+
+  Mosquitto::Options tls;
+  tls.tls = true;
+  Mosquitto secure(tls);
+  const std::string plain_to_tls = "tcp://127.0.0.1:" + std::to_string(secure.port());
+  const auto [handshake, handshake_text] = failure_of(plain_to_tls);
+  EXPECT_EQ(handshake, mqtt::ConnectProblem::kHandshakeFailed);
+  EXPECT_NE(handshake_text.find("use ssl://"), std::string::npos) << handshake_text;
+
+  const auto [untrusted, untrusted_text] = failure_of(secure.uri());  // no --ca-file
+  EXPECT_EQ(untrusted, mqtt::ConnectProblem::kHandshakeFailed);
+  EXPECT_NE(untrusted_text.find("TLS handshake"), std::string::npos) << untrusted_text;
+  EXPECT_TRUE(logger.contains("cannot connect to the broker at " + secure.uri()));
+}
+
+// Two processes with one client id take the session from each other in turn (mosquitto says
+// nothing to either): after a few short-lived connections the bus names the likely cause.
+TEST(MqttBus, AnotherClientWithTheSameIdIsNamedAsTheLikelyCause) {
+  Mosquitto broker;
+  SharedLogger logger;
+  const Topics topics;
+  mqtt::MqttOptions persistent;
+  persistent.status_topic = topics.status("fastlane-finale", "a");  // keeps the session
+  persistent.reconnect_min_s = 1;
+  persistent.reconnect_max_s = 1;
+  Probe first(broker.uri(), "eventmart-twin", logger, topics, persistent);
+  Probe second(broker.uri(), "eventmart-twin", logger, topics, persistent);
+  first.bus().start();
+  second.bus().start();
+  EXPECT_TRUE(wait_until([&] { return logger.contains("another client is probably connected"); },
+                         std::chrono::seconds(30)));
+  EXPECT_TRUE(logger.contains("'eventmart-twin'"));
+}
+
+// A fresh Paho client per connection: what was in flight when the connection ended is
+// reported failed (the outbox sends it again), every publish gets exactly one outcome, and
+// the next connection works.
+TEST(MqttBus, EveryPublishInFlightWhenTheBrokerDiesIsReportedOnceAndTheBusComesBack) {
+  Mosquitto broker;
+  SharedLogger logger;
+  const Topics topics;
+  Probe pub(broker.uri(), "pub", logger);
+  ASSERT_TRUE(pub.start());
+  std::atomic<int> confirmed{0}, failed{0};
+  constexpr int kPublishes = 3000;
+  for (int i = 0; i < kPublishes; ++i) {
+    pub.bus().publish_bytes(
+        topics.customer_arrival, std::string(200, 'x'), Qos::kAtLeastOnce, mqtt::Retain::kNo,
+        [&](PublishOutcome o) { (o == PublishOutcome::kConfirmed ? confirmed : failed)++; });
+    if (i == kPublishes / 3) broker.kill_now();
+  }
+  broker.start();
+  ASSERT_TRUE(
+      wait_until([&] { return confirmed + failed == kPublishes; }, std::chrono::seconds(30)))
+      << confirmed << " confirmed, " << failed << " failed";
+  EXPECT_GT(failed, 0) << "some were in flight or waiting when the broker died";
+  ASSERT_TRUE(wait_until([&] { return pub.bus().connected(); }, std::chrono::seconds(15)));
+  std::atomic<bool> after{false};
+  pub.bus().publish_bytes(topics.customer_arrival, "after", Qos::kAtLeastOnce, mqtt::Retain::kNo,
+                          [&](PublishOutcome o) { after = o == PublishOutcome::kConfirmed; });
+  EXPECT_TRUE(wait_until([&] { return after.load(); }));
 }
 
 TEST(MqttBus, RejectsAMalformedBrokerUri) {

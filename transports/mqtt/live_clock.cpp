@@ -88,6 +88,16 @@ void LiveClock::post(std::function<void()> fn) {
   });
 }
 
+std::function<void(std::function<void()>)> LiveClock::poster() const {
+  return [io = &timers_.io(), state = state_](std::function<void()> fn) {
+    boost::asio::post(*io, [state, fn = std::move(fn)] {
+      std::lock_guard lock(state->strand);
+      if (state->closed) return;
+      run_reporting("a posted task", fn);
+    });
+  };
+}
+
 void LiveClock::post_unlocked(std::function<void()> fn) {
   boost::asio::post(timers_.io(), [fn = std::move(fn)] { run_reporting("a posted task", fn); });
 }

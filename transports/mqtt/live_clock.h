@@ -60,6 +60,12 @@ class LiveClock final : public Clock {
   // Runs `fn` soon on the timer thread, without the strand.
   void post_unlocked(std::function<void()> fn);
 
+  // A function that does what post() does and may be kept and called from any thread after
+  // the clock is gone (then it does nothing).
+  std::function<void(std::function<void()>)> poster() const;
+
+  boost::asio::io_context& io() { return timers_.io(); }
+
  private:
   struct State {
     explicit State(Strand& s) : strand(s) {}

@@ -8,6 +8,9 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -15,6 +18,10 @@
 
 namespace eventmart::mqtt {
 namespace {
+
+constexpr std::int64_t kShortLivedUs = 10'000'000;  // a connection lost sooner was not healthy
+constexpr int kTakeoverSuspicion = 3;               // short-lived connections in a row
+constexpr int kProbeTimeoutS = 3;
 
 // "$share/{group}/{filter}" -> "{filter}"; any other filter as is.
 std::string match_filter_of(const std::string& filter) {
@@ -31,7 +38,7 @@ std::string match_filter_of(const std::string& filter) {
 // Paho C 1.3 leaves Nagle's algorithm on and offers no socket option. A small PUBLISH written
 // right after a PUBACK then waits for the broker's delayed ACK (40 ms on Linux) - that is the
 // latency of every hop of the pipeline. On each connect, TCP_NODELAY is set on the process's
-// TCP sockets (Paho's are the only ones; setting it twice is harmless).
+// TCP sockets (setting it twice, or on another client's socket, is harmless).
 void disable_nagle_on_tcp_sockets() {
   DIR* dir = ::opendir("/proc/self/fd");
   if (dir == nullptr) return;
@@ -59,65 +66,214 @@ void disable_nagle_on_tcp_sockets() {
   ::closedir(dir);
 }
 
-std::string describe(const ::mqtt::token& tok) {
-  std::string why = ::mqtt::exception::error_str(tok.get_return_code());
-  if (tok.get_reason_code() != ::mqtt::ReasonCode::SUCCESS) {
-    why += " (" + ::mqtt::exception::reason_code_str(tok.get_reason_code()) + ")";
+struct Endpoint {
+  bool tls = false;
+  std::string host;
+  std::string port;
+};
+
+// tcp://host:port, mqtt://, ssl://, mqtts:// (ports default to 1883 and 8883).
+Endpoint endpoint_of(const std::string& uri) {
+  Endpoint e;
+  std::size_t scheme_end = uri.find("://");
+  const std::string scheme = scheme_end == std::string::npos ? "tcp" : uri.substr(0, scheme_end);
+  e.tls = scheme == "ssl" || scheme == "mqtts";
+  std::string rest = scheme_end == std::string::npos ? uri : uri.substr(scheme_end + 3);
+  if (const std::size_t slash = rest.find('/'); slash != std::string::npos) rest.resize(slash);
+  const std::size_t colon = rest.rfind(':');
+  if (colon != std::string::npos && rest.find(']') < colon + 1) {
+    e.host = rest.substr(0, colon);
+    e.port = rest.substr(colon + 1);
+  } else if (colon != std::string::npos && rest.find('[') == std::string::npos) {
+    e.host = rest.substr(0, colon);
+    e.port = rest.substr(colon + 1);
+  } else {
+    e.host = rest;
+    e.port = e.tls ? "8883" : "1883";
   }
-  return why;
+  if (e.host.size() > 2 && e.host.front() == '[' && e.host.back() == ']') {
+    e.host = e.host.substr(1, e.host.size() - 2);
+  }
+  return e;
 }
+
+// What a CONNACK refusal means, and what to do about it (MQTT 3.1.1 section 3.2.2.3).
+std::string connack_text(int code) {
+  switch (code) {
+    case 1:
+      return "the broker does not accept MQTT 3.1.1";
+    case 2:
+      return "the broker refused the client id";
+    case 3:
+      return "the broker says the MQTT service is unavailable";
+    case 4:
+      return "the broker refused the user name or password (check --username and "
+             "--password, or EVENTMART_PASSWORD, against the broker's password file)";
+    case 5:
+      return "the broker refused this client: not authorised (check --username and "
+             "--password, or EVENTMART_PASSWORD, against the broker's password file and ACL)";
+    default:
+      return "the broker refused the connection (CONNACK code " + std::to_string(code) + ")";
+  }
+}
+
+// Probes host:port over TCP to say why a connection attempt failed, then calls `done` (on the
+// timer thread) with the problem and a sentence a person can act on.
+class EndpointProbe : public std::enable_shared_from_this<EndpointProbe> {
+ public:
+  using Done = std::function<void(ConnectProblem, std::string)>;
+  EndpointProbe(boost::asio::io_context& io, Endpoint endpoint, std::string tls_error, Done done)
+      : resolver_(io),
+        socket_(io),
+        deadline_(io),
+        endpoint_(std::move(endpoint)),
+        tls_error_(std::move(tls_error)),
+        done_(std::move(done)) {}
+
+  void start() {
+    auto self = shared_from_this();
+    deadline_.expires_after(std::chrono::seconds(kProbeTimeoutS));
+    deadline_.async_wait([self](const boost::system::error_code& ec) {
+      if (ec || self->finished_) return;
+      self->finish(ConnectProblem::kUnreachable, "no answer from " + self->where() + " within " +
+                                                     std::to_string(kProbeTimeoutS) +
+                                                     " s (a wrong address, or a firewall?)");
+      boost::system::error_code ignored;
+      self->socket_.close(ignored);
+      self->resolver_.cancel();
+    });
+    resolver_.async_resolve(
+        endpoint_.host, endpoint_.port,
+        [self](const boost::system::error_code& ec,
+               boost::asio::ip::tcp::resolver::results_type results) {
+          if (self->finished_) return;
+          if (ec) {
+            return self->finish(
+                ConnectProblem::kUnreachable,
+                "cannot resolve host '" + self->endpoint_.host + "': " + ec.message());
+          }
+          boost::asio::async_connect(
+              self->socket_, results,
+              [self](const boost::system::error_code& error,
+                     const boost::asio::ip::tcp::endpoint&) { self->connected(error); });
+        });
+  }
+
+ private:
+  std::string where() const { return endpoint_.host + ":" + endpoint_.port; }
+
+  void connected(const boost::system::error_code& ec) {
+    if (finished_) return;
+    if (ec == boost::asio::error::connection_refused) {
+      return finish(
+          ConnectProblem::kUnreachable,
+          "nothing listens on " + where() + " (connection refused): is the broker running?");
+    }
+    if (ec)
+      return finish(ConnectProblem::kUnreachable, "cannot reach " + where() + ": " + ec.message());
+    if (endpoint_.tls) {
+      return finish(ConnectProblem::kHandshakeFailed,
+                    "the TLS handshake with " + where() + " failed" +
+                        (tls_error_.empty() ? "" : " (" + tls_error_ + ")") +
+                        ": the broker's certificate must chain to --ca-file and name the host, "
+                        "and the port must speak TLS");
+    }
+    finish(ConnectProblem::kHandshakeFailed,
+           where() +
+               " accepts TCP connections but did not complete an MQTT handshake: if it is a "
+               "TLS port, use ssl://");
+  }
+
+  void finish(ConnectProblem problem, std::string text) {
+    finished_ = true;
+    deadline_.cancel();
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+    done_(problem, std::move(text));
+  }
+
+  boost::asio::ip::tcp::resolver resolver_;
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer deadline_;
+  Endpoint endpoint_;
+  std::string tls_error_;
+  Done done_;
+  bool finished_ = false;
+};
 
 }  // namespace
 
-// Paho's listeners. They run on Paho's callback thread and enter the bus under its strand.
-class MqttBus::Callbacks {
+// How Paho's threads reach the bus: a task posted to the timer thread runs under the strand,
+// and only while the bus is alive. Safe to keep and use after the bus is gone.
+struct MqttBus::Link {
+  std::function<void(std::function<void()>)> post;  // LiveClock::poster()
+  std::shared_ptr<bool> alive;                      // read under the strand
+  MqttBus* bus;
+
+  template <typename Fn>
+  void to_bus(Fn fn) {
+    post([alive = alive, bus = bus, fn = std::move(fn)] {
+      if (*alive) fn(*bus);
+    });
+  }
+};
+
+// One Paho client, for one connection: created for a connection attempt, destroyed when the
+// connection ends. Its listeners carry the generation, so late callbacks of a retired client
+// are recognised and ignored.
+class MqttBus::Connection {
  public:
-  explicit Callbacks(MqttBus& bus) : publish(bus), connect(bus), subscribe(bus) {}
+  Connection(std::shared_ptr<Link> link, std::uint64_t generation)
+      : generation(generation),
+        publish(link),
+        connect(link, generation),
+        subscribe(link, generation) {}
 
   struct Publish final : ::mqtt::iaction_listener {
-    explicit Publish(MqttBus& b) : bus(b) {}
-    void on_success(const ::mqtt::token& tok) override {
+    explicit Publish(std::shared_ptr<Link> l) : link(std::move(l)) {}
+    void on_success(const ::mqtt::token& tok) override { done(tok, PublishOutcome::kConfirmed); }
+    void on_failure(const ::mqtt::token& tok) override { done(tok, PublishOutcome::kFailed); }
+    void done(const ::mqtt::token& tok, PublishOutcome outcome) {
       const auto id = reinterpret_cast<std::uintptr_t>(tok.get_user_context());
-      MqttBus* b = &bus;
-      b->post_alive([b, id] { b->on_publish_done(id, PublishOutcome::kConfirmed); });
+      link->to_bus([id, outcome](MqttBus& bus) { bus.on_publish_done(id, outcome); });
     }
-    void on_failure(const ::mqtt::token& tok) override {
-      const auto id = reinterpret_cast<std::uintptr_t>(tok.get_user_context());
-      MqttBus* b = &bus;
-      b->post_alive([b, id] { b->on_publish_done(id, PublishOutcome::kFailed); });
-    }
-    MqttBus& bus;
-  } publish;
+    std::shared_ptr<Link> link;
+  };
 
   struct Connect final : ::mqtt::iaction_listener {
-    explicit Connect(MqttBus& b) : bus(b) {}
+    Connect(std::shared_ptr<Link> l, std::uint64_t g) : link(std::move(l)), generation(g) {}
     void on_success(const ::mqtt::token&) override {}  // the connected handler does the work
     void on_failure(const ::mqtt::token& tok) override {
-      MqttBus* b = &bus;
-      b->post_alive([b, why = describe(tok)] {
-        ++b->stats_.connect_failures;
-        b->schedule_reconnect(why);
-      });
+      const int rc = tok.get_return_code();
+      link->to_bus([g = generation, rc](MqttBus& bus) { bus.on_connect_failed(g, rc); });
     }
-    MqttBus& bus;
-  } connect;
+    std::shared_ptr<Link> link;
+    std::uint64_t generation;
+  };
 
   struct Subscribe final : ::mqtt::iaction_listener {
-    explicit Subscribe(MqttBus& b) : bus(b) {}
+    Subscribe(std::shared_ptr<Link> l, std::uint64_t g) : link(std::move(l)), generation(g) {}
     void on_success(const ::mqtt::token&) override {
-      MqttBus* b = &bus;
-      b->post_alive([b] { b->on_subscribed(); });
+      link->to_bus([g = generation](MqttBus& bus) { bus.on_subscribed(g); });
     }
     void on_failure(const ::mqtt::token& tok) override {
-      MqttBus* b = &bus;
-      b->post_alive([b, why = describe(tok)] {
-        b->logger_.log(
-            LogLevel::kError, b->source_,
-            "the broker refused a subscription: " + why + " (check the ACL for this user)");
+      const int rc = tok.get_return_code();
+      link->to_bus([rc](MqttBus& bus) {
+        bus.logger_.log(LogLevel::kError, bus.source_,
+                        "the broker refused a subscription (code " + std::to_string(rc) +
+                            "): check the ACL for this user");
       });
     }
-    MqttBus& bus;
-  } subscribe;
+    std::shared_ptr<Link> link;
+    std::uint64_t generation;
+  };
+
+  const std::uint64_t generation;
+  Publish publish;
+  Connect connect;
+  Subscribe subscribe;
+  // Declared last: destroyed first, while the listeners it may still call are alive.
+  std::unique_ptr<::mqtt::async_client> client;
 };
 
 MqttBus::MqttBus(MqttOptions options, const Topics& topics, LiveClock& clock, Strand& strand,
@@ -128,40 +284,19 @@ MqttBus::MqttBus(MqttOptions options, const Topics& topics, LiveClock& clock, St
       strand_(strand),
       logger_(logger),
       source_(std::move(log_source)),
-      callbacks_(std::make_unique<Callbacks>(*this)) {
+      link_(std::make_shared<Link>(Link{clock.poster(), alive_, this})) {
   if (options_.client_id.empty()) throw std::invalid_argument("MQTT client id is empty");
   if (options_.max_in_flight < 1) throw std::invalid_argument("max_in_flight must be >= 1");
-  ::mqtt::create_options create(MQTTVERSION_3_1_1, options_.max_in_flight + 64);
-  // Publishes made while the connection is down wait in Paho (bounded by the window above)
-  // and go out on reconnect; the service's outbox keeps the durable copy.
-  create.set_send_while_disconnected(true, true);
+  if (options_.max_handler_attempts < 1) {
+    throw std::invalid_argument("max_handler_attempts must be >= 1");
+  }
   try {
-    client_ = std::make_unique<::mqtt::async_client>(options_.broker, options_.client_id, create,
-                                                     nullptr);
+    // Checks the URI and client id the way every connection's client will be made.
+    ::mqtt::async_client probe(options_.broker, options_.client_id,
+                               ::mqtt::create_options(MQTTVERSION_3_1_1), nullptr);
   } catch (const ::mqtt::exception& e) {
     throw std::invalid_argument("cannot use broker '" + options_.broker + "': " + e.what());
   }
-  client_->set_connected_handler(
-      [this](const std::string&) { post_alive([this] { on_connected(); }); });
-  client_->set_connection_lost_handler([this](const std::string& cause) {
-    post_alive([this, cause] { on_connection_lost(cause); });
-  });
-  client_->set_message_callback([this](::mqtt::const_message_ptr msg) {
-    // Everything is caught here: an exception must never unwind into Paho's C code.
-    in_paho_callback_ = true;
-    struct Reset {
-      ~Reset() { in_paho_callback_ = false; }
-    } reset;
-    try {
-      on_message(msg->get_topic(), msg->get_payload_str(), msg->is_duplicate());
-    } catch (const std::exception& e) {
-      std::lock_guard lock(strand_);
-      logger_.log(LogLevel::kError, source_, std::string("delivery failed: ") + e.what());
-    } catch (...) {
-      std::lock_guard lock(strand_);
-      logger_.log(LogLevel::kError, source_, "delivery failed with an unknown exception");
-    }
-  });
 }
 
 MqttBus::~MqttBus() {
@@ -177,24 +312,62 @@ MqttBus::~MqttBus() {
 }
 
 void MqttBus::post_alive(std::function<void()> fn) {
-  clock_.post([alive = alive_, fn = std::move(fn)] {
-    if (*alive) fn();
-  });
+  link_->to_bus([fn = std::move(fn)](MqttBus&) { fn(); });
 }
 
 void MqttBus::start() {
   std::lock_guard lock(strand_);
+  if (started_) return;
+  started_ = true;
   stopping_ = false;
   connect_now();
 }
 
 void MqttBus::connect_now() {
+  const std::uint64_t generation = ++generation_;
+  // Creating and connecting a Paho client takes Paho's lock: not under the strand.
+  run_paho([this, generation] { open_connection(generation); });
+}
+
+void MqttBus::open_connection(std::uint64_t generation) {
+  auto connection = std::make_shared<Connection>(link_, generation);
+  std::shared_ptr<Connection> stale;  // destroyed here, outside the strand, if not needed
+  try {
+    // Paho queues each publish as a command until its thread sends it: room for the whole
+    // in-flight window (nothing is buffered while disconnected: that waits in backlog_).
+    connection->client = std::make_unique<::mqtt::async_client>(
+        options_.broker, options_.client_id,
+        ::mqtt::create_options(MQTTVERSION_3_1_1, options_.max_in_flight + 64), nullptr);
+  } catch (const ::mqtt::exception& e) {
+    post_alive([this, generation, why = std::string(e.what())] {
+      if (generation != generation_) return;
+      report_failure(ConnectProblem::kRefused, why);
+      schedule_reconnect(why, true);
+    });
+    return;
+  }
+  ::mqtt::async_client& client = *connection->client;
+  client.set_connected_handler([link = link_, generation](const std::string&) {
+    link->to_bus([generation](MqttBus& bus) { bus.on_connected(generation); });
+  });
+  client.set_connection_lost_handler([link = link_, generation](const std::string& cause) {
+    link->to_bus([generation, cause](MqttBus& bus) { bus.on_connection_lost(generation, cause); });
+  });
+  // Runs on Paho's thread only while this client is connected; the current client is
+  // destroyed by stop() before the bus goes.
+  client.set_message_callback([this](::mqtt::const_message_ptr msg) {
+    // Nothing may unwind into Paho's C code; on_message catches what it can recover from.
+    in_paho_callback_ = true;
+    struct Reset {
+      ~Reset() { in_paho_callback_ = false; }
+    } reset;
+    on_message(msg->get_topic(), msg->get_payload_str(), msg->is_duplicate());
+  });
+
   auto builder = ::mqtt::connect_options_builder()
                      .clean_session(options_.clean_session)
                      .keep_alive_interval(std::chrono::seconds(options_.keep_alive_s))
-                     .connect_timeout(std::chrono::seconds(5))
-                     .automatic_reconnect(std::chrono::seconds(options_.reconnect_min_s),
-                                          std::chrono::seconds(options_.reconnect_max_s))
+                     .connect_timeout(std::chrono::seconds(options_.connect_timeout_s))
                      .max_inflight(options_.max_in_flight);
   if (!options_.username.empty()) {
     builder.user_name(options_.username);
@@ -203,31 +376,101 @@ void MqttBus::connect_now() {
   if (!options_.status_topic.empty()) {
     builder.will(::mqtt::message(options_.status_topic, "offline", 1, true));
   }
-  if (options_.broker.rfind("ssl://", 0) == 0 || !options_.ca_file.empty()) {
-    auto ssl = ::mqtt::ssl_options_builder().enable_server_cert_auth(options_.verify_server);
+  if (endpoint_of(options_.broker).tls || !options_.ca_file.empty()) {
+    auto ssl = ::mqtt::ssl_options_builder()
+                   .enable_server_cert_auth(options_.verify_server)
+                   .error_handler([this](const std::string& message) {
+                     std::lock_guard lock(tls_mutex_);
+                     tls_error_ = message;
+                   });
     if (!options_.ca_file.empty()) ssl.trust_store(options_.ca_file);
     if (!options_.cert_file.empty()) ssl.key_store(options_.cert_file);
     if (!options_.key_file.empty()) ssl.private_key(options_.key_file);
     builder.ssl(ssl.finalize());
   }
-  run_paho([this, opts = builder.finalize()] {
-    try {
-      client_->connect(opts, nullptr, callbacks_->connect);
-    } catch (const ::mqtt::exception& e) {
-      post_alive([this, why = std::string(e.what())] {
-        ++stats_.connect_failures;
-        schedule_reconnect(why);
-      });
+  {
+    std::lock_guard lock(strand_);
+    if (generation != generation_ || stopping_) {
+      stale = std::move(connection);
+    } else {
+      connection_ = connection;
     }
-  });
+  }
+  if (stale) return;
+  try {
+    client.connect(builder.finalize(), nullptr, connection->connect);
+  } catch (const ::mqtt::exception& e) {
+    post_alive([this, generation, rc = e.get_return_code()] { on_connect_failed(generation, rc); });
+  }
 }
 
-void MqttBus::schedule_reconnect(const std::string& why) {
+void MqttBus::on_connected(std::uint64_t generation) {
+  std::lock_guard lock(strand_);
+  if (generation != generation_ || stopping_) return;
+  is_connected_ = true;
+  connected_at_us_ = clock_.now_us();
+  problem_ = ConnectProblem::kNone;
+  problem_text_.clear();
+  disable_nagle_on_tcp_sockets();
+  ++stats_.connects;
+  logger_.log(LogLevel::kInfo, source_,
+              "connected to " + options_.broker + " as '" + options_.client_id + "'");
+  // A broker that lost the session (no persistence, or a clean session) would deliver
+  // nothing: subscribe on every connect.
+  acked_since_connect_ = 0;
+  ready_ = false;
+  for (const auto& [filter, users] : broker_filters_) subscribe_at_broker(filter);
+  if (broker_filters_.empty()) announce_ready();
+  flush_backlog();
+}
+
+void MqttBus::on_connect_failed(std::uint64_t generation, int return_code) {
+  std::lock_guard lock(strand_);
+  if (generation != generation_ || stopping_) return;
+  ++stats_.connect_failures;
+  retire_connection();
+  if (return_code > 0) {
+    const ConnectProblem problem = return_code == 4 || return_code == 5
+                                       ? ConnectProblem::kBadCredentials
+                                       : ConnectProblem::kRefused;
+    report_failure(problem, connack_text(return_code));
+    return schedule_reconnect(problem_text_, true);
+  }
+  // Paho says only "failure": find out what it was before telling anyone.
+  diagnose(return_code);
+}
+
+void MqttBus::diagnose(int return_code) {
+  std::string tls;
+  {
+    std::lock_guard lock(tls_mutex_);
+    tls.swap(tls_error_);
+  }
+  const std::uint64_t generation = generation_;
+  auto post = clock_.poster();
+  auto probe = std::make_shared<EndpointProbe>(
+      clock_.io(), endpoint_of(options_.broker), tls,
+      [this, post, alive = alive_, generation](ConnectProblem problem, std::string text) {
+        post([this, alive, generation, problem, text] {
+          if (!*alive || generation != generation_ || stopping_ || is_connected_) return;
+          report_failure(problem, text);
+          schedule_reconnect(text, true);
+        });
+      });
+  probe->start();
+}
+
+void MqttBus::report_failure(ConnectProblem problem, const std::string& why) {
+  problem_ = problem;
+  problem_text_ = why;
+}
+
+void MqttBus::schedule_reconnect(const std::string& why, bool log_as_error) {
   if (stopping_) return;
   reconnect_delay_s_ = reconnect_delay_s_ == 0
                            ? options_.reconnect_min_s
                            : std::min(reconnect_delay_s_ * 2, options_.reconnect_max_s);
-  logger_.log(LogLevel::kError, source_,
+  logger_.log(log_as_error ? LogLevel::kError : LogLevel::kWarning, source_,
               "cannot connect to the broker at " + options_.broker + ": " + why + "; retrying in " +
                   std::to_string(reconnect_delay_s_) + " s");
   if (reconnect_timer_ != 0) clock_.cancel(reconnect_timer_);
@@ -237,23 +480,57 @@ void MqttBus::schedule_reconnect(const std::string& why) {
   });
 }
 
-void MqttBus::on_connected() {
+void MqttBus::on_connection_lost(std::uint64_t generation, const std::string& cause) {
   std::lock_guard lock(strand_);
-  is_connected_ = true;
-  reconnect_delay_s_ = 0;
-  disable_nagle_on_tcp_sockets();
-  ++stats_.connects;
-  logger_.log(LogLevel::kInfo, source_,
-              "connected to " + options_.broker + " as '" + options_.client_id + "'");
-  // Automatic reconnect does not subscribe again, and a broker that lost its session (no
-  // persistence, or a clean session) would deliver nothing: subscribe on every connect.
-  acked_since_connect_ = 0;
+  if (generation != generation_ || stopping_) return;
+  is_connected_ = false;
   ready_ = false;
-  for (const auto& [filter, users] : broker_filters_) subscribe_at_broker(filter);
-  if (broker_filters_.empty()) announce_ready();
+  ++stats_.connection_losses;
+  retire_connection();
+  const bool short_lived = clock_.now_us() - connected_at_us_ < kShortLivedUs;
+  short_connections_ = short_lived ? short_connections_ + 1 : 0;
+  if (!short_lived) reconnect_delay_s_ = 0;
+  std::string why =
+      "lost the connection to " + options_.broker + (cause.empty() ? std::string() : ": " + cause);
+  if (short_connections_ >= kTakeoverSuspicion) {
+    // mosquitto closes the older of two connections with the same client id, silently.
+    logger_.log(LogLevel::kError, source_,
+                "the broker closed the connection " + std::to_string(short_connections_) +
+                    " times in a row within seconds of opening it: another client is probably "
+                    "connected with the client id '" +
+                    options_.client_id +
+                    "' (a second process running this service and instance?); each takes the "
+                    "session from the other");
+  }
+  if (short_connections_ == 0) {
+    logger_.log(LogLevel::kWarning, source_, why + "; reconnecting");
+    connect_now();
+    return;
+  }
+  schedule_reconnect(why, false);
 }
 
-void MqttBus::on_subscribed() {
+void MqttBus::retire_connection() {
+  // Every publish in flight on it has failed: the caller (the outbox relay) sends it again on
+  // the next connection, where it is a new publish. Nothing is left for Paho to resend.
+  std::vector<PublishCallback> failed;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->second.generation == generation_) {
+      ++stats_.failed;
+      if (it->second.on_done) failed.push_back(std::move(it->second.on_done));
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (PublishCallback& cb : failed) fail_later(std::move(cb));
+  if (!connection_) return;
+  // Destroyed on the timer thread, without the strand (Paho's destructor takes its lock).
+  clock_.post_unlocked([connection = std::move(connection_)]() mutable { connection.reset(); });
+}
+
+void MqttBus::on_subscribed(std::uint64_t generation) {
+  if (generation != generation_) return;
   ++stats_.subscriptions_acknowledged;
   ++acked_since_connect_;
   if (!ready_ && is_connected_ && acked_since_connect_ >= broker_filters_.size()) {
@@ -274,42 +551,42 @@ bool MqttBus::ready() const {
   return ready_;
 }
 
-void MqttBus::on_connection_lost(const std::string& cause) {
-  std::lock_guard lock(strand_);
-  is_connected_ = false;
-  ready_ = false;
-  if (stopping_) return;
-  logger_.log(LogLevel::kWarning, source_,
-              "lost the connection to " + options_.broker +
-                  (cause.empty() ? std::string() : ": " + cause) + "; reconnecting");
-}
-
 void MqttBus::stop(std::chrono::milliseconds timeout) {
+  std::shared_ptr<Connection> connection;
   {
     std::lock_guard lock(strand_);
     if (stopping_) return;
     stopping_ = true;
     if (reconnect_timer_ != 0) clock_.cancel(reconnect_timer_);
     reconnect_timer_ = 0;
+    connection = std::move(connection_);  // destroyed here, below, not on the timer thread
   }
+  retry_wakeup_.notify_all();  // a handler retrying on Paho's thread gives up (on_abandon)
   // Not under the strand: Paho's receive thread may hold Paho's lock and wait for the strand.
   // "offline" is waited for on its own; then the disconnect waits for nothing: whatever else
-  // is unconfirmed is still in the outbox and goes out on the next start. (Paho's disconnect
-  // timeout would hold for its whole length even when nothing is in flight.)
-  try {
-    if (client_->is_connected() && !options_.status_topic.empty()) {
-      client_->publish(::mqtt::make_message(options_.status_topic, "offline", 1, true))
-          ->wait_for(timeout);
+  // is unconfirmed is still in the outbox and goes out on the next start.
+  if (connection && connection->client) {
+    ::mqtt::async_client& client = *connection->client;
+    try {
+      if (client.is_connected() && !options_.status_topic.empty()) {
+        client.publish(::mqtt::make_message(options_.status_topic, "offline", 1, true))
+            ->wait_for(timeout);
+      }
+    } catch (const ::mqtt::exception&) {
     }
-  } catch (const ::mqtt::exception&) {
+    try {
+      if (client.is_connected()) client.disconnect(0)->wait_for(timeout);
+    } catch (const ::mqtt::exception&) {
+      // Not connected, or the broker went away: nothing left to do.
+    }
   }
-  try {
-    if (client_->is_connected()) client_->disconnect(0)->wait_for(timeout);
-  } catch (const ::mqtt::exception&) {
-    // Not connected, or the broker went away: nothing left to do.
+  {
+    std::lock_guard lock(strand_);
+    is_connected_ = false;
+    ready_ = false;
+    retire_connection();  // fails what was in flight; the connection is already taken
   }
-  std::lock_guard lock(strand_);
-  is_connected_ = false;
+  connection.reset();  // the Paho client: no callback of it runs after this
 }
 
 std::string MqttBus::broker_filter(const std::string& filter) const {
@@ -318,11 +595,13 @@ std::string MqttBus::broker_filter(const std::string& filter) const {
 }
 
 void MqttBus::subscribe_at_broker(const std::string& filter) {
-  run_paho([this, filter] {
+  std::shared_ptr<Connection> connection = connection_;
+  if (!connection) return;
+  run_paho([this, connection, filter] {
     try {
-      client_->subscribe(filter, 1, nullptr, callbacks_->subscribe);
+      connection->client->subscribe(filter, 1, nullptr, connection->subscribe);
     } catch (const ::mqtt::exception& e) {
-      // Disconnected: the connected handler subscribes again.
+      // Disconnected: the next connection subscribes again.
       post_alive([this, why = "subscribe to '" + filter + "' deferred to the next connection: " +
                               e.what()] { logger_.log(LogLevel::kWarning, source_, why); });
     }
@@ -361,12 +640,12 @@ void MqttBus::unsubscribe(SubscriptionId id) {
   subscriptions_.erase(it);
   if (--broker_filters_[filter] == 0) {
     broker_filters_.erase(filter);
-    if (is_connected_) {
-      run_paho([this, filter] {
+    if (is_connected_ && connection_) {
+      run_paho([connection = connection_, filter] {
         try {
-          client_->unsubscribe(filter);
+          connection->client->unsubscribe(filter);
         } catch (const ::mqtt::exception&) {
-          // Disconnected: the next connect does not subscribe it again.
+          // Disconnected: the next connection does not subscribe it again.
         }
       });
     }
@@ -379,68 +658,102 @@ void MqttBus::set_malformed_handler(MalformedHandler handler) {
 }
 
 void MqttBus::on_message(const std::string& topic, const std::string& bytes, bool redelivered) {
-  std::lock_guard lock(strand_);
-  ++stats_.received;
-  dispatch(topic, bytes, redelivered, 0);
+  // Runs until the message is handled (or dead-lettered): only then may Paho acknowledge it.
+  for (int attempt = 0;; ++attempt) {
+    std::string error;
+    {
+      std::lock_guard lock(strand_);
+      if (attempt == 0) ++stats_.received;
+      try {
+        dispatch(topic, bytes, redelivered || attempt > 0);
+        return;
+      } catch (const std::exception& e) {
+        error = e.what();
+      } catch (...) {
+        error = "an unknown exception";
+      }
+      // The handler's transaction rolled back. The message stays unacknowledged until it is
+      // handled: a crash from here on means the broker delivers it again.
+      ++stats_.handler_failures;
+      const int attempts = attempt + 1;
+      if (attempts >= options_.max_handler_attempts &&
+          dead_letter_after_attempts(topic, bytes, attempts, error)) {
+        return;
+      }
+    }
+    const int delay_ms = std::min(options_.handler_retry_max_ms,
+                                  options_.handler_retry_min_ms << std::min(attempt, 16));
+    {
+      std::lock_guard lock(strand_);
+      logger_.log(LogLevel::kError, source_,
+                  "handling a message on '" + topic + "' failed: " + error + "; trying again in " +
+                      std::to_string(delay_ms) + " ms (it stays unacknowledged until handled)");
+    }
+    std::unique_lock wait(retry_mutex_);
+    retry_wakeup_.wait_for(wait, std::chrono::milliseconds(delay_ms),
+                           [this] { return stopping_.load(); });
+    if (stopping_) abandon(topic);
+  }
 }
 
-void MqttBus::dispatch(const std::string& topic, const std::string& bytes, bool redelivered,
-                       int attempt) {
+bool MqttBus::dead_letter_after_attempts(const std::string& topic, const std::string& bytes,
+                                         int attempts, const std::string& last_error) {
+  if (!on_malformed_) return false;
+  try {
+    // A message that keeps failing (a poison message, or a fault that outlasts the backoff)
+    // is dead-lettered: durable and visible. Then, and only then, it is acknowledged.
+    on_malformed_(topic, bytes,
+                  "handling failed " + std::to_string(attempts) + " times; last: " + last_error);
+    ++stats_.gave_up;
+    return true;
+  } catch (const std::exception& e) {
+    logger_.log(LogLevel::kError, source_,
+                std::string("cannot dead-letter it either: ") + e.what() +
+                    "; it stays unacknowledged and is tried again");
+    return false;
+  }
+}
+
+void MqttBus::abandon(const std::string& topic) {
+  {
+    std::lock_guard lock(strand_);
+    logger_.log(LogLevel::kError, source_,
+                "stopping with a message from '" + topic +
+                    "' that could not be handled: it is not acknowledged, and the broker "
+                    "delivers it again at the next start");
+  }
+  if (options_.on_abandon) options_.on_abandon();
+  std::_Exit(75);  // EX_TEMPFAIL; returning would acknowledge the message
+}
+
+void MqttBus::dispatch(const std::string& topic, const std::string& bytes, bool redelivered) {
   // Copied first: a handler may subscribe or unsubscribe.
   std::vector<Subscription> matching;
   for (const Subscription& s : subscriptions_) {
     if (topic_matches(s.match_filter, topic)) matching.push_back(s);
   }
-  try {
-    bool decoded_once = false;
-    std::optional<Decoded<Envelope>> envelope;
-    for (const Subscription& s : matching) {
-      if (s.on_bytes) {
-        s.on_bytes(topic, bytes, redelivered);
-        continue;
-      }
-      if (!decoded_once) {
-        decoded_once = true;
-        envelope.emplace(decode_wire(options_.wire, topics_, topic, bytes, options_.limits));
-        if (!*envelope) {
-          ++stats_.malformed;
-          if (on_malformed_) {
-            on_malformed_(topic, bytes, envelope->error());
-          } else {
-            logger_.log(LogLevel::kWarning, source_,
-                        "malformed message on '" + topic + "': " + envelope->error());
-          }
+  bool decoded_once = false;
+  std::optional<Decoded<Envelope>> envelope;
+  for (const Subscription& s : matching) {
+    if (s.on_bytes) {
+      s.on_bytes(topic, bytes, redelivered);
+      continue;
+    }
+    if (!decoded_once) {
+      decoded_once = true;
+      envelope.emplace(decode_wire(options_.wire, topics_, topic, bytes, options_.limits));
+      if (!*envelope) {
+        ++stats_.malformed;
+        if (on_malformed_) {
+          on_malformed_(topic, bytes, envelope->error());
+        } else {
+          logger_.log(LogLevel::kWarning, source_,
+                      "malformed message on '" + topic + "': " + envelope->error());
         }
       }
-      if (!*envelope) continue;
-      s.on_message(Delivery{topic, envelope->value(), redelivered, bytes});
     }
-  } catch (const std::exception& e) {
-    // The transaction rolled back; the broker will not redeliver a message we acknowledge, so
-    // the transport delivers it again itself after a backoff (handlers deduplicate).
-    ++stats_.handler_failures;
-    const int attempts = attempt + 1;
-    if (attempts >= options_.max_handler_attempts && on_malformed_) {
-      // A message that keeps failing (a poison message, or a fault that outlasts the
-      // backoff) is dead-lettered: durable and visible, where the retry lives in memory.
-      try {
-        on_malformed_(topic, bytes,
-                      "handling failed " + std::to_string(attempts) + " times; last: " + e.what());
-        ++stats_.gave_up;
-        return;
-      } catch (const std::exception& dead) {
-        logger_.log(LogLevel::kError, source_,
-                    std::string("cannot dead-letter it either: ") + dead.what());
-      }
-    }
-    const std::int64_t delay_ms = std::min<std::int64_t>(
-        std::int64_t{options_.retry_backoff_ms} << std::min(attempt, 5), 30'000);
-    logger_.log(LogLevel::kError, source_,
-                "handling a message on '" + topic + "' failed: " + e.what() + "; retrying in " +
-                    std::to_string(delay_ms) + " ms");
-    clock_.call_after(delay_ms * 1000, [this, alive = alive_, topic, bytes, attempt] {
-      if (*alive && !stopping_) dispatch(topic, bytes, true, attempt + 1);
-    });
+    if (!*envelope) continue;
+    s.on_message(Delivery{topic, envelope->value(), redelivered, bytes});
   }
 }
 
@@ -465,23 +778,33 @@ void MqttBus::publish_bytes(const std::string& topic, std::string bytes, Qos qos
     return fail_later(std::move(on_done));
   }
   Outgoing out{topic, std::move(bytes), qos, retain, std::move(on_done)};
-  if (pending_.size() >= static_cast<std::size_t>(options_.max_in_flight)) {
+  if (!is_connected_ || !connection_ || !backlog_.empty() ||
+      pending_.size() >= static_cast<std::size_t>(options_.max_in_flight)) {
     backlog_.push_back(std::move(out));
     return;
   }
   send(std::move(out));
 }
 
+void MqttBus::flush_backlog() {
+  while (!backlog_.empty() && is_connected_ && connection_ &&
+         pending_.size() < static_cast<std::size_t>(options_.max_in_flight)) {
+    Outgoing next = std::move(backlog_.front());
+    backlog_.pop_front();
+    send(std::move(next));
+  }
+}
+
 void MqttBus::send(Outgoing out) {
   const std::uint64_t token_id = next_token_++;
-  pending_.emplace(token_id, std::move(out.on_done));
+  pending_.emplace(token_id, Pending{generation_, std::move(out.on_done)});
   ++stats_.published;
   auto msg = ::mqtt::make_message(out.topic, out.bytes.data(), out.bytes.size(),
                                   static_cast<int>(out.qos), out.retain == Retain::kYes);
-  run_paho([this, msg = std::move(msg), token_id] {
+  run_paho([this, connection = connection_, msg = std::move(msg), token_id] {
     try {
-      client_->publish(msg, reinterpret_cast<void*>(static_cast<std::uintptr_t>(token_id)),
-                       callbacks_->publish);
+      connection->client->publish(
+          msg, reinterpret_cast<void*>(static_cast<std::uintptr_t>(token_id)), connection->publish);
     } catch (const ::mqtt::exception& e) {
       post_alive([this, token_id,
                   why = "publish to '" + msg->get_topic() + "' not accepted: " + e.what()] {
@@ -521,19 +844,15 @@ void MqttBus::run_paho(std::function<void()> op) {
 void MqttBus::on_publish_done(std::uint64_t token_id, PublishOutcome outcome) {
   std::lock_guard lock(strand_);
   auto it = pending_.find(token_id);
-  if (it == pending_.end()) return;
-  PublishCallback cb = std::move(it->second);
+  if (it == pending_.end()) return;  // failed already, when its connection ended
+  PublishCallback cb = std::move(it->second.on_done);
   pending_.erase(it);
   if (outcome == PublishOutcome::kConfirmed) {
     ++stats_.confirmed;
   } else {
     ++stats_.failed;
   }
-  while (!backlog_.empty() && pending_.size() < static_cast<std::size_t>(options_.max_in_flight)) {
-    Outgoing next = std::move(backlog_.front());
-    backlog_.pop_front();
-    send(std::move(next));
-  }
+  flush_backlog();
   if (!cb) return;
   if (outcome == PublishOutcome::kFailed) return fail_later(std::move(cb));
   cb(outcome);
@@ -555,6 +874,16 @@ MqttStats MqttBus::stats() const {
   s.in_flight = pending_.size();
   s.backlog = backlog_.size();
   return s;
+}
+
+ConnectProblem MqttBus::connect_problem() const {
+  std::lock_guard lock(strand_);
+  return problem_;
+}
+
+std::string MqttBus::connect_error() const {
+  std::lock_guard lock(strand_);
+  return problem_text_;
 }
 
 }  // namespace eventmart::mqtt

@@ -1,31 +1,47 @@
-// The Bus on a real MQTT broker, with Eclipse Paho MQTT C++ (async client).
+// The Bus on a real MQTT broker, with Eclipse Paho MQTT C++ (async client), MQTT 3.1.1.
 //
-// - QoS 1 by default; a persistent session (clean session off, a stable client id per service
-//   instance), so the broker keeps this client's subscriptions and queues its messages while
-//   it is away.
-// - A message is acknowledged when the handler returns, and handlers commit their SQLite
-//   transaction inside it, so the broker redelivers anything whose effect is not durable.
-//   Handlers run on Paho's callback thread under the service's Strand and never block on the
-//   network; publishing from a handler only queues.
-// - Every other Paho callback (publish outcomes, connects, subscription acks) may arrive while
-//   Paho holds its client lock, and a thread holding the strand may be waiting for that lock
-//   inside publish(): those callbacks never take the strand themselves, they are posted to the
-//   timer thread, which does.
-// - Automatic reconnect; the subscriptions are made again on every connect. A broker that
-//   cannot be reached at start is retried with backoff and a clear log line each time.
-// - A bounded in-flight window: at most `max_in_flight` publishes are handed to Paho at once;
-//   the rest wait in order (the service's outbox is the durable copy).
-// - A message that cannot be decoded goes to the malformed handler (the service dead-letters
-//   it) and is then acknowledged. A handler that throws (a failing disk) does not lose the
-//   message: the transport delivers it again after a backoff, and dead-letters it once it
-//   failed max_handler_attempts times.
-// - Optionally a status topic: "online" retained once connected and subscribed, "offline"
-//   retained as the last-will message and on a clean stop.
+// Acknowledgement after commit. Paho sends the PUBACK of a QoS 1 message when the message
+// callback returns, and reads the next message only then (measured on Debian 12's Paho C
+// 1.3.11: no read-ahead). Handlers commit their SQLite transaction inside that callback, so
+// the broker keeps, and delivers again, anything whose effect is not durable. A handler that
+// throws (a failing disk) is retried inside the callback with backoff, the message still
+// unacknowledged; after max_handler_attempts it is dead-lettered (durable, in the outbox) and
+// only then acknowledged. A process stopped while a message is in that state exits without
+// acknowledging it (on_abandon), so the broker delivers it again at the next start. Retrying
+// blocks Paho's receive thread, which every client of the process shares: run one service per
+// process in production.
+//
+// A fresh Paho client per connection. Paho's own automatic reconnect (and its buffer of
+// publishes made while disconnected) is not used: Paho C 1.3.11 can corrupt the publishes it
+// resends after a reconnect (eclipse-paho/paho.mqtt.c#1310; seen here as mosquitto's
+// "malformed packet" on every reconnect). Each connection gets a new client; when it ends,
+// every publish still in flight on it is reported kFailed (the outbox relay sends it again)
+// and the client is destroyed. Publishes made while disconnected wait in order in a backlog.
+// The broker session (clean session off, a stable client id) carries the subscriptions and
+// the queued messages from one connection to the next; subscriptions are made again on every
+// connect anyway (a broker may have lost the session).
+//
+// Threads. Handlers run on Paho's callback thread under the service's Strand. Every other Paho
+// callback (publish outcomes, connects, subscription acks) may arrive while Paho holds its
+// client lock, and a thread holding the strand may be waiting for that lock inside publish():
+// those callbacks never take the strand themselves, they are posted to the timer thread, which
+// does. A thread holding the strand never calls into Paho outside a message callback: calls are
+// queued and made from the timer thread without the strand.
+//
+// Also: a bounded in-flight window (max_in_flight publishes handed to Paho at once); a message
+// that cannot be decoded, or is over the InputLimits, goes to the malformed handler (the
+// service dead-letters it); errors a person can act on (a refused password, nothing listening,
+// a failed TLS handshake, another process taking over the client id); optionally a status
+// topic: "online" retained once connected and subscribed, "offline" retained as the last-will
+// message and on a clean stop.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -33,14 +49,11 @@
 #include <vector>
 
 #include "core/bus.h"
+#include "core/limits.h"
 #include "core/log.h"
 #include "core/topics.h"
 #include "core/wire.h"
 #include "transports/mqtt/live_clock.h"
-
-namespace mqtt {
-class async_client;
-}
 
 namespace eventmart::mqtt {
 
@@ -64,27 +77,43 @@ struct MqttOptions {
   std::string share_group;
   int max_in_flight = 256;
   int keep_alive_s = 20;
-  // A handler that throws gets the message again after retry_backoff_ms, doubling up to 30 s;
-  // after max_handler_attempts it goes to the malformed handler (the dead-letter topic).
-  int retry_backoff_ms = 1000;
+  // A handler that throws is called again (the message unacknowledged) after
+  // handler_retry_min_ms, doubling up to handler_retry_max_ms; after max_handler_attempts the
+  // message goes to the malformed handler (the dead-letter topic) and is acknowledged.
+  int handler_retry_min_ms = 100;
+  int handler_retry_max_ms = 5000;
   int max_handler_attempts = 8;
+  // Called on Paho's thread when the bus stops while a message it could not handle is in hand:
+  // it must not return (returning would acknowledge the message). Default: std::_Exit(75).
+  std::function<void()> on_abandon;
   int reconnect_min_s = 1;
   int reconnect_max_s = 30;
+  int connect_timeout_s = 5;
 };
 
 struct MqttStats {
   std::uint64_t received = 0;          // messages delivered by the broker
   std::uint64_t malformed = 0;         // ... that could not be decoded
-  std::uint64_t handler_failures = 0;  // handler threw; the message is delivered again later
+  std::uint64_t handler_failures = 0;  // handler threw; the message is handled again
   std::uint64_t gave_up = 0;           // ... until max_handler_attempts: then dead-lettered
   std::uint64_t published = 0;         // publishes handed to Paho
   std::uint64_t confirmed = 0;
   std::uint64_t failed = 0;
   std::uint64_t connects = 0;  // successful connections, the first one included
   std::uint64_t connect_failures = 0;
+  std::uint64_t connection_losses = 0;
   std::uint64_t subscriptions_acknowledged = 0;  // SUBACKs granting the subscription
   std::size_t in_flight = 0;
-  std::size_t backlog = 0;  // waiting for a slot in the in-flight window
+  std::size_t backlog = 0;  // waiting for a slot in the in-flight window, or a connection
+};
+
+// Why the latest connection attempt failed.
+enum class ConnectProblem : std::uint8_t {
+  kNone,             // connected (or not tried yet)
+  kBadCredentials,   // the broker refused the user name or password (CONNACK 4 or 5)
+  kRefused,          // another CONNACK refusal (protocol, client id, server unavailable)
+  kUnreachable,      // no TCP connection (refused, timed out, unknown host)
+  kHandshakeFailed,  // TCP connected, but no MQTT (or TLS) handshake completed
 };
 
 // Whether the broker keeps a message as the topic's last known value for later subscribers.
@@ -105,7 +134,7 @@ class MqttBus final : public Bus {
   // Connects in the background and returns at once.
   void start();
   // Publishes "offline" to the status topic, disconnects cleanly (waiting at most `timeout`
-  // for in-flight messages) and stops retrying. No handler runs after it returns.
+  // for each step) and stops reconnecting. No handler runs after it returns.
   // REQUIRES: the caller does not hold the strand.
   void stop(std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
 
@@ -126,9 +155,14 @@ class MqttBus final : public Bus {
   // it. The status topic says "online" from then on.
   bool ready() const;
   MqttStats stats() const;
+  // Why the latest connection attempt failed, and what to do about it ("" and kNone after a
+  // success). A diagnosis may follow the failure by a few seconds.
+  ConnectProblem connect_problem() const;
+  std::string connect_error() const;
 
  private:
-  class Callbacks;
+  class Connection;
+  struct Link;
   struct Subscription {
     SubscriptionId id;
     std::string filter;        // as given to the broker
@@ -143,24 +177,44 @@ class MqttBus final : public Bus {
     Retain retain;
     PublishCallback on_done;
   };
+  struct Pending {
+    std::uint64_t generation;  // the connection it was sent on
+    PublishCallback on_done;
+  };
 
+  // Connection lifecycle, under the strand unless said otherwise.
   void connect_now();
-  void schedule_reconnect(const std::string& why);
-  void on_connected();
-  void on_connection_lost(const std::string& cause);
-  void on_subscribed();
+  void open_connection(std::uint64_t generation);  // timer thread, no strand
+  void on_connected(std::uint64_t generation);
+  void on_connect_failed(std::uint64_t generation, int return_code);
+  void on_connection_lost(std::uint64_t generation, const std::string& cause);
+  void retire_connection();  // the current one: its publishes fail, its client is destroyed
+  void schedule_reconnect(const std::string& why, bool log_as_error);
+  void report_failure(ConnectProblem problem, const std::string& why);
+  void diagnose(int return_code);
+  void on_subscribed(std::uint64_t generation);
   void announce_ready();
-  void on_message(const std::string& topic, const std::string& bytes, bool redelivered);
-  void dispatch(const std::string& topic, const std::string& bytes, bool redelivered, int attempt);
-  void send(Outgoing out);
-  void on_publish_done(std::uint64_t token_id, PublishOutcome outcome);
-  void fail_later(PublishCallback on_done);
   void subscribe_at_broker(const std::string& filter);
   SubscriptionId add_subscription(const std::string& filter, MessageHandler on_message,
                                   BytesHandler on_bytes);
+
+  // Deliveries, on Paho's callback thread (takes the strand itself).
+  void on_message(const std::string& topic, const std::string& bytes, bool redelivered);
+  void dispatch(const std::string& topic, const std::string& bytes, bool redelivered);
+  bool dead_letter_after_attempts(const std::string& topic, const std::string& bytes, int attempts,
+                                  const std::string& last_error);
+  [[noreturn]] void abandon(const std::string& topic);
+
+  // Publishing, under the strand.
+  void send(Outgoing out);
+  void flush_backlog();
+  void on_publish_done(std::uint64_t token_id, PublishOutcome outcome);
+  void fail_later(PublishCallback on_done);
+
   // Runs `fn` on the timer thread under the strand, unless the bus is destroyed by then.
   void post_alive(std::function<void()> fn);
-  // Makes a call into Paho: at once inside a Paho callback, else from the timer thread.
+  // Makes a call into Paho: at once inside a Paho message callback, else from the timer thread
+  // without the strand.
   void run_paho(std::function<void()> op);
   static thread_local bool in_paho_callback_;
   struct PahoOps {
@@ -179,25 +233,39 @@ class MqttBus final : public Bus {
   Strand& strand_;
   Logger& logger_;
   std::string source_;
-  std::unique_ptr<Callbacks> callbacks_;
-  std::unique_ptr<::mqtt::async_client> client_;
 
   // Guarded by strand_.
+  std::shared_ptr<Connection> connection_;  // the current one, or null
+  std::uint64_t generation_ = 0;            // of the current (or last) connection attempt
   std::vector<Subscription> subscriptions_;
   std::map<std::string, int> broker_filters_;  // filter -> subscriptions using it
   SubscriptionId next_subscription_ = 1;
   MalformedHandler on_malformed_;
-  std::map<std::uint64_t, PublishCallback> pending_;  // token id -> outcome callback
+  std::map<std::uint64_t, Pending> pending_;  // token id -> what to tell when it completes
   std::uint64_t next_token_ = 1;
   std::deque<Outgoing> backlog_;
   MqttStats stats_;
-  bool stopping_ = false;
+  bool started_ = false;
+  std::atomic<bool> stopping_{false};  // also read by a handler retry waiting on Paho's thread
   bool is_connected_ = false;
   bool ready_ = false;
   std::size_t acked_since_connect_ = 0;
   int reconnect_delay_s_ = 0;
   TimerId reconnect_timer_ = 0;
+  std::int64_t connected_at_us_ = 0;
+  int short_connections_ = 0;  // lost within seconds of opening, in a row
+  ConnectProblem problem_ = ConnectProblem::kNone;
+  std::string problem_text_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guarded by strand_
+  std::shared_ptr<Link> link_;  // what Paho's callbacks hold (after alive_: made from it)
+
+  // What the TLS layer said last (set on Paho's threads).
+  std::mutex tls_mutex_;
+  std::string tls_error_;
+
+  // Wakes a handler retry waiting on Paho's thread when the bus stops.
+  std::mutex retry_mutex_;
+  std::condition_variable retry_wakeup_;
 };
 
 }  // namespace eventmart::mqtt

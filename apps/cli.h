@@ -1,0 +1,83 @@
+// What every command of the `eventmart` command line shares: usage errors and numbers with
+// messages that say what was wrong, the options of a broker connection, the options that
+// bound a message (InputLimits), and one way of reading options from the command line, the
+// environment (EVENTMART_*) and a config file.
+#pragma once
+
+#include <boost/program_options.hpp>
+#include <cstdint>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "core/bus.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "transports/mqtt/mqtt_bus.h"
+
+namespace eventmart::apps {
+
+// Bad usage: the command prints the message and "Try 'eventmart CMD --help'" and exits 2.
+struct UsageError {
+  std::string message;
+};
+
+// Numeric option values; throw UsageError ("--customers: 'x' is not a whole number"). Boost's
+// lexical_cast would quietly wrap "-1" into a huge unsigned number; these do not.
+std::int64_t parse_int64(const std::string& option, const std::string& text);
+std::uint64_t parse_uint64(const std::string& option, const std::string& text);
+double parse_double(const std::string& option, const std::string& text);
+// An integer option in [min, max], or a UsageError naming the range.
+std::int64_t parse_in_range(const std::string& option, const std::string& text, std::int64_t min,
+                            std::int64_t max);
+
+Qos parse_qos(const std::string& option, const std::string& text);
+LogLevel parse_log_level(const std::string& text);
+
+// The options of a connection to a broker (--broker, --chain, --store, --wire, auth, TLS,
+// --max-in-flight).
+struct ConnectionArgs {
+  std::string broker = "tcp://127.0.0.1:1883";
+  std::string chain;
+  std::string store;
+  std::string wire = "capnp";
+  std::string username;
+  std::string password;
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  std::string max_in_flight = "256";
+
+  ConnectionArgs();
+  boost::program_options::options_description describe();
+  // REQUIRES: `vm` parsed with describe(). Throws UsageError.
+  mqtt::MqttOptions to_options(const boost::program_options::variables_map& vm) const;
+};
+
+// The --max-* options that bound one message (core/limits.h), with their defaults.
+struct LimitArgs {
+  std::string payload_bytes;
+  std::string basket_lines;
+  std::string units_per_line;
+  std::string basket_units;
+  std::string id_length;
+
+  LimitArgs();
+  boost::program_options::options_description describe();
+  InputLimits to_limits() const;  // throws UsageError
+};
+
+// Parses `args` against `desc`: the command line first, then EVENTMART_* variables (an
+// option --data-dir is EVENTMART_DATA_DIR), then the file named by --config: the first to set
+// an option wins. Words that are no option, a --config that is not a readable file, and
+// unknown options are usage errors. `positional` may name options given by position.
+boost::program_options::variables_map parse_all(
+    const std::vector<std::string>& args, boost::program_options::options_description& desc,
+    const boost::program_options::positional_options_description* positional = nullptr);
+
+// Runs `fn`; a UsageError (or Boost's own option errors) is printed for `command` and becomes
+// exit status 2. Otherwise returns what `fn` returned.
+int with_usage_errors(const char* command, const std::function<int()>& fn);
+
+}  // namespace eventmart::apps

@@ -1,0 +1,230 @@
+// `eventmart serve`: services of one store on a real MQTT broker until SIGINT or SIGTERM.
+#include <signal.h>
+
+#include <algorithm>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "apps/cli.h"
+#include "apps/commands.h"
+#include "apps/live_store.h"
+#include "apps/scanner_input.h"
+#include "services/registry.h"
+
+namespace po = boost::program_options;
+
+namespace eventmart::apps {
+namespace {
+
+struct ServeArgs {
+  ConnectionArgs conn;
+  LimitArgs limits;
+  std::vector<std::string> services;
+  std::string data_dir = "eventmart-data";
+  std::string durability = "normal";
+  std::string qos = "1";
+  std::string instance;
+  std::string log_level = "info";
+  std::string retention_days = "30";
+};
+
+std::string service_list() {
+  std::string names;
+  for (const ServiceSpec& s : service_specs()) {
+    names += "\n  " + std::string(s.name) + ": " + std::string(s.role);
+  }
+  return names;
+}
+
+po::options_description describe(ServeArgs& a) {
+  po::options_description main("Serve");
+  main.add_options()("help", "show this help")(
+      "service", po::value(&a.services)->composing()->value_name("NAME"),
+      "a service to run here (repeatable; see the list above)")("all",
+                                                                "run the five store "
+                                                                "services")(
+      "data-dir", po::value(&a.data_dir)->value_name("DIR"),
+      "one SQLite file per service, created and seeded on first start (default "
+      "./eventmart-data); one process per service and instance may use it at a time")(
+      "durability", po::value(&a.durability)->value_name("normal|full"),
+      "normal: survives a process crash; full: also power loss, one fsync per commit (default "
+      "normal)")("qos", po::value(&a.qos)->value_name("0|1"),
+                 "QoS of everything published (default 1)")(
+      "instance", po::value(&a.instance)->value_name("NAME"),
+      "run as one replica among several: replicas share the data dir's database and split the "
+      "messages through an MQTT shared subscription")("no-stdin",
+                                                      "do not read scanner lines from stdin")(
+      "inbox-retention-days", po::value(&a.retention_days)->value_name("DAYS"),
+      "how long consumed event ids are kept to recognise redeliveries; must exceed the "
+      "broker's session expiry (default 30)")(
+      "log-level", po::value(&a.log_level)->value_name("info|warning|error"),
+      "least severe log lines shown (default info)")(
+      "config", po::value<std::string>()->value_name("FILE"),
+      "read options from FILE (key = value lines, as on the command line); EVENTMART_* "
+      "variables also set options, e.g. EVENTMART_BROKER");
+  po::options_description desc;
+  desc.add(main).add(a.conn.describe()).add(a.limits.describe());
+  return desc;
+}
+
+std::vector<std::string> chosen_services(const ServeArgs& a, const po::variables_map& vm) {
+  std::vector<std::string> services = a.services;
+  if (vm.count("all")) {
+    if (!services.empty()) throw UsageError{"--all and --service cannot go together"};
+    services = all_service_names();
+  }
+  if (services.empty()) throw UsageError{"name the services to run: --service NAME or --all"};
+  for (std::size_t i = 0; i < services.size(); ++i) {
+    if (!service_kind(services[i])) {
+      throw UsageError{"--service: no service named '" + excerpt(services[i], 40) + "'"};
+    }
+    if (std::find(services.begin(), services.begin() + static_cast<std::ptrdiff_t>(i),
+                  services[i]) != services.begin() + static_cast<std::ptrdiff_t>(i)) {
+      throw UsageError{"--service: '" + services[i] + "' is named twice"};
+    }
+  }
+  return services;
+}
+
+LiveOptions to_live_options(const ServeArgs& a, const po::variables_map& vm) {
+  LiveOptions o;
+  o.connection = a.conn.to_options(vm);
+  o.limits = a.limits.to_limits();
+  o.chain = a.conn.chain;
+  o.store = a.conn.store;
+  o.data_dir = a.data_dir;
+  o.services = chosen_services(a, vm);
+  if (!a.instance.empty() && !is_valid_topic_level(a.instance)) {
+    throw UsageError{"--instance '" + excerpt(a.instance, 40) +
+                     "' must be one topic level (no '/', '+', '#')"};
+  }
+  if (!a.instance.empty() && !check_id(a.instance, 64, "--instance").empty()) {
+    throw UsageError{check_id(a.instance, 64, "--instance")};
+  }
+  o.instance = a.instance;
+  if (a.durability == "normal") {
+    o.durability = Durability::kNormal;
+  } else if (a.durability == "full") {
+    o.durability = Durability::kFull;
+  } else {
+    throw UsageError{"--durability must be 'normal' or 'full' (got '" + excerpt(a.durability) +
+                     "')"};
+  }
+  o.qos = parse_qos("--qos", a.qos);
+  const double days = parse_double("--inbox-retention-days", a.retention_days);
+  if (!(days >= 1) || days > 3650) throw UsageError{"--inbox-retention-days must be 1..3650"};
+  o.inbox_retention_us = static_cast<std::int64_t>(days * 24 * 3600 * 1e6);
+  return o;
+}
+
+// Scanner lines on stdin, for the guardians running here. The reader blocks in getline, so
+// it is detached; `alive` keeps it away from the store once shutdown began. Lines on stdin are
+// never delivered twice, so each gets an id from the session and its line number.
+void read_scanner_lines(LiveStore& store, Logger& logger,
+                        std::shared_ptr<std::pair<std::mutex, bool>> alive) {
+  std::thread([alive, &store, &logger] {
+    const std::string session = "stdin/" + std::to_string(mqtt::wall_clock_us());
+    std::string line;
+    std::int64_t number = 0;
+    while (std::getline(std::cin, line)) {
+      ++number;
+      if (is_blank_line(line)) continue;
+      std::lock_guard lock(alive->first);
+      if (!alive->second) return;
+      auto request = parse_scan_line(line);
+      if (!request) {
+        logger.log(LogLevel::kWarning, "stdin",
+                   "line " + std::to_string(number) + " ignored: " + request.error());
+        continue;
+      }
+      const ScanOutcome outcome =
+          store.scan(request.value(), session + "/" + std::to_string(number));
+      if (outcome.kind == ScanOutcome::Kind::kRejected) {
+        logger.log(LogLevel::kWarning, "stdin",
+                   "line " + std::to_string(number) + " rejected: " + outcome.error);
+      }
+    }
+  }).detach();
+}
+
+int serve(const LiveOptions& options, LogLevel level, bool read_stdin) {
+  // Signals are taken by sigwait below: blocked here, before any thread exists, so every
+  // thread inherits the mask and none of them is interrupted by one.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  StderrLogger logger(level);
+  std::unique_ptr<LiveStore> store;
+  try {
+    store = std::make_unique<LiveStore>(options, logger);
+  } catch (const std::exception& e) {
+    std::cerr << "eventmart serve: cannot start: " << e.what() << "\n";
+    return 3;
+  }
+  std::string names;
+  for (const std::string& s : options.services) names += (names.empty() ? "" : ", ") + s;
+  logger.log(LogLevel::kInfo, "serve",
+             "serving " + names + " of " + options.chain + "/" + options.store + " on " +
+                 options.connection.broker + " (wire " +
+                 std::string(wire_format_name(options.connection.wire)) + ", data in " +
+                 options.data_dir + ")");
+  store->start();
+
+  auto alive = std::make_shared<std::pair<std::mutex, bool>>();
+  alive->second = true;
+  const bool has_guardian =
+      std::any_of(options.services.begin(), options.services.end(),
+                  [](const std::string& s) { return spec_of(*service_kind(s)).reads_devices; });
+  if (read_stdin && has_guardian) read_scanner_lines(*store, logger, alive);
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  logger.log(LogLevel::kInfo, "serve",
+             std::string("received ") + (signal_number == SIGINT ? "SIGINT" : "SIGTERM") +
+                 ": shutting down");
+  {
+    std::lock_guard lock(alive->first);
+    alive->second = false;
+  }
+  store->stop();
+  store.reset();
+  logger.log(LogLevel::kInfo, "serve", "stopped");
+  return 0;
+}
+
+}  // namespace
+
+int run_serve_command(const std::vector<std::string>& args) {
+  ServeArgs a;
+  po::options_description desc = describe(a);
+  LiveOptions options;
+  bool read_stdin = true;
+  LogLevel level = LogLevel::kInfo;
+  const int usage = with_usage_errors("serve", [&] {
+    po::variables_map vm = parse_all(args, desc);
+    if (vm.count("help")) {
+      std::cout << "Usage: eventmart serve (--service NAME ... | --all) [options]\n\n"
+                   "Runs services of one store on a real MQTT broker until SIGINT or SIGTERM.\n"
+                   "The services:"
+                << service_list()
+                << "\n\nGuardians here also read scanner lines from stdin:\n"
+                   "  arrival CUSTOMER [scan=ID]\n"
+                   "  departure CUSTOMER SKU:QTY,... [scan=ID]\n\n"
+                << desc << "\n";
+      return 0;
+    }
+    options = to_live_options(a, vm);
+    read_stdin = vm.count("no-stdin") == 0;
+    level = parse_log_level(a.log_level);
+    return -1;
+  });
+  if (usage != -1) return usage;
+  return serve(options, level, read_stdin);
+}
+
+}  // namespace eventmart::apps

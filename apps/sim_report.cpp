@@ -1,0 +1,263 @@
+#include "apps/sim_report.h"
+
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+
+#include "apps/cli.h"
+#include "apps/json_writer.h"
+#include "core/event_id.h"
+
+namespace eventmart::apps {
+namespace {
+
+std::string cents_to_text(std::int64_t cents) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%s%lld.%02lld", cents < 0 ? "-" : "",
+                static_cast<long long>(std::llabs(cents) / 100),
+                static_cast<long long>(std::llabs(cents) % 100));
+  return buf;
+}
+
+std::string duration_text(std::int64_t us) {
+  const std::int64_t minutes = us / sim::kMinuteUs;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(minutes / 60),
+                static_cast<long long>(minutes % 60));
+  return buf;
+}
+
+void write_faults(JsonWriter& j, const sim::SimResult& r) {
+  const sim::FaultOptions& f = r.options.faults;
+  j.key("fault_options").begin_object();
+  j.key("qos").value(f.qos == Qos::kAtLeastOnce ? 1 : 0);
+  j.key("drop").value_fixed(f.drop_probability, 6);
+  j.key("dup").value_fixed(f.duplicate_probability, 6);
+  j.key("reorder").value_fixed(f.reorder_probability, 6);
+  j.key("delay_ms").value_fixed(static_cast<double>(f.delay_mean_us) / 1000, 3);
+  j.key("partition").value_fixed(f.partition_per_minute, 6);
+  j.key("crash").value_fixed(f.crash_per_minute, 6);
+  j.key("broker_restart").value_fixed(f.broker_restart_per_minute, 6);
+  j.end_object();
+  const sim::FaultCounts& c = r.stats.faults;
+  j.key("faults").begin_object();
+  j.key("dropped").value(c.dropped);
+  j.key("duplicated").value(c.duplicated);
+  j.key("delayed").value(c.delayed);
+  j.key("reordered").value(c.reordered);
+  j.key("partitions").value(c.partitions);
+  j.key("crashes").value(c.crashes);
+  j.key("crashes_before_commit").value(c.crashes_before_commit);
+  j.key("crashes_after_commit").value(c.crashes_after_commit);
+  j.key("broker_restarts").value(c.broker_restarts);
+  j.end_object();
+}
+
+void print_invariants(const SeedOutcome& o) {
+  std::printf("invariants\n");
+  for (const auto& inv : o.invariants) {
+    if (!inv.checked) {
+      std::printf("  --    %s (not checked at QoS 0)\n", inv.name.c_str());
+    } else if (inv.held()) {
+      std::printf("  ok    %s\n", inv.name.c_str());
+    } else {
+      std::printf("  FAIL  %s: %llu violation(s)\n", inv.name.c_str(),
+                  static_cast<unsigned long long>(inv.violations));
+      for (const auto& e : inv.examples) std::printf("        - %s\n", e.c_str());
+    }
+  }
+}
+
+void print_faults(const sim::SimStats& s, const sim::FaultCounts& f) {
+  std::printf(
+      "  faults      %lld dropped, %lld duplicated, %lld delayed, %lld reordered, %lld "
+      "partitions, %lld crashes (%lld before commit, %lld after), %lld broker restarts\n",
+      static_cast<long long>(f.dropped), static_cast<long long>(f.duplicated),
+      static_cast<long long>(f.delayed), static_cast<long long>(f.reordered),
+      static_cast<long long>(f.partitions), static_cast<long long>(f.crashes),
+      static_cast<long long>(f.crashes_before_commit),
+      static_cast<long long>(f.crashes_after_commit), static_cast<long long>(f.broker_restarts));
+  std::printf("  recovery    %lld redelivered after loss, %lld services restarted\n",
+              static_cast<long long>(s.redelivered_after_loss),
+              static_cast<long long>(s.crash_recoveries));
+}
+
+}  // namespace
+
+void print_json(const RunPlan& plan, const SeedOutcome& o) {
+  const sim::SimResult& r = o.result;
+  const sim::SimStats& s = r.stats;
+  JsonWriter j;
+  j.begin_object();
+  j.key("seed").value(o.seed);
+  j.key("customers").value(s.customers);
+  j.key("products").value(r.options.products);
+  j.key("hours").value_fixed(static_cast<double>(r.options.open_duration_us) / sim::kHourUs, 3);
+  j.key("bug").value(sim::bug_name(r.options.bug));
+  j.key("arrivals").value(s.arrivals);
+  j.key("departures").value(s.departures);
+  j.key("payments").value(s.payments);
+  j.key("lost_departures").value(lost_departures(o));
+  j.key("revenue_cents").value(s.revenue_cents);
+  j.key("units_sold").value(s.units_sold);
+  j.key("welcomes_shown").value(s.welcomes_shown);
+  j.key("unknown_cards").value(s.unknown_cards);
+  j.key("restocks_requested").value(s.restocks_requested);
+  j.key("restocks_delivered").value(s.restocks_delivered);
+  j.key("deliveries").value(s.deliveries);
+  j.key("publishes").value(s.publishes);
+  j.key("duplicates_detected").value(s.duplicates_detected);
+  j.key("redelivered_after_loss").value(s.redelivered_after_loss);
+  j.key("crash_recoveries").value(s.crash_recoveries);
+  j.key("rejected_events").value(s.rejected_events);
+  j.key("handler_failures").value(s.handler_failures);
+  j.key("quiescent").value(r.history.quiescent);
+  write_faults(j, r);
+  j.key("virtual_seconds").value_fixed(static_cast<double>(s.virtual_us) / 1e6, 6);
+  j.key("wall_seconds").value_fixed(o.wall_seconds, 6);
+  j.key("trace_hash").value(to_hex64(r.trace_hash));
+  j.key("trace_entries").value(s.trace_entries);
+  if (plan.check_determinism) j.key("deterministic").value(o.deterministic);
+  j.key("warnings").value(static_cast<std::int64_t>(r.warnings.size()));
+  j.key("invariants").begin_object();
+  for (const auto& inv : o.invariants) {
+    j.key(inv.name).begin_object();
+    j.key("held").value(inv.held());
+    j.key("violations").value(inv.violations);
+    if (!inv.checked) j.key("checked").value(false);
+    j.key("examples").begin_array();
+    for (const auto& e : inv.examples) j.value(e);
+    j.end_array();
+    j.end_object();
+  }
+  j.end_object();
+  j.key("replay").value(replay_command(plan, o.seed));
+  j.end_object();
+  std::cout << j.str() << "\n";
+}
+
+void print_report(const RunPlan& plan, const SeedOutcome& o) {
+  const sim::SimResult& r = o.result;
+  const sim::SimStats& s = r.stats;
+  const sim::FaultCounts& f = s.faults;
+  const double compression =
+      o.wall_seconds > 0 ? static_cast<double>(s.virtual_us) / 1e6 / o.wall_seconds : 0;
+  std::printf(
+      "eventmart sim: seed %llu, %lld customers, %lld products, open %.2f h%s%s\n",
+      static_cast<unsigned long long>(o.seed), static_cast<long long>(s.customers),
+      static_cast<long long>(r.options.products),
+      static_cast<double>(r.options.open_duration_us) / sim::kHourUs,
+      r.options.bug == sim::Bug::kNone ? "" : ", bug ",
+      r.options.bug == sim::Bug::kNone ? "" : std::string(sim::bug_name(r.options.bug)).c_str());
+  std::printf("  store day   %s of virtual time in %.3f s of wall time (%.0fx)\n",
+              duration_text(s.virtual_us).c_str(), o.wall_seconds, compression);
+  std::printf("  customers   %lld arrived (%lld unknown cards), %lld departed with %lld units\n",
+              static_cast<long long>(s.arrivals), static_cast<long long>(s.unknown_cards),
+              static_cast<long long>(s.departures), static_cast<long long>(s.units_sold));
+  std::printf("  payments    %lld due, revenue %s", static_cast<long long>(s.payments),
+              cents_to_text(s.revenue_cents).c_str());
+  if (r.history.at_most_once) {
+    std::printf(", %llu departures lost (QoS 0)",
+                static_cast<unsigned long long>(lost_departures(o)));
+  }
+  std::printf("\n  restocks    %lld requested, %lld delivered\n",
+              static_cast<long long>(s.restocks_requested),
+              static_cast<long long>(s.restocks_delivered));
+  std::printf("  bus         QoS %d, %lld publishes, %lld deliveries, %lld duplicates detected\n",
+              r.options.faults.qos == Qos::kAtLeastOnce ? 1 : 0,
+              static_cast<long long>(s.publishes), static_cast<long long>(s.deliveries),
+              static_cast<long long>(s.duplicates_detected));
+  if (r.options.faults.any()) print_faults(s, f);
+  std::printf(
+      "  trace       %s (%lld entries)%s\n", to_hex64(r.trace_hash).c_str(),
+      static_cast<long long>(s.trace_entries),
+      plan.check_determinism ? (o.deterministic ? ", deterministic" : ", NOT deterministic") : "");
+  if (!o.deterministic) std::printf("    %s\n", o.determinism_report.c_str());
+  if (!r.warnings.empty()) {
+    std::printf("  warnings    %zu (first: %s)\n", r.warnings.size(), r.warnings.front().c_str());
+  }
+  print_invariants(o);
+}
+
+void print_summary(const RunPlan& plan, const SeedSummary& summary, const SummaryRange& range,
+                   bool json) {
+  if (json) {
+    JsonWriter j;
+    j.begin_object();
+    j.key("seeds").value(summary.seeds);
+    j.key("first_seed").value(range.first);
+    j.key("last_seed").value(range.last);
+    j.key("jobs").value(static_cast<std::int64_t>(range.jobs));
+    j.key("wall_seconds").value_fixed(range.wall_seconds, 3);
+    j.key("seeds_per_second")
+        .value_fixed(static_cast<double>(summary.seeds) / std::max(range.wall_seconds, 1e-9), 2);
+    j.key("qos0_seeds").value(summary.qos0_seeds);
+    j.key("lost_departures").value(summary.lost_departures);
+    j.key("failing").value(summary.failing);
+    j.key("failed_by").begin_object();
+    for (const auto& [name, n] : summary.failed_by) j.key(name).value(n);
+    j.end_object();
+    j.key("failing_seeds").begin_array();
+    for (const SeedOutcome& o : summary.failing_examples) {
+      j.begin_object();
+      j.key("seed").value(o.seed);
+      j.key("failures").begin_array();
+      for (const std::string& name : o.failures()) j.value(name);
+      j.end_array();
+      j.key("replay").value(replay_command(plan, o.seed));
+      j.end_object();
+    }
+    j.end_array();
+    j.end_object();
+    std::cout << j.str() << "\n";
+    return;
+  }
+  std::printf("eventmart sim: %llu seeds (%llu..%llu) in %.2f s on %u threads, %.1f seeds/s\n",
+              static_cast<unsigned long long>(summary.seeds),
+              static_cast<unsigned long long>(range.first),
+              static_cast<unsigned long long>(range.last), range.wall_seconds, range.jobs,
+              static_cast<double>(summary.seeds) / std::max(range.wall_seconds, 1e-9));
+  if (summary.qos0_seeds > 0) {
+    std::printf(
+        "  %llu seeds ran at QoS 0; %llu departures lost there (expected, not a violation)\n",
+        static_cast<unsigned long long>(summary.qos0_seeds),
+        static_cast<unsigned long long>(summary.lost_departures));
+  }
+  std::printf("  %llu failing\n", static_cast<unsigned long long>(summary.failing));
+  for (const auto& [name, n] : summary.failed_by) {
+    std::printf("    %-28s %llu seed(s)\n", name.c_str(), static_cast<unsigned long long>(n));
+  }
+  const std::size_t shown = std::min<std::size_t>(summary.failing_examples.size(), 20);
+  for (std::size_t i = 0; i < shown; ++i) {
+    const SeedOutcome& o = summary.failing_examples[i];
+    std::string names;
+    for (const std::string& n : o.failures()) names += (names.empty() ? "" : ", ") + n;
+    std::printf("  seed %llu: %s\n    %s\n", static_cast<unsigned long long>(o.seed), names.c_str(),
+                replay_command(plan, o.seed).c_str());
+    if (!o.deterministic) std::printf("    %s\n", o.determinism_report.c_str());
+  }
+  if (summary.failing > shown) {
+    std::printf("  ... and %llu more\n", static_cast<unsigned long long>(summary.failing - shown));
+  }
+}
+
+TraceFile::TraceFile(const std::string& path) : out_(path) {
+  if (!out_) throw UsageError{"--trace: cannot write '" + path + "'"};
+}
+
+void TraceFile::write(const sim::TraceEntry& e) {
+  JsonWriter j;
+  j.begin_object();
+  j.key("i").value(e.index);
+  j.key("t_us").value(e.at_us);
+  j.key("kind").value(sim::trace_kind_name(e.kind));
+  j.key("bus").value(sim::bus_name(e.bus));
+  j.key("client").value(e.client);
+  j.key("topic").value(e.topic);
+  j.key("event_id").value(e.event_id);
+  j.key("hash").value(to_hex64(e.hash_after));
+  j.end_object();
+  out_ << j.str() << '\n';
+}
+
+}  // namespace eventmart::apps

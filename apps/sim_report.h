@@ -1,0 +1,36 @@
+// How `eventmart sim` tells what happened: the readable report and the JSON object of one run,
+// the summary of many seeds (readable or JSON), and the trace as JSON Lines.
+#pragma once
+
+#include <cstdint>
+#include <fstream>
+#include <string>
+
+#include "apps/seed_runner.h"
+
+namespace eventmart::apps {
+
+void print_report(const RunPlan& plan, const SeedOutcome& outcome);
+void print_json(const RunPlan& plan, const SeedOutcome& outcome);
+
+struct SummaryRange {
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+  unsigned jobs = 1;
+  double wall_seconds = 0;
+};
+void print_summary(const RunPlan& plan, const SeedSummary& summary, const SummaryRange& range,
+                   bool json);
+
+// Writes every trace entry of a run as one JSON object per line.
+class TraceFile {
+ public:
+  // Throws UsageError when `path` cannot be written.
+  explicit TraceFile(const std::string& path);
+  void write(const sim::TraceEntry& e);
+
+ private:
+  std::ofstream out_;
+};
+
+}  // namespace eventmart::apps
