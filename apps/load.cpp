@@ -49,6 +49,7 @@ std::string LoadReport::to_json() const {
   j.key("missing_payments").value(missing_payments);
   j.key("duplicate_payments").value(duplicate_payments);
   j.key("wrong_totals").value(wrong_totals);
+  j.key("republished").value(republished);
   j.key("latency_ms").begin_object();
   j.key("p50").value_fixed(latency_p50_ms, 3);
   j.key("p99").value_fixed(latency_p99_ms, 3);
@@ -176,6 +177,19 @@ LoadReport run_load(const LoadOptions& options, Logger& logger) {
   }
   report.connected = true;
 
+  // Like a device (or an outbox): a publish the broker did not confirm (the connection ended
+  // with it in flight) is sent again, with the same event id, until it is confirmed.
+  std::function<void(const std::string&, Envelope)> publish_until_confirmed =
+      [&](const std::string& topic, Envelope envelope) {
+        Envelope copy = envelope;
+        bus.publish(topic, std::move(envelope), Qos::kAtLeastOnce,
+                    [&, topic, copy = std::move(copy)](PublishOutcome outcome) mutable {
+                      if (outcome == PublishOutcome::kFailed) {
+                        ++report.republished;
+                        publish_until_confirmed(topic, std::move(copy));
+                      }
+                    });
+      };
   const auto started = SteadyClock::now();
   for (std::size_t i = 0; i < visits.size(); ++i) {
     if (options.rate > 0) {
@@ -187,10 +201,10 @@ LoadReport run_load(const LoadOptions& options, Logger& logger) {
     const std::string base = run_id + "-" + std::to_string(i + 1);
     const std::int64_t now = clock.now_us();
     if (options.send_arrivals) {
-      bus.publish(topics.customer_arrival,
-                  make_envelope(EventType::kCustomerArrival, base + "-arrival", "eventmart-load",
-                                now, "", CustomerArrival{v.customer}),
-                  Qos::kAtLeastOnce, nullptr);
+      publish_until_confirmed(
+          topics.customer_arrival,
+          make_envelope(EventType::kCustomerArrival, base + "-arrival", "eventmart-load", now, "",
+                        CustomerArrival{v.customer}));
       ++report.arrivals_sent;
     }
     const std::string departure_id = base + "-departure";
@@ -200,10 +214,10 @@ LoadReport run_load(const LoadOptions& options, Logger& logger) {
       e.total_cents = v.total_cents;
       e.sent_at = SteadyClock::now();
     }
-    bus.publish(topics.customer_departure,
-                make_envelope(EventType::kCustomerDeparted, departure_id, "eventmart-load", now, "",
-                              CustomerDeparted{v.customer, v.items}),
-                Qos::kAtLeastOnce, nullptr);
+    publish_until_confirmed(
+        topics.customer_departure,
+        make_envelope(EventType::kCustomerDeparted, departure_id, "eventmart-load", now, "",
+                      CustomerDeparted{v.customer, v.items}));
     ++report.departures_sent;
   }
 
@@ -214,6 +228,7 @@ LoadReport run_load(const LoadOptions& options, Logger& logger) {
   }
   std::this_thread::sleep_for(std::chrono::duration<double>(options.linger_s));
   bus.stop();
+  timers.stop();  // no callback (a republish) runs from here on
 
   std::lock_guard lock(mutex);
   std::vector<double> latencies;

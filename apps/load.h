@@ -38,6 +38,7 @@ struct LoadReport {
   std::int64_t missing_payments = 0;    // departures never paid
   std::int64_t duplicate_payments = 0;  // departures paid by more than one payment event
   std::int64_t wrong_totals = 0;        // payments whose total is not the basket's
+  std::int64_t republished = 0;         // publishes sent again after the broker did not confirm
   double latency_p50_ms = 0;            // departure published -> payment-due received
   double latency_p99_ms = 0;
   double latency_max_ms = 0;
