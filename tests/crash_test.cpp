@@ -9,9 +9,12 @@
 #include <unistd.h>
 
 #include <future>
+#include <set>
+#include <thread>
 
 #include "apps/live_store.h"
 #include "apps/load.h"
+#include "core/wire.h"
 #include "services/catalog.h"
 #include "services/fastlane_finale.h"
 #include "services/inventory_intel.h"
@@ -134,6 +137,86 @@ TEST(Crash, ABrokerRestartDuringALoadRunLosesAndRepeatsNothing) {
   store.stop();
   expect_stock_is_opening_minus_sold(data.file("inventory-intel.sqlite"), report);
   EXPECT_EQ(payments_in(data.file("fastlane-finale.sqlite")), 1200);
+}
+
+}  // namespace
+}  // namespace eventmart::testing
+
+namespace eventmart::testing {
+namespace {
+
+// Exit-gate readings on the device topic while Gate-exit Guardian is killed with -9 and
+// restarted: a reading with a scan id is paid exactly once (its id cannot change with a
+// redelivery); a reading without one is refused (dead-lettered), never charged. The id of
+// such a reading used to depend on the time it was handled: 8,002 payments for 8,000 readings.
+TEST(Crash, ExitGateReadingsUnderKillNineArePaidOnceOrRefusedNeverTwice) {
+  Mosquitto broker;
+  TempDir data;
+  SharedLogger logger;
+  const Topics topics;
+  Probe probe(broker.uri(), "gate-probe", logger);
+  probe.record(topics.payment_due);
+  probe.record(topics.dead_letter("gate-exit-guardian"));
+  probe.record(topics.chain + "/" + topics.store + "/status/#");
+  ASSERT_TRUE(probe.start(3));
+  auto serve = [&](const std::string& service) {
+    return std::make_unique<ServeProcess>(
+        std::vector<std::string>{"--service", service, "--broker", broker.uri(), "--data-dir",
+                                 data.file(""), "--no-stdin", "--log-level", "warning"},
+        data.file(service + ".log"));
+  };
+  auto fastlane = serve("fastlane-finale");
+  auto gate = serve("gate-exit-guardian");
+  ASSERT_TRUE(wait_until([&] {
+    return probe.count_saying(topics.status("gate-exit-guardian"), "online") >= 1 &&
+           probe.count_saying(topics.status("fastlane-finale"), "online") >= 1;
+  }));
+
+  constexpr int kWithId = 600;
+  constexpr int kWithout = 60;
+  std::atomic<bool> sending{true};
+  std::thread readings([&] {
+    for (int i = 0; i < kWithId + kWithout; ++i) {
+      const bool with_id = i % 11 != 10;
+      // Without an id, each reading's bytes differ (the same bytes are dead-lettered once).
+      const std::string customer = std::to_string(with_id ? 1 + i % 40 : 1000 + i);
+      const std::string line =
+          "departure " + customer + " 5:1,9:2" + (with_id ? " scan=gate/" + std::to_string(i) : "");
+      probe.publish(topics.exit_gate, line);
+      std::this_thread::sleep_for(std::chrono::milliseconds(4));
+    }
+    sending = false;
+  });
+  for (int kill = 0; kill < 3; ++kill) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    gate->kill_now();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    gate->start();
+  }
+  readings.join();
+  ASSERT_TRUE(wait_until([&] { return probe.count(topics.payment_due) >= kWithId; },
+                         std::chrono::seconds(30)))
+      << probe.count(topics.payment_due) << " payments";
+  ASSERT_TRUE(
+      wait_until([&] { return probe.count(topics.dead_letter("gate-exit-guardian")) >= kWithout; },
+                 std::chrono::seconds(30)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::set<std::string> departures;
+  for (const Message& m : probe.messages(topics.payment_due)) {
+    auto e = decode_wire(WireFormat::kCapnp, topics, m.topic, m.bytes);
+    ASSERT_TRUE(e);
+    departures.insert(e.value().caused_by);
+  }
+  EXPECT_EQ(departures.size(), static_cast<std::size_t>(kWithId)) << "one departure per reading";
+  std::set<std::string> refused;  // distinct dead letters (a redelivery is dead-lettered once)
+  for (const Message& m : probe.messages(topics.dead_letter("gate-exit-guardian"))) {
+    EXPECT_NE(m.bytes.find("without a scan id"), std::string::npos) << m.bytes;
+    refused.insert(m.bytes.substr(m.bytes.find("\"payload_base64\"")));
+  }
+  EXPECT_EQ(refused.size(), static_cast<std::size_t>(kWithout));
+  EXPECT_EQ(gate->terminate(), 0);
+  EXPECT_EQ(fastlane->terminate(), 0);
+  EXPECT_EQ(payments_in(data.file("fastlane-finale.sqlite")), kWithId);
 }
 
 }  // namespace
