@@ -41,6 +41,8 @@ std::vector<std::string> all_service_names() {
 
 namespace {
 
+constexpr std::int64_t kSiblingCheckUs = 2'000'000;  // how often a replica looks at its siblings
+
 // The entrance display: the welcome, retained, so a display that connects later shows it.
 class MqttDisplay final : public Display {
  public:
@@ -61,10 +63,15 @@ class MqttDisplay final : public Display {
   Clock& clock_;
 };
 
-std::string client_id_of(const LiveOptions& o, const std::string& service) {
+std::string client_id_of(const LiveOptions& o, const std::string& service,
+                         const std::string& instance) {
   std::string id = "eventmart-" + o.chain + "-" + o.store + "-" + service;
-  if (!o.instance.empty()) id += "-" + o.instance;
+  if (!instance.empty()) id += "-" + instance;
   return id;
+}
+
+std::string client_id_of(const LiveOptions& o, const std::string& service) {
+  return client_id_of(o, service, o.instance);
 }
 
 }  // namespace
@@ -103,6 +110,14 @@ class LiveStore::IdentityLock {
   int fd_ = -1;
 };
 
+// What a replica knows of its siblings (the other instances of its service), from their
+// retained status topics. Guarded by the replica's strand.
+struct SiblingState {
+  bool online = false;
+  std::int64_t since_us = 0;  // when the status last changed
+  bool drained = false;       // its session was drained since it went offline
+};
+
 struct LiveStore::Running {
   ServiceKind kind;
   std::string name;
@@ -113,6 +128,7 @@ struct LiveStore::Running {
   std::unique_ptr<mqtt::MqttBus> bus;
   std::unique_ptr<Display> display;
   std::optional<BuiltService> built;  // from the registry, as the simulator builds it
+  std::map<std::string, SiblingState> siblings;  // replicas only: instance -> state
   Service* service() const { return built ? built->service.get() : nullptr; }
 };
 
@@ -200,9 +216,63 @@ void LiveStore::start() {
       std::lock_guard lock(r->strand);
       r->service()->start();
       if (spec_of(r->kind).reads_devices) subscribe_devices(*r);
+      if (!options_.instance.empty() && spec_of(r->kind).consumes_store_bus &&
+          options_.adopt_after_s > 0) {
+        watch_siblings(*r);
+      }
     }
     r->bus->start();
   }
+}
+
+void LiveStore::watch_siblings(Running& r) {
+  Running* rp = &r;
+  r.bus->subscribe_bytes(
+      topics_.status(r.name, "+"),
+      [this, rp](const std::string& topic, std::string_view bytes, bool) {
+        const std::string instance = topic.substr(topic.rfind('/') + 1);
+        if (instance == options_.instance) return;
+        SiblingState& sibling = rp->siblings[instance];
+        const bool online = bytes == "online";
+        if (online != sibling.online || sibling.since_us == 0) {
+          sibling.online = online;
+          sibling.since_us = rp->clock->now_us();
+          if (online) sibling.drained = false;
+        }
+      },
+      mqtt::MqttBus::Sharing::kAlone);
+  check_siblings(r);
+}
+
+void LiveStore::check_siblings(Running& r) {
+  // The live replica with the lowest instance name drains a sibling that has been offline
+  // longer than adopt_after: the share the broker keeps queueing for it is handled now, and
+  // it leaves the group until it starts again (then it subscribes, and takes its share).
+  bool elected = r.bus->ready();
+  for (const auto& [instance, sibling] : r.siblings) {
+    if (sibling.online && instance < options_.instance) elected = false;
+  }
+  const std::int64_t now = r.clock->now_us();
+  for (auto& [instance, sibling] : r.siblings) {
+    if (!elected || sibling.online || sibling.drained ||
+        now - sibling.since_us < options_.adopt_after_s * 1'000'000) {
+      continue;
+    }
+    const std::string id = client_id_of(options_, r.name, instance);
+    SiblingState* state = &sibling;
+    if (r.bus->drain_session(id, std::chrono::seconds(2), [state](std::uint64_t) {
+          state->drained = true;
+        })) {
+      logger_.log(LogLevel::kWarning, r.name,
+                  "replica '" + instance + "' has been offline for " +
+                      std::to_string((now - sibling.since_us) / 1'000'000) +
+                      " s: draining the messages queued for it, and taking it out of the share "
+                      "group until it starts again");
+      break;  // one at a time
+    }
+  }
+  Running* rp = &r;
+  r.clock->call_after(kSiblingCheckUs, [this, rp] { check_siblings(*rp); });
 }
 
 void LiveStore::stop() {

@@ -57,6 +57,11 @@ struct LiveOptions {
   // How long consumed event ids are kept for deduplication (see ServiceContext); longer than
   // the broker keeps a session (deploy/mosquitto.conf: 14 days).
   std::int64_t inbox_retention_us = 30LL * 24 * 3600 * 1'000'000;
+  // Replicas: a sibling instance offline longer than this has the messages the broker keeps
+  // queueing for it (its share of the group) drained by the live replica with the lowest
+  // instance name, and leaves the group until it starts again. 0: never (a dead replica's
+  // share then waits for it).
+  std::int64_t adopt_after_s = 60;
   // What one message may hold; beyond it, a message is dead-lettered (also applied by the
   // transport: connection.limits).
   InputLimits limits = {};
@@ -94,6 +99,8 @@ class LiveStore {
   class IdentityLock;
   std::unique_ptr<Running> start_running(ServiceKind kind);
   void subscribe_devices(Running& r);
+  void watch_siblings(Running& r);
+  void check_siblings(Running& r);
 
   LiveOptions options_;
   Logger& logger_;

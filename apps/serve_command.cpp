@@ -27,6 +27,7 @@ struct ServeArgs {
   std::string instance;
   std::string log_level = "info";
   std::string retention_days = "30";
+  std::string adopt_after = "60";
 };
 
 std::string service_list() {
@@ -53,7 +54,11 @@ po::options_description describe(ServeArgs& a) {
                  "QoS of everything published (default 1)")(
       "instance", po::value(&a.instance)->value_name("NAME"),
       "run as one replica among several: replicas share the data dir's database and split the "
-      "messages through an MQTT shared subscription")("no-stdin",
+      "messages through an MQTT shared subscription")(
+      "adopt-after", po::value(&a.adopt_after)->value_name("SECONDS"),
+      "replicas: a sibling offline this long has the messages queued for it drained by a live "
+      "replica, and leaves the share group until it starts again; 0: never (default 60)")(
+      "no-stdin",
                                                       "do not read scanner lines from stdin")(
       "inbox-retention-days", po::value(&a.retention_days)->value_name("DAYS"),
       "how long consumed event ids are kept to recognise redeliveries; must exceed the "
@@ -103,6 +108,7 @@ LiveOptions to_live_options(const ServeArgs& a, const po::variables_map& vm) {
     throw UsageError{check_id(a.instance, 64, "--instance")};
   }
   o.instance = a.instance;
+  o.adopt_after_s = parse_in_range("--adopt-after", a.adopt_after, 0, 86'400);
   if (a.durability == "normal") {
     o.durability = Durability::kNormal;
   } else if (a.durability == "full") {

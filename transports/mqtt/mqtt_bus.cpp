@@ -22,6 +22,8 @@ namespace {
 constexpr std::int64_t kShortLivedUs = 10'000'000;  // a connection lost sooner was not healthy
 constexpr int kTakeoverSuspicion = 3;               // short-lived connections in a row
 constexpr int kProbeTimeoutS = 3;
+// The generation of a drain's connection: never that of the bus's own.
+constexpr std::uint64_t kDrainGeneration = UINT64_MAX;
 
 // "$share/{group}/{filter}" -> "{filter}"; any other filter as is.
 std::string match_filter_of(const std::string& filter) {
@@ -276,6 +278,17 @@ class MqttBus::Connection {
   std::unique_ptr<::mqtt::async_client> client;
 };
 
+// A sibling's session being drained (drain_session).
+struct MqttBus::Drain {
+  std::string client_id;
+  std::chrono::milliseconds quiet;
+  std::function<void(std::uint64_t)> done;
+  std::shared_ptr<Connection> connection;
+  std::atomic<std::uint64_t> drained{0};
+  std::atomic<std::int64_t> last_message_us{0};
+  bool finished = false;
+};
+
 MqttBus::MqttBus(MqttOptions options, const Topics& topics, LiveClock& clock, Strand& strand,
                  Logger& logger, std::string log_source)
     : options_(std::move(options)),
@@ -426,6 +439,15 @@ void MqttBus::on_connected(std::uint64_t generation) {
 
 void MqttBus::on_connect_failed(std::uint64_t generation, int return_code) {
   std::lock_guard lock(strand_);
+  if (generation == kDrainGeneration) {
+    if (drain_) {
+      finish_drain(drain_, "it could not connect (" +
+                               (return_code > 0 ? connack_text(return_code)
+                                                : "code " + std::to_string(return_code)) +
+                               ")");
+    }
+    return;
+  }
   if (generation != generation_ || stopping_) return;
   ++stats_.connect_failures;
   retire_connection();
@@ -553,6 +575,7 @@ bool MqttBus::ready() const {
 
 void MqttBus::stop(std::chrono::milliseconds timeout) {
   std::shared_ptr<Connection> connection;
+  std::shared_ptr<Connection> drain;
   {
     std::lock_guard lock(strand_);
     if (stopping_) return;
@@ -560,6 +583,8 @@ void MqttBus::stop(std::chrono::milliseconds timeout) {
     if (reconnect_timer_ != 0) clock_.cancel(reconnect_timer_);
     reconnect_timer_ = 0;
     connection = std::move(connection_);  // destroyed here, below, not on the timer thread
+    if (drain_) drain = std::move(drain_->connection);
+    drain_.reset();
   }
   retry_wakeup_.notify_all();  // a handler retrying on Paho's thread gives up (on_abandon)
   // Not under the strand: Paho's receive thread may hold Paho's lock and wait for the strand.
@@ -587,6 +612,7 @@ void MqttBus::stop(std::chrono::milliseconds timeout) {
     retire_connection();  // fails what was in flight; the connection is already taken
   }
   connection.reset();  // the Paho client: no callback of it runs after this
+  drain.reset();
 }
 
 std::string MqttBus::broker_filter(const std::string& filter) const {
@@ -609,24 +635,26 @@ void MqttBus::subscribe_at_broker(const std::string& filter) {
 }
 
 SubscriptionId MqttBus::subscribe(const std::string& filter, MessageHandler handler) {
-  return add_subscription(filter, std::move(handler), nullptr);
+  return add_subscription(filter, std::move(handler), nullptr, Sharing::kGroup);
 }
 
-SubscriptionId MqttBus::subscribe_bytes(const std::string& filter, BytesHandler handler) {
-  return add_subscription(filter, nullptr, std::move(handler));
+SubscriptionId MqttBus::subscribe_bytes(const std::string& filter, BytesHandler handler,
+                                        Sharing sharing) {
+  return add_subscription(filter, nullptr, std::move(handler), sharing);
 }
 
 SubscriptionId MqttBus::add_subscription(const std::string& given_filter, MessageHandler on_message,
-                                         BytesHandler on_bytes) {
+                                         BytesHandler on_bytes, Sharing sharing) {
   std::lock_guard lock(strand_);
-  const std::string filter = broker_filter(given_filter);
+  const std::string filter =
+      sharing == Sharing::kGroup ? broker_filter(given_filter) : given_filter;
   const std::string match = match_filter_of(filter);
   if (!is_valid_topic_filter(match)) {
     throw std::invalid_argument("invalid topic filter '" + filter + "'");
   }
   const SubscriptionId id = next_subscription_++;
   subscriptions_.push_back(
-      Subscription{id, filter, match, std::move(on_message), std::move(on_bytes)});
+      Subscription{id, sharing, filter, match, std::move(on_message), std::move(on_bytes)});
   if (broker_filters_[filter]++ == 0 && is_connected_) subscribe_at_broker(filter);
   return id;
 }
@@ -813,6 +841,131 @@ void MqttBus::send(Outgoing out) {
       });
     }
   });
+}
+
+bool MqttBus::drain_session(const std::string& client_id, std::chrono::milliseconds quiet,
+                            std::function<void(std::uint64_t)> done) {
+  std::lock_guard lock(strand_);
+  if (drain_ || !is_connected_ || stopping_ || client_id == options_.client_id) return false;
+  auto drain = std::make_shared<Drain>();
+  drain->client_id = client_id;
+  drain->quiet = quiet;
+  drain->done = std::move(done);
+  drain->last_message_us = clock_.now_us();
+  drain_ = drain;
+  run_paho([this, drain] { open_drain(drain); });
+  return true;
+}
+
+void MqttBus::open_drain(std::shared_ptr<Drain> drain) {
+  // A connection of its own, under the sibling's client id: no will, no status, and no
+  // reconnect (if the sibling comes back, the broker hands the session to it: the drain ends).
+  auto connection = std::make_shared<Connection>(link_, kDrainGeneration);
+  try {
+    connection->client = std::make_unique<::mqtt::async_client>(
+        options_.broker, drain->client_id,
+        ::mqtt::create_options(MQTTVERSION_3_1_1, options_.max_in_flight + 64), nullptr);
+  } catch (const ::mqtt::exception& e) {
+    post_alive([this, drain, why = std::string(e.what())] { finish_drain(drain, why); });
+    return;
+  }
+  ::mqtt::async_client& client = *connection->client;
+  std::weak_ptr<Drain> weak = drain;
+  client.set_connected_handler([link = link_, weak](const std::string&) {
+    link->to_bus([weak](MqttBus& bus) {
+      if (auto d = weak.lock()) bus.drain_connected(d);
+    });
+  });
+  client.set_connection_lost_handler([link = link_, weak](const std::string& cause) {
+    link->to_bus([weak, cause](MqttBus& bus) {
+      if (auto d = weak.lock()) bus.finish_drain(d, "the connection ended: " + cause);
+    });
+  });
+  client.set_message_callback([this, weak](::mqtt::const_message_ptr msg) {
+    if (auto d = weak.lock()) {
+      ++d->drained;
+      d->last_message_us = wall_clock_us();
+    }
+    in_paho_callback_ = true;
+    struct Reset {
+      ~Reset() { in_paho_callback_ = false; }
+    } reset;
+    on_message(msg->get_topic(), msg->get_payload_str(), msg->is_duplicate());
+  });
+  auto builder = ::mqtt::connect_options_builder()
+                     .clean_session(false)
+                     .keep_alive_interval(std::chrono::seconds(options_.keep_alive_s))
+                     .connect_timeout(std::chrono::seconds(options_.connect_timeout_s))
+                     .max_inflight(options_.max_in_flight);
+  if (!options_.username.empty()) {
+    builder.user_name(options_.username);
+    builder.password(options_.password);
+  }
+  if (endpoint_of(options_.broker).tls || !options_.ca_file.empty()) {
+    auto ssl = ::mqtt::ssl_options_builder().enable_server_cert_auth(options_.verify_server);
+    if (!options_.ca_file.empty()) ssl.trust_store(options_.ca_file);
+    if (!options_.cert_file.empty()) ssl.key_store(options_.cert_file);
+    if (!options_.key_file.empty()) ssl.private_key(options_.key_file);
+    builder.ssl(ssl.finalize());
+  }
+  {
+    std::lock_guard lock(strand_);
+    drain->connection = connection;
+  }
+  try {
+    client.connect(builder.finalize(), nullptr, connection->connect);
+  } catch (const ::mqtt::exception& e) {
+    post_alive([this, drain, why = std::string(e.what())] { finish_drain(drain, why); });
+  }
+}
+
+void MqttBus::drain_connected(std::shared_ptr<Drain> drain) {
+  if (drain->finished || !drain->connection) return;
+  // What the broker queued arrives by itself; no new share is routed once the session no
+  // longer holds the group's subscriptions.
+  std::vector<std::string> shared;
+  for (const auto& [filter, users] : broker_filters_) {
+    if (filter.rfind("$share/", 0) == 0) shared.push_back(filter);
+  }
+  run_paho([connection = drain->connection, shared] {
+    for (const std::string& filter : shared) {
+      try {
+        connection->client->unsubscribe(filter);
+      } catch (const ::mqtt::exception&) {
+      }
+    }
+  });
+  drain->last_message_us = wall_clock_us();
+  drain_tick(drain);
+}
+
+void MqttBus::drain_tick(std::shared_ptr<Drain> drain) {
+  if (drain->finished) return;
+  const std::int64_t quiet_us = drain->quiet.count() * 1000;
+  if (wall_clock_us() - drain->last_message_us.load() >= quiet_us) {
+    return finish_drain(drain, "");
+  }
+  clock_.call_after(quiet_us / 4 + 1, [this, drain] { drain_tick(drain); });
+}
+
+void MqttBus::finish_drain(std::shared_ptr<Drain> drain, const std::string& why) {
+  if (drain->finished) return;
+  drain->finished = true;
+  if (drain_ == drain) drain_.reset();
+  logger_.log(why.empty() ? LogLevel::kInfo : LogLevel::kWarning, source_,
+              "drained " + std::to_string(drain->drained.load()) + " message(s) queued for '" +
+                  drain->client_id + "'" + (why.empty() ? "" : " before " + why));
+  if (auto connection = std::move(drain->connection)) {
+    clock_.post_unlocked([connection]() mutable {
+      try {
+        if (connection->client->is_connected()) connection->client->disconnect(0)->wait_for(
+            std::chrono::milliseconds(1000));
+      } catch (const ::mqtt::exception&) {
+      }
+      connection.reset();
+    });
+  }
+  if (drain->done) drain->done(drain->drained.load());
 }
 
 // Paho's receive thread holds Paho's (recursive) client lock while it runs a message callback,

@@ -146,7 +146,22 @@ class MqttBus final : public Bus {
   // A filter may be a shared subscription, "$share/{group}/{filter}": the broker hands each
   // message to one member of the group.
   SubscriptionId subscribe(const std::string& filter, MessageHandler handler) override;
-  SubscriptionId subscribe_bytes(const std::string& filter, BytesHandler handler);
+  // `alone`: never made a shared subscription, even with a share group (a replica watching
+  // its siblings' status topics).
+  enum class Sharing : std::uint8_t { kGroup, kAlone };
+  SubscriptionId subscribe_bytes(const std::string& filter, BytesHandler handler,
+                                 Sharing sharing = Sharing::kGroup);
+
+  // Drains the session of another client id of this service: a replica that died and holds
+  // a share of the group's messages the broker keeps queueing for it. Connects under
+  // `client_id` (the broker hands over what it queued there), takes every message through
+  // this bus's handlers (acknowledged after commit, as always), unsubscribes that session from
+  // this bus's shared filters so the broker stops routing a share to it, and disconnects once
+  // no message came for `quiet`. If the replica comes back meanwhile, the broker hands the
+  // session back to it and the drain ends. `done(messages)` runs under the strand. Returns
+  // false (and does nothing) when a drain is already running or the bus is not connected.
+  bool drain_session(const std::string& client_id, std::chrono::milliseconds quiet,
+                     std::function<void(std::uint64_t drained)> done);
   void unsubscribe(SubscriptionId id) override;
   void set_malformed_handler(MalformedHandler handler) override;
 
@@ -165,6 +180,7 @@ class MqttBus final : public Bus {
   struct Link;
   struct Subscription {
     SubscriptionId id;
+    Sharing sharing;
     std::string filter;        // as given to the broker
     std::string match_filter;  // without a "$share/{group}/" prefix
     MessageHandler on_message;
@@ -196,7 +212,13 @@ class MqttBus final : public Bus {
   void announce_ready();
   void subscribe_at_broker(const std::string& filter);
   SubscriptionId add_subscription(const std::string& filter, MessageHandler on_message,
-                                  BytesHandler on_bytes);
+                                  BytesHandler on_bytes, Sharing sharing);
+
+  struct Drain;
+  void open_drain(std::shared_ptr<Drain> drain);  // timer thread, no strand
+  void drain_connected(std::shared_ptr<Drain> drain);
+  void drain_tick(std::shared_ptr<Drain> drain);
+  void finish_drain(std::shared_ptr<Drain> drain, const std::string& why);
 
   // Deliveries, on Paho's callback thread (takes the strand itself).
   void on_message(const std::string& topic, const std::string& bytes, bool redelivered);
@@ -236,6 +258,7 @@ class MqttBus final : public Bus {
 
   // Guarded by strand_.
   std::shared_ptr<Connection> connection_;  // the current one, or null
+  std::shared_ptr<Drain> drain_;            // a sibling's session being drained, or null
   std::uint64_t generation_ = 0;            // of the current (or last) connection attempt
   std::vector<Subscription> subscriptions_;
   std::map<std::string, int> broker_filters_;  // filter -> subscriptions using it
