@@ -14,6 +14,9 @@
 //
 // Usage: eventmart-mqtt-bench [MESSAGES]   (default 20000)
 #include <mqtt/async_client.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -21,13 +24,14 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <string>
 
 #include "apps/live_store.h"
 #include "apps/load.h"
-#include "tests/broker_support.h"
-#include "tests/mosquitto.h"
+#include "testkit/broker_probe.h"
+#include "testkit/mosquitto.h"
 
 namespace {
 
@@ -128,7 +132,8 @@ int main(int argc, char** argv) {
       std::freopen(log.c_str(), "a", stderr);
       std::freopen("/dev/null", "r", stdin);
       const std::string uri = broker.uri();
-      ::execl(EVENTMART_BINARY, EVENTMART_BINARY, "serve", "--service", service, "--broker",
+      ::execl(eventmart::testing::ServeProcess::binary(),
+              eventmart::testing::ServeProcess::binary(), "serve", "--service", service, "--broker",
               uri.c_str(), "--data-dir", dir, "--no-stdin", "--log-level", "warning",
               static_cast<char*>(nullptr));
       ::_exit(127);

@@ -20,7 +20,7 @@
 #include "services/catalog.h"
 #include "services/fastlane_finale.h"
 #include "services/inventory_intel.h"
-#include "tests/broker_support.h"
+#include "testkit/broker_probe.h"
 #include "tests/test_support.h"
 
 namespace eventmart::testing {

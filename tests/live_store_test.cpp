@@ -19,7 +19,7 @@
 #include "services/inventory_intel.h"
 #include "services/scan_logic.h"
 #include "sim/workload.h"
-#include "tests/broker_support.h"
+#include "testkit/broker_probe.h"
 #include "tests/test_support.h"
 
 namespace eventmart::testing {

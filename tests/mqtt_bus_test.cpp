@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "core/codec.h"
-#include "tests/broker_support.h"
+#include "testkit/broker_probe.h"
 
 namespace eventmart::testing {
 namespace {

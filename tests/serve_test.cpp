@@ -12,7 +12,7 @@
 #include "core/json.h"
 #include "core/wire.h"
 #include "services/catalog.h"
-#include "tests/broker_support.h"
+#include "testkit/broker_probe.h"
 #include "tests/test_support.h"
 
 namespace eventmart::testing {
@@ -20,7 +20,7 @@ namespace {
 
 // Runs `eventmart ARGS` to completion; its exit status and stdout.
 std::pair<int, std::string> run_eventmart(const std::string& args) {
-  const std::string command = std::string(EVENTMART_BINARY) + " " + args + " 2>/dev/null";
+  const std::string command = std::string(ServeProcess::binary()) + " " + args + " 2>/dev/null";
   FILE* pipe = ::popen(command.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -273,7 +273,7 @@ TEST_F(Serve, TheRefusalMessageOfASecondProcessNamesTheHolder) {
     return std::filesystem::exists(data.file("inventory-intel.lock")) &&
            !read_file(data.file("inventory-intel.lock")).empty();
   }));
-  const std::string command = std::string(EVENTMART_BINARY) +
+  const std::string command = std::string(ServeProcess::binary()) +
                               " serve --service inventory-intel --no-stdin --broker " +
                               broker.uri() + " --data-dir " + data.file("") + " 2>&1";
   FILE* pipe = ::popen(command.c_str(), "r");

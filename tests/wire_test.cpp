@@ -4,15 +4,12 @@
 
 #include <gtest/gtest.h>
 
-#include "apps/scanner_input.h"
 #include "core/json.h"
 #include "services/fastlane_finale.h"
 #include "tests/test_support.h"
 
 namespace eventmart::testing {
 namespace {
-
-using apps::ScanRequest;
 
 TEST(Wire, EachStoreAndLogisticsTopicNamesTheEventItCarries) {
   const Topics t("chain", "store");
@@ -83,82 +80,6 @@ TEST(Wire, Base64MatchesRfc4648Vectors) {
   EXPECT_EQ(base64_encode("fo"), "Zm8=");
   EXPECT_EQ(base64_encode("foo"), "Zm9v");
   EXPECT_EQ(base64_encode("foobar"), "Zm9vYmFy");
-}
-
-TEST(ScannerInput, ReadsArrivalAndDepartureLines) {
-  auto a = apps::parse_scan_line("arrival 2");
-  ASSERT_TRUE(a) << a.error();
-  EXPECT_EQ(a.value().kind, ScanRequest::Kind::kArrival);
-  EXPECT_EQ(a.value().card, "2");
-  EXPECT_TRUE(a.value().scan_id.empty());
-  auto d = apps::parse_scan_line("  departure 8 59:2,7 scan=gate-1/42 ");
-  ASSERT_TRUE(d) << d.error();
-  EXPECT_EQ(d.value().lines, (std::vector<LineItem>{{59, 2}, {7, 1}}));
-  EXPECT_EQ(d.value().scan_id, "gate-1/42");
-  auto empty_bag = apps::parse_scan_line("departure 8");
-  ASSERT_TRUE(empty_bag);
-  EXPECT_TRUE(empty_bag.value().lines.empty());
-}
-
-TEST(ScannerInput, SaysWhatIsWrongWithABadLine) {
-  EXPECT_NE(apps::parse_scan_line("checkout 2").error().find("arrival"), std::string::npos);
-  EXPECT_NE(apps::parse_scan_line("arrival").error().find("no customer"), std::string::npos);
-  EXPECT_NE(apps::parse_scan_line("departure 8 5:0").error().find("quantity"), std::string::npos);
-  EXPECT_NE(apps::parse_scan_line("departure 8 x:1").error().find("sku"), std::string::npos);
-  EXPECT_FALSE(apps::parse_scan_line("arrival 2 3"));
-  EXPECT_TRUE(apps::is_blank_line("   "));
-  EXPECT_TRUE(apps::is_blank_line("# a comment"));
-}
-
-TEST(ScannerInput, DeviceMessagesAreTextOrTheReferenceJson) {
-  auto text = apps::parse_device_message(ScanRequest::Kind::kArrival, "2\n");
-  ASSERT_TRUE(text);
-  EXPECT_EQ(text.value().card, "2");
-  auto json = apps::parse_device_message(
-      ScanRequest::Kind::kDeparture,
-      R"({"timestamp": "2026-11-26T03:11:26.745261", "customer_id": 8, "product_ids": [59, 59]})");
-  ASSERT_TRUE(json) << json.error();
-  EXPECT_EQ(json.value().lines, (std::vector<LineItem>{{59, 1}, {59, 1}}));
-  // Idempotent by timestamp (as microseconds since the epoch) and card.
-  EXPECT_EQ(json.value().scan_id, "ts/1795662686745261/8");
-  EXPECT_FALSE(apps::parse_device_message(ScanRequest::Kind::kArrival, "departure 8 1:1"))
-      << "a bag reading on the entrance scanner's topic";
-  EXPECT_FALSE(apps::parse_device_message(ScanRequest::Kind::kDeparture, R"({"customer_id": 8})"));
-  EXPECT_FALSE(apps::parse_device_message(
-      ScanRequest::Kind::kArrival, R"({"timestamp": "2026-02-30T03:11:26", "customer_id": 8})"))
-      << "February 30th is not a day";
-}
-
-TEST(ScannerInput, AHugeBagIsRefusedAtTheFirstItemOverTheLimitWithoutExpandingIt) {
-  // 1 MB of "1:1000," items: refused after 10 items (10,000 units), not expanded to 150 M.
-  std::string items;
-  while (items.size() < 1'000'000) items += "1:1000,";
-  items.pop_back();
-  auto huge = apps::parse_items(items);
-  ASSERT_FALSE(huge);
-  EXPECT_NE(huge.error().find("limit per basket"), std::string::npos) << huge.error();
-  EXPECT_FALSE(apps::parse_items("1:1001")) << "over the per-line default of 1000";
-  EXPECT_FALSE(apps::parse_items("2147483648:1")) << "a sku past 2^31 - 1";
-  // The same on a device topic, in both forms, and a payload over the size limit.
-  EXPECT_FALSE(apps::parse_device_message(ScanRequest::Kind::kDeparture, "8 " + items));
-  std::string ids = R"({"timestamp": "2026-11-26T03:11:26", "customer_id": 8, "product_ids": [)";
-  for (int i = 0; i < 10'001; ++i) ids += (i ? ",1" : "1");
-  ids += "]}";
-  EXPECT_FALSE(apps::parse_device_message(ScanRequest::Kind::kDeparture, ids));
-  EXPECT_FALSE(
-      apps::parse_device_message(ScanRequest::Kind::kArrival, std::string(70'000, ' ') + "8"));
-}
-
-TEST(ScannerInput, TheLineScanSendsReadsBackAsTheSameReading) {
-  ScanRequest r;
-  r.kind = ScanRequest::Kind::kDeparture;
-  r.card = "8";
-  r.lines = {{5, 2}, {9, 1}, {5, 3}};
-  r.scan_id = "manual/1";
-  auto back = apps::parse_scan_line(apps::format_scan_line(r));
-  ASSERT_TRUE(back) << back.error();
-  EXPECT_EQ(back.value().lines, r.lines);
-  EXPECT_EQ(back.value().scan_id, r.scan_id);
 }
 
 class DeadLetters : public BusFixture {};
