@@ -75,12 +75,11 @@ class Builder final : public nlohmann::json_sax<nlohmann::json> {
       return true;
     }
     Value& parent = stack_.back();
-    if (parent.kind == Value::Kind::kArray) {
-      parent.items.push_back(std::move(value));
-    } else {
-      parent.members.emplace_back(std::move(keys_.back()), std::move(value));
+    if (parent.kind == Value::Kind::kObject) {
+      parent.keys.push_back(std::move(keys_.back()));
       keys_.pop_back();
     }
+    parent.items.push_back(std::move(value));
     return true;
   }
 
@@ -94,9 +93,10 @@ class Builder final : public nlohmann::json_sax<nlohmann::json> {
 }  // namespace
 
 const Value* Value::find(std::string_view key) const {
+  if (kind != Kind::kObject) return nullptr;
   const Value* found = nullptr;
-  for (const auto& [name, member] : members) {
-    if (name == key) found = &member;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (keys[i] == key) found = &items[i];
   }
   return found;
 }

@@ -24,8 +24,8 @@ struct Value {
   Kind kind = Kind::kNull;
   bool boolean = false;
   std::string text;          // kString: the decoded string; kNumber: the number's text
-  std::vector<Value> items;  // kArray
-  std::vector<std::pair<std::string, Value>> members;  // kObject, in source order
+  std::vector<Value> items;  // kArray; kObject: the members' values, in source order
+  std::vector<std::string> keys;  // kObject: the members' names, one per entry of `items`
 
   // The member named `key` of an object (the last one if repeated), or null.
   const Value* find(std::string_view key) const;

@@ -12,6 +12,7 @@ packages=(
   libgtest-dev librapidcheck-dev
   libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev
   mosquitto mosquitto-clients openssl
+  clang
 )
 
 missing=()

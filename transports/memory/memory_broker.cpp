@@ -36,8 +36,9 @@ std::unique_ptr<MemoryClient> MemoryBroker::connect(const std::string& client_id
   session.client = client.get();
   // A resumed session: everything still unacknowledged goes to the new connection now.
   std::vector<std::uint64_t> queued;
+  const std::uint32_t index = it->second;
   deliveries_.for_each([&](std::uint64_t id, const PendingDelivery& pending) {
-    if (pending.session == it->second) queued.push_back(id);
+    if (pending.session == index) queued.push_back(id);
   });
   for (std::uint64_t id : queued) send_delivery(id, true);
   return client;
