@@ -82,13 +82,17 @@ std::string LoadReport::to_text() const {
   return buf;
 }
 
-LoadReport run_load(const LoadOptions& options, Logger& logger) {
-  LoadReport report;
-  const Topics topics(options.chain, options.store);
-  const std::string run_id =
-      options.run_id.empty() ? "load-" + std::to_string(mqtt::wall_clock_us()) : options.run_id;
+namespace {
 
-  // The workload, decided before anything is sent.
+struct PlannedVisit {
+  CustomerId customer;
+  std::vector<LineItem> items;
+  std::int64_t total_cents;
+};
+
+// The workload, decided before anything is sent: the simulator's visits and baskets over the
+// default store's shelves, each basket priced from the default catalog.
+std::vector<PlannedVisit> plan_visits(const LoadOptions& options, LoadReport& report) {
   const StoreData& data = default_store();
   std::map<Sku, std::int64_t> prices;
   sim::Shelves shelves;
@@ -105,12 +109,7 @@ LoadReport run_load(const LoadOptions& options, Logger& logger) {
   wo.opens_at_us = 0;
   wo.closes_at_us = sim::kHourUs;
   sim::Workload workload(wo, Rng(options.seed).derive("load"), loyalty, skus);
-  struct Visit {
-    CustomerId customer;
-    std::vector<LineItem> items;
-    std::int64_t total_cents;
-  };
-  std::vector<Visit> visits;
+  std::vector<PlannedVisit> visits;
   for (const sim::Visit& v : workload.plan_visits()) {
     const std::vector<Sku> units = workload.pick_basket(shelves);
     auto departed = departure_from_lines(v.customer_id, lines_of_units(units));
@@ -119,138 +118,186 @@ LoadReport run_load(const LoadOptions& options, Logger& logger) {
       total += prices[item.sku] * item.quantity;
       report.units_sold[item.sku] += item.quantity;
     }
-    visits.push_back(Visit{v.customer_id, departed.value().items, total});
+    visits.push_back(PlannedVisit{v.customer_id, departed.value().items, total});
+  }
+  return visits;
+}
+
+// One load run: a client of its own that sends the visits and watches the payments come back.
+class LoadRun {
+ public:
+  LoadRun(const LoadOptions& options, Logger& logger)
+      : options_(options),
+        topics_(options.chain, options.store),
+        run_id_(options.run_id.empty() ? "load-" + std::to_string(mqtt::wall_clock_us())
+                                       : options.run_id),
+        clock_(timers_, strand_),
+        connection_(client_options()),
+        bus_(connection_, topics_, clock_, strand_, logger, "load") {}
+
+  LoadReport run() {
+    const std::vector<PlannedVisit> visits = plan_visits(options_, report_);
+    bus_.subscribe(topics_.payment_due, [this](const Delivery& d) { on_payment(d); });
+    bus_.start();
+    if (!wait_until_ready()) return report_;
+    report_.connected = true;
+    send_all(visits);
+    {
+      std::unique_lock lock(mutex_);
+      changed_.wait_for(lock, std::chrono::duration<double>(options_.timeout_s),
+                        [&] { return paid_ == report_.departures_sent; });
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(options_.linger_s));
+    bus_.stop();
+    timers_.stop();  // no callback (a republish) runs from here on
+    summarise();
+    return report_;
   }
 
-  mqtt::TimerThread timers;
-  mqtt::Strand strand;
-  mqtt::LiveClock clock(timers, strand);
-  mqtt::MqttOptions connection = options.connection;
-  if (connection.client_id.empty()) {
-    connection.client_id = "eventmart-" + run_id + "-" + std::to_string(::getpid());
+ private:
+  mqtt::MqttOptions client_options() const {
+    mqtt::MqttOptions connection = options_.connection;
+    if (connection.client_id.empty()) {
+      connection.client_id = "eventmart-" + run_id_ + "-" + std::to_string(::getpid());
+    }
+    // A persistent session: payments the broker queues while this client is cut off (a broker
+    // restart) arrive when it is back. The client id is new per run.
+    connection.clean_session = false;
+    return connection;
   }
-  // A persistent session: payments the broker queues while this client is cut off (a broker
-  // restart) arrive when it is back. The client id is new per run.
-  connection.clean_session = false;
-  mqtt::MqttBus bus(connection, topics, clock, strand, logger, "load");
 
-  std::mutex mutex;  // guards `expected` and the counters below (handlers run under `strand`)
-  std::condition_variable changed;
-  std::map<std::string, Expected> expected;
-  std::int64_t paid = 0;
-  SteadyClock::time_point last_payment{};
-  bus.subscribe(topics.payment_due, [&](const Delivery& d) {
+  void on_payment(const Delivery& d) {
     auto due = decode_payment_due(d.envelope.payload);
-    std::lock_guard lock(mutex);
-    auto it = expected.find(d.envelope.caused_by);
-    if (it == expected.end()) return;  // not this run's
-    ++report.payment_messages;
+    std::lock_guard lock(mutex_);
+    auto it = expected_.find(d.envelope.caused_by);
+    if (it == expected_.end()) return;  // not this run's
+    ++report_.payment_messages;
     Expected& e = it->second;
     const bool first = e.payment_ids.empty();
     e.payment_ids.insert(d.envelope.event_id);
     if (!due || due.value().total_cents != e.total_cents) e.wrong_total = true;
     if (first) {
-      ++paid;
-      last_payment = SteadyClock::now();
-      e.latency_ms = std::chrono::duration<double, std::milli>(last_payment - e.sent_at).count();
-      changed.notify_all();
+      ++paid_;
+      last_payment_ = SteadyClock::now();
+      e.latency_ms = std::chrono::duration<double, std::milli>(last_payment_ - e.sent_at).count();
+      changed_.notify_all();
     }
-  });
-  bus.start();
-  const auto connect_deadline =
-      SteadyClock::now() + std::chrono::duration<double>(options.connect_timeout_s);
-  while (!bus.ready()) {
-    // A refused password or a failed handshake does not get better by waiting.
-    const mqtt::ConnectProblem problem = bus.connect_problem();
-    const bool hopeless = problem == mqtt::ConnectProblem::kBadCredentials ||
-                          problem == mqtt::ConnectProblem::kHandshakeFailed;
-    if (hopeless || SteadyClock::now() > connect_deadline) {
-      const std::string why = bus.connect_error();
-      report.error = hopeless ? why
-                              : "no subscription at " + connection.broker + " within " +
-                                    std::to_string(static_cast<int>(options.connect_timeout_s)) +
-                                    " s" + (why.empty() ? "" : ": " + why);
-      bus.stop();
-      return report;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  report.connected = true;
+
+  // False (with the reason in the report) when the broker cannot be used.
+  bool wait_until_ready() {
+    const auto deadline =
+        SteadyClock::now() + std::chrono::duration<double>(options_.connect_timeout_s);
+    while (!bus_.ready()) {
+      // A refused password or a failed handshake does not get better by waiting.
+      const mqtt::ConnectProblem problem = bus_.connect_problem();
+      const bool hopeless = problem == mqtt::ConnectProblem::kBadCredentials ||
+                            problem == mqtt::ConnectProblem::kHandshakeFailed;
+      if (hopeless || SteadyClock::now() > deadline) {
+        const std::string why = bus_.connect_error();
+        report_.error = hopeless
+                            ? why
+                            : "no subscription at " + connection_.broker + " within " +
+                                  std::to_string(static_cast<int>(options_.connect_timeout_s)) +
+                                  " s" + (why.empty() ? "" : ": " + why);
+        bus_.stop();
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+  }
 
   // Like a device (or an outbox): a publish the broker did not confirm (the connection ended
   // with it in flight) is sent again, with the same event id, until it is confirmed.
-  std::function<void(const std::string&, Envelope)> publish_until_confirmed =
-      [&](const std::string& topic, Envelope envelope) {
-        Envelope copy = envelope;
-        bus.publish(topic, std::move(envelope), Qos::kAtLeastOnce,
-                    [&, topic, copy = std::move(copy)](PublishOutcome outcome) mutable {
-                      if (outcome == PublishOutcome::kFailed) {
-                        ++report.republished;
-                        publish_until_confirmed(topic, std::move(copy));
-                      }
-                    });
-      };
-  const auto started = SteadyClock::now();
-  for (std::size_t i = 0; i < visits.size(); ++i) {
-    if (options.rate > 0) {
-      std::this_thread::sleep_until(
-          started + std::chrono::duration_cast<SteadyClock::duration>(
-                        std::chrono::duration<double>(static_cast<double>(i) / options.rate)));
-    }
-    const Visit& v = visits[i];
-    const std::string base = run_id + "-" + std::to_string(i + 1);
-    const std::int64_t now = clock.now_us();
-    if (options.send_arrivals) {
+  void publish_until_confirmed(const std::string& topic, Envelope envelope) {
+    Envelope copy = envelope;
+    bus_.publish(topic, std::move(envelope), Qos::kAtLeastOnce,
+                 [this, topic, copy = std::move(copy)](PublishOutcome outcome) mutable {
+                   if (outcome != PublishOutcome::kFailed) return;
+                   ++report_.republished;
+                   publish_until_confirmed(topic, std::move(copy));
+                 });
+  }
+
+  void send_all(const std::vector<PlannedVisit>& visits) {
+    started_ = SteadyClock::now();
+    for (std::size_t i = 0; i < visits.size(); ++i) {
+      if (options_.rate > 0) {
+        std::this_thread::sleep_until(
+            started_ + std::chrono::duration_cast<SteadyClock::duration>(
+                           std::chrono::duration<double>(static_cast<double>(i) / options_.rate)));
+      }
+      const PlannedVisit& v = visits[i];
+      const std::string base = run_id_ + "-" + std::to_string(i + 1);
+      const std::int64_t now = clock_.now_us();
+      if (options_.send_arrivals) {
+        publish_until_confirmed(
+            topics_.customer_arrival,
+            make_envelope(EventType::kCustomerArrival, base + "-arrival", "eventmart-load", now, "",
+                          CustomerArrival{v.customer}));
+        ++report_.arrivals_sent;
+      }
+      const std::string departure_id = base + "-departure";
+      {
+        std::lock_guard lock(mutex_);
+        Expected& e = expected_[departure_id];
+        e.total_cents = v.total_cents;
+        e.sent_at = SteadyClock::now();
+      }
       publish_until_confirmed(
-          topics.customer_arrival,
-          make_envelope(EventType::kCustomerArrival, base + "-arrival", "eventmart-load", now, "",
-                        CustomerArrival{v.customer}));
-      ++report.arrivals_sent;
+          topics_.customer_departure,
+          make_envelope(EventType::kCustomerDeparted, departure_id, "eventmart-load", now, "",
+                        CustomerDeparted{v.customer, v.items}));
+      ++report_.departures_sent;
     }
-    const std::string departure_id = base + "-departure";
-    {
-      std::lock_guard lock(mutex);
-      Expected& e = expected[departure_id];
-      e.total_cents = v.total_cents;
-      e.sent_at = SteadyClock::now();
-    }
-    publish_until_confirmed(
-        topics.customer_departure,
-        make_envelope(EventType::kCustomerDeparted, departure_id, "eventmart-load", now, "",
-                      CustomerDeparted{v.customer, v.items}));
-    ++report.departures_sent;
   }
 
-  {
-    std::unique_lock lock(mutex);
-    changed.wait_for(lock, std::chrono::duration<double>(options.timeout_s),
-                     [&] { return paid == report.departures_sent; });
-  }
-  std::this_thread::sleep_for(std::chrono::duration<double>(options.linger_s));
-  bus.stop();
-  timers.stop();  // no callback (a republish) runs from here on
-
-  std::lock_guard lock(mutex);
-  std::vector<double> latencies;
-  for (const auto& [id, e] : expected) {
-    if (e.payment_ids.empty()) {
-      ++report.missing_payments;
-      continue;
+  void summarise() {
+    std::lock_guard lock(mutex_);
+    std::vector<double> latencies;
+    for (const auto& [id, e] : expected_) {
+      if (e.payment_ids.empty()) {
+        ++report_.missing_payments;
+        continue;
+      }
+      ++report_.payments_received;
+      if (e.payment_ids.size() > 1) ++report_.duplicate_payments;
+      if (e.wrong_total) ++report_.wrong_totals;
+      latencies.push_back(e.latency_ms);
     }
-    ++report.payments_received;
-    if (e.payment_ids.size() > 1) ++report.duplicate_payments;
-    if (e.wrong_total) ++report.wrong_totals;
-    latencies.push_back(e.latency_ms);
+    std::sort(latencies.begin(), latencies.end());
+    report_.latency_p50_ms = percentile(latencies, 0.50);
+    report_.latency_p99_ms = percentile(latencies, 0.99);
+    report_.latency_max_ms = latencies.empty() ? 0 : latencies.back();
+    const auto ended = report_.missing_payments == 0 ? last_payment_ : SteadyClock::now();
+    report_.duration_s = std::chrono::duration<double>(ended - started_).count();
+    report_.departures_per_s =
+        report_.duration_s > 0 ? static_cast<double>(report_.departures_sent) / report_.duration_s
+                               : 0;
   }
-  std::sort(latencies.begin(), latencies.end());
-  report.latency_p50_ms = percentile(latencies, 0.50);
-  report.latency_p99_ms = percentile(latencies, 0.99);
-  report.latency_max_ms = latencies.empty() ? 0 : latencies.back();
-  const auto ended = report.missing_payments == 0 ? last_payment : SteadyClock::now();
-  report.duration_s = std::chrono::duration<double>(ended - started).count();
-  report.departures_per_s =
-      report.duration_s > 0 ? static_cast<double>(report.departures_sent) / report.duration_s : 0;
-  return report;
+
+  const LoadOptions& options_;
+  const Topics topics_;
+  const std::string run_id_;
+  LoadReport report_;
+  mqtt::TimerThread timers_;
+  mqtt::Strand strand_;
+  mqtt::LiveClock clock_;
+  mqtt::MqttOptions connection_;
+  mqtt::MqttBus bus_;
+  std::mutex mutex_;  // guards expected_ and the counters (handlers run under strand_)
+  std::condition_variable changed_;
+  std::map<std::string, Expected> expected_;
+  std::int64_t paid_ = 0;
+  SteadyClock::time_point started_{};
+  SteadyClock::time_point last_payment_{};
+};
+
+}  // namespace
+
+LoadReport run_load(const LoadOptions& options, Logger& logger) {
+  return LoadRun(options, logger).run();
 }
 
 }  // namespace eventmart::apps

@@ -121,6 +121,8 @@ class World final : public FaultInjector::Host, public CrashPoints {
   };
 
   void start_service(ServiceSlot& slot);
+  // The run's result once it is over: statistics, trace hash, warnings, history.
+  SimResult result_of_run();
   void read_stock(Sku sku);
   void read_stock_touched_by(const Envelope& envelope);
   void scan_arrival(const Visit& visit);
@@ -225,6 +227,56 @@ ServiceSlot& World::slot(std::string_view name) {
     if (s.name == name) return s;
   }
   throw std::logic_error("no service " + std::string(name));
+}
+
+SimResult World::result_of_run() {
+  SimResult result;
+  result.options = options_;
+  SimStats& s = result.stats;
+  s.customers = static_cast<std::int64_t>(visits_.size());
+  s.welcomes_shown = display_.shown;
+  ServiceStats totals = crashed_stats_;
+  for (const ServiceSlot& slot : slots_) {
+    if (slot.service() == nullptr) continue;
+    totals.duplicates += slot.service()->stats().duplicates;
+    totals.rejected += slot.service()->stats().rejected;
+  }
+  s.arrivals = arrivals_;
+  s.unknown_cards = static_cast<std::int64_t>(crashed_unknown_customers_);
+  if (auto* hello = dynamic_cast<HelloHelper*>(slot(kHelloHelper).service())) {
+    s.unknown_cards += static_cast<std::int64_t>(hello->unknown_customers());
+  }
+  s.departures = static_cast<std::int64_t>(history_.departures.size());
+  std::map<std::string, std::int64_t> payments;  // distinct by event id
+  for (const ObservedPayment& p : history_.payments) payments.emplace(p.event_id, p.total_cents);
+  s.payments = static_cast<std::int64_t>(payments.size());
+  for (const auto& [id, cents] : payments) s.revenue_cents += cents;
+  for (const DepartureTruth& d : history_.departures) {
+    for (const LineItem& item : d.basket) s.units_sold += item.quantity;
+  }
+  s.restocks_requested = static_cast<std::int64_t>(logistics_->requested());
+  s.restocks_delivered = static_cast<std::int64_t>(logistics_->delivered());
+  s.deliveries = static_cast<std::int64_t>(store_broker_.stats().delivered +
+                                           logistics_broker_.stats().delivered);
+  s.publishes = static_cast<std::int64_t>(store_broker_.stats().published +
+                                          logistics_broker_.stats().published);
+  s.duplicates_detected = static_cast<std::int64_t>(totals.duplicates);
+  s.rejected_events = static_cast<std::int64_t>(totals.rejected);
+  s.handler_failures = handler_failures_;
+  s.scheduler_steps = static_cast<std::int64_t>(scheduler_.steps());
+  s.virtual_us = scheduler_.now_us() - kStoreOpensAtUs;
+  s.trace_entries = static_cast<std::int64_t>(trace_.entries());
+  s.redelivered_after_loss =
+      static_cast<std::int64_t>(store_broker_.stats().redelivered_after_loss +
+                                logistics_broker_.stats().redelivered_after_loss);
+  s.crash_recoveries = restarts_;
+  s.faults = injector_.counts();
+  result.trace_hash = trace_.hash();
+  for (const auto& entry : logger_.entries()) {
+    result.warnings.push_back(entry.source + ": " + entry.message);
+  }
+  result.history = std::move(history_);
+  return result;
 }
 
 void World::start_service(ServiceSlot& s) {
@@ -402,53 +454,7 @@ SimResult World::run() {
   }
   history_.final_shelves = shelves_;
 
-  SimResult result;
-  result.options = options_;
-  SimStats& s = result.stats;
-  s.customers = static_cast<std::int64_t>(visits_.size());
-  s.welcomes_shown = display_.shown;
-  ServiceStats totals = crashed_stats_;
-  for (const ServiceSlot& slot : slots_) {
-    if (slot.service() == nullptr) continue;
-    totals.duplicates += slot.service()->stats().duplicates;
-    totals.rejected += slot.service()->stats().rejected;
-  }
-  s.arrivals = arrivals_;
-  s.unknown_cards = static_cast<std::int64_t>(crashed_unknown_customers_);
-  if (auto* hello = dynamic_cast<HelloHelper*>(slot(kHelloHelper).service())) {
-    s.unknown_cards += static_cast<std::int64_t>(hello->unknown_customers());
-  }
-  s.departures = static_cast<std::int64_t>(history_.departures.size());
-  std::map<std::string, std::int64_t> payments;  // distinct by event id
-  for (const ObservedPayment& p : history_.payments) payments.emplace(p.event_id, p.total_cents);
-  s.payments = static_cast<std::int64_t>(payments.size());
-  for (const auto& [id, cents] : payments) s.revenue_cents += cents;
-  for (const DepartureTruth& d : history_.departures) {
-    for (const LineItem& item : d.basket) s.units_sold += item.quantity;
-  }
-  s.restocks_requested = static_cast<std::int64_t>(logistics_->requested());
-  s.restocks_delivered = static_cast<std::int64_t>(logistics_->delivered());
-  s.deliveries = static_cast<std::int64_t>(store_broker_.stats().delivered +
-                                           logistics_broker_.stats().delivered);
-  s.publishes = static_cast<std::int64_t>(store_broker_.stats().published +
-                                          logistics_broker_.stats().published);
-  s.duplicates_detected = static_cast<std::int64_t>(totals.duplicates);
-  s.rejected_events = static_cast<std::int64_t>(totals.rejected);
-  s.handler_failures = handler_failures_;
-  s.scheduler_steps = static_cast<std::int64_t>(scheduler_.steps());
-  s.virtual_us = scheduler_.now_us() - kStoreOpensAtUs;
-  s.trace_entries = static_cast<std::int64_t>(trace_.entries());
-  s.redelivered_after_loss =
-      static_cast<std::int64_t>(store_broker_.stats().redelivered_after_loss +
-                                logistics_broker_.stats().redelivered_after_loss);
-  s.crash_recoveries = restarts_;
-  s.faults = injector_.counts();
-  result.trace_hash = trace_.hash();
-  for (const auto& entry : logger_.entries()) {
-    result.warnings.push_back(entry.source + ": " + entry.message);
-  }
-  result.history = std::move(history_);
-  return result;
+  return result_of_run();
 }
 
 }  // namespace
