@@ -43,26 +43,6 @@ namespace {
 
 constexpr std::int64_t kSiblingCheckUs = 2'000'000;  // how often a replica looks at its siblings
 
-// The entrance display: the welcome, retained, so a display that connects later shows it.
-class MqttDisplay final : public Display {
- public:
-  MqttDisplay(mqtt::MqttBus& bus, const Topics& topics, Clock& clock)
-      : bus_(bus), topics_(topics), clock_(clock) {}
-  void show(CustomerId customer, std::string_view text) override {
-    json::Document doc = json::Document::object();
-    doc["timestamp"] = json_wire::format_timestamp(clock_.now_us());
-    doc["customer_id"] = customer;
-    doc["message"] = std::string(text);
-    bus_.publish_bytes(topics_.display_entrance, json::dump(doc), Qos::kAtLeastOnce,
-                       mqtt::Retain::kYes, nullptr);
-  }
-
- private:
-  mqtt::MqttBus& bus_;
-  const Topics& topics_;
-  Clock& clock_;
-};
-
 std::string client_id_of(const LiveOptions& o, const std::string& service,
                          const std::string& instance) {
   std::string id = "eventmart-" + o.chain + "-" + o.store + "-" + service;
@@ -126,8 +106,7 @@ struct LiveStore::Running {
   std::unique_ptr<mqtt::LiveClock> clock;
   std::unique_ptr<Database> db;
   std::unique_ptr<mqtt::MqttBus> bus;
-  std::unique_ptr<Display> display;
-  std::optional<BuiltService> built;  // from the registry, as the simulator builds it
+  std::optional<BuiltService> built;             // from the registry, as the simulator builds it
   std::map<std::string, SiblingState> siblings;  // replicas only: instance -> state
   Service* service() const { return built ? built->service.get() : nullptr; }
 };
@@ -176,10 +155,6 @@ std::unique_ptr<LiveStore::Running> LiveStore::start_running(ServiceKind kind) {
   inputs.context.inbox_retention_us = options_.inbox_retention_us;
   inputs.context.limits = options_.limits;
   inputs.store_data = &default_store();
-  if (kind == ServiceKind::kHelloHelper) {
-    r->display = std::make_unique<MqttDisplay>(*r->bus, topics_, *r->clock);
-    inputs.display = r->display.get();
-  }
   inputs.variant = options_.variant;
   r->built.emplace(build_service(kind, inputs));
   return r;
@@ -260,9 +235,8 @@ void LiveStore::check_siblings(Running& r) {
     }
     const std::string id = client_id_of(options_, r.name, instance);
     SiblingState* state = &sibling;
-    if (r.bus->drain_session(id, std::chrono::seconds(2), [state](std::uint64_t) {
-          state->drained = true;
-        })) {
+    if (r.bus->drain_session(id, std::chrono::seconds(2),
+                             [state](std::uint64_t) { state->drained = true; })) {
       logger_.log(LogLevel::kWarning, r.name,
                   "replica '" + instance + "' has been offline for " +
                       std::to_string((now - sibling.since_us) / 1'000'000) +
@@ -283,7 +257,6 @@ void LiveStore::stop() {
   for (auto& r : running_) {
     std::lock_guard lock(r->strand);
     r->built.reset();
-    r->display.reset();
   }
   running_.clear();
 }

@@ -63,7 +63,7 @@ std::vector<std::string> SeedOutcome::failures() const {
 sim::SimOptions options_for(const RunPlan& plan, std::uint64_t seed) {
   sim::SimOptions options = plan.base;
   options.seed = seed;
-  return plan.swarm ? sim::with_swarm_faults(options) : options;
+  return plan.swarm ? sim::with_swarm(options) : options;
 }
 
 SeedOutcome run_seed(const RunPlan& plan, std::uint64_t seed,
@@ -115,6 +115,10 @@ namespace {
 void fold(SeedSummary& summary, std::map<std::uint64_t, SeedOutcome>& kept, SeedOutcome outcome) {
   ++summary.seeds;
   summary.lost_departures += lost_departures(outcome);
+  for (std::size_t m = 0; m < kMarkCount; ++m) {
+    summary.mark_hits[m] += outcome.result.marks[m];
+    summary.mark_seeds[m] += outcome.result.marks[m] > 0 ? 1 : 0;
+  }
   if (outcome.result.history.at_most_once) ++summary.qos0_seeds;
   if (outcome.passed()) return;
   ++summary.failing;
@@ -207,6 +211,9 @@ std::string replay_command(const RunPlan& plan, std::uint64_t seed) {
     if (f.crash_per_minute > 0) cmd += " --crash " + number(f.crash_per_minute);
     if (f.broker_restart_per_minute > 0) {
       cmd += " --broker-restart " + number(f.broker_restart_per_minute);
+    }
+    if (f.publish_failure_probability > 0) {
+      cmd += " --publish-fail " + number(f.publish_failure_probability);
     }
   }
   if (o.bug != sim::Bug::kNone) cmd += " --bug " + std::string(sim::bug_name(o.bug));

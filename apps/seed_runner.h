@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/marks.h"
 #include "properties/invariants.h"
 #include "sim/world.h"
 
@@ -53,6 +54,8 @@ struct SeedSummary {
   std::uint64_t qos0_seeds = 0;                    // seeds that ran at QoS 0
   std::uint64_t lost_departures = 0;               // at QoS 0: departures lost, expected there
   std::map<std::string, std::uint64_t> failed_by;  // failure name -> failing seeds
+  MarkCounts mark_hits{};                          // coverage marks: hits over all seeds
+  MarkCounts mark_seeds{};                         // ... and the seeds that hit each at least once
   // The lowest failing seeds (at most kKeptFailures), in seed order, each without its
   // history and warnings (the verdict only).
   std::vector<SeedOutcome> failing_examples;

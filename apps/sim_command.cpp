@@ -21,7 +21,8 @@ namespace {
 struct SimArgs {
   std::string seed = "1", customers = "2000", products = "100", hours = "12";
   std::string qos = "1", drop = "0", dup = "0", reorder = "0", delay_ms = "0", partition = "0",
-              crash = "0", broker_restart = "0", faults = "none", seeds, bug = "none", jobs;
+              crash = "0", broker_restart = "0", publish_fail = "0", faults = "none", seeds,
+              bug = "none", jobs;
 };
 
 // What the command was asked to do.
@@ -79,6 +80,9 @@ po::options_description describe(SimArgs& a) {
       "broker-restart", po::value(&a.broker_restart)->value_name("P"),
       "probability per virtual minute that the store's broker restarts (down 1..30 s; "
       "sessions and queued QoS 1 messages persist)")(
+      "publish-fail", po::value(&a.publish_fail)->value_name("P"),
+      "probability that a client fails a QoS 1 publish at once, as a real client does when "
+      "its connection drops (the outbox relay sends it again)")(
       "faults", po::value(&a.faults)->value_name("none|swarm"),
       "swarm: each seed draws its own fault mix and QoS (overrides the flags above)");
   po::options_description harness_desc("Harness");
@@ -134,6 +138,10 @@ std::string_view flag_of(sim::SimOption option) {
       return "--crash";
     case sim::SimOption::kBrokerRestartPerMinute:
       return "--broker-restart";
+    case sim::SimOption::kPublishFailureProbability:
+      return "--publish-fail";
+    case sim::SimOption::kWorkloadShape:
+      return "the workload shape";
   }
   return "an option";
 }
@@ -172,6 +180,7 @@ void set_faults(const SimArgs& a, sim::FaultOptions& f) {
   f.partition_per_minute = parse_double("--partition", a.partition);
   f.crash_per_minute = parse_double("--crash", a.crash);
   f.broker_restart_per_minute = parse_double("--broker-restart", a.broker_restart);
+  f.publish_failure_probability = parse_double("--publish-fail", a.publish_fail);
 }
 
 SimCommand to_command(const SimArgs& a, const po::variables_map& vm) {

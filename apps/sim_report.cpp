@@ -38,6 +38,7 @@ void write_faults(JsonWriter& j, const sim::SimResult& r) {
   j.key("partition").value_fixed(f.partition_per_minute, 6);
   j.key("crash").value_fixed(f.crash_per_minute, 6);
   j.key("broker_restart").value_fixed(f.broker_restart_per_minute, 6);
+  j.key("publish_fail").value_fixed(f.publish_failure_probability, 6);
   j.end_object();
   const sim::FaultCounts& c = r.stats.faults;
   j.key("faults").begin_object();
@@ -50,6 +51,7 @@ void write_faults(JsonWriter& j, const sim::SimResult& r) {
   j.key("crashes_before_commit").value(c.crashes_before_commit);
   j.key("crashes_after_commit").value(c.crashes_after_commit);
   j.key("broker_restarts").value(c.broker_restarts);
+  j.key("publishes_refused").value(c.publishes_refused);
   j.end_object();
 }
 
@@ -71,15 +73,29 @@ void print_invariants(const SeedOutcome& o) {
 void print_faults(const sim::SimStats& s, const sim::FaultCounts& f) {
   std::printf(
       "  faults      %lld dropped, %lld duplicated, %lld delayed, %lld reordered, %lld "
-      "partitions, %lld crashes (%lld before commit, %lld after), %lld broker restarts\n",
+      "partitions, %lld crashes (%lld before commit, %lld after), %lld broker restarts, %lld "
+      "publishes refused\n",
       static_cast<long long>(f.dropped), static_cast<long long>(f.duplicated),
       static_cast<long long>(f.delayed), static_cast<long long>(f.reordered),
       static_cast<long long>(f.partitions), static_cast<long long>(f.crashes),
       static_cast<long long>(f.crashes_before_commit),
-      static_cast<long long>(f.crashes_after_commit), static_cast<long long>(f.broker_restarts));
+      static_cast<long long>(f.crashes_after_commit), static_cast<long long>(f.broker_restarts),
+      static_cast<long long>(f.publishes_refused));
   std::printf("  recovery    %lld redelivered after loss, %lld services restarted\n",
               static_cast<long long>(s.redelivered_after_loss),
               static_cast<long long>(s.crash_recoveries));
+}
+
+// How often the search reached each rare path of the real code, and in how many seeds.
+void print_marks(const SeedSummary& summary) {
+  std::printf("coverage marks                         hits      seeds\n");
+  for (const MarkInfo& m : all_marks()) {
+    const auto i = static_cast<std::size_t>(m.mark);
+    std::printf("  %-34s %10llu %10llu%s\n", std::string(m.name).c_str(),
+                static_cast<unsigned long long>(summary.mark_hits[i]),
+                static_cast<unsigned long long>(summary.mark_seeds[i]),
+                summary.mark_seeds[i] == 0 ? "   never reached" : "");
+  }
 }
 
 }  // namespace
@@ -197,6 +213,15 @@ void print_summary(const RunPlan& plan, const SeedSummary& summary, const Summar
     j.key("failed_by").begin_object();
     for (const auto& [name, n] : summary.failed_by) j.key(name).value(n);
     j.end_object();
+    j.key("marks").begin_object();
+    for (const MarkInfo& m : all_marks()) {
+      const auto i = static_cast<std::size_t>(m.mark);
+      j.key(m.name).begin_object();
+      j.key("hits").value(summary.mark_hits[i]);
+      j.key("seeds").value(summary.mark_seeds[i]);
+      j.end_object();
+    }
+    j.end_object();
     j.key("failing_seeds").begin_array();
     for (const SeedOutcome& o : summary.failing_examples) {
       j.begin_object();
@@ -239,6 +264,7 @@ void print_summary(const RunPlan& plan, const SeedSummary& summary, const Summar
   if (summary.failing > shown) {
     std::printf("  ... and %llu more\n", static_cast<unsigned long long>(summary.failing - shown));
   }
+  print_marks(summary);
 }
 
 TraceFile::TraceFile(const std::string& path) : out_(path) {

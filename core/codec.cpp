@@ -310,6 +310,7 @@ std::string check_payload(const Envelope& e, const InputLimits& limits) {
       return d ? std::string() : d.error();
     }
     case EventType::kDeadLetter:
+    case EventType::kWelcome:
       return {};
     case EventType::kUnknown:
       break;

@@ -16,6 +16,8 @@ std::string_view event_type_name(EventType type) {
       return "stock-replenished";
     case EventType::kDeadLetter:
       return "dead-letter";
+    case EventType::kWelcome:
+      return "welcome";
     case EventType::kUnknown:
       break;
   }

@@ -19,9 +19,10 @@ enum class EventType : std::uint8_t {
   kPaymentDue = 3,
   kRestockNeeded = 4,
   kStockReplenished = 5,
-  // Not a domain event: a message a service could not consume, as a JSON document (see
-  // core/wire.h). Transports carry its payload as is, whatever the wire format.
-  kDeadLetter = 100,
+  // Not domain events: documents for people and devices, JSON whatever the wire format
+  // (core/wire.h); transports carry their payload as is.
+  kDeadLetter = 100,  // a message a service could not consume
+  kWelcome = 101,     // a welcome for the entrance display
 };
 
 // Stable lower-case name of an event type ("customer-departed"), used in logs and traces.

@@ -243,6 +243,7 @@ Decoded<std::string> encode(const Envelope& e) {
       break;
     }
     case EventType::kDeadLetter:
+    case EventType::kWelcome:
     case EventType::kUnknown:
       return Decoded<std::string>::error("JSON wire: cannot encode an event of unknown type");
   }
@@ -423,6 +424,7 @@ Decoded<Envelope> decode(EventType type, std::string_view topic, std::string_vie
       break;
     }
     case EventType::kDeadLetter:
+    case EventType::kWelcome:
     case EventType::kUnknown:
       return D::error(what + ": no JSON form for an unknown event type");
   }

@@ -26,7 +26,9 @@ EventType event_type_of_topic(const Topics& topics, std::string_view topic) {
 }
 
 Decoded<std::string> encode_wire(WireFormat format, const Envelope& envelope) {
-  if (envelope.type == EventType::kDeadLetter) return Decoded<std::string>::ok(envelope.payload);
+  if (envelope.type == EventType::kDeadLetter || envelope.type == EventType::kWelcome) {
+    return Decoded<std::string>::ok(envelope.payload);
+  }
   if (format == WireFormat::kJson) return json_wire::encode(envelope);
   return Decoded<std::string>::ok(encode_envelope(envelope));
 }
@@ -52,6 +54,32 @@ Decoded<Envelope> decode_wire(WireFormat format, const Topics& topics, std::stri
                                     " event does not belong on '" + std::string(topic) + "'");
   }
   return envelope;
+}
+
+std::string welcome_document(CustomerId customer, std::string_view text,
+                             std::string_view arrival_event_id, std::int64_t at_us) {
+  json::Document doc = json::Document::object();
+  doc["timestamp"] = json_wire::format_timestamp(at_us);
+  doc["customer_id"] = customer;
+  doc["message"] = std::string(text);
+  doc["arrival_event_id"] = std::string(arrival_event_id);
+  return json::dump(doc);
+}
+
+Decoded<ShownText> read_welcome_document(std::string_view document) {
+  using D = Decoded<ShownText>;
+  auto doc = json::parse(document);
+  if (!doc) return D::error(doc.error());
+  const json::Value* customer = doc.value().find("customer_id");
+  const json::Value* message = doc.value().find("message");
+  const json::Value* arrival = doc.value().find("arrival_event_id");
+  if (customer == nullptr || message == nullptr || arrival == nullptr ||
+      message->kind != json::Value::Kind::kString || arrival->kind != json::Value::Kind::kString) {
+    return D::error("a welcome needs customer_id, message and arrival_event_id");
+  }
+  auto id = json::as_int64(*customer);
+  if (!id) return D::error("customer_id is not an integer");
+  return D::ok(ShownText{*id, message->text, arrival->text});
 }
 
 std::string base64_encode(std::string_view bytes) {

@@ -27,8 +27,8 @@ std::optional<WireFormat> parse_wire_format(std::string_view name);
 // does not say its own type.
 EventType event_type_of_topic(const Topics& topics, std::string_view topic);
 
-// The bytes of `envelope` in `format`. A dead letter (EventType::kDeadLetter) is its payload,
-// as is, in every format. Fails only when a JSON payload cannot be decoded.
+// The bytes of `envelope` in `format`. A dead letter or a welcome (documents, not domain
+// events) is its payload, as is, in every format. Fails only when a JSON payload cannot be decoded.
 Decoded<std::string> encode_wire(WireFormat format, const Envelope& envelope);
 
 // Reads a message received on `topic`. Everything is checked before it is used: the size
@@ -52,5 +52,18 @@ std::string dead_letter_document(std::string_view service, std::string_view topi
                                  std::size_t max_payload_bytes = 64 * 1024);
 
 std::string base64_encode(std::string_view bytes);
+
+// The welcome the entrance display shows, one JSON object:
+//   {"timestamp": "2026-...", "customer_id": 3, "message": "Welcome, ...!",
+//    "arrival_event_id": "..."}
+// A display shows each arrival_event_id once (the document may be delivered twice).
+std::string welcome_document(CustomerId customer, std::string_view text,
+                             std::string_view arrival_event_id, std::int64_t at_us);
+struct ShownText {
+  CustomerId customer_id = 0;
+  std::string message;
+  std::string arrival_event_id;
+};
+Decoded<ShownText> read_welcome_document(std::string_view document);
 
 }  // namespace eventmart

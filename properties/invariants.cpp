@@ -3,6 +3,8 @@
 #include <map>
 #include <set>
 
+#include "services/hello_helper.h"
+
 namespace eventmart::properties {
 namespace {
 constexpr std::size_t kMaxExamples = 5;
@@ -62,9 +64,17 @@ InvariantResult check_payment_equals_basket(const sim::History& history) {
   return result;
 }
 
-InvariantResult check_restock_once_per_crossing(const sim::History& history) {
-  InvariantResult result{"restock_once_per_crossing", 0, {}};
-  std::map<Sku, std::int64_t> crossings;
+namespace {
+
+// Downward crossings of each product's threshold by the recorded level, in commit order, and
+// the time of the last one.
+struct Crossings {
+  std::map<Sku, std::int64_t> count;
+  std::map<Sku, std::int64_t> last_at_us;
+};
+
+Crossings crossings_of(const sim::History& history) {
+  Crossings c;
   std::map<Sku, std::int64_t> last_level;  // absent until the first reading
   for (const sim::StockReading& r : history.stock_readings) {
     const std::int64_t level = r.stock - r.shortfall;
@@ -73,19 +83,42 @@ InvariantResult check_restock_once_per_crossing(const sim::History& history) {
     auto last = last_level.find(r.sku);
     if (last != last_level.end() && last->second >= threshold->second &&
         level < threshold->second) {
-      ++crossings[r.sku];
+      ++c.count[r.sku];
+      c.last_at_us[r.sku] = r.at_us;
     }
     last_level[r.sku] = level;
   }
-  std::map<Sku, std::set<std::string>> restocks;
-  for (const sim::ObservedRestock& r : history.restocks) restocks[r.sku].insert(r.event_id);
+  return c;
+}
 
+}  // namespace
+
+InvariantResult check_restock_once_per_crossing(const sim::History& history) {
+  InvariantResult result{"restock_once_per_crossing", 0, {}};
+  const Crossings crossings = crossings_of(history);
+  std::map<Sku, std::set<std::string>> orders_of;      // sku -> its orders' ids
+  std::map<std::string, std::set<Sku>> skus_of_order;  // order id -> the skus it was for
+  for (const sim::ObservedRestock& r : history.restocks) {
+    orders_of[r.sku].insert(r.event_id);
+    skus_of_order[r.event_id].insert(r.sku);
+  }
+  // Each product's order is its own: one id for two products means one of them is never
+  // delivered (logistics takes the second as a duplicate of the first).
+  for (const auto& [id, skus] : skus_of_order) {
+    if (skus.size() > 1) {
+      std::string list;
+      for (Sku sku : skus) list += (list.empty() ? "" : ", ") + std::to_string(sku);
+      result.violate("restock order " + id + " was raised for " + std::to_string(skus.size()) +
+                     " products (skus " + list + "): each product's order must be its own");
+    }
+  }
   std::set<Sku> skus;
-  for (const auto& [sku, n] : crossings) skus.insert(sku);
-  for (const auto& [sku, ids] : restocks) skus.insert(sku);
+  for (const auto& [sku, n] : crossings.count) skus.insert(sku);
+  for (const auto& [sku, ids] : orders_of) skus.insert(sku);
   for (Sku sku : skus) {
-    const std::int64_t crossed = crossings.count(sku) ? crossings[sku] : 0;
-    const auto raised = static_cast<std::int64_t>(restocks.count(sku) ? restocks[sku].size() : 0);
+    const std::int64_t crossed = crossings.count.count(sku) ? crossings.count.at(sku) : 0;
+    const auto raised =
+        static_cast<std::int64_t>(orders_of.count(sku) ? orders_of.at(sku).size() : 0);
     if (history.at_most_once ? raised > crossed : raised != crossed) {
       result.violate("sku " + std::to_string(sku) + " crossed below its threshold " +
                      std::to_string(crossed) + " time(s) but " + std::to_string(raised) +
@@ -93,16 +126,113 @@ InvariantResult check_restock_once_per_crossing(const sim::History& history) {
     }
   }
   if (!history.at_most_once && history.quiescent) {
-    // Liveness: every order logistics received was delivered by the end of the run.
-    std::set<std::string> delivered(history.restock_deliveries.begin(),
-                                    history.restock_deliveries.end());
-    for (const auto& [sku, ids] : restocks) {
+    // Liveness: every order was delivered by the end of the run, to the product it was for.
+    std::map<std::string, std::set<Sku>> delivered_to;
+    for (const sim::RestockDelivery& d : history.restock_deliveries) {
+      delivered_to[d.order_id].insert(d.sku);
+    }
+    for (const auto& [sku, ids] : orders_of) {
       for (const std::string& id : ids) {
-        if (!delivered.count(id)) {
+        auto it = delivered_to.find(id);
+        if (it == delivered_to.end()) {
           result.violate("restock " + id + " for sku " + std::to_string(sku) +
                          " was never delivered");
+        } else if (!it->second.count(sku)) {
+          result.violate("restock " + id + " for sku " + std::to_string(sku) +
+                         " was delivered to another product's shelf");
         }
       }
+    }
+  }
+  return result;
+}
+
+InvariantResult check_no_product_left_short(const sim::History& history) {
+  InvariantResult result{"no_product_left_short", 0, {}};
+  if (history.at_most_once || !history.quiescent) {
+    result.checked = false;  // a lost order is expected at QoS 0; nothing is final unquiet
+    return result;
+  }
+  const Crossings crossings = crossings_of(history);
+  std::map<std::string, std::set<Sku>> delivered_to;
+  for (const sim::RestockDelivery& d : history.restock_deliveries) {
+    delivered_to[d.order_id].insert(d.sku);
+  }
+  for (const auto& [sku, final] : history.final_stock) {
+    auto threshold = history.restock_threshold.find(sku);
+    if (threshold == history.restock_threshold.end()) continue;
+    const std::int64_t level = final.stock - final.shortfall;
+    if (level >= threshold->second || !crossings.last_at_us.count(sku)) continue;
+    // Below its threshold at the end: an order raised at or after its last crossing must be
+    // outstanding, or delivered to it.
+    const std::int64_t since = crossings.last_at_us.at(sku);
+    bool covered = false;
+    for (const sim::ObservedRestock& r : history.restocks) {
+      if (r.sku != sku || r.at_us < since) continue;
+      auto it = delivered_to.find(r.event_id);
+      if (it == delivered_to.end() || it->second.count(sku)) covered = true;
+    }
+    if (!covered) {
+      result.violate("sku " + std::to_string(sku) + " ends below its threshold (level " +
+                     std::to_string(level) + " < " + std::to_string(threshold->second) +
+                     ") with no restock order outstanding or delivered for it");
+    }
+  }
+  return result;
+}
+
+InvariantResult check_welcome_once_per_arrival(const sim::History& history) {
+  InvariantResult result{"welcome_once_per_arrival", 0, {}};
+  std::map<std::string, const sim::ArrivalTruth*> arrival_of;
+  for (const sim::ArrivalTruth& a : history.arrivals) {
+    if (!a.event_id.empty()) arrival_of[a.event_id] = &a;
+  }
+  std::map<std::string, std::int64_t> shown;  // arrival event id -> welcomes
+  std::map<CustomerId, int> first_visits;     // "Welcome, NAME!" shown per known customer
+  for (const sim::ShownWelcome& w : history.welcomes) {
+    auto a = arrival_of.find(w.arrival_event_id);
+    if (a == arrival_of.end()) {
+      result.violate("the display welcomed customer " + std::to_string(w.customer_id) +
+                     " for arrival '" + w.arrival_event_id + "', which no customer made");
+      continue;
+    }
+    if (++shown[w.arrival_event_id] > 1) continue;  // counted below
+    const sim::ArrivalTruth& arrival = *a->second;
+    const bool first = !arrival.name.empty() && w.text == welcome_message(arrival.name, 1);
+    const bool again = !arrival.name.empty() && w.text == welcome_message(arrival.name, 2);
+    if (first) ++first_visits[arrival.customer_id];
+    const bool right = arrival.name.empty() ? w.text == history.generic_welcome : first || again;
+    if (!right) {
+      result.violate("arrival " + arrival.scan_id + " of customer " +
+                     std::to_string(arrival.customer_id) + " was welcomed with '" + w.text + "'");
+    }
+  }
+  // Visits are counted once each: a known customer's first welcome says "Welcome", every later
+  // one "Welcome back" (in the order Hello Helper took the arrivals, which the network may have
+  // reordered: the text carries that order, the display's order may differ).
+  std::map<CustomerId, std::int64_t> welcomed;  // welcomes shown per known customer
+  for (const sim::ArrivalTruth& a : history.arrivals) {
+    if (!a.name.empty() && shown.count(a.event_id)) ++welcomed[a.customer_id];
+  }
+  for (const auto& [customer, n] : welcomed) {
+    const int firsts = first_visits.count(customer) ? first_visits.at(customer) : 0;
+    const bool lossy = history.at_most_once || !history.quiescent;
+    if (firsts > 1 || (!lossy && firsts != 1)) {
+      result.violate("customer " + std::to_string(customer) + " was welcomed as a first visit " +
+                     std::to_string(firsts) + " times in " + std::to_string(n) + " welcomes");
+    }
+  }
+  for (const sim::ArrivalTruth& a : history.arrivals) {
+    const std::int64_t times =
+        a.event_id.empty() || !shown.count(a.event_id) ? 0 : shown.at(a.event_id);
+    if (times == 0 && (history.at_most_once || !history.quiescent)) {
+      ++result.lost;
+    } else if (times == 0) {
+      result.violate("arrival " + a.scan_id + " of customer " + std::to_string(a.customer_id) +
+                     " was never welcomed");
+    } else if (times > 1) {
+      result.violate("arrival " + a.scan_id + " of customer " + std::to_string(a.customer_id) +
+                     " was welcomed " + std::to_string(times) + " times");
     }
   }
   return result;
@@ -158,9 +288,10 @@ InvariantResult check_inventory_matches_shelves(const sim::History& history) {
 }
 
 std::vector<InvariantResult> check_all(const sim::History& history) {
-  return {check_stock_never_negative(history), check_payment_equals_basket(history),
-          check_restock_once_per_crossing(history), check_departure_paid_once(history),
-          check_inventory_matches_shelves(history)};
+  return {check_stock_never_negative(history),      check_payment_equals_basket(history),
+          check_restock_once_per_crossing(history), check_no_product_left_short(history),
+          check_departure_paid_once(history),       check_inventory_matches_shelves(history),
+          check_welcome_once_per_arrival(history)};
 }
 
 }  // namespace eventmart::properties

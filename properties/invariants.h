@@ -6,12 +6,20 @@
 //  payment_equals_basket      each PaymentDue equals sum(price x quantity) of the basket the
 //                             customer physically carried out
 //  restock_once_per_crossing  per product, distinct RestockNeeded events == downward
-//                             crossings of the threshold by the recorded level, and every
-//                             one of them delivered by logistics by the end of the run
+//                             crossings of the threshold by the recorded level; each order
+//                             its own (one id for two products is a violation); every one
+//                             delivered by logistics by the end of the run, to its product
+//  no_product_left_short      after quiescence, no product is below its threshold without an
+//                             order outstanding or delivered for it since it last crossed
 //  departure_paid_once        every departure through the gate has exactly one PaymentDue
 //                             (by distinct event id): none lost, none charged twice
 //  inventory_matches_shelves  after quiescence the database's stock equals the units on the
 //                             physical shelves, with no shortfall left unsettled
+//  welcome_once_per_arrival   every accepted arrival is welcomed on the display exactly once
+//                             (a redelivery shows nothing new): a known customer by name, with
+//                             exactly one "Welcome" (the first visit) and "Welcome back" for
+//                             the others, in the order Hello Helper took the arrivals; an
+//                             unknown card with the generic welcome
 //
 // At QoS 0 (history.at_most_once) delivery is at most once, so losses are expected: a
 // departure never paid is counted in `lost`, a crossing without a restock is allowed (a
@@ -41,6 +49,8 @@ struct InvariantResult {
 InvariantResult check_stock_never_negative(const sim::History& history);
 InvariantResult check_payment_equals_basket(const sim::History& history);
 InvariantResult check_restock_once_per_crossing(const sim::History& history);
+InvariantResult check_no_product_left_short(const sim::History& history);
+InvariantResult check_welcome_once_per_arrival(const sim::History& history);
 InvariantResult check_departure_paid_once(const sim::History& history);
 InvariantResult check_inventory_matches_shelves(const sim::History& history);
 

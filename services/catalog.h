@@ -31,6 +31,9 @@ struct Customer {
 struct StoreData {
   std::vector<Product> products;
   std::vector<Customer> customers;
+  // Products the price list lacks (a catalog ahead of its prices): Fastlane Finale lists them
+  // as unpriced. Inventory Intel knows them all.
+  std::vector<Sku> without_price = {};
 };
 
 // Prices are at most ten million currency units, so a basket within the InputLimits never

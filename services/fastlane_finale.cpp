@@ -112,6 +112,7 @@ void FastlaneFinale::on_departure(const Delivery& delivery) {
   });
   if (!consumed.applied()) return settle(delivery, consumed);
   if (!due.unpriced_skus.empty()) {
+    mark(Mark::kUnpricedSku);
     warn("departure '" + cause + "' has " + std::to_string(due.unpriced_skus.size()) +
          " item(s) without a price; not charged");
   }

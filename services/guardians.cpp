@@ -43,6 +43,7 @@ std::string Guardian::check_reading(const std::string& scan_id, const std::strin
 
 ScanOutcome Guardian::refuse(std::string why) {
   ++stats_.rejected;
+  mark(Mark::kGuardianRefusedReading);
   warn(why);
   return rejected(std::move(why));
 }

@@ -1,5 +1,8 @@
 #include "services/hello_helper.h"
 
+#include "core/event_id.h"
+#include "core/wire.h"
+
 namespace eventmart {
 
 std::string welcome_message(const std::optional<std::string>& customer_name, int visit_number) {
@@ -53,8 +56,8 @@ int CustomerStore::visits_of(CustomerId id) {
   return visits;
 }
 
-HelloHelper::HelloHelper(const ServiceContext& context, Display& display)
-    : Service(kHelloHelper, context), display_(display), store_(context.db) {}
+HelloHelper::HelloHelper(const ServiceContext& context)
+    : Service(kHelloHelper, context), store_(context.db) {}
 
 void HelloHelper::start() {
   ctx_.bus.subscribe(ctx_.topics.customer_arrival,
@@ -68,21 +71,24 @@ void HelloHelper::on_arrival(const Delivery& delivery) {
   const CustomerId customer = arrival->customer_id;
 
   std::optional<std::string> name;
-  int visit = 0;
-  const Consumption consumed =
-      consume_once(delivery.envelope.event_id, content_hash(*arrival), [&] {
-        name = store_.name_of(customer);
-        if (name) visit = store_.record_visit(customer, ctx_.clock.now_us());
-      });
-  // Already welcomed (or refused): the display shows each arrival once.
+  const std::string& arrival_id = delivery.envelope.event_id;
+  const Consumption consumed = consume_once(arrival_id, content_hash(*arrival), [&] {
+    name = store_.name_of(customer);
+    const int visit = name ? store_.record_visit(customer, ctx_.clock.now_us()) : 0;
+    const std::string text = welcome_message(name, visit);
+    write_outbox(Channel::kStore, ctx_.topics.display_entrance,
+                 Envelope{derive_event_id(arrival_id, name_, "welcome"), EventType::kWelcome, name_,
+                          ctx_.clock.now_us(), arrival_id,
+                          welcome_document(customer, text, arrival_id, ctx_.clock.now_us())});
+    info([&] { return "welcome for customer " + std::to_string(customer) + ": " + text; });
+  });
+  // Already welcomed (or refused): each arrival is welcomed once.
   if (!consumed.applied()) return settle(delivery, consumed);
   if (!name) {
     ++unknown_customers_;
+    mark(Mark::kUnknownCard);
     info([&] { return "unknown card " + std::to_string(customer) + ": generic welcome"; });
   }
-  const std::string text = welcome_message(name, visit);
-  display_.show(customer, text);
-  info([&] { return "welcome shown to customer " + std::to_string(customer) + ": " + text; });
 }
 
 }  // namespace eventmart

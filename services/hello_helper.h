@@ -1,5 +1,8 @@
-// Hello Helper: on CustomerArrival, looks the customer up in its own database and shows a
-// personal welcome on the entrance display. An unknown card gets a generic welcome.
+// Hello Helper: on CustomerArrival, looks the customer up in its own database and puts a
+// personal welcome on the entrance display's topic ({chain}/{store}/display/entrance). An
+// unknown card gets a generic welcome. The welcome is written to the outbox in the arrival's
+// transaction, so a crash after the commit cannot lose it; the display shows each arrival's
+// welcome once (core/wire.h: welcome_document).
 #pragma once
 
 #include <optional>
@@ -11,13 +14,6 @@
 #include "services/service.h"
 
 namespace eventmart {
-
-// The entrance display. REQUIRES: show() returns quickly and does not throw.
-class Display {
- public:
-  virtual ~Display() = default;
-  virtual void show(CustomerId customer, std::string_view text) = 0;
-};
 
 // Pure logic: the text shown for a customer (nullopt name = unknown card).
 std::string welcome_message(const std::optional<std::string>& customer_name, int visit_number);
@@ -43,7 +39,7 @@ class CustomerStore {
 
 class HelloHelper final : public Service {
  public:
-  HelloHelper(const ServiceContext& context, Display& display);
+  explicit HelloHelper(const ServiceContext& context);
   void start() override;
 
   CustomerStore& store() { return store_; }
@@ -52,7 +48,6 @@ class HelloHelper final : public Service {
  private:
   void on_arrival(const Delivery& delivery);
 
-  Display& display_;
   CustomerStore store_;
   std::uint64_t unknown_customers_ = 0;
 };

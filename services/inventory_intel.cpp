@@ -131,7 +131,11 @@ void InventoryIntel::on_departure(const Delivery& delivery) {
     return {};
   });
   if (!consumed.applied()) return settle(delivery, consumed);
-  // Counted only once the transaction committed.
+  // Counted (and marked) only once the transaction committed.
+  if (delta.restocks_raised > 0) mark(Mark::kRestockRaised);
+  if (delta.restocks_raised > 1) mark(Mark::kTwoRestocksInOneBasket);
+  if (delta.shortfalls_recorded > 0) mark(Mark::kShortfall);
+  if (delta.unknown_skus > 0) mark(Mark::kUnknownSku);
   inventory_stats_.restocks_raised += delta.restocks_raised;
   inventory_stats_.unknown_skus += delta.unknown_skus;
   inventory_stats_.shortfalls_recorded += delta.shortfalls_recorded;
@@ -162,6 +166,7 @@ void InventoryIntel::on_replenished(const Delivery& delivery) {
   const StockReplenished& event = *replenished;
 
   bool unknown = false;
+  bool rearmed = false;
   const Consumption consumed =
       consume_once(delivery.envelope.event_id, content_hash(event), [&]() -> std::string {
         std::optional<StockRecord> before = store_.find(event.sku);
@@ -176,9 +181,11 @@ void InventoryIntel::on_replenished(const Delivery& delivery) {
                  std::to_string(before->stock) + ")";
         }
         store_.update(event.sku, decision->after);
+        rearmed = !before->restock_armed && decision->after.restock_armed;
         return {};
       });
   if (!consumed.applied()) return settle(delivery, consumed);
+  if (rearmed) mark(Mark::kRestockRearmed);
   if (unknown) {
     ++inventory_stats_.unknown_skus;
     warn("replenishment '" + delivery.envelope.event_id + "' for unknown sku " +

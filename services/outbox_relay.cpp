@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "core/marks.h"
+
 namespace eventmart {
 namespace {
 constexpr int kBatch = 256;       // rows read from the outbox at a time
@@ -28,6 +30,9 @@ void OutboxRelay::pump() {
   writes_seen_ = journal_.outbox_writes();
   while (true) {
     std::vector<OutboxRow> rows = journal_.pending_outbox(last_handed_seq_, kBatch);
+    // Rows nobody in this life wrote: left by an earlier one that stopped before the broker
+    // confirmed them.
+    if (!rows.empty() && journal_.outbox_writes() == 0) mark(Mark::kRelayResentFromBefore);
     for (OutboxRow& row : rows) publish_row(row);
     if (rows.size() < static_cast<std::size_t>(kBatch)) return;
   }
@@ -83,6 +88,7 @@ void OutboxRelay::on_outcome(std::int64_t seq, PublishOutcome outcome) {
   // Not accepted: the row stays owed (in flight), which keeps the confirmed prefix below it,
   // and it is handed to the bus again, with everything after it, on the next pump.
   ++failed_;
+  mark(Mark::kRelayPublishFailed);
   last_handed_seq_ = std::min(last_handed_seq_, seq - 1);
   writes_seen_ = UINT64_MAX;
   if (retry_timer_ == 0) {

@@ -1,10 +1,12 @@
 #include "services/registry.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
 #include "services/fastlane_finale.h"
 #include "services/guardians.h"
+#include "services/hello_helper.h"
 #include "services/inventory_intel.h"
 #include "services/logistics_desk.h"
 
@@ -59,13 +61,12 @@ std::string_view service_name(ServiceKind kind) {
 
 namespace {
 
-std::unique_ptr<Service> make_real(ServiceKind kind, const ServiceContext& context,
-                                   Display* display) {
+std::unique_ptr<Service> make_real(ServiceKind kind, const ServiceContext& context) {
   switch (kind) {
     case ServiceKind::kGatewayGuardian:
       return std::make_unique<GatewayGuardian>(context);
     case ServiceKind::kHelloHelper:
-      return std::make_unique<HelloHelper>(context, *display);
+      return std::make_unique<HelloHelper>(context);
     case ServiceKind::kGateExitGuardian:
       return std::make_unique<GateExitGuardian>(context);
     case ServiceKind::kInventoryIntel:
@@ -84,8 +85,16 @@ void seed(ServiceKind kind, Database& db, const StoreData& data) {
       return CustomerStore(db).seed(data.customers);
     case ServiceKind::kInventoryIntel:
       return InventoryStore(db).seed(data.products);
-    case ServiceKind::kFastlaneFinale:
-      return PriceStore(db).seed(data.products);
+    case ServiceKind::kFastlaneFinale: {
+      std::vector<Product> priced;
+      for (const Product& p : data.products) {
+        if (std::find(data.without_price.begin(), data.without_price.end(), p.sku) ==
+            data.without_price.end()) {
+          priced.push_back(p);
+        }
+      }
+      return PriceStore(db).seed(priced);
+    }
     case ServiceKind::kGatewayGuardian:
     case ServiceKind::kGateExitGuardian:
     case ServiceKind::kLogisticsDesk:
@@ -99,9 +108,6 @@ BuiltService build_service(ServiceKind kind, ServiceInputs inputs) {
   const ServiceSpec& spec = spec_of(kind);
   if (spec.uses_logistics_bus && inputs.context.logistics_bus == nullptr) {
     throw std::invalid_argument(std::string(spec.name) + " needs the logistics bus");
-  }
-  if (kind == ServiceKind::kHelloHelper && inputs.display == nullptr) {
-    throw std::invalid_argument("hello-helper needs an entrance display");
   }
   if (inputs.store_data != nullptr) seed(kind, inputs.context.db, *inputs.store_data);
 
@@ -121,8 +127,8 @@ BuiltService build_service(ServiceKind kind, ServiceInputs inputs) {
     logistics = built.logistics_view.get();
   }
   const ServiceContext seen = with_buses(context, bus, logistics);
-  if (inputs.variant != nullptr) built.service = inputs.variant->make(kind, seen, inputs.display);
-  if (!built.service) built.service = make_real(kind, seen, inputs.display);
+  if (inputs.variant != nullptr) built.service = inputs.variant->make(kind, seen);
+  if (!built.service) built.service = make_real(kind, seen);
   return built;
 }
 

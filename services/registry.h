@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "services/catalog.h"
-#include "services/hello_helper.h"
 #include "services/service.h"
 
 namespace eventmart {
@@ -52,9 +51,8 @@ class ServiceVariant {
   virtual std::string_view name() const = 0;
   // The bus `kind` sees in place of `bus` (a wrapper around it), or null to see `bus`.
   virtual std::unique_ptr<Bus> wrap_bus(ServiceKind kind, Bus& bus) const { return nullptr; }
-  // The service itself, or null for the real one. `display` is set for Hello Helper.
-  virtual std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context,
-                                        Display* display) const {
+  // The service itself, or null for the real one.
+  virtual std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context) const {
     return nullptr;
   }
 };
@@ -63,7 +61,6 @@ class ServiceVariant {
 struct ServiceInputs {
   ServiceContext context;                   // buses, clock, database, topics, logger, options
   const StoreData* store_data = nullptr;    // seeds the database (rows missing only); null: not
-  Display* display = nullptr;               // Hello Helper's entrance display: required for it
   const ServiceVariant* variant = nullptr;  // null: the real service
 };
 

@@ -4,6 +4,8 @@
 #include <map>
 #include <string>
 
+#include "core/marks.h"
+
 namespace eventmart {
 
 Decoded<CustomerId> parse_card(std::string_view card) {
@@ -54,6 +56,9 @@ Decoded<CustomerDeparted> departure_from_lines(CustomerId customer,
       continue;
     }
     std::int64_t& merged = departed.items[it->second].quantity;
+    if (departed.items[it->second].sku != departed.items.back().sku) {
+      mark(Mark::kBasketRepeatedSku);  // the same sku again after another one
+    }
     merged += line.quantity;
     if (merged > limits.max_units_per_line) {
       return D::error("bag scan holds more than " + std::to_string(limits.max_units_per_line) +

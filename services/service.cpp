@@ -49,6 +49,7 @@ void Service::dead_letter(const std::string& topic, std::string_view bytes,
   {
     Transaction txn(ctx_.db);
     if (admit(id, 0) != Admission::kNew) return;  // dead-lettered before (a redelivery)
+    mark(Mark::kDeadLetter);
     write_outbox(Channel::kStore, ctx_.topics.dead_letter(name_),
                  Envelope{id, EventType::kDeadLetter, name_, ctx_.clock.now_us(), "",
                           dead_letter_document(name_, topic, reason, bytes, ctx_.clock.now_us(),

@@ -14,6 +14,7 @@
 #include "core/codec.h"
 #include "core/limits.h"
 #include "core/log.h"
+#include "core/marks.h"
 #include "core/topics.h"
 #include "services/journal.h"
 #include "services/outbox_relay.h"
@@ -135,8 +136,10 @@ class Service {
           break;
         case Admission::kDuplicate:
           ++stats_.duplicates;
+          mark(Mark::kInboxDuplicate);
           return {Consumed::kDuplicate, {}};
         case Admission::kConflict:
+          mark(Mark::kInboxConflict);
           return {Consumed::kConflict, "event id '" + event_id +
                                            "' was consumed before with other content (an id "
                                            "reused for another event)"};

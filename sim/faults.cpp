@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/marks.h"
+
 namespace eventmart::sim {
 namespace {
 
@@ -35,6 +37,7 @@ FaultOptions draw_swarm_faults(Rng rng) {
   f.partition_per_minute = maybe(0.02);
   f.crash_per_minute = maybe(0.02);
   f.broker_restart_per_minute = maybe(0.01);
+  f.publish_failure_probability = maybe(0.05);
   return f;
 }
 
@@ -68,6 +71,10 @@ std::string_view option_name(SimOption option) {
       return "crash probability";
     case SimOption::kBrokerRestartPerMinute:
       return "broker restart probability";
+    case SimOption::kPublishFailureProbability:
+      return "publish failure probability";
+    case SimOption::kWorkloadShape:
+      return "workload shape";
   }
   return "option";
 }
@@ -83,7 +90,8 @@ OptionCheck validate(const FaultOptions& f) {
         {SimOption::kReorderProbability, f.reorder_probability},
         {SimOption::kPartitionPerMinute, f.partition_per_minute},
         {SimOption::kCrashPerMinute, f.crash_per_minute},
-        {SimOption::kBrokerRestartPerMinute, f.broker_restart_per_minute}}) {
+        {SimOption::kBrokerRestartPerMinute, f.broker_restart_per_minute},
+        {SimOption::kPublishFailureProbability, f.publish_failure_probability}}) {
     if (auto error = probability(option, p)) return error;
   }
   if (f.drop_probability >= 1) {
@@ -224,6 +232,15 @@ memory::PacketFate FaultInjector::fate(const memory::Packet& packet, BusId bus) 
   return fate;
 }
 
+bool FaultInjector::refuse_publish(const memory::Packet& packet, BusId bus) {
+  if (!chaos_ || scenario_ != nullptr || options_.publish_failure_probability <= 0) return false;
+  if (!rng_.chance(options_.publish_failure_probability)) return false;
+  ++counts_.publishes_refused;
+  trace_.record(TraceKind::kPublishRefused, bus, packet.client_id, packet.topic,
+                packet.envelope.event_id);
+  return true;
+}
+
 bool FaultInjector::reachable(std::string_view client_id, BusId bus) {
   const std::int64_t now = clock_.now_us();
   if (bus == BusId::kStore && now < broker_down_until_us_) return false;
@@ -277,6 +294,7 @@ void FaultInjector::crash_now(const std::string& service, ServiceState& state,
                               std::string_view where) {
   state.down = true;
   state.armed = false;
+  state.crashed_where = where;
   ++counts_.crashes;
   trace_.record(TraceKind::kCrash, BusId::kStore, service, where, "");
   const std::int64_t down_us = rng_.uniform(kSecondUs, options_.restart_max_us);
@@ -300,6 +318,8 @@ void FaultInjector::restarted(const std::string& service) {
   auto it = services_.find(service);
   if (it == services_.end()) return;
   it->second.down = false;
+  if (it->second.crashed_where == "before-commit") mark(Mark::kCrashBeforeCommitRecovered);
+  if (it->second.crashed_where == "after-commit") mark(Mark::kCrashAfterCommitRecovered);
   trace_.record(TraceKind::kRestart, BusId::kStore, service, "", "");
 }
 

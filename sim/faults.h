@@ -32,11 +32,12 @@ struct FaultOptions {
   std::int64_t restart_max_us = 60'000'000;      // a crashed service is back after 1 s up to this
   double broker_restart_per_minute = 0;          // per virtual minute: the store's broker restarts
   std::int64_t broker_down_max_us = 30'000'000;  // the broker is back after 1 s up to this
+  double publish_failure_probability = 0;        // per QoS 1 publish: the client fails it at once
 
   bool any() const {
     return drop_probability > 0 || duplicate_probability > 0 || reorder_probability > 0 ||
            delay_mean_us > 0 || partition_per_minute > 0 || crash_per_minute > 0 ||
-           broker_restart_per_minute > 0;
+           broker_restart_per_minute > 0 || publish_failure_probability > 0;
   }
 };
 
@@ -58,6 +59,7 @@ struct FaultCounts {
   std::int64_t crashes_before_commit = 0;  // ... inside a transaction, before its commit
   std::int64_t crashes_after_commit = 0;   // ... after the commit, before the ack
   std::int64_t broker_restarts = 0;
+  std::int64_t publishes_refused = 0;  // failed at once by the fault (publish_failure_probability)
 };
 
 // Thrown at a crash point to stand for the process dying there.
@@ -115,6 +117,9 @@ class FaultInjector final : public CrashPoints {
     bool reachable(std::string_view client_id) override {
       return injector_.reachable(client_id, bus_);
     }
+    bool refuse_publish(const memory::Packet& packet) override {
+      return injector_.refuse_publish(packet, bus_);
+    }
 
    private:
     FaultInjector& injector_;
@@ -126,12 +131,14 @@ class FaultInjector final : public CrashPoints {
     bool down = false;
     bool armed = false;  // a crash waits at `armed_site`
     CrashSite armed_site = CrashSite::kBeforeCommit;
+    std::string_view crashed_where;  // where the current crash happened (for its recovery)
   };
 
   memory::PacketFate fate(const memory::Packet& packet, BusId bus);
   memory::PacketFate scheduled_fate(const memory::Packet& packet, BusId bus);
   void scheduled_crash(const ScheduledCrash& crash);
   bool reachable(std::string_view client_id, BusId bus);
+  bool refuse_publish(const memory::Packet& packet, BusId bus);
   void tick();
   void crash(const std::string& service, ServiceState& state);
   // `where` goes into the trace: "between-events", "before-commit" or "after-commit".

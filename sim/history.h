@@ -23,6 +23,25 @@ struct DepartureTruth {
   std::string event_id;
 };
 
+// Ground truth: a customer's card was read at the entrance and the reading accepted.
+struct ArrivalTruth {
+  std::string scan_id;
+  CustomerId customer_id = 0;
+  // The customer's name in the loyalty database; empty for an unknown card.
+  std::string name;
+  std::int64_t at_us = 0;
+  // The CustomerArrival id Gateway Guardian answered the scanner with.
+  std::string event_id;
+};
+
+// What the entrance display showed, in the order it showed it.
+struct ShownWelcome {
+  std::string arrival_event_id;  // the arrival it welcomes
+  CustomerId customer_id = 0;
+  std::string text;
+  std::int64_t at_us = 0;
+};
+
 // A PaymentDue event as seen by the payment terminal (every delivery, duplicates included).
 struct ObservedPayment {
   std::string event_id;
@@ -48,15 +67,25 @@ struct ObservedRestock {
   std::int64_t at_us = 0;
 };
 
+// Logistics unloaded an order's units onto a product's shelf.
+struct RestockDelivery {
+  std::string order_id;  // the RestockNeeded it answered
+  Sku sku = 0;           // the shelf the units went to
+};
+
 struct FinalStock {
   std::int64_t stock = 0;
   std::int64_t shortfall = 0;
 };
 
 struct History {
-  std::map<Sku, std::int64_t> price_cents;        // the catalog's prices
+  std::map<Sku, std::int64_t> price_cents;        // the prices Fastlane Finale knows
   std::map<Sku, std::int64_t> restock_threshold;  // the catalog's thresholds
   std::vector<DepartureTruth> departures;
+  std::vector<ArrivalTruth> arrivals;  // accepted entrance readings
+  std::vector<ShownWelcome> welcomes;  // the entrance display, in order
+  std::string generic_welcome;         // what an unknown card is shown
+  std::int64_t junk_published = 0;     // malformed events a rogue client published
   std::vector<ObservedPayment> payments;
   std::vector<StockReading> stock_readings;  // in commit order
   std::vector<ObservedRestock> restocks;
@@ -67,7 +96,7 @@ struct History {
   // QoS 0: delivery is at most once, so a lost event is expected. The liveness checks
   // (departure paid, inventory matches shelves, restock raised) then count, not fail.
   bool at_most_once = false;
-  std::vector<std::string> restock_deliveries;  // RestockNeeded ids logistics delivered
+  std::vector<RestockDelivery> restock_deliveries;  // what logistics delivered, per order
 };
 
 }  // namespace eventmart::sim

@@ -25,6 +25,8 @@ enum class SimOption : std::uint8_t {
   kPartitionPerMinute,
   kCrashPerMinute,
   kBrokerRestartPerMinute,
+  kPublishFailureProbability,
+  kWorkloadShape,
 };
 
 // "customers", "drop probability", ...: how the simulator names an option in its own errors.

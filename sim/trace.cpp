@@ -53,6 +53,10 @@ std::string_view trace_kind_name(TraceKind kind) {
       return "restart";
     case TraceKind::kBrokerRestart:
       return "broker-restart";
+    case TraceKind::kPublishRefused:
+      return "publish-refused";
+    case TraceKind::kPublishFailed:
+      return "publish-failed";
   }
   return "unknown";
 }

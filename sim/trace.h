@@ -27,6 +27,8 @@ enum class TraceKind : std::uint8_t {
   kCrash,
   kRestart,
   kBrokerRestart,
+  kPublishRefused,  // a fault failed a publish at once
+  kPublishFailed,   // a publisher was told its publish failed (refused, or connection lost)
 };
 
 // Which of the two buses an entry happened on (a service-level fault: the store's).

@@ -5,6 +5,7 @@
 
 #include "core/codec.h"
 #include "core/log.h"
+#include "core/wire.h"
 #include "services/fastlane_finale.h"
 #include "services/guardians.h"
 #include "services/hello_helper.h"
@@ -45,23 +46,23 @@ OptionCheck validate(const SimOptions& o) {
       }
     }
   }
+  if (std::string why = o.shape.validate(); !why.empty()) {
+    return error(SimOption::kWorkloadShape, why);
+  }
   return validate(o.faults);
 }
 
-SimOptions with_swarm_faults(SimOptions options) {
+SimOptions with_swarm(SimOptions options) {
   options.faults = draw_swarm_faults(Rng(options.seed).derive("swarm"));
+  options.shape = draw_swarm_shape(Rng(options.seed).derive("swarm-shape"));
   return options;
 }
 
 namespace {
 
 constexpr std::int64_t kDeviceRetryUs = 2 * kSecondUs;  // a scanner resends an unanswered scan
-
-class CountingDisplay final : public Display {
- public:
-  void show(CustomerId, std::string_view) override { ++shown; }
-  std::int64_t shown = 0;
-};
+constexpr std::int64_t kRescanUs = 3 * kSecondUs;       // a customer scans a misread card again
+constexpr std::string_view kMisreadCard = "#misread#";  // what a reader makes of a bad swipe
 
 // One service process: its database (kept across crashes), its connections and the running
 // service (gone while the process is down), built by the registry like `serve` builds it.
@@ -106,6 +107,10 @@ class World final : public FaultInjector::Host, public CrashPoints {
                       const Envelope& envelope) override {
       world_.trace_.record(TraceKind::kConfirmed, bus_, client, topic, envelope.event_id);
     }
+    void on_publish_failed(std::string_view client, const std::string& topic,
+                           const Envelope& envelope) override {
+      world_.trace_.record(TraceKind::kPublishFailed, bus_, client, topic, envelope.event_id);
+    }
     void on_handler_failed(std::string_view client, const std::string& topic,
                            const Envelope& envelope, std::string_view what) override {
       world_.trace_.record(TraceKind::kHandlerFailed, bus_, client, topic, envelope.event_id);
@@ -125,13 +130,20 @@ class World final : public FaultInjector::Host, public CrashPoints {
   SimResult result_of_run();
   void read_stock(Sku sku);
   void read_stock_touched_by(const Envelope& envelope);
-  void scan_arrival(const Visit& visit);
+  void scan_arrival(const Visit& visit, bool misread);
+  void record_arrival(const Visit& visit, const std::string& scan_id, const std::string& event_id);
   void depart(const Visit& visit);
   // Scenario runs: the visitor's wanted basket, as far as the shelves hold it.
   std::vector<Sku> take_wanted(std::size_t visit);
+  // Which reading the gate makes of a bag: the customer's own, a misread card, or one under a
+  // scan id the gate reused from an earlier bag.
+  enum class Reading : std::uint8_t { kOwn, kMisread, kReusedId };
   void scan_departure(const Visit& visit, std::shared_ptr<const std::vector<Sku>> units,
-                      std::size_t truth);
+                      std::size_t truth, Reading reading, std::string reused_id);
+  std::string reusable_scan_id(const DepartureTruth& truth) const;
+  void publish_junk(const Visit& visit);
   void on_payment_seen(const Delivery& delivery);
+  void on_welcome_seen(const Delivery& delivery);
   ServiceSlot& slot(std::string_view name);
 
   SimOptions options_;
@@ -149,9 +161,14 @@ class World final : public FaultInjector::Host, public CrashPoints {
   StoreData store_data_;  // what the services' databases are seeded with
   Shelves shelves_;
   History history_;
-  CountingDisplay display_;
+  std::map<CustomerId, std::string> loyalty_names_;  // who the loyalty database knows
+  std::set<std::int64_t> arrival_recorded_;          // visits whose arrival was accepted
   std::vector<ServiceSlot> slots_;
   std::unique_ptr<memory::MemoryClient> audit_bus_;
+  std::unique_ptr<memory::MemoryClient> display_bus_;  // the entrance display
+  std::unique_ptr<memory::MemoryClient> rogue_bus_;    // a misbehaving device (junk)
+  Rng shape_rng_{0};  // the shape's draws in the world (only when the shape asks for them)
+  std::set<std::string> welcomes_seen_;  // welcome event ids it showed
   std::unique_ptr<memory::MemoryClient> logistics_bus_;
   std::unique_ptr<LogisticsModel> logistics_;
   std::unique_ptr<Workload> workload_;
@@ -193,12 +210,19 @@ World::World(const SimOptions& options, std::function<void(const TraceEntry&)> t
   }
   trace_.set_listener(std::move(trace_listener));
   history_.at_most_once = options_.faults.qos == Qos::kAtMostOnce;
+  if (!options_.scenario) shape_catalog(catalog_, options_.shape, root_.derive("shape-catalog"));
+  const std::vector<Sku> unpriced =
+      unpriced_skus(catalog_, options_.shape, root_.derive("shape-prices"));
+  const std::set<Sku> without_price(unpriced.begin(), unpriced.end());
   for (const Product& p : catalog_) {
     shelves_[p.sku] = p.stock;
-    history_.price_cents[p.sku] = p.price_cents;
+    if (!without_price.count(p.sku)) history_.price_cents[p.sku] = p.price_cents;
     history_.restock_threshold[p.sku] = p.restock_threshold;
   }
-  store_data_ = StoreData{catalog_, default_store().customers};
+  store_data_ = StoreData{catalog_, default_store().customers, unpriced};
+  shape_rng_ = root_.derive("shape-world");
+  for (const Customer& c : default_store().customers) loyalty_names_[c.customer_id] = c.name;
+  history_.generic_welcome = welcome_message(std::nullopt, 0);
   for (ServiceKind kind : store_service_kinds()) {
     ServiceSlot& slot = slots_.emplace_back();
     slot.kind = kind;
@@ -206,6 +230,8 @@ World::World(const SimOptions& options, std::function<void(const TraceEntry&)> t
   }
 
   audit_bus_ = store_broker_.connect("store-audit");
+  display_bus_ = store_broker_.connect("entrance-display");
+  rogue_bus_ = store_broker_.connect("rogue-device");
   logistics_bus_ = logistics_broker_.connect("logistics");
   logistics_ = std::make_unique<LogisticsModel>(
       LogisticsOptions{}, *logistics_bus_, scheduler_, topics_, options.faults.qos,
@@ -218,6 +244,7 @@ World::World(const SimOptions& options, std::function<void(const TraceEntry&)> t
   workload.customers = options.customers;
   workload.opens_at_us = kStoreOpensAtUs;
   workload.closes_at_us = kStoreOpensAtUs + options_.open_duration_us;
+  workload.shape = options_.shape;
   workload_ = std::make_unique<Workload>(workload, root_.derive("workload"), std::move(loyalty),
                                          std::move(skus));
 }
@@ -234,7 +261,7 @@ SimResult World::result_of_run() {
   result.options = options_;
   SimStats& s = result.stats;
   s.customers = static_cast<std::int64_t>(visits_.size());
-  s.welcomes_shown = display_.shown;
+  s.welcomes_shown = static_cast<std::int64_t>(history_.welcomes.size());
   ServiceStats totals = crashed_stats_;
   for (const ServiceSlot& slot : slots_) {
     if (slot.service() == nullptr) continue;
@@ -285,7 +312,6 @@ void World::start_service(ServiceSlot& s) {
   ServiceInputs inputs{ServiceContext{*s.bus, s.logistics_bus.get(), scheduler_, *s.db, topics_,
                                       logger_, options_.faults.qos, this}};
   inputs.store_data = &store_data_;
-  inputs.display = &display_;
   inputs.variant = variant_of(options_.bug);
   s.built.emplace(build_service(s.kind, inputs));
   s.built->service->start();
@@ -342,26 +368,45 @@ void World::read_stock_touched_by(const Envelope& envelope) {
   }
 }
 
-void World::scan_arrival(const Visit& visit) {
-  const std::string scan_id = "entrance-1/" + std::to_string(visit.number);
+void World::scan_arrival(const Visit& visit, bool misread) {
+  // A misread card is a reading of its own (another scan id); the guardian refuses it and the
+  // customer holds the card to the reader again.
+  const std::string scan_id =
+      "entrance-1/" + std::to_string(visit.number) + (misread ? "/misread" : "");
+  const std::string card = misread ? std::string(kMisreadCard) : visit.card;
   auto* gateway = static_cast<GatewayGuardian*>(slot(kGatewayGuardian).service());
-  trace_.record(TraceKind::kScan, BusId::kStore, kGatewayGuardian, visit.card, scan_id);
+  trace_.record(TraceKind::kScan, BusId::kStore, kGatewayGuardian, card, scan_id);
   try {
     if (gateway != nullptr && !injector_.is_down(kGatewayGuardian)) {
       // Accepted now, or earlier by a life of the guardian that crashed before answering.
-      if (gateway->scan(CardScan{scan_id, visit.card}).kind != ScanOutcome::Kind::kRejected) {
-        ++arrivals_;
+      const ScanOutcome outcome = gateway->scan(CardScan{scan_id, card});
+      if (outcome.kind == ScanOutcome::Kind::kRejected) {
+        if (misread) {
+          scheduler_.call_after(kRescanUs, [this, &visit] { scan_arrival(visit, false); });
+        }
+        return;
       }
+      record_arrival(visit, scan_id, outcome.event_id);
       return;
     }
   } catch (const SimulatedCrash&) {
   }
   // No answer from the guardian: the scanner sends the same reading again.
-  scheduler_.call_after(kDeviceRetryUs, [this, &visit] { scan_arrival(visit); });
+  scheduler_.call_after(kDeviceRetryUs, [this, &visit, misread] { scan_arrival(visit, misread); });
+}
+
+void World::record_arrival(const Visit& visit, const std::string& scan_id,
+                           const std::string& event_id) {
+  if (!arrival_recorded_.insert(visit.number).second) return;
+  ++arrivals_;
+  auto name = loyalty_names_.find(visit.customer_id);
+  history_.arrivals.push_back(ArrivalTruth{
+      scan_id, visit.customer_id, name == loyalty_names_.end() ? std::string() : name->second,
+      scheduler_.now_us(), event_id});
 }
 
 void World::depart(const Visit& visit) {
-  const std::string scan_id = "exit-1/" + std::to_string(visit.number);
+  const std::string scan_id = "exit-1/" + std::to_string(visit.number);  // the accepted one
   auto units = std::make_shared<const std::vector<Sku>>(
       options_.scenario ? take_wanted(static_cast<std::size_t>(visit.number - 1))
                         : workload_->pick_basket(shelves_));
@@ -371,7 +416,15 @@ void World::depart(const Visit& visit) {
   for (Sku sku : *units) ++carried[sku];
   for (const auto& [sku, quantity] : carried) truth.basket.push_back(LineItem{sku, quantity});
   history_.departures.push_back(std::move(truth));
-  scan_departure(visit, std::move(units), history_.departures.size() - 1);
+  const std::size_t index = history_.departures.size() - 1;
+  const double reuse = options_.shape.reused_scan_id_probability;
+  if (reuse > 0 && shape_rng_.chance(reuse)) {
+    if (std::string reused = reusable_scan_id(history_.departures[index]); !reused.empty()) {
+      return scan_departure(visit, std::move(units), index, Reading::kReusedId, reused);
+    }
+  }
+  scan_departure(visit, std::move(units), index,
+                 visit.misread_at_exit ? Reading::kMisread : Reading::kOwn, "");
 }
 
 std::vector<Sku> World::take_wanted(std::size_t visit) {
@@ -386,20 +439,67 @@ std::vector<Sku> World::take_wanted(std::size_t visit) {
 }
 
 void World::scan_departure(const Visit& visit, std::shared_ptr<const std::vector<Sku>> units,
-                           std::size_t truth) {
-  const std::string scan_id = "exit-1/" + std::to_string(visit.number);
+                           std::size_t truth, Reading reading, std::string reused_id) {
+  // A misread card, or a scan id a broken gate reused, is a reading of its own that the
+  // guardian refuses (a bad card, a conflict); the customer then scans again, properly.
+  std::string scan_id = "exit-1/" + std::to_string(visit.number);
+  if (reading == Reading::kMisread) scan_id += "/misread";
+  if (reading == Reading::kReusedId) scan_id = reused_id;
+  const std::string card = reading == Reading::kMisread ? std::string(kMisreadCard) : visit.card;
   auto* gate = static_cast<GateExitGuardian*>(slot(kGateExitGuardian).service());
-  trace_.record(TraceKind::kScan, BusId::kStore, kGateExitGuardian, visit.card, scan_id);
+  trace_.record(TraceKind::kScan, BusId::kStore, kGateExitGuardian, card, scan_id);
   try {
     if (gate != nullptr && !injector_.is_down(kGateExitGuardian)) {
-      const ScanOutcome outcome = gate->scan(BagScan{scan_id, visit.card, lines_of_units(*units)});
+      const ScanOutcome outcome = gate->scan(BagScan{scan_id, card, lines_of_units(*units)});
+      if (outcome.kind == ScanOutcome::Kind::kRejected && reading != Reading::kOwn) {
+        scheduler_.call_after(kRescanUs, [this, &visit, units, truth] {
+          scan_departure(visit, units, truth, Reading::kOwn, "");
+        });
+        return;
+      }
       history_.departures[truth].event_id = outcome.event_id;  // what the scanner was told
       return;
     }
   } catch (const SimulatedCrash&) {
   }
-  scheduler_.call_after(kDeviceRetryUs,
-                        [this, &visit, units, truth] { scan_departure(visit, units, truth); });
+  scheduler_.call_after(kDeviceRetryUs, [this, &visit, units, truth, reading, reused_id] {
+    scan_departure(visit, units, truth, reading, reused_id);
+  });
+}
+
+// A scan id of an earlier bag the gate already had accepted, for other content than `truth`'s;
+// "" when there is none.
+std::string World::reusable_scan_id(const DepartureTruth& truth) const {
+  for (auto it = history_.departures.rbegin(); it != history_.departures.rend(); ++it) {
+    if (it->event_id.empty() || &*it == &truth) continue;
+    if (it->customer_id != truth.customer_id || it->basket != truth.basket) return it->scan_id;
+  }
+  return {};
+}
+
+void World::publish_junk(const Visit& visit) {
+  // A rogue client on the store bus: an event that does not decode, on a topic two services
+  // consume. They dead-letter it and go on.
+  const std::string id = "junk-" + std::to_string(visit.number);
+  rogue_bus_->publish(topics_.customer_departure,
+                      Envelope{id, EventType::kCustomerDeparted, "rogue-device",
+                               scheduler_.now_us(), "", std::string("\x01\x02not capnp", 13)},
+                      Qos::kAtLeastOnce, {});
+  ++history_.junk_published;
+}
+
+// The entrance display shows each welcome once, as a display should (a welcome may be
+// delivered twice); what it shows, in order, goes into the history.
+void World::on_welcome_seen(const Delivery& delivery) {
+  if (!welcomes_seen_.insert(delivery.envelope.event_id).second) return;
+  auto welcome = read_welcome_document(delivery.envelope.payload);
+  if (!welcome) {
+    logger_.log(LogLevel::kError, "entrance-display", "unreadable welcome: " + welcome.error());
+    return;
+  }
+  history_.welcomes.push_back(ShownWelcome{welcome.value().arrival_event_id,
+                                           welcome.value().customer_id, welcome.value().message,
+                                           scheduler_.now_us()});
 }
 
 void World::on_payment_seen(const Delivery& delivery) {
@@ -417,6 +517,8 @@ SimResult World::run() {
   for (ServiceSlot& s : slots_) start_service(s);
   logistics_->start();
   audit_bus_->subscribe(topics_.payment_due, [this](const Delivery& d) { on_payment_seen(d); });
+  display_bus_->subscribe(topics_.display_entrance,
+                          [this](const Delivery& d) { on_welcome_seen(d); });
   for (const Product& p : catalog_) read_stock(p.sku);
 
   if (options_.scenario) {
@@ -435,7 +537,9 @@ SimResult World::run() {
   }
   for (const Visit& visit : visits_) {
     scheduler_.call_at(visit.arrives_at_us, [this, &visit] {
-      scan_arrival(visit);
+      scan_arrival(visit, visit.misread_at_entrance);
+      const double junk = options_.shape.junk_probability;
+      if (junk > 0 && shape_rng_.chance(junk)) publish_junk(visit);
       scheduler_.call_at(visit.departs_at_us, [this, &visit] { depart(visit); });
     });
   }
@@ -462,8 +566,15 @@ SimResult World::run() {
 SimResult run_simulation(const SimOptions& options,
                          std::function<void(const TraceEntry&)> trace_listener) {
   if (const OptionCheck error = validate(options)) throw std::invalid_argument(error->describe());
-  World world(options, std::move(trace_listener));
-  return world.run();
+  MarkCounts marks{};
+  SimResult result;
+  {
+    const MarkScope counting(marks);  // the real code's marks, counted for this run
+    World world(options, std::move(trace_listener));
+    result = world.run();
+  }
+  result.marks = marks;
+  return result;
 }
 
 }  // namespace eventmart::sim

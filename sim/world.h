@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/marks.h"
 #include "core/topics.h"
 #include "sim/bugs/bugs.h"
 #include "sim/faults.h"
@@ -34,6 +35,8 @@ struct SimOptions {
   std::int64_t settle_limit_us = 24 * kHourUs;
   // Faults during opening hours (the chaos phase); at closing time they heal.
   FaultOptions faults;
+  // The kind of day: stock against thresholds, bursts, bag order, unknown things, misreads.
+  WorkloadShape shape;
   // A deliberately broken service variant (sim/bugs), or Bug::kNone for the real services.
   Bug bug = Bug::kNone;
   // An explicit scenario (property tests): its store, visits and fault schedule replace the
@@ -41,8 +44,9 @@ struct SimOptions {
   std::shared_ptr<const Scenario> scenario;
 };
 
-// `options` with its faults drawn from the seed (swarm testing: each seed its own mix).
-SimOptions with_swarm_faults(SimOptions options);
+// `options` with its faults and its workload's shape drawn from the seed (swarm testing: each
+// seed its own mix of faults and its own kind of day).
+SimOptions with_swarm(SimOptions options);
 
 // Why `options` cannot run, or nullopt when they can.
 OptionCheck validate(const SimOptions& options);
@@ -75,6 +79,7 @@ struct SimStats {
 struct SimResult {
   SimOptions options;
   SimStats stats;
+  MarkCounts marks{};  // how often each coverage mark (core/marks.h) was hit in the run
   History history;
   std::uint64_t trace_hash = 0;
   std::vector<std::string> warnings;  // what the services logged as warnings or errors

@@ -119,7 +119,7 @@ TEST(Faults, EveryFaultTogetherStillHoldsEveryInvariant) {
 }
 
 TEST(Faults, AFaultyRunReplaysExactlyFromItsSeed) {
-  const SimOptions o = with_swarm_faults(day_with({}, 7));
+  const SimOptions o = with_swarm(day_with({}, 7));
   std::uint64_t entries = 0;
   const SimResult a = run_simulation(o, [&](const TraceEntry&) { ++entries; });
   const SimResult b = run_simulation(o);
@@ -130,9 +130,9 @@ TEST(Faults, AFaultyRunReplaysExactlyFromItsSeed) {
 TEST(Faults, SwarmDrawsItsOwnMixPerSeedAndTheSameMixForTheSameSeed) {
   std::set<std::pair<bool, bool>> mixes;  // (drops on, crashes on)
   for (std::uint64_t seed = 1; seed <= 40; ++seed) {
-    const FaultOptions f = with_swarm_faults(day_with({}, seed)).faults;
+    const FaultOptions f = with_swarm(day_with({}, seed)).faults;
     mixes.insert({f.drop_probability > 0, f.crash_per_minute > 0});
-    EXPECT_EQ(f.drop_probability, with_swarm_faults(day_with({}, seed)).faults.drop_probability);
+    EXPECT_EQ(f.drop_probability, with_swarm(day_with({}, seed)).faults.drop_probability);
   }
   EXPECT_EQ(mixes.size(), 4u);
 }

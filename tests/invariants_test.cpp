@@ -27,7 +27,7 @@ TEST(Invariants, AllHoldOnACorrectHistory) {
   for (const InvariantResult& r : check_all(good_history())) {
     EXPECT_TRUE(r.held()) << r.name << ": " << (r.examples.empty() ? "" : r.examples[0]);
   }
-  EXPECT_EQ(check_all(good_history()).size(), 5u);
+  EXPECT_EQ(check_all(good_history()).size(), 7u);
 }
 
 TEST(Invariants, NegativeStockInAnyReadingIsCaught) {
@@ -80,7 +80,7 @@ TEST(Invariants, ACrossingWithoutARestockIsCaught) {
   h.stock_readings.push_back({1, 19, 0, 300});  // 23 -> 19 crosses below 20
   EXPECT_EQ(check_restock_once_per_crossing(h).violations, 1u);
   h.restocks.push_back({"restock-1", 1, 310});
-  h.restock_deliveries.push_back("restock-1");
+  h.restock_deliveries.push_back({"restock-1", 1});
   EXPECT_TRUE(check_restock_once_per_crossing(h).held());
 }
 
@@ -89,10 +89,10 @@ TEST(Invariants, TwoRestocksForOneCrossingAreCaughtButOneRedeliveredIsNot) {
   h.stock_readings.push_back({1, 19, 0, 300});
   h.stock_readings.push_back({1, 17, 0, 400});  // still below: no new crossing
   h.restocks = {{"restock-1", 1, 310}, {"restock-1", 1, 320}};
-  h.restock_deliveries = {"restock-1"};
+  h.restock_deliveries = {{"restock-1", 1}};
   EXPECT_TRUE(check_restock_once_per_crossing(h).held());
   h.restocks.push_back({"restock-2", 1, 410});
-  h.restock_deliveries.push_back("restock-2");
+  h.restock_deliveries.push_back({"restock-2", 1});
   EXPECT_EQ(check_restock_once_per_crossing(h).violations, 1u);
 }
 
@@ -100,10 +100,10 @@ TEST(Invariants, EveryNewCrossingAfterRecoveryNeedsItsOwnRestock) {
   History h = good_history();
   h.stock_readings = {{1, 25, 0, 0}, {1, 19, 0, 1}, {1, 119, 0, 2}, {1, 18, 0, 3}};
   h.restocks = {{"restock-1", 1, 1}};
-  h.restock_deliveries = {"restock-1"};
+  h.restock_deliveries = {{"restock-1", 1}};
   EXPECT_EQ(check_restock_once_per_crossing(h).violations, 1u);
   h.restocks.push_back({"restock-2", 1, 3});
-  h.restock_deliveries.push_back("restock-2");
+  h.restock_deliveries.push_back({"restock-2", 1});
   EXPECT_TRUE(check_restock_once_per_crossing(h).held());
 }
 
@@ -114,6 +114,74 @@ TEST(Invariants, ARestockNeverDeliveredByTheEndIsCaught) {
   const InvariantResult r = check_restock_once_per_crossing(h);
   EXPECT_EQ(r.violations, 1u);
   EXPECT_NE(r.examples.at(0).find("never delivered"), std::string::npos);
+}
+
+// Two products crossing in one basket whose orders share an id: logistics takes the second as
+// a duplicate and that product is never restocked. Every count per product still agrees; the
+// shared id, the delivery to the other shelf and the product left short do not.
+TEST(Invariants, TwoProductsSharingOneRestockOrderIdAreCaughtThreeWays) {
+  History h = good_history();
+  h.restock_threshold[2] = 10;
+  h.stock_readings.push_back({2, 12, 0, 0});
+  h.stock_readings.push_back({1, 19, 0, 300});  // both cross in one departure
+  h.stock_readings.push_back({2, 9, 0, 300});
+  h.restocks = {{"restock-shared", 1, 310}, {"restock-shared", 2, 310}};
+  h.restock_deliveries = {{"restock-shared", 1}};  // the second one was "a duplicate"
+  h.final_stock[1] = {119, 0};
+  h.final_stock[2] = {9, 0};
+  const InvariantResult r = check_restock_once_per_crossing(h);
+  EXPECT_GE(r.violations, 2u);
+  std::string all;
+  for (const std::string& e : r.examples) all += e + "\n";
+  EXPECT_NE(all.find("raised for 2 products"), std::string::npos) << all;
+  EXPECT_NE(all.find("delivered to another product"), std::string::npos) << all;
+  const InvariantResult short_of = check_no_product_left_short(h);
+  ASSERT_EQ(short_of.violations, 1u);
+  EXPECT_NE(short_of.examples[0].find("sku 2 ends below its threshold"), std::string::npos);
+
+  h.restocks[1].event_id = "restock-own";  // each its own order, each delivered
+  h.restock_deliveries.push_back({"restock-own", 2});
+  h.final_stock[2] = {109, 0};
+  EXPECT_TRUE(check_restock_once_per_crossing(h).held());
+  EXPECT_TRUE(check_no_product_left_short(h).held());
+}
+
+TEST(Invariants, EveryArrivalIsWelcomedOnceByNameInTheOrderShown) {
+  History h = good_history();
+  h.generic_welcome = "Welcome to our store! Ask at the desk for a loyalty card.";
+  h.arrivals = {{"entrance-1/1", 1, "Ada Lovelace", 10, "arr-1"},
+                {"entrance-1/2", 900001, "", 20, "arr-2"},
+                {"entrance-1/3", 1, "Ada Lovelace", 30, "arr-3"}};
+  h.welcomes = {{"arr-1", 1, "Welcome, Ada Lovelace!", 11},
+                {"arr-2", 900001, h.generic_welcome, 21},
+                {"arr-3", 1, "Welcome back, Ada Lovelace!", 31}};
+  EXPECT_TRUE(check_welcome_once_per_arrival(h).held());
+
+  History twice = h;  // a redelivered arrival shown again
+  twice.welcomes.push_back({"arr-3", 1, "Welcome back, Ada Lovelace!", 40});
+  EXPECT_EQ(check_welcome_once_per_arrival(twice).violations, 1u);
+
+  History missing = h;
+  missing.welcomes.pop_back();
+  EXPECT_EQ(check_welcome_once_per_arrival(missing).violations, 1u);
+
+  History wrong_name = h;
+  wrong_name.welcomes[0].text = "Welcome, Grace Hopper!";
+  const InvariantResult named = check_welcome_once_per_arrival(wrong_name);
+  ASSERT_GE(named.violations, 1u);
+  EXPECT_NE(named.examples[0].find("Grace Hopper"), std::string::npos);
+
+  History counted_twice = h;  // the second visit shown as a first one
+  counted_twice.welcomes[2].text = "Welcome, Ada Lovelace!";
+  EXPECT_EQ(check_welcome_once_per_arrival(counted_twice).violations, 1u);
+
+  History reordered = h;  // the display got the second welcome first: still one first visit
+  std::swap(reordered.welcomes[0], reordered.welcomes[2]);
+  EXPECT_TRUE(check_welcome_once_per_arrival(reordered).held());
+
+  History stranger = h;  // an unknown card must get the generic welcome
+  stranger.welcomes[1].text = "Welcome, 900001!";
+  EXPECT_EQ(check_welcome_once_per_arrival(stranger).violations, 1u);
 }
 
 TEST(Invariants, AtQos0ALostDepartureIsCountedNotAViolation) {

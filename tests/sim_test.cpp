@@ -58,7 +58,10 @@ TEST(Simulation, SameSeedGivesTheSameTraceHash) {
 
 // Behaviour is pinned: a refactoring that changes what a fault-free day does (the order of
 // events, a payment, a cent) changes these. Recorded before issue 10 moved the assembly into
-// services/registry; change them only with a reason in the commit that does.
+// services/registry (which kept them); changed once since, with the same payments and revenue,
+// when Hello Helper's welcome moved into its outbox (issue 11: a crash after its commit lost
+// the welcome), which adds the welcome's publish and delivery to every trace. Change them only
+// with a reason in the commit that does.
 TEST(Simulation, FaultFreeDaysKeepTheirRecordedTraceHashesPaymentsAndRevenue) {
   struct Pinned {
     std::uint64_t seed;
@@ -66,10 +69,10 @@ TEST(Simulation, FaultFreeDaysKeepTheirRecordedTraceHashesPaymentsAndRevenue) {
     std::int64_t payments;
     std::int64_t revenue_cents;
   };
-  for (const Pinned& p : {Pinned{1, "9169b697930e0eb7", 1000, 1376334},
-                          Pinned{2, "5cce9865dd3a9571", 1000, 1295459},
-                          Pinned{3, "f6892558340ccdff", 1000, 1373946},
-                          Pinned{8, "19e88ae6d925f236", 1000, 1284117}}) {
+  for (const Pinned& p :
+       {Pinned{1, "28f1aa19b44c7869", 1000, 1376334}, Pinned{2, "e95670602b380ec2", 1000, 1295459},
+        Pinned{3, "22eb02ce9d953c53", 1000, 1373946},
+        Pinned{8, "5891bf87e6953513", 1000, 1284117}}) {
     SimOptions o;
     o.seed = p.seed;
     o.customers = 1000;

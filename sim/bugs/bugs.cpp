@@ -53,8 +53,7 @@ bool is_consumer(ServiceKind kind) {
 class NoDedupVariant final : public ServiceVariant {
  public:
   std::string_view name() const override { return "no-dedup"; }
-  std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context,
-                                Display*) const override {
+  std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context) const override {
     if (kind != ServiceKind::kInventoryIntel) return nullptr;
     return std::make_unique<NoDedup<InventoryIntel>>(context);
   }
@@ -72,8 +71,7 @@ class AckBeforeCommitVariant final : public ServiceVariant {
 class RestockEveryEventVariant final : public ServiceVariant {
  public:
   std::string_view name() const override { return "restock-every-event"; }
-  std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context,
-                                Display*) const override {
+  std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context) const override {
     if (kind != ServiceKind::kInventoryIntel) return nullptr;
     return std::make_unique<RestockEveryEventInventory>(context);
   }
@@ -82,8 +80,7 @@ class RestockEveryEventVariant final : public ServiceVariant {
 class NoOutboxVariant final : public ServiceVariant {
  public:
   std::string_view name() const override { return "no-outbox"; }
-  std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context,
-                                Display*) const override {
+  std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context) const override {
     if (kind == ServiceKind::kInventoryIntel) {
       return std::make_unique<NoOutbox<InventoryIntel>>(context);
     }
@@ -97,8 +94,7 @@ class NoOutboxVariant final : public ServiceVariant {
 class FloatMoneyVariant final : public ServiceVariant {
  public:
   std::string_view name() const override { return "float-money"; }
-  std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context,
-                                Display*) const override {
+  std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context) const override {
     if (kind != ServiceKind::kFastlaneFinale) return nullptr;
     return std::make_unique<FloatMoneyFastlane>(context);
   }

@@ -4,6 +4,7 @@
 #include <exception>
 #include <stdexcept>
 
+#include "core/marks.h"
 #include "core/topic_filter.h"
 
 namespace eventmart::memory {
@@ -73,6 +74,11 @@ void MemoryBroker::publish(std::uint32_t session, std::uint64_t connection,
   }
   const std::uint64_t id =
       outgoing_.insert(Outgoing{message, session, connection, std::move(on_done), clock_.now_us()});
+  if (network_ != nullptr &&
+      network_->refuse_publish(Packet{PacketKind::kPublish, sessions_[session]->client_id,
+                                      message->topic, message->envelope, qos, false})) {
+    return fail_outgoing(id);
+  }
   send(PacketKind::kPublish, std::move(message), session, connection, id, false);
   schedule_sweep();
 }
@@ -176,8 +182,11 @@ void MemoryBroker::route(const std::shared_ptr<const Message>& message) {
       continue;
     }
     const std::uint64_t id = deliveries_.insert(PendingDelivery{message, s, clock_.now_us()});
-    if (session.client != nullptr)
+    if (session.client != nullptr) {
       send(PacketKind::kDeliver, message, s, session.connection, id, false);
+    } else {
+      mark(Mark::kTransportQueuedForAbsent);
+    }
     schedule_sweep();
   }
 }
@@ -206,7 +215,10 @@ void MemoryBroker::on_deliver_arrived(const InFlight& packet) {
     PendingDelivery* pending = deliveries_.find(packet.id);
     if (pending != nullptr && !pending->arrived) {
       pending->arrived = true;
-      if (packet.redelivered) ++stats_.redelivered_after_loss;
+      if (packet.redelivered) {
+        ++stats_.redelivered_after_loss;
+        mark(Mark::kTransportRedelivery);
+      }
     }
   }
   const Message& message = *packet.message;
@@ -240,10 +252,36 @@ void MemoryBroker::schedule_sweep() {
   });
 }
 
+void MemoryBroker::fail_outgoing(std::uint64_t id) {
+  Outgoing* out = outgoing_.find(id);
+  if (out == nullptr) return;
+  PublishCallback on_done = std::move(out->on_done);
+  const std::shared_ptr<const Message> message = out->message;
+  const std::uint32_t session = out->session;
+  outgoing_.erase(id);
+  ++stats_.publishes_failed;
+  mark(Mark::kTransportPublishFailed);
+  if (observer_)
+    observer_->on_publish_failed(sessions_[session]->client_id, message->topic, message->envelope);
+  // Never re-entrantly from inside publish(): the Bus contract.
+  if (on_done) clock_.call_after(0, [cb = std::move(on_done)] { cb(PublishOutcome::kFailed); });
+}
+
 void MemoryBroker::sweep() {
   const std::int64_t now = clock_.now_us();
   const std::int64_t due = now - options_.retry_interval_us;
   std::int64_t next_due = INT64_MAX;
+  // A client that cannot reach the broker has lost its connection: what it has in flight
+  // fails (collected first: the slab is not changed while it is iterated).
+  std::vector<std::uint64_t> lost;
+  if (network_ != nullptr) {
+    outgoing_.for_each([&](std::uint64_t id, Outgoing& out) {
+      if (out.last_sent_us <= due && !network_->reachable(sessions_[out.session]->client_id)) {
+        lost.push_back(id);
+      }
+    });
+    for (std::uint64_t id : lost) fail_outgoing(id);
+  }
   // send() never inserts into or erases from the slabs, so iterating while sending is safe.
   outgoing_.for_each([&](std::uint64_t id, Outgoing& out) {
     if (out.last_sent_us <= due) {

@@ -14,6 +14,10 @@
 //    does the same towards each subscriber until the subscriber acknowledges. A lost packet
 //    therefore becomes a late duplicate, never a loss. A client's in-flight publishes die
 //    with the client (a crash); what the application kept (an outbox) must be sent again.
+//  - A client that cannot reach the broker (a partition, the broker down) notices at the next
+//    retransmission sweep, as a real client notices by its keepalive: every QoS 1 publish it
+//    has in flight is reported kFailed to its publisher and forgotten (the publisher, an
+//    outbox relay, sends it again). A NetworkModel may also refuse a publish outright.
 //  - QoS 0: sent once; the publisher is told "confirmed" when the packet leaves.
 //  - A client receives one copy of a message however many of its filters match, dispatched
 //    to every matching handler in subscription order; the delivery is acknowledged only after
@@ -67,6 +71,8 @@ class NetworkModel {
   virtual PacketFate fate(const Packet& packet) = 0;
   // False while the client is cut off from the broker (a partition) or the broker is down.
   virtual bool reachable(std::string_view client_id) = 0;
+  // True when the client fails this QoS 1 publish at once, without sending it (a fault).
+  virtual bool refuse_publish(const Packet& packet) { return false; }
 };
 
 struct MemoryBrokerOptions {
@@ -90,6 +96,10 @@ class TransportObserver {
                             const Envelope& envelope) {}
   virtual void on_handler_failed(std::string_view client_id, const std::string& topic,
                                  const Envelope& envelope, std::string_view what) {}
+  // The publisher was told kFailed: refused at once, or in flight when its client lost the
+  // broker.
+  virtual void on_publish_failed(std::string_view client_id, const std::string& topic,
+                                 const Envelope& envelope) {}
 };
 
 struct MemoryBrokerStats {
@@ -103,6 +113,7 @@ struct MemoryBrokerStats {
   std::uint64_t retransmissions = 0;   // QoS 1 PUBLISH packets sent again (either direction)
   std::uint64_t redelivered_after_loss = 0;  // deliveries that arrived only by retransmission
   std::uint64_t qos0_dropped = 0;            // QoS 0 messages lost on the way or for absent clients
+  std::uint64_t publishes_failed = 0;        // QoS 1 publishes whose publisher was told kFailed
 };
 
 class MemoryClient;
@@ -181,6 +192,8 @@ class MemoryBroker {
   void schedule_sweep();
   void sweep();
   void disconnect(std::uint32_t session, std::uint64_t connection);
+  // Tells the publisher of outgoing publish `id` it failed, and forgets it.
+  void fail_outgoing(std::uint64_t id);
 
   Clock& clock_;
   MemoryBrokerOptions options_;

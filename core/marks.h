@@ -1,0 +1,78 @@
+// Coverage marks (TigerBeetle's testing/marks.zig, FoundationDB's "sometimes" assertions):
+// named rare paths in the real code. The code says mark(Mark::kX) where the path is taken; a
+// simulation run counts them, a swarm reports how often and in how many seeds each was hit,
+// and a test fails when a registered mark is never reached: the search did not go there.
+//
+// A mark costs a thread-local load and, inside a counted run, an increment. Outside a run (in
+// production) nothing is counted. Counting never changes what the code does.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace eventmart {
+
+enum class Mark : std::uint8_t {
+  kInboxDuplicate,              // a delivery recognised as one consumed before
+  kInboxConflict,               // an event id consumed before with other content, refused
+  kDeadLetter,                  // a service dead-lettered a message it could not consume
+  kRelayPublishFailed,          // the outbox relay was told a publish failed; the row stays owed
+  kRelayResentFromBefore,       // a relay started with rows left by an earlier life of the service
+  kBasketRepeatedSku,           // a bag scan held lines of one sku apart, merged
+  kGuardianRefusedReading,      // a guardian refused a reading (card, scan id, basket)
+  kUnknownCard,                 // Hello Helper welcomed an unknown card generically
+  kUnknownSku,                  // a departure listed a sku the inventory does not know
+  kUnpricedSku,                 // a departure listed a sku without a price
+  kShortfall,                   // a sale beyond the units on record
+  kRestockRaised,               // a product crossed below its threshold
+  kRestockRearmed,              // a delivery lifted a product back to its threshold
+  kTwoRestocksInOneBasket,      // one departure crossed two products' thresholds
+  kTransportPublishFailed,      // the memory transport failed a publish (connection lost, fault)
+  kTransportRedelivery,         // a delivery arrived only by retransmission after a loss
+  kTransportQueuedForAbsent,    // a QoS 1 message queued for a client that was away
+  kCrashBeforeCommitRecovered,  // a service crashed inside a transaction and came back
+  kCrashAfterCommitRecovered,   // ... after a commit, before the acknowledgement
+  kWorkloadOpeningBurst,        // the day began with a burst of arrivals
+  kWorkloadClosingBurst,        // ... and ended with one
+  kWorkloadTightStock,          // shelves stocked close to their thresholds
+  kCount,
+};
+
+inline constexpr std::size_t kMarkCount = static_cast<std::size_t>(Mark::kCount);
+
+struct MarkInfo {
+  Mark mark;
+  std::string_view name;  // "inbox.duplicate": stable, used in reports and --json
+  std::string_view what;  // one line
+};
+
+// Every mark, in enum order.
+const std::array<MarkInfo, kMarkCount>& all_marks();
+
+using MarkCounts = std::array<std::uint64_t, kMarkCount>;
+
+// Counts the marks hit on this thread while it lives (one simulated run). Scopes nest: the
+// innermost counts.
+class MarkScope {
+ public:
+  explicit MarkScope(MarkCounts& counts);
+  ~MarkScope();
+  MarkScope(const MarkScope&) = delete;
+  MarkScope& operator=(const MarkScope&) = delete;
+
+ private:
+  MarkCounts* previous_;
+};
+
+namespace detail {
+extern thread_local MarkCounts* current_marks;
+}
+
+// The code took the rare path `m`.
+inline void mark(Mark m) {
+  if (detail::current_marks != nullptr) ++(*detail::current_marks)[static_cast<std::size_t>(m)];
+}
+
+}  // namespace eventmart
