@@ -33,6 +33,10 @@ Decoded<std::string> encode_wire(WireFormat format, const Envelope& envelope) {
   return Decoded<std::string>::ok(encode_envelope(envelope));
 }
 
+bool retained_on_wire(EventType type) {
+  return type == EventType::kWelcome;
+}
+
 Decoded<Envelope> decode_wire(WireFormat format, const Topics& topics, std::string_view topic,
                               std::string_view bytes, const InputLimits& limits) {
   if (bytes.size() > limits.max_payload_bytes) {

@@ -31,6 +31,10 @@ EventType event_type_of_topic(const Topics& topics, std::string_view topic);
 // events) is its payload, as is, in every format. Fails only when a JSON payload cannot be decoded.
 Decoded<std::string> encode_wire(WireFormat format, const Envelope& envelope);
 
+// Whether the broker keeps the last event of this type for subscribers that come later: the
+// entrance display's welcome is retained, so a display that (re)connects shows the current one.
+bool retained_on_wire(EventType type);
+
 // Reads a message received on `topic`. Everything is checked before it is used: the size
 // first (limits.max_payload_bytes), then every field of envelope and event. Errors say what
 // was wrong (oversized, undecodable, a missing or invalid field, a type that does not belong

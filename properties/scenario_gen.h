@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "properties/invariants.h"
+#include "services/logistics_desk.h"
 #include "services/service.h"
 #include "sim/scenario.h"
 #include "sim/world.h"
@@ -68,7 +69,17 @@ inline rc::Gen<sim::PacketFault> gen_packet_fault() {
     sim::PacketFault f;
     f.kind = *rc::gen::element(sim::PacketFault::Kind::kDrop, sim::PacketFault::Kind::kDuplicate,
                                sim::PacketFault::Kind::kDelay);
-    f.packet = *rc::gen::inRange<std::uint64_t>(0, 400);
+    // A link of one of the services, on the store bus or (Inventory Intel and the logistics
+    // desk) on the logistics bus.
+    const int link = *rc::gen::inRange(0, 7);
+    f.bus = link < 5 ? sim::BusId::kStore : sim::BusId::kLogistics;
+    constexpr std::string_view kClients[] = {kGatewayGuardian, kHelloHelper,    kGateExitGuardian,
+                                             kInventoryIntel,  kFastlaneFinale, kInventoryIntel,
+                                             kLogisticsDesk};
+    f.client = std::string(kClients[link]);
+    f.leg = *rc::gen::element(sim::PacketLeg::kPublish, sim::PacketLeg::kPuback,
+                              sim::PacketLeg::kDeliver, sim::PacketLeg::kDeliverAck);
+    f.nth = *rc::gen::inRange<std::uint64_t>(0, 40);
     f.delay_us = *rc::gen::inRange<std::int64_t>(1, 60'000);
     return f;
   });

@@ -24,6 +24,20 @@ std::string_view packet_name(memory::PacketKind kind) {
   return "packet";
 }
 
+PacketLeg leg_of(memory::PacketKind kind) {
+  switch (kind) {
+    case memory::PacketKind::kPublish:
+      return PacketLeg::kPublish;
+    case memory::PacketKind::kPuback:
+      return PacketLeg::kPuback;
+    case memory::PacketKind::kDeliver:
+      return PacketLeg::kDeliver;
+    case memory::PacketKind::kDeliverAck:
+      return PacketLeg::kDeliverAck;
+  }
+  return PacketLeg::kDeliver;
+}
+
 }  // namespace
 
 FaultOptions draw_swarm_faults(Rng rng) {
@@ -117,7 +131,9 @@ FaultInjector::FaultInjector(const FaultOptions& options, Rng rng, Clock& clock,
       scenario_(scenario) {
   for (auto& name : services) services_.emplace(std::move(name), ServiceState{});
   if (scenario_ != nullptr) {
-    for (const PacketFault& f : scenario_->packet_faults) scheduled_packets_.emplace(f.packet, f);
+    for (const PacketFault& f : scenario_->packet_faults) {
+      scheduled_packets_.emplace(std::tuple(f.bus, f.client, f.leg, f.nth), f);
+    }
   }
 }
 
@@ -148,7 +164,10 @@ void FaultInjector::heal() {
 
 memory::PacketFate FaultInjector::scheduled_fate(const memory::Packet& packet, BusId bus) {
   memory::PacketFate fate;
-  auto it = scheduled_packets_.find(packets_seen_++);
+  if (packet.redelivered) return fate;  // only first transmissions are counted and named
+  const PacketLeg leg = leg_of(packet.kind);
+  std::uint64_t& seen = packets_seen_[LinkLeg(bus, std::string(packet.client_id), leg)];
+  auto it = scheduled_packets_.find(std::tuple(bus, std::string(packet.client_id), leg, seen++));
   if (it == scheduled_packets_.end()) return fate;
   const auto note = [&](TraceKind kind) {
     trace_.record(kind, bus, packet.client_id, packet_name(packet.kind), packet.envelope.event_id);

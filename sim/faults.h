@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "core/bus.h"
@@ -157,8 +158,12 @@ class FaultInjector final : public CrashPoints {
   TimerId ticker_ = 0;
   FaultCounts counts_;
   const Scenario* scenario_;
-  std::map<std::uint64_t, PacketFault> scheduled_packets_;  // by packet number
-  std::uint64_t packets_seen_ = 0;                          // during chaos
+  // Scenario packet faults by (bus, client, leg, n-th), and the first transmissions counted so
+  // far on each (bus, client, leg) during chaos.
+  using LinkLeg = std::tuple<BusId, std::string, PacketLeg>;
+  std::map<std::tuple<BusId, std::string, PacketLeg, std::uint64_t>, PacketFault>
+      scheduled_packets_;
+  std::map<LinkLeg, std::uint64_t> packets_seen_;
 };
 
 }  // namespace eventmart::sim

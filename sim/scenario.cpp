@@ -11,7 +11,32 @@ std::string minutes(std::int64_t us) {
          std::to_string(seconds % 60) + "s";
 }
 
+std::string ordinal(std::uint64_t n) {
+  const std::uint64_t one_based = n + 1;
+  const std::uint64_t tens = one_based % 100;
+  const char* suffix = (tens >= 11 && tens <= 13) ? "th"
+                       : one_based % 10 == 1      ? "st"
+                       : one_based % 10 == 2      ? "nd"
+                       : one_based % 10 == 3      ? "rd"
+                                                  : "th";
+  return std::to_string(one_based) + suffix;
+}
+
 }  // namespace
+
+std::string_view packet_leg_name(PacketLeg leg) {
+  switch (leg) {
+    case PacketLeg::kPublish:
+      return "publish from";
+    case PacketLeg::kPuback:
+      return "puback to";
+    case PacketLeg::kDeliver:
+      return "delivery to";
+    case PacketLeg::kDeliverAck:
+      return "delivery ack from";
+  }
+  return "packet of";
+}
 
 std::int64_t Scenario::open_duration_us() const {
   std::int64_t last = 0;
@@ -36,7 +61,8 @@ void print(const Scenario& s, std::ostream& os) {
     os << "\n";
   }
   for (const PacketFault& f : s.packet_faults) {
-    os << "  fault: packet #" << f.packet << " "
+    os << "  fault: " << ordinal(f.nth) << " " << packet_leg_name(f.leg) << " " << f.client
+       << (f.bus == BusId::kLogistics ? " (logistics bus) " : " ")
        << (f.kind == PacketFault::Kind::kDrop ? "dropped"
            : f.kind == PacketFault::Kind::kDuplicate
                ? "duplicated"

@@ -6,10 +6,12 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/bus.h"
 #include "services/catalog.h"
+#include "sim/trace.h"
 
 namespace eventmart::sim {
 
@@ -20,11 +22,27 @@ struct ScenarioVisit {
   std::vector<LineItem> wanted;  // taken off the shelves at departure, as far as they hold
 };
 
-// A fault on the n-th packet the network carries during opening hours (0-based).
+// Which way a packet goes between the broker and one client.
+enum class PacketLeg : std::uint8_t {
+  kPublish,     // client -> broker
+  kPuback,      // broker -> publishing client
+  kDeliver,     // broker -> subscribing client
+  kDeliverAck,  // subscribing client -> broker
+};
+std::string_view packet_leg_name(PacketLeg leg);
+
+// A fault on one packet during opening hours: the n-th (0-based) first transmission on one leg
+// of one client's link ("the 3rd delivery to inventory-intel"). Retransmissions and the copies
+// a fault makes are not counted, so removing one fault leaves the packets the others name
+// alone (a global packet number shifted whenever an earlier fault was removed, and shrinking
+// stalled).
 struct PacketFault {
   enum class Kind : std::uint8_t { kDrop, kDuplicate, kDelay };
   Kind kind = Kind::kDrop;
-  std::uint64_t packet = 0;
+  BusId bus = BusId::kStore;
+  std::string client;  // the service's client id
+  PacketLeg leg = PacketLeg::kDeliver;
+  std::uint64_t nth = 0;
   std::int64_t delay_us = 0;  // kDelay only
 };
 

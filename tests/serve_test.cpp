@@ -99,7 +99,7 @@ TEST_F(Serve, ScannerLinesOnStdinReachTheGuardians) {
   EXPECT_EQ(serve.terminate(), 0);
   const std::string log = read_file(data.file("serve.log"));
   EXPECT_NE(log.find("line 2 ignored"), std::string::npos) << log;
-  EXPECT_NE(log.find("welcome shown to customer 2"), std::string::npos) << log;
+  EXPECT_NE(log.find("welcome for customer 2: Welcome, Alan Turing!"), std::string::npos) << log;
   EXPECT_NE(log.find("payment due from customer 2"), std::string::npos) << log;
 }
 

@@ -795,7 +795,8 @@ void MqttBus::publish(const std::string& topic, Envelope envelope, Qos qos,
         "cannot encode event '" + envelope.event_id + "' for '" + topic + "': " + bytes.error());
     return fail_later(std::move(on_done));
   }
-  publish_bytes(topic, std::move(bytes.value()), qos, Retain::kNo, std::move(on_done));
+  const Retain retain = retained_on_wire(envelope.type) ? Retain::kYes : Retain::kNo;
+  publish_bytes(topic, std::move(bytes.value()), qos, retain, std::move(on_done));
 }
 
 void MqttBus::publish_bytes(const std::string& topic, std::string bytes, Qos qos, Retain retain,
@@ -958,8 +959,8 @@ void MqttBus::finish_drain(std::shared_ptr<Drain> drain, const std::string& why)
   if (auto connection = std::move(drain->connection)) {
     clock_.post_unlocked([connection]() mutable {
       try {
-        if (connection->client->is_connected()) connection->client->disconnect(0)->wait_for(
-            std::chrono::milliseconds(1000));
+        if (connection->client->is_connected())
+          connection->client->disconnect(0)->wait_for(std::chrono::milliseconds(1000));
       } catch (const ::mqtt::exception&) {
       }
       connection.reset();
