@@ -56,6 +56,11 @@ soak: build
 	RC_PARAMS="seed=$(SOAK_SEED) max_success=$(SOAK_CASES)" ctest --test-dir $(BUILD_DIR) -L properties --output-on-failure
 	$(EVENTMART) sim --faults swarm --customers 1000 --seeds $(SOAK_SEED)..$$(($(SOAK_SEED) + $(SOAK_SEEDS) - 1))
 
+# Single-line mutants of the real code (scripts/mutants.list), each built in a scratch copy
+# (build-mutants/) and run against the tests and a swarm; see docs/testing.md.
+mutants: deps
+	bash scripts/mutants.sh
+
 bench: build
 	$(BUILD_DIR)/bench/eventmart-bench
 	$(BUILD_DIR)/bench/eventmart-mqtt-bench
@@ -64,4 +69,4 @@ format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')
 
 clean:
-	rm -rf $(BUILD_DIR) $(CLANG_BUILD_DIR) $(SANITIZE_BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(CLANG_BUILD_DIR) $(SANITIZE_BUILD_DIR) build-mutants

@@ -90,6 +90,10 @@ void InventoryIntel::start() {
   relay_.pump();
 }
 
+std::string InventoryIntel::restock_event_id(const std::string& departure_id, Sku sku) const {
+  return derive_event_id(departure_id, name_, "restock/" + std::to_string(sku));
+}
+
 void InventoryIntel::on_departure(const Delivery& delivery) {
   std::optional<CustomerDeparted> departed = receive<CustomerDeparted>(delivery);
   if (!departed) return;
@@ -121,7 +125,7 @@ void InventoryIntel::on_departure(const Delivery& delivery) {
       if (decision->restock) {
         ++delta.restocks_raised;
         emit(Channel::kLogistics, ctx_.topics.restock_needed, EventType::kRestockNeeded,
-             derive_event_id(cause, name_, "restock/" + std::to_string(item.sku)), cause,
+             restock_event_id(cause, item.sku), cause,
              RestockNeeded{item.sku, decision->restock->quantity, decision->restock->level,
                            decision->after.restock_threshold});
         restock_notes.push_back("restock raised for sku " + std::to_string(item.sku) +

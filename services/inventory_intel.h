@@ -54,6 +54,10 @@ class InventoryIntel : public Service {
                                                    std::int64_t quantity) const {
     return apply_sale(before, quantity);
   }
+  // The event id of the restock order a departure raises for one product: derived from the
+  // departure and the sku, so each product's order is its own and a redelivered departure
+  // raises the same id. A seam: sim/bugs overrides it.
+  virtual std::string restock_event_id(const std::string& departure_id, Sku sku) const;
 
  private:
   void on_departure(const Delivery& delivery);

@@ -76,19 +76,27 @@ void OutboxRelay::delete_confirmed_prefix() {
 void OutboxRelay::on_outcome(std::int64_t seq, PublishOutcome outcome) {
   if (!in_flight_.count(seq)) return;  // already confirmed (a stale outcome)
   if (outcome == PublishOutcome::kConfirmed) {
-    in_flight_.erase(seq);
     ++confirmed_;
-    // Everything below the oldest row still in flight is confirmed.
-    confirmed_through_ = in_flight_.empty() ? last_handed_seq_ : *in_flight_.begin() - 1;
-    if (in_flight_.empty() || confirmed_through_ - deleted_through_ >= kDeleteBatch) {
-      delete_confirmed_prefix();
-    }
+    settle_row(seq);
     return;
   }
-  // Not accepted: the row stays owed (in flight), which keeps the confirmed prefix below it,
-  // and it is handed to the bus again, with everything after it, on the next pump.
   ++failed_;
   mark(Mark::kRelayPublishFailed);
+  on_failed(seq);
+}
+
+void OutboxRelay::settle_row(std::int64_t seq) {
+  in_flight_.erase(seq);
+  // Everything below the oldest row still in flight is confirmed.
+  confirmed_through_ = in_flight_.empty() ? last_handed_seq_ : *in_flight_.begin() - 1;
+  if (in_flight_.empty() || confirmed_through_ - deleted_through_ >= kDeleteBatch) {
+    delete_confirmed_prefix();
+  }
+}
+
+void OutboxRelay::on_failed(std::int64_t seq) {
+  // Still in flight (owed), which keeps the confirmed prefix below it; handed again, with
+  // everything after it, on the next pump.
   last_handed_seq_ = std::min(last_handed_seq_, seq - 1);
   writes_seen_ = UINT64_MAX;
   if (retry_timer_ == 0) {

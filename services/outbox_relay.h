@@ -19,12 +19,23 @@ namespace eventmart {
 
 class OutboxRelay {
  public:
+  // The parts a relay works with (see the constructor).
+  struct Parts {
+    Journal& journal;
+    Clock& clock;
+    Bus& store_bus;
+    Bus* logistics_bus;
+    Qos qos;
+  };
+
   // `logistics_bus` may be null for services that never write to Channel::kLogistics.
   // All references must outlive the relay. A publish the bus reports as failed is handed to
   // it again `retry_interval_us` later (and at the next pump, whichever comes first).
   OutboxRelay(Journal& journal, Clock& clock, Bus& store_bus, Bus* logistics_bus,
               Qos qos = Qos::kAtLeastOnce, std::int64_t retry_interval_us = 1'000'000);
-  ~OutboxRelay();
+  explicit OutboxRelay(const Parts& parts)
+      : OutboxRelay(parts.journal, parts.clock, parts.store_bus, parts.logistics_bus, parts.qos) {}
+  virtual ~OutboxRelay();
   OutboxRelay(const OutboxRelay&) = delete;
   OutboxRelay& operator=(const OutboxRelay&) = delete;
 
@@ -39,6 +50,15 @@ class OutboxRelay {
   std::uint64_t published() const { return published_; }
   std::uint64_t confirmed() const { return confirmed_; }
   std::uint64_t failed() const { return failed_; }
+
+ protected:
+  // A publish the bus did not accept. The row stays owed: it keeps the confirmed prefix
+  // below it and is handed to the bus again (with every row after it) at the next pump.
+  // Virtual only so that a harness variant can get this wrong (sim/bugs).
+  virtual void on_failed(std::int64_t seq);
+  // The row is no longer in flight: the confirmed prefix moves up to the oldest row still
+  // in flight, and is deleted a batch at a time or when nothing is in flight.
+  void settle_row(std::int64_t seq);
 
  private:
   void on_outcome(std::int64_t seq, PublishOutcome outcome);

@@ -126,7 +126,13 @@ BuiltService build_service(ServiceKind kind, ServiceInputs inputs) {
   } else if (built.logistics_view) {
     logistics = built.logistics_view.get();
   }
-  const ServiceContext seen = with_buses(context, bus, logistics);
+  ServiceContext seen = with_buses(context, bus, logistics);
+  if (const ServiceVariant* variant = inputs.variant; variant != nullptr) {
+    seen.make_relay = [variant, kind](const OutboxRelay::Parts& parts) {
+      std::unique_ptr<OutboxRelay> relay = variant->make_relay(kind, parts);
+      return relay ? std::move(relay) : std::make_unique<OutboxRelay>(parts);
+    };
+  }
   if (inputs.variant != nullptr) built.service = inputs.variant->make(kind, seen);
   if (!built.service) built.service = make_real(kind, seen);
   return built;

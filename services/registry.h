@@ -55,6 +55,11 @@ class ServiceVariant {
   virtual std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context) const {
     return nullptr;
   }
+  // The service's outbox relay, or null for the real one.
+  virtual std::unique_ptr<OutboxRelay> make_relay(ServiceKind kind,
+                                                  const OutboxRelay::Parts& parts) const {
+    return nullptr;
+  }
 };
 
 // What a service is built from. Every reference must outlive the built service.

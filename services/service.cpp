@@ -5,11 +5,23 @@
 
 namespace eventmart {
 
+namespace {
+
+std::unique_ptr<OutboxRelay> make_relay(const ServiceContext& context, Journal& journal) {
+  const OutboxRelay::Parts parts{journal, context.clock, context.bus, context.logistics_bus,
+                                 context.qos};
+  if (context.make_relay) return context.make_relay(parts);
+  return std::make_unique<OutboxRelay>(parts);
+}
+
+}  // namespace
+
 Service::Service(std::string_view name, const ServiceContext& context)
     : name_(name),
       ctx_(context),
       journal_(context.db, context.instance),
-      relay_(journal_, context.clock, context.bus, context.logistics_bus, context.qos) {
+      relay_holder_(make_relay(context, journal_)),
+      relay_(*relay_holder_) {
   auto on_malformed = [this](const std::string& topic, std::string_view bytes,
                              const std::string& reason) { dead_letter(topic, bytes, reason); };
   ctx_.bus.set_malformed_handler(on_malformed);

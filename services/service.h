@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -60,6 +62,9 @@ struct ServiceContext {
   std::int64_t inbox_retention_us = 0;
   // What a message may hold (basket size, id lengths); anything beyond is dead-lettered.
   InputLimits limits = {};
+  // Builds the service's outbox relay; empty: the real OutboxRelay. A seam for the
+  // harness's broken relays (sim/bugs), set by the registry from a ServiceVariant.
+  std::function<std::unique_ptr<OutboxRelay>(const OutboxRelay::Parts&)> make_relay = {};
 };
 
 // `context` with other buses (a decorator in front of them); every other field as it is.
@@ -74,7 +79,8 @@ inline ServiceContext with_buses(const ServiceContext& context, Bus& bus, Bus* l
                         context.crash_points,
                         context.instance,
                         context.inbox_retention_us,
-                        context.limits};
+                        context.limits,
+                        context.make_relay};
 }
 
 // How consume_once() ended.
@@ -219,7 +225,8 @@ class Service {
   std::string name_;
   ServiceContext ctx_;
   Journal journal_;
-  OutboxRelay relay_;
+  std::unique_ptr<OutboxRelay> relay_holder_;
+  OutboxRelay& relay_;
   ServiceStats stats_;
   std::vector<OutboxRow> written_;  // outbox rows of the transaction in progress
 

@@ -10,8 +10,8 @@
 
 #include <fstream>
 #include <future>
-#include <sstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "apps/live_store.h"
@@ -273,9 +273,9 @@ TEST(Crash, ADeadReplicasShareIsDrainedByTheLiveOneAndItRejoinsWhenBack) {
   const apps::LoadReport report = apps::run_load(load, logger);
   EXPECT_TRUE(report.ok()) << report.to_text();
   EXPECT_EQ(report.payments_received, 600) << "the dead replica's share was drained";
-  EXPECT_TRUE(wait_until(
-      [&] { return file_text(data.file("a.log")).find("drained") != std::string::npos; }))
-      << file_text(data.file("a.log"));
+  EXPECT_TRUE(wait_until([&] {
+    return file_text(data.file("a.log")).find("drained") != std::string::npos;
+  })) << file_text(data.file("a.log"));
 
   b = replica("b", "b2.log");
   ASSERT_TRUE(online("b", 2));
@@ -321,8 +321,8 @@ TEST(Crash, TwoReplicasStartedAtOnceOnAFreshDataDirBothComeUp) {
     EXPECT_TRUE(wait_until([&] {
       return status.count_saying(topics.status("inventory-intel", "a"), "online") > 0 &&
              status.count_saying(topics.status("inventory-intel", "b"), "online") > 0;
-    })) << "round " << round << ": " << file_text(data.file("a.log"))
-        << file_text(data.file("b.log"));
+    })) << "round "
+        << round << ": " << file_text(data.file("a.log")) << file_text(data.file("b.log"));
     EXPECT_EQ(a->terminate(), 0);
     EXPECT_EQ(b->terminate(), 0);
   }

@@ -158,6 +158,7 @@ struct BugCase {
   Bug bug;
   FaultOptions faults;
   std::string expected_invariant;
+  double tight_stock = 0;  // the workload's shape: products stocked just above threshold
 };
 
 void PrintTo(const BugCase& c, std::ostream* os) {
@@ -173,6 +174,7 @@ TEST_P(BugZoo, TheHarnessCatchesIt) {
   for (std::uint64_t seed = 1; seed <= 8 && caught == 0; ++seed) {
     SimOptions o = day_with(c.faults, seed);
     o.bug = c.bug;
+    o.shape.tight_stock_probability = c.tight_stock;
     const SimResult r = run_simulation(o);
     for (const auto& inv : properties::check_all(r.history)) {
       if (inv.name == c.expected_invariant && !inv.held()) ++caught;
@@ -193,13 +195,21 @@ FaultOptions duplicates() {
   return f;
 }
 
+FaultOptions failed_publishes() {
+  FaultOptions f;
+  f.publish_failure_probability = 0.05;
+  return f;
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllBugs, BugZoo,
     ::testing::Values(BugCase{Bug::kNoDedup, duplicates(), "inventory_matches_shelves"},
                       BugCase{Bug::kAckBeforeCommit, crashes(), "departure_paid_once"},
                       BugCase{Bug::kRestockEveryEvent, {}, "restock_once_per_crossing"},
                       BugCase{Bug::kNoOutbox, crashes(), "departure_paid_once"},
-                      BugCase{Bug::kFloatMoney, {}, "payment_equals_basket"}),
+                      BugCase{Bug::kFloatMoney, {}, "payment_equals_basket"},
+                      BugCase{Bug::kSharedRestockId, {}, "restock_once_per_crossing", 1.0},
+                      BugCase{Bug::kRelaySkipsFailed, failed_publishes(), "departure_paid_once"}),
     [](const ::testing::TestParamInfo<BugCase>& info) {
       std::string name(bug_name(info.param.bug));
       std::erase(name, '-');
@@ -207,13 +217,13 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 TEST(BugZoo, TheRealServicesPassTheSameRuns) {
-  for (const FaultOptions& f : {crashes(), duplicates(), FaultOptions{}}) {
+  for (const FaultOptions& f : {crashes(), duplicates(), failed_publishes(), FaultOptions{}}) {
     EXPECT_SURVIVES(run_simulation(day_with(f, 1)));
   }
 }
 
 TEST(BugZoo, EveryBugHasANameThatParsesBack) {
-  EXPECT_EQ(all_bugs().size(), 5u);
+  EXPECT_EQ(all_bugs().size(), 7u);
   for (const BugInfo& b : all_bugs()) EXPECT_EQ(parse_bug(b.name), b.bug);
   EXPECT_FALSE(parse_bug("no-such-bug").has_value());
 }

@@ -1,8 +1,8 @@
 // What a scanner (or a person at `serve`'s stdin) sends: text lines and the reference JSON,
 // read within the InputLimits, refused with a reason otherwise.
-#include <gtest/gtest.h>
-
 #include "apps/scanner_input.h"
+
+#include <gtest/gtest.h>
 
 namespace eventmart::testing {
 namespace {

@@ -44,7 +44,7 @@ TEST_P(ScenarioHarness, FindsTheBugWithASmallScenario) {
 INSTANTIATE_TEST_SUITE_P(AllBugs, ScenarioHarness,
                          ::testing::Values(sim::Bug::kNoDedup, sim::Bug::kAckBeforeCommit,
                                            sim::Bug::kRestockEveryEvent, sim::Bug::kNoOutbox,
-                                           sim::Bug::kFloatMoney),
+                                           sim::Bug::kFloatMoney, sim::Bug::kSharedRestockId),
                          [](const ::testing::TestParamInfo<sim::Bug>& info) {
                            std::string name(sim::bug_name(info.param));
                            std::erase(name, '-');

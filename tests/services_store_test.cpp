@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <set>
 
 #include "services/fastlane_finale.h"
 #include "services/hello_helper.h"
@@ -250,6 +251,53 @@ TEST_F(Relay, ARowThatFailedIsNeverDeletedBecauseALaterOneWasConfirmed) {
   EXPECT_EQ(rows[0].envelope.event_id, "a");  // still owed
   scheduler.run_until_idle();
   EXPECT_EQ(journal.outbox_size(), 0);
+}
+
+// A bus that refuses exactly one publish (the n-th, 0-based) and forwards every other.
+class FailsNth final : public BusWrapper {
+ public:
+  FailsNth(Bus& inner, Clock& clock, int nth) : BusWrapper(inner), clock_(clock), nth_(nth) {}
+  void publish(const std::string& topic, Envelope envelope, Qos qos,
+               PublishCallback done) override {
+    if (seen_++ == nth_) {
+      clock_.call_after(0, [done] { done(PublishOutcome::kFailed); });
+      return;
+    }
+    BusWrapper::publish(topic, std::move(envelope), qos, std::move(done));
+  }
+
+ private:
+  Clock& clock_;
+  int nth_;
+  int seen_ = 0;
+};
+
+TEST_F(Relay, ARowThatFailedAmongMoreThanADeleteBatchOfConfirmedRowsStaysOwedAndIsSent) {
+  Database db(":memory:");
+  Journal journal(db);
+  auto bus = store_broker.connect("svc");
+  FailsNth flaky(*bus, scheduler, 10);  // row e10 fails; 89 later rows are confirmed
+  std::vector<Received> got;
+  record(*probe, "#", got);
+  OutboxRelay relay(journal, scheduler, flaky, nullptr, Qos::kAtLeastOnce, 60'000'000);
+  for (int i = 0; i < 100; ++i) {
+    journal.add_outbox(Channel::kStore, "store/t",
+                       Envelope{"e" + std::to_string(i), EventType::kPaymentDue, "s", 0, "", ""});
+  }
+  relay.pump();
+  scheduler.run_until(scheduler.now_us() + 1'000'000);  // the retry is a minute away
+  EXPECT_EQ(relay.failed(), 1u);
+  EXPECT_EQ(relay.confirmed(), 99u);
+  // The failed row stays in the outbox however many rows after it were confirmed.
+  std::set<std::string> owed;
+  for (const OutboxRow& row : journal.pending_outbox(0, 200)) owed.insert(row.envelope.event_id);
+  EXPECT_TRUE(owed.count("e10")) << "the failed row was deleted while still owed";
+  scheduler.run_until_idle();  // the retry
+  EXPECT_EQ(journal.outbox_size(), 0);
+  std::set<std::string> ids;
+  for (const Received& r : got) ids.insert(r.envelope.event_id);
+  EXPECT_EQ(ids.size(), 100u) << "every row reached the broker at least once";
+  EXPECT_TRUE(ids.count("e10"));
 }
 
 TEST_F(Relay, ConfirmedRowsAreDeletedInBatchesAndAllOnceIdle) {

@@ -192,6 +192,31 @@ TEST_F(InventoryService, ADepartureDecrementsStockAndACrossingRaisesOneRestockOn
   EXPECT_EQ(inventory.journal().outbox_size(), 0);  // confirmed and removed
 }
 
+TEST_F(InventoryService, OneDepartureCrossingTwoThresholdsRaisesAnOrderOfItsOwnForEachProduct) {
+  publish_and_settle(*probe, topics.customer_departure,
+                     departure_envelope("d1", departed(5, {{1, 6}, {2, 41}})));
+  ASSERT_EQ(restocks.size(), 2u);
+  const RestockNeeded milk = decode_restock_needed(restocks[0].envelope.payload).value();
+  const RestockNeeded tea = decode_restock_needed(restocks[1].envelope.payload).value();
+  EXPECT_EQ(milk, (RestockNeeded{1, 100, 19, 20}));
+  EXPECT_EQ(tea, (RestockNeeded{2, 60, 9, 10}));
+  // Logistics deduplicates by event id: two products' orders must never share one.
+  EXPECT_NE(restocks[0].envelope.event_id, restocks[1].envelope.event_id);
+  EXPECT_EQ(restocks[0].envelope.caused_by, "d1");
+  EXPECT_EQ(restocks[1].envelope.caused_by, "d1");
+}
+
+TEST_F(InventoryService, ADepartureListingASkuTwiceIsRefusedWholeNotPartlyApplied) {
+  // The gate merges a bag's repeated units into one line per sku (Guardians test below); an
+  // event listing a sku twice breaks the contract and is dead-lettered, not half applied.
+  publish_and_settle(*probe, topics.customer_departure,
+                     departure_envelope("d1", departed(5, {{1, 3}, {2, 1}, {1, 3}})));
+  EXPECT_EQ(inventory.store().find(1)->stock, 25);
+  EXPECT_EQ(inventory.store().find(2)->stock, 50);
+  EXPECT_TRUE(restocks.empty());
+  EXPECT_EQ(inventory.stats().rejected, 1u);
+}
+
 TEST_F(InventoryService, TheSameDepartureDeliveredTwiceChangesStockOnce) {
   const Envelope d1 = departure_envelope("d1", departed(5, {{1, 6}}));
   publish_and_settle(*probe, topics.customer_departure, d1);
@@ -258,6 +283,13 @@ TEST_F(FastlaneService, EachDepartureGetsOnePaymentDueWithTheBasketTotal) {
   EXPECT_EQ(due, (PaymentDue{8, 3 * 129 + 279, "d1", {}}));
   EXPECT_EQ(payments[0].envelope.event_id, derive_event_id("d1", "fastlane-finale"));
   EXPECT_EQ(payments[0].envelope.caused_by, "d1");
+}
+
+TEST_F(FastlaneService, ADepartureListingASkuTwiceIsRefusedNotCharged) {
+  publish_and_settle(*probe, topics.customer_departure,
+                     departure_envelope("d1", departed(8, {{1, 2}, {2, 1}, {1, 1}})));
+  EXPECT_TRUE(payments.empty());
+  EXPECT_EQ(fastlane.stats().rejected, 1u);
 }
 
 TEST_F(FastlaneService, ARedeliveredDepartureIsNotChargedTwice) {
@@ -366,6 +398,16 @@ TEST_F(Guardians, UnreadableCardsAreRejectedWithAReasonAndNothingIsPublished) {
   EXPECT_EQ(gateway.scan({"", "7"}).kind, ScanOutcome::Kind::kRejected);
   scheduler.run_until_idle();
   EXPECT_TRUE(seen.empty());
+}
+
+TEST_F(Guardians, RepeatedSkusInterleavedInABagBecomeOneLineEachWithEveryUnitCounted) {
+  const ScanOutcome outcome =
+      gate_exit.scan({"exit-1/1", "8", {{1, 2}, {2, 1}, {1, 1}, {2, 2}, {1, 3}}});
+  ASSERT_EQ(outcome.kind, ScanOutcome::Kind::kAccepted);
+  scheduler.run_until_idle();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(decode_customer_departed(seen[0].envelope.payload).value(),
+            departed(8, {{1, 6}, {2, 3}}));
 }
 
 TEST_F(Guardians, ABagScanBecomesADepartureWithQuantities) {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/event_id.h"
 #include "services/fastlane_finale.h"
 #include "services/inventory_intel.h"
 #include "sim/faults.h"
@@ -66,6 +67,27 @@ class RestockEveryEventInventory : public InventoryIntel {
     }
     return decision;
   }
+};
+
+// shared-restock-id: a restock order's id names the departure but not the product.
+class SharedRestockIdInventory : public InventoryIntel {
+ public:
+  using InventoryIntel::InventoryIntel;
+
+ protected:
+  std::string restock_event_id(const std::string& departure_id, Sku) const override {
+    return derive_event_id(departure_id, name_, "restock");
+  }
+};
+
+// relay-skips-failed: a failed publish is settled like a confirmed one (and deleted with the
+// next batch) instead of staying owed.
+class RelaySkippingFailed : public OutboxRelay {
+ public:
+  using OutboxRelay::OutboxRelay;
+
+ protected:
+  void on_failed(std::int64_t seq) override { settle_row(seq); }
 };
 
 // float-money: prices as double currency units, the total truncated to cents.

@@ -25,6 +25,15 @@ const std::vector<BugInfo>& all_bugs() {
       {Bug::kFloatMoney, "float-money",
        "Fastlane Finale sums prices as double in currency units and truncates to cents",
        "payment_equals_basket"},
+      {Bug::kSharedRestockId, "shared-restock-id",
+       "Inventory Intel derives a restock order's event id from the departure alone, so two "
+       "products crossing their threshold in one basket send orders with the same id and "
+       "logistics treats the second as a duplicate",
+       "restock_once_per_crossing (an order missing for one product) or no_product_left_short"},
+      {Bug::kRelaySkipsFailed, "relay-skips-failed",
+       "The outbox relay settles a row whose publish failed as if it had been confirmed, so "
+       "the row is deleted with the next confirmed batch and never sent",
+       "departure_paid_once (a payment never sent) or welcome_once_per_arrival"},
   };
   return bugs;
 }
@@ -100,6 +109,24 @@ class FloatMoneyVariant final : public ServiceVariant {
   }
 };
 
+class SharedRestockIdVariant final : public ServiceVariant {
+ public:
+  std::string_view name() const override { return "shared-restock-id"; }
+  std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context) const override {
+    if (kind != ServiceKind::kInventoryIntel) return nullptr;
+    return std::make_unique<SharedRestockIdInventory>(context);
+  }
+};
+
+class RelaySkipsFailedVariant final : public ServiceVariant {
+ public:
+  std::string_view name() const override { return "relay-skips-failed"; }
+  std::unique_ptr<OutboxRelay> make_relay(ServiceKind,
+                                          const OutboxRelay::Parts& parts) const override {
+    return std::make_unique<RelaySkippingFailed>(parts);
+  }
+};
+
 }  // namespace
 
 const ServiceVariant* variant_of(Bug bug) {
@@ -108,6 +135,8 @@ const ServiceVariant* variant_of(Bug bug) {
   static const RestockEveryEventVariant restock_every_event;
   static const NoOutboxVariant no_outbox;
   static const FloatMoneyVariant float_money;
+  static const SharedRestockIdVariant shared_restock_id;
+  static const RelaySkipsFailedVariant relay_skips_failed;
   switch (bug) {
     case Bug::kNone:
       return nullptr;
@@ -121,6 +150,10 @@ const ServiceVariant* variant_of(Bug bug) {
       return &no_outbox;
     case Bug::kFloatMoney:
       return &float_money;
+    case Bug::kSharedRestockId:
+      return &shared_restock_id;
+    case Bug::kRelaySkipsFailed:
+      return &relay_skips_failed;
   }
   return nullptr;
 }

@@ -21,6 +21,8 @@ enum class Bug : std::uint8_t {
   kRestockEveryEvent,  // Inventory Intel restocks on every sale below the threshold
   kNoOutbox,           // consumers commit, then publish directly: a crash in between loses it
   kFloatMoney,         // Fastlane Finale sums prices as double currency units, truncates to cents
+  kSharedRestockId,    // one basket's restock orders share an event id: logistics drops all but one
+  kRelaySkipsFailed,   // the outbox relay treats a failed publish as settled and deletes it
 };
 
 struct BugInfo {
