@@ -77,8 +77,8 @@ inline rc::Gen<sim::PacketFault> gen_packet_fault() {
                                              kInventoryIntel,  kFastlaneFinale, kInventoryIntel,
                                              kLogisticsDesk};
     f.client = std::string(kClients[link]);
-    f.leg = *rc::gen::element(sim::PacketLeg::kPublish, sim::PacketLeg::kPuback,
-                              sim::PacketLeg::kDeliver, sim::PacketLeg::kDeliverAck);
+    f.leg = *rc::gen::element(memory::PacketKind::kPublish, memory::PacketKind::kPuback,
+                              memory::PacketKind::kDeliver, memory::PacketKind::kDeliverAck);
     f.nth = *rc::gen::inRange<std::uint64_t>(0, 40);
     f.delay_us = *rc::gen::inRange<std::int64_t>(1, 60'000);
     return f;

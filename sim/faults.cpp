@@ -24,20 +24,6 @@ std::string_view packet_name(memory::PacketKind kind) {
   return "packet";
 }
 
-PacketLeg leg_of(memory::PacketKind kind) {
-  switch (kind) {
-    case memory::PacketKind::kPublish:
-      return PacketLeg::kPublish;
-    case memory::PacketKind::kPuback:
-      return PacketLeg::kPuback;
-    case memory::PacketKind::kDeliver:
-      return PacketLeg::kDeliver;
-    case memory::PacketKind::kDeliverAck:
-      return PacketLeg::kDeliverAck;
-  }
-  return PacketLeg::kDeliver;
-}
-
 }  // namespace
 
 FaultOptions draw_swarm_faults(Rng rng) {
@@ -165,7 +151,7 @@ void FaultInjector::heal() {
 memory::PacketFate FaultInjector::scheduled_fate(const memory::Packet& packet, BusId bus) {
   memory::PacketFate fate;
   if (packet.redelivered) return fate;  // only first transmissions are counted and named
-  const PacketLeg leg = leg_of(packet.kind);
+  const memory::PacketKind leg = packet.kind;
   std::uint64_t& seen = packets_seen_[LinkLeg(bus, std::string(packet.client_id), leg)];
   auto it = scheduled_packets_.find(std::tuple(bus, std::string(packet.client_id), leg, seen++));
   if (it == scheduled_packets_.end()) return fate;

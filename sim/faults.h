@@ -160,8 +160,8 @@ class FaultInjector final : public CrashPoints {
   const Scenario* scenario_;
   // Scenario packet faults by (bus, client, leg, n-th), and the first transmissions counted so
   // far on each (bus, client, leg) during chaos.
-  using LinkLeg = std::tuple<BusId, std::string, PacketLeg>;
-  std::map<std::tuple<BusId, std::string, PacketLeg, std::uint64_t>, PacketFault>
+  using LinkLeg = std::tuple<BusId, std::string, memory::PacketKind>;
+  std::map<std::tuple<BusId, std::string, memory::PacketKind, std::uint64_t>, PacketFault>
       scheduled_packets_;
   std::map<LinkLeg, std::uint64_t> packets_seen_;
 };

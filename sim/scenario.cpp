@@ -24,15 +24,15 @@ std::string ordinal(std::uint64_t n) {
 
 }  // namespace
 
-std::string_view packet_leg_name(PacketLeg leg) {
+std::string_view packet_leg_name(memory::PacketKind leg) {
   switch (leg) {
-    case PacketLeg::kPublish:
+    case memory::PacketKind::kPublish:
       return "publish from";
-    case PacketLeg::kPuback:
+    case memory::PacketKind::kPuback:
       return "puback to";
-    case PacketLeg::kDeliver:
+    case memory::PacketKind::kDeliver:
       return "delivery to";
-    case PacketLeg::kDeliverAck:
+    case memory::PacketKind::kDeliverAck:
       return "delivery ack from";
   }
   return "packet of";

@@ -12,6 +12,7 @@
 #include "core/bus.h"
 #include "services/catalog.h"
 #include "sim/trace.h"
+#include "transports/memory/memory_broker.h"
 
 namespace eventmart::sim {
 
@@ -22,14 +23,8 @@ struct ScenarioVisit {
   std::vector<LineItem> wanted;  // taken off the shelves at departure, as far as they hold
 };
 
-// Which way a packet goes between the broker and one client.
-enum class PacketLeg : std::uint8_t {
-  kPublish,     // client -> broker
-  kPuback,      // broker -> publishing client
-  kDeliver,     // broker -> subscribing client
-  kDeliverAck,  // subscribing client -> broker
-};
-std::string_view packet_leg_name(PacketLeg leg);
+// How a scenario names a leg: "publish from", "delivery to", ...
+std::string_view packet_leg_name(memory::PacketKind leg);
 
 // A fault on one packet during opening hours: the n-th (0-based) first transmission on one leg
 // of one client's link ("the 3rd delivery to inventory-intel"). Retransmissions and the copies
@@ -41,7 +36,7 @@ struct PacketFault {
   Kind kind = Kind::kDrop;
   BusId bus = BusId::kStore;
   std::string client;  // the service's client id
-  PacketLeg leg = PacketLeg::kDeliver;
+  memory::PacketKind leg = memory::PacketKind::kDeliver;
   std::uint64_t nth = 0;
   std::int64_t delay_us = 0;  // kDelay only
 };

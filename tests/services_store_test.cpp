@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <functional>
 #include <set>
 
 #include "services/fastlane_finale.h"
@@ -171,15 +172,18 @@ TEST_F(Relay, RowsLeftByACrashedRelayAreSentAgainAfterRestartWithTheSameIds) {
   EXPECT_EQ(got[1].envelope.event_id, "a");
 }
 
-// A bus that refuses the first `failures` publishes, then forwards to a real one.
+// A bus that refuses the publishes `fails(n)` picks (n counts publishes from 0) and forwards
+// every other to a real one.
 class FlakyBus final : public BusWrapper {
  public:
+  FlakyBus(Bus& inner, Clock& clock, std::function<bool(int)> fails)
+      : BusWrapper(inner), clock_(clock), fails_(std::move(fails)) {}
+  // Refuses the first `failures` publishes.
   FlakyBus(Bus& inner, Clock& clock, int failures)
-      : BusWrapper(inner), clock_(clock), failures_(failures) {}
+      : FlakyBus(inner, clock, [failures](int n) { return n < failures; }) {}
   void publish(const std::string& topic, Envelope envelope, Qos qos,
                PublishCallback done) override {
-    if (failures_ > 0) {
-      --failures_;
+    if (fails_(seen_++)) {
       clock_.call_after(0, [done] { done(PublishOutcome::kFailed); });
       return;
     }
@@ -188,7 +192,8 @@ class FlakyBus final : public BusWrapper {
 
  private:
   Clock& clock_;
-  int failures_;
+  std::function<bool(int)> fails_;
+  int seen_ = 0;
 };
 
 TEST_F(Relay, HandedOverRowsWaitBehindRowsLeftFromBefore) {
@@ -253,30 +258,12 @@ TEST_F(Relay, ARowThatFailedIsNeverDeletedBecauseALaterOneWasConfirmed) {
   EXPECT_EQ(journal.outbox_size(), 0);
 }
 
-// A bus that refuses exactly one publish (the n-th, 0-based) and forwards every other.
-class FailsNth final : public BusWrapper {
- public:
-  FailsNth(Bus& inner, Clock& clock, int nth) : BusWrapper(inner), clock_(clock), nth_(nth) {}
-  void publish(const std::string& topic, Envelope envelope, Qos qos,
-               PublishCallback done) override {
-    if (seen_++ == nth_) {
-      clock_.call_after(0, [done] { done(PublishOutcome::kFailed); });
-      return;
-    }
-    BusWrapper::publish(topic, std::move(envelope), qos, std::move(done));
-  }
-
- private:
-  Clock& clock_;
-  int nth_;
-  int seen_ = 0;
-};
-
 TEST_F(Relay, ARowThatFailedAmongMoreThanADeleteBatchOfConfirmedRowsStaysOwedAndIsSent) {
   Database db(":memory:");
   Journal journal(db);
   auto bus = store_broker.connect("svc");
-  FailsNth flaky(*bus, scheduler, 10);  // row e10 fails; 89 later rows are confirmed
+  // Row e10 fails; the 89 rows after it are confirmed.
+  FlakyBus flaky(*bus, scheduler, std::function<bool(int)>([](int n) { return n == 10; }));
   std::vector<Received> got;
   record(*probe, "#", got);
   OutboxRelay relay(journal, scheduler, flaky, nullptr, Qos::kAtLeastOnce, 60'000'000);
