@@ -2,8 +2,11 @@
 
 namespace eventmart {
 namespace detail {
-thread_local MarkCounts* current_marks = nullptr;
+MarkCounts*& current_marks() {
+  thread_local MarkCounts* counts = nullptr;
+  return counts;
 }
+}  // namespace detail
 
 const std::array<MarkInfo, kMarkCount>& all_marks() {
   static const std::array<MarkInfo, kMarkCount> marks = {{
@@ -45,12 +48,12 @@ const std::array<MarkInfo, kMarkCount>& all_marks() {
   return marks;
 }
 
-MarkScope::MarkScope(MarkCounts& counts) : previous_(detail::current_marks) {
-  detail::current_marks = &counts;
+MarkScope::MarkScope(MarkCounts& counts) : previous_(detail::current_marks()) {
+  detail::current_marks() = &counts;
 }
 
 MarkScope::~MarkScope() {
-  detail::current_marks = previous_;
+  detail::current_marks() = previous_;
 }
 
 }  // namespace eventmart

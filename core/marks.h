@@ -67,12 +67,14 @@ class MarkScope {
 };
 
 namespace detail {
-extern thread_local MarkCounts* current_marks;
-}
+// The counts of this thread's innermost scope, or null. A function rather than an extern
+// thread_local variable: UBSan (GCC 12) reports the latter's TLS wrapper as a null load.
+MarkCounts*& current_marks();
+}  // namespace detail
 
 // The code took the rare path `m`.
 inline void mark(Mark m) {
-  if (detail::current_marks != nullptr) ++(*detail::current_marks)[static_cast<std::size_t>(m)];
+  if (MarkCounts* counts = detail::current_marks()) ++(*counts)[static_cast<std::size_t>(m)];
 }
 
 }  // namespace eventmart

@@ -481,10 +481,12 @@ void World::publish_junk(const Visit& visit) {
   // A rogue client on the store bus: an event that does not decode, on a topic two services
   // consume. They dead-letter it and go on.
   const std::string id = "junk-" + std::to_string(visit.number);
-  rogue_bus_->publish(topics_.customer_departure,
-                      Envelope{id, EventType::kCustomerDeparted, "rogue-device",
-                               scheduler_.now_us(), "", std::string("\x01\x02not capnp", 13)},
-                      Qos::kAtLeastOnce, {});
+  rogue_bus_->publish(
+      topics_.customer_departure,
+      Envelope{id, EventType::kCustomerDeparted, "rogue-device", scheduler_.now_us(), "",
+               std::string("\x01\x02"
+                           "not capnp")},
+      Qos::kAtLeastOnce, {});
   ++history_.junk_published;
 }
 
