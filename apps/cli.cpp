@@ -56,6 +56,12 @@ Qos parse_qos(const std::string& option, const std::string& text) {
   throw UsageError{option + " must be 0 or 1 (got '" + excerpt(text, 40) + "')"};
 }
 
+Durability parse_durability(const std::string& option, const std::string& text) {
+  if (text == "normal") return Durability::kNormal;
+  if (text == "full") return Durability::kFull;
+  throw UsageError{option + " must be 'normal' or 'full' (got '" + excerpt(text, 40) + "')"};
+}
+
 LogLevel parse_log_level(const std::string& text) {
   if (text == "info") return LogLevel::kInfo;
   if (text == "warning") return LogLevel::kWarning;

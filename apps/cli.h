@@ -14,6 +14,7 @@
 #include "core/bus.h"
 #include "core/limits.h"
 #include "core/log.h"
+#include "services/sqlite.h"
 #include "transports/mqtt/mqtt_bus.h"
 
 namespace eventmart::apps {
@@ -33,6 +34,8 @@ std::int64_t parse_in_range(const std::string& option, const std::string& text, 
                             std::int64_t max);
 
 Qos parse_qos(const std::string& option, const std::string& text);
+// "normal" or "full" (--durability of serve and sim).
+Durability parse_durability(const std::string& option, const std::string& text);
 LogLevel parse_log_level(const std::string& text);
 
 // The options of a connection to a broker (--broker, --chain, --store, --wire, auth, TLS,

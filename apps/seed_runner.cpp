@@ -215,7 +215,9 @@ std::string replay_command(const RunPlan& plan, std::uint64_t seed) {
     if (f.publish_failure_probability > 0) {
       cmd += " --publish-fail " + number(f.publish_failure_probability);
     }
+    if (f.power_loss_per_minute > 0) cmd += " --power-loss " + number(f.power_loss_per_minute);
   }
+  if (!plan.swarm && o.durability == Durability::kNormal) cmd += " --durability normal";
   if (o.bug != sim::Bug::kNone) cmd += " --bug " + std::string(sim::bug_name(o.bug));
   return cmd;
 }

@@ -58,8 +58,7 @@ po::options_description describe(ServeArgs& a) {
       "adopt-after", po::value(&a.adopt_after)->value_name("SECONDS"),
       "replicas: a sibling offline this long has the messages queued for it drained by a live "
       "replica, and leaves the share group until it starts again; 0: never (default 60)")(
-      "no-stdin",
-                                                      "do not read scanner lines from stdin")(
+      "no-stdin", "do not read scanner lines from stdin")(
       "inbox-retention-days", po::value(&a.retention_days)->value_name("DAYS"),
       "how long consumed event ids are kept to recognise redeliveries; must exceed the "
       "broker's session expiry (default 30)")(
@@ -109,14 +108,7 @@ LiveOptions to_live_options(const ServeArgs& a, const po::variables_map& vm) {
   }
   o.instance = a.instance;
   o.adopt_after_s = parse_in_range("--adopt-after", a.adopt_after, 0, 86'400);
-  if (a.durability == "normal") {
-    o.durability = Durability::kNormal;
-  } else if (a.durability == "full") {
-    o.durability = Durability::kFull;
-  } else {
-    throw UsageError{"--durability must be 'normal' or 'full' (got '" + excerpt(a.durability) +
-                     "')"};
-  }
+  o.durability = parse_durability("--durability", a.durability);
   o.qos = parse_qos("--qos", a.qos);
   const double days = parse_double("--inbox-retention-days", a.retention_days);
   if (!(days >= 1) || days > 3650) throw UsageError{"--inbox-retention-days must be 1..3650"};

@@ -21,8 +21,8 @@ namespace {
 struct SimArgs {
   std::string seed = "1", customers = "2000", products = "100", hours = "12";
   std::string qos = "1", drop = "0", dup = "0", reorder = "0", delay_ms = "0", partition = "0",
-              crash = "0", broker_restart = "0", publish_fail = "0", faults = "none", seeds,
-              bug = "none", jobs;
+              crash = "0", broker_restart = "0", publish_fail = "0", power_loss = "0",
+              durability = "normal", faults = "none", seeds, bug = "none", jobs;
 };
 
 // What the command was asked to do.
@@ -83,6 +83,13 @@ po::options_description describe(SimArgs& a) {
       "publish-fail", po::value(&a.publish_fail)->value_name("P"),
       "probability that a client fails a QoS 1 publish at once, as a real client does when "
       "its connection drops (the outbox relay sends it again)")(
+      "power-loss", po::value(&a.power_loss)->value_name("P"),
+      "probability per service per virtual minute that its machine loses power: the process "
+      "dies and its database keeps only what it had synced (back after 1..60 s)")(
+      "durability", po::value(&a.durability)->value_name("normal|full"),
+      "how the services' databases commit, as for serve (default normal, as serve's): normal "
+      "syncs the WAL only at checkpoints, so a power loss can drop acknowledged commits; full "
+      "syncs every commit")(
       "faults", po::value(&a.faults)->value_name("none|swarm"),
       "swarm: each seed draws its own fault mix and QoS (overrides the flags above)");
   po::options_description harness_desc("Harness");
@@ -140,6 +147,8 @@ std::string_view flag_of(sim::SimOption option) {
       return "--broker-restart";
     case sim::SimOption::kPublishFailureProbability:
       return "--publish-fail";
+    case sim::SimOption::kPowerLossPerMinute:
+      return "--power-loss";
     case sim::SimOption::kWorkloadShape:
       return "the workload shape";
   }
@@ -181,6 +190,7 @@ void set_faults(const SimArgs& a, sim::FaultOptions& f) {
   f.crash_per_minute = parse_double("--crash", a.crash);
   f.broker_restart_per_minute = parse_double("--broker-restart", a.broker_restart);
   f.publish_failure_probability = parse_double("--publish-fail", a.publish_fail);
+  f.power_loss_per_minute = parse_double("--power-loss", a.power_loss);
 }
 
 SimCommand to_command(const SimArgs& a, const po::variables_map& vm) {
@@ -196,6 +206,7 @@ SimCommand to_command(const SimArgs& a, const po::variables_map& vm) {
   }
   o.open_duration_us = std::llround(h * static_cast<double>(sim::kHourUs));
   set_faults(a, o.faults);
+  o.durability = parse_durability("--durability", a.durability);
   if (a.faults == "swarm") {
     c.plan.swarm = true;
   } else if (a.faults != "none") {

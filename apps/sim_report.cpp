@@ -39,6 +39,8 @@ void write_faults(JsonWriter& j, const sim::SimResult& r) {
   j.key("crash").value_fixed(f.crash_per_minute, 6);
   j.key("broker_restart").value_fixed(f.broker_restart_per_minute, 6);
   j.key("publish_fail").value_fixed(f.publish_failure_probability, 6);
+  j.key("power_loss").value_fixed(f.power_loss_per_minute, 6);
+  j.key("durability").value(r.options.durability == Durability::kFull ? "full" : "normal");
   j.end_object();
   const sim::FaultCounts& c = r.stats.faults;
   j.key("faults").begin_object();
@@ -52,6 +54,7 @@ void write_faults(JsonWriter& j, const sim::SimResult& r) {
   j.key("crashes_after_commit").value(c.crashes_after_commit);
   j.key("broker_restarts").value(c.broker_restarts);
   j.key("publishes_refused").value(c.publishes_refused);
+  j.key("power_losses").value(c.power_losses);
   j.end_object();
 }
 
@@ -74,13 +77,13 @@ void print_faults(const sim::SimStats& s, const sim::FaultCounts& f) {
   std::printf(
       "  faults      %lld dropped, %lld duplicated, %lld delayed, %lld reordered, %lld "
       "partitions, %lld crashes (%lld before commit, %lld after), %lld broker restarts, %lld "
-      "publishes refused\n",
+      "publishes refused, %lld power losses\n",
       static_cast<long long>(f.dropped), static_cast<long long>(f.duplicated),
       static_cast<long long>(f.delayed), static_cast<long long>(f.reordered),
       static_cast<long long>(f.partitions), static_cast<long long>(f.crashes),
       static_cast<long long>(f.crashes_before_commit),
       static_cast<long long>(f.crashes_after_commit), static_cast<long long>(f.broker_restarts),
-      static_cast<long long>(f.publishes_refused));
+      static_cast<long long>(f.publishes_refused), static_cast<long long>(f.power_losses));
   std::printf("  recovery    %lld redelivered after loss, %lld services restarted\n",
               static_cast<long long>(s.redelivered_after_loss),
               static_cast<long long>(s.crash_recoveries));

@@ -40,6 +40,8 @@ const std::array<MarkInfo, kMarkCount>& all_marks() {
        "a service crashed inside a transaction and came back"},
       {Mark::kCrashAfterCommitRecovered, "crash.after_commit_recovered",
        "a service crashed after a commit, before its acknowledgement, and came back"},
+      {Mark::kPowerLossLostWrites, "storage.power_loss_lost_writes",
+       "a power loss dropped writes a database had not synced"},
       {Mark::kWorkloadOpeningBurst, "workload.opening_burst", "a burst of arrivals at opening"},
       {Mark::kWorkloadClosingBurst, "workload.closing_burst", "a burst of arrivals at closing"},
       {Mark::kWorkloadTightStock, "workload.tight_stock",

@@ -34,6 +34,7 @@ enum class Mark : std::uint8_t {
   kTransportQueuedForAbsent,    // a QoS 1 message queued for a client that was away
   kCrashBeforeCommitRecovered,  // a service crashed inside a transaction and came back
   kCrashAfterCommitRecovered,   // ... after a commit, before the acknowledgement
+  kPowerLossLostWrites,         // a power loss dropped writes a database had not synced
   kWorkloadOpeningBurst,        // the day began with a burst of arrivals
   kWorkloadClosingBurst,        // ... and ended with one
   kWorkloadTightStock,          // shelves stocked close to their thresholds

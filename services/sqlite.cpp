@@ -8,17 +8,6 @@
 namespace eventmart {
 namespace {
 
-// Each connection is used by one thread only, so SQLite needs no mutex of its own around a
-// connection (multi-thread mode), and no global one around every allocation (memory
-// statistics off). Both must be set before SQLite initialises, so before the first open.
-void configure_sqlite_once() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
-    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-  });
-}
-
 constexpr int kBusyTimeoutMs = 5000;  // how long a statement waits for another writer
 
 [[noreturn]] void fail(sqlite3* db, std::string_view what) {
@@ -27,11 +16,21 @@ constexpr int kBusyTimeoutMs = 5000;  // how long a statement waits for another 
 
 }  // namespace
 
-Database::Database(const std::string& path, Durability durability) : path_(path) {
-  configure_sqlite_once();
-  const int rc =
-      sqlite3_open_v2(path.c_str(), &db_,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+// Each connection is used by one thread only, so SQLite needs no mutex of its own around a
+// connection (multi-thread mode), and no global one around every allocation (memory
+// statistics off). Both must be set before SQLite initialises, so before the first open.
+void prepare_sqlite() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  });
+}
+
+Database::Database(const std::string& path, Durability durability, const char* vfs) : path_(path) {
+  prepare_sqlite();
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, vfs);
   if (rc != SQLITE_OK) {
     std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);

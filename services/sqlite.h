@@ -28,11 +28,18 @@ enum class Durability : std::uint8_t {
   kFull,    // WAL + synchronous=FULL: survives power loss, one fsync per commit
 };
 
+// Configures SQLite for this program (multi-thread mode, no memory statistics). Runs once;
+// must run before SQLite initialises: anything that registers a VFS calls it first.
+void prepare_sqlite();
+
 class Database {
  public:
   // Opens, creating if missing, the database file at `path`; ":memory:" opens a private
-  // in-memory database. Throws SqliteError when it cannot be opened.
-  explicit Database(const std::string& path, Durability durability = Durability::kNormal);
+  // in-memory database. `vfs` names a registered SQLite VFS (null: the default, the real
+  // file system; the simulator passes its disk's). Throws SqliteError when it cannot be
+  // opened.
+  explicit Database(const std::string& path, Durability durability = Durability::kNormal,
+                    const char* vfs = nullptr);
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
   ~Database();

@@ -73,6 +73,8 @@ std::string_view option_name(SimOption option) {
       return "broker restart probability";
     case SimOption::kPublishFailureProbability:
       return "publish failure probability";
+    case SimOption::kPowerLossPerMinute:
+      return "power loss probability";
     case SimOption::kWorkloadShape:
       return "workload shape";
   }
@@ -91,7 +93,8 @@ OptionCheck validate(const FaultOptions& f) {
         {SimOption::kPartitionPerMinute, f.partition_per_minute},
         {SimOption::kCrashPerMinute, f.crash_per_minute},
         {SimOption::kBrokerRestartPerMinute, f.broker_restart_per_minute},
-        {SimOption::kPublishFailureProbability, f.publish_failure_probability}}) {
+        {SimOption::kPublishFailureProbability, f.publish_failure_probability},
+        {SimOption::kPowerLossPerMinute, f.power_loss_per_minute}}) {
     if (auto error = probability(option, p)) return error;
   }
   if (f.drop_probability >= 1) {
@@ -132,7 +135,7 @@ void FaultInjector::start() {
     return;
   }
   if (options_.partition_per_minute > 0 || options_.crash_per_minute > 0 ||
-      options_.broker_restart_per_minute > 0) {
+      options_.broker_restart_per_minute > 0 || options_.power_loss_per_minute > 0) {
     ticker_ = clock_.call_after(kMinuteUs, [this] { tick(); });
   }
 }
@@ -274,6 +277,10 @@ void FaultInjector::tick() {
         rng_.chance(options_.crash_per_minute)) {
       crash(name, state);
     }
+    if (options_.power_loss_per_minute > 0 && !state.down && !state.armed &&
+        rng_.chance(options_.power_loss_per_minute)) {
+      lose_power(name, state);
+    }
   }
   ticker_ = clock_.call_after(kMinuteUs, [this] { tick(); });
 }
@@ -305,6 +312,16 @@ void FaultInjector::crash_now(const std::string& service, ServiceState& state,
   const std::int64_t down_us = rng_.uniform(kSecondUs, options_.restart_max_us);
   // Torn down from a timer: the crash may be reported from inside the service's own stack.
   clock_.call_after(0, [this, service, down_us] { host_.crash_service(service, down_us); });
+}
+
+void FaultInjector::lose_power(const std::string& service, ServiceState& state) {
+  state.down = true;
+  state.armed = false;
+  state.crashed_where = "power-loss";
+  ++counts_.power_losses;
+  trace_.record(TraceKind::kPowerLoss, BusId::kStore, service, "", "");
+  const std::int64_t down_us = rng_.uniform(kSecondUs, options_.restart_max_us);
+  clock_.call_after(0, [this, service, down_us] { host_.lose_power(service, down_us); });
 }
 
 void FaultInjector::reached(std::string_view service, CrashSite site) {

@@ -34,11 +34,16 @@ struct FaultOptions {
   double broker_restart_per_minute = 0;          // per virtual minute: the store's broker restarts
   std::int64_t broker_down_max_us = 30'000'000;  // the broker is back after 1 s up to this
   double publish_failure_probability = 0;        // per QoS 1 publish: the client fails it at once
+  // Per service per virtual minute: the machine loses power; the process dies and every
+  // write its database files had not synced is lost (sim/disk.h). Back after 1 s up to
+  // restart_max_us.
+  double power_loss_per_minute = 0;
 
   bool any() const {
     return drop_probability > 0 || duplicate_probability > 0 || reorder_probability > 0 ||
            delay_mean_us > 0 || partition_per_minute > 0 || crash_per_minute > 0 ||
-           broker_restart_per_minute > 0 || publish_failure_probability > 0;
+           broker_restart_per_minute > 0 || publish_failure_probability > 0 ||
+           power_loss_per_minute > 0;
   }
 };
 
@@ -61,6 +66,7 @@ struct FaultCounts {
   std::int64_t crashes_after_commit = 0;   // ... after the commit, before the ack
   std::int64_t broker_restarts = 0;
   std::int64_t publishes_refused = 0;  // failed at once by the fault (publish_failure_probability)
+  std::int64_t power_losses = 0;
 };
 
 // Thrown at a crash point to stand for the process dying there.
@@ -78,6 +84,8 @@ class FaultInjector final : public CrashPoints {
     virtual ~Host() = default;
     // Tear the service down now (from a timer) and restart it after `down_us`.
     virtual void crash_service(const std::string& service, std::int64_t down_us) = 0;
+    // The same, and the service's database keeps only what it had synced.
+    virtual void lose_power(const std::string& service, std::int64_t down_us) = 0;
   };
 
   // With a `scenario` (may be null), faults come from its schedule instead of from `options`
@@ -142,6 +150,7 @@ class FaultInjector final : public CrashPoints {
   bool refuse_publish(const memory::Packet& packet, BusId bus);
   void tick();
   void crash(const std::string& service, ServiceState& state);
+  void lose_power(const std::string& service, ServiceState& state);
   // `where` goes into the trace: "between-events", "before-commit" or "after-commit".
   void crash_now(const std::string& service, ServiceState& state, std::string_view where);
 

@@ -26,6 +26,7 @@ enum class SimOption : std::uint8_t {
   kCrashPerMinute,
   kBrokerRestartPerMinute,
   kPublishFailureProbability,
+  kPowerLossPerMinute,
   kWorkloadShape,
 };
 

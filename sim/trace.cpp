@@ -57,6 +57,8 @@ std::string_view trace_kind_name(TraceKind kind) {
       return "publish-refused";
     case TraceKind::kPublishFailed:
       return "publish-failed";
+    case TraceKind::kPowerLoss:
+      return "power-loss";
   }
   return "unknown";
 }

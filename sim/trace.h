@@ -29,6 +29,7 @@ enum class TraceKind : std::uint8_t {
   kBrokerRestart,
   kPublishRefused,  // a fault failed a publish at once
   kPublishFailed,   // a publisher was told its publish failed (refused, or connection lost)
+  kPowerLoss,       // a service's machine lost power: unsynced writes gone
 };
 
 // Which of the two buses an entry happened on (a service-level fault: the store's).

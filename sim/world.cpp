@@ -12,6 +12,7 @@
 #include "services/inventory_intel.h"
 #include "services/registry.h"
 #include "services/scan_logic.h"
+#include "sim/disk.h"
 #include "sim/logistics.h"
 #include "sim/scheduler.h"
 #include "transports/memory/memory_broker.h"
@@ -69,7 +70,7 @@ constexpr std::string_view kMisreadCard = "#misread#";  // what a reader makes o
 struct ServiceSlot {
   ServiceKind kind;
   std::string name;
-  std::unique_ptr<Database> db = std::make_unique<Database>(":memory:");
+  std::unique_ptr<Database> db;  // on the world's simulated disk; reopened after a power loss
   std::unique_ptr<memory::MemoryClient> bus;
   std::unique_ptr<memory::MemoryClient> logistics_bus;
   std::optional<BuiltService> built;  // the service and the bus views it sees (a bug may wrap them)
@@ -83,6 +84,7 @@ class World final : public FaultInjector::Host, public CrashPoints {
 
   // FaultInjector::Host
   void crash_service(const std::string& service, std::int64_t down_us) override;
+  void lose_power(const std::string& service, std::int64_t down_us) override;
   // CrashPoints: observes Inventory Intel's commits, then lets the injector crash anything.
   void reached(std::string_view service, CrashSite site) override;
 
@@ -125,6 +127,10 @@ class World final : public FaultInjector::Host, public CrashPoints {
     BusId bus_;
   };
 
+  // The simulated disk (sim/disk.h) costs about a third of a run's speed today, so a run
+  // uses it only when a fault needs it: power loss.
+  bool uses_disk() const { return options_.faults.power_loss_per_minute > 0; }
+  void open_database(ServiceSlot& slot);
   void start_service(ServiceSlot& slot);
   // The run's result once it is over: statistics, trace hash, warnings, history.
   SimResult result_of_run();
@@ -163,6 +169,7 @@ class World final : public FaultInjector::Host, public CrashPoints {
   History history_;
   std::map<CustomerId, std::string> loyalty_names_;  // who the loyalty database knows
   std::set<std::int64_t> arrival_recorded_;          // visits whose arrival was accepted
+  Disk disk_;  // the services' database files (before the slots: it outlives their databases)
   std::vector<ServiceSlot> slots_;
   std::unique_ptr<memory::MemoryClient> audit_bus_;
   std::unique_ptr<memory::MemoryClient> display_bus_;  // the entrance display
@@ -227,6 +234,7 @@ World::World(const SimOptions& options, std::function<void(const TraceEntry&)> t
     ServiceSlot& slot = slots_.emplace_back();
     slot.kind = kind;
     slot.name = std::string(service_name(kind));
+    open_database(slot);
   }
 
   audit_bus_ = store_broker_.connect("store-audit");
@@ -306,7 +314,21 @@ SimResult World::result_of_run() {
   return result;
 }
 
+void World::open_database(ServiceSlot& s) {
+  if (!uses_disk()) {
+    // No storage fault: a private in-memory database (what survives a process crash is what
+    // the connection committed, and the connection outlives the crash).
+    s.db = std::make_unique<Database>(":memory:");
+    return;
+  }
+  s.db = std::make_unique<Database>(disk_.path_of(s.name), options_.durability, kSimVfsName);
+  // Checkpoint every 100 WAL pages instead of 1000: the same protocol, a tenth of the memory
+  // to touch per file (a simulated disk is memory, and a run is short).
+  s.db->exec("PRAGMA wal_autocheckpoint=100;");
+}
+
 void World::start_service(ServiceSlot& s) {
+  if (!s.db) open_database(s);  // after a power loss: the file as it was synced
   s.bus = store_broker_.connect(s.name);
   if (spec_of(s.kind).uses_logistics_bus) s.logistics_bus = logistics_broker_.connect(s.name);
   ServiceInputs inputs{ServiceContext{*s.bus, s.logistics_bus.get(), scheduler_, *s.db, topics_,
@@ -315,6 +337,18 @@ void World::start_service(ServiceSlot& s) {
   inputs.variant = variant_of(options_.bug);
   s.built.emplace(build_service(s.kind, inputs));
   s.built->service->start();
+}
+
+void World::lose_power(const std::string& name, std::int64_t down_us) {
+  ServiceSlot& s = slot(name);
+  // What the disk holds at the moment the power goes, before the process's last moves (the
+  // connection's close would checkpoint and sync): only that survives.
+  const std::uint64_t lost_before = disk_.stats().bytes_lost;
+  const Disk::Image image = disk_.synced_image(name);
+  crash_service(name, down_us);
+  s.db.reset();
+  disk_.restore(name, image);
+  if (disk_.stats().bytes_lost > lost_before) mark(Mark::kPowerLossLostWrites);
 }
 
 void World::crash_service(const std::string& name, std::int64_t down_us) {

@@ -37,6 +37,9 @@ struct SimOptions {
   FaultOptions faults;
   // The kind of day: stock against thresholds, bursts, bag order, unknown things, misreads.
   WorkloadShape shape;
+  // How the services' databases commit, as `serve --durability` (the same default), on the
+  // simulated disk (sim/disk.h), which a run uses when it has power losses.
+  Durability durability = Durability::kNormal;
   // A deliberately broken service variant (sim/bugs), or Bug::kNone for the real services.
   Bug bug = Bug::kNone;
   // An explicit scenario (property tests): its store, visits and fault schedule replace the
