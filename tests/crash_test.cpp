@@ -253,15 +253,18 @@ TEST(Crash, ADeadReplicasShareIsDrainedByTheLiveOneAndItRejoinsWhenBack) {
                                  data.file(""), "--no-stdin"},
         data.file(log));
   };
-  auto a = replica("a", "a.log");
-  auto b = replica("b", "b.log");
   const auto online = [&](const std::string& instance, std::size_t times) {
-    return wait_until([&] {
-      return status.count_saying(topics.status("fastlane-finale", instance), "online") >= times;
-    });
+    return wait_until(
+        [&] {
+          return status.count_saying(topics.status("fastlane-finale", instance), "online") >= times;
+        },
+        std::chrono::seconds(30));
   };
-  ASSERT_TRUE(online("a", 1));
-  ASSERT_TRUE(online("b", 1));
+  // One after the other: starting both at once on a fresh data dir is the next test's case.
+  auto a = replica("a", "a.log");
+  ASSERT_TRUE(online("a", 1)) << file_text(data.file("a.log"));
+  auto b = replica("b", "b.log");
+  ASSERT_TRUE(online("b", 1)) << file_text(data.file("b.log"));
 
   b->kill_now();  // not restarted for now: its share queues at the broker
   apps::LoadOptions load;
@@ -278,7 +281,7 @@ TEST(Crash, ADeadReplicasShareIsDrainedByTheLiveOneAndItRejoinsWhenBack) {
   })) << file_text(data.file("a.log"));
 
   b = replica("b", "b2.log");
-  ASSERT_TRUE(online("b", 2));
+  ASSERT_TRUE(online("b", 2)) << file_text(data.file("b2.log"));
   load.customers = 200;
   load.run_id = "after-rejoin";
   const apps::LoadReport again = apps::run_load(load, logger);
