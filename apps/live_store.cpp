@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <iostream>
 #include <stdexcept>
+#include <string_view>
+#include <thread>
 
 #include "core/event_id.h"
 #include "core/json.h"
@@ -40,6 +42,24 @@ std::vector<std::string> all_service_names() {
 }
 
 namespace {
+
+// Replicas opening a fresh shared database at the same moment can both need the lock that
+// switches it to WAL; SQLite then refuses one at once with "database is locked" instead of
+// waiting (the busy handler is not called where waiting could deadlock). Such an open is
+// tried again, for up to 10 s, before it is an error.
+std::unique_ptr<Database> open_shared_database(const std::string& path, Durability durability) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    try {
+      return std::make_unique<Database>(path, durability);
+    } catch (const SqliteError& e) {
+      const bool locked =
+          std::string_view(e.what()).find("database is locked") != std::string_view::npos;
+      if (!locked || std::chrono::steady_clock::now() >= give_up) throw;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
 
 constexpr std::int64_t kSiblingCheckUs = 2'000'000;  // how often a replica looks at its siblings
 
@@ -138,7 +158,7 @@ std::unique_ptr<LiveStore::Running> LiveStore::start_running(ServiceKind kind) {
       (std::filesystem::path(options_.data_dir) / (identity + ".lock")).string(),
       r->name + (options_.instance.empty() ? "" : " as instance " + options_.instance));
   r->clock = std::make_unique<mqtt::LiveClock>(timers_, r->strand);
-  r->db = std::make_unique<Database>(
+  r->db = open_shared_database(
       (std::filesystem::path(options_.data_dir) / (r->name + ".sqlite")).string(),
       options_.durability);
   mqtt::MqttOptions connection = options_.connection;
