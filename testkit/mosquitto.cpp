@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -142,8 +143,22 @@ void Mosquitto::kill_now() {
 
 void Mosquitto::stop() {
   if (pid_ <= 0) return;
-  ::kill(pid_, SIGTERM);
+  // A SIGTERM that arrives while mosquitto is still starting is lost: its main loop sets its
+  // "run" flag again when it begins (seen once: a broker stopped right after it accepted the
+  // readiness probe ran on, and the test hung). So SIGTERM is sent again every 200 ms until
+  // it exits, and after 10 s it is killed.
   int status = 0;
+  for (int tries = 0; tries < 50; ++tries) {
+    ::kill(pid_, SIGTERM);
+    for (int i = 0; i < 20; ++i) {
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = 0;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  ::kill(pid_, SIGKILL);
   ::waitpid(pid_, &status, 0);
   pid_ = 0;
 }
