@@ -2,6 +2,8 @@
 
 #include <map>
 #include <set>
+#include <string>
+#include <string_view>
 
 #include "services/hello_helper.h"
 
@@ -181,6 +183,26 @@ InvariantResult check_no_product_left_short(const sim::History& history) {
   return result;
 }
 
+namespace {
+
+// Something that must happen exactly once for `what`: never is a loss where a loss is
+// allowed (QoS 0, or a run that did not settle), otherwise a violation; more than once is
+// always a violation ("... was never paid", "... was charged 2 times").
+void expect_exactly_once(InvariantResult& result, std::int64_t times, bool loss_allowed,
+                         const std::string& what, std::string_view never_verb,
+                         std::string_view repeated_verb) {
+  if (times == 0 && loss_allowed) {
+    ++result.lost;
+  } else if (times == 0) {
+    result.violate(what + " was never " + std::string(never_verb));
+  } else if (times > 1) {
+    result.violate(what + " was " + std::string(repeated_verb) + " " + std::to_string(times) +
+                   " times");
+  }
+}
+
+}  // namespace
+
 InvariantResult check_welcome_once_per_arrival(const sim::History& history) {
   InvariantResult result{"welcome_once_per_arrival", 0, {}};
   std::map<std::string, const sim::ArrivalTruth*> arrival_of;
@@ -225,15 +247,9 @@ InvariantResult check_welcome_once_per_arrival(const sim::History& history) {
   for (const sim::ArrivalTruth& a : history.arrivals) {
     const std::int64_t times =
         a.event_id.empty() || !shown.count(a.event_id) ? 0 : shown.at(a.event_id);
-    if (times == 0 && (history.at_most_once || !history.quiescent)) {
-      ++result.lost;
-    } else if (times == 0) {
-      result.violate("arrival " + a.scan_id + " of customer " + std::to_string(a.customer_id) +
-                     " was never welcomed");
-    } else if (times > 1) {
-      result.violate("arrival " + a.scan_id + " of customer " + std::to_string(a.customer_id) +
-                     " was welcomed " + std::to_string(times) + " times");
-    }
+    expect_exactly_once(result, times, history.at_most_once || !history.quiescent,
+                        "arrival " + a.scan_id + " of customer " + std::to_string(a.customer_id),
+                        "welcomed", "welcomed");
   }
   return result;
 }
@@ -248,15 +264,10 @@ InvariantResult check_departure_paid_once(const sim::History& history) {
     auto paid =
         d.event_id.empty() ? payments_by_departure.end() : payments_by_departure.find(d.event_id);
     const std::size_t times = paid == payments_by_departure.end() ? 0 : paid->second.size();
-    if (times == 0 && history.at_most_once) {
-      ++result.lost;  // QoS 0: at most once
-    } else if (times == 0) {
-      result.violate("departure " + d.scan_id + " (customer " + std::to_string(d.customer_id) +
-                     ") was never paid");
-    } else if (times > 1) {
-      result.violate("departure " + d.scan_id + " (customer " + std::to_string(d.customer_id) +
-                     ") was charged " + std::to_string(times) + " times");
-    }
+    expect_exactly_once(
+        result, static_cast<std::int64_t>(times), history.at_most_once,
+        "departure " + d.scan_id + " (customer " + std::to_string(d.customer_id) + ")", "paid",
+        "charged");
   }
   return result;
 }

@@ -58,11 +58,12 @@ class Disk {
   std::string path_of(std::string_view name) const;
 
   // What a power loss would leave of database `name`'s files (its main file, WAL, journal):
-  // taken at the moment the power goes, restored after the process is gone.
+  // taken at the moment the power goes (and what it drops is counted in stats().bytes_lost),
+  // restored after the process is gone.
   using Image = std::map<std::string, std::string>;
   Image synced_image(std::string_view name);
   // Replaces database `name`'s files by `image` (written = synced = the image); files not in
-  // it are gone. Counts what was lost.
+  // it are gone. Counts a power loss.
   void restore(std::string_view name, const Image& image);
 
   const Stats& stats() const { return stats_; }
