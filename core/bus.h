@@ -48,6 +48,32 @@ using PublishCallback = std::function<void(PublishOutcome)>;
 
 using SubscriptionId = std::uint64_t;
 
+// What a transport does when a handler throws (its transaction rolled back: a full disk, an
+// I/O error, a locked database). The message stays unacknowledged and is handled again after
+// min_delay_us, doubling up to max_delay_us; in the meantime the client takes nothing else
+// (Paho's receive thread is blocked; the memory transport holds what arrives). After
+// max_attempts failures the message goes to the malformed handler, which dead-letters it
+// durably, and only then is it acknowledged; if the dead letter cannot be written either, it
+// is tried again. A crash at any point of this leaves the message unacknowledged, so the
+// broker delivers it again. Both transports use the same policy (one definition, here).
+struct HandlerRetry {
+  std::int64_t min_delay_us = 100'000;
+  std::int64_t max_delay_us = 5'000'000;
+  int max_attempts = 8;
+
+  // The wait after the `failed`-th failed attempt (1, 2, ...).
+  std::int64_t delay_after(int failed) const {
+    const int shift = failed <= 1 ? 0 : (failed - 1 < 20 ? failed - 1 : 20);
+    const std::int64_t delay = min_delay_us << shift;
+    return delay < max_delay_us ? delay : max_delay_us;
+  }
+  // The dead letter's reason after `attempts` failures.
+  static std::string give_up_reason(int attempts, std::string_view last_error) {
+    return "handling failed " + std::to_string(attempts) +
+           " times; last: " + std::string(last_error);
+  }
+};
+
 class Bus {
  public:
   Bus() = default;

@@ -32,9 +32,13 @@ enum class Mark : std::uint8_t {
   kTransportPublishFailed,      // the memory transport failed a publish (connection lost, fault)
   kTransportRedelivery,         // a delivery arrived only by retransmission after a loss
   kTransportQueuedForAbsent,    // a QoS 1 message queued for a client that was away
+  kTransportHandlerRetried,     // a delivery dispatched again after its handler threw
+  kTransportGaveUp,             // a delivery dead-lettered after its handler kept failing
   kCrashBeforeCommitRecovered,  // a service crashed inside a transaction and came back
   kCrashAfterCommitRecovered,   // ... after a commit, before the acknowledgement
   kPowerLossLostWrites,         // a power loss dropped writes a database had not synced
+  kStorageIoError,              // an SQLite call failed with an I/O error (rolled back)
+  kStorageFull,                 // an SQLite call found the disk full (rolled back)
   kWorkloadOpeningBurst,        // the day began with a burst of arrivals
   kWorkloadClosingBurst,        // ... and ended with one
   kWorkloadTightStock,          // shelves stocked close to their thresholds

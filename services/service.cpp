@@ -66,6 +66,7 @@ void Service::dead_letter(const std::string& topic, std::string_view bytes,
                  Envelope{id, EventType::kDeadLetter, name_, ctx_.clock.now_us(), "",
                           dead_letter_document(name_, topic, reason, bytes, ctx_.clock.now_us(),
                                                ctx_.limits.max_payload_bytes)});
+    crash_point(CrashSite::kBeforeCommit);
     txn.commit();
   }
   relay_.hand_over(std::move(written_));

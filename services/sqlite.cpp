@@ -5,13 +5,24 @@
 #include <mutex>
 #include <utility>
 
+#include "core/marks.h"
+
 namespace eventmart {
 namespace {
 
 constexpr int kBusyTimeoutMs = 5000;  // how long a statement waits for another writer
 
+// SQLite's primary result code `rc`, counted when it is a storage fault.
+int storage_code(int rc) {
+  const int code = rc & 0xff;
+  if (code == SQLITE_IOERR) mark(Mark::kStorageIoError);
+  if (code == SQLITE_FULL) mark(Mark::kStorageFull);
+  return code;
+}
+
 [[noreturn]] void fail(sqlite3* db, std::string_view what) {
-  throw SqliteError(std::string(what) + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+  throw SqliteError(std::string(what) + ": " + (db ? sqlite3_errmsg(db) : "out of memory"),
+                    storage_code(db ? sqlite3_extended_errcode(db) : SQLITE_NOMEM));
 }
 
 }  // namespace
@@ -67,7 +78,8 @@ void Database::exec(std::string_view sql) {
   if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
     std::string message = error ? error : "unknown error";
     sqlite3_free(error);
-    throw SqliteError("'" + text + "' failed on '" + path_ + "': " + message);
+    throw SqliteError("'" + text + "' failed on '" + path_ + "': " + message,
+                      storage_code(sqlite3_extended_errcode(db_)));
   }
 }
 

@@ -16,7 +16,13 @@ namespace eventmart {
 
 class SqliteError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit SqliteError(const std::string& what, int code = 0)
+      : std::runtime_error(what), code_(code) {}
+  // SQLite's primary result code (SQLITE_IOERR, SQLITE_FULL, ...), 0 when not from SQLite.
+  int code() const { return code_; }
+
+ private:
+  int code_;
 };
 
 class Statement;

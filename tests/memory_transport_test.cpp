@@ -3,6 +3,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sim/scheduler.h"
@@ -75,19 +76,97 @@ TEST_F(MemoryTransport, AcknowledgementComesOnlyAfterTheHandlerReturned) {
   EXPECT_EQ(broker.stats().acknowledged, 1u);
 }
 
-TEST_F(MemoryTransport, AHandlerThatThrowsLeavesTheDeliveryUnacknowledgedAndItComesBack) {
+// The handler-failure policy of core/bus.h, as the MQTT transport runs it.
+TEST_F(MemoryTransport, AHandlerThatThrowsIsCalledAgainAfterABackoffAndAcknowledgedOnlyThen) {
   auto pub = broker.connect("pub");
   auto sub = broker.connect("sub");
-  sub->subscribe("t", [](const Delivery&) { throw std::runtime_error("disk full"); });
+  std::vector<std::int64_t> attempts_at;
+  sub->subscribe("t", [&](const Delivery& d) {
+    attempts_at.push_back(clock.now_us());
+    EXPECT_EQ(d.redelivered, attempts_at.size() > 1) << "a retry carries the DUP flag";
+    if (attempts_at.size() < 4) throw std::runtime_error("disk full");
+  });
   pub->publish("t", envelope("e1"), Qos::kAtLeastOnce, {});
-  clock.run_until(600);  // the first delivery, before any retransmission
+  clock.run_until(600);  // the first delivery
   EXPECT_EQ(observer.log, (std::vector<std::string>{"deliver sub e1", "failed sub e1 disk full"}));
   EXPECT_EQ(broker.stats().acknowledged, 0u);
-  // Unacknowledged at QoS 1: the broker sends it again every retry interval (5 s here).
-  clock.run_until(12'000'000);
-  EXPECT_EQ(broker.stats().delivered, 3u);
+  clock.run_until_idle();
+  // 100 ms, then doubling: 200 ms, 400 ms.
+  EXPECT_EQ(attempts_at, (std::vector<std::int64_t>{500, 100'500, 300'500, 700'500}));
   EXPECT_EQ(broker.stats().handler_failures, 3u);
-  EXPECT_EQ(broker.pending_deliveries(), 1u);
+  EXPECT_EQ(broker.stats().handler_retries, 3u);
+  EXPECT_EQ(broker.stats().acknowledged, 1u);
+  EXPECT_EQ(broker.stats().gave_up, 0u);
+  EXPECT_EQ(broker.pending_deliveries(), 0u);
+}
+
+TEST_F(MemoryTransport, WhileADeliveryWaitsForItsRetryTheClientTakesNothingElse) {
+  auto pub = broker.connect("pub");
+  auto sub = broker.connect("sub");
+  std::vector<std::string> handled;
+  bool fail_once = true;
+  sub->subscribe("t", [&](const Delivery& d) {
+    if (d.envelope.event_id == "e1" && std::exchange(fail_once, false)) {
+      throw std::runtime_error("locked");
+    }
+    handled.push_back(d.envelope.event_id + "@" + std::to_string(clock.now_us()));
+  });
+  pub->publish("t", envelope("e1"), Qos::kAtLeastOnce, {});
+  pub->publish("t", envelope("e2"), Qos::kAtLeastOnce, {});
+  // The client's own publishes' PUBACKs wait too, as behind Paho's blocked receive thread.
+  bool confirmed = false;
+  sub->publish("out", envelope("o1"), Qos::kAtLeastOnce,
+               [&](PublishOutcome o) { confirmed = o == PublishOutcome::kConfirmed; });
+  clock.run_until(50'000);
+  EXPECT_TRUE(handled.empty()) << "e2 arrived at 500 us but waits behind e1";
+  EXPECT_FALSE(confirmed) << "the PUBACK waits too";
+  clock.run_until_idle();
+  EXPECT_EQ(handled, (std::vector<std::string>{"e1@100500", "e2@100500"}));
+  EXPECT_TRUE(confirmed);
+}
+
+TEST_F(MemoryTransport, AfterTheLastAttemptTheMessageIsDeadLetteredAndOnlyThenAcknowledged) {
+  auto pub = broker.connect("pub");
+  auto sub = broker.connect("sub");
+  int calls = 0;
+  sub->subscribe("t", [&](const Delivery&) {
+    ++calls;
+    throw std::runtime_error("poison");
+  });
+  std::vector<std::string> dead;
+  bool dead_letter_fails = true;  // the first try at the dead letter fails too
+  sub->set_malformed_handler(
+      [&](const std::string& topic, std::string_view bytes, const std::string& reason) {
+        if (std::exchange(dead_letter_fails, false)) throw std::runtime_error("disk full");
+        dead.push_back(topic + ": " + reason + " (" + std::to_string(bytes.size()) + " bytes)");
+      });
+  pub->publish("t", envelope("e1"), Qos::kAtLeastOnce, {});
+  clock.run_until_idle();
+  const HandlerRetry policy;
+  EXPECT_EQ(calls, policy.max_attempts + 1) << "the dead letter failed once: one more attempt";
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_NE(dead[0].find("t: handling failed 9 times; last: poison"), std::string::npos) << dead[0];
+  EXPECT_EQ(broker.stats().gave_up, 1u);
+  EXPECT_EQ(broker.stats().acknowledged, 1u);
+  EXPECT_EQ(broker.pending_deliveries(), 0u);
+}
+
+TEST_F(MemoryTransport, ACrashDuringTheBackoffLeavesTheMessageToTheNextConnection) {
+  auto pub = broker.connect("pub");
+  auto sub = broker.connect("sub");
+  sub->subscribe("t", [](const Delivery&) { throw std::runtime_error("io error"); });
+  pub->publish("t", envelope("e1"), Qos::kAtLeastOnce, {});
+  clock.run_until(50'000);  // failed once, waiting for its retry
+  sub.reset();              // the process dies
+  clock.run_until(10'000'000);
+  EXPECT_EQ(broker.stats().acknowledged, 0u);
+  EXPECT_EQ(broker.pending_deliveries(), 1u) << "the session keeps it";
+  std::vector<std::string> got;
+  auto again = broker.connect("sub");
+  again->subscribe("t", [&](const Delivery& d) { got.push_back(d.envelope.event_id); });
+  clock.run_until_idle();
+  EXPECT_EQ(got, (std::vector<std::string>{"e1"}));
+  EXPECT_EQ(broker.pending_deliveries(), 0u);
 }
 
 TEST_F(MemoryTransport, AClientGetsOneCopyDispatchedToEachMatchingHandler) {

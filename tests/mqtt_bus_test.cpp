@@ -201,8 +201,8 @@ TEST(MqttBus, AMessageThatKeepsFailingIsDeadLetteredAfterTheLastAttempt) {
   SharedLogger logger;
   Topics topics;
   mqtt::MqttOptions impatient;
-  impatient.handler_retry_min_ms = 5;
-  impatient.max_handler_attempts = 3;
+  impatient.handler_retry.min_delay_us = 5'000;
+  impatient.handler_retry.max_attempts = 3;
   Probe sub(broker.uri(), "sub", logger, topics, impatient);
   std::atomic<int> calls{0};
   std::mutex mutex;

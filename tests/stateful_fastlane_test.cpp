@@ -49,6 +49,7 @@ struct FastlaneSut {
 };
 
 void expect_agreement(const FastlaneModel& model, FastlaneSut& sut) {
+  RC_ASSERT(sut.rig.dead_letters() == 0u);  // every event here is sound: none refused
   RC_ASSERT(sut.payments.size() == model.charged.size());
   for (const auto& [departure, total] : model.charged) {
     auto it = sut.payments.find(departure);

@@ -77,6 +77,7 @@ struct InventorySut {
 
 // After a command: the real service agrees with the model on everything.
 void expect_agreement(const InventoryModel& model, InventorySut& sut) {
+  RC_ASSERT(sut.rig.dead_letters() == 0u);  // every event here is sound: none refused
   for (const auto& [sku, p] : model.products) {
     const std::optional<StockRecord> record = sut.inventory().store().find(sku);
     RC_ASSERT(record.has_value());

@@ -30,6 +30,7 @@ namespace eventmart::testing {
 
 // How long a rig lets the bus settle after a command before it calls the system stuck.
 inline constexpr std::int64_t kSettleLimitUs = 120'000'000;
+inline constexpr std::int64_t kRestartAfterUs = 1'000'000;  // a crashed service is back after
 
 class Rig final : public CrashPoints {
  public:
@@ -48,14 +49,27 @@ class Rig final : public CrashPoints {
         logistics_broker_(scheduler_, {100}),
         probe_(store_broker_.connect("probe")),
         logistics_probe_(logistics_broker_.connect("logistics-probe")) {
+    probe_->subscribe(topics_.dead_letter(name_),
+                      [this](const Delivery& d) { dead_letters_.insert(d.envelope.event_id); });
     connect();
   }
 
   // Crash points: a command arms one; the next transaction that reaches it dies there.
   void reached(std::string_view, CrashSite site) override {
+    if (crashed_) throw sim::SimulatedCrash();  // dead, not yet torn down
     if (armed_ && *armed_ == site) {
       armed_.reset();
       crashed_ = true;
+      // The process is gone before anything else happens (the transport would otherwise
+      // retry the failed delivery on the dead service): torn down now, and started again a
+      // second later, as a supervisor does (what it sent before dying lands first).
+      scheduler_.call_after(0, [this] {
+        disconnect();
+        scheduler_.call_after(kRestartAfterUs, [this] {
+          crashed_ = false;
+          connect();
+        });
+      });
       throw sim::SimulatedCrash();
     }
   }
@@ -79,6 +93,8 @@ class Rig final : public CrashPoints {
   }
   bool deliver_again(std::size_t index) { return deliver(sent_.at(index)); }
   std::size_t sent() const { return sent_.size(); }
+  // Distinct dead letters the service published (a sound event is never one).
+  std::size_t dead_letters() const { return dead_letters_.size(); }
 
   // The process dies between events and comes back on its database.
   void restart() {
@@ -96,15 +112,7 @@ class Rig final : public CrashPoints {
   bool deliver(const Sent& s) {
     (s.logistics ? *logistics_probe_ : *probe_).publish(s.topic, s.envelope, Qos::kAtLeastOnce, {});
     // Run until the delivery was handled; a crash in the handler restarts the service.
-    while (true) {
-      const bool quiet = scheduler_.drain(scheduler_.now_us() + kSettleLimitUs);
-      if (crashed_) {
-        crashed_ = false;
-        restart();
-        continue;
-      }
-      return quiet;
-    }
+    return scheduler_.drain(scheduler_.now_us() + kSettleLimitUs);
   }
 
   void connect() {
@@ -150,6 +158,7 @@ class Rig final : public CrashPoints {
   std::optional<CrashSite> armed_;
   bool crashed_ = false;
   std::vector<Sent> sent_;
+  std::set<std::string> dead_letters_;
 };
 
 // The catalog name of a model's product ("p3").

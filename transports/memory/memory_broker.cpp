@@ -4,6 +4,7 @@
 #include <exception>
 #include <stdexcept>
 
+#include "core/codec.h"
 #include "core/marks.h"
 #include "core/topic_filter.h"
 
@@ -14,10 +15,16 @@ MemoryBroker::MemoryBroker(Clock& clock, MemoryBrokerOptions options, TransportO
     : clock_(clock), options_(options), observer_(observer), network_(network) {
   if (options_.latency_us < 0) throw std::invalid_argument("latency_us must be >= 0");
   if (options_.retry_interval_us <= 0) throw std::invalid_argument("retry_interval_us must be > 0");
+  if (options_.handler_retry.max_attempts < 1 || options_.handler_retry.min_delay_us < 0) {
+    throw std::invalid_argument("handler_retry: max_attempts must be >= 1, delays >= 0");
+  }
 }
 
 MemoryBroker::~MemoryBroker() {
   if (sweep_timer_ != 0) clock_.cancel(sweep_timer_);
+  for (const auto& session : sessions_) {
+    if (session->retry_timer != 0) clock_.cancel(session->retry_timer);
+  }
 }
 
 std::unique_ptr<MemoryClient> MemoryBroker::connect(const std::string& client_id) {
@@ -47,7 +54,16 @@ std::unique_ptr<MemoryClient> MemoryBroker::connect(const std::string& client_id
 
 void MemoryBroker::disconnect(std::uint32_t session_index, std::uint64_t connection) {
   Session& session = *sessions_[session_index];
-  if (session.connection == connection) session.client = nullptr;
+  if (session.connection == connection) {
+    session.client = nullptr;
+    // A delivery in hand dies unacknowledged with the connection (the session keeps it), and
+    // so does everything that waited behind it.
+    if (session.retry_timer != 0) clock_.cancel(session.retry_timer);
+    session.retry_timer = 0;
+    session.in_hand.reset();
+    session.failed_attempts = 0;
+    session.held.clear();
+  }
   // The client's own in-flight publishes die with it; the session's queue stays.
   outgoing_.erase_if([&](const Outgoing& out) {
     return out.session == session_index && out.connection == connection;
@@ -132,6 +148,17 @@ void MemoryBroker::arrive(std::uint32_t slot) {
     ++stats_.packets_lost;
     return;
   }
+  // A client busy with a delivery whose handler failed takes nothing else until it is handled.
+  Session& session = *sessions_[packet.session];
+  if (session.in_hand && packet.connection == session.connection &&
+      (packet.kind == PacketKind::kDeliver || packet.kind == PacketKind::kPuback)) {
+    session.held.push_back(std::move(packet));
+    return;
+  }
+  take(packet);
+}
+
+void MemoryBroker::take(const InFlight& packet) {
   switch (packet.kind) {
     case PacketKind::kPublish:
       return on_publish_arrived(packet);
@@ -227,14 +254,66 @@ void MemoryBroker::on_deliver_arrived(const InFlight& packet) {
   if (observer_) {
     observer_->on_delivered(session.client_id, message.topic, message.envelope, packet.redelivered);
   }
-  // The client may be destroyed by a handler (it cannot: handlers run on the client), but the
-  // session pointer stays valid either way: sessions are never removed.
-  if (!session.client->dispatch(message.topic, message.envelope, packet.redelivered)) return;
+  handle_delivery(packet, 0);
+}
+
+void MemoryBroker::handle_delivery(const InFlight& packet, int failed_before) {
+  // Handlers never destroy their client (a crash tears it down from a timer), and sessions are
+  // never removed, so `session` stays valid.
+  Session& session = *sessions_[packet.session];
+  const Message& message = *packet.message;
+  std::string error;
+  if (!session.client->dispatch(message.topic, message.envelope,
+                                packet.redelivered || failed_before > 0, error)) {
+    const int failed = failed_before + 1;
+    const HandlerRetry& policy = options_.handler_retry;
+    const bool dead_lettered = failed >= policy.max_attempts && session.client != nullptr &&
+                               session.client->give_up(message.topic, message.envelope,
+                                                       HandlerRetry::give_up_reason(failed, error));
+    if (!dead_lettered) {
+      session.in_hand = packet;
+      session.failed_attempts = failed;
+      session.retry_timer = clock_.call_after(
+          policy.delay_after(failed), [this, index = packet.session] { retry_delivery(index); });
+      return;
+    }
+    ++stats_.gave_up;
+    mark(Mark::kTransportGaveUp);
+    if (observer_) {
+      observer_->on_gave_up(session.client_id, message.topic, message.envelope,
+                            HandlerRetry::give_up_reason(failed, error));
+    }
+  }
   ++stats_.acknowledged;
   if (observer_) observer_->on_acknowledged(session.client_id, message.topic, message.envelope);
   if (message.qos == Qos::kAtLeastOnce) {
     send(PacketKind::kDeliverAck, packet.message, packet.session, packet.connection, packet.id,
          false);
+  }
+}
+
+void MemoryBroker::retry_delivery(std::uint32_t index) {
+  Session& session = *sessions_[index];
+  session.retry_timer = 0;
+  if (!session.in_hand || session.client == nullptr) return;
+  InFlight packet = std::move(*session.in_hand);
+  session.in_hand.reset();
+  ++stats_.handler_retries;
+  mark(Mark::kTransportHandlerRetried);
+  const Message& message = *packet.message;
+  if (observer_) {
+    observer_->on_delivered(session.client_id, message.topic, message.envelope, true);
+  }
+  handle_delivery(packet, session.failed_attempts);
+  release_held(index);
+}
+
+void MemoryBroker::release_held(std::uint32_t index) {
+  Session& session = *sessions_[index];
+  while (!session.in_hand && !session.held.empty() && session.client != nullptr) {
+    InFlight packet = std::move(session.held.front());
+    session.held.pop_front();
+    take(packet);
   }
 }
 
@@ -292,7 +371,13 @@ void MemoryBroker::sweep() {
     next_due = std::min(next_due, out.last_sent_us + options_.retry_interval_us);
   });
   deliveries_.for_each([&](std::uint64_t id, PendingDelivery& pending) {
-    if (pending.last_sent_us <= due) send_delivery(id, true);
+    if (pending.last_sent_us <= due) {
+      if (sessions_[pending.session]->in_hand) {
+        pending.last_sent_us = now;  // a client busy with a retry reads nothing: wait
+      } else {
+        send_delivery(id, true);
+      }
+    }
     next_due = std::min(next_due, pending.last_sent_us + options_.retry_interval_us);
   });
   if (next_due != INT64_MAX) {
@@ -355,7 +440,24 @@ void MemoryClient::unsubscribe(SubscriptionId id) {
   }
 }
 
-bool MemoryClient::dispatch(const std::string& topic, const Envelope& envelope, bool redelivered) {
+bool MemoryClient::give_up(const std::string& topic, const Envelope& envelope,
+                           const std::string& reason) {
+  if (!on_malformed_) return false;
+  try {
+    on_malformed_(topic, encode_envelope(envelope), reason);
+    return true;
+  } catch (const std::exception& e) {
+    ++broker_.stats_.handler_failures;
+    if (broker_.observer_) {
+      broker_.observer_->on_handler_failed(
+          client_id_, topic, envelope, std::string("dead-lettering it failed too: ") + e.what());
+    }
+    return false;
+  }
+}
+
+bool MemoryClient::dispatch(const std::string& topic, const Envelope& envelope, bool redelivered,
+                            std::string& error) {
   const Delivery delivery{topic, envelope, redelivered};
   bool all_returned = true;
   ++dispatch_depth_;
@@ -367,6 +469,7 @@ bool MemoryClient::dispatch(const std::string& topic, const Envelope& envelope, 
       subscriptions_[i].handler(delivery);
     } catch (const std::exception& e) {
       all_returned = false;
+      error = e.what();
       ++broker_.stats_.handler_failures;
       if (broker_.observer_) {
         broker_.observer_->on_handler_failed(client_id_, topic, envelope, e.what());

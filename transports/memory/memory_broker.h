@@ -21,14 +21,24 @@
 //  - QoS 0: sent once; the publisher is told "confirmed" when the packet leaves.
 //  - A client receives one copy of a message however many of its filters match, dispatched
 //    to every matching handler in subscription order; the delivery is acknowledged only after
-//    every handler returned, and left unacknowledged if one throws.
+//    every handler returned.
+//  - A handler that throws: the policy of core/bus.h (HandlerRetry), as the MQTT transport
+//    does it. The delivery stays unacknowledged and is dispatched again after a backoff; until
+//    it is handled, everything else that arrives for that connection (deliveries, PUBACKs)
+//    waits in order, as it waits behind Paho's blocked receive thread. After max_attempts the
+//    message goes to the client's malformed handler (the service dead-letters it) and is
+//    acknowledged. A client that disconnects meanwhile (a crash) leaves it unacknowledged in
+//    its session: delivered again on the next connection. The broker retransmits nothing to a
+//    client while it is busy so (it is reading nothing).
 // REQUIRES: single-threaded use, on the thread that runs the Clock.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -80,6 +90,8 @@ struct MemoryBrokerOptions {
   std::int64_t latency_us = 200;
   // QoS 1: an unacknowledged PUBLISH is sent again after this long, in microseconds.
   std::int64_t retry_interval_us = 5'000'000;
+  // A handler that throws (core/bus.h).
+  HandlerRetry handler_retry = {};
 };
 
 // Told of every step a message takes; the simulator folds these into its trace.
@@ -96,6 +108,9 @@ class TransportObserver {
                             const Envelope& envelope) {}
   virtual void on_handler_failed(std::string_view client_id, const std::string& topic,
                                  const Envelope& envelope, std::string_view what) {}
+  // A delivery whose handlers kept failing was dead-lettered by the client (and acknowledged).
+  virtual void on_gave_up(std::string_view client_id, const std::string& topic,
+                          const Envelope& envelope, std::string_view reason) {}
   // The publisher was told kFailed: refused at once, or in flight when its client lost the
   // broker.
   virtual void on_publish_failed(std::string_view client_id, const std::string& topic,
@@ -109,6 +124,8 @@ struct MemoryBrokerStats {
   std::uint64_t acknowledged = 0;      // deliveries whose handlers all returned
   std::uint64_t confirmed = 0;         // publishes the publisher saw confirmed
   std::uint64_t handler_failures = 0;  // handlers that threw
+  std::uint64_t handler_retries = 0;   // deliveries dispatched again after a handler threw
+  std::uint64_t gave_up = 0;           // deliveries dead-lettered after max_attempts failures
   std::uint64_t packets_lost = 0;      // packets the network model lost or could not carry
   std::uint64_t retransmissions = 0;   // QoS 1 PUBLISH packets sent again (either direction)
   std::uint64_t redelivered_after_loss = 0;  // deliveries that arrived only by retransmission
@@ -144,11 +161,27 @@ class MemoryBroker {
     Envelope envelope;
     Qos qos;
   };
+  // A packet on the wire. Timers capture only (broker, slot) so the Clock stores them without
+  // an allocation.
+  struct InFlight {
+    PacketKind kind = PacketKind::kPublish;
+    std::shared_ptr<const Message> message;
+    std::uint32_t session = 0;
+    std::uint64_t connection = 0;  // kDeliver: the connection it was sent to
+    std::uint64_t id = 0;          // outgoing id (kPublish, kPuback) or delivery id
+    bool redelivered = false;
+  };
   struct Session {
     std::string client_id;
     MemoryClient* client = nullptr;    // null while no connection is up
     std::uint64_t connection = 0;      // id of the current (or last) connection
     std::vector<std::string> filters;  // persistent subscriptions, in subscription order
+    // A delivery whose handler threw, waiting for its next attempt (retry_timer), and what
+    // arrived for the connection meanwhile, in order.
+    std::optional<InFlight> in_hand;
+    int failed_attempts = 0;
+    TimerId retry_timer = 0;
+    std::deque<InFlight> held;
   };
   struct Outgoing {
     std::shared_ptr<const Message> message;
@@ -164,27 +197,24 @@ class MemoryBroker {
     bool arrived = false;  // reached the client at least once
   };
 
-  // A packet on the wire. Timers capture only (broker, slot) so the Clock stores them without
-  // an allocation.
-  struct InFlight {
-    PacketKind kind = PacketKind::kPublish;
-    std::shared_ptr<const Message> message;
-    std::uint32_t session = 0;
-    std::uint64_t connection = 0;  // kDeliver: the connection it was sent to
-    std::uint64_t id = 0;          // outgoing id (kPublish, kPuback) or delivery id
-    bool redelivered = false;
-  };
-
   void publish(std::uint32_t session, std::uint64_t connection, const std::string& topic,
                Envelope envelope, Qos qos, PublishCallback on_done);
   // Puts one packet on the wire; the network model decides whether and when it arrives.
   void send(PacketKind kind, std::shared_ptr<const Message> message, std::uint32_t session,
             std::uint64_t connection, std::uint64_t id, bool redelivered);
   void arrive(std::uint32_t slot);
+  // Acts on a packet that reached its destination.
+  void take(const InFlight& packet);
   void on_publish_arrived(const InFlight& packet);
   void on_puback_arrived(const InFlight& packet);
   void on_deliver_arrived(const InFlight& packet);
   void on_deliver_ack_arrived(const InFlight& packet);
+  // Dispatches a delivery to its client's handlers (attempt `failed_before` + 1) and
+  // acknowledges it, or holds it for a retry (see HandlerRetry), or dead-letters it.
+  void handle_delivery(const InFlight& packet, int failed_before);
+  void retry_delivery(std::uint32_t session);
+  // Goes on with what arrived for the session while a delivery was in hand.
+  void release_held(std::uint32_t session);
   void route(const std::shared_ptr<const Message>& message);
   void send_delivery(std::uint64_t delivery_id, bool redelivered);
   // QoS 1 retransmission: one sweep timer over everything unacknowledged, scheduled only
@@ -219,7 +249,8 @@ class MemoryClient final : public Bus {
                PublishCallback on_done) override;
   SubscriptionId subscribe(const std::string& filter, MessageHandler handler) override;
   void unsubscribe(SubscriptionId id) override;
-  // Kept, never called: this transport carries envelopes, never undecodable bytes.
+  // Called with a message whose handlers kept failing (HandlerRetry); this transport carries
+  // envelopes, never undecodable bytes.
   void set_malformed_handler(MalformedHandler handler) override {
     on_malformed_ = std::move(handler);
   }
@@ -238,7 +269,12 @@ class MemoryClient final : public Bus {
   MemoryClient(MemoryBroker& broker, std::uint32_t session, std::uint64_t connection,
                std::string client_id);
   // Runs every matching handler; true when all returned (the delivery may be acknowledged).
-  bool dispatch(const std::string& topic, const Envelope& envelope, bool redelivered);
+  // Otherwise `error` says what the (last) failing handler threw.
+  bool dispatch(const std::string& topic, const Envelope& envelope, bool redelivered,
+                std::string& error);
+  // Hands a message whose handlers kept failing to the malformed handler (the service
+  // dead-letters it); true when that returned, so the message may be acknowledged.
+  bool give_up(const std::string& topic, const Envelope& envelope, const std::string& reason);
 
   MemoryBroker& broker_;
   std::uint32_t session_;

@@ -300,8 +300,8 @@ MqttBus::MqttBus(MqttOptions options, const Topics& topics, LiveClock& clock, St
       link_(std::make_shared<Link>(Link{clock.poster(), alive_, this})) {
   if (options_.client_id.empty()) throw std::invalid_argument("MQTT client id is empty");
   if (options_.max_in_flight < 1) throw std::invalid_argument("max_in_flight must be >= 1");
-  if (options_.max_handler_attempts < 1) {
-    throw std::invalid_argument("max_handler_attempts must be >= 1");
+  if (options_.handler_retry.max_attempts < 1 || options_.handler_retry.min_delay_us < 0) {
+    throw std::invalid_argument("handler_retry: max_attempts must be >= 1, delays >= 0");
   }
   try {
     // Checks the URI and client id the way every connection's client will be made.
@@ -704,13 +704,12 @@ void MqttBus::on_message(const std::string& topic, const std::string& bytes, boo
       // handled: a crash from here on means the broker delivers it again.
       ++stats_.handler_failures;
       const int attempts = attempt + 1;
-      if (attempts >= options_.max_handler_attempts &&
+      if (attempts >= options_.handler_retry.max_attempts &&
           dead_letter_after_attempts(topic, bytes, attempts, error)) {
         return;
       }
     }
-    const int delay_ms = std::min(options_.handler_retry_max_ms,
-                                  options_.handler_retry_min_ms << std::min(attempt, 16));
+    const std::int64_t delay_ms = options_.handler_retry.delay_after(attempt + 1) / 1000;
     {
       std::lock_guard lock(strand_);
       logger_.log(LogLevel::kError, source_,
@@ -730,8 +729,7 @@ bool MqttBus::dead_letter_after_attempts(const std::string& topic, const std::st
   try {
     // A message that keeps failing (a poison message, or a fault that outlasts the backoff)
     // is dead-lettered: durable and visible. Then, and only then, it is acknowledged.
-    on_malformed_(topic, bytes,
-                  "handling failed " + std::to_string(attempts) + " times; last: " + last_error);
+    on_malformed_(topic, bytes, HandlerRetry::give_up_reason(attempts, last_error));
     ++stats_.gave_up;
     return true;
   } catch (const std::exception& e) {

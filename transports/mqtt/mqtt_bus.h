@@ -5,11 +5,11 @@
 // 1.3.11: no read-ahead). Handlers commit their SQLite transaction inside that callback, so
 // the broker keeps, and delivers again, anything whose effect is not durable. A handler that
 // throws (a failing disk) is retried inside the callback with backoff, the message still
-// unacknowledged; after max_handler_attempts it is dead-lettered (durable, in the outbox) and
-// only then acknowledged. A process stopped while a message is in that state exits without
-// acknowledging it (on_abandon), so the broker delivers it again at the next start. Retrying
-// blocks Paho's receive thread, which every client of the process shares: run one service per
-// process in production.
+// unacknowledged; after handler_retry.max_attempts (core/bus.h) it is dead-lettered (durable, in
+// the outbox) and only then acknowledged. A process stopped while a message is in that state exits
+// without acknowledging it (on_abandon), so the broker delivers it again at the next start.
+// Retrying blocks Paho's receive thread, which every client of the process shares: run one service
+// per process in production.
 //
 // A fresh Paho client per connection. Paho's own automatic reconnect (and its buffer of
 // publishes made while disconnected) is not used: Paho C 1.3.11 can corrupt the publishes it
@@ -77,12 +77,9 @@ struct MqttOptions {
   std::string share_group;
   int max_in_flight = 256;
   int keep_alive_s = 20;
-  // A handler that throws is called again (the message unacknowledged) after
-  // handler_retry_min_ms, doubling up to handler_retry_max_ms; after max_handler_attempts the
-  // message goes to the malformed handler (the dead-letter topic) and is acknowledged.
-  int handler_retry_min_ms = 100;
-  int handler_retry_max_ms = 5000;
-  int max_handler_attempts = 8;
+  // A handler that throws is called again, the message unacknowledged (core/bus.h); after
+  // handler_retry.max_attempts the message is dead-lettered and acknowledged.
+  HandlerRetry handler_retry = {};
   // Called on Paho's thread when the bus stops while a message it could not handle is in hand:
   // it must not return (returning would acknowledge the message). Default: std::_Exit(75).
   std::function<void()> on_abandon;
@@ -95,7 +92,7 @@ struct MqttStats {
   std::uint64_t received = 0;          // messages delivered by the broker
   std::uint64_t malformed = 0;         // ... that could not be decoded
   std::uint64_t handler_failures = 0;  // handler threw; the message is handled again
-  std::uint64_t gave_up = 0;           // ... until max_handler_attempts: then dead-lettered
+  std::uint64_t gave_up = 0;           // ... until handler_retry.max_attempts: then dead-lettered
   std::uint64_t published = 0;         // publishes handed to Paho
   std::uint64_t confirmed = 0;
   std::uint64_t failed = 0;
