@@ -115,6 +115,9 @@ namespace {
 void fold(SeedSummary& summary, std::map<std::uint64_t, SeedOutcome>& kept, SeedOutcome outcome) {
   ++summary.seeds;
   summary.lost_departures += lost_departures(outcome);
+  const auto dead = static_cast<std::uint64_t>(outcome.result.stats.dead_letters);
+  summary.dead_letters += dead;
+  summary.dead_letter_seeds += dead > 0 ? 1 : 0;
   for (std::size_t m = 0; m < kMarkCount; ++m) {
     summary.mark_hits[m] += outcome.result.marks[m];
     summary.mark_seeds[m] += outcome.result.marks[m] > 0 ? 1 : 0;
@@ -216,8 +219,13 @@ std::string replay_command(const RunPlan& plan, std::uint64_t seed) {
       cmd += " --publish-fail " + number(f.publish_failure_probability);
     }
     if (f.power_loss_per_minute > 0) cmd += " --power-loss " + number(f.power_loss_per_minute);
+    if (f.io_error_probability > 0) cmd += " --io-error " + number(f.io_error_probability);
+    if (f.disk_full_per_minute > 0) cmd += " --disk-full " + number(f.disk_full_per_minute);
   }
-  if (!plan.swarm && o.durability == Durability::kNormal) cmd += " --durability normal";
+  // The swarm draws durability from the seed; otherwise say it unless it is the default.
+  if (!plan.swarm && o.durability != sim::SimOptions{}.durability) {
+    cmd += std::string(" --durability ") + (o.durability == Durability::kFull ? "full" : "normal");
+  }
   if (o.bug != sim::Bug::kNone) cmd += " --bug " + std::string(sim::bug_name(o.bug));
   return cmd;
 }

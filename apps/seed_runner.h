@@ -53,6 +53,8 @@ struct SeedSummary {
   std::uint64_t failing = 0;
   std::uint64_t qos0_seeds = 0;                    // seeds that ran at QoS 0
   std::uint64_t lost_departures = 0;               // at QoS 0: departures lost, expected there
+  std::uint64_t dead_letter_seeds = 0;             // seeds with dead letters after retries
+  std::uint64_t dead_letters = 0;                  // ... how many in all (visible losses)
   std::map<std::string, std::uint64_t> failed_by;  // failure name -> failing seeds
   MarkCounts mark_hits{};                          // coverage marks: hits over all seeds
   MarkCounts mark_seeds{};                         // ... and the seeds that hit each at least once

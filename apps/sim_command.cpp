@@ -22,7 +22,8 @@ struct SimArgs {
   std::string seed = "1", customers = "2000", products = "100", hours = "12";
   std::string qos = "1", drop = "0", dup = "0", reorder = "0", delay_ms = "0", partition = "0",
               crash = "0", broker_restart = "0", publish_fail = "0", power_loss = "0",
-              durability = "normal", faults = "none", seeds, bug = "none", jobs;
+              io_error = "0", disk_full = "0", durability = "full", faults = "none", seeds,
+              bug = "none", jobs;
 };
 
 // What the command was asked to do.
@@ -86,10 +87,17 @@ po::options_description describe(SimArgs& a) {
       "power-loss", po::value(&a.power_loss)->value_name("P"),
       "probability per service per virtual minute that its machine loses power: the process "
       "dies and its database keeps only what it had synced (back after 1..60 s)")(
+      "io-error", po::value(&a.io_error)->value_name("P"),
+      "probability that a read, write or sync on a service's database files fails with an "
+      "I/O error (the transaction rolls back; the message is retried, dead-lettered after 8 "
+      "failed attempts)")(
+      "disk-full", po::value(&a.disk_full)->value_name("P"),
+      "probability per service per virtual minute that its disk fills up for 1 s..10 min: "
+      "every write that needs new space fails with SQLITE_FULL")(
       "durability", po::value(&a.durability)->value_name("normal|full"),
-      "how the services' databases commit, as for serve (default normal, as serve's): normal "
-      "syncs the WAL only at checkpoints, so a power loss can drop acknowledged commits; full "
-      "syncs every commit")(
+      "how the services' databases commit, as for serve (default full, as serve's): full "
+      "syncs the WAL at every commit; normal only at checkpoints, so a power loss can drop "
+      "acknowledged commits")(
       "faults", po::value(&a.faults)->value_name("none|swarm"),
       "swarm: each seed draws its own fault mix and QoS (overrides the flags above)");
   po::options_description harness_desc("Harness");
@@ -149,6 +157,10 @@ std::string_view flag_of(sim::SimOption option) {
       return "--publish-fail";
     case sim::SimOption::kPowerLossPerMinute:
       return "--power-loss";
+    case sim::SimOption::kIoErrorProbability:
+      return "--io-error";
+    case sim::SimOption::kDiskFullPerMinute:
+      return "--disk-full";
     case sim::SimOption::kWorkloadShape:
       return "the workload shape";
   }
@@ -191,6 +203,8 @@ void set_faults(const SimArgs& a, sim::FaultOptions& f) {
   f.broker_restart_per_minute = parse_double("--broker-restart", a.broker_restart);
   f.publish_failure_probability = parse_double("--publish-fail", a.publish_fail);
   f.power_loss_per_minute = parse_double("--power-loss", a.power_loss);
+  f.io_error_probability = parse_double("--io-error", a.io_error);
+  f.disk_full_per_minute = parse_double("--disk-full", a.disk_full);
 }
 
 SimCommand to_command(const SimArgs& a, const po::variables_map& vm) {

@@ -40,6 +40,8 @@ void write_faults(JsonWriter& j, const sim::SimResult& r) {
   j.key("broker_restart").value_fixed(f.broker_restart_per_minute, 6);
   j.key("publish_fail").value_fixed(f.publish_failure_probability, 6);
   j.key("power_loss").value_fixed(f.power_loss_per_minute, 6);
+  j.key("io_error").value_fixed(f.io_error_probability, 6);
+  j.key("disk_full").value_fixed(f.disk_full_per_minute, 6);
   j.key("durability").value(r.options.durability == Durability::kFull ? "full" : "normal");
   j.end_object();
   const sim::FaultCounts& c = r.stats.faults;
@@ -55,6 +57,9 @@ void write_faults(JsonWriter& j, const sim::SimResult& r) {
   j.key("broker_restarts").value(c.broker_restarts);
   j.key("publishes_refused").value(c.publishes_refused);
   j.key("power_losses").value(c.power_losses);
+  j.key("io_errors").value(c.io_errors);
+  j.key("disk_full_windows").value(c.disk_full_windows);
+  j.key("disk_full_refusals").value(c.disk_full_refusals);
   j.end_object();
 }
 
@@ -64,7 +69,12 @@ void print_invariants(const SeedOutcome& o) {
     if (!inv.checked) {
       std::printf("  --    %s (not checked at QoS 0)\n", inv.name.c_str());
     } else if (inv.held()) {
-      std::printf("  ok    %s\n", inv.name.c_str());
+      std::printf("  ok    %s", inv.name.c_str());
+      if (inv.dead_lettered > 0) {
+        std::printf(" (%llu dead-lettered with a reason: visible, not a violation)",
+                    static_cast<unsigned long long>(inv.dead_lettered));
+      }
+      std::printf("\n");
     } else {
       std::printf("  FAIL  %s: %llu violation(s)\n", inv.name.c_str(),
                   static_cast<unsigned long long>(inv.violations));
@@ -73,20 +83,31 @@ void print_invariants(const SeedOutcome& o) {
   }
 }
 
-void print_faults(const sim::SimStats& s, const sim::FaultCounts& f) {
+void print_faults(const sim::SimResult& r, const sim::SimStats& s, const sim::FaultCounts& f) {
   std::printf(
       "  faults      %lld dropped, %lld duplicated, %lld delayed, %lld reordered, %lld "
       "partitions, %lld crashes (%lld before commit, %lld after), %lld broker restarts, %lld "
-      "publishes refused, %lld power losses\n",
+      "publishes refused, %lld power losses, %lld I/O errors, %lld disk-full windows (%lld "
+      "writes refused)\n",
       static_cast<long long>(f.dropped), static_cast<long long>(f.duplicated),
       static_cast<long long>(f.delayed), static_cast<long long>(f.reordered),
       static_cast<long long>(f.partitions), static_cast<long long>(f.crashes),
       static_cast<long long>(f.crashes_before_commit),
       static_cast<long long>(f.crashes_after_commit), static_cast<long long>(f.broker_restarts),
-      static_cast<long long>(f.publishes_refused), static_cast<long long>(f.power_losses));
+      static_cast<long long>(f.publishes_refused), static_cast<long long>(f.power_losses),
+      static_cast<long long>(f.io_errors), static_cast<long long>(f.disk_full_windows),
+      static_cast<long long>(f.disk_full_refusals));
   std::printf("  recovery    %lld redelivered after loss, %lld services restarted\n",
               static_cast<long long>(s.redelivered_after_loss),
               static_cast<long long>(s.crash_recoveries));
+  if (r.options.faults.any_storage()) {
+    std::printf(
+        "  storage     durability %s; %lld handler failures from storage faults (rolled back, "
+        "retried), %lld failed starts, %lld dead letters\n",
+        r.options.durability == Durability::kFull ? "full" : "normal",
+        static_cast<long long>(s.storage_failures), static_cast<long long>(s.failed_starts),
+        static_cast<long long>(s.dead_letters));
+  }
 }
 
 // How often the search reached each rare path of the real code, and in how many seeds.
@@ -130,6 +151,19 @@ void print_json(const RunPlan& plan, const SeedOutcome& o) {
   j.key("crash_recoveries").value(s.crash_recoveries);
   j.key("rejected_events").value(s.rejected_events);
   j.key("handler_failures").value(s.handler_failures);
+  j.key("storage_failures").value(s.storage_failures);
+  j.key("failed_starts").value(s.failed_starts);
+  j.key("dead_letters").begin_array();
+  for (const sim::DeadLetter& d : r.history.dead_letters) {
+    j.begin_object();
+    j.key("service").value(d.service);
+    j.key("event_id").value(d.event_id);
+    j.key("type").value(event_type_name(d.type));
+    j.key("reason").value(d.reason);
+    j.key("applied_later").value(d.applied_later);
+    j.end_object();
+  }
+  j.end_array();
   j.key("quiescent").value(r.history.quiescent);
   write_faults(j, r);
   j.key("virtual_seconds").value_fixed(static_cast<double>(s.virtual_us) / 1e6, 6);
@@ -143,6 +177,7 @@ void print_json(const RunPlan& plan, const SeedOutcome& o) {
     j.key(inv.name).begin_object();
     j.key("held").value(inv.held());
     j.key("violations").value(inv.violations);
+    j.key("dead_lettered").value(inv.dead_lettered);
     if (!inv.checked) j.key("checked").value(false);
     j.key("examples").begin_array();
     for (const auto& e : inv.examples) j.value(e);
@@ -186,7 +221,7 @@ void print_report(const RunPlan& plan, const SeedOutcome& o) {
               r.options.faults.qos == Qos::kAtLeastOnce ? 1 : 0,
               static_cast<long long>(s.publishes), static_cast<long long>(s.deliveries),
               static_cast<long long>(s.duplicates_detected));
-  if (r.options.faults.any()) print_faults(s, f);
+  if (r.options.faults.any()) print_faults(r, s, f);
   std::printf(
       "  trace       %s (%lld entries)%s\n", to_hex64(r.trace_hash).c_str(),
       static_cast<long long>(s.trace_entries),
@@ -212,6 +247,8 @@ void print_summary(const RunPlan& plan, const SeedSummary& summary, const Summar
         .value_fixed(static_cast<double>(summary.seeds) / std::max(range.wall_seconds, 1e-9), 2);
     j.key("qos0_seeds").value(summary.qos0_seeds);
     j.key("lost_departures").value(summary.lost_departures);
+    j.key("dead_letters").value(summary.dead_letters);
+    j.key("dead_letter_seeds").value(summary.dead_letter_seeds);
     j.key("failing").value(summary.failing);
     j.key("failed_by").begin_object();
     for (const auto& [name, n] : summary.failed_by) j.key(name).value(n);
@@ -250,6 +287,13 @@ void print_summary(const RunPlan& plan, const SeedSummary& summary, const Summar
         "  %llu seeds ran at QoS 0; %llu departures lost there (expected, not a violation)\n",
         static_cast<unsigned long long>(summary.qos0_seeds),
         static_cast<unsigned long long>(summary.lost_departures));
+  }
+  if (summary.dead_letters > 0) {
+    std::printf(
+        "  %llu dead letters in %llu seeds: events given up after every retry, each published "
+        "with its reason (visible, not a violation)\n",
+        static_cast<unsigned long long>(summary.dead_letters),
+        static_cast<unsigned long long>(summary.dead_letter_seeds));
   }
   std::printf("  %llu failing\n", static_cast<unsigned long long>(summary.failing));
   for (const auto& [name, n] : summary.failed_by) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
@@ -48,14 +49,31 @@ using PublishCallback = std::function<void(PublishOutcome)>;
 
 using SubscriptionId = std::uint64_t;
 
-// What a transport does when a handler throws (its transaction rolled back: a full disk, an
-// I/O error, a locked database). The message stays unacknowledged and is handled again after
+// Implemented by an exception that can say its failure is the environment's and passes (a
+// full disk, a locked database), not the message's: the transport then retries it without
+// limit and never dead-letters the message for it.
+class FailureKind {
+ public:
+  virtual ~FailureKind() = default;
+  virtual bool transient() const = 0;
+};
+
+// True when `e` says it is transient (see FailureKind).
+inline bool is_transient(const std::exception& e) {
+  const auto* kind = dynamic_cast<const FailureKind*>(&e);
+  return kind != nullptr && kind->transient();
+}
+
+// What a transport does when a handler throws (its transaction rolled back: an I/O error, a
+// full disk, a locked database). The message stays unacknowledged and is handled again after
 // min_delay_us, doubling up to max_delay_us; in the meantime the client takes nothing else
 // (Paho's receive thread is blocked; the memory transport holds what arrives). After
 // max_attempts failures the message goes to the malformed handler, which dead-letters it
 // durably, and only then is it acknowledged; if the dead letter cannot be written either, it
-// is tried again. A crash at any point of this leaves the message unacknowledged, so the
-// broker delivers it again. Both transports use the same policy (one definition, here).
+// is tried again. A transient failure (is_transient: a full disk) never counts towards
+// max_attempts: the message is fine, and it waits, unacknowledged, until the disk has room.
+// A crash at any point of this leaves the message unacknowledged, so the broker delivers it
+// again. Both transports use this policy (one definition, here).
 struct HandlerRetry {
   std::int64_t min_delay_us = 100'000;
   std::int64_t max_delay_us = 5'000'000;

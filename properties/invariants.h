@@ -21,6 +21,11 @@
 //                             the others, in the order Hello Helper took the arrivals; an
 //                             unknown card with the generic welcome
 //
+// A dead letter (history.dead_letters: the service gave up on an event after every retry and
+// published it, with the reason, on its dead-letter topic) is a visible loss: the departure it
+// did not charge, the arrival it did not welcome, the stock change it did not make are counted
+// in `dead_lettered`, not as violations. A departure that simply never got paid still is one.
+//
 // At QoS 0 (history.at_most_once) delivery is at most once, so losses are expected: a
 // departure never paid is counted in `lost`, a crossing without a restock is allowed (a
 // restock too many is not), and inventory_matches_shelves is not checked. Every safety
@@ -41,6 +46,9 @@ struct InvariantResult {
   std::vector<std::string> examples;  // the first few violations, readable
   bool checked = true;     // false: does not apply to this run (a liveness check at QoS 0)
   std::uint64_t lost = 0;  // at QoS 0: what went missing without being a violation
+  // Events a service dead-lettered, with a reason, after its handler failed every attempt:
+  // losses an operator sees (and can replay), counted here instead of as violations.
+  std::uint64_t dead_lettered = 0;
 
   bool held() const { return violations == 0; }
   void violate(std::string what);

@@ -27,6 +27,15 @@ OutboxRelay::~OutboxRelay() {
 
 void OutboxRelay::pump() {
   if (writes_seen_ == journal_.outbox_writes()) return;  // nothing written, nothing failed
+  try {
+    read_outbox();
+  } catch (const std::exception&) {
+    writes_seen_ = UINT64_MAX;  // read it again
+    try_again_later();
+  }
+}
+
+void OutboxRelay::read_outbox() {
   writes_seen_ = journal_.outbox_writes();
   while (true) {
     std::vector<OutboxRow> rows = journal_.pending_outbox(last_handed_seq_, kBatch);
@@ -69,8 +78,21 @@ void OutboxRelay::publish_row(OutboxRow& row) {
 
 void OutboxRelay::delete_confirmed_prefix() {
   if (confirmed_through_ <= deleted_through_) return;
-  journal_.mark_sent_through(confirmed_through_);
-  deleted_through_ = confirmed_through_;
+  try {
+    journal_.mark_sent_through(confirmed_through_);
+    deleted_through_ = confirmed_through_;
+  } catch (const std::exception&) {
+    try_again_later();  // the rows stay until then: at worst sent again after a restart
+  }
+}
+
+void OutboxRelay::try_again_later() {
+  if (retry_timer_ != 0) return;
+  retry_timer_ = clock_.call_after(retry_interval_us_, [this] {
+    retry_timer_ = 0;
+    pump();
+    delete_confirmed_prefix();
+  });
 }
 
 void OutboxRelay::on_outcome(std::int64_t seq, PublishOutcome outcome) {
@@ -99,12 +121,7 @@ void OutboxRelay::on_failed(std::int64_t seq) {
   // everything after it, on the next pump.
   last_handed_seq_ = std::min(last_handed_seq_, seq - 1);
   writes_seen_ = UINT64_MAX;
-  if (retry_timer_ == 0) {
-    retry_timer_ = clock_.call_after(retry_interval_us_, [this] {
-      retry_timer_ = 0;
-      pump();
-    });
-  }
+  try_again_later();
 }
 
 }  // namespace eventmart

@@ -5,6 +5,10 @@
 // Confirmed rows are deleted in batches: the contiguous confirmed prefix, in one statement,
 // every kDeleteBatch confirmations or as soon as nothing is in flight. A crash can therefore
 // re-send up to a batch of rows that were already confirmed: duplicates, which consumers drop.
+//
+// A storage error while reading the outbox or deleting confirmed rows (an I/O error, a full
+// disk) is not the caller's: the relay tries again retry_interval_us later. The rows stay owed
+// (or confirmed but not yet deleted, which at worst sends them again after a restart).
 #pragma once
 
 #include <cstdint>
@@ -41,6 +45,7 @@ class OutboxRelay {
 
   // Hands every row not yet handed to the bus to it. Call after each committed transaction
   // that wrote to the outbox, and after a restart (rows left from before are resent).
+  // Never throws a storage error (see above).
   void pump();
 
   // Like pump(), for rows the caller has just committed (in seq order): they are published
@@ -64,6 +69,9 @@ class OutboxRelay {
   void on_outcome(std::int64_t seq, PublishOutcome outcome);
   void publish_row(OutboxRow& row);
   void delete_confirmed_prefix();
+  // Runs pump() and the deletion of confirmed rows again after retry_interval_us.
+  void try_again_later();
+  void read_outbox();
 
   Journal& journal_;
   Clock& clock_;

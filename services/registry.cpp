@@ -109,6 +109,7 @@ BuiltService build_service(ServiceKind kind, ServiceInputs inputs) {
   if (spec.uses_logistics_bus && inputs.context.logistics_bus == nullptr) {
     throw std::invalid_argument(std::string(spec.name) + " needs the logistics bus");
   }
+  if (inputs.variant != nullptr) inputs.variant->prepare_database(kind, inputs.context.db);
   if (inputs.store_data != nullptr) seed(kind, inputs.context.db, *inputs.store_data);
 
   BuiltService built;

@@ -55,6 +55,8 @@ class ServiceVariant {
   virtual std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context) const {
     return nullptr;
   }
+  // Runs on the service's database before anything else touches it (a pragma, say).
+  virtual void prepare_database(ServiceKind kind, Database& db) const {}
   // The service's outbox relay, or null for the real one.
   virtual std::unique_ptr<OutboxRelay> make_relay(ServiceKind kind,
                                                   const OutboxRelay::Parts& parts) const {

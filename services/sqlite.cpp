@@ -27,6 +27,10 @@ int storage_code(int rc) {
 
 }  // namespace
 
+bool SqliteError::transient() const {
+  return code_ == SQLITE_FULL || code_ == SQLITE_BUSY || code_ == SQLITE_LOCKED;
+}
+
 // Each connection is used by one thread only, so SQLite needs no mutex of its own around a
 // connection (multi-thread mode), and no global one around every allocation (memory
 // statistics off). Both must be set before SQLite initialises, so before the first open.

@@ -9,17 +9,22 @@
 #include <string>
 #include <string_view>
 
+#include "core/bus.h"
+
 struct sqlite3;
 struct sqlite3_stmt;
 
 namespace eventmart {
 
-class SqliteError : public std::runtime_error {
+class SqliteError : public std::runtime_error, public FailureKind {
  public:
   explicit SqliteError(const std::string& what, int code = 0)
       : std::runtime_error(what), code_(code) {}
   // SQLite's primary result code (SQLITE_IOERR, SQLITE_FULL, ...), 0 when not from SQLite.
   int code() const { return code_; }
+  // A full disk, or a database another writer holds: it passes, the message is not at fault
+  // (the transports retry it without limit). An I/O error is not: it may last.
+  bool transient() const override;
 
  private:
   int code_;

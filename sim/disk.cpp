@@ -38,6 +38,7 @@ struct OpenFile {
   sqlite3_file base;  // first: SQLite sees a sqlite3_file*
   Disk* disk;
   std::string path;
+  std::string database;                   // whose file it is ("" for a temporary file)
   Disk::File* file;                       // on the disk, or `anonymous`
   std::unique_ptr<Disk::File> anonymous;  // a temporary file without a name
 };
@@ -46,79 +47,61 @@ OpenFile* open_file(sqlite3_file* f) {
   return reinterpret_cast<OpenFile*>(f);
 }
 
-// Saves the synced bytes of every chunk [offset, offset + length) touches that still holds
-// synced bytes and was not saved since the last sync.
-void save_pre_images(Disk::File& file, std::uint64_t offset, std::uint64_t length) {
-  if (length == 0 || offset >= file.synced_size) return;
-  const std::uint64_t first = offset / kChunk;
-  const std::uint64_t last = (std::min(offset + length, file.synced_size) - 1) / kChunk;
-  for (std::uint64_t c = first; c <= last; ++c) {
-    auto [it, fresh] = file.pre_images.try_emplace(c);
-    if (!fresh) continue;
-    const std::uint64_t from = c * kChunk;
-    const std::uint64_t end = std::min(
-        {from + kChunk, file.synced_size, static_cast<std::uint64_t>(file.written.size())});
-    if (end > from) it->second.assign(file.written, from, end - from);
-  }
-}
-
 int x_close(sqlite3_file* f) {
   open_file(f)->~OpenFile();
   return SQLITE_OK;
 }
 
+// SQLITE_OK, or the error the disk's fault injector wants this call to fail with.
+int injected(const OpenFile& o, DiskOp op, bool grows = false) {
+  DiskFaults* faults = o.disk != nullptr ? o.disk->faults() : nullptr;
+  if (faults == nullptr || o.database.empty()) return SQLITE_OK;
+  return faults->on_call(o.database, op, grows);
+}
+
 int x_read(sqlite3_file* f, void* out, int amount, sqlite3_int64 offset) {
   OpenFile& o = *open_file(f);
+  if (const int rc = injected(o, DiskOp::kRead)) return rc;
   ++o.disk->mutable_stats().reads;
-  const std::string& data = o.file->written;
   const auto want = static_cast<std::uint64_t>(amount);
-  const auto from = static_cast<std::uint64_t>(offset);
   const std::uint64_t have =
-      from >= data.size() ? 0 : std::min<std::uint64_t>(want, data.size() - from);
-  if (have > 0) std::memcpy(out, data.data() + from, have);
-  if (have < want) {
-    std::memset(static_cast<char*>(out) + have, 0, want - have);
-    return SQLITE_IOERR_SHORT_READ;
-  }
-  return SQLITE_OK;
+      o.file->read(static_cast<char*>(out), want, static_cast<std::uint64_t>(offset));
+  return have < want ? SQLITE_IOERR_SHORT_READ : SQLITE_OK;
+}
+
+// True while the file's machine has no power: what the dying process does is lost.
+bool unpowered(const OpenFile& o) {
+  return o.disk != nullptr && !o.database.empty() && o.disk->powered_off(o.database);
 }
 
 int x_write(sqlite3_file* f, const void* in, int amount, sqlite3_int64 offset) {
   OpenFile& o = *open_file(f);
-  ++o.disk->mutable_stats().writes;
-  std::string& data = o.file->written;
+  if (unpowered(o)) return SQLITE_OK;
   const auto from = static_cast<std::uint64_t>(offset);
   const auto length = static_cast<std::uint64_t>(amount);
-  const char* bytes = static_cast<const char*>(in);
-  save_pre_images(*o.file, from, length);
-  if (from == data.size()) {
-    data.append(bytes, length);  // the common case: a WAL frame at the end
-  } else {
-    if (data.size() < from + length) data.resize(from + length, '\0');
-    std::memcpy(data.data() + from, bytes, length);
-  }
+  if (const int rc = injected(o, DiskOp::kWrite, from + length > o.file->size())) return rc;
+  ++o.disk->mutable_stats().writes;
+  o.file->write(static_cast<const char*>(in), length, from);
   return SQLITE_OK;
 }
 
 int x_truncate(sqlite3_file* f, sqlite3_int64 size) {
-  Disk::File& file = *open_file(f)->file;
-  const auto to = static_cast<std::uint64_t>(size);
-  // What a power loss would bring back of the part cut off.
-  if (to < file.written.size()) save_pre_images(file, to, file.written.size() - to);
-  file.written.resize(static_cast<std::size_t>(to));
+  if (unpowered(*open_file(f))) return SQLITE_OK;
+  open_file(f)->file->truncate(static_cast<std::uint64_t>(size));
   return SQLITE_OK;
 }
 
 int x_sync(sqlite3_file* f, int) {
   OpenFile& o = *open_file(f);
+  if (unpowered(o)) return SQLITE_OK;
+  if (const int rc = injected(o, DiskOp::kSync)) return rc;
   ++o.disk->mutable_stats().syncs;
-  o.file->pre_images.clear();
-  o.file->synced_size = o.file->written.size();
+  o.file->sync();
   return SQLITE_OK;
 }
 
 int x_file_size(sqlite3_file* f, sqlite3_int64* size) {
-  *size = static_cast<sqlite3_int64>(open_file(f)->file->written.size());
+  *size = static_cast<sqlite3_int64>(open_file(f)->file->size());
   return SQLITE_OK;
 }
 
@@ -195,14 +178,15 @@ int x_open(sqlite3_vfs*, const char* name, sqlite3_file* f, int flags, int* out_
   auto* o = new (f) OpenFile{};
   o->disk = disk;
   if (name == nullptr) {  // a temporary file: private, gone when closed
-    o->anonymous = std::make_unique<Disk::File>();
-    o->file = o->anonymous.get();
     if (disk == nullptr) {
       o->~OpenFile();
       return SQLITE_CANTOPEN;  // only named databases live on a simulated disk
     }
+    o->anonymous = std::make_unique<Disk::File>(disk->pool());
+    o->file = o->anonymous.get();
   } else {
     o->path = name;
+    o->database = disk->database_of(o->path);
     Disk::File* existing = disk->find(o->path);
     if (existing == nullptr && !(flags & SQLITE_OPEN_CREATE)) {
       o->~OpenFile();
@@ -216,7 +200,8 @@ int x_open(sqlite3_vfs*, const char* name, sqlite3_file* f, int flags, int* out_
 }
 
 int x_delete(sqlite3_vfs*, const char* name, int) {
-  if (Disk* disk = disk_of(name)) disk->remove(name);
+  Disk* disk = disk_of(name);
+  if (disk != nullptr && !disk->powered_off(disk->database_of(name))) disk->remove(name);
   return SQLITE_OK;
 }
 
@@ -300,6 +285,12 @@ std::string Disk::path_of(std::string_view name) const {
   return prefix_ + std::string(name) + ".db";
 }
 
+std::string Disk::database_of(std::string_view path) const {
+  if (path.substr(0, prefix_.size()) != prefix_) return {};
+  path.remove_prefix(prefix_.size());
+  return std::string(path.substr(0, path.rfind(".db")));
+}
+
 Disk::File* Disk::find(const std::string& path) {
   auto it = files_.find(path);
   return it == files_.end() ? nullptr : it->second.get();
@@ -307,7 +298,7 @@ Disk::File* Disk::find(const std::string& path) {
 
 Disk::File& Disk::create(const std::string& path) {
   auto& slot = files_[path];
-  if (!slot) slot = std::make_unique<File>();
+  if (!slot) slot = std::make_unique<File>(pool_);
   return *slot;
 }
 
@@ -315,42 +306,156 @@ void Disk::remove(const std::string& path) {
   files_.erase(path);
 }
 
+std::unique_ptr<char[]> Disk::ChunkPool::take() {
+  if (spare_.empty()) return std::make_unique<char[]>(kChunk);
+  std::unique_ptr<char[]> chunk = std::move(spare_.back());
+  spare_.pop_back();
+  return chunk;
+}
+
+void Disk::ChunkPool::give(std::unique_ptr<char[]> chunk) {
+  if (chunk) spare_.push_back(std::move(chunk));
+}
+
+Disk::File::~File() {
+  for (auto& c : chunks_) pool_->give(std::move(c));
+  for (auto& c : pre_images_) pool_->give(std::move(c));
+}
+
+std::uint64_t Disk::File::read(char* out, std::uint64_t n, std::uint64_t offset) const {
+  const std::uint64_t have = offset >= size_ ? 0 : std::min(n, size_ - offset);
+  for (std::uint64_t done = 0; done < have;) {
+    const std::uint64_t at = offset + done;
+    const std::uint64_t in_chunk = std::min(have - done, kChunk - at % kChunk);
+    std::memcpy(out + done, chunks_[at / kChunk].get() + at % kChunk, in_chunk);
+    done += in_chunk;
+  }
+  if (have < n) std::memset(out + have, 0, n - have);
+  return have;
+}
+
+char* Disk::File::chunk_for_write(std::uint64_t index, bool whole) {
+  if (index >= chunks_.size()) {
+    chunks_.resize(index + 1);
+    pre_images_.resize(index + 1);
+  }
+  std::unique_ptr<char[]>& chunk = chunks_[index];
+  const bool was_synced = index * kChunk < synced_size_;
+  if (was_synced && !pre_images_[index]) {
+    // The synced bytes are kept before anything overwrites them.
+    dirty_.push_back(index);
+    if (whole) {
+      pre_images_[index] = std::move(chunk);  // all of it is overwritten: keep it as it is
+    } else {
+      pre_images_[index] = pool_->take();
+      std::memcpy(pre_images_[index].get(), chunk.get(), kChunk);
+    }
+  }
+  if (!chunk) {
+    chunk = pool_->take();
+    if (!whole) std::memset(chunk.get(), 0, kChunk);
+  }
+  return chunk.get();
+}
+
+void Disk::File::write(const char* in, std::uint64_t n, std::uint64_t offset) {
+  if (offset > size_) {
+    // A hole: the bytes between the end and `offset` read as zeros.
+    const std::uint64_t from = size_;
+    size_ = offset;
+    for (std::uint64_t at = from; at < offset;) {
+      const std::uint64_t in_chunk = std::min(offset - at, kChunk - at % kChunk);
+      std::memset(chunk_for_write(at / kChunk, false) + at % kChunk, 0, in_chunk);
+      at += in_chunk;
+    }
+  }
+  for (std::uint64_t done = 0; done < n;) {
+    const std::uint64_t at = offset + done;
+    const std::uint64_t in_chunk = std::min(n - done, kChunk - at % kChunk);
+    // Bytes of the chunk past the old end were never written: no need to keep them.
+    const bool whole = in_chunk == kChunk;
+    std::memcpy(chunk_for_write(at / kChunk, whole) + at % kChunk, in + done, in_chunk);
+    done += in_chunk;
+  }
+  size_ = std::max(size_, offset + n);
+}
+
+void Disk::File::truncate(std::uint64_t size) {
+  if (size >= size_) {
+    if (size > size_) write(nullptr, 0, size);  // grows: zeros (a hole)
+    return;
+  }
+  const std::uint64_t keep = (size + kChunk - 1) / kChunk;
+  for (std::uint64_t c = keep; c < chunks_.size(); ++c) {
+    if (c * kChunk < synced_size_ && !pre_images_[c]) {
+      dirty_.push_back(c);
+      pre_images_[c] = std::move(chunks_[c]);  // a power loss brings it back
+    } else {
+      pool_->give(std::move(chunks_[c]));
+    }
+  }
+  if (size % kChunk != 0) {
+    // The cut chunk's tail reads as zeros if the file grows again.
+    char* last = chunk_for_write(size / kChunk, false);
+    std::memset(last + size % kChunk, 0, kChunk - size % kChunk);
+  }
+  size_ = size;
+}
+
+void Disk::File::sync() {
+  for (std::uint64_t c : dirty_) pool_->give(std::move(pre_images_[c]));
+  dirty_.clear();
+  synced_size_ = size_;
+}
+
+std::uint64_t Disk::File::unsynced_bytes() const {
+  return (size_ > synced_size_ ? size_ - synced_size_ : 0) + dirty_.size() * kChunk;
+}
+
 std::string Disk::File::synced() const {
-  std::string image = written;
-  for (const auto& [chunk, bytes] : pre_images) {
-    const std::uint64_t from = chunk * kChunk;
-    if (image.size() < from + bytes.size()) image.resize(from + bytes.size(), '\0');
-    image.replace(from, bytes.size(), bytes);
-  }
-  image.resize(synced_size, '\0');
-  return image;
-}
-
-Disk::Image Disk::synced_image(std::string_view name) {
-  const std::string base = path_of(name);
-  Image image;
-  for (const auto& [path, file] : files_) {
-    if (path.compare(0, base.size(), base) != 0) continue;
-    image[path] = file->synced();
-    const std::uint64_t appended =
-        file->written.size() > file->synced_size ? file->written.size() - file->synced_size : 0;
-    stats_.bytes_lost += appended + file->pre_images.size() * kChunk;
+  std::string image(synced_size_, '\0');
+  for (std::uint64_t at = 0; at < synced_size_; at += kChunk) {
+    const std::uint64_t c = at / kChunk;
+    const char* bytes = c < pre_images_.size() && pre_images_[c] ? pre_images_[c].get()
+                        : c < chunks_.size() && chunks_[c]       ? chunks_[c].get()
+                                                                 : nullptr;
+    if (bytes != nullptr)
+      image.replace(at, std::min(kChunk, synced_size_ - at), bytes,
+                    std::min(kChunk, synced_size_ - at));
   }
   return image;
 }
 
-void Disk::restore(std::string_view name, const Image& image) {
+void Disk::File::revert() {
+  for (std::uint64_t c : dirty_) {
+    pool_->give(std::move(chunks_[c]));
+    chunks_[c] = std::move(pre_images_[c]);
+  }
+  dirty_.clear();
+  const std::uint64_t keep = (synced_size_ + kChunk - 1) / kChunk;
+  for (std::uint64_t c = keep; c < chunks_.size(); ++c) pool_->give(std::move(chunks_[c]));
+  chunks_.resize(std::min<std::size_t>(chunks_.size(), keep));
+  pre_images_.resize(chunks_.size());
+  if (synced_size_ % kChunk != 0 && keep <= chunks_.size() && chunks_[keep - 1]) {
+    std::memset(chunks_[keep - 1].get() + synced_size_ % kChunk, 0, kChunk - synced_size_ % kChunk);
+  }
+  size_ = synced_size_;
+}
+
+void Disk::power_off(std::string_view name) {
   ++stats_.power_losses;
   const std::string base = path_of(name);
-  std::erase_if(files_,
-                [&](const auto& entry) { return entry.first.compare(0, base.size(), base) == 0; });
-  for (const auto& [path, bytes] : image) {
-    File& file = create(path);
-    file.written = bytes;
-    file.synced_size = bytes.size();
-    file.pre_images.clear();
+  for (auto& [path, file] : files_) {
+    if (path.compare(0, base.size(), base) != 0) continue;
+    stats_.bytes_lost += file->unsynced_bytes();
+    file->revert();
   }
-  shm_.erase(base);  // the WAL index is memory: rebuilt from the WAL at the next open
+  off_.emplace(name);
+}
+
+void Disk::power_on(std::string_view name) {
+  off_.erase(std::string(name));
+  shm_.erase(path_of(name));  // the WAL index is memory: rebuilt from the WAL at the next open
 }
 
 }  // namespace eventmart::sim

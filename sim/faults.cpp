@@ -1,6 +1,9 @@
 #include "sim/faults.h"
 
+#include <sqlite3.h>
+
 #include <algorithm>
+#include <cmath>
 
 #include "core/marks.h"
 
@@ -26,7 +29,7 @@ std::string_view packet_name(memory::PacketKind kind) {
 
 }  // namespace
 
-FaultOptions draw_swarm_faults(Rng rng) {
+FaultOptions draw_swarm_faults(Rng rng, Durability durability) {
   FaultOptions f;
   f.qos = rng.chance(0.75) ? Qos::kAtLeastOnce : Qos::kAtMostOnce;
   const auto maybe = [&rng](double max) { return rng.chance(0.5) ? rng.unit() * max : 0.0; };
@@ -38,6 +41,13 @@ FaultOptions draw_swarm_faults(Rng rng) {
   f.crash_per_minute = maybe(0.02);
   f.broker_restart_per_minute = maybe(0.01);
   f.publish_failure_probability = maybe(0.05);
+  // Storage (drawn last: the draws above stay what they were for every seed).
+  const double power_loss = maybe(0.02);
+  if (durability == Durability::kFull) f.power_loss_per_minute = power_loss;
+  // Per VFS call, skewed low, up to 6%: at about 3% and more a handler now and then fails
+  // all 8 attempts (a dead letter); much more and the services cannot keep up with the day.
+  f.io_error_probability = rng.chance(0.5) ? std::pow(rng.unit(), 3.0) * 0.06 : 0.0;
+  f.disk_full_per_minute = maybe(0.01);
   return f;
 }
 
@@ -75,6 +85,10 @@ std::string_view option_name(SimOption option) {
       return "publish failure probability";
     case SimOption::kPowerLossPerMinute:
       return "power loss probability";
+    case SimOption::kIoErrorProbability:
+      return "I/O error probability";
+    case SimOption::kDiskFullPerMinute:
+      return "disk full probability";
     case SimOption::kWorkloadShape:
       return "workload shape";
   }
@@ -94,8 +108,14 @@ OptionCheck validate(const FaultOptions& f) {
         {SimOption::kCrashPerMinute, f.crash_per_minute},
         {SimOption::kBrokerRestartPerMinute, f.broker_restart_per_minute},
         {SimOption::kPublishFailureProbability, f.publish_failure_probability},
-        {SimOption::kPowerLossPerMinute, f.power_loss_per_minute}}) {
+        {SimOption::kPowerLossPerMinute, f.power_loss_per_minute},
+        {SimOption::kIoErrorProbability, f.io_error_probability},
+        {SimOption::kDiskFullPerMinute, f.disk_full_per_minute}}) {
     if (auto error = probability(option, p)) return error;
+  }
+  if (f.io_error_probability >= 1) {
+    return OptionError{SimOption::kIoErrorProbability,
+                       "of 1 fails every read and write: no database could open"};
   }
   if (f.drop_probability >= 1) {
     return OptionError{SimOption::kDropProbability,
@@ -112,6 +132,7 @@ FaultInjector::FaultInjector(const FaultOptions& options, Rng rng, Clock& clock,
                              const Scenario* scenario)
     : options_(options),
       rng_(rng),
+      storage_rng_(rng.derive("storage")),
       clock_(clock),
       trace_(trace),
       host_(host),
@@ -135,7 +156,8 @@ void FaultInjector::start() {
     return;
   }
   if (options_.partition_per_minute > 0 || options_.crash_per_minute > 0 ||
-      options_.broker_restart_per_minute > 0 || options_.power_loss_per_minute > 0) {
+      options_.broker_restart_per_minute > 0 || options_.power_loss_per_minute > 0 ||
+      options_.disk_full_per_minute > 0) {
     ticker_ = clock_.call_after(kMinuteUs, [this] { tick(); });
   }
 }
@@ -147,6 +169,7 @@ void FaultInjector::heal() {
   broker_down_until_us_ = 0;
   for (auto& [name, state] : services_) {
     state.partitioned_until_us = 0;
+    state.disk_full_until_us = 0;
     state.armed = false;  // a crash armed but not reached does not happen
   }
 }
@@ -281,6 +304,12 @@ void FaultInjector::tick() {
         rng_.chance(options_.power_loss_per_minute)) {
       lose_power(name, state);
     }
+    if (options_.disk_full_per_minute > 0 && now >= state.disk_full_until_us &&
+        storage_rng_.chance(options_.disk_full_per_minute)) {
+      state.disk_full_until_us = now + storage_rng_.uniform(kSecondUs, options_.disk_full_max_us);
+      ++counts_.disk_full_windows;
+      trace_.record(TraceKind::kDiskFull, BusId::kStore, name, "", "");
+    }
   }
   ticker_ = clock_.call_after(kMinuteUs, [this] { tick(); });
 }
@@ -322,6 +351,27 @@ void FaultInjector::lose_power(const std::string& service, ServiceState& state) 
   trace_.record(TraceKind::kPowerLoss, BusId::kStore, service, "", "");
   const std::int64_t down_us = rng_.uniform(kSecondUs, options_.restart_max_us);
   clock_.call_after(0, [this, service, down_us] { host_.lose_power(service, down_us); });
+}
+
+int FaultInjector::on_call(std::string_view database, DiskOp op, bool grows) {
+  if (!chaos_ || storage_suspended_) return SQLITE_OK;
+  auto it = services_.find(database);
+  if (it == services_.end()) return SQLITE_OK;
+  if (op == DiskOp::kWrite && grows && clock_.now_us() < it->second.disk_full_until_us) {
+    ++counts_.disk_full_refusals;
+    return SQLITE_FULL;
+  }
+  if (options_.io_error_probability <= 0 || !storage_rng_.chance(options_.io_error_probability)) {
+    return SQLITE_OK;
+  }
+  ++counts_.io_errors;
+  const std::string_view what = op == DiskOp::kRead    ? "read"
+                                : op == DiskOp::kWrite ? "write"
+                                                       : "sync";
+  trace_.record(TraceKind::kIoError, BusId::kStore, database, what, "");
+  return op == DiskOp::kRead    ? SQLITE_IOERR_READ
+         : op == DiskOp::kWrite ? SQLITE_IOERR_WRITE
+                                : SQLITE_IOERR_FSYNC;
 }
 
 void FaultInjector::reached(std::string_view service, CrashSite site) {

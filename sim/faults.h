@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/rng.h"
 #include "services/service.h"
+#include "sim/disk.h"
 #include "sim/option_error.h"
 #include "sim/scenario.h"
 #include "sim/trace.h"
@@ -38,18 +39,29 @@ struct FaultOptions {
   // write its database files had not synced is lost (sim/disk.h). Back after 1 s up to
   // restart_max_us.
   double power_loss_per_minute = 0;
+  // Per VFS call (read, write, sync) on a service's database files: the call fails with an
+  // I/O error (sim/disk.h).
+  double io_error_probability = 0;
+  // Per service per virtual minute: its disk is full for 1 s up to disk_full_max_us; every
+  // write that needs new space fails with SQLITE_FULL.
+  double disk_full_per_minute = 0;
+  std::int64_t disk_full_max_us = 10 * 60'000'000LL;
 
   bool any() const {
     return drop_probability > 0 || duplicate_probability > 0 || reorder_probability > 0 ||
            delay_mean_us > 0 || partition_per_minute > 0 || crash_per_minute > 0 ||
-           broker_restart_per_minute > 0 || publish_failure_probability > 0 ||
-           power_loss_per_minute > 0;
+           broker_restart_per_minute > 0 || publish_failure_probability > 0 || any_storage();
+  }
+  // Faults that need the simulated disk (sim/disk.h).
+  bool any_storage() const {
+    return power_loss_per_minute > 0 || io_error_probability > 0 || disk_full_per_minute > 0;
   }
 };
 
 // Swarm testing: each seed draws its own mix. Every fault kind is switched on with
-// probability 1/2 at a random strength; QoS 1 with probability 3/4.
-FaultOptions draw_swarm_faults(Rng rng);
+// probability 1/2 at a random strength; QoS 1 with probability 3/4. Power loss only where
+// `durability` is full (normal is documented to lose acknowledged commits on power loss).
+FaultOptions draw_swarm_faults(Rng rng, Durability durability);
 
 // Why `faults` are not usable, or nullopt when they are.
 OptionCheck validate(const FaultOptions& faults);
@@ -67,6 +79,9 @@ struct FaultCounts {
   std::int64_t broker_restarts = 0;
   std::int64_t publishes_refused = 0;  // failed at once by the fault (publish_failure_probability)
   std::int64_t power_losses = 0;
+  std::int64_t io_errors = 0;           // VFS calls failed with an I/O error
+  std::int64_t disk_full_windows = 0;   // times a service's disk filled up
+  std::int64_t disk_full_refusals = 0;  // writes refused with SQLITE_FULL
 };
 
 // Thrown at a crash point to stand for the process dying there.
@@ -77,7 +92,7 @@ class SimulatedCrash : public std::exception {
 
 // Decides the fate of every packet, and when services crash or lose the broker.
 // The world tells it which client ids are services and gets told when to tear one down.
-class FaultInjector final : public CrashPoints {
+class FaultInjector final : public CrashPoints, public DiskFaults {
  public:
   class Host {
    public:
@@ -108,6 +123,11 @@ class FaultInjector final : public CrashPoints {
   // the service already crashed and is only waiting to be torn down.
   void reached(std::string_view service, CrashSite site) override;
 
+  // DiskFaults: an I/O error (io_error_probability) or a full disk for this call.
+  int on_call(std::string_view database, DiskOp op, bool grows) override;
+  // While the world itself reads a service's database (to record the history), nothing fails.
+  void suspend_storage_faults(bool suspended) { storage_suspended_ = suspended; }
+
   // The world tells the injector that a crashed service is running again.
   void restarted(const std::string& service);
   // True between a crash and the restart.
@@ -137,6 +157,7 @@ class FaultInjector final : public CrashPoints {
   enum class CrashWhen : std::uint8_t { kNow, kBeforeCommit, kAfterCommit };
   struct ServiceState {
     std::int64_t partitioned_until_us = 0;
+    std::int64_t disk_full_until_us = 0;
     bool down = false;
     bool armed = false;  // a crash waits at `armed_site`
     CrashSite armed_site = CrashSite::kBeforeCommit;
@@ -156,6 +177,8 @@ class FaultInjector final : public CrashPoints {
 
   FaultOptions options_;
   Rng rng_;
+  Rng storage_rng_;  // storage faults: a stream of their own, so they shift no other draw
+  bool storage_suspended_ = false;
   Clock& clock_;
   Trace& trace_;
   Host& host_;

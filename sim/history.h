@@ -73,6 +73,20 @@ struct RestockDelivery {
   Sku sku = 0;           // the shelf the units went to
 };
 
+// A delivery a service dead-lettered after its handler failed every attempt (HandlerRetry):
+// a visible loss, with its reason, that an operator can act on.
+struct DeadLetter {
+  std::string service;
+  std::string event_id;
+  EventType type = EventType::kCustomerArrival;
+  std::string reason;
+  std::int64_t at_us = 0;
+  // The units the event would have moved: a departure's basket, a delivery's units.
+  std::vector<LineItem> items;
+  // The service consumed the event after all (a duplicate of it came later and was applied).
+  bool applied_later = false;
+};
+
 struct FinalStock {
   std::int64_t stock = 0;
   std::int64_t shortfall = 0;
@@ -97,6 +111,7 @@ struct History {
   // (departure paid, inventory matches shelves, restock raised) then count, not fail.
   bool at_most_once = false;
   std::vector<RestockDelivery> restock_deliveries;  // what logistics delivered, per order
+  std::vector<DeadLetter> dead_letters;             // in the order they were given up
 };
 
 }  // namespace eventmart::sim

@@ -27,6 +27,8 @@ enum class SimOption : std::uint8_t {
   kBrokerRestartPerMinute,
   kPublishFailureProbability,
   kPowerLossPerMinute,
+  kIoErrorProbability,
+  kDiskFullPerMinute,
   kWorkloadShape,
 };
 

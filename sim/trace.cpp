@@ -59,6 +59,10 @@ std::string_view trace_kind_name(TraceKind kind) {
       return "publish-failed";
     case TraceKind::kPowerLoss:
       return "power-loss";
+    case TraceKind::kIoError:
+      return "io-error";
+    case TraceKind::kDiskFull:
+      return "disk-full";
   }
   return "unknown";
 }

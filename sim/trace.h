@@ -30,6 +30,8 @@ enum class TraceKind : std::uint8_t {
   kPublishRefused,  // a fault failed a publish at once
   kPublishFailed,   // a publisher was told its publish failed (refused, or connection lost)
   kPowerLoss,       // a service's machine lost power: unsynced writes gone
+  kIoError,         // a VFS call on a service's database failed with an I/O error
+  kDiskFull,        // a service's disk filled up (writes that need space fail for a while)
 };
 
 // Which of the two buses an entry happened on (a service-level fault: the store's).

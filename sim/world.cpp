@@ -54,7 +54,11 @@ OptionCheck validate(const SimOptions& o) {
 }
 
 SimOptions with_swarm(SimOptions options) {
-  options.faults = draw_swarm_faults(Rng(options.seed).derive("swarm"));
+  // Full (the production default) three times in four.
+  options.durability = Rng(options.seed).derive("swarm-durability").chance(0.75)
+                           ? Durability::kFull
+                           : Durability::kNormal;
+  options.faults = draw_swarm_faults(Rng(options.seed).derive("swarm"), options.durability);
   options.shape = draw_swarm_shape(Rng(options.seed).derive("swarm-shape"));
   return options;
 }
@@ -74,6 +78,7 @@ struct ServiceSlot {
   std::unique_ptr<memory::MemoryClient> bus;
   std::unique_ptr<memory::MemoryClient> logistics_bus;
   std::optional<BuiltService> built;  // the service and the bus views it sees (a bug may wrap them)
+  TimerId retry_start = 0;            // a start that failed: the next try
   Service* service() const { return built ? built->service.get() : nullptr; }
 };
 
@@ -100,6 +105,7 @@ class World final : public FaultInjector::Host, public CrashPoints {
                       bool) override {
       world_.trace_.record(TraceKind::kDelivered, bus_, client, topic, envelope.event_id);
       if (client == kInventoryIntel) world_.inventory_delivery_ = &envelope;
+      world_.storage_faults_at_delivery_ = world_.storage_faults();
     }
     void on_acknowledged(std::string_view client, const std::string& topic,
                          const Envelope& envelope) override {
@@ -117,9 +123,33 @@ class World final : public FaultInjector::Host, public CrashPoints {
                            const Envelope& envelope, std::string_view what) override {
       world_.trace_.record(TraceKind::kHandlerFailed, bus_, client, topic, envelope.event_id);
       if (world_.injector_.is_down(client)) return;  // a simulated crash, not a bug
+      if (world_.storage_faults() != world_.storage_faults_at_delivery_) {
+        ++world_.storage_failures_;  // an injected I/O error or full disk: rolled back, retried
+        return;
+      }
       ++world_.handler_failures_;
       world_.logger_.log(LogLevel::kError, client,
                          "handler failed on '" + envelope.event_id + "': " + std::string(what));
+    }
+    void on_gave_up(std::string_view client, const std::string& topic, const Envelope& envelope,
+                    std::string_view reason) override {
+      DeadLetter dead{std::string(client),
+                      envelope.event_id,
+                      envelope.type,
+                      std::string(reason),
+                      world_.scheduler_.now_us(),
+                      {},
+                      false};
+      if (envelope.type == EventType::kCustomerDeparted) {
+        if (auto departed = decode_customer_departed(envelope.payload)) {
+          dead.items = departed.value().items;
+        }
+      } else if (envelope.type == EventType::kStockReplenished) {
+        if (auto replenished = decode_stock_replenished(envelope.payload)) {
+          dead.items.push_back(LineItem{replenished.value().sku, replenished.value().quantity});
+        }
+      }
+      world_.history_.dead_letters.push_back(std::move(dead));
     }
 
    private:
@@ -127,11 +157,26 @@ class World final : public FaultInjector::Host, public CrashPoints {
     BusId bus_;
   };
 
-  // The simulated disk (sim/disk.h) costs about a third of a run's speed today, so a run
-  // uses it only when a fault needs it: power loss.
-  bool uses_disk() const { return options_.faults.power_loss_per_minute > 0; }
+  // The simulated disk (sim/disk.h) costs about a third of a run's speed, so a run uses it
+  // only when a fault needs it: a storage fault (or a bug that only storage faults show).
+  bool uses_disk() const { return options_.faults.any_storage(); }
+  // Storage faults injected so far (a handler failure after one is no bug).
+  std::int64_t storage_faults() const {
+    return injector_.counts().io_errors + injector_.counts().disk_full_refusals;
+  }
+  // Reading a service's database for the history (never subject to faults).
+  template <typename Read>
+  auto observe(Read&& read) {
+    injector_.suspend_storage_faults(true);
+    struct Resume {
+      FaultInjector& injector;
+      ~Resume() { injector.suspend_storage_faults(false); }
+    } resume{injector_};
+    return read();
+  }
   void open_database(ServiceSlot& slot);
-  void start_service(ServiceSlot& slot);
+  // Starts the service's process; false when a storage fault made it fail (it tries again).
+  bool start_service(ServiceSlot& slot);
   // The run's result once it is over: statistics, trace hash, warnings, history.
   SimResult result_of_run();
   void read_stock(Sku sku);
@@ -183,6 +228,9 @@ class World final : public FaultInjector::Host, public CrashPoints {
   std::vector<std::vector<LineItem>> wanted_;     // scenario runs: what each visitor wants
   const Envelope* inventory_delivery_ = nullptr;  // the delivery Inventory Intel is handling
   std::int64_t handler_failures_ = 0;
+  std::int64_t storage_failures_ = 0;  // handler failures an injected storage fault caused
+  std::int64_t storage_faults_at_delivery_ = 0;  // storage_faults() at the latest delivery
+  std::int64_t failed_starts_ = 0;               // service starts a storage fault made fail
   std::int64_t restarts_ = 0;
   std::int64_t arrivals_ = 0;   // entrance scans accepted (first time) by Gateway Guardian
   ServiceStats crashed_stats_;  // duplicates and rejections counted by crashed service objects
@@ -298,6 +346,9 @@ SimResult World::result_of_run() {
   s.duplicates_detected = static_cast<std::int64_t>(totals.duplicates);
   s.rejected_events = static_cast<std::int64_t>(totals.rejected);
   s.handler_failures = handler_failures_;
+  s.storage_failures = storage_failures_;
+  s.failed_starts = failed_starts_;
+  s.dead_letters = static_cast<std::int64_t>(history_.dead_letters.size());
   s.scheduler_steps = static_cast<std::int64_t>(scheduler_.steps());
   s.virtual_us = scheduler_.now_us() - kStoreOpensAtUs;
   s.trace_entries = static_cast<std::int64_t>(trace_.entries());
@@ -322,21 +373,36 @@ void World::open_database(ServiceSlot& s) {
     return;
   }
   s.db = std::make_unique<Database>(disk_.path_of(s.name), options_.durability, kSimVfsName);
+  disk_.set_faults(&injector_);
   // Checkpoint every 100 WAL pages instead of 1000: the same protocol, a tenth of the memory
   // to touch per file (a simulated disk is memory, and a run is short).
   s.db->exec("PRAGMA wal_autocheckpoint=100;");
 }
 
-void World::start_service(ServiceSlot& s) {
-  if (!s.db) open_database(s);  // after a power loss: the file as it was synced
-  s.bus = store_broker_.connect(s.name);
-  if (spec_of(s.kind).uses_logistics_bus) s.logistics_bus = logistics_broker_.connect(s.name);
-  ServiceInputs inputs{ServiceContext{*s.bus, s.logistics_bus.get(), scheduler_, *s.db, topics_,
-                                      logger_, options_.faults.qos, this}};
-  inputs.store_data = &store_data_;
-  inputs.variant = variant_of(options_.bug);
-  s.built.emplace(build_service(s.kind, inputs));
-  s.built->service->start();
+bool World::start_service(ServiceSlot& s) {
+  s.retry_start = 0;
+  try {
+    if (!s.db) open_database(s);  // after a power loss: the file as it was synced
+    s.bus = store_broker_.connect(s.name);
+    if (spec_of(s.kind).uses_logistics_bus) s.logistics_bus = logistics_broker_.connect(s.name);
+    ServiceInputs inputs{ServiceContext{*s.bus, s.logistics_bus.get(), scheduler_, *s.db, topics_,
+                                        logger_, options_.faults.qos, this}};
+    inputs.store_data = &store_data_;
+    inputs.variant = variant_of(options_.bug);
+    s.built.emplace(build_service(s.kind, inputs));
+    s.built->service->start();
+    return true;
+  } catch (const SqliteError& e) {
+    // A storage fault while starting (opening, recovering, seeding): the process exits and
+    // its supervisor starts it again a second later.
+    ++failed_starts_;
+    logger_.log(LogLevel::kInfo, s.name, std::string("start failed: ") + e.what());
+    s.built.reset();
+    s.bus.reset();
+    s.logistics_bus.reset();
+    s.retry_start = scheduler_.call_after(kSecondUs, [this, &s] { start_service(s); });
+    return false;
+  }
 }
 
 void World::lose_power(const std::string& name, std::int64_t down_us) {
@@ -344,10 +410,10 @@ void World::lose_power(const std::string& name, std::int64_t down_us) {
   // What the disk holds at the moment the power goes, before the process's last moves (the
   // connection's close would checkpoint and sync): only that survives.
   const std::uint64_t lost_before = disk_.stats().bytes_lost;
-  const Disk::Image image = disk_.synced_image(name);
+  disk_.power_off(name);
   crash_service(name, down_us);
   s.db.reset();
-  disk_.restore(name, image);
+  disk_.power_on(name);
   if (disk_.stats().bytes_lost > lost_before) mark(Mark::kPowerLossLostWrites);
 }
 
@@ -355,17 +421,21 @@ void World::crash_service(const std::string& name, std::int64_t down_us) {
   ServiceSlot& s = slot(name);
   // The process is gone: service object, its in-memory state and its connections. Its
   // database stays (uncommitted work was already rolled back).
-  const ServiceStats& stats = s.service()->stats();
-  crashed_stats_.duplicates += stats.duplicates;
-  crashed_stats_.rejected += stats.rejected;
+  if (s.service() != nullptr) {
+    const ServiceStats& stats = s.service()->stats();
+    crashed_stats_.duplicates += stats.duplicates;
+    crashed_stats_.rejected += stats.rejected;
+  }
   if (auto* hello = dynamic_cast<HelloHelper*>(s.service())) {
     crashed_unknown_customers_ += hello->unknown_customers();
   }
   s.built.reset();
   s.bus.reset();
   s.logistics_bus.reset();
+  if (s.retry_start != 0) scheduler_.cancel(s.retry_start);  // the restart below replaces it
+  s.retry_start = 0;
   scheduler_.call_after(down_us, [this, name] {
-    start_service(slot(name));
+    start_service(slot(name));  // if it fails, it tries again by itself
     ++restarts_;
     injector_.restarted(name);
   });
@@ -384,7 +454,7 @@ void World::reached(std::string_view service, CrashSite site) {
 void World::read_stock(Sku sku) {
   auto* inventory = static_cast<InventoryIntel*>(slot(kInventoryIntel).service());
   if (inventory == nullptr) return;
-  if (auto record = inventory->store().find(sku)) {
+  if (auto record = observe([&] { return inventory->store().find(sku); })) {
     history_.stock_readings.push_back(
         StockReading{sku, record->stock, record->shortfall, scheduler_.now_us()});
   }
@@ -424,6 +494,8 @@ void World::scan_arrival(const Visit& visit, bool misread) {
       return;
     }
   } catch (const SimulatedCrash&) {
+  } catch (const SqliteError&) {
+    // A storage fault: the guardian could not take the reading (rolled back); no answer.
   }
   // No answer from the guardian: the scanner sends the same reading again.
   scheduler_.call_after(kDeviceRetryUs, [this, &visit, misread] { scan_arrival(visit, misread); });
@@ -495,6 +567,8 @@ void World::scan_departure(const Visit& visit, std::shared_ptr<const std::vector
       return;
     }
   } catch (const SimulatedCrash&) {
+  } catch (const SqliteError&) {
+    // A storage fault: the guardian could not take the reading (rolled back); no answer.
   }
   scheduler_.call_after(kDeviceRetryUs, [this, &visit, units, truth, reading, reused_id] {
     scan_departure(visit, units, truth, reading, reused_id);
@@ -588,9 +662,16 @@ SimResult World::run() {
 
   auto* inventory = static_cast<InventoryIntel*>(slot(kInventoryIntel).service());
   if (inventory != nullptr) {
-    for (auto& [sku, record] : inventory->store().all()) {
+    for (auto& [sku, record] : observe([&] { return inventory->store().all(); })) {
       history_.final_stock[sku] = FinalStock{record.stock, record.shortfall};
     }
+  }
+  // A dead-lettered event may still have been applied: by a duplicate of it that came later.
+  for (DeadLetter& d : history_.dead_letters) {
+    const auto kind = service_kind(d.service);
+    Service* service = kind ? slot(d.service).service() : nullptr;
+    d.applied_later =
+        service != nullptr && observe([&] { return service->journal().in_inbox(d.event_id); });
   }
   history_.final_shelves = shelves_;
 

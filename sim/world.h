@@ -39,7 +39,7 @@ struct SimOptions {
   WorkloadShape shape;
   // How the services' databases commit, as `serve --durability` (the same default), on the
   // simulated disk (sim/disk.h), which a run uses when it has power losses.
-  Durability durability = Durability::kNormal;
+  Durability durability = Durability::kFull;
   // A deliberately broken service variant (sim/bugs), or Bug::kNone for the real services.
   Bug bug = Bug::kNone;
   // An explicit scenario (property tests): its store, visits and fault schedule replace the
@@ -69,7 +69,10 @@ struct SimStats {
   std::int64_t publishes = 0;            // messages published, both buses
   std::int64_t duplicates_detected = 0;  // deliveries the services' inboxes recognised
   std::int64_t rejected_events = 0;      // malformed or unexpected deliveries (logged)
-  std::int64_t handler_failures = 0;     // handlers that threw (a bug: never expected)
+  std::int64_t handler_failures = 0;     // handlers that threw, no fault to blame (a bug)
+  std::int64_t storage_failures = 0;     // handlers an injected storage fault made throw
+  std::int64_t failed_starts = 0;        // service starts a storage fault made fail
+  std::int64_t dead_letters = 0;         // deliveries dead-lettered after every retry failed
   std::int64_t scheduler_steps = 0;
   std::int64_t virtual_us = 0;  // from opening to quiescence (or the settle limit)
   std::int64_t trace_entries = 0;

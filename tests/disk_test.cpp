@@ -3,6 +3,7 @@
 #include "sim/disk.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <memory>
 #include <string>
@@ -13,6 +14,8 @@ namespace eventmart::testing {
 namespace {
 
 using sim::Disk;
+using sim::DiskFaults;
+using sim::DiskOp;
 using sim::kSimVfsName;
 
 std::int64_t rows_in(Database& db) {
@@ -33,9 +36,9 @@ std::int64_t rows_after_power_loss(Durability durability, int rows) {
     db->prepare("INSERT INTO t VALUES(?)").bind(1, i).run();
     txn.commit();
   }
-  const Disk::Image image = disk.synced_image("svc");
-  db.reset();  // the close would checkpoint: it happens after the power is gone
-  disk.restore("svc", image);
+  disk.power_off("svc");
+  db.reset();  // the close would checkpoint, sync and delete the WAL: the power is gone first
+  disk.power_on("svc");
   Database reopened(disk.path_of("svc"), durability, kSimVfsName);
   return rows_in(reopened);
 }
@@ -76,6 +79,97 @@ TEST(Disk, TwoDisksKeepTheirFilesApart) {
   Database db(b.path_of("svc"), Durability::kFull, kSimVfsName);
   db.exec("CREATE TABLE IF NOT EXISTS t(x INTEGER)");
   EXPECT_EQ(rows_in(db), 0);
+}
+
+// The file model itself, byte for byte: writes that straddle chunks, overwrite synced bytes,
+// grow with holes and are truncated; a power loss brings back exactly the synced image.
+TEST(DiskFile, APowerLossBringsBackExactlyWhatWasSynced) {
+  Disk::ChunkPool pool;
+  Disk::File file(pool);
+  std::string model;  // what the file holds, written
+  const auto write = [&](std::uint64_t at, std::string_view bytes) {
+    file.write(bytes.data(), bytes.size(), at);
+    if (model.size() < at + bytes.size()) model.resize(at + bytes.size(), '\0');
+    model.replace(at, bytes.size(), bytes);
+  };
+  const auto contents = [&] {
+    std::string out(file.size(), '?');
+    EXPECT_EQ(file.read(out.data(), out.size(), 0), out.size());
+    return out;
+  };
+  write(0, std::string(10000, 'a'));  // three chunks, the last one partly
+  file.sync();
+  const std::string synced = model;
+  write(4090, std::string(20, 'b'));    // straddles chunks 0 and 1
+  write(8192, std::string(4096, 'c'));  // all of chunk 2: kept as it was, no copy
+  write(20000, "tail");                 // a hole from 10000 to 20000
+  file.truncate(15000);
+  model.resize(15000);
+  write(16000, "x");  // past the cut: zeros between
+  EXPECT_EQ(contents(), model);
+  EXPECT_EQ(file.synced(), synced);
+  file.revert();
+  EXPECT_EQ(file.size(), synced.size());
+  EXPECT_EQ(contents(), synced);
+  // Reading past the end gives zeros and says how much was inside.
+  std::string past(100, '?');
+  EXPECT_EQ(file.read(past.data(), past.size(), synced.size() - 10), 10u);
+  EXPECT_EQ(past.substr(10), std::string(90, '\0'));
+}
+
+// A fault hook that fails the n-th call of a kind, or every write past the end.
+class ScriptedFaults final : public DiskFaults {
+ public:
+  int on_call(std::string_view, DiskOp op, bool grows) override {
+    if (disk_full && op == DiskOp::kWrite && grows) return SQLITE_FULL;
+    if (fail_next_write && op == DiskOp::kWrite) {
+      fail_next_write = false;
+      return SQLITE_IOERR_WRITE;
+    }
+    return SQLITE_OK;
+  }
+  bool disk_full = false;
+  bool fail_next_write = false;
+};
+
+TEST(Disk, AnInjectedWriteErrorFailsTheCommitAndLeavesTheDatabaseAsItWas) {
+  Disk disk;
+  ScriptedFaults faults;
+  disk.set_faults(&faults);
+  Database db(disk.path_of("svc"), Durability::kFull, kSimVfsName);
+  db.exec("CREATE TABLE t(x INTEGER)");
+  faults.fail_next_write = true;
+  try {
+    Transaction txn(db);
+    db.exec("INSERT INTO t VALUES(1)");
+    txn.commit();
+    ADD_FAILURE() << "the commit should have failed";
+  } catch (const SqliteError& e) {
+    EXPECT_EQ(e.code(), SQLITE_IOERR);
+    EXPECT_FALSE(e.transient()) << "an I/O error may last: it counts towards a dead letter";
+  }
+  EXPECT_EQ(rows_in(db), 0);
+  db.exec("INSERT INTO t VALUES(2)");  // the connection goes on
+  EXPECT_EQ(rows_in(db), 1);
+}
+
+TEST(Disk, AFullDiskRefusesGrowthOnlyAndTheErrorIsTransient) {
+  Disk disk;
+  ScriptedFaults faults;
+  disk.set_faults(&faults);
+  Database db(disk.path_of("svc"), Durability::kFull, kSimVfsName);
+  db.exec("CREATE TABLE t(x BLOB)");
+  faults.disk_full = true;
+  try {
+    db.exec("INSERT INTO t VALUES(zeroblob(100000))");  // needs new pages
+    ADD_FAILURE() << "the insert should have failed";
+  } catch (const SqliteError& e) {
+    EXPECT_EQ(e.code(), SQLITE_FULL);
+    EXPECT_TRUE(e.transient()) << "a full disk passes: the message is not to blame";
+  }
+  faults.disk_full = false;
+  db.exec("INSERT INTO t VALUES(zeroblob(100000))");
+  EXPECT_EQ(rows_in(db), 1);
 }
 
 }  // namespace

@@ -263,11 +263,16 @@ void MemoryBroker::handle_delivery(const InFlight& packet, int failed_before) {
   Session& session = *sessions_[packet.session];
   const Message& message = *packet.message;
   std::string error;
+  bool transient = false;
+  if (failed_before == 0) session.lasting_failures = 0;
   if (!session.client->dispatch(message.topic, message.envelope,
-                                packet.redelivered || failed_before > 0, error)) {
+                                packet.redelivered || failed_before > 0, error, transient)) {
     const int failed = failed_before + 1;
+    // Only failures that may last count towards giving up (a full disk is waited out).
+    if (!transient) ++session.lasting_failures;
     const HandlerRetry& policy = options_.handler_retry;
-    const bool dead_lettered = failed >= policy.max_attempts && session.client != nullptr &&
+    const bool dead_lettered = !transient && session.lasting_failures >= policy.max_attempts &&
+                               session.client != nullptr &&
                                session.client->give_up(message.topic, message.envelope,
                                                        HandlerRetry::give_up_reason(failed, error));
     if (!dead_lettered) {
@@ -365,8 +370,11 @@ void MemoryBroker::sweep() {
   outgoing_.for_each([&](std::uint64_t id, Outgoing& out) {
     if (out.last_sent_us <= due) {
       out.last_sent_us = now;
-      ++stats_.retransmissions;
-      send(PacketKind::kPublish, out.message, out.session, out.connection, id, true);
+      // A client busy with a retry has not read its PUBACKs: not a loss, nothing to resend.
+      if (!sessions_[out.session]->in_hand) {
+        ++stats_.retransmissions;
+        send(PacketKind::kPublish, out.message, out.session, out.connection, id, true);
+      }
     }
     next_due = std::min(next_due, out.last_sent_us + options_.retry_interval_us);
   });
@@ -457,7 +465,7 @@ bool MemoryClient::give_up(const std::string& topic, const Envelope& envelope,
 }
 
 bool MemoryClient::dispatch(const std::string& topic, const Envelope& envelope, bool redelivered,
-                            std::string& error) {
+                            std::string& error, bool& transient) {
   const Delivery delivery{topic, envelope, redelivered};
   bool all_returned = true;
   ++dispatch_depth_;
@@ -470,6 +478,7 @@ bool MemoryClient::dispatch(const std::string& topic, const Envelope& envelope, 
     } catch (const std::exception& e) {
       all_returned = false;
       error = e.what();
+      transient = is_transient(e);
       ++broker_.stats_.handler_failures;
       if (broker_.observer_) {
         broker_.observer_->on_handler_failed(client_id_, topic, envelope, e.what());

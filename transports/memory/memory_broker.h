@@ -28,8 +28,8 @@
 //    waits in order, as it waits behind Paho's blocked receive thread. After max_attempts the
 //    message goes to the client's malformed handler (the service dead-letters it) and is
 //    acknowledged. A client that disconnects meanwhile (a crash) leaves it unacknowledged in
-//    its session: delivered again on the next connection. The broker retransmits nothing to a
-//    client while it is busy so (it is reading nothing).
+//    its session: delivered again on the next connection. While a client is busy so, nothing
+//    is retransmitted to it or by it (it reads nothing, so a missing PUBACK is no loss).
 // REQUIRES: single-threaded use, on the thread that runs the Clock.
 #pragma once
 
@@ -180,6 +180,7 @@ class MemoryBroker {
     // arrived for the connection meanwhile, in order.
     std::optional<InFlight> in_hand;
     int failed_attempts = 0;
+    int lasting_failures = 0;  // ... of which not transient (they count towards giving up)
     TimerId retry_timer = 0;
     std::deque<InFlight> held;
   };
@@ -271,7 +272,7 @@ class MemoryClient final : public Bus {
   // Runs every matching handler; true when all returned (the delivery may be acknowledged).
   // Otherwise `error` says what the (last) failing handler threw.
   bool dispatch(const std::string& topic, const Envelope& envelope, bool redelivered,
-                std::string& error);
+                std::string& error, bool& transient);
   // Hands a message whose handlers kept failing to the malformed handler (the service
   // dead-letters it); true when that returned, so the message may be acknowledged.
   bool give_up(const std::string& topic, const Envelope& envelope, const std::string& reason);

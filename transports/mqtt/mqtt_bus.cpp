@@ -687,8 +687,10 @@ void MqttBus::set_malformed_handler(MalformedHandler handler) {
 
 void MqttBus::on_message(const std::string& topic, const std::string& bytes, bool redelivered) {
   // Runs until the message is handled (or dead-lettered): only then may Paho acknowledge it.
+  int lasting_failures = 0;  // failures that are not transient count towards giving up
   for (int attempt = 0;; ++attempt) {
     std::string error;
+    bool transient = false;
     {
       std::lock_guard lock(strand_);
       if (attempt == 0) ++stats_.received;
@@ -697,14 +699,17 @@ void MqttBus::on_message(const std::string& topic, const std::string& bytes, boo
         return;
       } catch (const std::exception& e) {
         error = e.what();
+        transient = is_transient(e);
+        if (!transient) ++lasting_failures;
       } catch (...) {
         error = "an unknown exception";
+        ++lasting_failures;
       }
       // The handler's transaction rolled back. The message stays unacknowledged until it is
       // handled: a crash from here on means the broker delivers it again.
       ++stats_.handler_failures;
       const int attempts = attempt + 1;
-      if (attempts >= options_.handler_retry.max_attempts &&
+      if (!transient && lasting_failures >= options_.handler_retry.max_attempts &&
           dead_letter_after_attempts(topic, bytes, attempts, error)) {
         return;
       }
