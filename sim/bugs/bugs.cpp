@@ -34,6 +34,11 @@ const std::vector<BugInfo>& all_bugs() {
        "The outbox relay settles a row whose publish failed as if it had been confirmed, so "
        "the row is deleted with the next confirmed batch and never sent",
        "departure_paid_once (a payment never sent) or welcome_once_per_arrival"},
+      {Bug::kNoSync, "no-sync",
+       "Every service runs its database with synchronous=OFF: nothing is ever synced, so a "
+       "power loss takes back commits whose messages the broker had already acknowledged "
+       "(only storage faults can show it)",
+       "inventory_matches_shelves (a sale or a delivery forgotten) or departure_paid_once"},
   };
   return bugs;
 }
@@ -127,6 +132,14 @@ class RelaySkipsFailedVariant final : public ServiceVariant {
   }
 };
 
+class NoSyncVariant final : public ServiceVariant {
+ public:
+  std::string_view name() const override { return "no-sync"; }
+  void prepare_database(ServiceKind, Database& db) const override {
+    db.exec("PRAGMA synchronous=OFF;");
+  }
+};
+
 }  // namespace
 
 const ServiceVariant* variant_of(Bug bug) {
@@ -137,6 +150,7 @@ const ServiceVariant* variant_of(Bug bug) {
   static const FloatMoneyVariant float_money;
   static const SharedRestockIdVariant shared_restock_id;
   static const RelaySkipsFailedVariant relay_skips_failed;
+  static const NoSyncVariant no_sync;
   switch (bug) {
     case Bug::kNone:
       return nullptr;
@@ -154,6 +168,8 @@ const ServiceVariant* variant_of(Bug bug) {
       return &shared_restock_id;
     case Bug::kRelaySkipsFailed:
       return &relay_skips_failed;
+    case Bug::kNoSync:
+      return &no_sync;
   }
   return nullptr;
 }

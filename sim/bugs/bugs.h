@@ -23,6 +23,7 @@ enum class Bug : std::uint8_t {
   kFloatMoney,         // Fastlane Finale sums prices as double currency units, truncates to cents
   kSharedRestockId,    // one basket's restock orders share an event id: logistics drops all but one
   kRelaySkipsFailed,   // the outbox relay treats a failed publish as settled and deletes it
+  kNoSync,             // the services' databases never sync (synchronous=OFF)
 };
 
 struct BugInfo {
