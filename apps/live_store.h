@@ -44,7 +44,7 @@ struct LiveOptions {
   std::string chain = std::string(kDefaultChain);
   std::string store = std::string(kDefaultStore);
   std::string data_dir = "eventmart-data";
-  Durability durability = Durability::kNormal;
+  Durability durability = Durability::kFull;  // acknowledged work survives power loss
   Qos qos = Qos::kAtLeastOnce;
   // Names a replica. Replicas of a consumer share its database file in `data_dir` (one
   // inbox, so each event is consumed once across them) and an MQTT shared subscription

@@ -22,7 +22,7 @@ struct ServeArgs {
   LimitArgs limits;
   std::vector<std::string> services;
   std::string data_dir = "eventmart-data";
-  std::string durability = "normal";
+  std::string durability = "full";
   std::string qos = "1";
   std::string instance;
   std::string log_level = "info";
@@ -49,8 +49,9 @@ po::options_description describe(ServeArgs& a) {
       "one SQLite file per service, created and seeded on first start (default "
       "./eventmart-data); one process per service and instance may use it at a time")(
       "durability", po::value(&a.durability)->value_name("normal|full"),
-      "normal: survives a process crash; full: also power loss, one fsync per commit (default "
-      "normal)")("qos", po::value(&a.qos)->value_name("0|1"),
+      "full (default): a commit survives power loss, one fsync per commit, before the message "
+      "is acknowledged; normal: survives a process crash only, and a power loss can take back "
+      "commits whose messages were acknowledged")("qos", po::value(&a.qos)->value_name("0|1"),
                  "QoS of everything published (default 1)")(
       "instance", po::value(&a.instance)->value_name("NAME"),
       "run as one replica among several: replicas share the data dir's database and split the "
