@@ -63,7 +63,9 @@ std::vector<std::string> SeedOutcome::failures() const {
 sim::SimOptions options_for(const RunPlan& plan, std::uint64_t seed) {
   sim::SimOptions options = plan.base;
   options.seed = seed;
-  return plan.swarm ? sim::with_swarm(options) : options;
+  sim::SimOptions drawn = plan.swarm ? sim::with_swarm(options) : options;
+  if (plan.adjust) plan.adjust(drawn);
+  return drawn;
 }
 
 SeedOutcome run_seed(const RunPlan& plan, std::uint64_t seed,

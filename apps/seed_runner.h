@@ -19,6 +19,8 @@ struct RunPlan {
   sim::SimOptions base;  // the seed in it is replaced per run
   bool swarm = false;    // each seed draws its own faults
   bool check_determinism = false;
+  // Applied to each seed's options after the swarm drew them (a benchmark's variation).
+  std::function<void(sim::SimOptions&)> adjust = {};
 };
 
 struct SeedOutcome {

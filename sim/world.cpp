@@ -159,7 +159,7 @@ class World final : public FaultInjector::Host, public CrashPoints {
 
   // The simulated disk (sim/disk.h) costs about a third of a run's speed, so a run uses it
   // only when a fault needs it: a storage fault (or a bug that only storage faults show).
-  bool uses_disk() const { return options_.faults.any_storage(); }
+  bool uses_disk() const { return options_.faults.any_storage() || options_.on_disk; }
   // Storage faults injected so far (a handler failure after one is no bug).
   std::int64_t storage_faults() const {
     return injector_.counts().io_errors + injector_.counts().disk_full_refusals;

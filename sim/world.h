@@ -40,6 +40,9 @@ struct SimOptions {
   // How the services' databases commit, as `serve --durability` (the same default), on the
   // simulated disk (sim/disk.h), which a run uses when it has power losses.
   Durability durability = Durability::kFull;
+  // The databases on the simulated disk even without a storage fault (to measure its cost;
+  // a run with a storage fault is always on it).
+  bool on_disk = false;
   // A deliberately broken service variant (sim/bugs), or Bug::kNone for the real services.
   Bug bug = Bug::kNone;
   // An explicit scenario (property tests): its store, visits and fault schedule replace the
