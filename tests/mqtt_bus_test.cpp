@@ -232,6 +232,43 @@ TEST(MqttBus, AMessageThatKeepsFailingIsDeadLetteredAfterTheLastAttempt) {
   EXPECT_EQ(calls, 3) << "no attempt after the dead letter";
 }
 
+// A full disk is the environment's failure, not the message's (FailureKind::transient): it is
+// retried past max_attempts and never dead-lettered, as the memory transport does it.
+class DiskFull final : public std::runtime_error, public FailureKind {
+ public:
+  DiskFull() : std::runtime_error("database or disk is full") {}
+  bool transient() const override { return true; }
+};
+
+TEST(MqttBus, ATransientFailureIsRetriedPastTheLastAttemptAndNeverDeadLettered) {
+  Mosquitto broker;
+  SharedLogger logger;
+  Topics topics;
+  mqtt::MqttOptions impatient;
+  impatient.handler_retry.min_delay_us = 2'000;
+  impatient.handler_retry.max_delay_us = 5'000;
+  impatient.handler_retry.max_attempts = 3;
+  Probe sub(broker.uri(), "sub", logger, topics, impatient);
+  std::atomic<int> calls{0};
+  std::atomic<int> handled{0};
+  std::atomic<int> dead{0};
+  sub.bus().subscribe(topics.customer_arrival, [&](const Delivery&) {
+    if (++calls <= 6) throw DiskFull();  // twice the attempts, then the disk has room
+    ++handled;
+  });
+  sub.bus().set_malformed_handler(
+      [&](const std::string&, std::string_view, const std::string&) { ++dead; });
+  Probe pub(broker.uri(), "pub", logger);
+  sub.bus().start();
+  pub.bus().start();
+  ASSERT_TRUE(wait_until([&] { return pub.bus().connected() && sub.bus().ready(); }));
+  pub.bus().publish(topics.customer_arrival, arrival("full", 3), Qos::kAtLeastOnce, nullptr);
+  ASSERT_TRUE(wait_until([&] { return handled == 1; }));
+  EXPECT_EQ(calls, 7);
+  EXPECT_EQ(dead, 0) << "a full disk is waited out, never dead-lettered";
+  EXPECT_EQ(sub.bus().stats().gave_up, 0u);
+}
+
 TEST(MqttBus, ABrokerThatIsNotThereIsReportedAndRetried) {
   SharedLogger logger;
   const int port = free_loopback_port();  // nothing listens here
