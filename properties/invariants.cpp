@@ -315,6 +315,19 @@ InvariantResult check_inventory_matches_shelves(const sim::History& history) {
     for (const LineItem& item : d.items)
       not_applied[item.sku] += sale ? item.quantity : -item.quantity;
   }
+  // Which departures are missing from the books: acknowledged, then never applied or taken
+  // back (a power loss under durability normal), by name.
+  if (history.inventory_booked && history.quiescent) {
+    const std::set<std::string> dead = given_up_by(history, "inventory-intel");
+    for (const sim::DepartureTruth& d : history.departures) {
+      if (d.event_id.empty() || history.inventory_booked->count(d.event_id) ||
+          dead.count(d.event_id)) {
+        continue;
+      }
+      result.violate("departure " + d.scan_id + " (customer " + std::to_string(d.customer_id) +
+                     ", event " + d.event_id + "): its sale is not in Inventory Intel's records");
+    }
+  }
   for (const auto& [sku, shelf_units] : history.final_shelves) {
     const std::int64_t on_shelf = shelf_units + (not_applied.count(sku) ? not_applied.at(sku) : 0);
     auto record = history.final_stock.find(sku);

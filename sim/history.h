@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -112,6 +114,9 @@ struct History {
   bool at_most_once = false;
   std::vector<RestockDelivery> restock_deliveries;  // what logistics delivered, per order
   std::vector<DeadLetter> dead_letters;             // in the order they were given up
+  // At the end of the run: which departures (by event id) Inventory Intel's inbox holds, i.e.
+  // whose sale it booked. Unset in a history that did not read it.
+  std::optional<std::set<std::string>> inventory_booked;
 };
 
 }  // namespace eventmart::sim

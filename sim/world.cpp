@@ -666,6 +666,16 @@ SimResult World::run() {
       history_.final_stock[sku] = FinalStock{record.stock, record.shortfall};
     }
   }
+  if (inventory != nullptr) {
+    std::set<std::string> booked;
+    observe([&] {
+      for (const DepartureTruth& d : history_.departures) {
+        if (!d.event_id.empty() && inventory->journal().in_inbox(d.event_id))
+          booked.insert(d.event_id);
+      }
+    });
+    history_.inventory_booked = std::move(booked);
+  }
   // A dead-lettered event may still have been applied: by a duplicate of it that came later.
   for (DeadLetter& d : history_.dead_letters) {
     const auto kind = service_kind(d.service);

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 namespace eventmart::properties {
 namespace {
 
@@ -225,6 +227,72 @@ TEST(Invariants, InventoryThatDisagreesWithTheShelvesIsCaught) {
   h = good_history();
   h.final_shelves[2] = 5;  // a product the database does not know
   EXPECT_EQ(check_inventory_matches_shelves(h).violations, 1u);
+}
+
+// ---- dead letters: visible losses, counted; silent ones stay violations ----------------------
+
+sim::DeadLetter dead_letter(std::string service, std::string event_id, EventType type,
+                            std::vector<LineItem> items = {}) {
+  sim::DeadLetter d;
+  d.service = std::move(service);
+  d.event_id = std::move(event_id);
+  d.type = type;
+  d.reason = "handling failed 8 times; last: disk I/O error";
+  d.items = std::move(items);
+  return d;
+}
+
+TEST(Invariants, ADepartureDeadLetteredByFastlaneIsCountedNotAViolation) {
+  History h = good_history();
+  h.payments.clear();
+  h.dead_letters = {dead_letter("fastlane-finale", "dep-1", EventType::kCustomerDeparted)};
+  const InvariantResult r = check_departure_paid_once(h);
+  EXPECT_TRUE(r.held());
+  EXPECT_EQ(r.dead_lettered, 1u);
+  // Dead-lettered by someone else, or applied after all: the missing payment is a violation.
+  h.dead_letters[0].service = "inventory-intel";
+  EXPECT_EQ(check_departure_paid_once(h).violations, 1u);
+  h.dead_letters[0].service = "fastlane-finale";
+  h.dead_letters[0].applied_later = true;
+  EXPECT_EQ(check_departure_paid_once(h).violations, 1u);
+}
+
+TEST(Invariants, ASaleDeadLetteredByInventoryExplainsTheShelvesGapAndNothingElseDoes) {
+  History h = good_history();
+  h.inventory_booked = std::set<std::string>{};  // the sale never reached the books
+  h.final_stock = {{1, {25, 0}}};                // so the database still has the 2 units
+  EXPECT_EQ(check_inventory_matches_shelves(h).violations, 2u)
+      << "the stock differs and the departure is named";
+  const InvariantResult named = check_inventory_matches_shelves(h);
+  EXPECT_NE(named.examples.front().find("departure exit-1/1"), std::string::npos)
+      << named.examples.front();
+  h.dead_letters = {
+      dead_letter("inventory-intel", "dep-1", EventType::kCustomerDeparted, {{1, 2}})};
+  const InvariantResult r = check_inventory_matches_shelves(h);
+  EXPECT_TRUE(r.held()) << (r.examples.empty() ? "" : r.examples[0]);
+  EXPECT_EQ(r.dead_lettered, 1u);
+}
+
+TEST(Invariants, ADepartureMissingFromInventorysBooksIsNamed) {
+  History h = good_history();
+  h.inventory_booked = std::set<std::string>{"dep-1"};
+  EXPECT_TRUE(check_inventory_matches_shelves(h).held());
+  h.inventory_booked->clear();  // stock agrees by chance, but the sale was taken back
+  const InvariantResult r = check_inventory_matches_shelves(h);
+  ASSERT_EQ(r.violations, 1u);
+  EXPECT_NE(r.examples[0].find("departure exit-1/1 (customer 8, event dep-1)"), std::string::npos)
+      << r.examples[0];
+}
+
+TEST(Invariants, AnArrivalDeadLetteredByHelloHelperIsCountedNotAViolation) {
+  History h = good_history();
+  h.arrivals = {{"entrance-1/1", 8, "", 50, "arr-1"}};
+  h.generic_welcome = "Welcome!";
+  EXPECT_EQ(check_welcome_once_per_arrival(h).violations, 1u) << "never welcomed";
+  h.dead_letters = {dead_letter("hello-helper", "arr-1", EventType::kCustomerArrival)};
+  const InvariantResult r = check_welcome_once_per_arrival(h);
+  EXPECT_TRUE(r.held());
+  EXPECT_EQ(r.dead_lettered, 1u);
 }
 
 TEST(Invariants, ARunThatNeverSettledFailsTheShelvesCheck) {
