@@ -1,6 +1,7 @@
 // The services' SQLite layer on real database files: schema on open, persistence across
 // reopen, inbox deduplication, the outbox and its relay.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <cstdio>
 #include <functional>
@@ -12,6 +13,7 @@
 #include "services/journal.h"
 #include "services/outbox_relay.h"
 #include "services/sqlite.h"
+#include "sim/disk.h"
 #include "test_support.h"
 
 namespace eventmart::testing {
@@ -318,6 +320,49 @@ TEST_F(Relay, AFailedPublishIsRetriedByTimerEvenWhenNothingElseHappens) {
   EXPECT_EQ(relay.confirmed(), 1u);
   EXPECT_EQ(journal.outbox_size(), 0);
   ASSERT_EQ(got.size(), 1u);
+}
+
+// Storage errors are the relay's to retry, never its caller's: a read of the outbox or a
+// delete of confirmed rows that fails is tried again by timer, and nothing is lost.
+class FailingReads final : public sim::DiskFaults {
+ public:
+  int on_call(std::string_view, sim::DiskOp op, bool) override {
+    if (op == sim::DiskOp::kRead && failing_reads > 0) {
+      --failing_reads;
+      return SQLITE_IOERR_READ;
+    }
+    if (op == sim::DiskOp::kWrite && failing_writes > 0) {
+      --failing_writes;
+      return SQLITE_IOERR_WRITE;
+    }
+    return SQLITE_OK;
+  }
+  int failing_reads = 0;
+  int failing_writes = 0;
+};
+
+TEST_F(Relay, AStorageErrorReadingOrDeletingTheOutboxIsRetriedNotThrown) {
+  sim::Disk disk;
+  FailingReads faults;
+  disk.set_faults(&faults);
+  Database db(disk.path_of("svc"), Durability::kFull, sim::kSimVfsName);
+  db.exec("PRAGMA cache_size=0;");  // every statement reads the file
+  Journal journal(db);
+  auto bus = store_broker.connect("svc");
+  std::vector<Received> got;
+  record(*probe, "#", got);
+  OutboxRelay relay(journal, scheduler, *bus, nullptr, Qos::kAtLeastOnce, 1000);
+  for (const char* id : {"a", "b"}) {
+    journal.add_outbox(Channel::kStore, "store/t",
+                       Envelope{id, EventType::kPaymentDue, "s", 0, "", ""});
+  }
+  faults.failing_reads = 1;
+  EXPECT_NO_THROW(relay.pump());  // the read fails: tried again 1 ms later
+  faults.failing_writes = 1;      // and the first delete of the confirmed rows
+  scheduler.run_until_idle();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(relay.confirmed(), 2u);
+  EXPECT_EQ(journal.outbox_size(), 0) << "the confirmed rows were deleted on the retry";
 }
 
 TEST(PriceStoreTest, PricesAndTheLedgerPersistInTheFile) {
