@@ -307,8 +307,10 @@ InvariantResult check_inventory_matches_shelves(const sim::History& history) {
   // What Inventory Intel dead-lettered never reached its records: a sale still on the books,
   // a delivery not yet counted. The shelves differ from the database by exactly that.
   std::map<Sku, std::int64_t> not_applied;  // units the database holds beyond the shelves
+  std::set<std::string> counted;            // an event delivered twice may be given up twice
   for (const sim::DeadLetter& d : history.dead_letters) {
     if (d.service != "inventory-intel" || d.applied_later) continue;
+    if (!counted.insert(d.event_id).second) continue;
     const bool sale = d.type == EventType::kCustomerDeparted;
     if (!sale && d.type != EventType::kStockReplenished) continue;
     ++result.dead_lettered;
