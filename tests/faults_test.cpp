@@ -261,6 +261,16 @@ TEST(StorageFaults, TheStandardSwarmReachesEveryStoragePath) {
   }
 }
 
+// Found by `sim --faults swarm --seeds 1000`: duplicates and I/O errors made Inventory Intel
+// give up on one departure twice, and the shelves check counted its units twice.
+TEST(StorageFaults, SwarmSeed317AnEventGivenUpTwiceIsOneLoss) {
+  SimOptions o;
+  o.seed = 317;
+  const SimResult r = run_simulation(with_swarm(o));
+  EXPECT_GT(r.stats.dead_letters, 0);
+  EXPECT_SURVIVES(r);
+}
+
 TEST(Faults, SwarmDrawsItsOwnMixPerSeedAndTheSameMixForTheSameSeed) {
   std::set<std::pair<bool, bool>> mixes;  // (drops on, crashes on)
   for (std::uint64_t seed = 1; seed <= 40; ++seed) {
