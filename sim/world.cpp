@@ -1,5 +1,7 @@
 #include "sim/world.h"
 
+#include <atomic>
+#include <filesystem>
 #include <memory>
 #include <stdexcept>
 
@@ -159,7 +161,33 @@ class World final : public FaultInjector::Host, public CrashPoints {
 
   // The simulated disk (sim/disk.h) costs about a third of a run's speed, so a run uses it
   // only when a fault needs it: a storage fault (or a bug that only storage faults show).
-  bool uses_disk() const { return options_.faults.any_storage() || options_.on_disk; }
+  bool uses_disk() const {
+    return options_.faults.any_storage() || options_.on_disk || !options_.native_folder.empty();
+  }
+  // Benchmarks: the run's own folder under SimOptions::native_folder, removed when it ends.
+  class NativeFolder {
+   public:
+    explicit NativeFolder(const std::string& parent) {
+      if (parent.empty()) return;
+      static std::atomic<std::uint64_t> next{1};
+      path_ = std::filesystem::path(parent) / ("run-" + std::to_string(next++));
+      std::filesystem::remove_all(path_);
+      std::filesystem::create_directories(path_);
+    }
+    ~NativeFolder() {
+      std::error_code ignored;
+      if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+    }
+    NativeFolder(const NativeFolder&) = delete;
+    NativeFolder& operator=(const NativeFolder&) = delete;
+    const std::filesystem::path& path() const { return path_; }
+
+   private:
+    std::filesystem::path path_;
+  };
+  std::string native_path(const std::string& name) const {
+    return (native_.path() / (name + ".db")).string();
+  }
   // Storage faults injected so far (a handler failure after one is no bug).
   std::int64_t storage_faults() const {
     return injector_.counts().io_errors + injector_.counts().disk_full_refusals;
@@ -214,6 +242,7 @@ class World final : public FaultInjector::Host, public CrashPoints {
   History history_;
   std::map<CustomerId, std::string> loyalty_names_;  // who the loyalty database knows
   std::set<std::int64_t> arrival_recorded_;          // visits whose arrival was accepted
+  NativeFolder native_;  // benchmarks: the databases on real files (outlives the slots)
   Disk disk_;  // the services' database files (before the slots: it outlives their databases)
   std::vector<ServiceSlot> slots_;
   std::unique_ptr<memory::MemoryClient> audit_bus_;
@@ -258,7 +287,8 @@ World::World(const SimOptions& options, std::function<void(const TraceEntry&)> t
       logistics_broker_(scheduler_, {options.latency_us}, &logistics_observer_,
                         &injector_.network(BusId::kLogistics)),
       catalog_(options.scenario ? options.scenario->products
-                                : make_catalog(options.products, root_.derive("catalog"))) {
+                                : make_catalog(options.products, root_.derive("catalog"))),
+      native_(options.native_folder) {
   if (options_.scenario) {
     options_.open_duration_us = options_.scenario->open_duration_us();
     options_.faults.qos = options_.scenario->qos;
@@ -372,8 +402,12 @@ void World::open_database(ServiceSlot& s) {
     s.db = std::make_unique<Database>(":memory:");
     return;
   }
-  s.db = std::make_unique<Database>(disk_.path_of(s.name), options_.durability, kSimVfsName);
-  disk_.set_faults(&injector_);
+  if (!options_.native_folder.empty()) {
+    s.db = std::make_unique<Database>(native_path(s.name), options_.durability);
+  } else {
+    s.db = std::make_unique<Database>(disk_.path_of(s.name), options_.durability, kSimVfsName);
+    disk_.set_faults(&injector_);
+  }
   // Checkpoint every 100 WAL pages instead of 1000: the same protocol, a tenth of the memory
   // to touch per file (a simulated disk is memory, and a run is short).
   s.db->exec("PRAGMA wal_autocheckpoint=100;");

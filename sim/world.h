@@ -43,6 +43,10 @@ struct SimOptions {
   // The databases on the simulated disk even without a storage fault (to measure its cost;
   // a run with a storage fault is always on it).
   bool on_disk = false;
+  // Benchmarks only: a folder on the machine's own file system where the databases go instead,
+  // through SQLite's default VFS (no power loss there), to measure the simulated disk against
+  // the same journal on real files. Each run uses its own subfolder and removes its files.
+  std::string native_folder;
   // A deliberately broken service variant (sim/bugs), or Bug::kNone for the real services.
   Bug bug = Bug::kNone;
   // An explicit scenario (property tests): its store, visits and fault schedule replace the
