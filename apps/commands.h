@@ -3,9 +3,17 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
+namespace eventmart {
+class ServiceVariant;
+}
+
 namespace eventmart::apps {
+
+// The command line: argv[1] names the command. Returns the exit status.
+int run_command_line(int argc, char** argv);
 
 // A simulated store day (or many seeds) on the in-memory bus, then the invariants.
 // 0 every invariant held, 1 one was violated, 2 bad usage.
@@ -15,6 +23,16 @@ int run_sim_command(const std::vector<std::string>& args);
 // 0 clean shutdown, 2 bad usage, 3 cannot start (a data dir it cannot use, or one in use by
 // another process), 75 stopped with a message it could not handle (not acknowledged).
 int run_serve_command(const std::vector<std::string>& args);
+
+// Test builds only (apps/testbuild_main.cpp, never the shipped binary): lets `serve --bug NAME`
+// run a broken variant of the services; the lookup returns null for an unknown name.
+using ServeVariantLookup = const ServiceVariant* (*)(std::string_view name);
+void enable_serve_bugs(ServeVariantLookup lookup);
+
+// Chaos on the real stack: a broker, `serve` processes behind fault-injecting proxies, a
+// seeded fault schedule, a workload of scanner readings, then the invariants.
+// 0 every invariant held in every run, 1 one was violated, 2 bad usage, 3 cannot start.
+int run_chaos_command(const std::vector<std::string>& args);
 
 // One scanner reading sent by hand to a running store.
 // 0 the broker confirmed the reading, 1 it did not (with the reason), 2 bad usage.

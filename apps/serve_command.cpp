@@ -28,7 +28,11 @@ struct ServeArgs {
   std::string log_level = "info";
   std::string retention_days = "30";
   std::string adopt_after = "60";
+  std::string bug;  // test builds only
 };
+
+// Set by a test build's main (apps/testbuild_main.cpp); null in the shipped binary.
+ServeVariantLookup serve_variants = nullptr;
 
 std::string service_list() {
   std::string names;
@@ -70,6 +74,13 @@ po::options_description describe(ServeArgs& a) {
       "variables also set options, e.g. EVENTMART_BROKER");
   po::options_description desc;
   desc.add(main).add(a.conn.describe()).add(a.limits.describe());
+  if (serve_variants != nullptr) {
+    po::options_description test("Test build");
+    test.add_options()("bug", po::value(&a.bug)->value_name("NAME"),
+                       "run a deliberately broken variant of the services (the bug zoo, "
+                       "`eventmart sim --bug list`)");
+    desc.add(test);
+  }
   return desc;
 }
 
@@ -114,6 +125,10 @@ LiveOptions to_live_options(const ServeArgs& a, const po::variables_map& vm) {
   const double days = parse_double("--inbox-retention-days", a.retention_days);
   if (!(days >= 1) || days > 3650) throw UsageError{"--inbox-retention-days must be 1..3650"};
   o.inbox_retention_us = static_cast<std::int64_t>(days * 24 * 3600 * 1e6);
+  if (!a.bug.empty() && serve_variants != nullptr) {
+    o.variant = serve_variants(a.bug);
+    if (o.variant == nullptr) throw UsageError{"--bug '" + excerpt(a.bug, 40) + "' is no bug"};
+  }
   return o;
 }
 
@@ -197,6 +212,10 @@ int serve(const LiveOptions& options, LogLevel level, bool read_stdin) {
 }
 
 }  // namespace
+
+void enable_serve_bugs(ServeVariantLookup lookup) {
+  serve_variants = lookup;
+}
 
 int run_serve_command(const std::vector<std::string>& args) {
   ServeArgs a;

@@ -118,6 +118,9 @@ void Mosquitto::start() {
       const std::string log = dir_ + "/mosquitto.log";
       std::freopen(log.c_str(), "a", stdout);
       std::freopen(log.c_str(), "a", stderr);
+      // The broker takes none of the test's sockets along: a copy of a client's or a proxy's
+      // socket in a restarted broker would keep that connection open after it was closed.
+      ::close_range(3, ~0U, 0);
       ::execl(binary.c_str(), binary.c_str(), "-c", (dir_ + "/mosquitto.conf").c_str(),
               static_cast<char*>(nullptr));
       ::_exit(127);

@@ -128,4 +128,39 @@ class AckBeforeCommitBus final : public BusWrapper {
   }
 };
 
+// ack-before-commit on a real broker (`serve --bug` in the test build): there is no simulated
+// crash to swallow, so the handler is put off to a timer (the service's clock, under its
+// strand) and the delivery returns at once: the transport acknowledges it before anything is
+// committed, and a process killed in between loses the event.
+template <typename Base>
+class DeferredHandlers : public Base {
+ public:
+  explicit DeferredHandlers(const ServiceContext& context)
+      : DeferredHandlers(context, std::make_unique<DeferringBus>(context.bus, context.clock)) {}
+
+ private:
+  class DeferringBus final : public BusWrapper {
+   public:
+    DeferringBus(Bus& target, Clock& clock) : BusWrapper(target), clock_(clock) {}
+    SubscriptionId subscribe(const std::string& filter, MessageHandler handler) override {
+      return BusWrapper::subscribe(filter, [this, handler](const Delivery& delivery) {
+        clock_.call_after(kDeferUs, [handler, delivery] {
+          try {
+            handler(delivery);
+          } catch (...) {
+            // Already acknowledged: the event is gone for good.
+          }
+        });
+      });
+    }
+
+   private:
+    static constexpr std::int64_t kDeferUs = 200'000;
+    Clock& clock_;
+  };
+  DeferredHandlers(const ServiceContext& context, std::unique_ptr<DeferringBus> bus)
+      : Base(with_buses(context, *bus, context.logistics_bus)), bus_(std::move(bus)) {}
+  std::unique_ptr<DeferringBus> bus_;
+};
+
 }  // namespace eventmart::sim

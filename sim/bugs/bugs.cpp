@@ -140,7 +140,27 @@ class NoSyncVariant final : public ServiceVariant {
   }
 };
 
+class LiveAckBeforeCommitVariant final : public ServiceVariant {
+ public:
+  std::string_view name() const override { return "ack-before-commit"; }
+  std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context) const override {
+    if (kind == ServiceKind::kInventoryIntel) {
+      return std::make_unique<DeferredHandlers<InventoryIntel>>(context);
+    }
+    if (kind == ServiceKind::kFastlaneFinale) {
+      return std::make_unique<DeferredHandlers<FastlaneFinale>>(context);
+    }
+    return nullptr;
+  }
+};
+
 }  // namespace
+
+const ServiceVariant* live_variant_of(Bug bug) {
+  static const LiveAckBeforeCommitVariant live_ack_before_commit;
+  if (bug == Bug::kAckBeforeCommit) return &live_ack_before_commit;
+  return variant_of(bug);
+}
 
 const ServiceVariant* variant_of(Bug bug) {
   static const NoDedupVariant no_dedup;

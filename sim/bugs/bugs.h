@@ -40,5 +40,9 @@ std::string_view bug_name(Bug bug);
 
 // The factory hook that builds the variant (services/registry.h); null for Bug::kNone.
 const ServiceVariant* variant_of(Bug bug);
+// The variant for services on a real broker (`serve --bug`, test build only): the same as
+// variant_of, except where the simulated one leans on the simulator's crash (ack-before-commit
+// defers its handlers instead, so a real kill -9 shows it).
+const ServiceVariant* live_variant_of(Bug bug);
 
 }  // namespace eventmart::sim
