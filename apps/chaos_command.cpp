@@ -44,16 +44,14 @@ po::options_description describe(ChaosArgs& a) {
   desc.add_options()("help", "show this help")(
       "seed", po::value(&a.seed)->value_name("N"),
       "the first run's seed: its fault schedule and workload (default 1)")(
-      "runs", po::value(&a.runs)->value_name("N"),
-      "runs in a row, seeds N, N+1, ... (default 1)")(
+      "runs", po::value(&a.runs)->value_name("N"), "runs in a row, seeds N, N+1, ... (default 1)")(
       "duration", po::value(&a.duration)->value_name("S"),
       "seconds of workload and faults per run (default 60)")(
       "rate", po::value(&a.rate)->value_name("R"), "departures per second (default 100)")(
       "faults", po::value(&a.faults)->value_name("LIST"),
       "fault kinds, comma-separated: reset, blackhole, latency, throttle, kill, pause, "
-      "broker-kill, all, none (default all)")(
-      "mean-gap", po::value(&a.mean_gap)->value_name("S"),
-      "mean seconds between fault starts (default 2.5)")(
+      "broker-kill, all, none (default all)")("mean-gap", po::value(&a.mean_gap)->value_name("S"),
+                                              "mean seconds between fault starts (default 2.5)")(
       "settle", po::value(&a.settle)->value_name("S"),
       "how long quiescence may take after healing (default 60)")(
       "out", po::value(&a.out)->value_name("DIR"),
@@ -165,7 +163,10 @@ int run_chaos_command(const std::vector<std::string>& args) {
     if (json) {
       std::cout << r.to_json() << "\n";
     } else {
-      std::cout << "seed " << seed << ": " << (r.passed() ? "PASSED" : r.error.empty() ? "FAILED" : "NOT RUN")
+      std::cout << "seed " << seed << ": "
+                << (r.passed()        ? "PASSED"
+                    : r.error.empty() ? "FAILED"
+                                      : "NOT RUN")
                 << "\n"
                 << r.to_text();
       if (!r.passed()) std::cout << "  replay the schedule: " << replay << "\n";
@@ -183,7 +184,8 @@ int run_chaos_command(const std::vector<std::string>& args) {
   }
   if (!json) {
     std::cout << "\nchaos: " << done << " run(s), " << (done - failed - broken) << " passed, "
-              << failed << " with violations" << (broken ? ", " + std::to_string(broken) + " not run" : "")
+              << failed << " with violations"
+              << (broken ? ", " + std::to_string(broken) + " not run" : "")
               << (interrupted ? " (interrupted)" : "") << "\n  faults:";
     for (const auto& [kind, n] : faults) std::cout << " " << kind << " " << n;
     std::cout << "\n  departures " << departures << ", payment messages " << payments << "\n";

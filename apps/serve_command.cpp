@@ -56,7 +56,7 @@ po::options_description describe(ServeArgs& a) {
       "full (default): a commit survives power loss, one fsync per commit, before the message "
       "is acknowledged; normal: survives a process crash only, and a power loss can take back "
       "commits whose messages were acknowledged")("qos", po::value(&a.qos)->value_name("0|1"),
-                 "QoS of everything published (default 1)")(
+                                                  "QoS of everything published (default 1)")(
       "instance", po::value(&a.instance)->value_name("NAME"),
       "run as one replica among several: replicas share the data dir's database and split the "
       "messages through an MQTT shared subscription")(

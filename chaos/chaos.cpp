@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -19,9 +21,6 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
-
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 
 #include "chaos/proxy.h"
 #include "core/codec.h"
@@ -194,11 +193,11 @@ struct Record {
   std::mutex mutex;
   sim::History history;
   std::map<Sku, std::int64_t> shelves;
-  std::set<std::string> payment_for;    // departures with a payment seen
-  std::set<std::string> welcomed;       // arrival event ids the display showed
-  std::set<std::string> delivered;      // StockReplenished event ids already put on a shelf
-  std::set<std::string> dead_seen;      // dead-letter documents (by service and bytes hash)
-  std::map<std::string, bool> online;   // service -> its status says "online"
+  std::set<std::string> payment_for;   // departures with a payment seen
+  std::set<std::string> welcomed;      // arrival event ids the display showed
+  std::set<std::string> delivered;     // StockReplenished event ids already put on a shelf
+  std::set<std::string> dead_seen;     // dead-letter documents (by service and bytes hash)
+  std::map<std::string, bool> online;  // service -> its status says "online"
   std::map<std::string, LineItem> replenishments;  // StockReplenished id -> what it brought
   SteadyClock::time_point last_message = SteadyClock::now();
   std::int64_t payments = 0;
@@ -231,10 +230,9 @@ std::string_view fault_kind_name(FaultKind kind) {
 }
 
 std::set<FaultKind> parse_fault_kinds(const std::string& list) {
-  static const std::vector<FaultKind> all = {FaultKind::kReset,    FaultKind::kBlackhole,
-                                             FaultKind::kLatency,  FaultKind::kThrottle,
-                                             FaultKind::kKill,     FaultKind::kPause,
-                                             FaultKind::kBrokerKill};
+  static const std::vector<FaultKind> all = {
+      FaultKind::kReset, FaultKind::kBlackhole, FaultKind::kLatency,   FaultKind::kThrottle,
+      FaultKind::kKill,  FaultKind::kPause,     FaultKind::kBrokerKill};
   std::set<FaultKind> kinds;
   std::stringstream in(list);
   std::string word;
@@ -292,7 +290,8 @@ std::vector<ScheduledFault> plan_faults(const ChaosOptions& options) {
   while (at < end) {
     ScheduledFault f;
     f.at_s = at;
-    f.kind = kinds[static_cast<std::size_t>(rng.uniform(0, static_cast<std::int64_t>(kinds.size()) - 1))];
+    f.kind = kinds[static_cast<std::size_t>(
+        rng.uniform(0, static_cast<std::int64_t>(kinds.size()) - 1))];
     switch (f.kind) {
       case FaultKind::kReset:
         f.duration_s = 0;
@@ -327,8 +326,8 @@ std::vector<ScheduledFault> plan_faults(const ChaosOptions& options) {
         placed = true;
       }
     } else {
-      const std::string& target =
-          targets[static_cast<std::size_t>(rng.uniform(0, static_cast<std::int64_t>(targets.size()) - 1))];
+      const std::string& target = targets[static_cast<std::size_t>(
+          rng.uniform(0, static_cast<std::int64_t>(targets.size()) - 1))];
       if (at >= busy_until[target]) {
         f.target = target;
         busy_until[target] = at + f.duration_s + 0.5;
@@ -420,7 +419,11 @@ namespace {
 class Run {
  public:
   Run(const ChaosOptions& options, Logger& logger, const std::atomic<bool>& stop)
-      : options_(options), logger_(logger), stop_(stop), topics_(), rng_(Rng(options.seed).derive("chaos-workload")) {}
+      : options_(options),
+        logger_(logger),
+        stop_(stop),
+        topics_(),
+        rng_(Rng(options.seed).derive("chaos-workload")) {}
 
   ChaosResult run() {
     const auto started = SteadyClock::now();
@@ -477,18 +480,15 @@ class Run {
     for (const std::string& name : service_processes()) {
       Service s;
       s.name = name;
-      s.proxy = std::make_unique<FaultProxy>(io_, upstream, Rng(options_.seed).derive(name).next() + n++);
-      std::vector<std::string> argv = {options_.binary,
-                                       "serve",
-                                       "--service",
-                                       name,
-                                       "--broker",
-                                       "tcp://127.0.0.1:" + std::to_string(s.proxy->port()),
-                                       "--data-dir",
-                                       (out_ / "data").string(),
-                                       "--no-stdin",
-                                       "--durability",
-                                       "full"};
+      s.proxy =
+          std::make_unique<FaultProxy>(io_, upstream, Rng(options_.seed).derive(name).next() + n++);
+      std::vector<std::string> argv = {
+          options_.binary, "serve",
+          "--service",     name,
+          "--broker",      "tcp://127.0.0.1:" + std::to_string(s.proxy->port()),
+          "--data-dir",    (out_ / "data").string(),
+          "--no-stdin",    "--durability",
+          "full"};
       if (!options_.bug.empty()) {
         argv.push_back("--bug");
         argv.push_back(options_.bug);
@@ -553,8 +553,8 @@ class Run {
   void observed(const std::string& topic, const std::string& what) {
     // REQUIRES: record_.mutex held.
     record_.last_message = SteadyClock::now();
-    record_.observed << R"({"t":)" << fixed(now_s(), 3) << R"(,"topic":")" << topic
-                     << R"(",)" << what << "}\n";
+    record_.observed << R"({"t":)" << fixed(now_s(), 3) << R"(,"topic":")" << topic << R"(",)"
+                     << what << "}\n";
   }
 
   void subscribe_observer() {
@@ -563,13 +563,13 @@ class Run {
       std::lock_guard lock(record_.mutex);
       ++record_.payments;
       if (!due) return;
-      record_.history.payments.push_back(sim::ObservedPayment{
-          d.envelope.event_id, due.value().departure_event_id, due.value().customer_id,
-          due.value().total_cents, now_us()});
+      record_.history.payments.push_back(
+          sim::ObservedPayment{d.envelope.event_id, due.value().departure_event_id,
+                               due.value().customer_id, due.value().total_cents, now_us()});
       record_.payment_for.insert(due.value().departure_event_id);
       observed(topics_.payment_due, R"("event":")" + d.envelope.event_id + R"(","departure":")" +
-                                         due.value().departure_event_id + R"(","cents":)" +
-                                         std::to_string(due.value().total_cents));
+                                        due.value().departure_event_id + R"(","cents":)" +
+                                        std::to_string(due.value().total_cents));
     });
     observer_->subscribe(topics_.restock_needed, [this](const Delivery& d) {
       auto order = decode_restock_needed(d.envelope.payload);
@@ -605,20 +605,20 @@ class Run {
           // The display shows each arrival's welcome once (the retained copy comes again on
           // every resubscription).
           if (!record_.welcomed.insert(welcome.value().arrival_event_id).second) return;
-          record_.history.welcomes.push_back(
-              sim::ShownWelcome{welcome.value().arrival_event_id, welcome.value().customer_id,
-                                welcome.value().message, now_us()});
+          record_.history.welcomes.push_back(sim::ShownWelcome{welcome.value().arrival_event_id,
+                                                               welcome.value().customer_id,
+                                                               welcome.value().message, now_us()});
         });
-    observer_->subscribe_bytes(
-        topics_.status("+"), [this](const std::string& topic, std::string_view bytes, bool) {
-          const std::string service = topic.substr(topic.rfind('/') + 1);
-          std::lock_guard lock(record_.mutex);
-          record_.online[service] = bytes == "online";
-        });
-    observer_->subscribe_bytes(
-        topics_.dead_letter("+"), [this](const std::string& topic, std::string_view bytes, bool) {
-          on_dead_letter(topic, bytes);
-        });
+    observer_->subscribe_bytes(topics_.status("+"),
+                               [this](const std::string& topic, std::string_view bytes, bool) {
+                                 const std::string service = topic.substr(topic.rfind('/') + 1);
+                                 std::lock_guard lock(record_.mutex);
+                                 record_.online[service] = bytes == "online";
+                               });
+    observer_->subscribe_bytes(topics_.dead_letter("+"),
+                               [this](const std::string& topic, std::string_view bytes, bool) {
+                                 on_dead_letter(topic, bytes);
+                               });
   }
 
   void on_dead_letter(const std::string& topic, std::string_view bytes) {
@@ -683,13 +683,13 @@ class Run {
   };
 
   void send_arrival(std::int64_t visit, CustomerId customer) {
-    const std::string scan_id = "entrance-1/r" + std::to_string(options_.seed) + "-" +
-                                std::to_string(visit);
+    const std::string scan_id =
+        "entrance-1/r" + std::to_string(options_.seed) + "-" + std::to_string(visit);
     {
       std::lock_guard lock(record_.mutex);
       record_.history.arrivals.push_back(sim::ArrivalTruth{
-          scan_id, customer, names_.count(customer) ? names_.at(customer) : std::string(),
-          now_us(), derive_event_id(scan_id, kGateway)});
+          scan_id, customer, names_.count(customer) ? names_.at(customer) : std::string(), now_us(),
+          derive_event_id(scan_id, kGateway)});
     }
     sent_ << R"({"t":)" << fixed(now_s(), 3) << R"(,"reading":"arrival","scan_id":")" << scan_id
           << R"(","customer":)" << customer << "}\n";
@@ -699,8 +699,8 @@ class Run {
   }
 
   void send_departure(const PendingDeparture& p) {
-    const std::string scan_id = "exit-1/r" + std::to_string(options_.seed) + "-" +
-                                std::to_string(p.visit);
+    const std::string scan_id =
+        "exit-1/r" + std::to_string(options_.seed) + "-" + std::to_string(p.visit);
     std::vector<LineItem> basket;
     {
       // What the customer takes off the shelves: 1 to 4 products, 1 to 3 units each, as far
@@ -730,11 +730,11 @@ class Run {
       items += (items.empty() ? "" : ",") + std::to_string(item.sku) + ":" +
                std::to_string(item.quantity);
     }
-    sent_ << R"({"t":)" << fixed(now_s(), 3) << R"(,"reading":"departure","scan_id":")"
-          << scan_id << R"(","customer":)" << p.customer << R"(,"items":")" << items << "\"}\n";
+    sent_ << R"({"t":)" << fixed(now_s(), 3) << R"(,"reading":"departure","scan_id":")" << scan_id
+          << R"(","customer":)" << p.customer << R"(,"items":")" << items << "\"}\n";
     ++result_.departures_sent;
-    publish_reading(topics_.exit_gate, "departure " + std::to_string(p.customer) + " " + items +
-                                           " scan=" + scan_id);
+    publish_reading(topics_.exit_gate,
+                    "departure " + std::to_string(p.customer) + " " + items + " scan=" + scan_id);
   }
 
   void drive() {
@@ -873,9 +873,9 @@ class Run {
     for (Service& s : services_) {
       int status = 0;
       if (!s.down && s.process->exited(status)) {
-        logger_.log(LogLevel::kError, "chaos",
-                    s.name + " exited on its own (status " + std::to_string(status) +
-                        "); restarting it");
+        logger_.log(
+            LogLevel::kError, "chaos",
+            s.name + " exited on its own (status " + std::to_string(status) + "); restarting it");
         ++result_.faults_injected["exited-by-itself"];
         s.process->start();
       }
@@ -906,14 +906,12 @@ class Run {
         const sim::History& h = record_.history;
         std::set<std::string> dead;
         for (const sim::DeadLetter& d : h.dead_letters) dead.insert(d.event_id);
-        const bool paid = std::all_of(h.departures.begin(), h.departures.end(),
-                                      [&](const sim::DepartureTruth& d) {
-                                        return record_.payment_for.count(d.event_id) ||
-                                               dead.count(d.event_id);
-                                      });
-        const bool online = std::all_of(services_.begin(), services_.end(), [&](const Service& s) {
-          return record_.online[s.name];
-        });
+        const bool paid = std::all_of(
+            h.departures.begin(), h.departures.end(), [&](const sim::DepartureTruth& d) {
+              return record_.payment_for.count(d.event_id) || dead.count(d.event_id);
+            });
+        const bool online = std::all_of(services_.begin(), services_.end(),
+                                        [&](const Service& s) { return record_.online[s.name]; });
         const bool quiet = SteadyClock::now() - record_.last_message > std::chrono::seconds(3);
         if (paid && online && quiet) {
           settled_ = true;
@@ -959,9 +957,9 @@ class Run {
         Journal journal(db);
         if (journal.outbox_size() > 0) {
           outboxes_empty = false;
-          logger_.log(LogLevel::kWarning, "chaos",
-                      s.name + " still owes " + std::to_string(journal.outbox_size()) +
-                          " publishes");
+          logger_.log(
+              LogLevel::kWarning, "chaos",
+              s.name + " still owes " + std::to_string(journal.outbox_size()) + " publishes");
         }
         for (sim::DeadLetter& d : h.dead_letters) {
           if (d.service == s.name && !d.event_id.empty()) {
@@ -1008,8 +1006,8 @@ class Run {
     for (const Product& p : default_store().products) level[p.sku] = p.stock;
     const auto reading = [&](Sku sku, std::int64_t at_us) {
       const std::int64_t l = level[sku];
-      h.stock_readings.push_back(
-          sim::StockReading{sku, std::max<std::int64_t>(l, 0), std::max<std::int64_t>(-l, 0), at_us});
+      h.stock_readings.push_back(sim::StockReading{sku, std::max<std::int64_t>(l, 0),
+                                                   std::max<std::int64_t>(-l, 0), at_us});
     };
     Statement rows =
         db.prepare("SELECT event_id, received_at_us FROM inbox ORDER BY received_at_us, event_id");
@@ -1043,7 +1041,8 @@ class Run {
   std::atomic<int> broker_port_{0};
   bool broker_down_ = false;
   boost::asio::io_context io_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{io_.get_executor()};
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{
+      io_.get_executor()};
   std::thread io_thread_;
   std::vector<Service> services_;
   std::unique_ptr<FaultProxy> clients_proxy_;
@@ -1059,8 +1058,7 @@ class Run {
 
 }  // namespace
 
-ChaosResult run_chaos(const ChaosOptions& options, Logger& logger,
-                      const std::atomic<bool>& stop) {
+ChaosResult run_chaos(const ChaosOptions& options, Logger& logger, const std::atomic<bool>& stop) {
   Run run(options, logger, stop);
   return run.run();
 }

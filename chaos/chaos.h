@@ -40,7 +40,7 @@ std::string_view fault_kind_name(FaultKind kind);
 std::set<FaultKind> parse_fault_kinds(const std::string& list);
 
 struct ScheduledFault {
-  double at_s = 0;        // after the workload starts
+  double at_s = 0;  // after the workload starts
   FaultKind kind = FaultKind::kReset;
   std::string target;     // a service ("" for the broker)
   double duration_s = 0;  // how long it lasts (0: an instant, a reset)

@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <chrono>
 #include <deque>
 #include <future>
@@ -10,11 +14,6 @@
 #include <random>
 #include <string>
 #include <vector>
-
-#include <boost/asio/connect.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
 
 namespace eventmart::chaos {
 
@@ -40,7 +39,7 @@ struct FaultProxy::Shared {
   std::atomic<std::int64_t> connections{0};
   std::atomic<std::int64_t> resets{0};
   std::atomic<std::int64_t> bytes{0};
-  std::mt19937_64 rng;  // jitter draws (io thread only)
+  std::mt19937_64 rng;                           // jitter draws (io thread only)
   std::vector<std::weak_ptr<Session>> sessions;  // io thread only
 };
 
@@ -57,7 +56,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void start(int upstream_port) {
     auto self = shared_from_this();
     upstream_.async_connect(
-        tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(upstream_port)),
+        tcp::endpoint(asio::ip::make_address("127.0.0.1"),
+                      static_cast<unsigned short>(upstream_port)),
         [self](const boost::system::error_code& ec) {
           if (ec) {
             self->close(true);  // the broker is down: the client's connection is reset
@@ -116,16 +116,16 @@ class Session : public std::enable_shared_from_this<Session> {
       });
       return;
     }
-    d.from.async_read_some(asio::buffer(d.buffer), [self, &d](const boost::system::error_code& ec,
-                                                              std::size_t n) {
-      if (ec) {
-        self->close(false);
-        return;
-      }
-      self->hold(d, std::string(d.buffer.data(), n));
-      self->read(d);
-      self->write(d);
-    });
+    d.from.async_read_some(asio::buffer(d.buffer),
+                           [self, &d](const boost::system::error_code& ec, std::size_t n) {
+                             if (ec) {
+                               self->close(false);
+                               return;
+                             }
+                             self->hold(d, std::string(d.buffer.data(), n));
+                             self->read(d);
+                             self->write(d);
+                           });
   }
 
   void hold(Direction& d, std::string bytes) {
@@ -156,23 +156,23 @@ class Session : public std::enable_shared_from_this<Session> {
       });
       return;
     }
-    asio::async_write(d.to, asio::buffer(d.queue.front().bytes),
-                      [self, &d](const boost::system::error_code& ec, std::size_t n) {
-                        d.writing = false;
-                        if (ec) {
-                          self->close(false);
-                          return;
-                        }
-                        d.queued_bytes -= n;
-                        d.queue.pop_front();
-                        self->shared_->bytes += static_cast<std::int64_t>(n);
-                        if (const std::int64_t bw = self->shared_->bandwidth; bw > 0) {
-                          d.next_send = Clock::now() + std::chrono::microseconds(
-                                                           static_cast<std::int64_t>(n) *
-                                                           1'000'000 / bw);
-                        }
-                        self->write(d);
-                      });
+    asio::async_write(
+        d.to, asio::buffer(d.queue.front().bytes),
+        [self, &d](const boost::system::error_code& ec, std::size_t n) {
+          d.writing = false;
+          if (ec) {
+            self->close(false);
+            return;
+          }
+          d.queued_bytes -= n;
+          d.queue.pop_front();
+          self->shared_->bytes += static_cast<std::int64_t>(n);
+          if (const std::int64_t bw = self->shared_->bandwidth; bw > 0) {
+            d.next_send = Clock::now() +
+                          std::chrono::microseconds(static_cast<std::int64_t>(n) * 1'000'000 / bw);
+          }
+          self->write(d);
+        });
   }
 
   std::shared_ptr<FaultProxy::Shared> shared_;
@@ -199,19 +199,19 @@ FaultProxy::~FaultProxy() {
 }
 
 void FaultProxy::accept() {
-  acceptor_.async_accept([this, shared = shared_](const boost::system::error_code& ec,
-                                                  tcp::socket socket) {
-    if (ec) return;  // closed
-    ++shared->connections;
-    auto session = std::make_shared<Session>(io_, shared, std::move(socket));
-    auto& sessions = shared->sessions;
-    sessions.erase(std::remove_if(sessions.begin(), sessions.end(),
-                                  [](const std::weak_ptr<Session>& s) { return s.expired(); }),
-                   sessions.end());
-    sessions.push_back(session);
-    session->start(upstream_port_());
-    accept();
-  });
+  acceptor_.async_accept(
+      [this, shared = shared_](const boost::system::error_code& ec, tcp::socket socket) {
+        if (ec) return;  // closed
+        ++shared->connections;
+        auto session = std::make_shared<Session>(io_, shared, std::move(socket));
+        auto& sessions = shared->sessions;
+        sessions.erase(std::remove_if(sessions.begin(), sessions.end(),
+                                      [](const std::weak_ptr<Session>& s) { return s.expired(); }),
+                       sessions.end());
+        sessions.push_back(session);
+        session->start(upstream_port_());
+        accept();
+      });
 }
 
 void FaultProxy::set_blackhole(bool on) {

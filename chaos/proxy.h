@@ -10,12 +10,11 @@
 // Only 127.0.0.1. Every call is thread-safe: the proxy runs on the io_context's thread.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 
 namespace eventmart::chaos {
 

@@ -144,13 +144,16 @@ class DeferredHandlers : public Base {
     DeferringBus(Bus& target, Clock& clock) : BusWrapper(target), clock_(clock) {}
     SubscriptionId subscribe(const std::string& filter, MessageHandler handler) override {
       return BusWrapper::subscribe(filter, [this, handler](const Delivery& delivery) {
-        clock_.call_after(kDeferUs, [handler, delivery] {
-          try {
-            handler(delivery);
-          } catch (...) {
-            // Already acknowledged: the event is gone for good.
-          }
-        });
+        // A Delivery refers to the transport's buffers: keep copies of what it refers to.
+        clock_.call_after(kDeferUs,
+                          [handler, topic = delivery.topic, envelope = delivery.envelope,
+                           redelivered = delivery.redelivered, raw = std::string(delivery.raw)] {
+                            try {
+                              handler(Delivery{topic, envelope, redelivered, raw});
+                            } catch (...) {
+                              // Already acknowledged: the event is gone for good.
+                            }
+                          });
       });
     }
 
