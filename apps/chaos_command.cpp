@@ -90,7 +90,7 @@ int run_chaos_command(const std::vector<std::string>& args) {
                    "TCP proxy, sends scanner readings while faults drawn from the seed hit the\n"
                    "stack, heals, waits for quiescence and checks the invariants of `sim`.\n"
                    "Exit status: 0 every run held, 1 a violation, 2 bad usage, 3 a run could\n"
-                   "not be carried out.\n\n"
+                   "not be carried out, 130 interrupted (Ctrl-C) before a verdict.\n\n"
                 << desc << "\n";
       return 0;
     }
@@ -196,6 +196,7 @@ int run_chaos_command(const std::vector<std::string>& args) {
     }
   }
   if (failed > 0) return 1;
+  if (interrupted) return 130;
   if (broken > 0) return 3;
   return 0;
 }

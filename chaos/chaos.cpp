@@ -436,6 +436,9 @@ class Run {
       result_.error = e.what();
     }
     teardown();
+    if (result_.error.empty() && stop_) {
+      result_.error = "interrupted before the run ended: no verdict";
+    }
     if (result_.error.empty()) check();
     result_.wall_s = seconds_since(started);
     result_.interrupted = stop_.load();
