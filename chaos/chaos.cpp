@@ -352,6 +352,8 @@ std::string ChaosResult::to_text() const {
     out << "  could not run: " << error << "\n";
     return out.str();
   }
+  out << "  schedule (" << schedule.size() << " faults):\n";
+  for (const ScheduledFault& f : schedule) out << "    " << f.describe() << "\n";
   out << "  faults injected:";
   if (faults_injected.empty()) out << " none";
   for (const auto& [kind, n] : faults_injected) out << " " << kind << " " << n;
@@ -916,14 +918,34 @@ class Run {
         const bool online = std::all_of(services_.begin(), services_.end(),
                                         [&](const Service& s) { return record_.online[s.name]; });
         const bool quiet = SteadyClock::now() - record_.last_message > std::chrono::seconds(3);
-        if (paid && online && quiet) {
-          settled_ = true;
-          break;
+        if (!(paid && online && quiet)) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          continue;
         }
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      // A relay may be waiting to publish again (its backoff outlasts a quiet spell): only
+      // empty outboxes end the wait.
+      if (outboxes_empty()) {
+        settled_ = true;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
     result_.settle_s = seconds_since(healed_at_);
+  }
+
+  // Every service's outbox empty, read while it runs (WAL: a reader does not block it).
+  bool outboxes_empty() {
+    try {
+      for (const Service& s : services_) {
+        Database db((out_ / "data" / (s.name + ".sqlite")).string(), Durability::kFull);
+        Statement count = db.prepare("SELECT count(*) FROM outbox");
+        if (count.step() && count.column_int64(0) > 0) return false;
+      }
+      return true;
+    } catch (const std::exception&) {
+      return false;  // busy: ask again
+    }
   }
 
   void teardown() {

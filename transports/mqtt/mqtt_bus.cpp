@@ -508,6 +508,15 @@ void MqttBus::on_connection_lost(std::uint64_t generation, const std::string& ca
   is_connected_ = false;
   ready_ = false;
   ++stats_.connection_losses;
+  // What the broker confirmed in the last moments may be gone with it: first in line for the
+  // next connection, in the order it was first sent (a retained message keeps its order).
+  const std::int64_t since = clock_.now_us() - options_.resend_confirmed_ms * 1000;
+  for (auto c = recently_confirmed_.rbegin(); c != recently_confirmed_.rend(); ++c) {
+    if (c->at_us < since) break;
+    ++stats_.resent_after_loss;
+    backlog_.push_front(std::move(c->copy));
+  }
+  recently_confirmed_.clear();
   retire_connection();
   const bool short_lived = clock_.now_us() - connected_at_us_ < kShortLivedUs;
   short_connections_ = short_lived ? short_connections_ + 1 : 0;
@@ -829,7 +838,10 @@ void MqttBus::flush_backlog() {
 
 void MqttBus::send(Outgoing out) {
   const std::uint64_t token_id = next_token_++;
-  pending_.emplace(token_id, Pending{generation_, std::move(out.on_done)});
+  Outgoing copy;
+  if (options_.resend_confirmed_ms > 0)
+    copy = Outgoing{out.topic, out.bytes, out.qos, out.retain, {}};
+  pending_.emplace(token_id, Pending{generation_, std::move(out.on_done), std::move(copy)});
   ++stats_.published;
   auto msg = ::mqtt::make_message(out.topic, out.bytes.data(), out.bytes.size(),
                                   static_cast<int>(out.qos), out.retain == Retain::kYes);
@@ -1003,9 +1015,17 @@ void MqttBus::on_publish_done(std::uint64_t token_id, PublishOutcome outcome) {
   auto it = pending_.find(token_id);
   if (it == pending_.end()) return;  // failed already, when its connection ended
   PublishCallback cb = std::move(it->second.on_done);
+  Outgoing copy = std::move(it->second.copy);
   pending_.erase(it);
   if (outcome == PublishOutcome::kConfirmed) {
     ++stats_.confirmed;
+    if (options_.resend_confirmed_ms > 0 && copy.qos != Qos::kAtMostOnce) {
+      const std::int64_t now = clock_.now_us();
+      recently_confirmed_.push_back(Confirmed{std::move(copy), now});
+      while (recently_confirmed_.front().at_us < now - options_.resend_confirmed_ms * 1000) {
+        recently_confirmed_.pop_front();
+      }
+    }
   } else {
     ++stats_.failed;
   }

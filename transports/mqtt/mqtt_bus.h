@@ -28,6 +28,11 @@
 // does. A thread holding the strand never calls into Paho outside a message callback: calls are
 // queued and made from the timer thread without the strand.
 //
+// A broker that confirmed a publish may still lose it: mosquitto writes its persistence after
+// it acknowledged, so a broker killed with -9 forgets its last instant (found by `eventmart
+// chaos`). What was confirmed within resend_confirmed_ms before a connection was lost is sent
+// again first on the next one; consumers drop the copies by event id.
+//
 // Also: a bounded in-flight window (max_in_flight publishes handed to Paho at once); a message
 // that cannot be decoded, or is over the InputLimits, goes to the malformed handler (the
 // service dead-letters it); errors a person can act on (a refused password, nothing listening,
@@ -83,6 +88,11 @@ struct MqttOptions {
   // Called on Paho's thread when the bus stops while a message it could not handle is in hand:
   // it must not return (returning would acknowledge the message). Default: std::_Exit(75).
   std::function<void()> on_abandon;
+  // Publishes the broker confirmed within this long before a connection was lost are sent
+  // again (before anything else) on the next connection. mosquitto acknowledges a message
+  // before its persistence file holds it, so one killed with -9 forgets what it confirmed in
+  // its last instant; the consumers' inboxes drop the copies this sends. 0: never.
+  std::int64_t resend_confirmed_ms = 2000;
   int reconnect_min_s = 1;
   int reconnect_max_s = 30;
   int connect_timeout_s = 5;
@@ -99,6 +109,7 @@ struct MqttStats {
   std::uint64_t connects = 0;  // successful connections, the first one included
   std::uint64_t connect_failures = 0;
   std::uint64_t connection_losses = 0;
+  std::uint64_t resent_after_loss = 0;  // confirmed publishes sent again after a lost connection
   std::uint64_t subscriptions_acknowledged = 0;  // SUBACKs granting the subscription
   std::size_t in_flight = 0;
   std::size_t backlog = 0;  // waiting for a slot in the in-flight window, or a connection
@@ -186,13 +197,18 @@ class MqttBus final : public Bus {
   struct Outgoing {
     std::string topic;
     std::string bytes;
-    Qos qos;
-    Retain retain;
+    Qos qos = Qos::kAtLeastOnce;
+    Retain retain = Retain::kNo;
     PublishCallback on_done;
   };
   struct Pending {
     std::uint64_t generation;  // the connection it was sent on
     PublishCallback on_done;
+    Outgoing copy;  // what was sent (without on_done), kept when resend_confirmed_ms > 0
+  };
+  struct Confirmed {
+    Outgoing copy;
+    std::int64_t at_us;
   };
 
   // Connection lifecycle, under the strand unless said otherwise.
@@ -264,6 +280,7 @@ class MqttBus final : public Bus {
   std::map<std::uint64_t, Pending> pending_;  // token id -> what to tell when it completes
   std::uint64_t next_token_ = 1;
   std::deque<Outgoing> backlog_;
+  std::deque<Confirmed> recently_confirmed_;  // within resend_confirmed_ms, oldest first
   MqttStats stats_;
   bool started_ = false;
   std::atomic<bool> stopping_{false};  // also read by a handler retry waiting on Paho's thread
