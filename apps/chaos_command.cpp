@@ -159,6 +159,7 @@ int run_chaos_command(const std::vector<std::string>& args) {
     std::ofstream(std::filesystem::path(o.out_dir) / "report.json") << r.to_json() << "\n";
     const std::string replay = "eventmart chaos --seed " + std::to_string(seed) + " --duration " +
                                a.duration + " --rate " + a.rate + " --faults " + a.faults +
+                               " --mean-gap " + a.mean_gap + " --settle " + a.settle +
                                (a.bug.empty() ? "" : " --bug " + a.bug);
     if (json) {
       std::cout << r.to_json() << "\n";

@@ -95,6 +95,7 @@ class ChildProcess {
       // Only async-signal-safe calls between fork and exec.
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (::getppid() != parent) ::_exit(127);
+      ::setpgid(0, 0);  // a terminal's Ctrl-C is for chaos, which stops its children itself
       const int out = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
       const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
       if (out >= 0) {
@@ -193,8 +194,8 @@ struct Record {
   std::mutex mutex;
   sim::History history;
   std::map<Sku, std::int64_t> shelves;
-  std::set<std::string> payment_for;   // departures with a payment seen
-  std::set<std::string> welcomed;      // arrival event ids the display showed
+  std::set<std::string> payment_for;                       // departures with a payment seen
+  std::set<std::pair<std::string, std::string>> welcomed;  // (arrival id, text) shown
   std::set<std::string> delivered;     // StockReplenished event ids already put on a shelf
   std::set<std::string> dead_seen;     // dead-letter documents (by service and bytes hash)
   std::map<std::string, bool> online;  // service -> its status says "online"
@@ -607,9 +608,12 @@ class Run {
           std::lock_guard lock(record_.mutex);
           if (!welcome) return;
           observed(topic, R"("arrival":")" + welcome.value().arrival_event_id + R"(")");
-          // The display shows each arrival's welcome once (the retained copy comes again on
-          // every resubscription).
-          if (!record_.welcomed.insert(welcome.value().arrival_event_id).second) return;
+          // The display shows each welcome once: the retained copy comes again on every
+          // resubscription. A different text for the same arrival is a second welcome.
+          if (!record_.welcomed.emplace(welcome.value().arrival_event_id, welcome.value().message)
+                   .second) {
+            return;
+          }
           record_.history.welcomes.push_back(sim::ShownWelcome{welcome.value().arrival_event_id,
                                                                welcome.value().customer_id,
                                                                welcome.value().message, now_us()});
@@ -743,7 +747,8 @@ class Run {
   }
 
   void drive() {
-    workload_start_ = SteadyClock::now();
+    // The run's clock (now_s) started with the run; the schedule counts from here.
+    const double origin = now_s();
     log("workload: " + fixed(options_.rate, 0) + " departures/s for " +
         fixed(options_.duration_s, 0) + " s, " + std::to_string(result_.schedule.size()) +
         " faults scheduled");
@@ -758,7 +763,7 @@ class Run {
     std::vector<Ending> endings;
     std::int64_t visit = 0;
     while (!stop_) {
-      const double t = now_s();
+      const double t = now_s() - origin;
       while (next_fault < result_.schedule.size() && result_.schedule[next_fault].at_s <= t) {
         const ScheduledFault& f = result_.schedule[next_fault];
         begin_fault(f);
@@ -897,7 +902,7 @@ class Run {
     }
     restart_broker();
     healed_at_ = SteadyClock::now();
-    log("healed at " + fixed(now_s(), 1) + " s; waiting for quiescence");
+    log("healed at " + fixed(now_s(), 1) + " s of the run; waiting for quiescence");
   }
 
   // Quiescent: every departure paid (or dead-lettered), every service online, and nothing
@@ -923,15 +928,43 @@ class Run {
           continue;
         }
       }
-      // A relay may be waiting to publish again (its backoff outlasts a quiet spell): only
-      // empty outboxes end the wait.
-      if (outboxes_empty()) {
+      // A relay may be waiting to publish again (its backoff outlasts a quiet spell), and a
+      // consumer may still be working through what the broker queued for it while it was
+      // away (a sale publishes nothing): only empty outboxes and inboxes holding every
+      // departure and arrival end the wait.
+      if (outboxes_empty() && consumers_caught_up()) {
         settled_ = true;
         break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
     result_.settle_s = seconds_since(healed_at_);
+  }
+
+  // Inventory Intel's inbox holds every departure, Hello Helper's every arrival.
+  bool consumers_caught_up() {
+    std::vector<std::string> departures, arrivals;
+    {
+      std::lock_guard lock(record_.mutex);
+      for (const sim::DepartureTruth& d : record_.history.departures)
+        departures.push_back(d.event_id);
+      for (const sim::ArrivalTruth& a : record_.history.arrivals) arrivals.push_back(a.event_id);
+    }
+    const auto holds_all = [&](ServiceKind kind, const std::vector<std::string>& ids) {
+      Database db((out_ / "data" / (std::string(service_name(kind)) + ".sqlite")).string(),
+                  Durability::kFull);
+      std::set<std::string> inbox;
+      Statement rows = db.prepare("SELECT event_id FROM inbox");
+      while (rows.step()) inbox.insert(rows.column_text(0));
+      return std::all_of(ids.begin(), ids.end(),
+                         [&](const std::string& id) { return inbox.count(id) > 0; });
+    };
+    try {
+      return holds_all(ServiceKind::kInventoryIntel, departures) &&
+             holds_all(ServiceKind::kHelloHelper, arrivals);
+    } catch (const std::exception&) {
+      return false;  // busy: ask again
+    }
   }
 
   // Every service's outbox empty, read while it runs (WAL: a reader does not block it).
@@ -1076,7 +1109,8 @@ class Run {
   std::unique_ptr<mqtt::LiveClock> clock_;
   std::unique_ptr<mqtt::MqttBus> observer_;
   std::unique_ptr<mqtt::MqttBus> scanner_;
-  SteadyClock::time_point workload_start_ = SteadyClock::now();
+  // Set once, before any thread reads it: the origin of every time in the history.
+  const SteadyClock::time_point workload_start_ = SteadyClock::now();
   SteadyClock::time_point healed_at_ = SteadyClock::now();
   bool settled_ = false;
 };

@@ -102,6 +102,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::deque<Chunk> queue;
     std::size_t queued_bytes = 0;
     bool writing = false;
+    bool ended = false;  // the source closed: close once the queue is out
     Clock::time_point last_release{};
     Clock::time_point next_send{};
   };
@@ -118,6 +119,13 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     d.from.async_read_some(asio::buffer(d.buffer),
                            [self, &d](const boost::system::error_code& ec, std::size_t n) {
+                             if (ec == asio::error::eof) {
+                               // An orderly end: what is held still goes out, then the
+                               // connection closes.
+                               d.ended = true;
+                               self->write(d);
+                               return;
+                             }
                              if (ec) {
                                self->close(false);
                                return;
@@ -142,10 +150,15 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void write(Direction& d) {
-    if (closed_ || d.writing || d.queue.empty()) return;
+    if (closed_ || d.writing) return;
+    if (d.queue.empty()) {
+      if (d.ended) close(false);
+      return;
+    }
     auto self = shared_from_this();
     const Clock::time_point now = Clock::now();
-    Clock::time_point due = std::max(d.queue.front().release, d.next_send);
+    Clock::time_point due = d.queue.front().release;
+    if (shared_->bandwidth > 0) due = std::max(due, d.next_send);  // healed: no more waiting
     if (shared_->blackhole) due = std::max(due, now + kPoll);
     d.writing = true;
     if (due > now) {
@@ -248,26 +261,27 @@ void FaultProxy::reset_connections() {
 void FaultProxy::close() {
   if (closed_) return;
   closed_ = true;
-  auto work = [this] {
+  auto shared = shared_;
+  auto work = [this, shared] {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
-    for (auto& weak : shared_->sessions) {
+    for (auto& weak : shared->sessions) {
       if (auto s = weak.lock()) s->close(false);
     }
-    shared_->sessions.clear();
+    shared->sessions.clear();
   };
   if (io_.stopped()) {
-    work();
+    work();  // the io thread is gone (the owner joined it): nothing else touches these
     return;
   }
-  std::promise<void> done;
-  asio::post(io_, [&] {
+  // Done on the io thread, which owns the sessions; the owner keeps it running until every
+  // proxy is closed.
+  auto done = std::make_shared<std::promise<void>>();
+  asio::post(io_, [work, done] {
     work();
-    done.set_value();
+    done->set_value();
   });
-  if (done.get_future().wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
-    work();  // the io thread is gone: nothing else touches these now
-  }
+  done->get_future().wait();
 }
 
 FaultProxy::Stats FaultProxy::stats() const {

@@ -43,6 +43,7 @@ class FaultProxy {
   // Every fault off (open connections stay open).
   void heal();
   // Stops accepting and closes every connection; waits for the io thread to do it.
+  // REQUIRES: the io_context runs (or its thread was joined).
   void close();
 
   Stats stats() const;

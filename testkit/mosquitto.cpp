@@ -1,9 +1,11 @@
 #include "testkit/mosquitto.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -113,21 +115,41 @@ void Mosquitto::start() {
   if (pid_ > 0) return;
   const std::string binary = find_program("mosquitto", "EVENTMART_MOSQUITTO");
   for (int attempt = 0; attempt < 5; ++attempt) {
+    // Everything the child needs is made before fork: between fork and exec only
+    // async-signal-safe calls (the test may have threads holding locks).
+    const std::string log = dir_ + "/mosquitto.log";
+    const std::string conf = dir_ + "/mosquitto.conf";
+    const pid_t parent = ::getpid();
     pid_ = ::fork();
     if (pid_ == 0) {
-      const std::string log = dir_ + "/mosquitto.log";
-      std::freopen(log.c_str(), "a", stdout);
-      std::freopen(log.c_str(), "a", stderr);
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // dies with the test (or `eventmart chaos`)
+      if (::getppid() != parent) ::_exit(127);
+      ::setpgid(0, 0);  // a terminal's Ctrl-C is for the test, which stops the broker itself
+      const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      if (out >= 0) {
+        ::dup2(out, 1);
+        ::dup2(out, 2);
+      }
       // The broker takes none of the test's sockets along: a copy of a client's or a proxy's
       // socket in a restarted broker would keep that connection open after it was closed.
       ::close_range(3, ~0U, 0);
-      ::execl(binary.c_str(), binary.c_str(), "-c", (dir_ + "/mosquitto.conf").c_str(),
-              static_cast<char*>(nullptr));
+      ::execl(binary.c_str(), binary.c_str(), "-c", conf.c_str(), static_cast<char*>(nullptr));
       ::_exit(127);
     }
-    const bool ready = wait_until([&] { return exited() || accepts_connections(port_); },
-                                  std::chrono::seconds(10));
-    if (ready && !exited()) return;
+    bool died = false;
+    const bool ready = wait_until(
+        [&] {
+          died = died || exited();
+          return died || accepts_connections(port_);
+        },
+        std::chrono::seconds(10));
+    if (ready && !died) return;
+    if (!died) {
+      // Neither up nor gone within 10 s: not left running behind the test.
+      ::kill(pid_, SIGKILL);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+    }
     // A taken port is only logged: take another one and try again.
     pid_ = 0;
     port_ = free_loopback_port();

@@ -132,38 +132,45 @@ class AckBeforeCommitBus final : public BusWrapper {
 // crash to swallow, so the handler is put off to a timer (the service's clock, under its
 // strand) and the delivery returns at once: the transport acknowledges it before anything is
 // committed, and a process killed in between loses the event.
-template <typename Base>
-class DeferredHandlers : public Base {
+class DeferringBus final : public BusWrapper {
  public:
-  explicit DeferredHandlers(const ServiceContext& context)
-      : DeferredHandlers(context, std::make_unique<DeferringBus>(context.bus, context.clock)) {}
+  DeferringBus(Bus& target, Clock& clock) : BusWrapper(target), clock_(clock) {}
+  ~DeferringBus() override { *alive_ = false; }  // a handler put off past this never runs
+  SubscriptionId subscribe(const std::string& filter, MessageHandler handler) override {
+    return BusWrapper::subscribe(filter, [this, handler](const Delivery& delivery) {
+      // A Delivery refers to the transport's buffers: keep copies of what it refers to.
+      clock_.call_after(
+          kDeferUs, [alive = alive_, handler, topic = delivery.topic, envelope = delivery.envelope,
+                     redelivered = delivery.redelivered, raw = std::string(delivery.raw)] {
+            if (!*alive) return;
+            try {
+              handler(Delivery{topic, envelope, redelivered, raw});
+            } catch (...) {
+              // Already acknowledged: the event is gone for good.
+            }
+          });
+    });
+  }
 
  private:
-  class DeferringBus final : public BusWrapper {
-   public:
-    DeferringBus(Bus& target, Clock& clock) : BusWrapper(target), clock_(clock) {}
-    SubscriptionId subscribe(const std::string& filter, MessageHandler handler) override {
-      return BusWrapper::subscribe(filter, [this, handler](const Delivery& delivery) {
-        // A Delivery refers to the transport's buffers: keep copies of what it refers to.
-        clock_.call_after(kDeferUs,
-                          [handler, topic = delivery.topic, envelope = delivery.envelope,
-                           redelivered = delivery.redelivered, raw = std::string(delivery.raw)] {
-                            try {
-                              handler(Delivery{topic, envelope, redelivered, raw});
-                            } catch (...) {
-                              // Already acknowledged: the event is gone for good.
-                            }
-                          });
-      });
-    }
+  static constexpr std::int64_t kDeferUs = 200'000;
+  Clock& clock_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
 
-   private:
-    static constexpr std::int64_t kDeferUs = 200'000;
-    Clock& clock_;
-  };
-  DeferredHandlers(const ServiceContext& context, std::unique_ptr<DeferringBus> bus)
-      : Base(with_buses(context, *bus, context.logistics_bus)), bus_(std::move(bus)) {}
-  std::unique_ptr<DeferringBus> bus_;
+// Holds the bus a service sees, as a base class before the service: built first, destroyed
+// after it (the service still talks to its bus as it goes).
+struct HoldsDeferringBus {
+  HoldsDeferringBus(Bus& target, Clock& clock) : deferring(target, clock) {}
+  DeferringBus deferring;
+};
+
+template <typename Base>
+class DeferredHandlers : private HoldsDeferringBus, public Base {
+ public:
+  explicit DeferredHandlers(const ServiceContext& context)
+      : HoldsDeferringBus(context.bus, context.clock),
+        Base(with_buses(context, deferring, context.logistics_bus)) {}
 };
 
 }  // namespace eventmart::sim
