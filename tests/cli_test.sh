@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The command-line contract of `eventmart sim`, `serve`, `scan` and `load`: exit codes, --help,
+# The command-line contract of `eventmart sim`, `serve`, `scan`, `load` and `chaos`: exit codes, --help,
 # --json keys, replay, options from EVENTMART_* variables and config files.
 set -u
 bin="$1"
@@ -55,6 +55,7 @@ done
 
 h1=$("$bin" sim --seed 11 --customers 200 --hours 2 --faults swarm --json | grep -o '"trace_hash":"[0-9a-f]*"')
 h2=$("$bin" sim --seed 11 --customers 200 --hours 2 --faults swarm --json | grep -o '"trace_hash":"[0-9a-f]*"')
+
 if [ -n "$h1" ] && [ "$h1" = "$h2" ]; then echo "ok   a swarm seed replays with the same trace hash across processes"; else echo "FAIL swarm replay differs: $h1 vs $h2"; failures=$((failures + 1)); fi
 
 check "a bug is caught: exit 1" 1 "$bin" sim --bug float-money --customers 100 --hours 1
@@ -133,6 +134,19 @@ for opt in --max-payload-bytes --max-basket-lines --max-units-per-line --max-bas
   contains "serve help explains $opt" /tmp/eventmart-cli.$$.out "$opt"
 done
 check "a scan id with a blank is bad usage" 2 "$bin" scan arrival --customer 2 --scan-id "a b"
+
+# chaos: usage only here (the runs themselves are the CTest label "chaos").
+check "chaos --help exits 0" 0 "$bin" chaos --help
+for opt in --seed --runs --duration --rate --faults --out --json --bug; do
+  contains "chaos help explains $opt" /tmp/eventmart-cli.$$.out "$opt"
+done
+check "chaos: an unknown fault kind is bad usage" 2 "$bin" chaos --faults reset,meteor
+contains "chaos names the unknown kind" /tmp/eventmart-cli.$$.err "meteor"
+check "chaos: a zero rate is bad usage" 2 "$bin" chaos --rate 0
+check "chaos: a one-second run is bad usage" 2 "$bin" chaos --duration 1
+check "chaos: zero runs is bad usage" 2 "$bin" chaos --runs 0
+check "chaos: a serve binary that is not there is bad usage" 2 "$bin" chaos --serve-binary /nonexistent/eventmart
+check "the shipped serve has no --bug" 2 "$bin" serve --service fastlane-finale --bug no-dedup
 
 rm -f /tmp/eventmart-cli.$$.*
 echo "cli contract: $failures failed"
