@@ -508,15 +508,15 @@ void MqttBus::on_connection_lost(std::uint64_t generation, const std::string& ca
   is_connected_ = false;
   ready_ = false;
   ++stats_.connection_losses;
-  // What the broker confirmed in the last moments may be gone with it: first in line for the
-  // next connection, in the order it was first sent (a retained message keeps its order).
-  const std::int64_t since = clock_.now_us() - options_.resend_confirmed_ms * 1000;
-  for (auto c = recently_confirmed_.rbegin(); c != recently_confirmed_.rend(); ++c) {
-    if (c->at_us < since) break;
-    ++stats_.resent_after_loss;
-    backlog_.push_front(std::move(c->copy));
+  // What the broker confirmed within confirm_after_ms may be gone with it: reported failed,
+  // so the relay publishes it again from its outbox.
+  for (Held& h : held_) {
+    ++stats_.confirmations_withdrawn;
+    fail_later(std::move(h.on_done));
   }
-  recently_confirmed_.clear();
+  held_.clear();
+  if (release_timer_ != 0) clock_.cancel(release_timer_);
+  release_timer_ = 0;
   retire_connection();
   const bool short_lived = clock_.now_us() - connected_at_us_ < kShortLivedUs;
   short_connections_ = short_lived ? short_connections_ + 1 : 0;
@@ -591,6 +591,11 @@ void MqttBus::stop(std::chrono::milliseconds timeout) {
     stopping_ = true;
     if (reconnect_timer_ != 0) clock_.cancel(reconnect_timer_);
     reconnect_timer_ = 0;
+    // Held confirmations are not reported: no callback runs after stop (the rows stay in the
+    // outbox and go out again, as duplicates, after the next start).
+    if (release_timer_ != 0) clock_.cancel(release_timer_);
+    release_timer_ = 0;
+    held_.clear();
     connection = std::move(connection_);  // destroyed here, below, not on the timer thread
     if (drain_) drain = std::move(drain_->connection);
     drain_.reset();
@@ -838,10 +843,7 @@ void MqttBus::flush_backlog() {
 
 void MqttBus::send(Outgoing out) {
   const std::uint64_t token_id = next_token_++;
-  Outgoing copy;
-  if (options_.resend_confirmed_ms > 0)
-    copy = Outgoing{out.topic, out.bytes, out.qos, out.retain, {}};
-  pending_.emplace(token_id, Pending{generation_, std::move(out.on_done), std::move(copy)});
+  pending_.emplace(token_id, Pending{generation_, std::move(out.on_done), out.qos});
   ++stats_.published;
   auto msg = ::mqtt::make_message(out.topic, out.bytes.data(), out.bytes.size(),
                                   static_cast<int>(out.qos), out.retain == Retain::kYes);
@@ -1015,24 +1017,43 @@ void MqttBus::on_publish_done(std::uint64_t token_id, PublishOutcome outcome) {
   auto it = pending_.find(token_id);
   if (it == pending_.end()) return;  // failed already, when its connection ended
   PublishCallback cb = std::move(it->second.on_done);
-  Outgoing copy = std::move(it->second.copy);
+  const bool held = it->second.qos != Qos::kAtMostOnce && options_.confirm_after_ms > 0;
   pending_.erase(it);
   if (outcome == PublishOutcome::kConfirmed) {
     ++stats_.confirmed;
-    if (options_.resend_confirmed_ms > 0 && copy.qos != Qos::kAtMostOnce) {
-      const std::int64_t now = clock_.now_us();
-      recently_confirmed_.push_back(Confirmed{std::move(copy), now});
-      while (recently_confirmed_.front().at_us < now - options_.resend_confirmed_ms * 1000) {
-        recently_confirmed_.pop_front();
-      }
-    }
   } else {
     ++stats_.failed;
   }
   flush_backlog();
   if (!cb) return;
   if (outcome == PublishOutcome::kFailed) return fail_later(std::move(cb));
+  if (held) {
+    held_.push_back(Held{clock_.now_us(), std::move(cb)});
+    if (release_timer_ == 0) {
+      release_timer_ =
+          clock_.call_after(options_.confirm_after_ms * 1000, [this] { release_confirmations(); });
+    }
+    return;
+  }
   cb(outcome);
+}
+
+void MqttBus::release_confirmations() {
+  std::lock_guard lock(strand_);
+  release_timer_ = 0;
+  if (stopping_) return;
+  const std::int64_t now = clock_.now_us();
+  const std::int64_t hold = options_.confirm_after_ms * 1000;
+  std::vector<PublishCallback> due;
+  while (!held_.empty() && held_.front().confirmed_at_us + hold <= now) {
+    due.push_back(std::move(held_.front().on_done));
+    held_.pop_front();
+  }
+  if (!held_.empty()) {
+    release_timer_ = clock_.call_after(held_.front().confirmed_at_us + hold - now,
+                                       [this] { release_confirmations(); });
+  }
+  for (PublishCallback& cb : due) cb(PublishOutcome::kConfirmed);
 }
 
 void MqttBus::fail_later(PublishCallback on_done) {

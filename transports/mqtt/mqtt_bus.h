@@ -28,10 +28,12 @@
 // does. A thread holding the strand never calls into Paho outside a message callback: calls are
 // queued and made from the timer thread without the strand.
 //
-// A broker that confirmed a publish may still lose it: mosquitto writes its persistence after
-// it acknowledged, so a broker killed with -9 forgets its last instant (found by `eventmart
-// chaos`). What was confirmed within resend_confirmed_ms before a connection was lost is sent
-// again first on the next one; consumers drop the copies by event id.
+// A confirmation is held before it is reported. mosquitto acknowledges a publish before its
+// persistence file holds it, so a broker killed with -9 forgets what it confirmed in its last
+// instant (found by `eventmart chaos`). A QoS 1 publish is reported kConfirmed only once the
+// connection it was confirmed on has outlived the confirmation by confirm_after_ms; a
+// connection lost before that reports it kFailed, so the outbox relay, whose row is still
+// there (durable, unlike any copy in memory), publishes it again. Consumers drop the copies.
 //
 // Also: a bounded in-flight window (max_in_flight publishes handed to Paho at once); a message
 // that cannot be decoded, or is over the InputLimits, goes to the malformed handler (the
@@ -88,11 +90,9 @@ struct MqttOptions {
   // Called on Paho's thread when the bus stops while a message it could not handle is in hand:
   // it must not return (returning would acknowledge the message). Default: std::_Exit(75).
   std::function<void()> on_abandon;
-  // Publishes the broker confirmed within this long before a connection was lost are sent
-  // again (before anything else) on the next connection. mosquitto acknowledges a message
-  // before its persistence file holds it, so one killed with -9 forgets what it confirmed in
-  // its last instant; the consumers' inboxes drop the copies this sends. 0: never.
-  std::int64_t resend_confirmed_ms = 2000;
+  // How long a confirmed QoS 1 publish is held before it is reported kConfirmed; a connection
+  // lost in the meantime reports it kFailed instead (see above). 0: reported at once.
+  std::int64_t confirm_after_ms = 2000;
   int reconnect_min_s = 1;
   int reconnect_max_s = 30;
   int connect_timeout_s = 5;
@@ -109,7 +109,9 @@ struct MqttStats {
   std::uint64_t connects = 0;  // successful connections, the first one included
   std::uint64_t connect_failures = 0;
   std::uint64_t connection_losses = 0;
-  std::uint64_t resent_after_loss = 0;  // confirmed publishes sent again after a lost connection
+  // Confirmed by the broker, then reported failed: the connection was lost within
+  // confirm_after_ms of the confirmation (the broker may have forgotten them).
+  std::uint64_t confirmations_withdrawn = 0;
   std::uint64_t subscriptions_acknowledged = 0;  // SUBACKs granting the subscription
   std::size_t in_flight = 0;
   std::size_t backlog = 0;  // waiting for a slot in the in-flight window, or a connection
@@ -197,18 +199,14 @@ class MqttBus final : public Bus {
   struct Outgoing {
     std::string topic;
     std::string bytes;
-    Qos qos = Qos::kAtLeastOnce;
-    Retain retain = Retain::kNo;
+    Qos qos;
+    Retain retain;
     PublishCallback on_done;
   };
   struct Pending {
     std::uint64_t generation;  // the connection it was sent on
     PublishCallback on_done;
-    Outgoing copy;  // what was sent (without on_done), kept when resend_confirmed_ms > 0
-  };
-  struct Confirmed {
-    Outgoing copy;
-    std::int64_t at_us;
+    Qos qos = Qos::kAtLeastOnce;
   };
 
   // Connection lifecycle, under the strand unless said otherwise.
@@ -245,6 +243,8 @@ class MqttBus final : public Bus {
   void flush_backlog();
   void on_publish_done(std::uint64_t token_id, PublishOutcome outcome);
   void fail_later(PublishCallback on_done);
+  // Reports the held confirmations that have aged past confirm_after_ms; arms the next timer.
+  void release_confirmations();
 
   // Runs `fn` on the timer thread under the strand, unless the bus is destroyed by then.
   void post_alive(std::function<void()> fn);
@@ -280,7 +280,12 @@ class MqttBus final : public Bus {
   std::map<std::uint64_t, Pending> pending_;  // token id -> what to tell when it completes
   std::uint64_t next_token_ = 1;
   std::deque<Outgoing> backlog_;
-  std::deque<Confirmed> recently_confirmed_;  // within resend_confirmed_ms, oldest first
+  struct Held {
+    std::int64_t confirmed_at_us;
+    PublishCallback on_done;
+  };
+  std::deque<Held> held_;  // confirmed, not yet reported (oldest first)
+  TimerId release_timer_ = 0;
   MqttStats stats_;
   bool started_ = false;
   std::atomic<bool> stopping_{false};  // also read by a handler retry waiting on Paho's thread
