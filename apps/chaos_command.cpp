@@ -67,6 +67,48 @@ po::options_description describe(ChaosArgs& a) {
   return desc;
 }
 
+std::string replay_command(const ChaosArgs& a, std::uint64_t seed) {
+  return "eventmart chaos --seed " + std::to_string(seed) + " --duration " + a.duration +
+         " --rate " + a.rate + " --faults " + a.faults + " --mean-gap " + a.mean_gap +
+         " --settle " + a.settle + (a.bug.empty() ? "" : " --bug " + a.bug);
+}
+
+// What the runs came to, for the summary line.
+struct Tally {
+  std::uint64_t done = 0;
+  std::uint64_t broken = 0;  // not carried out (no verdict)
+  std::vector<std::uint64_t> failing;
+  std::map<std::string, std::int64_t> faults;
+  std::int64_t departures = 0;
+  std::int64_t payments = 0;
+
+  void add(std::uint64_t seed, const chaos::ChaosResult& r) {
+    ++done;
+    if (!r.error.empty()) {
+      ++broken;
+    } else if (!r.passed()) {
+      failing.push_back(seed);
+    }
+    for (const auto& [kind, n] : r.faults_injected) faults[kind] += n;
+    departures += r.departures_sent;
+    payments += r.payments_seen;
+  }
+
+  void print(bool interrupted) const {
+    std::cout << "\nchaos: " << done << " run(s), " << (done - failing.size() - broken)
+              << " passed, " << failing.size() << " with violations"
+              << (broken ? ", " + std::to_string(broken) + " not run" : "")
+              << (interrupted ? " (interrupted)" : "") << "\n  faults:";
+    for (const auto& [kind, n] : faults) std::cout << " " << kind << " " << n;
+    std::cout << "\n  departures " << departures << ", payment messages " << payments << "\n";
+    if (!failing.empty()) {
+      std::cout << "  failing seeds:";
+      for (std::uint64_t s : failing) std::cout << " " << s;
+      std::cout << "\n";
+    }
+  }
+};
+
 std::string self_path() {
   std::error_code ec;
   const auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
@@ -142,10 +184,7 @@ int run_chaos_command(const std::vector<std::string>& args) {
   ::signal(SIGPIPE, SIG_IGN);
 
   StderrLogger logger(level);
-  std::uint64_t failed = 0, broken = 0, done = 0;
-  std::map<std::string, std::int64_t> faults;
-  std::int64_t departures = 0, payments = 0;
-  std::vector<std::uint64_t> failing;
+  Tally tally;
   const std::uint64_t first = options.seed;
   for (std::uint64_t seed = first; seed < first + runs && !interrupted; ++seed) {
     chaos::ChaosOptions o = options;
@@ -154,13 +193,8 @@ int run_chaos_command(const std::vector<std::string>& args) {
     std::cerr << "chaos: run " << (seed - first + 1) << "/" << runs << ", seed " << seed
               << ", files in " << o.out_dir << "\n";
     const chaos::ChaosResult r = chaos::run_chaos(o, logger, interrupted);
-    ++done;
     std::ofstream(std::filesystem::path(o.out_dir) / "report.txt") << r.to_text();
     std::ofstream(std::filesystem::path(o.out_dir) / "report.json") << r.to_json() << "\n";
-    const std::string replay = "eventmart chaos --seed " + std::to_string(seed) + " --duration " +
-                               a.duration + " --rate " + a.rate + " --faults " + a.faults +
-                               " --mean-gap " + a.mean_gap + " --settle " + a.settle +
-                               (a.bug.empty() ? "" : " --bug " + a.bug);
     if (json) {
       std::cout << r.to_json() << "\n";
     } else {
@@ -170,32 +204,13 @@ int run_chaos_command(const std::vector<std::string>& args) {
                                       : "NOT RUN")
                 << "\n"
                 << r.to_text();
-      if (!r.passed()) std::cout << "  replay the schedule: " << replay << "\n";
+      if (!r.passed()) std::cout << "  replay the schedule: " << replay_command(a, seed) << "\n";
       std::cout.flush();
     }
-    if (!r.error.empty()) {
-      ++broken;
-    } else if (!r.passed()) {
-      ++failed;
-      failing.push_back(seed);
-    }
-    for (const auto& [kind, n] : r.faults_injected) faults[kind] += n;
-    departures += r.departures_sent;
-    payments += r.payments_seen;
+    tally.add(seed, r);
   }
-  if (!json) {
-    std::cout << "\nchaos: " << done << " run(s), " << (done - failed - broken) << " passed, "
-              << failed << " with violations"
-              << (broken ? ", " + std::to_string(broken) + " not run" : "")
-              << (interrupted ? " (interrupted)" : "") << "\n  faults:";
-    for (const auto& [kind, n] : faults) std::cout << " " << kind << " " << n;
-    std::cout << "\n  departures " << departures << ", payment messages " << payments << "\n";
-    if (!failing.empty()) {
-      std::cout << "  failing seeds:";
-      for (std::uint64_t s : failing) std::cout << " " << s;
-      std::cout << "\n";
-    }
-  }
+  if (!json) tally.print(interrupted);
+  const std::uint64_t failed = tally.failing.size(), broken = tally.broken;
   if (failed > 0) return 1;
   if (interrupted) return 130;
   if (broken > 0) return 3;
