@@ -35,6 +35,7 @@ struct SimCommand {
   bool json = false;
   unsigned jobs = 2;
   std::string trace_file;
+  std::string html_file;
 };
 
 po::options_description describe(SimArgs& a) {
@@ -111,9 +112,12 @@ po::options_description describe(SimArgs& a) {
       "trace", po::value<std::string>()->value_name("FILE"),
       "write every publish, delivery, acknowledgement, confirmation and fault of the run as "
       "JSON Lines with its virtual time (one seed only)")(
-      "check-determinism",
-      "run each seed twice; on a mismatch, print the first trace entry "
-      "where the two runs differ")(
+      "html", po::value<std::string>()->value_name("FILE"),
+      "write the run as one self-contained HTML page: summary, a timeline of every message "
+      "and outage (a failing run opens at its first violation), stock, latency and delivery "
+      "charts (one seed only)")("check-determinism",
+                                "run each seed twice; on a mismatch, print the first trace entry "
+                                "where the two runs differ")(
       "bug", po::value(&a.bug)->value_name("NAME"),
       "run a deliberately broken service variant to watch the harness catch it; 'list' "
       "names them");
@@ -237,6 +241,10 @@ SimCommand to_command(const SimArgs& a, const po::variables_map& vm) {
     c.trace_file = vm["trace"].as<std::string>();
     if (c.many) throw UsageError{"--trace writes one run: it cannot go with --seeds"};
   }
+  if (vm.count("html")) {
+    c.html_file = vm["html"].as<std::string>();
+    if (c.many) throw UsageError{"--html writes one run: it cannot go with --seeds"};
+  }
   if (const sim::OptionCheck error = sim::validate(o)) {
     throw UsageError{std::string(flag_of(error->option)) + " " + error->problem};
   }
@@ -286,11 +294,24 @@ int run_one(const SimCommand& c) {
     std::cerr << "eventmart sim: " << e.message << "\n";
     return 2;
   }
-  const SeedOutcome outcome =
-      run_seed(c.plan, c.first_seed,
-               trace ? std::function<void(const sim::TraceEntry&)>(
-                           [&](const sim::TraceEntry& e) { trace->write(e); })
-                     : nullptr);
+  std::unique_ptr<TimelineRecorder> timeline;
+  if (!c.html_file.empty()) timeline = std::make_unique<TimelineRecorder>(sim::kStoreOpensAtUs);
+  std::function<void(const sim::TraceEntry&)> listener;
+  if (trace || timeline) {
+    listener = [&](const sim::TraceEntry& e) {
+      if (trace) trace->write(e);
+      if (timeline) timeline->add(e);
+    };
+  }
+  const SeedOutcome outcome = run_seed(c.plan, c.first_seed, listener);
+  if (timeline) {
+    try {
+      write_html_report(c.html_file, sim_html_report(c.plan, outcome, *timeline));
+    } catch (const UsageError& e) {
+      std::cerr << "eventmart sim: " << e.message << "\n";
+      return 2;
+    }
+  }
   if (c.json) {
     print_json(c.plan, outcome);
   } else {

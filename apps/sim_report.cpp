@@ -233,6 +233,80 @@ void print_report(const RunPlan& plan, const SeedOutcome& o) {
   print_invariants(o);
 }
 
+HtmlReport sim_html_report(const RunPlan& plan, const SeedOutcome& o,
+                           const TimelineRecorder& timeline) {
+  const sim::SimResult& r = o.result;
+  const sim::SimStats& s = r.stats;
+  const sim::FaultOptions& fo = r.options.faults;
+  const sim::FaultCounts& f = s.faults;
+  HtmlReport h;
+  h.title =
+      "eventmart sim: seed " + std::to_string(o.seed) + ", " + std::to_string(s.customers) +
+      " customers" +
+      (r.options.bug == sim::Bug::kNone ? ""
+                                        : ", bug " + std::string(sim::bug_name(r.options.bug)));
+  h.kind = "sim";
+  h.replay = replay_command(plan, o.seed);
+  h.origin_us = sim::kStoreOpensAtUs;
+  h.duration_us = s.virtual_us;
+  h.open_us = r.options.open_duration_us;
+  const auto row = [&](const char* section, const char* label, const std::string& value) {
+    h.rows.emplace_back(section, label, value);
+  };
+  const auto num = [](std::int64_t x) { return std::to_string(x); };
+  row("run", "seed", std::to_string(o.seed));
+  row("run", "customers", num(s.customers));
+  row("run", "products", num(r.options.products));
+  row("run", "open", duration_text(r.options.open_duration_us));
+  row("run", "faults", plan.swarm ? "swarm (drawn from the seed)" : fo.any() ? "as given" : "none");
+  row("run", "QoS", fo.qos == Qos::kAtLeastOnce ? "1" : "0");
+  row("run", "durability", r.options.durability == Durability::kFull ? "full" : "normal");
+  row("run", "bug", std::string(sim::bug_name(r.options.bug)));
+  const std::pair<const char*, std::int64_t> counts[] = {
+      {"dropped", f.dropped},
+      {"duplicated", f.duplicated},
+      {"delayed", f.delayed},
+      {"reordered", f.reordered},
+      {"partitions", f.partitions},
+      {"crashes", f.crashes},
+      {"... before commit", f.crashes_before_commit},
+      {"... after commit", f.crashes_after_commit},
+      {"broker restarts", f.broker_restarts},
+      {"publishes refused", f.publishes_refused},
+      {"power losses", f.power_losses},
+      {"I/O errors", f.io_errors},
+      {"disk-full windows", f.disk_full_windows},
+      {"writes refused (full)", f.disk_full_refusals},
+  };
+  bool any = false;
+  for (const auto& [label, n] : counts) {
+    if (n == 0) continue;
+    row("faults", label, num(n));
+    any = true;
+  }
+  if (!any) row("faults", "none", "");
+  row("outcome", "store day",
+      duration_text(s.virtual_us) + " virtual in " + std::to_string(o.wall_seconds).substr(0, 5) +
+          " s");
+  row("outcome", "arrivals", num(s.arrivals) + " (" + num(s.unknown_cards) + " unknown cards)");
+  row("outcome", "departures", num(s.departures) + " with " + num(s.units_sold) + " units");
+  row("outcome", "payments", num(s.payments) + ", revenue " + cents_to_text(s.revenue_cents));
+  row("outcome", "restocks",
+      num(s.restocks_requested) + " ordered, " + num(s.restocks_delivered) + " delivered");
+  row("outcome", "bus", num(s.publishes) + " publishes, " + num(s.deliveries) + " deliveries");
+  row("outcome", "duplicates recognised", num(s.duplicates_detected));
+  row("outcome", "redelivered after loss", num(s.redelivered_after_loss));
+  row("outcome", "dead letters", num(s.dead_letters));
+  row("outcome", "handler failures (bugs)", num(s.handler_failures));
+  row("outcome", "quiescent", r.history.quiescent ? "yes" : "no");
+  row("outcome", "trace", to_hex64(r.trace_hash) + " (" + num(s.trace_entries) + " entries)");
+  h.invariants = o.invariants;
+  h.history = &r.history;
+  h.outages = r.outages;
+  h.timeline = &timeline;
+  return h;
+}
+
 void print_summary(const RunPlan& plan, const SeedSummary& summary, const SummaryRange& range,
                    bool json) {
   if (json) {

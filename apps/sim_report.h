@@ -6,12 +6,17 @@
 #include <fstream>
 #include <string>
 
+#include "apps/html_report.h"
 #include "apps/seed_runner.h"
 
 namespace eventmart::apps {
 
 void print_report(const RunPlan& plan, const SeedOutcome& outcome);
 void print_json(const RunPlan& plan, const SeedOutcome& outcome);
+
+// The HTML report of one run (apps/html_report.h); `timeline` holds its trace.
+HtmlReport sim_html_report(const RunPlan& plan, const SeedOutcome& outcome,
+                           const TimelineRecorder& timeline);
 
 struct SummaryRange {
   std::uint64_t first = 0;

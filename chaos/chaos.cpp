@@ -536,7 +536,7 @@ class Run {
       h.price_cents[p.sku] = p.price_cents;
       h.restock_threshold[p.sku] = p.restock_threshold;
       record_.shelves[p.sku] = p.stock;
-      h.stock_readings.push_back(sim::StockReading{p.sku, p.stock, 0, 0});
+      h.stock_readings.push_back(sim::StockReading{p.sku, p.stock, 0, 0, {}});
     }
     h.generic_welcome = welcome_message(std::nullopt, 0);
     for (const Customer& c : default_store().customers) names_[c.customer_id] = c.name;
@@ -1030,7 +1030,7 @@ class Run {
           for (const auto& [sku, record] : store.all()) {
             h.final_stock[sku] = sim::FinalStock{record.stock, record.shortfall};
             h.stock_readings.push_back(
-                sim::StockReading{sku, record.stock, record.shortfall, now_us()});
+                sim::StockReading{sku, record.stock, record.shortfall, now_us(), {}});
           }
           std::set<std::string> booked;
           for (const sim::DepartureTruth& d : h.departures) {
@@ -1062,10 +1062,10 @@ class Run {
     for (const sim::DepartureTruth& d : h.departures) departures[d.event_id] = &d;
     std::map<Sku, std::int64_t> level;
     for (const Product& p : default_store().products) level[p.sku] = p.stock;
-    const auto reading = [&](Sku sku, std::int64_t at_us) {
+    const auto reading = [&](Sku sku, std::int64_t at_us, const std::string& event_id) {
       const std::int64_t l = level[sku];
       h.stock_readings.push_back(sim::StockReading{sku, std::max<std::int64_t>(l, 0),
-                                                   std::max<std::int64_t>(-l, 0), at_us});
+                                                   std::max<std::int64_t>(-l, 0), at_us, event_id});
     };
     Statement rows =
         db.prepare("SELECT event_id, received_at_us FROM inbox ORDER BY received_at_us, event_id");
@@ -1076,11 +1076,11 @@ class Run {
       if (auto d = departures.find(id); d != departures.end()) {
         for (const LineItem& item : d->second->basket) {
           level[item.sku] -= item.quantity;
-          reading(item.sku, at_us);
+          reading(item.sku, at_us, id);
         }
       } else if (auto r = record_.replenishments.find(id); r != record_.replenishments.end()) {
         level[r->second.sku] += r->second.quantity;
-        reading(r->second.sku, at_us);
+        reading(r->second.sku, at_us, id);
       }
     }
   }

@@ -1,9 +1,11 @@
 #include "properties/invariants.h"
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "services/hello_helper.h"
 
@@ -12,32 +14,37 @@ namespace {
 constexpr std::size_t kMaxExamples = 5;
 }
 
-void InvariantResult::violate(std::string what) {
+void InvariantResult::violate(std::string what, Evidence about) {
   ++violations;
-  if (examples.size() < kMaxExamples) examples.push_back(std::move(what));
+  if (examples.size() < kMaxExamples) {
+    examples.push_back(std::move(what));
+    evidence.push_back(std::move(about));
+  }
 }
 
 InvariantResult check_stock_never_negative(const sim::History& history) {
-  InvariantResult result{"stock_never_negative", 0, {}};
+  InvariantResult result{"stock_never_negative", 0, {}, {}};
   for (const sim::StockReading& r : history.stock_readings) {
     if (r.stock < 0 || r.shortfall < 0) {
       result.violate("sku " + std::to_string(r.sku) + " recorded stock " + std::to_string(r.stock) +
-                     ", shortfall " + std::to_string(r.shortfall) +
-                     " at t=" + std::to_string(r.at_us) + "us");
+                         ", shortfall " + std::to_string(r.shortfall) +
+                         " at t=" + std::to_string(r.at_us) + "us",
+                     Evidence{"", r.at_us, r.sku});
     }
   }
   for (const auto& [sku, final] : history.final_stock) {
     if (final.stock < 0 || final.shortfall < 0) {
       result.violate("sku " + std::to_string(sku) + " ends with stock " +
-                     std::to_string(final.stock) + ", shortfall " +
-                     std::to_string(final.shortfall));
+                         std::to_string(final.stock) + ", shortfall " +
+                         std::to_string(final.shortfall),
+                     Evidence{"", -1, sku});
     }
   }
   return result;
 }
 
 InvariantResult check_payment_equals_basket(const sim::History& history) {
-  InvariantResult result{"payment_equals_basket", 0, {}};
+  InvariantResult result{"payment_equals_basket", 0, {}, {}};
   std::map<std::string, const sim::DepartureTruth*> truth_by_event;
   for (const auto& d : history.departures) {
     if (!d.event_id.empty()) truth_by_event[d.event_id] = &d;
@@ -49,7 +56,8 @@ InvariantResult check_payment_equals_basket(const sim::History& history) {
     auto truth = truth_by_event.find(p.departure_event_id);
     if (truth == truth_by_event.end()) {
       result.violate("payment " + p.event_id + " settles departure '" + p.departure_event_id +
-                     "', which no customer made");
+                         "', which no customer made",
+                     Evidence{p.event_id, p.at_us, 0});
       continue;
     }
     std::int64_t expected = 0;
@@ -59,8 +67,9 @@ InvariantResult check_payment_equals_basket(const sim::History& history) {
     }
     if (p.total_cents != expected) {
       result.violate("payment " + p.event_id + " for " + truth->second->scan_id + " is " +
-                     std::to_string(p.total_cents) + " cents; the basket costs " +
-                     std::to_string(expected) + " cents");
+                         std::to_string(p.total_cents) + " cents; the basket costs " +
+                         std::to_string(expected) + " cents",
+                     Evidence{p.event_id, p.at_us, 0});
     }
   }
   return result;
@@ -96,7 +105,7 @@ Crossings crossings_of(const sim::History& history) {
 }  // namespace
 
 InvariantResult check_restock_once_per_crossing(const sim::History& history) {
-  InvariantResult result{"restock_once_per_crossing", 0, {}};
+  InvariantResult result{"restock_once_per_crossing", 0, {}, {}};
   const Crossings crossings = crossings_of(history);
   std::map<Sku, std::set<std::string>> orders_of;      // sku -> its orders' ids
   std::map<std::string, std::set<Sku>> skus_of_order;  // order id -> the skus it was for
@@ -111,7 +120,8 @@ InvariantResult check_restock_once_per_crossing(const sim::History& history) {
       std::string list;
       for (Sku sku : skus) list += (list.empty() ? "" : ", ") + std::to_string(sku);
       result.violate("restock order " + id + " was raised for " + std::to_string(skus.size()) +
-                     " products (skus " + list + "): each product's order must be its own");
+                         " products (skus " + list + "): each product's order must be its own",
+                     Evidence{id, -1, *skus.begin()});
     }
   }
   std::set<Sku> skus;
@@ -122,9 +132,10 @@ InvariantResult check_restock_once_per_crossing(const sim::History& history) {
     const auto raised =
         static_cast<std::int64_t>(orders_of.count(sku) ? orders_of.at(sku).size() : 0);
     if (history.at_most_once ? raised > crossed : raised != crossed) {
-      result.violate("sku " + std::to_string(sku) + " crossed below its threshold " +
-                     std::to_string(crossed) + " time(s) but " + std::to_string(raised) +
-                     " restock(s) were raised");
+      result.violate(
+          "sku " + std::to_string(sku) + " crossed below its threshold " + std::to_string(crossed) +
+              " time(s) but " + std::to_string(raised) + " restock(s) were raised",
+          Evidence{"", crossings.last_at_us.count(sku) ? crossings.last_at_us.at(sku) : -1, sku});
     }
   }
   if (!history.at_most_once && history.quiescent) {
@@ -137,11 +148,13 @@ InvariantResult check_restock_once_per_crossing(const sim::History& history) {
       for (const std::string& id : ids) {
         auto it = delivered_to.find(id);
         if (it == delivered_to.end()) {
-          result.violate("restock " + id + " for sku " + std::to_string(sku) +
-                         " was never delivered");
+          result.violate(
+              "restock " + id + " for sku " + std::to_string(sku) + " was never delivered",
+              Evidence{id, -1, sku});
         } else if (!it->second.count(sku)) {
           result.violate("restock " + id + " for sku " + std::to_string(sku) +
-                         " was delivered to another product's shelf");
+                             " was delivered to another product's shelf",
+                         Evidence{id, -1, sku});
         }
       }
     }
@@ -150,7 +163,7 @@ InvariantResult check_restock_once_per_crossing(const sim::History& history) {
 }
 
 InvariantResult check_no_product_left_short(const sim::History& history) {
-  InvariantResult result{"no_product_left_short", 0, {}};
+  InvariantResult result{"no_product_left_short", 0, {}, {}};
   if (history.at_most_once || !history.quiescent) {
     result.checked = false;  // a lost order is expected at QoS 0; nothing is final unquiet
     return result;
@@ -176,8 +189,9 @@ InvariantResult check_no_product_left_short(const sim::History& history) {
     }
     if (!covered) {
       result.violate("sku " + std::to_string(sku) + " ends below its threshold (level " +
-                     std::to_string(level) + " < " + std::to_string(threshold->second) +
-                     ") with no restock order outstanding or delivered for it");
+                         std::to_string(level) + " < " + std::to_string(threshold->second) +
+                         ") with no restock order outstanding or delivered for it",
+                     Evidence{"", crossings.last_at_us.at(sku), sku});
     }
   }
   return result;
@@ -190,14 +204,15 @@ namespace {
 // always a violation ("... was never paid", "... was charged 2 times").
 void expect_exactly_once(InvariantResult& result, std::int64_t times, bool loss_allowed,
                          const std::string& what, std::string_view never_verb,
-                         std::string_view repeated_verb) {
+                         std::string_view repeated_verb, const Evidence& about) {
   if (times == 0 && loss_allowed) {
     ++result.lost;
   } else if (times == 0) {
-    result.violate(what + " was never " + std::string(never_verb));
+    result.violate(what + " was never " + std::string(never_verb), about);
   } else if (times > 1) {
-    result.violate(what + " was " + std::string(repeated_verb) + " " + std::to_string(times) +
-                   " times");
+    result.violate(
+        what + " was " + std::string(repeated_verb) + " " + std::to_string(times) + " times",
+        about);
   }
 }
 
@@ -217,7 +232,7 @@ std::set<std::string> given_up_by(const sim::History& history, std::string_view 
 }  // namespace
 
 InvariantResult check_welcome_once_per_arrival(const sim::History& history) {
-  InvariantResult result{"welcome_once_per_arrival", 0, {}};
+  InvariantResult result{"welcome_once_per_arrival", 0, {}, {}};
   const std::set<std::string> dead = given_up_by(history, "hello-helper");
   std::map<std::string, const sim::ArrivalTruth*> arrival_of;
   for (const sim::ArrivalTruth& a : history.arrivals) {
@@ -229,7 +244,8 @@ InvariantResult check_welcome_once_per_arrival(const sim::History& history) {
     auto a = arrival_of.find(w.arrival_event_id);
     if (a == arrival_of.end()) {
       result.violate("the display welcomed customer " + std::to_string(w.customer_id) +
-                     " for arrival '" + w.arrival_event_id + "', which no customer made");
+                         " for arrival '" + w.arrival_event_id + "', which no customer made",
+                     Evidence{w.arrival_event_id, w.at_us, 0});
       continue;
     }
     if (++shown[w.arrival_event_id] > 1) continue;  // counted below
@@ -240,7 +256,9 @@ InvariantResult check_welcome_once_per_arrival(const sim::History& history) {
     const bool right = arrival.name.empty() ? w.text == history.generic_welcome : first || again;
     if (!right) {
       result.violate("arrival " + arrival.scan_id + " of customer " +
-                     std::to_string(arrival.customer_id) + " was welcomed with '" + w.text + "'");
+                         std::to_string(arrival.customer_id) + " was welcomed with '" + w.text +
+                         "'",
+                     Evidence{arrival.event_id, w.at_us, 0});
     }
   }
   // Visits are counted once each: a known customer's first welcome says "Welcome", every later
@@ -267,13 +285,13 @@ InvariantResult check_welcome_once_per_arrival(const sim::History& history) {
     }
     expect_exactly_once(result, times, history.at_most_once || !history.quiescent,
                         "arrival " + a.scan_id + " of customer " + std::to_string(a.customer_id),
-                        "welcomed", "welcomed");
+                        "welcomed", "welcomed", Evidence{a.event_id, a.at_us, 0});
   }
   return result;
 }
 
 InvariantResult check_departure_paid_once(const sim::History& history) {
-  InvariantResult result{"departure_paid_once", 0, {}};
+  InvariantResult result{"departure_paid_once", 0, {}, {}};
   const std::set<std::string> dead = given_up_by(history, "fastlane-finale");
   std::map<std::string, std::set<std::string>> payments_by_departure;
   for (const sim::ObservedPayment& p : history.payments) {
@@ -290,13 +308,35 @@ InvariantResult check_departure_paid_once(const sim::History& history) {
     expect_exactly_once(
         result, static_cast<std::int64_t>(times), history.at_most_once,
         "departure " + d.scan_id + " (customer " + std::to_string(d.customer_id) + ")", "paid",
-        "charged");
+        "charged", Evidence{d.event_id, d.at_us, 0});
   }
   return result;
 }
 
+namespace {
+
+// The first event that changed `sku`'s recorded level in two committed transactions (a
+// delivery applied twice), and the time of the second; nullopt if none did. A reading that
+// leaves the level as it was (a duplicate recognised) is no application.
+std::optional<std::pair<std::string, std::int64_t>> applied_twice(const sim::History& history,
+                                                                  Sku sku) {
+  std::optional<std::int64_t> last;
+  std::set<std::string> applied;
+  for (const sim::StockReading& r : history.stock_readings) {
+    if (r.sku != sku) continue;
+    const std::int64_t level = r.stock - r.shortfall;
+    const bool changed = last && level != *last;
+    last = level;
+    if (!changed || r.event_id.empty()) continue;
+    if (!applied.insert(r.event_id).second) return std::pair(r.event_id, r.at_us);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 InvariantResult check_inventory_matches_shelves(const sim::History& history) {
-  InvariantResult result{"inventory_matches_shelves", 0, {}};
+  InvariantResult result{"inventory_matches_shelves", 0, {}, {}};
   if (history.at_most_once) {
     result.checked = false;  // lost departures and deliveries are expected at QoS 0
     return result;
@@ -327,7 +367,9 @@ InvariantResult check_inventory_matches_shelves(const sim::History& history) {
         continue;
       }
       result.violate("departure " + d.scan_id + " (customer " + std::to_string(d.customer_id) +
-                     ", event " + d.event_id + "): its sale is not in Inventory Intel's records");
+                         ", event " + d.event_id +
+                         "): its sale is not in Inventory Intel's records",
+                     Evidence{d.event_id, d.at_us, 0});
     }
   }
   for (const auto& [sku, shelf_units] : history.final_shelves) {
@@ -335,7 +377,8 @@ InvariantResult check_inventory_matches_shelves(const sim::History& history) {
     auto record = history.final_stock.find(sku);
     if (record == history.final_stock.end()) {
       result.violate("sku " + std::to_string(sku) + " is on the shelves (" +
-                     std::to_string(on_shelf) + " units) but not in the inventory database");
+                         std::to_string(on_shelf) + " units) but not in the inventory database",
+                     Evidence{"", -1, sku});
       continue;
     }
     // With a delivery not counted, a later sale may have run the records short: the level
@@ -344,10 +387,16 @@ InvariantResult check_inventory_matches_shelves(const sim::History& history) {
     const std::int64_t level = record->second.stock - record->second.shortfall;
     if (exact ? record->second.stock != on_shelf || record->second.shortfall != 0
               : level != on_shelf) {
-      result.violate("sku " + std::to_string(sku) + ": database has stock " +
-                     std::to_string(record->second.stock) + " (shortfall " +
-                     std::to_string(record->second.shortfall) + "), shelves hold " +
-                     std::to_string(on_shelf));
+      std::string what = "sku " + std::to_string(sku) + ": database has stock " +
+                         std::to_string(record->second.stock) + " (shortfall " +
+                         std::to_string(record->second.shortfall) + "), shelves hold " +
+                         std::to_string(on_shelf);
+      Evidence about{"", -1, sku};
+      if (const auto twice = applied_twice(history, sku)) {
+        what += "; event " + twice->first + " changed it twice";
+        about = Evidence{twice->first, twice->second, sku};
+      }
+      result.violate(std::move(what), about);
     }
   }
   return result;

@@ -40,10 +40,19 @@
 
 namespace eventmart::properties {
 
+// What a violation is about, for a report to link it to the run: the event (by id), the
+// virtual time, the product. Any of them may be unknown (empty, -1, 0).
+struct Evidence {
+  std::string event_id;
+  std::int64_t at_us = -1;
+  Sku sku = 0;
+};
+
 struct InvariantResult {
   std::string name;
   std::uint64_t violations = 0;
   std::vector<std::string> examples;  // the first few violations, readable
+  std::vector<Evidence> evidence;     // ... and what each is about, in the same order
   bool checked = true;     // false: does not apply to this run (a liveness check at QoS 0)
   std::uint64_t lost = 0;  // at QoS 0: what went missing without being a violation
   // Events a service dead-lettered, with a reason, after its handler failed every attempt:
@@ -51,7 +60,7 @@ struct InvariantResult {
   std::uint64_t dead_lettered = 0;
 
   bool held() const { return violations == 0; }
-  void violate(std::string what);
+  void violate(std::string what, Evidence about = {});
 };
 
 InvariantResult check_stock_never_negative(const sim::History& history);

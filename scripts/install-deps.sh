@@ -13,6 +13,7 @@ packages=(
   libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev
   mosquitto mosquitto-clients openssl
   clang
+  chromium
 )
 
 missing=()

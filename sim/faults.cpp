@@ -162,8 +162,36 @@ void FaultInjector::start() {
   }
 }
 
+std::string_view outage_kind_name(Outage::Kind kind) {
+  switch (kind) {
+    case Outage::Kind::kCrash:
+      return "crash";
+    case Outage::Kind::kPowerLoss:
+      return "power-loss";
+    case Outage::Kind::kPartition:
+      return "partition";
+    case Outage::Kind::kDiskFull:
+      return "disk-full";
+    case Outage::Kind::kBrokerDown:
+      return "broker-down";
+  }
+  return "outage";
+}
+
+void FaultInjector::began(Outage::Kind kind, const std::string& who, std::int64_t until_us,
+                          std::string_view detail) {
+  outages_.push_back(Outage{kind, who, clock_.now_us(), until_us, std::string(detail)});
+}
+
 void FaultInjector::heal() {
   chaos_ = false;
+  // Partitions, broker downtime and full disks end now; crashed services come back on their own.
+  const std::int64_t now = clock_.now_us();
+  for (Outage& o : outages_) {
+    if (o.kind != Outage::Kind::kCrash && o.kind != Outage::Kind::kPowerLoss && o.until_us > now) {
+      o.until_us = now;
+    }
+  }
   if (ticker_ != 0) clock_.cancel(ticker_);
   ticker_ = 0;
   broker_down_until_us_ = 0;
@@ -287,6 +315,7 @@ void FaultInjector::tick() {
       rng_.chance(options_.broker_restart_per_minute)) {
     broker_down_until_us_ = now + rng_.uniform(kSecondUs, options_.broker_down_max_us);
     ++counts_.broker_restarts;
+    began(Outage::Kind::kBrokerDown, "broker", broker_down_until_us_);
     trace_.record(TraceKind::kBrokerRestart, BusId::kStore, "broker", "", "");
   }
   for (auto& [name, state] : services_) {
@@ -294,6 +323,7 @@ void FaultInjector::tick() {
         rng_.chance(options_.partition_per_minute)) {
       state.partitioned_until_us = now + rng_.uniform(kSecondUs, options_.partition_max_us);
       ++counts_.partitions;
+      began(Outage::Kind::kPartition, name, state.partitioned_until_us);
       trace_.record(TraceKind::kPartition, BusId::kStore, name, "", "");
     }
     if (options_.crash_per_minute > 0 && !state.down && !state.armed &&
@@ -308,6 +338,7 @@ void FaultInjector::tick() {
         storage_rng_.chance(options_.disk_full_per_minute)) {
       state.disk_full_until_us = now + storage_rng_.uniform(kSecondUs, options_.disk_full_max_us);
       ++counts_.disk_full_windows;
+      began(Outage::Kind::kDiskFull, name, state.disk_full_until_us);
       trace_.record(TraceKind::kDiskFull, BusId::kStore, name, "", "");
     }
   }
@@ -337,6 +368,7 @@ void FaultInjector::crash_now(const std::string& service, ServiceState& state,
   state.armed = false;
   state.crashed_where = where;
   ++counts_.crashes;
+  began(Outage::Kind::kCrash, service, -1, where);
   trace_.record(TraceKind::kCrash, BusId::kStore, service, where, "");
   const std::int64_t down_us = rng_.uniform(kSecondUs, options_.restart_max_us);
   // Torn down from a timer: the crash may be reported from inside the service's own stack.
@@ -348,6 +380,7 @@ void FaultInjector::lose_power(const std::string& service, ServiceState& state) 
   state.armed = false;
   state.crashed_where = "power-loss";
   ++counts_.power_losses;
+  began(Outage::Kind::kPowerLoss, service, -1);
   trace_.record(TraceKind::kPowerLoss, BusId::kStore, service, "", "");
   const std::int64_t down_us = rng_.uniform(kSecondUs, options_.restart_max_us);
   clock_.call_after(0, [this, service, down_us] { host_.lose_power(service, down_us); });
@@ -390,6 +423,13 @@ void FaultInjector::restarted(const std::string& service) {
   auto it = services_.find(service);
   if (it == services_.end()) return;
   it->second.down = false;
+  for (auto o = outages_.rbegin(); o != outages_.rend(); ++o) {
+    if (o->who == service && o->until_us < 0 &&
+        (o->kind == Outage::Kind::kCrash || o->kind == Outage::Kind::kPowerLoss)) {
+      o->until_us = clock_.now_us();
+      break;
+    }
+  }
   if (it->second.crashed_where == "before-commit") mark(Mark::kCrashBeforeCommitRecovered);
   if (it->second.crashed_where == "after-commit") mark(Mark::kCrashAfterCommitRecovered);
   trace_.record(TraceKind::kRestart, BusId::kStore, service, "", "");

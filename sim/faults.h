@@ -84,6 +84,20 @@ struct FaultCounts {
   std::int64_t disk_full_refusals = 0;  // writes refused with SQLITE_FULL
 };
 
+// A stretch of time something was out, for reports: a service down (crash or power loss),
+// cut off (partition) or with a full disk, or the broker down. Not part of the trace hash.
+struct Outage {
+  enum class Kind : std::uint8_t { kCrash, kPowerLoss, kPartition, kDiskFull, kBrokerDown };
+  Kind kind = Kind::kCrash;
+  std::string who;  // the service's client id, or "broker"
+  std::int64_t from_us = 0;
+  std::int64_t until_us = -1;  // -1: still out when the run ended
+  std::string detail;          // a crash's site
+};
+
+// "crash", "power-loss", "partition", "disk-full", "broker-down".
+std::string_view outage_kind_name(Outage::Kind kind);
+
 // Thrown at a crash point to stand for the process dying there.
 class SimulatedCrash : public std::exception {
  public:
@@ -135,6 +149,8 @@ class FaultInjector final : public CrashPoints, public DiskFaults {
 
   const FaultCounts& counts() const { return counts_; }
   const FaultOptions& options() const { return options_; }
+  // Every outage so far, in the order they began.
+  const std::vector<Outage>& outages() const { return outages_; }
 
  private:
   class Network final : public memory::NetworkModel {
@@ -189,6 +205,9 @@ class FaultInjector final : public CrashPoints, public DiskFaults {
   std::int64_t broker_down_until_us_ = 0;
   TimerId ticker_ = 0;
   FaultCounts counts_;
+  std::vector<Outage> outages_;
+  void began(Outage::Kind kind, const std::string& who, std::int64_t until_us,
+             std::string_view detail = {});
   const Scenario* scenario_;
   // Scenario packet faults by (bus, client, leg, n-th), and the first transmissions counted so
   // far on each (bus, client, leg) during chaos.

@@ -60,6 +60,8 @@ struct StockReading {
   std::int64_t stock = 0;
   std::int64_t shortfall = 0;
   std::int64_t at_us = 0;
+  // The delivery whose committed transaction this reading follows (empty at the start).
+  std::string event_id;
 };
 
 // A RestockNeeded event as seen by logistics (every delivery, duplicates included).
@@ -73,6 +75,7 @@ struct ObservedRestock {
 struct RestockDelivery {
   std::string order_id;  // the RestockNeeded it answered
   Sku sku = 0;           // the shelf the units went to
+  std::int64_t at_us = 0;
 };
 
 // A delivery a service dead-lettered after its handler failed every attempt (HandlerRetry):

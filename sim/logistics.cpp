@@ -43,7 +43,7 @@ void LogisticsModel::on_restock_needed(const Delivery& delivery) {
                               order_id = envelope.event_id] {
     shelves_[sku] += quantity;  // the truck is unloaded: the units are physically there
     ++delivered_;
-    history_.restock_deliveries.push_back(RestockDelivery{order_id, sku});
+    history_.restock_deliveries.push_back(RestockDelivery{order_id, sku, clock_.now_us()});
     const std::string event_id = derive_event_id(order_id, kLogistics);
     trace_.record(TraceKind::kLogisticsDelivery, BusId::kLogistics, kLogistics,
                   topics_.stock_replenished, event_id);

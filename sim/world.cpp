@@ -207,7 +207,8 @@ class World final : public FaultInjector::Host, public CrashPoints {
   bool start_service(ServiceSlot& slot);
   // The run's result once it is over: statistics, trace hash, warnings, history.
   SimResult result_of_run();
-  void read_stock(Sku sku);
+  // Records the product's level; `event_id` is the delivery whose commit touched it (or empty).
+  void read_stock(Sku sku, std::string_view event_id = {});
   void read_stock_touched_by(const Envelope& envelope);
   void scan_arrival(const Visit& visit, bool misread);
   void record_arrival(const Visit& visit, const std::string& scan_id, const std::string& event_id);
@@ -387,6 +388,7 @@ SimResult World::result_of_run() {
                                 logistics_broker_.stats().redelivered_after_loss);
   s.crash_recoveries = restarts_;
   s.faults = injector_.counts();
+  result.outages = injector_.outages();
   result.trace_hash = trace_.hash();
   for (const auto& entry : logger_.entries()) {
     result.warnings.push_back(entry.source + ": " + entry.message);
@@ -485,23 +487,23 @@ void World::reached(std::string_view service, CrashSite site) {
   injector_.reached(service, site);
 }
 
-void World::read_stock(Sku sku) {
+void World::read_stock(Sku sku, std::string_view event_id) {
   auto* inventory = static_cast<InventoryIntel*>(slot(kInventoryIntel).service());
   if (inventory == nullptr) return;
   if (auto record = observe([&] { return inventory->store().find(sku); })) {
-    history_.stock_readings.push_back(
-        StockReading{sku, record->stock, record->shortfall, scheduler_.now_us()});
+    history_.stock_readings.push_back(StockReading{sku, record->stock, record->shortfall,
+                                                   scheduler_.now_us(), std::string(event_id)});
   }
 }
 
 void World::read_stock_touched_by(const Envelope& envelope) {
   if (envelope.type == EventType::kCustomerDeparted) {
     if (auto departed = decode_customer_departed(envelope.payload)) {
-      for (const LineItem& item : departed.value().items) read_stock(item.sku);
+      for (const LineItem& item : departed.value().items) read_stock(item.sku, envelope.event_id);
     }
   } else if (envelope.type == EventType::kStockReplenished) {
     if (auto replenished = decode_stock_replenished(envelope.payload)) {
-      read_stock(replenished.value().sku);
+      read_stock(replenished.value().sku, envelope.event_id);
     }
   }
 }

@@ -96,6 +96,7 @@ struct SimResult {
   History history;
   std::uint64_t trace_hash = 0;
   std::vector<std::string> warnings;  // what the services logged as warnings or errors
+  std::vector<Outage> outages;        // what was out when (for reports; in the order begun)
 };
 
 // Runs one store day. Throws std::invalid_argument (OptionError::describe()) when

@@ -18,7 +18,7 @@ History good_history() {
   h.restock_threshold = {{1, 20}};
   h.departures = {{"exit-1/1", 8, {{1, 2}}, 100, "dep-1"}};
   h.payments = {{"pay-1", "dep-1", 8, 258, 200}};
-  h.stock_readings = {{1, 25, 0, 0}, {1, 23, 0, 150}};
+  h.stock_readings = {{1, 25, 0, 0, {}}, {1, 23, 0, 150, {}}};
   h.final_stock = {{1, {23, 0}}};
   h.final_shelves = {{1, 23}};
   h.quiescent = true;
@@ -34,7 +34,7 @@ TEST(Invariants, AllHoldOnACorrectHistory) {
 
 TEST(Invariants, NegativeStockInAnyReadingIsCaught) {
   History h = good_history();
-  h.stock_readings.push_back({1, -1, 0, 300});
+  h.stock_readings.push_back({1, -1, 0, 300, {}});
   const InvariantResult r = check_stock_never_negative(h);
   EXPECT_EQ(r.violations, 1u);
   EXPECT_NE(r.examples.at(0).find("sku 1"), std::string::npos);
@@ -79,39 +79,39 @@ TEST(Invariants, ADepartureWithoutPaymentIsCaught) {
 
 TEST(Invariants, ACrossingWithoutARestockIsCaught) {
   History h = good_history();
-  h.stock_readings.push_back({1, 19, 0, 300});  // 23 -> 19 crosses below 20
+  h.stock_readings.push_back({1, 19, 0, 300, {}});  // 23 -> 19 crosses below 20
   EXPECT_EQ(check_restock_once_per_crossing(h).violations, 1u);
   h.restocks.push_back({"restock-1", 1, 310});
-  h.restock_deliveries.push_back({"restock-1", 1});
+  h.restock_deliveries.push_back({"restock-1", 1, 0});
   EXPECT_TRUE(check_restock_once_per_crossing(h).held());
 }
 
 TEST(Invariants, TwoRestocksForOneCrossingAreCaughtButOneRedeliveredIsNot) {
   History h = good_history();
-  h.stock_readings.push_back({1, 19, 0, 300});
-  h.stock_readings.push_back({1, 17, 0, 400});  // still below: no new crossing
+  h.stock_readings.push_back({1, 19, 0, 300, {}});
+  h.stock_readings.push_back({1, 17, 0, 400, {}});  // still below: no new crossing
   h.restocks = {{"restock-1", 1, 310}, {"restock-1", 1, 320}};
-  h.restock_deliveries = {{"restock-1", 1}};
+  h.restock_deliveries = {{"restock-1", 1, 0}};
   EXPECT_TRUE(check_restock_once_per_crossing(h).held());
   h.restocks.push_back({"restock-2", 1, 410});
-  h.restock_deliveries.push_back({"restock-2", 1});
+  h.restock_deliveries.push_back({"restock-2", 1, 0});
   EXPECT_EQ(check_restock_once_per_crossing(h).violations, 1u);
 }
 
 TEST(Invariants, EveryNewCrossingAfterRecoveryNeedsItsOwnRestock) {
   History h = good_history();
-  h.stock_readings = {{1, 25, 0, 0}, {1, 19, 0, 1}, {1, 119, 0, 2}, {1, 18, 0, 3}};
+  h.stock_readings = {{1, 25, 0, 0, {}}, {1, 19, 0, 1, {}}, {1, 119, 0, 2, {}}, {1, 18, 0, 3, {}}};
   h.restocks = {{"restock-1", 1, 1}};
-  h.restock_deliveries = {{"restock-1", 1}};
+  h.restock_deliveries = {{"restock-1", 1, 0}};
   EXPECT_EQ(check_restock_once_per_crossing(h).violations, 1u);
   h.restocks.push_back({"restock-2", 1, 3});
-  h.restock_deliveries.push_back({"restock-2", 1});
+  h.restock_deliveries.push_back({"restock-2", 1, 0});
   EXPECT_TRUE(check_restock_once_per_crossing(h).held());
 }
 
 TEST(Invariants, ARestockNeverDeliveredByTheEndIsCaught) {
   History h = good_history();
-  h.stock_readings.push_back({1, 19, 0, 300});
+  h.stock_readings.push_back({1, 19, 0, 300, {}});
   h.restocks.push_back({"restock-1", 1, 310});
   const InvariantResult r = check_restock_once_per_crossing(h);
   EXPECT_EQ(r.violations, 1u);
@@ -124,11 +124,11 @@ TEST(Invariants, ARestockNeverDeliveredByTheEndIsCaught) {
 TEST(Invariants, TwoProductsSharingOneRestockOrderIdAreCaughtThreeWays) {
   History h = good_history();
   h.restock_threshold[2] = 10;
-  h.stock_readings.push_back({2, 12, 0, 0});
-  h.stock_readings.push_back({1, 19, 0, 300});  // both cross in one departure
-  h.stock_readings.push_back({2, 9, 0, 300});
+  h.stock_readings.push_back({2, 12, 0, 0, {}});
+  h.stock_readings.push_back({1, 19, 0, 300, {}});  // both cross in one departure
+  h.stock_readings.push_back({2, 9, 0, 300, {}});
   h.restocks = {{"restock-shared", 1, 310}, {"restock-shared", 2, 310}};
-  h.restock_deliveries = {{"restock-shared", 1}};  // the second one was "a duplicate"
+  h.restock_deliveries = {{"restock-shared", 1, 0}};  // the second one was "a duplicate"
   h.final_stock[1] = {119, 0};
   h.final_stock[2] = {9, 0};
   const InvariantResult r = check_restock_once_per_crossing(h);
@@ -142,7 +142,7 @@ TEST(Invariants, TwoProductsSharingOneRestockOrderIdAreCaughtThreeWays) {
   EXPECT_NE(short_of.examples[0].find("sku 2 ends below its threshold"), std::string::npos);
 
   h.restocks[1].event_id = "restock-own";  // each its own order, each delivered
-  h.restock_deliveries.push_back({"restock-own", 2});
+  h.restock_deliveries.push_back({"restock-own", 2, 0});
   h.final_stock[2] = {109, 0};
   EXPECT_TRUE(check_restock_once_per_crossing(h).held());
   EXPECT_TRUE(check_no_product_left_short(h).held());
@@ -206,7 +206,7 @@ TEST(Invariants, AtQos0SafetyStillHolds) {
   EXPECT_EQ(check_departure_paid_once(h).violations, 1u);
   h = good_history();
   h.at_most_once = true;
-  h.stock_readings.push_back({1, 19, 0, 300});  // crossing, restock lost: allowed
+  h.stock_readings.push_back({1, 19, 0, 300, {}});  // crossing, restock lost: allowed
   EXPECT_TRUE(check_restock_once_per_crossing(h).held());
   h.restocks = {{"r1", 1, 310}, {"r2", 1, 320}};  // two for one crossing: never allowed
   EXPECT_EQ(check_restock_once_per_crossing(h).violations, 1u);
@@ -214,7 +214,7 @@ TEST(Invariants, AtQos0SafetyStillHolds) {
 
 TEST(Invariants, ALevelBelowTheThresholdThroughAShortfallCounts) {
   History h = good_history();
-  h.stock_readings.push_back({1, 0, 3, 300});  // level -3
+  h.stock_readings.push_back({1, 0, 3, 300, {}});  // level -3
   EXPECT_EQ(check_restock_once_per_crossing(h).violations, 1u);
 }
 
