@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CMAKE_BUILD_TYPE ?= Release
 EVENTMART := $(BUILD_DIR)/apps/eventmart
 
-.PHONY: all deps configure build demo test test-clang sanitize soak bench mutants format clean
+.PHONY: all deps configure build demo test test-clang sanitize soak bench mutants format clean regression
 
 all: build
 
@@ -71,3 +71,9 @@ format:
 
 clean:
 	rm -rf $(BUILD_DIR) $(CLANG_BUILD_DIR) $(SANITIZE_BUILD_DIR) build-mutants
+
+# Adds a failing swarm seed to the regression corpus (scripts/add-regression.sh):
+#   make regression SEED=N FOUND="what it found" [SIM_ARGS="--customers 1000"]
+regression: build
+	@test -n "$(SEED)" -a -n "$(FOUND)" || { echo 'make regression SEED=N FOUND="what it found" [SIM_ARGS=...]' >&2; exit 2; }
+	EVENTMART=$(CURDIR)/$(EVENTMART) bash scripts/add-regression.sh "$(SEED)" "$(FOUND)" $(SIM_ARGS)

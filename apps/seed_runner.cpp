@@ -25,6 +25,17 @@ std::string number(double value) {
   return out.str();
 }
 
+// `text` as one shell word: bare when it is only safe characters, else in single quotes.
+std::string shell_quote(const std::string& text) {
+  const bool bare = !text.empty() && text.find_first_not_of(
+                                         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                         "0123456789_-./=:,+@%") == std::string::npos;
+  if (bare) return text;
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 std::string describe(const sim::TraceEntry& e) {
   return "#" + std::to_string(e.index) + " t=" + std::to_string(e.at_us) + "us " +
          std::string(sim::trace_kind_name(e.kind)) + " bus=" + std::string(sim::bus_name(e.bus)) +
@@ -198,6 +209,8 @@ SeedSummary run_seeds(const RunPlan& plan, std::uint64_t first, std::uint64_t la
 }
 
 std::string replay_command(const RunPlan& plan, std::uint64_t seed) {
+  if (!plan.scenario_file.empty())
+    return "eventmart sim --scenario " + shell_quote(plan.scenario_file);
   const sim::SimOptions& o = plan.base;
   std::string cmd = "eventmart sim --seed " + std::to_string(seed) + " --customers " +
                     std::to_string(o.customers) + " --products " + std::to_string(o.products) +

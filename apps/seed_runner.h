@@ -21,6 +21,8 @@ struct RunPlan {
   bool check_determinism = false;
   // Applied to each seed's options after the swarm drew them (a benchmark's variation).
   std::function<void(sim::SimOptions&)> adjust = {};
+  // The scenario file the run came from (`sim --scenario FILE`): its replay command.
+  std::string scenario_file = {};
 };
 
 struct SeedOutcome {

@@ -5,13 +5,16 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <thread>
 
 #include "apps/cli.h"
 #include "apps/commands.h"
 #include "apps/seed_runner.h"
 #include "apps/sim_report.h"
+#include "sim/scenario_file.h"
 
 namespace po = boost::program_options;
 
@@ -23,7 +26,7 @@ struct SimArgs {
   std::string qos = "1", drop = "0", dup = "0", reorder = "0", delay_ms = "0", partition = "0",
               crash = "0", broker_restart = "0", publish_fail = "0", power_loss = "0",
               io_error = "0", disk_full = "0", durability = "full", faults = "none", seeds,
-              bug = "none", jobs;
+              bug = "none", jobs, scenario, save_scenario, found;
 };
 
 // What the command was asked to do.
@@ -36,7 +39,11 @@ struct SimCommand {
   unsigned jobs = 2;
   std::string trace_file;
   std::string html_file;
+  std::string save_scenario;  // --save-scenario FILE
+  std::string found;          // what the run found (kept in a saved scenario file)
 };
+
+void finish_command(const SimArgs& a, const po::variables_map& vm, SimCommand& c);
 
 po::options_description describe(SimArgs& a) {
   po::options_description run_desc(
@@ -120,7 +127,16 @@ po::options_description describe(SimArgs& a) {
                                 "where the two runs differ")(
       "bug", po::value(&a.bug)->value_name("NAME"),
       "run a deliberately broken service variant to watch the harness catch it; 'list' "
-      "names them");
+      "names them")(
+      "scenario", po::value(&a.scenario)->value_name("FILE"),
+      "replay a scenario file (docs/simulation.md): a seeded run with its options, or an "
+      "explicit store, visits and fault schedule as the property tests print them; the file "
+      "holds every run and fault option")(
+      "save-scenario", po::value(&a.save_scenario)->value_name("FILE"),
+      "write this run (one seed) as a scenario file that --scenario replays exactly")(
+      "found", po::value(&a.found)->value_name("TEXT"),
+      "with --save-scenario: what the run found, kept in the file (the regression corpus, "
+      "tests/regressions/)");
   po::options_description desc;
   desc.add(run_desc).add(fault_desc).add(harness_desc);
   return desc;
@@ -211,9 +227,53 @@ void set_faults(const SimArgs& a, sim::FaultOptions& f) {
   f.disk_full_per_minute = parse_double("--disk-full", a.disk_full);
 }
 
+// The options a scenario file holds: none of them may be given beside --scenario.
+constexpr const char* kRunOptions[] = {"seed",         "customers",  "products", "hours",
+                                       "qos",          "drop",       "dup",      "reorder",
+                                       "delay-ms",     "partition",  "crash",    "broker-restart",
+                                       "publish-fail", "power-loss", "io-error", "disk-full",
+                                       "durability",   "faults",     "bug",      "seeds"};
+
+std::string slurp_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError{"--scenario: cannot read '" + path + "'"};
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in.good() && !in.eof()) throw UsageError{"--scenario: reading '" + path + "' failed"};
+  return text.str();
+}
+
+void from_scenario_file(const std::string& path, const po::variables_map& vm, SimCommand& c) {
+  for (const char* option : kRunOptions) {
+    if (vm.count(option)) {
+      throw UsageError{"--" + std::string(option) +
+                       " cannot go with --scenario: the file holds "
+                       "the run's options (edit it, or save another with --save-scenario)"};
+    }
+  }
+  const auto file = sim::parse_scenario_file(slurp_file(path));
+  if (!file) throw UsageError{"--scenario " + path + ": " + file.error()};
+  c.plan.base = file.value().options;
+  c.plan.swarm = file.value().swarm;
+  c.plan.scenario_file = path;
+  c.first_seed = c.last_seed = c.plan.base.seed;
+  if (!file.value().found.empty()) c.found = file.value().found;
+}
+
 SimCommand to_command(const SimArgs& a, const po::variables_map& vm) {
   SimCommand c;
   c.json = vm.count("json") > 0;
+  if (!a.found.empty() && a.save_scenario.empty()) {
+    throw UsageError{"--found goes with --save-scenario (it is kept in the file)"};
+  }
+  c.save_scenario = a.save_scenario;
+  c.found = a.found;
+  if (!a.scenario.empty()) {
+    from_scenario_file(a.scenario, vm, c);
+    if (!a.found.empty()) c.found = a.found;
+    finish_command(a, vm, c);
+    return c;
+  }
   sim::SimOptions& o = c.plan.base;
   c.first_seed = c.last_seed = o.seed = parse_uint64("--seed", a.seed);
   o.customers = parse_int64("--customers", a.customers);
@@ -233,8 +293,18 @@ SimCommand to_command(const SimArgs& a, const po::variables_map& vm) {
   auto bug = sim::parse_bug(a.bug);
   if (!bug) throw UsageError{"--bug: no bug named '" + excerpt(a.bug) + "' (try --bug list)"};
   o.bug = *bug;
-  c.plan.check_determinism = vm.count("check-determinism") > 0;
   if (!a.seeds.empty()) parse_seeds(a.seeds, c);
+  finish_command(a, vm, c);
+  return c;
+}
+
+// The harness options, shared by a run from flags and one from a scenario file.
+void finish_command(const SimArgs& a, const po::variables_map& vm, SimCommand& c) {
+  sim::SimOptions& o = c.plan.base;
+  c.plan.check_determinism = vm.count("check-determinism") > 0;
+  if (!c.save_scenario.empty() && c.many) {
+    throw UsageError{"--save-scenario writes one run: it cannot go with --seeds"};
+  }
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   c.jobs = a.jobs.empty() ? cores : static_cast<unsigned>(parse_in_range("--jobs", a.jobs, 1, 256));
   if (vm.count("trace")) {
@@ -246,9 +316,10 @@ SimCommand to_command(const SimArgs& a, const po::variables_map& vm) {
     if (c.many) throw UsageError{"--html writes one run: it cannot go with --seeds"};
   }
   if (const sim::OptionCheck error = sim::validate(o)) {
-    throw UsageError{std::string(flag_of(error->option)) + " " + error->problem};
+    throw UsageError{
+        (c.plan.scenario_file.empty() ? "" : "--scenario " + c.plan.scenario_file + ": ") +
+        std::string(flag_of(error->option)) + " " + error->problem};
   }
-  return c;
 }
 
 int print_bug_list() {
@@ -286,10 +357,33 @@ int run_many(const SimCommand& c) {
   return summary.failing == 0 ? 0 : 1;
 }
 
+// Writes the run (one seed) as a scenario file. With a bug variant, the invariants the run
+// violated are kept as what a replay must violate. Throws UsageError when it cannot.
+void save_scenario(const SimCommand& c, const SeedOutcome* outcome) {
+  sim::ScenarioFile file;
+  file.options = c.plan.base;
+  file.options.seed = c.first_seed;
+  file.swarm = c.plan.swarm;
+  file.found = c.found;
+  if (outcome != nullptr && c.plan.base.bug != sim::Bug::kNone) {
+    for (const auto& inv : outcome->invariants) {
+      if (!inv.held()) file.violates.push_back(inv.name);
+    }
+  }
+  std::ofstream out(c.save_scenario, std::ios::binary | std::ios::trunc);
+  out << sim::to_json(file);
+  out.flush();
+  if (!out) throw UsageError{"--save-scenario: cannot write '" + c.save_scenario + "'"};
+}
+
 int run_one(const SimCommand& c) {
   std::unique_ptr<TraceFile> trace;
   try {
     if (!c.trace_file.empty()) trace = std::make_unique<TraceFile>(c.trace_file);
+    if (!c.html_file.empty() && !std::ofstream(c.html_file, std::ios::app)) {
+      throw UsageError{"--html: cannot write '" + c.html_file + "'"};
+    }
+    if (!c.save_scenario.empty()) save_scenario(c, nullptr);  // written now, completed below
   } catch (const UsageError& e) {
     std::cerr << "eventmart sim: " << e.message << "\n";
     return 2;
@@ -304,6 +398,14 @@ int run_one(const SimCommand& c) {
     };
   }
   const SeedOutcome outcome = run_seed(c.plan, c.first_seed, listener);
+  if (!c.save_scenario.empty()) {
+    try {
+      save_scenario(c, &outcome);
+    } catch (const UsageError& e) {
+      std::cerr << "eventmart sim: " << e.message << "\n";
+      return 2;
+    }
+  }
   if (timeline) {
     try {
       write_html_report(c.html_file, sim_html_report(c.plan, outcome, *timeline));

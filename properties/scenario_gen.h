@@ -6,6 +6,9 @@
 
 #include <rapidcheck.h>
 
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -15,6 +18,7 @@
 #include "services/logistics_desk.h"
 #include "services/service.h"
 #include "sim/scenario.h"
+#include "sim/scenario_file.h"
 #include "sim/world.h"
 
 namespace eventmart::sim {
@@ -113,6 +117,29 @@ inline rc::Gen<sim::Scenario> gen_scenario() {
   });
 }
 
+// Writes a failing scenario as a scenario file, in counterexamples/ under the working folder
+// (the build's tests/ folder under ctest), named by its content; returns the command that
+// replays it. Every failing case of a shrink is written; the one the failure names is the
+// shrunk counterexample.
+inline std::string save_counterexample(const sim::Scenario& scenario, sim::Bug bug,
+                                       const std::string& found) {
+  sim::ScenarioFile file;
+  file.options.scenario = std::make_shared<const sim::Scenario>(scenario);
+  file.options.bug = bug;
+  file.found = found;
+  const std::string text = sim::to_json(file);
+  std::uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a of the file's text
+  for (unsigned char c : text) hash = (hash ^ c) * 0x100000001b3ULL;
+  std::ostringstream name;
+  name << "scenario-" << sim::bug_name(bug) << "-" << std::hex << hash << ".json";
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::current_path(ec) / "counterexamples";
+  std::filesystem::create_directories(dir, ec);
+  const std::filesystem::path path = dir / name.str();
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+  return "eventmart sim --scenario " + path.string();
+}
+
 // Runs `scenario` with `bug` and asserts every invariant (RC_FAIL on a violation, with the
 // scenario and the violations in the log). `failing_size`, if set, receives the size of each
 // failing scenario: the last one is the shrunk counterexample.
@@ -136,7 +163,12 @@ inline void check_scenario(const sim::Scenario& scenario, sim::Bug bug,
   if (violations.str().empty()) return;
   if (failing_size != nullptr) *failing_size = scenario.size();
   print(scenario, RC_LOG());
-  RC_FAIL("invariants violated:\n" + violations.str());
+  const std::string first = violations.str().substr(2, violations.str().find('\n') - 2);
+  RC_FAIL(
+      "invariants violated:\n" + violations.str() + "replay: " +
+      save_counterexample(
+          scenario, bug, "property tests (bug " + std::string(sim::bug_name(bug)) + "): " + first) +
+      "\n");
 }
 
 }  // namespace eventmart::properties

@@ -4,6 +4,9 @@
 // standard run reaches the interesting paths.
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
 
 #include "properties/scenario_gen.h"
 #include "stateful_support.h"
@@ -35,10 +38,37 @@ constexpr std::size_t kMaxShrunkEvents = 6;
 
 class ScenarioHarness : public ::testing::TestWithParam<sim::Bug> {};
 
+// The shrunk counterexample replays with the one command the failure prints, through the
+// shipped binary: it exits 1 naming the same violated invariant.
+void expect_replays(const BoundedCheck& c) {
+  const std::string prefix = "replay: ";
+  const auto at = c.counterexample.rfind(prefix + "eventmart sim --scenario ");
+  ASSERT_NE(at, std::string::npos) << "no replay command printed:\n" << c.counterexample;
+  std::string cmd = c.counterexample.substr(at + prefix.size(),
+                                            c.counterexample.find('\n', at) - at - prefix.size());
+  cmd.replace(0, std::string("eventmart").size(), EVENTMART_BIN);
+  const auto violated = c.counterexample.find("invariants violated:\n  ");
+  ASSERT_NE(violated, std::string::npos) << c.counterexample;
+  const auto name_at = violated + std::string("invariants violated:\n  ").size();
+  const std::string name =
+      c.counterexample.substr(name_at, c.counterexample.find(':', name_at) - name_at);
+  std::string output;
+  FILE* pipe = ::popen((cmd + " 2>&1").c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) output.append(buf, n);
+  const int status = ::pclose(pipe);
+  EXPECT_EQ(WEXITSTATUS(status), 1) << cmd << "\n" << output;
+  if (name != "handler failures") {
+    EXPECT_NE(output.find(name + " violated"), std::string::npos) << cmd << "\n" << output;
+  }
+}
+
 TEST_P(ScenarioHarness, FindsTheBugWithASmallScenario) {
   const BoundedCheck c = check_bug(GetParam());
   ASSERT_FALSE(c.gave_up) << c.counterexample;
   expect_caught(c, sim::bug_name(GetParam()), 300, kMaxShrunkEvents);
+  expect_replays(c);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBugs, ScenarioHarness,

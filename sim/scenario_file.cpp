@@ -1,0 +1,377 @@
+#include "sim/scenario_file.h"
+
+#include <cmath>
+#include <limits>
+#include <optional>
+
+#include "core/json.h"
+#include "core/limits.h"
+
+namespace eventmart::sim {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+constexpr std::pair<memory::PacketKind, std::string_view> kLegs[] = {
+    {memory::PacketKind::kPublish, "publish"},
+    {memory::PacketKind::kPuback, "puback"},
+    {memory::PacketKind::kDeliver, "deliver"},
+    {memory::PacketKind::kDeliverAck, "deliver-ack"},
+};
+constexpr std::pair<PacketFault::Kind, std::string_view> kPacketFaults[] = {
+    {PacketFault::Kind::kDrop, "drop"},
+    {PacketFault::Kind::kDuplicate, "duplicate"},
+    {PacketFault::Kind::kDelay, "delay"},
+};
+constexpr std::pair<ScheduledCrash::When, std::string_view> kCrashWhen[] = {
+    {ScheduledCrash::When::kNow, "now"},
+    {ScheduledCrash::When::kBeforeCommit, "before-commit"},
+    {ScheduledCrash::When::kAfterCommit, "after-commit"},
+};
+
+template <typename E, std::size_t N>
+std::string_view name_of(const std::pair<E, std::string_view> (&table)[N], E value) {
+  for (const auto& [v, name] : table) {
+    if (v == value) return name;
+  }
+  return "?";
+}
+
+template <typename E, std::size_t N>
+std::string names_of(const std::pair<E, std::string_view> (&table)[N]) {
+  std::string out;
+  for (const auto& [v, name] : table) out += (out.empty() ? "" : ", ") + std::string(name);
+  return out;
+}
+
+Json faults_json(const FaultOptions& f) {
+  Json j = Json::object();
+  j["qos"] = f.qos == Qos::kAtLeastOnce ? 1 : 0;
+  j["drop"] = f.drop_probability;
+  j["dup"] = f.duplicate_probability;
+  j["reorder"] = f.reorder_probability;
+  j["delay_ms"] = static_cast<double>(f.delay_mean_us) / 1000;
+  j["partition"] = f.partition_per_minute;
+  j["crash"] = f.crash_per_minute;
+  j["broker_restart"] = f.broker_restart_per_minute;
+  j["publish_fail"] = f.publish_failure_probability;
+  j["power_loss"] = f.power_loss_per_minute;
+  j["io_error"] = f.io_error_probability;
+  j["disk_full"] = f.disk_full_per_minute;
+  return j;
+}
+
+Json scenario_json(const Scenario& s) {
+  Json store = Json::array();
+  for (const Product& p : s.products) {
+    store.push_back(Json{{"sku", p.sku},
+                         {"name", p.name},
+                         {"price_cents", p.price_cents},
+                         {"stock", p.stock},
+                         {"restock_threshold", p.restock_threshold},
+                         {"restock_quantity", p.restock_quantity}});
+  }
+  Json visits = Json::array();
+  for (const ScenarioVisit& v : s.visits) {
+    Json wanted = Json::array();
+    for (const LineItem& item : v.wanted) {
+      wanted.push_back(Json{{"sku", item.sku}, {"quantity", item.quantity}});
+    }
+    visits.push_back(Json{{"customer", v.customer_id},
+                          {"arrives_at_us", v.arrives_at_us},
+                          {"shopping_us", v.shopping_us},
+                          {"wanted", wanted}});
+  }
+  Json faults = Json::array();
+  for (const PacketFault& f : s.packet_faults) {
+    Json j{{"fault", name_of(kPacketFaults, f.kind)},
+           {"bus", bus_name(f.bus)},
+           {"leg", name_of(kLegs, f.leg)},
+           {"client", f.client},
+           {"nth", f.nth}};
+    if (f.kind == PacketFault::Kind::kDelay) j["delay_us"] = f.delay_us;
+    faults.push_back(j);
+  }
+  Json crashes = Json::array();
+  for (const ScheduledCrash& c : s.crashes) {
+    crashes.push_back(
+        Json{{"service", c.service}, {"at_us", c.at_us}, {"when", name_of(kCrashWhen, c.when)}});
+  }
+  return Json{{"qos", s.qos == Qos::kAtLeastOnce ? 1 : 0},
+              {"store", store},
+              {"visits", visits},
+              {"packet_faults", faults},
+              {"crashes", crashes}};
+}
+
+// Reading: each accessor throws Bad with the key's path and what was wrong.
+struct Bad {
+  std::string why;
+};
+
+const Json& member(const Json& obj, const std::string& path, const char* key) {
+  auto it = obj.find(key);
+  if (it == obj.end()) throw Bad{path + (path.empty() ? "" : ".") + key + ": missing"};
+  return *it;
+}
+
+std::int64_t integer(const Json& v, const std::string& path, std::int64_t lo, std::int64_t hi) {
+  if (v.is_number_unsigned()) {
+    const auto u = v.get<std::uint64_t>();
+    if (u <= static_cast<std::uint64_t>(hi) && static_cast<std::int64_t>(u) >= lo) {
+      return static_cast<std::int64_t>(u);
+    }
+  } else if (v.is_number_integer()) {
+    const auto x = v.get<std::int64_t>();
+    if (x >= lo && x <= hi) return x;
+  }
+  throw Bad{path + ": must be an integer " + std::to_string(lo) + ".." + std::to_string(hi) +
+            " (got " + v.dump() + ")"};
+}
+
+std::uint64_t unsigned_integer(const Json& v, const std::string& path) {
+  if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<std::int64_t>() >= 0)) {
+    throw Bad{path + ": must be an integer 0..2^64-1 (got " + v.dump() + ")"};
+  }
+  return v.get<std::uint64_t>();
+}
+
+double number(const Json& v, const std::string& path) {
+  if (!v.is_number()) throw Bad{path + ": must be a number (got " + v.dump() + ")"};
+  return v.get<double>();
+}
+
+std::string text(const Json& v, const std::string& path) {
+  if (!v.is_string()) throw Bad{path + ": must be a string (got " + v.dump() + ")"};
+  return v.get<std::string>();
+}
+
+template <typename E, std::size_t N>
+E named(const std::pair<E, std::string_view> (&table)[N], const Json& v, const std::string& path) {
+  const std::string name = text(v, path);
+  for (const auto& [value, n] : table) {
+    if (n == name) return value;
+  }
+  throw Bad{path + ": must be one of " + names_of(table) + " (got '" + name + "')"};
+}
+
+void read_faults(const Json& j, FaultOptions& f) {
+  if (!j.is_object()) throw Bad{"faults: must be \"none\", \"swarm\" or an object"};
+  const std::pair<const char*, double*> fields[] = {
+      {"drop", &f.drop_probability},
+      {"dup", &f.duplicate_probability},
+      {"reorder", &f.reorder_probability},
+      {"partition", &f.partition_per_minute},
+      {"crash", &f.crash_per_minute},
+      {"broker_restart", &f.broker_restart_per_minute},
+      {"publish_fail", &f.publish_failure_probability},
+      {"power_loss", &f.power_loss_per_minute},
+      {"io_error", &f.io_error_probability},
+      {"disk_full", &f.disk_full_per_minute},
+  };
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string path = "faults." + it.key();
+    if (it.key() == "qos") {
+      f.qos = integer(it.value(), path, 0, 1) == 1 ? Qos::kAtLeastOnce : Qos::kAtMostOnce;
+      continue;
+    }
+    if (it.key() == "delay_ms") {
+      const double ms = number(it.value(), path);
+      if (!(ms >= 0 && ms <= 60'000)) throw Bad{path + ": must be 0..60000"};
+      f.delay_mean_us = std::llround(ms * 1000);
+      continue;
+    }
+    bool known = false;
+    for (const auto& [key, field] : fields) {
+      if (it.key() == key) {
+        *field = number(it.value(), path);
+        known = true;
+      }
+    }
+    if (!known) throw Bad{path + ": no such fault option"};
+  }
+}
+
+std::shared_ptr<const Scenario> read_scenario(const Json& j) {
+  auto s = std::make_shared<Scenario>();
+  if (auto q = j.find("qos"); q != j.end()) {
+    s->qos = integer(*q, "qos", 0, 1) == 1 ? Qos::kAtLeastOnce : Qos::kAtMostOnce;
+  }
+  const Json& store = member(j, "", "store");
+  if (!store.is_array()) throw Bad{"store: must be an array of products"};
+  for (std::size_t i = 0; i < store.size(); ++i) {
+    const std::string path = "store[" + std::to_string(i) + "]";
+    const Json& p = store[i];
+    if (!p.is_object()) throw Bad{path + ": must be an object"};
+    Product product;
+    product.sku = static_cast<Sku>(integer(member(p, path, "sku"), path + ".sku", 1, kMaxSku));
+    if (auto n = p.find("name"); n != p.end()) product.name = text(*n, path + ".name");
+    product.price_cents =
+        integer(member(p, path, "price_cents"), path + ".price_cents", 0, 1'000'000'000);
+    product.stock = integer(member(p, path, "stock"), path + ".stock", 0, kMaxDeliveryUnits);
+    product.restock_threshold = integer(member(p, path, "restock_threshold"),
+                                        path + ".restock_threshold", 0, kMaxDeliveryUnits);
+    product.restock_quantity = integer(member(p, path, "restock_quantity"),
+                                       path + ".restock_quantity", 1, kMaxDeliveryUnits);
+    s->products.push_back(std::move(product));
+  }
+  const Json& visits = member(j, "", "visits");
+  if (!visits.is_array()) throw Bad{"visits: must be an array"};
+  for (std::size_t i = 0; i < visits.size(); ++i) {
+    const std::string path = "visits[" + std::to_string(i) + "]";
+    const Json& v = visits[i];
+    if (!v.is_object()) throw Bad{path + ": must be an object"};
+    ScenarioVisit visit;
+    visit.customer_id =
+        static_cast<CustomerId>(integer(member(v, path, "customer"), path + ".customer", 1,
+                                        static_cast<std::int64_t>(kMaxCustomerId)));
+    visit.arrives_at_us =
+        integer(member(v, path, "arrives_at_us"), path + ".arrives_at_us", 0, 168 * kHourUs);
+    visit.shopping_us =
+        integer(member(v, path, "shopping_us"), path + ".shopping_us", 0, 24 * kHourUs);
+    const Json& wanted = member(v, path, "wanted");
+    if (!wanted.is_array()) throw Bad{path + ".wanted: must be an array"};
+    for (std::size_t k = 0; k < wanted.size(); ++k) {
+      const std::string wpath = path + ".wanted[" + std::to_string(k) + "]";
+      const Json& w = wanted[k];
+      if (!w.is_object()) throw Bad{wpath + ": must be an object"};
+      visit.wanted.push_back(
+          LineItem{static_cast<Sku>(integer(member(w, wpath, "sku"), wpath + ".sku", 1, kMaxSku)),
+                   integer(member(w, wpath, "quantity"), wpath + ".quantity", 1, 1000)});
+    }
+    s->visits.push_back(std::move(visit));
+  }
+  if (auto faults = j.find("packet_faults"); faults != j.end()) {
+    if (!faults->is_array()) throw Bad{"packet_faults: must be an array"};
+    for (std::size_t i = 0; i < faults->size(); ++i) {
+      const std::string path = "packet_faults[" + std::to_string(i) + "]";
+      const Json& f = (*faults)[i];
+      if (!f.is_object()) throw Bad{path + ": must be an object"};
+      PacketFault fault;
+      fault.kind = named(kPacketFaults, member(f, path, "fault"), path + ".fault");
+      const std::string bus = text(member(f, path, "bus"), path + ".bus");
+      if (bus != "store" && bus != "logistics") {
+        throw Bad{path + ".bus: must be store or logistics (got '" + bus + "')"};
+      }
+      fault.bus = bus == "store" ? BusId::kStore : BusId::kLogistics;
+      fault.leg = named(kLegs, member(f, path, "leg"), path + ".leg");
+      fault.client = text(member(f, path, "client"), path + ".client");
+      fault.nth = unsigned_integer(member(f, path, "nth"), path + ".nth");
+      if (fault.kind == PacketFault::Kind::kDelay) {
+        fault.delay_us = integer(member(f, path, "delay_us"), path + ".delay_us", 0, 24 * kHourUs);
+      }
+      s->packet_faults.push_back(std::move(fault));
+    }
+  }
+  if (auto crashes = j.find("crashes"); crashes != j.end()) {
+    if (!crashes->is_array()) throw Bad{"crashes: must be an array"};
+    for (std::size_t i = 0; i < crashes->size(); ++i) {
+      const std::string path = "crashes[" + std::to_string(i) + "]";
+      const Json& c = (*crashes)[i];
+      if (!c.is_object()) throw Bad{path + ": must be an object"};
+      ScheduledCrash crash;
+      crash.service = text(member(c, path, "service"), path + ".service");
+      crash.at_us = integer(member(c, path, "at_us"), path + ".at_us", 0, 168 * kHourUs);
+      crash.when = named(kCrashWhen, member(c, path, "when"), path + ".when");
+      s->crashes.push_back(std::move(crash));
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+std::string to_json(const ScenarioFile& file) {
+  const SimOptions& o = file.options;
+  Json j = Json::object();
+  j["eventmart_scenario"] = kScenarioFileVersion;
+  if (!file.found.empty()) j["found"] = file.found;
+  if (!file.violates.empty()) j["violates"] = file.violates;
+  j["seed"] = o.seed;
+  j["bug"] = bug_name(o.bug);
+  j["durability"] = o.durability == Durability::kFull ? "full" : "normal";
+  if (o.scenario) {
+    const Json scenario = scenario_json(*o.scenario);
+    for (auto it = scenario.begin(); it != scenario.end(); ++it) j[it.key()] = it.value();
+  } else {
+    j["customers"] = o.customers;
+    j["products"] = o.products;
+    j["hours"] = static_cast<double>(o.open_duration_us) / kHourUs;
+    if (file.swarm) {
+      j["faults"] = "swarm";
+    } else if (!o.faults.any() && o.faults.qos == Qos::kAtLeastOnce) {
+      j["faults"] = "none";
+    } else {
+      j["faults"] = faults_json(o.faults);
+    }
+  }
+  return j.dump(2) + "\n";
+}
+
+Decoded<ScenarioFile> parse_scenario_file(std::string_view text_in) {
+  const Json j = Json::parse(text_in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Decoded<ScenarioFile>::error("not valid JSON");
+  if (!j.is_object()) return Decoded<ScenarioFile>::error("must be a JSON object");
+  try {
+    const std::int64_t version =
+        integer(member(j, "", "eventmart_scenario"), "eventmart_scenario", 1, 1'000'000);
+    if (version != kScenarioFileVersion) {
+      throw Bad{"eventmart_scenario: version " + std::to_string(version) +
+                " is not one this build reads (" + std::to_string(kScenarioFileVersion) + ")"};
+    }
+    ScenarioFile file;
+    SimOptions& o = file.options;
+    const bool explicit_scenario = j.contains("store") || j.contains("visits");
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      const std::string& key = it.key();
+      const Json& v = it.value();
+      if (key == "eventmart_scenario") continue;
+      if (key == "found") {
+        file.found = text(v, key);
+      } else if (key == "violates") {
+        if (!v.is_array()) throw Bad{"violates: must be an array of invariant names"};
+        for (std::size_t i = 0; i < v.size(); ++i) {
+          file.violates.push_back(text(v[i], "violates[" + std::to_string(i) + "]"));
+        }
+      } else if (key == "seed") {
+        o.seed = unsigned_integer(v, key);
+      } else if (key == "bug") {
+        const std::string name = text(v, key);
+        const auto bug = parse_bug(name);
+        if (!bug) throw Bad{"bug: no bug variant named '" + name + "'"};
+        o.bug = *bug;
+      } else if (key == "durability") {
+        const std::string d = text(v, key);
+        if (d != "full" && d != "normal") throw Bad{"durability: must be full or normal"};
+        o.durability = d == "full" ? Durability::kFull : Durability::kNormal;
+      } else if (explicit_scenario && (key == "qos" || key == "store" || key == "visits" ||
+                                       key == "packet_faults" || key == "crashes")) {
+        continue;  // read below
+      } else if (!explicit_scenario && key == "customers") {
+        o.customers = integer(v, key, 0, 10'000'000);
+      } else if (!explicit_scenario && key == "products") {
+        o.products = integer(v, key, 1, 1'000'000);
+      } else if (!explicit_scenario && key == "hours") {
+        const double h = number(v, key);
+        if (!(h > 0) || h > 168) throw Bad{"hours: must be more than 0 and at most 168"};
+        o.open_duration_us = std::llround(h * static_cast<double>(kHourUs));
+      } else if (!explicit_scenario && key == "faults") {
+        if (v.is_string() && v.get<std::string>() == "swarm") {
+          file.swarm = true;
+        } else if (!(v.is_string() && v.get<std::string>() == "none")) {
+          read_faults(v, o.faults);
+        }
+      } else {
+        throw Bad{key + ": not a key of " +
+                  std::string(explicit_scenario ? "an explicit scenario" : "a seeded run") +
+                  " file"};
+      }
+    }
+    if (explicit_scenario) o.scenario = read_scenario(j);
+    return Decoded<ScenarioFile>::ok(std::move(file));
+  } catch (const Bad& bad) {
+    return Decoded<ScenarioFile>::error(bad.why);
+  }
+}
+
+}  // namespace eventmart::sim
