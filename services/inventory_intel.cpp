@@ -101,10 +101,12 @@ void InventoryIntel::on_departure(const Delivery& delivery) {
 
   std::vector<std::string> restock_notes;  // logged after the commit
   std::vector<Sku> unknown;                // summarised in one line after the commit
+  std::vector<Sku> raised;                 // products whose threshold this sale crossed
   InventoryStats delta;
   const Consumption consumed = consume_once(cause, content_hash(*departed), [&]() -> std::string {
     restock_notes.clear();
     unknown.clear();
+    raised.clear();
     delta = {};
     for (const LineItem& item : departed->items) {
       std::optional<StockRecord> before = store_.find(item.sku);
@@ -124,6 +126,7 @@ void InventoryIntel::on_departure(const Delivery& delivery) {
       if (decision->after.shortfall > before->shortfall) ++delta.shortfalls_recorded;
       if (decision->restock) {
         ++delta.restocks_raised;
+        raised.push_back(item.sku);
         emit(Channel::kLogistics, ctx_.topics.restock_needed, EventType::kRestockNeeded,
              restock_event_id(cause, item.sku), cause,
              RestockNeeded{item.sku, decision->restock->quantity, decision->restock->level,
@@ -138,6 +141,9 @@ void InventoryIntel::on_departure(const Delivery& delivery) {
   // Counted (and marked) only once the transaction committed.
   if (delta.restocks_raised > 0) mark(Mark::kRestockRaised);
   if (delta.restocks_raised > 1) mark(Mark::kTwoRestocksInOneBasket);
+  for (Sku sku : raised) {
+    if (!crossed_.insert(sku).second) mark(Mark::kThresholdCrossedAgain);
+  }
   if (delta.shortfalls_recorded > 0) mark(Mark::kShortfall);
   if (delta.unknown_skus > 0) mark(Mark::kUnknownSku);
   inventory_stats_.restocks_raised += delta.restocks_raised;

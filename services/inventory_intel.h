@@ -4,6 +4,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,8 @@ class InventoryIntel : public Service {
 
   InventoryStore store_;
   InventoryStats inventory_stats_;
+  // Products this process raised a restock for (coverage: a threshold crossed again).
+  std::set<Sku> crossed_;
 };
 
 }  // namespace eventmart

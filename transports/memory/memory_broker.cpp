@@ -46,7 +46,9 @@ std::unique_ptr<MemoryClient> MemoryBroker::connect(const std::string& client_id
   std::vector<std::uint64_t> queued;
   const std::uint32_t index = it->second;
   deliveries_.for_each([&](std::uint64_t id, const PendingDelivery& pending) {
-    if (pending.session == index) queued.push_back(id);
+    if (pending.session != index) return;
+    queued.push_back(id);
+    if (pending.arrived) mark(Mark::kTransportRedeliveredAfterReconnect);
   });
   for (std::uint64_t id : queued) send_delivery(id, true);
   return client;
@@ -107,7 +109,9 @@ void MemoryBroker::send(PacketKind kind, std::shared_ptr<const Message> message,
     const Session& s = *sessions_[session];
     if (!network_->reachable(s.client_id)) {
       fate.lost = true;
+      note_cut_off(kind, message->qos, id, true);
     } else {
+      note_cut_off(kind, message->qos, id, false);
       fate = network_->fate(
           Packet{kind, s.client_id, message->topic, message->envelope, message->qos, redelivered});
     }
@@ -139,6 +143,18 @@ void MemoryBroker::send(PacketKind kind, std::shared_ptr<const Message> message,
   }
 }
 
+void MemoryBroker::note_cut_off(PacketKind kind, Qos qos, std::uint64_t id, bool lost) {
+  if (kind != PacketKind::kDeliver || qos != Qos::kAtLeastOnce) return;
+  PendingDelivery* pending = deliveries_.find(id);
+  if (pending == nullptr) return;
+  if (lost) {
+    pending->cut_off = true;
+  } else if (pending->cut_off) {
+    pending->cut_off = false;
+    mark(Mark::kTransportResentAfterPartition);
+  }
+}
+
 void MemoryBroker::arrive(std::uint32_t slot) {
   InFlight packet = std::move(wire_[slot]);
   wire_[slot] = InFlight{};
@@ -146,6 +162,7 @@ void MemoryBroker::arrive(std::uint32_t slot) {
   // A packet addressed to or from a client that is cut off by now is lost on the way.
   if (network_ != nullptr && !network_->reachable(sessions_[packet.session]->client_id)) {
     ++stats_.packets_lost;
+    note_cut_off(packet.kind, packet.message->qos, packet.id, true);
     return;
   }
   // A client busy with a delivery whose handler failed takes nothing else until it is handled.

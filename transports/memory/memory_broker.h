@@ -196,10 +196,13 @@ class MemoryBroker {
     std::uint32_t session;
     std::int64_t last_sent_us;
     bool arrived = false;  // reached the client at least once
+    bool cut_off = false;  // last lost to a partition (a coverage mark when it goes again)
   };
 
   void publish(std::uint32_t session, std::uint64_t connection, const std::string& topic,
                Envelope envelope, Qos qos, PublishCallback on_done);
+  // Coverage: a QoS 1 delivery lost to a partition (`lost`), or sent again once reachable.
+  void note_cut_off(PacketKind kind, Qos qos, std::uint64_t id, bool lost);
   // Puts one packet on the wire; the network model decides whether and when it arrives.
   void send(PacketKind kind, std::shared_ptr<const Message> message, std::uint32_t session,
             std::uint64_t connection, std::uint64_t id, bool redelivered);
