@@ -11,6 +11,7 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
+#include "apps/html_report.h"
 #include "apps/live_store.h"
 #include "chaos/chaos.h"
 
@@ -37,6 +38,7 @@ struct ChaosArgs {
   std::string bug;
   std::string binary;
   std::string log_level = "warning";
+  std::string html;
 };
 
 po::options_description describe(ChaosArgs& a) {
@@ -63,7 +65,10 @@ po::options_description describe(ChaosArgs& a) {
       "serve-binary", po::value(&a.binary)->value_name("PATH"),
       "the eventmart binary that runs `serve` (default: this one, or the test build for --bug)")(
       "log-level", po::value(&a.log_level)->value_name("info|warning|error"),
-      "least severe lines of chaos's own log shown on stderr (default warning)");
+      "least severe lines of chaos's own log shown on stderr (default warning)")(
+      "html", po::value(&a.html)->value_name("FILE"),
+      "also write the run's HTML report to FILE (one run; every run writes report.html "
+      "in its folder under --out)");
   return desc;
 }
 
@@ -109,6 +114,107 @@ struct Tally {
   }
 };
 
+// The run as an HTML page (apps/html_report.h): what the observer and the scanners saw, on the
+// lanes of the services that produced it, and the fault schedule as bands. Times are from
+// the start of the workload (wall clock).
+HtmlReport chaos_html_report(const chaos::ChaosResult& r, const chaos::ChaosOptions& o,
+                             const std::string& replay, TimelineRecorder& timeline) {
+  const sim::History& h = r.history;
+  std::int64_t end_us = 0;
+  const auto at = [&](std::int64_t t) {
+    end_us = std::max(end_us, t);
+    return t;
+  };
+  using sim::BusId;
+  using sim::TraceKind;
+  // The timeline wants time order; the history's lists each are, merged here.
+  std::vector<std::tuple<std::int64_t, TraceKind, BusId, std::string, std::string, std::string>>
+      rows;
+  for (const auto& a : h.arrivals) {
+    rows.emplace_back(at(a.at_us), TraceKind::kScan, BusId::kStore, "gateway-guardian", "",
+                      a.event_id);
+  }
+  for (const auto& d : h.departures) {
+    rows.emplace_back(at(d.at_us), TraceKind::kScan, BusId::kStore, "gate-exit-guardian", "",
+                      d.event_id);
+  }
+  for (const auto& w : h.welcomes) {
+    rows.emplace_back(at(w.at_us), TraceKind::kDelivered, BusId::kStore, "entrance-display",
+                      "display/entrance", w.arrival_event_id);
+  }
+  for (const auto& p : h.payments) {
+    rows.emplace_back(at(p.at_us), TraceKind::kDelivered, BusId::kStore, "payment terminal",
+                      "payment-due", p.event_id);
+  }
+  for (const auto& x : h.restocks) {
+    rows.emplace_back(at(x.at_us), TraceKind::kDelivered, BusId::kLogistics, "logistics",
+                      "restock-needed", x.event_id);
+  }
+  for (const auto& d : h.restock_deliveries) {
+    rows.emplace_back(at(d.at_us), TraceKind::kLogisticsDelivery, BusId::kLogistics, "logistics",
+                      "stock-replenished", d.order_id);
+  }
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const auto& a, const auto& b) { return std::get<0>(a) < std::get<0>(b); });
+  for (const auto& [t, kind, bus, client, topic, id] : rows) {
+    timeline.add(t, kind, bus, client, topic, id);
+  }
+  HtmlReport report;
+  report.title = "eventmart chaos: seed " + std::to_string(o.seed) + ", " +
+                 std::to_string(r.departures_sent) + " departures" +
+                 (o.bug.empty() ? "" : ", bug " + o.bug);
+  report.kind = "chaos";
+  report.replay = replay;
+  report.origin_us = 0;
+  report.open_us = static_cast<std::int64_t>(o.duration_s * 1e6);
+  for (const chaos::ScheduledFault& f : r.schedule) {
+    const auto from = static_cast<std::int64_t>(f.at_s * 1e6);
+    const auto until = static_cast<std::int64_t>((f.at_s + std::max(f.duration_s, 0.05)) * 1e6);
+    sim::Outage outage;
+    outage.who = f.target.empty() ? "broker" : f.target;
+    outage.from_us = from;
+    outage.until_us = at(until);
+    outage.detail = f.describe();
+    // The page colours bands by kind: a process gone, a link cut, a link degraded.
+    switch (f.kind) {
+      case chaos::FaultKind::kKill:
+      case chaos::FaultKind::kPause:
+        outage.kind = sim::Outage::Kind::kCrash;
+        break;
+      case chaos::FaultKind::kBrokerKill:
+        outage.kind = sim::Outage::Kind::kBrokerDown;
+        break;
+      default:
+        outage.kind = sim::Outage::Kind::kPartition;
+        break;
+    }
+    report.outages.push_back(outage);
+  }
+  report.duration_us = end_us + 1'000'000;
+  const auto row = [&](const char* section, const char* label, const std::string& value) {
+    report.rows.emplace_back(section, label, value);
+  };
+  row("run", "seed", std::to_string(o.seed));
+  row("run", "duration",
+      std::to_string(o.duration_s).substr(0, 5) + " s at " + std::to_string(o.rate).substr(0, 5) +
+          " departures/s");
+  row("run", "settle limit", std::to_string(o.settle_s).substr(0, 5) + " s");
+  row("run", "bug", o.bug.empty() ? "none" : o.bug);
+  for (const auto& [kind, n] : r.faults_injected) row("faults", kind.c_str(), std::to_string(n));
+  if (r.faults_injected.empty()) row("faults", "none", "");
+  row("outcome", "arrivals sent", std::to_string(r.arrivals_sent));
+  row("outcome", "departures sent", std::to_string(r.departures_sent));
+  row("outcome", "payment messages", std::to_string(r.payments_seen) + " (copies included)");
+  row("outcome", "restock messages", std::to_string(r.restocks_seen));
+  row("outcome", "readings resent", std::to_string(r.readings_resent));
+  row("outcome", "settled in", std::to_string(r.settle_s).substr(0, 5) + " s");
+  if (!r.error.empty()) row("outcome", "not run", r.error);
+  report.invariants = r.invariants;
+  report.history = &r.history;
+  report.timeline = &timeline;
+  return report;
+}
+
 std::string self_path() {
   std::error_code ec;
   const auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
@@ -138,6 +244,14 @@ int run_chaos_command(const std::vector<std::string>& args) {
     }
     options.seed = parse_uint64("--seed", a.seed);
     runs = static_cast<std::uint64_t>(parse_in_range("--runs", a.runs, 1, 100'000));
+    if (!a.html.empty() && runs > 1) {
+      throw UsageError{
+          "--html writes one run: with --runs each run's report.html is in its "
+          "folder under --out"};
+    }
+    if (!a.html.empty() && !std::ofstream(a.html, std::ios::app)) {
+      throw UsageError{"--html: cannot write '" + a.html + "'"};
+    }
     options.duration_s = parse_double("--duration", a.duration);
     if (!(options.duration_s >= 2 && options.duration_s <= 86'400)) {
       throw UsageError{"--duration must be 2..86400 seconds"};
@@ -195,6 +309,14 @@ int run_chaos_command(const std::vector<std::string>& args) {
     const chaos::ChaosResult r = chaos::run_chaos(o, logger, interrupted);
     std::ofstream(std::filesystem::path(o.out_dir) / "report.txt") << r.to_text();
     std::ofstream(std::filesystem::path(o.out_dir) / "report.json") << r.to_json() << "\n";
+    TimelineRecorder timeline(0);
+    const HtmlReport page = chaos_html_report(r, o, replay_command(a, seed), timeline);
+    try {
+      write_html_report((std::filesystem::path(o.out_dir) / "report.html").string(), page);
+      if (!a.html.empty()) write_html_report(a.html, page);
+    } catch (const UsageError& e) {
+      std::cerr << "eventmart chaos: " << e.message << "\n";
+    }
     if (json) {
       std::cout << r.to_json() << "\n";
     } else {

@@ -600,7 +600,7 @@ class Run {
       ++record_.deliveries;
       record_.shelves[delivery.value().sku] += delivery.value().quantity;
       record_.history.restock_deliveries.push_back(
-          sim::RestockDelivery{delivery.value().restock_event_id, delivery.value().sku});
+          sim::RestockDelivery{delivery.value().restock_event_id, delivery.value().sku, now_us()});
     });
     observer_->subscribe_bytes(
         topics_.display_entrance, [this](const std::string& topic, std::string_view bytes, bool) {

@@ -82,6 +82,38 @@ contains "trace has deliveries" /tmp/eventmart-cli.$$.jsonl '"kind":"delivered"'
 contains "trace has faults" /tmp/eventmart-cli.$$.jsonl '"kind":"dropped"'
 contains "trace entries carry virtual time" /tmp/eventmart-cli.$$.jsonl '"t_us":1795680'
 
+# --html: one self-contained page (the browser test, label "browser", opens it in Chromium).
+t=/tmp/eventmart-cli.$$
+check "--html writes a report" 0 "$bin" sim --seed 2 --customers 50 --hours 1 --drop 0.1 --html $t.html
+contains "the report carries the run's data inline" $t.html '"trace":\['
+contains "the report names the replay command" $t.html '"replay":"eventmart sim --seed 2'
+if grep -qE '<(script|link|img)[^>]+(src|href)=' $t.html; then echo "FAIL the report fetches something"; failures=$((failures + 1)); else echo "ok   the report fetches nothing (no src or href)"; fi
+check "--html with --seeds is bad usage" 2 "$bin" sim --seeds 3 --html $t.html
+check "--html to a folder that is not there is bad usage" 2 "$bin" sim --customers 5 --html /nonexistent/r.html
+check "a failing bug run still writes its report" 1 "$bin" sim --bug float-money --customers 100 --hours 1 --html $t.fail.html
+contains "the failing report names the violation" $t.fail.html 'payment_equals_basket'
+
+# Scenario files: --save-scenario writes one, --scenario replays it exactly.
+check "--save-scenario writes a seeded run" 0 "$bin" sim --seed 9 --customers 100 --hours 1 --faults swarm --save-scenario $t.scn.json --found "cli test" --json
+h1=$(grep -o '"trace_hash":"[0-9a-f]*"' $t.out)
+contains "the scenario file keeps the seed" $t.scn.json '"seed": 9'
+contains "the scenario file keeps what it found" $t.scn.json '"found": "cli test"'
+check "--scenario replays it" 0 "$bin" sim --scenario $t.scn.json --json
+h2=$(grep -o '"trace_hash":"[0-9a-f]*"' $t.out)
+if [ -n "$h1" ] && [ "$h1" = "$h2" ]; then echo "ok   a saved scenario replays with the same trace hash"; else echo "FAIL scenario replay differs: $h1 vs $h2"; failures=$((failures + 1)); fi
+check "a failing scenario replay names the file" 1 "$bin" sim --scenario "$(dirname "$0")/regressions/scenario-float-money.json"
+contains "the replay command is the scenario file" $t.err 'replay with: eventmart sim --scenario'
+check "--scenario with --customers is bad usage" 2 "$bin" sim --scenario $t.scn.json --customers 5
+check "--scenario of a missing file is bad usage" 2 "$bin" sim --scenario /nonexistent.json
+printf '{"eventmart_scenario": 1, "seed": 1, "customers": "many"}' > $t.bad.json
+check "a malformed scenario file is bad usage" 2 "$bin" sim --scenario $t.bad.json
+contains "the error names the key" $t.err 'customers: must be an integer'
+printf 'not json' > $t.bad.json
+check "a scenario file that is not JSON is bad usage" 2 "$bin" sim --scenario $t.bad.json
+check "--found without --save-scenario is bad usage" 2 "$bin" sim --found x
+check "--save-scenario with --seeds is bad usage" 2 "$bin" sim --seeds 2 --save-scenario $t.scn2.json
+rm -f $t.html $t.fail.html $t.scn.json $t.scn2.json $t.bad.json
+
 check "the readable report runs" 0 "$bin" sim --seed 3 --customers 100 --hours 1
 contains "report lists invariants" /tmp/eventmart-cli.$$.out "ok    departure_paid_once"
 
@@ -145,6 +177,7 @@ contains "chaos names the unknown kind" /tmp/eventmart-cli.$$.err "meteor"
 check "chaos: a zero rate is bad usage" 2 "$bin" chaos --rate 0
 check "chaos: a one-second run is bad usage" 2 "$bin" chaos --duration 1
 check "chaos: zero runs is bad usage" 2 "$bin" chaos --runs 0
+check "chaos: --html with several runs is bad usage" 2 "$bin" chaos --runs 2 --html /tmp/eventmart-cli.$$.chaos.html
 check "chaos: a serve binary that is not there is bad usage" 2 "$bin" chaos --serve-binary /nonexistent/eventmart
 check "the shipped serve has no --bug" 2 "$bin" serve --service fastlane-finale --bug no-dedup
 
