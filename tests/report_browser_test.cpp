@@ -6,6 +6,7 @@
 // #probe (the element boxes, read with getBoundingClientRect). Screenshots are written to
 // report-screenshots/ in the build folder for people to look at.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -44,8 +45,12 @@ struct Browser {
 // Opens `url` in headless Chromium (its own profile folder) and returns the DOM once loaded
 // and the console. With `screenshot`, writes a PNG of the first screen instead of the DOM.
 Browser open_in_chromium(const std::string& url, const fs::path& screenshot = {}) {
-  const fs::path profile = kOut / "chromium-profile";
-  const fs::path err = kOut / "chromium-stderr.txt";
+  // A profile of its own per launch: a second Chromium on a profile in use hands its URL to
+  // the first and exits (CTest runs these tests side by side).
+  static int launches = 0;
+  const std::string tag = std::to_string(::getpid()) + "-" + std::to_string(++launches);
+  const fs::path profile = kOut / ("chromium-profile-" + tag);
+  const fs::path err = kOut / ("chromium-stderr-" + tag + ".txt");
   const std::string size = std::to_string(kWidth) + "," + std::to_string(kHeight);
   std::string cmd =
       "timeout 120 chromium --headless --no-sandbox --disable-gpu "
@@ -61,12 +66,15 @@ Browser open_in_chromium(const std::string& url, const fs::path& screenshot = {}
   std::size_t n;
   while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) b.dom.append(buf, n);
   b.status = ::pclose(pipe);
+  std::error_code ec;
+  fs::remove_all(profile, ec);
   std::istringstream lines(slurp(err));
   for (std::string line; std::getline(lines, line);) {
     if (line.find(":CONSOLE") != std::string::npos || line.find("Uncaught") != std::string::npos) {
       b.console.push_back(line);
     }
   }
+  fs::remove(err, ec);
   return b;
 }
 
