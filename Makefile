@@ -74,6 +74,8 @@ clean:
 
 # Adds a failing swarm seed to the regression corpus (scripts/add-regression.sh):
 #   make regression SEED=N FOUND="what it found" [SIM_ARGS="--customers 1000"]
+# FOUND is taken as written ($(value ...)), quoted for the shell.
+quote = '$(subst ','\'',$(value $1))'
 regression: build
-	@test -n "$(SEED)" -a -n "$(FOUND)" || { echo 'make regression SEED=N FOUND="what it found" [SIM_ARGS=...]' >&2; exit 2; }
-	EVENTMART=$(CURDIR)/$(EVENTMART) bash scripts/add-regression.sh "$(SEED)" "$(FOUND)" $(SIM_ARGS)
+	@test -n '$(value SEED)' -a -n $(call quote,FOUND) || { echo 'make regression SEED=N FOUND="what it found" [SIM_ARGS=...]' >&2; exit 2; }
+	EVENTMART=$(CURDIR)/$(EVENTMART) bash scripts/add-regression.sh $(call quote,SEED) $(call quote,FOUND) $(SIM_ARGS)

@@ -233,13 +233,15 @@ int run_chaos_command(const std::vector<std::string>& args) {
   const int usage = with_usage_errors("chaos", [&] {
     po::variables_map vm = parse_all(args, desc);
     if (vm.count("help")) {
-      std::cout << "Usage: eventmart chaos [options]\n\n"
-                   "Starts mosquitto, one `eventmart serve` per service behind a fault-injecting\n"
-                   "TCP proxy, sends scanner readings while faults drawn from the seed hit the\n"
-                   "stack, heals, waits for quiescence and checks the invariants of `sim`.\n"
-                   "Exit status: 0 every run held, 1 a violation, 2 bad usage, 3 a run could\n"
-                   "not be carried out, 130 interrupted (Ctrl-C) before a verdict.\n\n"
-                << desc << "\n";
+      std::cout
+          << "Usage: eventmart chaos [options]\n\n"
+             "Starts mosquitto, one `eventmart serve` per service behind a fault-injecting\n"
+             "TCP proxy, sends scanner readings while faults drawn from the seed hit the\n"
+             "stack, heals, waits for quiescence and checks the invariants of `sim`.\n"
+             "Exit status: 0 every run held, 1 a violation, 2 bad usage, 3 a run could\n"
+             "not be carried out (or its report not written), 130 interrupted (Ctrl-C) before a\n"
+             "verdict.\n\n"
+          << desc << "\n";
       return 0;
     }
     options.seed = parse_uint64("--seed", a.seed);
@@ -299,6 +301,7 @@ int run_chaos_command(const std::vector<std::string>& args) {
 
   StderrLogger logger(level);
   Tally tally;
+  bool html_failed = false;
   const std::uint64_t first = options.seed;
   for (std::uint64_t seed = first; seed < first + runs && !interrupted; ++seed) {
     chaos::ChaosOptions o = options;
@@ -311,11 +314,15 @@ int run_chaos_command(const std::vector<std::string>& args) {
     std::ofstream(std::filesystem::path(o.out_dir) / "report.json") << r.to_json() << "\n";
     TimelineRecorder timeline(0);
     const HtmlReport page = chaos_html_report(r, o, replay_command(a, seed), timeline);
-    try {
-      write_html_report((std::filesystem::path(o.out_dir) / "report.html").string(), page);
-      if (!a.html.empty()) write_html_report(a.html, page);
-    } catch (const UsageError& e) {
-      std::cerr << "eventmart chaos: " << e.message << "\n";
+    for (const std::string& path :
+         {(std::filesystem::path(o.out_dir) / "report.html").string(), a.html}) {
+      if (path.empty()) continue;
+      try {
+        write_html_report(path, page);
+      } catch (const UsageError& e) {
+        std::cerr << "eventmart chaos: " << e.message << "\n";
+        html_failed = true;
+      }
     }
     if (json) {
       std::cout << r.to_json() << "\n";
@@ -334,6 +341,7 @@ int run_chaos_command(const std::vector<std::string>& args) {
   if (!json) tally.print(interrupted);
   const std::uint64_t failed = tally.failing.size(), broken = tally.broken;
   if (failed > 0) return 1;
+  if (html_failed) return 3;  // a report that was asked for could not be written
   if (interrupted) return 130;
   if (broken > 0) return 3;
   return 0;

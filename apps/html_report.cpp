@@ -16,15 +16,21 @@ namespace {
 constexpr std::int64_t kMinuteUs = 60'000'000;
 constexpr std::string_view kDataMarker = "/*EVENTMART_DATA*/";
 
-// JSON inside a <script> element: "</" would end the element early, and U+2028/2029 are
-// fine in JSON but were line terminators in older JavaScript. Escape all three.
+// JSON inside a <script> element: no '<' may appear raw ("</script>" would end the element,
+// "<!--<script" would switch the parser into a mode where the real end tag no longer ends
+// it), and U+2028/2029 were line terminators in older JavaScript. JSON has '<', '>' and '&'
+// only inside strings, where their \u escapes mean the same.
 std::string script_safe(const std::string& json) {
   std::string out;
   out.reserve(json.size() + json.size() / 64);
   for (std::size_t i = 0; i < json.size(); ++i) {
-    if (json[i] == '<' && i + 1 < json.size() && json[i + 1] == '/') {
-      out += "<\\/";
-      ++i;
+    const char c = json[i];
+    if (c == '<') {
+      out += "\\u003c";
+    } else if (c == '>') {
+      out += "\\u003e";
+    } else if (c == '&') {
+      out += "\\u0026";
     } else if (json.compare(i, 3, "\xE2\x80\xA8") == 0) {
       out += "\\u2028";
       i += 2;
@@ -32,7 +38,7 @@ std::string script_safe(const std::string& json) {
       out += "\\u2029";
       i += 2;
     } else {
-      out += json[i];
+      out += c;
     }
   }
   return out;
@@ -159,7 +165,7 @@ void TimelineRecorder::add(std::int64_t at_us, sim::TraceKind kind, sim::BusId b
 void TimelineRecorder::write(JsonWriter& j) const {
   j.key("kinds").begin_array();
   j.value("");  // kinds start at 1
-  for (int k = 1; k <= static_cast<int>(sim::TraceKind::kDiskFull); ++k) {
+  for (int k = 1; k <= static_cast<int>(sim::kLastTraceKind); ++k) {
     j.value(sim::trace_kind_name(static_cast<sim::TraceKind>(k)));
   }
   j.end_array();

@@ -256,7 +256,9 @@ HtmlReport sim_html_report(const RunPlan& plan, const SeedOutcome& o,
   const auto num = [](std::int64_t x) { return std::to_string(x); };
   row("run", "seed", std::to_string(o.seed));
   row("run", "customers", num(s.customers));
-  row("run", "products", num(r.options.products));
+  row("run", "products",
+      num(r.options.scenario ? static_cast<std::int64_t>(r.options.scenario->products.size())
+                             : r.options.products));
   row("run", "open", duration_text(r.options.open_duration_us));
   row("run", "faults", plan.swarm ? "swarm (drawn from the seed)" : fo.any() ? "as given" : "none");
   row("run", "QoS", fo.qos == Qos::kAtLeastOnce ? "1" : "0");

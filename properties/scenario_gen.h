@@ -17,6 +17,7 @@
 #include "properties/invariants.h"
 #include "services/logistics_desk.h"
 #include "services/service.h"
+#include "sim/logistics.h"
 #include "sim/scenario.h"
 #include "sim/scenario_file.h"
 #include "sim/world.h"
@@ -77,9 +78,11 @@ inline rc::Gen<sim::PacketFault> gen_packet_fault() {
     // desk) on the logistics bus.
     const int link = *rc::gen::inRange(0, 7);
     f.bus = link < 5 ? sim::BusId::kStore : sim::BusId::kLogistics;
-    constexpr std::string_view kClients[] = {kGatewayGuardian, kHelloHelper,    kGateExitGuardian,
-                                             kInventoryIntel,  kFastlaneFinale, kInventoryIntel,
-                                             kLogisticsDesk};
+    // (The simulated logistics department is "logistics"; it used to be named
+    // "logistics-desk" here, which matched no client: those faults never fired.)
+    constexpr std::string_view kClients[] = {
+        kGatewayGuardian, kHelloHelper,    kGateExitGuardian,    kInventoryIntel,
+        kFastlaneFinale,  kInventoryIntel, sim::kLogisticsClient};
     f.client = std::string(kClients[link]);
     f.leg = *rc::gen::element(memory::PacketKind::kPublish, memory::PacketKind::kPuback,
                               memory::PacketKind::kDeliver, memory::PacketKind::kDeliverAck);
@@ -137,7 +140,9 @@ inline std::string save_counterexample(const sim::Scenario& scenario, sim::Bug b
   std::filesystem::create_directories(dir, ec);
   const std::filesystem::path path = dir / name.str();
   std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
-  return "eventmart sim --scenario " + path.string();
+  std::string quoted = "'";  // one shell word, whatever the folder is called
+  for (char c : path.string()) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return "eventmart sim --scenario " + quoted + "'";
 }
 
 // Runs `scenario` with `bug` and asserts every invariant (RC_FAIL on a violation, with the

@@ -24,15 +24,28 @@ fi
 bug=""
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
-  if [ "${args[$i]}" = "--bug" ] && [ $((i + 1)) -lt ${#args[@]} ]; then bug="-${args[$((i + 1))]}"; fi
+  case "${args[$i]}" in
+    --bug) if [ $((i + 1)) -lt ${#args[@]} ]; then bug="-${args[$((i + 1))]}"; fi ;;
+    --bug=*) bug="-${args[$i]#--bug=}" ;;
+    --seed|--seed=*|--seeds|--seeds=*|--save-scenario*|--scenario*|--found*)
+      echo "add-regression: ${args[$i]} is set by this script" >&2; exit 2 ;;
+  esac
 done
+case "$bug" in
+  -list|-none) echo "add-regression: --bug ${bug#-}: name a bug variant (eventmart sim --bug list)" >&2; exit 2 ;;
+  *[!A-Za-z0-9-]*) echo "add-regression: a bug name is letters, digits and '-'" >&2; exit 2 ;;
+esac
+if ! [[ "$seed" =~ ^[0-9]+$ ]]; then
+  echo "add-regression: SEED must be a number (got '$seed')" >&2
+  exit 2
+fi
 file="$here/tests/regressions/swarm-seed-$seed$bug.json"
 if [ -e "$file" ]; then
   echo "add-regression: $file exists already" >&2
   exit 2
 fi
 set +e
-"$eventmart" sim --faults swarm --seed "$seed" "$@" --save-scenario "$file" --found "$found" >/dev/null
+"$eventmart" sim --faults swarm --seed "$seed" "$@" --save-scenario "$file" --found="$found" >/dev/null
 status=$?
 set -e
 case $status in

@@ -6,7 +6,7 @@
 namespace eventmart::sim {
 
 namespace {
-constexpr std::string_view kLogistics = "logistics";
+constexpr std::string_view kLogistics = kLogisticsClient;
 }
 
 LogisticsModel::LogisticsModel(const LogisticsOptions& options, Bus& bus, Clock& clock,

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "core/bus.h"
 #include "core/clock.h"
@@ -16,6 +17,9 @@
 #include "sim/workload.h"
 
 namespace eventmart::sim {
+
+// The simulated logistics department's client id on the logistics bus.
+inline constexpr std::string_view kLogisticsClient = "logistics";
 
 struct LogisticsOptions {
   std::int64_t min_lead_time_us = 30 * kMinuteUs;  // order to delivery, shortest

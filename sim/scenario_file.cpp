@@ -1,11 +1,15 @@
 #include "sim/scenario_file.h"
 
+#include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 #include <optional>
 
 #include "core/json.h"
 #include "core/limits.h"
+#include "services/registry.h"
+#include "sim/logistics.h"
 
 namespace eventmart::sim {
 namespace {
@@ -109,6 +113,15 @@ struct Bad {
   std::string why;
 };
 
+// Every key of `obj` is one of `known`.
+void only_keys(const Json& obj, const std::string& path, std::initializer_list<const char*> known) {
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    bool ok = false;
+    for (const char* k : known) ok = ok || it.key() == k;
+    if (!ok) throw Bad{path + "." + it.key() + ": not a key here"};
+  }
+}
+
 const Json& member(const Json& obj, const std::string& path, const char* key) {
   auto it = obj.find(key);
   if (it == obj.end()) throw Bad{path + (path.empty() ? "" : ".") + key + ": missing"};
@@ -192,6 +205,15 @@ void read_faults(const Json& j, FaultOptions& f) {
   }
 }
 
+// The clients with a link on `bus` that a scenario may name.
+bool links(BusId bus, std::string_view client) {
+  if (bus == BusId::kLogistics) return client == kInventoryIntel || client == kLogisticsClient;
+  for (const ServiceSpec& spec : service_specs()) {
+    if (spec.store_service && client == spec.name) return true;
+  }
+  return false;
+}
+
 std::shared_ptr<const Scenario> read_scenario(const Json& j) {
   auto s = std::make_shared<Scenario>();
   if (auto q = j.find("qos"); q != j.end()) {
@@ -203,6 +225,8 @@ std::shared_ptr<const Scenario> read_scenario(const Json& j) {
     const std::string path = "store[" + std::to_string(i) + "]";
     const Json& p = store[i];
     if (!p.is_object()) throw Bad{path + ": must be an object"};
+    only_keys(p, path,
+              {"sku", "name", "price_cents", "stock", "restock_threshold", "restock_quantity"});
     Product product;
     product.sku = static_cast<Sku>(integer(member(p, path, "sku"), path + ".sku", 1, kMaxSku));
     if (auto n = p.find("name"); n != p.end()) product.name = text(*n, path + ".name");
@@ -213,6 +237,11 @@ std::shared_ptr<const Scenario> read_scenario(const Json& j) {
                                         path + ".restock_threshold", 0, kMaxDeliveryUnits);
     product.restock_quantity = integer(member(p, path, "restock_quantity"),
                                        path + ".restock_quantity", 1, kMaxDeliveryUnits);
+    for (const Product& other : s->products) {
+      if (other.sku == product.sku) {
+        throw Bad{path + ".sku: " + std::to_string(product.sku) + " is in the store twice"};
+      }
+    }
     s->products.push_back(std::move(product));
   }
   const Json& visits = member(j, "", "visits");
@@ -221,6 +250,7 @@ std::shared_ptr<const Scenario> read_scenario(const Json& j) {
     const std::string path = "visits[" + std::to_string(i) + "]";
     const Json& v = visits[i];
     if (!v.is_object()) throw Bad{path + ": must be an object"};
+    only_keys(v, path, {"customer", "arrives_at_us", "shopping_us", "wanted"});
     ScenarioVisit visit;
     visit.customer_id =
         static_cast<CustomerId>(integer(member(v, path, "customer"), path + ".customer", 1,
@@ -235,9 +265,20 @@ std::shared_ptr<const Scenario> read_scenario(const Json& j) {
       const std::string wpath = path + ".wanted[" + std::to_string(k) + "]";
       const Json& w = wanted[k];
       if (!w.is_object()) throw Bad{wpath + ": must be an object"};
+      only_keys(w, wpath, {"sku", "quantity"});
+      const auto sku =
+          static_cast<Sku>(integer(member(w, wpath, "sku"), wpath + ".sku", 1, kMaxSku));
+      const bool stocked = std::any_of(s->products.begin(), s->products.end(),
+                                       [&](const Product& p) { return p.sku == sku; });
+      if (!stocked) {
+        throw Bad{wpath + ".sku: " + std::to_string(sku) +
+                  " is not in the store (a visit takes what the shelves hold)"};
+      }
+      for (const LineItem& other : visit.wanted) {
+        if (other.sku == sku) throw Bad{wpath + ".sku: " + std::to_string(sku) + " wanted twice"};
+      }
       visit.wanted.push_back(
-          LineItem{static_cast<Sku>(integer(member(w, wpath, "sku"), wpath + ".sku", 1, kMaxSku)),
-                   integer(member(w, wpath, "quantity"), wpath + ".quantity", 1, 1000)});
+          LineItem{sku, integer(member(w, wpath, "quantity"), wpath + ".quantity", 1, 1000)});
     }
     s->visits.push_back(std::move(visit));
   }
@@ -247,6 +288,7 @@ std::shared_ptr<const Scenario> read_scenario(const Json& j) {
       const std::string path = "packet_faults[" + std::to_string(i) + "]";
       const Json& f = (*faults)[i];
       if (!f.is_object()) throw Bad{path + ": must be an object"};
+      only_keys(f, path, {"fault", "bus", "leg", "client", "nth", "delay_us"});
       PacketFault fault;
       fault.kind = named(kPacketFaults, member(f, path, "fault"), path + ".fault");
       const std::string bus = text(member(f, path, "bus"), path + ".bus");
@@ -256,9 +298,16 @@ std::shared_ptr<const Scenario> read_scenario(const Json& j) {
       fault.bus = bus == "store" ? BusId::kStore : BusId::kLogistics;
       fault.leg = named(kLegs, member(f, path, "leg"), path + ".leg");
       fault.client = text(member(f, path, "client"), path + ".client");
+      if (!links(fault.bus, fault.client)) {
+        throw Bad{path + ".client: '" + fault.client + "' has no link on the " + bus +
+                  " bus (store: the five services; logistics: inventory-intel, " +
+                  std::string(kLogisticsClient) + ")"};
+      }
       fault.nth = unsigned_integer(member(f, path, "nth"), path + ".nth");
       if (fault.kind == PacketFault::Kind::kDelay) {
         fault.delay_us = integer(member(f, path, "delay_us"), path + ".delay_us", 0, 24 * kHourUs);
+      } else if (f.contains("delay_us")) {
+        throw Bad{path + ".delay_us: only a delay fault has one"};
       }
       s->packet_faults.push_back(std::move(fault));
     }
@@ -269,8 +318,12 @@ std::shared_ptr<const Scenario> read_scenario(const Json& j) {
       const std::string path = "crashes[" + std::to_string(i) + "]";
       const Json& c = (*crashes)[i];
       if (!c.is_object()) throw Bad{path + ": must be an object"};
+      only_keys(c, path, {"service", "at_us", "when"});
       ScheduledCrash crash;
       crash.service = text(member(c, path, "service"), path + ".service");
+      if (!links(BusId::kStore, crash.service)) {
+        throw Bad{path + ".service: '" + crash.service + "' is not one of the five services"};
+      }
       crash.at_us = integer(member(c, path, "at_us"), path + ".at_us", 0, 168 * kHourUs);
       crash.when = named(kCrashWhen, member(c, path, "when"), path + ".when");
       s->crashes.push_back(std::move(crash));
@@ -289,7 +342,8 @@ std::string to_json(const ScenarioFile& file) {
   if (!file.violates.empty()) j["violates"] = file.violates;
   j["seed"] = o.seed;
   j["bug"] = bug_name(o.bug);
-  j["durability"] = o.durability == Durability::kFull ? "full" : "normal";
+  // A swarm draws durability from the seed, so a swarm file does not name one.
+  if (!file.swarm) j["durability"] = o.durability == Durability::kFull ? "full" : "normal";
   if (o.scenario) {
     const Json scenario = scenario_json(*o.scenario);
     for (auto it = scenario.begin(); it != scenario.end(); ++it) j[it.key()] = it.value();
@@ -366,6 +420,16 @@ Decoded<ScenarioFile> parse_scenario_file(std::string_view text_in) {
                   std::string(explicit_scenario ? "an explicit scenario" : "a seeded run") +
                   " file"};
       }
+    }
+    if (!j.contains("seed")) throw Bad{"seed: missing (every run has one)"};
+    if (file.swarm && j.contains("durability")) {
+      throw Bad{"durability: a swarm run draws it from the seed; leave it out"};
+    }
+    if (!explicit_scenario && !j.contains("faults")) {
+      throw Bad{"faults: missing (\"none\", \"swarm\" or an object of fault options)"};
+    }
+    if (!file.violates.empty() && o.bug == Bug::kNone) {
+      throw Bad{"violates: only a bug-zoo run is expected to violate an invariant"};
     }
     if (explicit_scenario) o.scenario = read_scenario(j);
     return Decoded<ScenarioFile>::ok(std::move(file));

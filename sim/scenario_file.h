@@ -45,7 +45,10 @@ struct ScenarioFile {
 std::string to_json(const ScenarioFile& file);
 
 // Reads a file's text. Errors name the key and what was wrong with it ("visits[2].wanted[0]:
-// quantity must be an integer 1..1000"). The options are not validated (sim::validate).
+// quantity must be an integer 1..1000"). Refused too: an unknown key, a sku twice in the store
+// or in a basket, a visit wanting what the store does not stock, a fault or crash naming a
+// client without a link, `violates` without a bug. Not checked here: the options' ranges
+// (sim::validate) and `violates`' names (the invariants live in properties/).
 Decoded<ScenarioFile> parse_scenario_file(std::string_view text);
 
 }  // namespace eventmart::sim

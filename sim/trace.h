@@ -33,6 +33,8 @@ enum class TraceKind : std::uint8_t {
   kIoError,         // a VFS call on a service's database failed with an I/O error
   kDiskFull,        // a service's disk filled up (writes that need space fail for a while)
 };
+// The last kind (reports list every kind up to it): keep it the last one above.
+inline constexpr TraceKind kLastTraceKind = TraceKind::kDiskFull;
 
 // Which of the two buses an entry happened on (a service-level fault: the store's).
 enum class BusId : std::uint8_t { kStore = 0, kLogistics = 1 };

@@ -319,7 +319,7 @@ World::World(const SimOptions& options, std::function<void(const TraceEntry&)> t
   audit_bus_ = store_broker_.connect("store-audit");
   display_bus_ = store_broker_.connect("entrance-display");
   rogue_bus_ = store_broker_.connect("rogue-device");
-  logistics_bus_ = logistics_broker_.connect("logistics");
+  logistics_bus_ = logistics_broker_.connect(std::string(kLogisticsClient));
   logistics_ = std::make_unique<LogisticsModel>(
       LogisticsOptions{}, *logistics_bus_, scheduler_, topics_, options.faults.qos,
       root_.derive("logistics"), shelves_, history_, trace_);
