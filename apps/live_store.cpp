@@ -325,6 +325,32 @@ bool LiveStore::all_ready() const {
   return true;
 }
 
+std::vector<ServiceMetrics> LiveStore::metrics() {
+  std::vector<ServiceMetrics> all;
+  for (auto& r : running_) {
+    ServiceMetrics m;
+    m.service = r->name;
+    m.instance = options_.instance;
+    m.bus = r->bus->stats();
+    m.connected = r->bus->connected();
+    m.ready = r->bus->ready();
+    {
+      std::lock_guard lock(r->strand);
+      if (Service* service = r->service()) {
+        m.events = service->stats();
+        try {
+          m.outbox = service->journal().outbox_size();
+          m.inbox = service->journal().inbox_size();
+        } catch (const std::exception&) {
+          m.outbox = m.inbox = -1;  // busy or failing just now: the scrape still answers
+        }
+      }
+    }
+    all.push_back(std::move(m));
+  }
+  return all;
+}
+
 bool LiveStore::with_service(const std::string& name, const std::function<void(Service&)>& fn) {
   for (auto& r : running_) {
     if (r->name != name) continue;

@@ -67,6 +67,18 @@ struct LiveOptions {
   InputLimits limits = {};
 };
 
+// One running service as an operator sees it (`serve --metrics-listen`).
+struct ServiceMetrics {
+  std::string service;
+  std::string instance;
+  ServiceStats events;      // consumed, duplicates recognised, rejected (dead-lettered)
+  mqtt::MqttStats bus;      // received, published, confirmed, failures, connection, latency
+  std::int64_t outbox = 0;  // rows not yet confirmed by the broker
+  std::int64_t inbox = 0;   // consumed event ids kept for deduplication
+  bool connected = false;
+  bool ready = false;  // connected and every subscription granted
+};
+
 class LiveStore {
  public:
   // Opens (creating and seeding) the databases and builds the services; connects nothing yet.
@@ -91,6 +103,10 @@ class LiveStore {
 
   // Every client connected and subscribed (each service said "online").
   bool all_ready() const;
+  // A snapshot of every service here, in the order given. Takes each service's strand in
+  // turn (briefly: two counts in its database). A service whose database cannot be read just
+  // now reports -1 rows.
+  std::vector<ServiceMetrics> metrics();
   // Runs `fn(service)` under the service's strand; false when it does not run here.
   bool with_service(const std::string& name, const std::function<void(Service&)>& fn);
 

@@ -9,6 +9,7 @@
 #include "apps/cli.h"
 #include "apps/commands.h"
 #include "apps/live_store.h"
+#include "apps/metrics.h"
 #include "apps/scanner_input.h"
 #include "services/registry.h"
 
@@ -28,7 +29,8 @@ struct ServeArgs {
   std::string log_level = "info";
   std::string retention_days = "30";
   std::string adopt_after = "60";
-  std::string bug;  // test builds only
+  std::string metrics_listen;  // off when empty
+  std::string bug;             // test builds only
 };
 
 // Set by a test build's main (apps/testbuild_main.cpp); null in the shipped binary.
@@ -64,6 +66,10 @@ po::options_description describe(ServeArgs& a) {
       "replicas: a sibling offline this long has the messages queued for it drained by a live "
       "replica, and leaves the share group until it starts again; 0: never (default 60)")(
       "no-stdin", "do not read scanner lines from stdin")(
+      "metrics-listen", po::value(&a.metrics_listen)->value_name("HOST:PORT"),
+      "serve /metrics (Prometheus text: events consumed, duplicates, dead letters, handler "
+      "failures and latency, publishes, outbox depth, connection), /healthz and /readyz over "
+      "HTTP on this address, e.g. 127.0.0.1:9464 (default: off)")(
       "inbox-retention-days", po::value(&a.retention_days)->value_name("DAYS"),
       "how long consumed event ids are kept to recognise redeliveries; must exceed the "
       "broker's session expiry (default 30)")(
@@ -162,7 +168,8 @@ void read_scanner_lines(LiveStore& store, Logger& logger,
   }).detach();
 }
 
-int serve(const LiveOptions& options, LogLevel level, bool read_stdin) {
+int serve(const LiveOptions& options, LogLevel level, bool read_stdin,
+          const std::string& metrics_listen) {
   // Signals are taken by sigwait below: blocked here, before any thread exists, so every
   // thread inherits the mask and none of them is interrupted by one.
   sigset_t signals;
@@ -179,6 +186,22 @@ int serve(const LiveOptions& options, LogLevel level, bool read_stdin) {
   } catch (const std::exception& e) {
     std::cerr << "eventmart serve: cannot start: " << e.what() << "\n";
     return 3;
+  }
+  std::unique_ptr<MetricsServer> metrics;
+  if (!metrics_listen.empty()) {
+    try {
+      metrics = std::make_unique<MetricsServer>(
+          metrics_listen, MetricsServer::Handlers{[&store] { return store->metrics(); }});
+    } catch (const UsageError& e) {
+      std::cerr << "eventmart serve: " << e.message << "\n";
+      return 2;
+    } catch (const std::exception& e) {
+      std::cerr << "eventmart serve: cannot start: " << e.what() << "\n";
+      return 3;
+    }
+    logger.log(LogLevel::kInfo, "serve",
+               "metrics on http://" + metrics_listen.substr(0, metrics_listen.rfind(':')) + ":" +
+                   std::to_string(metrics->port()) + "/metrics (and /healthz, /readyz)");
   }
   std::string names;
   for (const std::string& s : options.services) names += (names.empty() ? "" : ", ") + s;
@@ -205,6 +228,7 @@ int serve(const LiveOptions& options, LogLevel level, bool read_stdin) {
     std::lock_guard lock(alive->first);
     alive->second = false;
   }
+  metrics.reset();  // no scrape reads the store from here on
   store->stop();
   store.reset();
   logger.log(LogLevel::kInfo, "serve", "stopped");
@@ -223,6 +247,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   LiveOptions options;
   bool read_stdin = true;
   LogLevel level = LogLevel::kInfo;
+  std::string metrics_listen;
   const int usage = with_usage_errors("serve", [&] {
     po::variables_map vm = parse_all(args, desc);
     if (vm.count("help")) {
@@ -239,10 +264,12 @@ int run_serve_command(const std::vector<std::string>& args) {
     options = to_live_options(a, vm);
     read_stdin = vm.count("no-stdin") == 0;
     level = parse_log_level(a.log_level);
+    metrics_listen = a.metrics_listen;
+    if (!metrics_listen.empty()) check_listen_address("--metrics-listen", metrics_listen);
     return -1;
   });
   if (usage != -1) return usage;
-  return serve(options, level, read_stdin);
+  return serve(options, level, read_stdin, metrics_listen);
 }
 
 }  // namespace eventmart::apps

@@ -120,11 +120,14 @@ contains "report lists invariants" /tmp/eventmart-cli.$$.out "ok    departure_pa
 # serve, scan and load: usage errors are caught before anything connects.
 check "serve --help exits 0" 0 "$bin" serve --help
 for opt in --service --all --broker --chain --store --data-dir --wire --durability --username \
-           --password --ca-file --cert-file --key-file --config --instance; do
+           --password --ca-file --cert-file --key-file --config --instance --metrics-listen; do
   contains "serve help explains $opt" /tmp/eventmart-cli.$$.out "$opt"
 done
 check "serve without a service is bad usage" 2 "$bin" serve
 contains "it says what is missing" /tmp/eventmart-cli.$$.err "--service NAME or --all"
+check "serve --metrics-listen without a port is bad usage" 2 "$bin" serve --all --metrics-listen 127.0.0.1
+check "serve --metrics-listen with a host name is bad usage" 2 "$bin" serve --all --metrics-listen localhost:9464
+check "EVENTMART_METRICS_LISTEN is checked too" 2 env EVENTMART_METRICS_LISTEN=nonsense "$bin" serve --all
 check "serve of an unknown service is bad usage" 2 "$bin" serve --service cashier
 check "an unknown wire format is bad usage" 2 "$bin" serve --all --wire xml
 check "an unknown durability is bad usage" 2 "$bin" serve --all --durability maybe

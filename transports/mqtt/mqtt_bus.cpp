@@ -708,6 +708,20 @@ void MqttBus::on_message(const std::string& topic, const std::string& bytes, boo
     {
       std::lock_guard lock(strand_);
       if (attempt == 0) ++stats_.received;
+      const auto started = std::chrono::steady_clock::now();
+      // Times the attempt however it ends (under the strand: stats_ is guarded by it).
+      struct Timer {
+        MqttStats& stats;
+        std::chrono::steady_clock::time_point started;
+        ~Timer() {
+          const double s =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+          std::size_t b = 0;
+          while (b < kHandlerSecondsBuckets.size() && s > kHandlerSecondsBuckets[b]) ++b;
+          ++stats.handler_seconds_counts[b];
+          stats.handler_seconds_sum += s;
+        }
+      } timer{stats_, started};
       try {
         dispatch(topic, bytes, redelivered || attempt > 0);
         return;

@@ -43,6 +43,7 @@
 // message and on a clean stop.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -98,6 +99,10 @@ struct MqttOptions {
   int connect_timeout_s = 5;
 };
 
+// Upper bounds (seconds) of the handler latency histogram's buckets; a last one is +Inf.
+inline constexpr std::array<double, 12> kHandlerSecondsBuckets = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+
 struct MqttStats {
   std::uint64_t received = 0;          // messages delivered by the broker
   std::uint64_t malformed = 0;         // ... that could not be decoded
@@ -113,6 +118,11 @@ struct MqttStats {
   // confirm_after_ms of the confirmation (the broker may have forgotten them).
   std::uint64_t confirmations_withdrawn = 0;
   std::uint64_t subscriptions_acknowledged = 0;  // SUBACKs granting the subscription
+  // How long handling a message took (each attempt: decoding, the handlers, their commit),
+  // wall time: counts per bucket of kHandlerSecondsBuckets (not cumulative; the last one
+  // beyond the largest bound), and their sum.
+  std::array<std::uint64_t, kHandlerSecondsBuckets.size() + 1> handler_seconds_counts{};
+  double handler_seconds_sum = 0;
   std::size_t in_flight = 0;
   std::size_t backlog = 0;  // waiting for a slot in the in-flight window, or a connection
 };

@@ -1,0 +1,289 @@
+#include "apps/metrics.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cstdio>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "apps/cli.h"
+
+namespace eventmart::apps {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+// A label value as the exposition format wants it: backslash, quote and newline escaped.
+std::string label(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+std::string number(double x) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", x);
+  return buf;
+}
+
+class Exposition {
+ public:
+  // Starts a family: its help and type lines.
+  void family(const char* name, const char* type, const char* help) {
+    out_ << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+  }
+  void sample(const std::string& name, const ServiceMetrics& m, const std::string& value,
+              const std::string& extra_labels = "") {
+    out_ << name << "{service=\"" << label(m.service) << "\",instance=\"" << label(m.instance)
+         << "\"" << extra_labels << "} " << value << "\n";
+  }
+  std::string str() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+};
+
+}  // namespace
+
+std::string prometheus_text(const std::vector<ServiceMetrics>& services) {
+  Exposition e;
+  const auto counter = [&](const char* name, const char* help, auto get) {
+    e.family(name, "counter", help);
+    for (const ServiceMetrics& m : services) e.sample(name, m, std::to_string(get(m)));
+  };
+  const auto gauge = [&](const char* name, const char* help, auto get) {
+    e.family(name, "gauge", help);
+    for (const ServiceMetrics& m : services) e.sample(name, m, std::to_string(get(m)));
+  };
+  counter("eventmart_events_consumed_total",
+          "Events applied: the inbox row and the state change committed together.",
+          [](const ServiceMetrics& m) { return m.events.consumed; });
+  counter("eventmart_duplicates_total",
+          "Deliveries recognised as already consumed (a redelivery), acknowledged unapplied.",
+          [](const ServiceMetrics& m) { return m.events.duplicates; });
+  e.family("eventmart_dead_letters_total", "counter",
+           "Messages dead-lettered with their reason: rejected (malformed, unexpected) or "
+           "given up after every handler attempt failed.");
+  for (const ServiceMetrics& m : services) {
+    e.sample("eventmart_dead_letters_total", m, std::to_string(m.events.rejected),
+             ",reason=\"rejected\"");
+    e.sample("eventmart_dead_letters_total", m, std::to_string(m.bus.gave_up),
+             ",reason=\"gave_up\"");
+  }
+  counter("eventmart_messages_received_total", "Messages the broker delivered.",
+          [](const ServiceMetrics& m) { return m.bus.received; });
+  counter("eventmart_messages_malformed_total", "Delivered messages that could not be decoded.",
+          [](const ServiceMetrics& m) { return m.bus.malformed; });
+  counter("eventmart_handler_failures_total",
+          "Handler attempts that failed (their transaction rolled back).",
+          [](const ServiceMetrics& m) { return m.bus.handler_failures; });
+  counter("eventmart_handler_retries_total",
+          "Failed handler attempts followed by another attempt (not given up).",
+          [](const ServiceMetrics& m) { return m.bus.handler_failures - m.bus.gave_up; });
+  counter("eventmart_events_published_total", "Publishes handed to the MQTT client.",
+          [](const ServiceMetrics& m) { return m.bus.published; });
+  counter("eventmart_publishes_confirmed_total", "Publishes the broker confirmed (QoS 1).",
+          [](const ServiceMetrics& m) { return m.bus.confirmed; });
+  counter("eventmart_publishes_failed_total",
+          "Publishes reported failed; their outbox row stays and is published again.",
+          [](const ServiceMetrics& m) { return m.bus.failed; });
+  counter("eventmart_confirmations_withdrawn_total",
+          "Confirmations withdrawn because the connection was lost within the hold.",
+          [](const ServiceMetrics& m) { return m.bus.confirmations_withdrawn; });
+  gauge("eventmart_outbox_depth", "Outbox rows not yet confirmed by the broker.",
+        [](const ServiceMetrics& m) { return m.outbox; });
+  gauge("eventmart_inbox_rows", "Consumed event ids kept to recognise redeliveries.",
+        [](const ServiceMetrics& m) { return m.inbox; });
+  gauge("eventmart_in_flight", "Publishes sent and not yet confirmed.",
+        [](const ServiceMetrics& m) { return m.bus.in_flight; });
+  gauge("eventmart_publish_backlog",
+        "Publishes waiting for a connection or a slot in the in-flight window.",
+        [](const ServiceMetrics& m) { return m.bus.backlog; });
+  gauge("eventmart_connected", "1 while connected to the broker.",
+        [](const ServiceMetrics& m) { return m.connected ? 1 : 0; });
+  gauge("eventmart_ready", "1 while connected with every subscription granted.",
+        [](const ServiceMetrics& m) { return m.ready ? 1 : 0; });
+  counter("eventmart_connects_total", "Successful connections to the broker, the first included.",
+          [](const ServiceMetrics& m) { return m.bus.connects; });
+  counter("eventmart_reconnects_total", "Successful connections after the first.",
+          [](const ServiceMetrics& m) { return m.bus.connects > 0 ? m.bus.connects - 1 : 0; });
+  counter("eventmart_connection_losses_total", "Connections lost.",
+          [](const ServiceMetrics& m) { return m.bus.connection_losses; });
+  counter("eventmart_connect_failures_total", "Connection attempts that failed.",
+          [](const ServiceMetrics& m) { return m.bus.connect_failures; });
+  e.family("eventmart_handler_seconds", "histogram",
+           "Wall time of one attempt at handling a message: decoding, the handlers and their "
+           "commit.");
+  for (const ServiceMetrics& m : services) {
+    std::uint64_t cumulative = 0;
+    for (std::size_t b = 0; b < m.bus.handler_seconds_counts.size(); ++b) {
+      cumulative += m.bus.handler_seconds_counts[b];
+      const std::string le = b < mqtt::kHandlerSecondsBuckets.size()
+                                 ? number(mqtt::kHandlerSecondsBuckets[b])
+                                 : "+Inf";
+      e.sample("eventmart_handler_seconds_bucket", m, std::to_string(cumulative),
+               ",le=\"" + le + "\"");
+    }
+    e.sample("eventmart_handler_seconds_sum", m, number(m.bus.handler_seconds_sum));
+    e.sample("eventmart_handler_seconds_count", m, std::to_string(cumulative));
+  }
+  return e.str();
+}
+
+struct MetricsServer::Impl {
+  Handlers handlers;
+  asio::io_context io;
+  tcp::acceptor acceptor{io};
+  std::thread thread;
+
+  void accept() {
+    acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) serve(std::make_shared<beast::tcp_stream>(std::move(socket)));
+      accept();
+    });
+  }
+
+  // One request per connection (Connection: close), 10 s to send it.
+  void serve(std::shared_ptr<beast::tcp_stream> stream) {
+    auto buffer = std::make_shared<beast::flat_buffer>();
+    auto request = std::make_shared<http::request<http::string_body>>();
+    stream->expires_after(std::chrono::seconds(10));
+    http::async_read(*stream, *buffer, *request,
+                     [this, stream, buffer, request](beast::error_code ec, std::size_t) {
+                       if (ec) return;
+                       respond(stream, *request);
+                     });
+  }
+
+  void respond(const std::shared_ptr<beast::tcp_stream>& stream,
+               const http::request<http::string_body>& request) {
+    auto response = std::make_shared<http::response<http::string_body>>();
+    response->version(request.version());
+    response->keep_alive(false);
+    response->set(http::field::server, "eventmart");
+    const std::string target(request.target());
+    const std::string path = target.substr(0, target.find('?'));
+    if (request.method() != http::verb::get && request.method() != http::verb::head) {
+      response->result(http::status::method_not_allowed);
+      response->set(http::field::allow, "GET, HEAD");
+      response->body() = "only GET\n";
+    } else if (path == "/metrics") {
+      try {
+        response->body() = prometheus_text(handlers.metrics());
+        response->set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+      } catch (const std::exception& e) {
+        response->result(http::status::internal_server_error);
+        response->body() = std::string("metrics failed: ") + e.what() + "\n";
+      }
+    } else if (path == "/healthz") {
+      response->body() = "ok\n";
+    } else if (path == "/readyz") {
+      std::string not_ready;
+      try {
+        for (const ServiceMetrics& m : handlers.metrics()) {
+          if (!m.ready) {
+            not_ready += m.service + (m.connected ? " (subscribing)" : " (not connected)") + "\n";
+          }
+        }
+      } catch (const std::exception& e) {
+        not_ready = std::string("cannot tell: ") + e.what() + "\n";
+      }
+      if (not_ready.empty()) {
+        response->body() = "ready\n";
+      } else {
+        response->result(http::status::service_unavailable);
+        response->body() = "not ready:\n" + not_ready;
+      }
+    } else {
+      response->result(http::status::not_found);
+      response->body() = "not found: try /metrics, /healthz or /readyz\n";
+    }
+    if (response->result() == http::status::ok || response->body().empty() ||
+        response->find(http::field::content_type) == response->end()) {
+      if (response->find(http::field::content_type) == response->end()) {
+        response->set(http::field::content_type, "text/plain; charset=utf-8");
+      }
+    }
+    if (request.method() == http::verb::head) {
+      response->content_length(response->body().size());
+      response->body().clear();
+    }
+    response->prepare_payload();
+    http::async_write(*stream, *response, [stream, response](beast::error_code, std::size_t) {
+      beast::error_code ignored;
+      stream->socket().shutdown(tcp::socket::shutdown_send, ignored);
+    });
+  }
+};
+
+namespace {
+
+tcp::endpoint listen_endpoint(const std::string& option, const std::string& host_port) {
+  const auto colon = host_port.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == host_port.size()) {
+    throw UsageError{option + " must be HOST:PORT, e.g. 127.0.0.1:9464 (got '" +
+                     excerpt(host_port, 60) + "')"};
+  }
+  std::string host = host_port.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  const auto port = parse_in_range(option + " port", host_port.substr(colon + 1), 0, 65535);
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(host, ec);
+  if (ec) {
+    throw UsageError{option + ": '" + excerpt(host, 60) + "' is not an IP address"};
+  }
+  return tcp::endpoint(address, static_cast<std::uint16_t>(port));
+}
+
+}  // namespace
+
+void check_listen_address(const std::string& option, const std::string& host_port) {
+  listen_endpoint(option, host_port);
+}
+
+MetricsServer::MetricsServer(const std::string& host_port, Handlers handlers)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->handlers = std::move(handlers);
+  const tcp::endpoint endpoint = listen_endpoint("--metrics-listen", host_port);
+  beast::error_code ec;
+  tcp::acceptor& a = impl_->acceptor;
+  a.open(endpoint.protocol(), ec);
+  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(endpoint, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw std::runtime_error("cannot listen on " + host_port + " for metrics: " + ec.message());
+  }
+  impl_->accept();
+  impl_->thread = std::thread([impl = impl_.get()] { impl->io.run(); });
+}
+
+MetricsServer::~MetricsServer() {
+  asio::post(impl_->io, [impl = impl_.get()] {
+    beast::error_code ignored;
+    impl->acceptor.close(ignored);
+    impl->io.stop();
+  });
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+std::uint16_t MetricsServer::port() const {
+  return impl_->acceptor.local_endpoint().port();
+}
+
+}  // namespace eventmart::apps

@@ -1,0 +1,50 @@
+// `serve --metrics-listen HOST:PORT`: an HTTP endpoint for the operator (Prometheus and a load
+// balancer or orchestrator). Built on Boost.Beast, which is part of the Boost the project
+// already uses (Debian's libboost-dev): no other package, and the HTTP it needs is three GETs.
+//
+//   /metrics  the Prometheus text exposition (format 0.0.4), one series per service
+//   /healthz  200 while the process runs and answers
+//   /readyz   200 when every service is connected with every subscription granted, else 503
+//             naming the services that are not
+//
+// The server has one thread of its own; a scrape reads each service under its strand.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apps/live_store.h"
+
+namespace eventmart::apps {
+
+// Throws UsageError unless `host_port` is an IP address and a port ("127.0.0.1:9464",
+// "[::1]:9464", port 0..65535), naming `option`.
+void check_listen_address(const std::string& option, const std::string& host_port);
+
+// The exposition of `services`' metrics, "# HELP"/"# TYPE" before each family.
+std::string prometheus_text(const std::vector<ServiceMetrics>& services);
+
+class MetricsServer {
+ public:
+  struct Handlers {
+    std::function<std::vector<ServiceMetrics>()> metrics;
+  };
+  // Listens on `host_port` ("127.0.0.1:9464", "[::1]:9464", "0.0.0.0:9464"; port 0 picks a
+  // free one). Throws UsageError for a malformed address, std::runtime_error when it cannot
+  // listen (naming the address and why).
+  MetricsServer(const std::string& host_port, Handlers handlers);
+  ~MetricsServer();
+  MetricsServer(const MetricsServer&) = delete;
+  MetricsServer& operator=(const MetricsServer&) = delete;
+
+  std::uint16_t port() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace eventmart::apps
