@@ -18,6 +18,7 @@ constexpr const char* kUsage =
     "          business invariants\n"
     "  serve   run services of a store on a real MQTT broker\n"
     "  scan    send one scanner reading to a running store, by hand\n"
+    "  display serve the entrance display as a web page (welcomes pushed as they come)\n"
     "  load    drive a running store and check every departure is paid exactly once\n"
     "  chaos   seeded faults against real `serve` processes on a real broker, checked by\n"
     "          the same invariants as sim\n"
@@ -40,6 +41,7 @@ int run_command_line(int argc, char** argv) {
     if (command == "sim") return eventmart::apps::run_sim_command(args);
     if (command == "serve") return eventmart::apps::run_serve_command(args);
     if (command == "scan") return eventmart::apps::run_scan_command(args);
+    if (command == "display") return eventmart::apps::run_display_command(args);
     if (command == "load") return eventmart::apps::run_load_command(args);
     if (command == "chaos") return eventmart::apps::run_chaos_command(args);
   } catch (const std::exception& e) {

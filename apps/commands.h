@@ -34,6 +34,10 @@ void enable_serve_bugs(ServeVariantLookup lookup);
 // 0 every invariant held in every run, 1 one was violated, 2 bad usage, 3 cannot start.
 int run_chaos_command(const std::vector<std::string>& args);
 
+// The entrance display as a web page, fed by the store's display topic, until SIGINT/SIGTERM.
+// 0 clean shutdown, 2 bad usage, 3 cannot listen.
+int run_display_command(const std::vector<std::string>& args);
+
 // One scanner reading sent by hand to a running store.
 // 0 the broker confirmed the reading, 1 it did not (with the reason), 2 bad usage.
 int run_scan_command(const std::vector<std::string>& args);

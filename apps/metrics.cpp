@@ -229,8 +229,6 @@ struct MetricsServer::Impl {
   }
 };
 
-namespace {
-
 tcp::endpoint listen_endpoint(const std::string& option, const std::string& host_port) {
   const auto colon = host_port.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == host_port.size()) {
@@ -248,12 +246,6 @@ tcp::endpoint listen_endpoint(const std::string& option, const std::string& host
     throw UsageError{option + ": '" + excerpt(host, 60) + "' is not an IP address"};
   }
   return tcp::endpoint(address, static_cast<std::uint16_t>(port));
-}
-
-}  // namespace
-
-void check_listen_address(const std::string& option, const std::string& host_port) {
-  listen_endpoint(option, host_port);
 }
 
 MetricsServer::MetricsServer(const std::string& host_port, Handlers handlers)

@@ -10,6 +10,7 @@
 // The server has one thread of its own; a scrape reads each service under its strand.
 #pragma once
 
+#include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -20,9 +21,13 @@
 
 namespace eventmart::apps {
 
-// Throws UsageError unless `host_port` is an IP address and a port ("127.0.0.1:9464",
-// "[::1]:9464", port 0..65535), naming `option`.
-void check_listen_address(const std::string& option, const std::string& host_port);
+// `host_port` as an endpoint to listen on: an IP address and a port ("127.0.0.1:9464",
+// "[::1]:9464", port 0..65535). Throws UsageError naming `option` otherwise.
+boost::asio::ip::tcp::endpoint listen_endpoint(const std::string& option,
+                                               const std::string& host_port);
+inline void check_listen_address(const std::string& option, const std::string& host_port) {
+  listen_endpoint(option, host_port);
+}
 
 // The exposition of `services`' metrics, "# HELP"/"# TYPE" before each family.
 std::string prometheus_text(const std::vector<ServiceMetrics>& services);

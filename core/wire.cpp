@@ -83,7 +83,12 @@ Decoded<ShownText> read_welcome_document(std::string_view document) {
   }
   auto id = json::as_int64(*customer);
   if (!id) return D::error("customer_id is not an integer");
-  return D::ok(ShownText{*id, message->text, arrival->text});
+  std::int64_t at_us = 0;
+  if (const json::Value* when = doc.value().find("timestamp");
+      when != nullptr && when->kind == json::Value::Kind::kString) {
+    at_us = json_wire::parse_timestamp(when->text).value_or(0);
+  }
+  return D::ok(ShownText{*id, message->text, arrival->text, at_us});
 }
 
 std::string base64_encode(std::string_view bytes) {

@@ -67,6 +67,7 @@ struct ShownText {
   CustomerId customer_id = 0;
   std::string message;
   std::string arrival_event_id;
+  std::int64_t at_us = 0;  // the document's timestamp; 0 when it has none that reads
 };
 Decoded<ShownText> read_welcome_document(std::string_view document);
 

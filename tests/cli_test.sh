@@ -170,6 +170,12 @@ for opt in --max-payload-bytes --max-basket-lines --max-units-per-line --max-bas
 done
 check "a scan id with a blank is bad usage" 2 "$bin" scan arrival --customer 2 --scan-id "a b"
 
+# display: usage only here (the page itself: tests/display_test.cpp, label "browser").
+check "display --help exits 0" 0 "$bin" display --help
+contains "display help explains --listen" /tmp/eventmart-cli.$$.out "--listen"
+check "display --listen without a port is bad usage" 2 "$bin" display --listen 127.0.0.1
+check "display --idle-after 0 is bad usage" 2 "$bin" display --idle-after 0
+
 # chaos: usage only here (the runs themselves are the CTest label "chaos").
 check "chaos --help exits 0" 0 "$bin" chaos --help
 for opt in --seed --runs --duration --rate --faults --out --json --bug; do
