@@ -314,16 +314,7 @@ DisplayServer::DisplayServer(DisplayOptions options, std::function<bool()> onlin
     : impl_(std::make_shared<Impl>()) {
   impl_->options = std::move(options);
   impl_->online_probe = std::move(online);
-  const tcp::endpoint endpoint = listen_endpoint("--listen", impl_->options.listen);
-  beast::error_code ec;
-  tcp::acceptor& a = impl_->acceptor;
-  a.open(endpoint.protocol(), ec);
-  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) a.bind(endpoint, ec);
-  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    throw std::runtime_error("cannot listen on " + impl_->options.listen + ": " + ec.message());
-  }
+  open_listener(impl_->acceptor, "--listen", impl_->options.listen);
   impl_->accept();
   impl_->poll_online();
   impl_->beat();
@@ -331,12 +322,7 @@ DisplayServer::DisplayServer(DisplayOptions options, std::function<bool()> onlin
 }
 
 DisplayServer::~DisplayServer() {
-  asio::post(impl_->io, [impl = impl_] {
-    beast::error_code ignored;
-    impl->acceptor.close(ignored);
-    impl->io.stop();
-  });
-  if (impl_->thread.joinable()) impl_->thread.join();
+  stop_serving(impl_->io, impl_->acceptor, impl_->thread);
 }
 
 std::uint16_t DisplayServer::port() const {

@@ -248,30 +248,36 @@ tcp::endpoint listen_endpoint(const std::string& option, const std::string& host
   return tcp::endpoint(address, static_cast<std::uint16_t>(port));
 }
 
+void open_listener(tcp::acceptor& acceptor, const std::string& option,
+                   const std::string& host_port) {
+  const tcp::endpoint endpoint = listen_endpoint(option, host_port);
+  beast::error_code ec;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw std::runtime_error("cannot listen on " + host_port + ": " + ec.message());
+}
+
+void stop_serving(asio::io_context& io, tcp::acceptor& acceptor, std::thread& thread) {
+  asio::post(io, [&io, &acceptor] {
+    beast::error_code ignored;
+    acceptor.close(ignored);
+    io.stop();
+  });
+  if (thread.joinable()) thread.join();
+}
+
 MetricsServer::MetricsServer(const std::string& host_port, Handlers handlers)
     : impl_(std::make_unique<Impl>()) {
   impl_->handlers = std::move(handlers);
-  const tcp::endpoint endpoint = listen_endpoint("--metrics-listen", host_port);
-  beast::error_code ec;
-  tcp::acceptor& a = impl_->acceptor;
-  a.open(endpoint.protocol(), ec);
-  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) a.bind(endpoint, ec);
-  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    throw std::runtime_error("cannot listen on " + host_port + " for metrics: " + ec.message());
-  }
+  open_listener(impl_->acceptor, "--metrics-listen", host_port);
   impl_->accept();
   impl_->thread = std::thread([impl = impl_.get()] { impl->io.run(); });
 }
 
 MetricsServer::~MetricsServer() {
-  asio::post(impl_->io, [impl = impl_.get()] {
-    beast::error_code ignored;
-    impl->acceptor.close(ignored);
-    impl->io.stop();
-  });
-  if (impl_->thread.joinable()) impl_->thread.join();
+  stop_serving(impl_->io, impl_->acceptor, impl_->thread);
 }
 
 std::uint16_t MetricsServer::port() const {

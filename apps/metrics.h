@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "apps/live_store.h"
@@ -28,6 +29,13 @@ boost::asio::ip::tcp::endpoint listen_endpoint(const std::string& option,
 inline void check_listen_address(const std::string& option, const std::string& host_port) {
   listen_endpoint(option, host_port);
 }
+// Opens `acceptor` listening on `host_port` (as listen_endpoint reads it). Throws UsageError
+// for a malformed address (naming `option`), std::runtime_error when it cannot listen.
+void open_listener(boost::asio::ip::tcp::acceptor& acceptor, const std::string& option,
+                   const std::string& host_port);
+// Ends a server: closes `acceptor` on `io`'s thread, stops `io` and joins `thread`.
+void stop_serving(boost::asio::io_context& io, boost::asio::ip::tcp::acceptor& acceptor,
+                  std::thread& thread);
 
 // The exposition of `services`' metrics, "# HELP"/"# TYPE" before each family.
 std::string prometheus_text(const std::vector<ServiceMetrics>& services);

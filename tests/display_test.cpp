@@ -19,6 +19,7 @@
 #include "apps/live_store.h"
 #include "testkit/broker_probe.h"
 #include "testkit/mosquitto.h"
+#include "tests/chromium.h"
 #include "tests/test_support.h"
 
 namespace eventmart::testing {
@@ -27,40 +28,10 @@ namespace {
 namespace fs = std::filesystem;
 const fs::path kOut = fs::path(EVENTMART_BINARY_DIR) / "report-screenshots";
 
-struct Page {
-  std::string dom;
-  std::vector<std::string> console;
-};
+using Page = BrowserRun;
 
-// Headless Chromium on `url` (its own profile): the DOM after the load event, and the console.
 Page chromium(const std::string& url, const fs::path& screenshot = {}) {
-  static int launches = 0;
-  const std::string tag =
-      "display-" + std::to_string(::getpid()) + "-" + std::to_string(++launches);
-  fs::create_directories(kOut);
-  const fs::path profile = kOut / ("chromium-profile-" + tag);
-  const fs::path err = kOut / ("chromium-stderr-" + tag + ".txt");
-  std::string cmd =
-      "timeout 60 chromium --headless --no-sandbox --disable-gpu --no-first-run "
-      "--disable-extensions --enable-logging=stderr --v=0 --window-size=1280,720 "
-      "--user-data-dir='" +
-      profile.string() + "' ";
-  cmd += screenshot.empty() ? "--dump-dom " : "--screenshot='" + screenshot.string() + "' ";
-  cmd += "'" + url + "' 2>'" + err.string() + "'";
-  Page page;
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return page;
-  char buf[65536];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) page.dom.append(buf, n);
-  ::pclose(pipe);
-  std::ifstream in(err);
-  for (std::string line; std::getline(in, line);) {
-    if (line.find(":CONSOLE") != std::string::npos) page.console.push_back(line);
-  }
-  std::error_code ec;
-  fs::remove_all(profile, ec);
-  fs::remove(err, ec);
-  return page;
+  return run_chromium(url, kOut, "1280,720", screenshot);
 }
 
 // An attribute of the page's <body> (the CSS mentions the same names: not there).

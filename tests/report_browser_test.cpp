@@ -6,7 +6,6 @@
 // #probe (the element boxes, read with getBoundingClientRect). Screenshots are written to
 // report-screenshots/ in the build folder for people to look at.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -20,6 +19,7 @@
 #include "apps/html_report.h"
 #include "apps/seed_runner.h"
 #include "apps/sim_report.h"
+#include "tests/chromium.h"
 
 namespace eventmart::apps {
 namespace {
@@ -29,53 +29,11 @@ namespace fs = std::filesystem;
 const fs::path kOut = fs::path(EVENTMART_BINARY_DIR) / "report-screenshots";
 constexpr int kWidth = 1400, kHeight = 1000;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using Browser = testing::BrowserRun;
 
-struct Browser {
-  std::string dom;
-  std::vector<std::string> console;  // every console message or uncaught exception
-  int status = -1;
-};
-
-// Opens `url` in headless Chromium (its own profile folder) and returns the DOM once loaded
-// and the console. With `screenshot`, writes a PNG of the first screen instead of the DOM.
 Browser open_in_chromium(const std::string& url, const fs::path& screenshot = {}) {
-  // A profile of its own per launch: a second Chromium on a profile in use hands its URL to
-  // the first and exits (CTest runs these tests side by side).
-  static int launches = 0;
-  const std::string tag = std::to_string(::getpid()) + "-" + std::to_string(++launches);
-  const fs::path profile = kOut / ("chromium-profile-" + tag);
-  const fs::path err = kOut / ("chromium-stderr-" + tag + ".txt");
-  const std::string size = std::to_string(kWidth) + "," + std::to_string(kHeight);
-  std::string cmd =
-      "timeout 120 chromium --headless --no-sandbox --disable-gpu "
-      "--no-first-run --disable-extensions --enable-logging=stderr --v=0 "
-      "--user-data-dir='" +
-      profile.string() + "' --window-size=" + size + " ";
-  cmd += screenshot.empty() ? "--dump-dom " : "--screenshot='" + screenshot.string() + "' ";
-  cmd += "'" + url + "' 2>'" + err.string() + "'";
-  Browser b;
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return b;
-  char buf[65536];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) b.dom.append(buf, n);
-  b.status = ::pclose(pipe);
-  std::error_code ec;
-  fs::remove_all(profile, ec);
-  std::istringstream lines(slurp(err));
-  for (std::string line; std::getline(lines, line);) {
-    if (line.find(":CONSOLE") != std::string::npos || line.find("Uncaught") != std::string::npos) {
-      b.console.push_back(line);
-    }
-  }
-  fs::remove(err, ec);
-  return b;
+  return testing::run_chromium(url, kOut, std::to_string(kWidth) + "," + std::to_string(kHeight),
+                               screenshot);
 }
 
 std::string unescape_html(std::string s) {
