@@ -1,5 +1,7 @@
 #include "apps/cli.h"
 
+#include <pthread.h>
+
 #include <charconv>
 #include <cmath>
 #include <filesystem>
@@ -214,6 +216,16 @@ int with_usage_errors(const char* command, const std::function<int()>& fn) {
   std::cerr << "eventmart " << command << ": " << message << "\nTry 'eventmart " << command
             << " --help'.\n";
   return 2;
+}
+
+sigset_t block_stop_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  return signals;
 }
 
 }  // namespace eventmart::apps

@@ -4,6 +4,8 @@
 // environment (EVENTMART_*) and a config file.
 #pragma once
 
+#include <signal.h>
+
 #include <boost/program_options.hpp>
 #include <cstdint>
 #include <functional>
@@ -40,6 +42,11 @@ LogLevel parse_log_level(const std::string& text);
 
 // The options of a connection to a broker (--broker, --chain, --store, --wire, auth, TLS,
 // --max-in-flight).
+// For a long-running command that ends on SIGINT or SIGTERM: blocks both (call it before any
+// thread exists, so every thread inherits the mask and sigwait takes them), ignores SIGPIPE,
+// and returns the set to sigwait on.
+sigset_t block_stop_signals();
+
 struct ConnectionArgs {
   std::string broker = "tcp://127.0.0.1:1883";
   std::string chain;

@@ -72,12 +72,7 @@ int run_display_command(const std::vector<std::string>& args) {
   });
   if (usage != -1) return usage;
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  sigset_t signals = block_stop_signals();  // taken by sigwait below
   StderrLogger logger(level);
   const Topics topics(a.conn.chain, a.conn.store);
   if (connection.client_id.empty()) {

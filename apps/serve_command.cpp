@@ -170,14 +170,7 @@ void read_scanner_lines(LiveStore& store, Logger& logger,
 
 int serve(const LiveOptions& options, LogLevel level, bool read_stdin,
           const std::string& metrics_listen) {
-  // Signals are taken by sigwait below: blocked here, before any thread exists, so every
-  // thread inherits the mask and none of them is interrupted by one.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  sigset_t signals = block_stop_signals();  // taken by sigwait below
 
   StderrLogger logger(level);
   std::unique_ptr<LiveStore> store;
