@@ -59,13 +59,16 @@ class Exposition {
 
 std::string prometheus_text(const std::vector<ServiceMetrics>& services) {
   Exposition e;
-  const auto counter = [&](const char* name, const char* help, auto get) {
-    e.family(name, "counter", help);
+  // One family of one number per service.
+  const auto series = [&](const char* type, const char* name, const char* help, auto get) {
+    e.family(name, type, help);
     for (const ServiceMetrics& m : services) e.sample(name, m, std::to_string(get(m)));
   };
+  const auto counter = [&](const char* name, const char* help, auto get) {
+    series("counter", name, help, get);
+  };
   const auto gauge = [&](const char* name, const char* help, auto get) {
-    e.family(name, "gauge", help);
-    for (const ServiceMetrics& m : services) e.sample(name, m, std::to_string(get(m)));
+    series("gauge", name, help, get);
   };
   counter("eventmart_events_consumed_total",
           "Events applied: the inbox row and the state change committed together.",
@@ -211,11 +214,8 @@ struct MetricsServer::Impl {
       response->result(http::status::not_found);
       response->body() = "not found: try /metrics, /healthz or /readyz\n";
     }
-    if (response->result() == http::status::ok || response->body().empty() ||
-        response->find(http::field::content_type) == response->end()) {
-      if (response->find(http::field::content_type) == response->end()) {
-        response->set(http::field::content_type, "text/plain; charset=utf-8");
-      }
+    if (response->find(http::field::content_type) == response->end()) {
+      response->set(http::field::content_type, "text/plain; charset=utf-8");
     }
     if (request.method() == http::verb::head) {
       response->content_length(response->body().size());

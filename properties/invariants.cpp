@@ -1,5 +1,6 @@
 #include "properties/invariants.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <set>
@@ -407,6 +408,13 @@ std::vector<InvariantResult> check_all(const sim::History& history) {
           check_restock_once_per_crossing(history), check_no_product_left_short(history),
           check_departure_paid_once(history),       check_inventory_matches_shelves(history),
           check_welcome_once_per_arrival(history)};
+}
+
+bool is_invariant_name(std::string_view name) {
+  // The checkers name themselves: asked of an empty history, each says its name.
+  static const std::vector<InvariantResult> all = check_all(sim::History{});
+  return std::any_of(all.begin(), all.end(),
+                     [&](const InvariantResult& r) { return r.name == name; });
 }
 
 }  // namespace eventmart::properties

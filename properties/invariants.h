@@ -34,6 +34,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sim/history.h"
@@ -73,5 +74,8 @@ InvariantResult check_inventory_matches_shelves(const sim::History& history);
 
 // All of the above, in the order listed.
 std::vector<InvariantResult> check_all(const sim::History& history);
+
+// True when `name` is the name of one of the invariants above.
+bool is_invariant_name(std::string_view name);
 
 }  // namespace eventmart::properties

@@ -44,10 +44,8 @@ TEST_P(Regression, Replays) {
   EXPECT_FALSE(f.found.empty()) << GetParam() << " does not say what it found (\"found\")";
   ASSERT_FALSE(sim::validate(f.options)) << GetParam() << ": " << sim::validate(f.options)->problem;
 
-  const auto all = properties::check_all(sim::History{});
   for (const std::string& name : f.violates) {
-    EXPECT_TRUE(
-        std::any_of(all.begin(), all.end(), [&](const auto& inv) { return inv.name == name; }))
+    EXPECT_TRUE(properties::is_invariant_name(name))
         << GetParam() << ": violates names no invariant: " << name;
   }
   RunPlan plan;
