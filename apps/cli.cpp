@@ -94,7 +94,20 @@ po::options_description ConnectionArgs::describe() {
       "key-file", po::value(&key_file)->value_name("FILE"), "TLS: the client's private key")(
       "insecure", "TLS: do not verify the broker's certificate (testing only)")(
       "max-in-flight", po::value(&max_in_flight)->value_name("N"),
-      "publishes awaiting the broker's acknowledgement at once, per client (default 256)");
+      "publishes awaiting the broker's acknowledgement at once, per client (default 256)")(
+      "mqtt-version", po::value(&mqtt_version)->value_name("5|3.1.1"),
+      "MQTT protocol version (default 5: refused publishes are reported and sent again); 3.1.1 "
+      "for brokers that speak only that")(
+      "session-expiry", po::value(&session_expiry)->value_name("SECONDS"),
+      ("MQTT 5: how long the broker keeps a client's session and queued messages after it "
+       "disconnects, 1..4294967294 (default " +
+       session_expiry + ")")
+          .c_str())(
+      "welcome-expiry", po::value(&welcome_expiry)->value_name("SECONDS"),
+      ("MQTT 5: how long the broker keeps a welcome for the entrance display, 1..86400 "
+       "(default " +
+       welcome_expiry + ")")
+          .c_str());
   return d;
 }
 
@@ -122,6 +135,17 @@ mqtt::MqttOptions ConnectionArgs::to_options(const po::variables_map& vm) const 
     }
   }
   o.max_in_flight = static_cast<int>(parse_in_range("--max-in-flight", max_in_flight, 1, 65535));
+  if (mqtt_version == "5") {
+    o.version = mqtt::MqttVersion::k5;
+  } else if (mqtt_version == "3.1.1") {
+    o.version = mqtt::MqttVersion::k311;
+  } else {
+    throw UsageError{"--mqtt-version must be 5 or 3.1.1 (got '" + excerpt(mqtt_version, 40) + "')"};
+  }
+  o.session_expiry_s = static_cast<std::uint32_t>(
+      parse_in_range("--session-expiry", session_expiry, 1, 4'294'967'294));
+  o.welcome_expiry_s =
+      static_cast<std::uint32_t>(parse_in_range("--welcome-expiry", welcome_expiry, 1, 86'400));
   if (!is_valid_topic_level(chain)) throw UsageError{"--chain must be one topic level"};
   if (!is_valid_topic_level(store)) throw UsageError{"--store must be one topic level"};
   return o;

@@ -41,7 +41,7 @@ Durability parse_durability(const std::string& option, const std::string& text);
 LogLevel parse_log_level(const std::string& text);
 
 // The options of a connection to a broker (--broker, --chain, --store, --wire, auth, TLS,
-// --max-in-flight).
+// --max-in-flight, --mqtt-version and the MQTT 5 expiries).
 // For a long-running command that ends on SIGINT or SIGTERM: blocks both (call it before any
 // thread exists, so every thread inherits the mask and sigwait takes them), ignores SIGPIPE,
 // and returns the set to sigwait on.
@@ -58,6 +58,9 @@ struct ConnectionArgs {
   std::string cert_file;
   std::string key_file;
   std::string max_in_flight = "256";
+  std::string mqtt_version = "5";
+  std::string session_expiry = std::to_string(mqtt::MqttOptions{}.session_expiry_s);
+  std::string welcome_expiry = std::to_string(mqtt::MqttOptions{}.welcome_expiry_s);
 
   ConnectionArgs();
   boost::program_options::options_description describe();

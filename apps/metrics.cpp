@@ -102,6 +102,13 @@ std::string prometheus_text(const std::vector<ServiceMetrics>& services) {
   counter("eventmart_publishes_failed_total",
           "Publishes reported failed; their outbox row stays and is published again.",
           [](const ServiceMetrics& m) { return m.bus.failed; });
+  counter("eventmart_publishes_refused_total",
+          "Publishes the broker refused (MQTT 5 PUBACK reason code, e.g. an ACL): counted in "
+          "failed too.",
+          [](const ServiceMetrics& m) { return m.bus.refused; });
+  counter("eventmart_subscriptions_refused_total",
+          "Subscriptions the broker refused or granted at QoS 0 only: the service stays unready.",
+          [](const ServiceMetrics& m) { return m.bus.subscriptions_refused; });
   counter("eventmart_confirmations_withdrawn_total",
           "Confirmations withdrawn because the connection was lost within the hold.",
           [](const ServiceMetrics& m) { return m.bus.confirmations_withdrawn; });
@@ -198,7 +205,10 @@ struct MetricsServer::Impl {
       try {
         for (const ServiceMetrics& m : handlers.metrics()) {
           if (!m.ready) {
-            not_ready += m.service + (m.connected ? " (subscribing)" : " (not connected)") + "\n";
+            const char* why = !m.connected                      ? " (not connected)"
+                              : m.bus.subscriptions_refused > 0 ? " (a subscription was refused)"
+                                                                : " (subscribing)";
+            not_ready += m.service + why + "\n";
           }
         }
       } catch (const std::exception& e) {

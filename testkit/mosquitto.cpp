@@ -166,6 +166,16 @@ void Mosquitto::kill_now() {
   pid_ = 0;
 }
 
+void Mosquitto::reload() {
+  if (pid_ > 0) ::kill(pid_, SIGHUP);
+}
+
+void Mosquitto::reconfigure(std::vector<std::string> extra_config) {
+  options_.extra_config = std::move(extra_config);
+  write_config();
+  reload();
+}
+
 void Mosquitto::stop() {
   if (pid_ <= 0) return;
   // A SIGTERM that arrives while mosquitto is still starting is lost: its main loop sets its

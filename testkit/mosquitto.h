@@ -63,6 +63,10 @@ class Mosquitto {
   void kill_now();
   // SIGTERM: mosquitto saves its persistence file and exits.
   void stop();
+  // SIGHUP: mosquitto reads its config, password and ACL files again.
+  void reload();
+  // Replaces Options::extra_config, writes the config again and reloads it.
+  void reconfigure(std::vector<std::string> extra_config);
 
  private:
   void make_certificates();

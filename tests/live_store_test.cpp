@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -82,13 +83,27 @@ std::vector<Payment> payments(const Probe& probe, const Topics& topics,
   return out;
 }
 
-TEST(LiveStore, ScansBecomeAWelcomeAPaymentAndOneRestockOverTheBroker) {
+// The whole store under each protocol version the services speak: MQTT 5 (the default) and
+// 3.1.1 (--mqtt-version 3.1.1, for brokers that speak only that).
+class LiveStoreOnVersion : public ::testing::TestWithParam<mqtt::MqttVersion> {};
+
+INSTANTIATE_TEST_SUITE_P(Mqtt, LiveStoreOnVersion,
+                         ::testing::Values(mqtt::MqttVersion::k5, mqtt::MqttVersion::k311),
+                         [](const ::testing::TestParamInfo<mqtt::MqttVersion>& info) {
+                           return info.param == mqtt::MqttVersion::k5 ? "Version5" : "Version311";
+                         });
+
+TEST_P(LiveStoreOnVersion, ScansBecomeAWelcomeAPaymentAndOneRestockOverTheBroker) {
   Mosquitto broker;
   TempDir data;
   SharedLogger logger;
   const Topics topics;
-  LiveStore store(live_options(broker, data.file("")), logger);
-  Probe probe(broker.uri(), "probe", logger);
+  LiveOptions options = live_options(broker, data.file(""));
+  options.connection.version = GetParam();
+  LiveStore store(options, logger);
+  mqtt::MqttOptions probe_options;
+  probe_options.version = GetParam();
+  Probe probe(broker.uri(), "probe", logger, topics, probe_options);
   ASSERT_TRUE(start_together(store, probe,
                              {topics.display_entrance, topics.payment_due, topics.restock_needed}));
 
@@ -113,7 +128,7 @@ TEST(LiveStore, ScansBecomeAWelcomeAPaymentAndOneRestockOverTheBroker) {
   ASSERT_TRUE(wait_until([&] { return probe.count(topics.restock_needed) >= 1; }));
 
   // A display that connects later still shows the last welcome: it is retained.
-  Probe display(broker.uri(), "display", logger);
+  Probe display(broker.uri(), "display", logger, topics, probe_options);
   display.record(topics.display_entrance);
   display.bus().start();
   ASSERT_TRUE(wait_until([&] { return display.count() == 1; }));
@@ -126,6 +141,9 @@ TEST(LiveStore, ScansBecomeAWelcomeAPaymentAndOneRestockOverTheBroker) {
   ASSERT_TRUE(after.has_value());
   EXPECT_EQ(after->stock, milk.stock - units - 1);
   EXPECT_EQ(stock_in(data.file(""), 7)->stock, product(7).stock - 2);
+  // mosquitto logs each client's protocol: p5 is MQTT 5, p2 is 3.1.1.
+  const std::string protocol = GetParam() == mqtt::MqttVersion::k5 ? "(p5," : "(p2,";
+  EXPECT_NE(broker.log().find("-fastlane-finale " + protocol), std::string::npos) << broker.log();
 }
 
 TEST(LiveStore, MalformedPayloadsOnEverySubscribedTopicReachTheDeadLetterTopics) {
@@ -361,6 +379,84 @@ TEST(LiveStore, TheDeployAuthConfigRefusesAnonymousClientsAndAdmitsServices) {
   EXPECT_FALSE(impostor.bus().connected());
   EXPECT_GE(impostor.bus().stats().connect_failures, 1u);
   for (auto& s : stores) s->stop();
+}
+
+// deploy/eventmart.acl without the lines that contain `without`.
+std::string deploy_acl_without(const std::string& without) {
+  std::ifstream in(std::string(EVENTMART_SOURCE_DIR) + "/deploy/eventmart.acl");
+  std::string out, line;
+  while (std::getline(in, line)) {
+    if (without.empty() || line.find(without) == std::string::npos) out += line + "\n";
+  }
+  return out;
+}
+
+// Issue 15's "nothing lost": under MQTT 5, payments the broker's ACL refuses (Fastlane
+// Finale's user may not write payment-due) stay owed in its outbox, each refusal logged; once
+// the ACL allows them, every one arrives, once.
+TEST(LiveStore, UnderMqtt5PaymentsTheAclRefusesStayOwedAndArriveOnceItAllowsThem) {
+  TempDir data;
+  const std::string acl = data.file("eventmart.acl");
+  std::ofstream(acl) << deploy_acl_without("topic write +/+/payment-due");
+  Mosquitto::Options auth;
+  auth.acl_file = acl;
+  auth.users = {{"fastlane-finale", "ff-pw"}, {"load", "load-pw"}};
+  Mosquitto broker(auth);
+  SharedLogger logger;
+  const Topics topics;
+  LiveOptions o = live_options(broker, data.file(""), {"fastlane-finale"});
+  o.connection.username = "fastlane-finale";
+  o.connection.password = "ff-pw";
+  LiveStore store(o, logger);
+  mqtt::MqttOptions as_load;
+  as_load.username = "load";
+  as_load.password = "load-pw";
+  Probe probe(broker.uri(), "probe", logger, topics, as_load);
+  ASSERT_TRUE(start_together(store, probe, {topics.payment_due}));
+
+  constexpr int kDepartures = 20;
+  std::int64_t expected_cents = 0;
+  for (int i = 0; i < kDepartures; ++i) {
+    const CustomerDeparted d{static_cast<CustomerId>(1 + i % 5), {LineItem{1 + i % 3, 1 + i % 2}}};
+    expected_cents += product(d.items[0].sku).price_cents * d.items[0].quantity;
+    probe.bus().publish(
+        topics.customer_departure,
+        make_envelope(EventType::kCustomerDeparted, "acl-" + std::to_string(i), "probe", 1, "", d),
+        Qos::kAtLeastOnce, nullptr);
+  }
+  const auto fastlane = [&] {
+    for (const apps::ServiceMetrics& m : store.metrics()) {
+      if (m.service == "fastlane-finale") return m;
+    }
+    throw std::logic_error("no fastlane-finale");
+  };
+  ASSERT_TRUE(wait_until([&] {
+    const auto m = fastlane();
+    return m.events.consumed == kDepartures && m.bus.refused >= kDepartures;
+  })) << "each payment is refused at least once";
+  EXPECT_EQ(fastlane().outbox, kDepartures) << "every refused payment stays owed";
+  EXPECT_EQ(probe.count(topics.payment_due), 0u);
+  EXPECT_TRUE(logger.contains("the broker refused the publish to '" + topics.payment_due +
+                              "': not authorized (0x87) (check the ACL for user "
+                              "'fastlane-finale')"));
+
+  std::ofstream(acl) << deploy_acl_without("");
+  broker.reload();
+  ASSERT_TRUE(wait_until([&] { return probe.count(topics.payment_due) >= kDepartures; },
+                         std::chrono::seconds(20)));
+  ASSERT_TRUE(wait_until([&] { return fastlane().outbox == 0; }, std::chrono::seconds(20)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto paid = payments(probe, topics);
+  std::set<std::string> departures_paid;
+  std::int64_t cents = 0;
+  for (const Payment& p : paid) {
+    departures_paid.insert(p.caused_by);
+    cents += p.due.total_cents;
+  }
+  EXPECT_EQ(departures_paid.size(), static_cast<std::size_t>(kDepartures)) << "none lost";
+  EXPECT_EQ(paid.size(), static_cast<std::size_t>(kDepartures)) << "each arrives once";
+  EXPECT_EQ(cents, expected_cents);
+  store.stop();
 }
 
 TEST(LiveStore, TheLogisticsDeskDeliversEachRestockOnceAndTheShelfRecovers) {

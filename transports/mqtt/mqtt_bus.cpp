@@ -11,6 +11,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -22,6 +23,8 @@ namespace {
 constexpr std::int64_t kShortLivedUs = 10'000'000;  // a connection lost sooner was not healthy
 constexpr int kTakeoverSuspicion = 3;               // short-lived connections in a row
 constexpr int kProbeTimeoutS = 3;
+// Refused publishes of one topic (and reason) are logged at most once this often.
+constexpr std::int64_t kRefusalLogUs = 10'000'000;
 // The generation of a drain's connection: never that of the bus's own.
 constexpr std::uint64_t kDrainGeneration = UINT64_MAX;
 
@@ -99,8 +102,80 @@ Endpoint endpoint_of(const std::string& uri) {
   return e;
 }
 
-// What a CONNACK refusal means, and what to do about it (MQTT 3.1.1 section 3.2.2.3).
+int paho_version(MqttVersion version) {
+  return version == MqttVersion::k5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
+}
+
+// The name of an MQTT 5 reason code of 0x80 or more (MQTT 5 section 2.4), with the code.
+std::string reason_text(int code) {
+  static const std::map<int, std::string_view> kNames = {
+      {0x00, "normal disconnection"},
+      {0x80, "unspecified error"},
+      {0x81, "malformed packet"},
+      {0x82, "protocol error"},
+      {0x83, "implementation specific error"},
+      {0x84, "unsupported protocol version"},
+      {0x85, "client identifier not valid"},
+      {0x86, "bad user name or password"},
+      {0x87, "not authorized"},
+      {0x88, "server unavailable"},
+      {0x89, "server busy"},
+      {0x8A, "banned"},
+      {0x8B, "server shutting down"},
+      {0x8C, "bad authentication method"},
+      {0x8D, "keep alive timeout"},
+      {0x8E, "session taken over"},
+      {0x8F, "topic filter invalid"},
+      {0x90, "topic name invalid"},
+      {0x91, "packet identifier in use"},
+      {0x93, "receive maximum exceeded"},
+      {0x95, "packet too large"},
+      {0x96, "message rate too high"},
+      {0x97, "quota exceeded"},
+      {0x98, "administrative action"},
+      {0x99, "payload format invalid"},
+      {0x9A, "retain not supported"},
+      {0x9B, "QoS not supported"},
+      {0x9C, "use another server"},
+      {0x9D, "server moved"},
+      {0x9E, "shared subscriptions not supported"},
+      {0x9F, "connection rate exceeded"},
+      {0xA0, "maximum connect time"},
+      {0xA1, "subscription identifiers not supported"},
+      {0xA2, "wildcard subscriptions not supported"},
+  };
+  char hex[8];
+  std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned>(code) & 0xFFu);
+  const auto it = kNames.find(code);
+  return it == kNames.end() ? std::string("reason code ") + hex
+                            : std::string(it->second) + " (" + hex + ")";
+}
+
+// A token's MQTT 5 reason code when it is a refusal (0x80 and above), else 0.
+int refusal_of(const ::mqtt::token& tok) {
+  const int code = static_cast<int>(tok.get_reason_code());
+  return code >= 0x80 && code != ::mqtt::MQTTPP_V3_CODE ? code : 0;
+}
+
+constexpr std::string_view kPasswordHint =
+    " (check --username and --password, or EVENTMART_PASSWORD, against the broker's password "
+    "file";
+
+// What a CONNACK refusal means, and what to do about it (MQTT 3.1.1 section 3.2.2.3; MQTT 5
+// reason codes are 0x80 and above).
 std::string connack_text(int code) {
+  switch (code) {
+    case 0x84:
+      return "the broker does not speak MQTT 5: use --mqtt-version 3.1.1";
+    case 0x86:
+      return "the broker refused the user name or password" + std::string(kPasswordHint) + ")";
+    case 0x87:
+      return "the broker refused this client: not authorized" + std::string(kPasswordHint) +
+             " and ACL)";
+    default:
+      break;
+  }
+  if (code >= 0x80) return "the broker refused the connection: " + reason_text(code);
   switch (code) {
     case 1:
       return "the broker does not accept MQTT 3.1.1";
@@ -109,14 +184,36 @@ std::string connack_text(int code) {
     case 3:
       return "the broker says the MQTT service is unavailable";
     case 4:
-      return "the broker refused the user name or password (check --username and "
-             "--password, or EVENTMART_PASSWORD, against the broker's password file)";
+      return "the broker refused the user name or password" + std::string(kPasswordHint) + ")";
     case 5:
-      return "the broker refused this client: not authorised (check --username and "
-             "--password, or EVENTMART_PASSWORD, against the broker's password file and ACL)";
+      return "the broker refused this client: not authorised" + std::string(kPasswordHint) +
+             " and ACL)";
     default:
       return "the broker refused the connection (CONNACK code " + std::to_string(code) + ")";
   }
+}
+
+// What every connection of a bus (and a drain's) sends in its CONNECT, TLS apart. `clean`: no
+// session kept (MQTT 5: clean start, and a session that ends with the connection).
+::mqtt::connect_options_builder connect_builder(const MqttOptions& o, bool clean) {
+  auto builder = ::mqtt::connect_options_builder();
+  builder.mqtt_version(paho_version(o.version))
+      .keep_alive_interval(std::chrono::seconds(o.keep_alive_s))
+      .connect_timeout(std::chrono::seconds(o.connect_timeout_s))
+      .max_inflight(o.max_in_flight);
+  if (o.version == MqttVersion::k5) {
+    builder.clean_start(clean);
+    builder.properties(::mqtt::properties{
+        ::mqtt::property(::mqtt::property::SESSION_EXPIRY_INTERVAL,
+                         static_cast<std::int32_t>(clean ? 0 : o.session_expiry_s))});
+  } else {
+    builder.clean_session(clean);
+  }
+  if (!o.username.empty()) {
+    builder.user_name(o.username);
+    builder.password(o.password);
+  }
+  return builder;
 }
 
 // Probes host:port over TCP to say why a connection attempt failed, then calls `done` (on the
@@ -183,7 +280,8 @@ class EndpointProbe : public std::enable_shared_from_this<EndpointProbe> {
     finish(ConnectProblem::kHandshakeFailed,
            where() +
                " accepts TCP connections but did not complete an MQTT handshake: if it is a "
-               "TLS port, use ssl://");
+               "TLS port, use ssl://; if the broker speaks only MQTT 3.1.1, use "
+               "--mqtt-version 3.1.1");
   }
 
   void finish(ConnectProblem problem, std::string text) {
@@ -234,10 +332,13 @@ class MqttBus::Connection {
   struct Publish final : ::mqtt::iaction_listener {
     explicit Publish(std::shared_ptr<Link> l) : link(std::move(l)) {}
     void on_success(const ::mqtt::token& tok) override { done(tok, PublishOutcome::kConfirmed); }
+    // A refusal (an MQTT 5 PUBACK reason code of 0x80 or more) arrives here too.
     void on_failure(const ::mqtt::token& tok) override { done(tok, PublishOutcome::kFailed); }
     void done(const ::mqtt::token& tok, PublishOutcome outcome) {
       const auto id = reinterpret_cast<std::uintptr_t>(tok.get_user_context());
-      link->to_bus([id, outcome](MqttBus& bus) { bus.on_publish_done(id, outcome); });
+      const int reason = outcome == PublishOutcome::kFailed ? refusal_of(tok) : 0;
+      link->to_bus(
+          [id, outcome, reason](MqttBus& bus) { bus.on_publish_done(id, outcome, reason); });
     }
     std::shared_ptr<Link> link;
   };
@@ -246,25 +347,42 @@ class MqttBus::Connection {
     Connect(std::shared_ptr<Link> l, std::uint64_t g) : link(std::move(l)), generation(g) {}
     void on_success(const ::mqtt::token&) override {}  // the connected handler does the work
     void on_failure(const ::mqtt::token& tok) override {
-      const int rc = tok.get_return_code();
+      // MQTT 5: a refusing CONNACK's reason code (0x80 and above); 3.1.1: its return code.
+      const int refusal = refusal_of(tok);
+      const int rc = refusal != 0 ? refusal : tok.get_return_code();
       link->to_bus([g = generation, rc](MqttBus& bus) { bus.on_connect_failed(g, rc); });
     }
     std::shared_ptr<Link> link;
     std::uint64_t generation;
   };
 
+  // One filter per SUBSCRIBE, so the SUBACK holds one reason code.
   struct Subscribe final : ::mqtt::iaction_listener {
     Subscribe(std::shared_ptr<Link> l, std::uint64_t g) : link(std::move(l)), generation(g) {}
-    void on_success(const ::mqtt::token&) override {
-      link->to_bus([g = generation](MqttBus& bus) { bus.on_subscribed(g); });
+    void on_success(const ::mqtt::token& tok) override {
+      // MQTT 5: the reason code is the granted QoS. 3.1.1: the response holds it.
+      int granted = static_cast<int>(tok.get_reason_code());
+      if (tok.get_reason_code() == ::mqtt::ReasonCode::SUCCESS) {
+        try {
+          const auto codes = tok.get_subscribe_response().get_reason_codes();
+          if (!codes.empty()) granted = static_cast<int>(codes.front());
+        } catch (const ::mqtt::exception&) {
+        }
+      }
+      link->to_bus([g = generation, filter = filter_of(tok), granted](MqttBus& bus) {
+        bus.on_subscribed(g, filter, granted);
+      });
     }
     void on_failure(const ::mqtt::token& tok) override {
-      const int rc = tok.get_return_code();
-      link->to_bus([rc](MqttBus& bus) {
-        bus.logger_.log(LogLevel::kError, bus.source_,
-                        "the broker refused a subscription (code " + std::to_string(rc) +
-                            "): check the ACL for this user");
+      const int refusal = refusal_of(tok);
+      const int reason = refusal != 0 ? refusal : 0x80;  // 3.1.1 has one failure code
+      link->to_bus([g = generation, filter = filter_of(tok), reason](MqttBus& bus) {
+        bus.on_subscribe_refused(g, filter, reason);
       });
+    }
+    static std::string filter_of(const ::mqtt::token& tok) {
+      const auto topics = tok.get_topics();
+      return topics && topics->size() > 0 ? (*topics)[0] : std::string();
     }
     std::shared_ptr<Link> link;
     std::uint64_t generation;
@@ -306,7 +424,7 @@ MqttBus::MqttBus(MqttOptions options, const Topics& topics, LiveClock& clock, St
   try {
     // Checks the URI and client id the way every connection's client will be made.
     ::mqtt::async_client probe(options_.broker, options_.client_id,
-                               ::mqtt::create_options(MQTTVERSION_3_1_1), nullptr);
+                               ::mqtt::create_options(paho_version(options_.version)), nullptr);
   } catch (const ::mqtt::exception& e) {
     throw std::invalid_argument("cannot use broker '" + options_.broker + "': " + e.what());
   }
@@ -350,7 +468,8 @@ void MqttBus::open_connection(std::uint64_t generation) {
     // in-flight window (nothing is buffered while disconnected: that waits in backlog_).
     connection->client = std::make_unique<::mqtt::async_client>(
         options_.broker, options_.client_id,
-        ::mqtt::create_options(MQTTVERSION_3_1_1, options_.max_in_flight + 64), nullptr);
+        ::mqtt::create_options(paho_version(options_.version), options_.max_in_flight + 64),
+        nullptr);
   } catch (const ::mqtt::exception& e) {
     post_alive([this, generation, why = std::string(e.what())] {
       if (generation != generation_) return;
@@ -377,15 +496,16 @@ void MqttBus::open_connection(std::uint64_t generation) {
     on_message(msg->get_topic(), msg->get_payload_str(), msg->is_duplicate());
   });
 
-  auto builder = ::mqtt::connect_options_builder()
-                     .clean_session(options_.clean_session)
-                     .keep_alive_interval(std::chrono::seconds(options_.keep_alive_s))
-                     .connect_timeout(std::chrono::seconds(options_.connect_timeout_s))
-                     .max_inflight(options_.max_in_flight);
-  if (!options_.username.empty()) {
-    builder.user_name(options_.username);
-    builder.password(options_.password);
-  }
+  // MQTT 5: a broker that ends the connection with a DISCONNECT of its own (session taken over,
+  // shutting down) gets no lost-connection callback from Paho, only this one.
+  client.set_disconnected_handler(
+      [link = link_, generation](const ::mqtt::properties&, ::mqtt::ReasonCode reason) {
+        link->to_bus([generation, reason = static_cast<int>(reason)](MqttBus& bus) {
+          bus.on_disconnected_by_broker(generation, reason);
+        });
+      });
+
+  auto builder = connect_builder(options_, options_.clean_session);
   if (!options_.status_topic.empty()) {
     builder.will(::mqtt::message(options_.status_topic, "offline", 1, true));
   }
@@ -427,7 +547,8 @@ void MqttBus::on_connected(std::uint64_t generation) {
   disable_nagle_on_tcp_sockets();
   ++stats_.connects;
   logger_.log(LogLevel::kInfo, source_,
-              "connected to " + options_.broker + " as '" + options_.client_id + "'");
+              "connected to " + options_.broker + " as '" + options_.client_id + "' (MQTT " +
+                  std::string(mqtt_version_name(options_.version)) + ")");
   // A broker that lost the session (no persistence, or a clean session) would deliver
   // nothing: subscribe on every connect.
   acked_since_connect_ = 0;
@@ -452,9 +573,10 @@ void MqttBus::on_connect_failed(std::uint64_t generation, int return_code) {
   ++stats_.connect_failures;
   retire_connection();
   if (return_code > 0) {
-    const ConnectProblem problem = return_code == 4 || return_code == 5
-                                       ? ConnectProblem::kBadCredentials
-                                       : ConnectProblem::kRefused;
+    const bool credentials =
+        return_code == 4 || return_code == 5 || return_code == 0x86 || return_code == 0x87;
+    const ConnectProblem problem =
+        credentials ? ConnectProblem::kBadCredentials : ConnectProblem::kRefused;
     report_failure(problem, connack_text(return_code));
     return schedule_reconnect(problem_text_, true);
   }
@@ -560,13 +682,52 @@ void MqttBus::retire_connection() {
   clock_.post_unlocked([connection = std::move(connection_)]() mutable { connection.reset(); });
 }
 
-void MqttBus::on_subscribed(std::uint64_t generation) {
+void MqttBus::on_subscribed(std::uint64_t generation, const std::string& filter, int granted) {
   if (generation != generation_) return;
+  if (granted >= 0x80) return on_subscribe_refused(generation, filter, granted);
+  if (granted < static_cast<int>(Qos::kAtLeastOnce)) {
+    // Every message on it would come at most once: a loss waiting to happen, not a grant.
+    ++stats_.subscriptions_refused;
+    logger_.log(LogLevel::kError, source_,
+                "the broker granted the subscription to '" + filter +
+                    "' at QoS 0 only (asked for 1): messages could be lost, so this client stays "
+                    "unready; check the broker's max_qos or ACL");
+    return resubscribe_later(filter);
+  }
   ++stats_.subscriptions_acknowledged;
   ++acked_since_connect_;
   if (!ready_ && is_connected_ && acked_since_connect_ >= broker_filters_.size()) {
     announce_ready();
   }
+}
+
+void MqttBus::on_subscribe_refused(std::uint64_t generation, const std::string& filter,
+                                   int reason) {
+  if (generation != generation_) return;
+  ++stats_.subscriptions_refused;
+  logger_.log(LogLevel::kError, source_,
+              "the broker refused the subscription to '" + filter + "': " +
+                  (options_.version == MqttVersion::k5 ? reason_text(reason)
+                                                       : std::string("failure (0x80)")) +
+                  "; this client stays unready and asks again in " +
+                  std::to_string(options_.resubscribe_after_ms) + " ms: check the ACL for user '" +
+                  options_.username + "'");
+  resubscribe_later(filter);
+}
+
+void MqttBus::resubscribe_later(const std::string& filter) {
+  const std::uint64_t generation = generation_;
+  clock_.call_after(options_.resubscribe_after_ms * 1000,
+                    [this, alive = alive_, generation, filter] {
+                      if (*alive && generation == generation_ && is_connected_ && !stopping_ &&
+                          broker_filters_.count(filter) > 0) {
+                        subscribe_at_broker(filter);
+                      }
+                    });
+}
+
+void MqttBus::on_disconnected_by_broker(std::uint64_t generation, int reason) {
+  on_connection_lost(generation, "the broker ended the connection: " + reason_text(reason));
 }
 
 void MqttBus::announce_ready() {
@@ -827,17 +988,22 @@ void MqttBus::publish(const std::string& topic, Envelope envelope, Qos qos,
     return fail_later(std::move(on_done));
   }
   const Retain retain = retained_on_wire(envelope.type) ? Retain::kYes : Retain::kNo;
-  publish_bytes(topic, std::move(bytes.value()), qos, retain, std::move(on_done));
+  const std::uint32_t expiry = envelope.type == EventType::kWelcome ? options_.welcome_expiry_s : 0;
+  enqueue(Outgoing{topic, std::move(bytes.value()), qos, retain, std::move(on_done),
+                   std::move(envelope.event_id), expiry});
 }
 
 void MqttBus::publish_bytes(const std::string& topic, std::string bytes, Qos qos, Retain retain,
                             PublishCallback on_done) {
+  enqueue(Outgoing{topic, std::move(bytes), qos, retain, std::move(on_done), {}, 0});
+}
+
+void MqttBus::enqueue(Outgoing out) {
   std::lock_guard lock(strand_);
-  if (!is_valid_topic_name(topic)) {
-    logger_.log(LogLevel::kError, source_, "cannot publish to invalid topic '" + topic + "'");
-    return fail_later(std::move(on_done));
+  if (!is_valid_topic_name(out.topic)) {
+    logger_.log(LogLevel::kError, source_, "cannot publish to invalid topic '" + out.topic + "'");
+    return fail_later(std::move(out.on_done));
   }
-  Outgoing out{topic, std::move(bytes), qos, retain, std::move(on_done)};
   if (!is_connected_ || !connection_ || !backlog_.empty() ||
       pending_.size() >= static_cast<std::size_t>(options_.max_in_flight)) {
     backlog_.push_back(std::move(out));
@@ -857,10 +1023,21 @@ void MqttBus::flush_backlog() {
 
 void MqttBus::send(Outgoing out) {
   const std::uint64_t token_id = next_token_++;
-  pending_.emplace(token_id, Pending{generation_, std::move(out.on_done), out.qos});
+  pending_.emplace(token_id, Pending{generation_, std::move(out.on_done), out.qos, out.topic});
   ++stats_.published;
   auto msg = ::mqtt::make_message(out.topic, out.bytes.data(), out.bytes.size(),
                                   static_cast<int>(out.qos), out.retain == Retain::kYes);
+  if (options_.version == MqttVersion::k5 && (!out.event_id.empty() || out.expiry_s > 0)) {
+    ::mqtt::properties props;
+    if (!out.event_id.empty()) {
+      props.add(::mqtt::property(::mqtt::property::USER_PROPERTY, "event-id", out.event_id));
+    }
+    if (out.expiry_s > 0) {
+      props.add(::mqtt::property(::mqtt::property::MESSAGE_EXPIRY_INTERVAL,
+                                 static_cast<std::int32_t>(out.expiry_s)));
+    }
+    msg->set_properties(std::move(props));
+  }
   run_paho([this, connection = connection_, msg = std::move(msg), token_id] {
     try {
       connection->client->publish(
@@ -896,7 +1073,8 @@ void MqttBus::open_drain(std::shared_ptr<Drain> drain) {
   try {
     connection->client = std::make_unique<::mqtt::async_client>(
         options_.broker, drain->client_id,
-        ::mqtt::create_options(MQTTVERSION_3_1_1, options_.max_in_flight + 64), nullptr);
+        ::mqtt::create_options(paho_version(options_.version), options_.max_in_flight + 64),
+        nullptr);
   } catch (const ::mqtt::exception& e) {
     post_alive([this, drain, why = std::string(e.what())] { finish_drain(drain, why); });
     return;
@@ -924,15 +1102,15 @@ void MqttBus::open_drain(std::shared_ptr<Drain> drain) {
     } reset;
     on_message(msg->get_topic(), msg->get_payload_str(), msg->is_duplicate());
   });
-  auto builder = ::mqtt::connect_options_builder()
-                     .clean_session(false)
-                     .keep_alive_interval(std::chrono::seconds(options_.keep_alive_s))
-                     .connect_timeout(std::chrono::seconds(options_.connect_timeout_s))
-                     .max_inflight(options_.max_in_flight);
-  if (!options_.username.empty()) {
-    builder.user_name(options_.username);
-    builder.password(options_.password);
-  }
+  client.set_disconnected_handler(
+      [link = link_, weak](const ::mqtt::properties&, ::mqtt::ReasonCode reason) {
+        link->to_bus([weak, reason = static_cast<int>(reason)](MqttBus& bus) {
+          if (auto d = weak.lock()) {
+            bus.finish_drain(d, "the broker ended the connection: " + reason_text(reason));
+          }
+        });
+      });
+  auto builder = connect_builder(options_, false);
   if (endpoint_of(options_.broker).tls || !options_.ca_file.empty()) {
     auto ssl = ::mqtt::ssl_options_builder().enable_server_cert_auth(options_.verify_server);
     if (!options_.ca_file.empty()) ssl.trust_store(options_.ca_file);
@@ -1026,17 +1204,39 @@ void MqttBus::run_paho(std::function<void()> op) {
   });
 }
 
-void MqttBus::on_publish_done(std::uint64_t token_id, PublishOutcome outcome) {
+void MqttBus::on_publish_done(std::uint64_t token_id, PublishOutcome outcome, int reason) {
   std::lock_guard lock(strand_);
   auto it = pending_.find(token_id);
   if (it == pending_.end()) return;  // failed already, when its connection ended
   PublishCallback cb = std::move(it->second.on_done);
   const bool held = it->second.qos != Qos::kAtMostOnce && options_.confirm_after_ms > 0;
+  const std::string topic = std::move(it->second.topic);
   pending_.erase(it);
   if (outcome == PublishOutcome::kConfirmed) {
     ++stats_.confirmed;
   } else {
     ++stats_.failed;
+  }
+  if (reason != 0) {
+    // The broker has not taken it: reported failed, so the outbox keeps it and sends it again.
+    // The relay retries every second: logged once per topic and reason every kRefusalLogUs.
+    ++stats_.refused;
+    Refusals& r = refusals_[{topic, reason}];
+    const std::int64_t now = clock_.now_us();
+    if (r.logged_at_us == 0 || now - r.logged_at_us >= kRefusalLogUs) {
+      logger_.log(LogLevel::kError, source_,
+                  "the broker refused the publish to '" + topic + "': " + reason_text(reason) +
+                      (reason == 0x87 ? " (check the ACL for user '" + options_.username + "')"
+                                      : std::string()) +
+                      "; it stays owed and is sent again" +
+                      (r.unlogged > 0 ? " (" + std::to_string(r.unlogged) +
+                                            " more refusals of it since the last report)"
+                                      : std::string()));
+      r.logged_at_us = now;
+      r.unlogged = 0;
+    } else {
+      ++r.unlogged;
+    }
   }
   flush_backlog();
   if (!cb) return;
@@ -1073,6 +1273,10 @@ void MqttBus::release_confirmations() {
 void MqttBus::fail_later(PublishCallback on_done) {
   // Never re-entrantly from inside publish(): the Bus contract.
   if (on_done) clock_.call_after(0, [cb = std::move(on_done)] { cb(PublishOutcome::kFailed); });
+}
+
+std::string_view mqtt_version_name(MqttVersion version) {
+  return version == MqttVersion::k5 ? "5" : "3.1.1";
 }
 
 bool MqttBus::connected() const {

@@ -1,4 +1,16 @@
-// The Bus on a real MQTT broker, with Eclipse Paho MQTT C++ (async client), MQTT 3.1.1.
+// The Bus on a real MQTT broker, with Eclipse Paho MQTT C++ (async client), MQTT 5 by default
+// (MqttVersion::k311 for brokers that speak only 3.1.1).
+//
+// What MQTT 5 adds here. A broker can refuse a publish: a PUBACK reason code of 0x80 or more
+// (mosquitto answers 0x87 to a publish its ACL denies) reports the publish kFailed, with the
+// reason logged, so the outbox relay keeps the row and sends it again (under 3.1.1 the broker
+// acknowledges a refused publish and drops it: a silent loss). A SUBACK that refuses a
+// subscription, or grants less than QoS 1, is logged and keeps the bus unready. The session
+// expires session_expiry_s after a disconnect instead of never (clean session off) or at once.
+// A welcome for the entrance display expires welcome_expiry_s after it was published, retained
+// copy included. Each event carries its id as the user property "event-id" (tools and broker
+// plugins can trace it without decoding the payload). A DISCONNECT sent by the broker (session
+// taken over, shutting down) ends the connection like a lost one, with its reason logged.
 //
 // Acknowledgement after commit. Paho sends the PUBACK of a QoS 1 message when the message
 // callback returns, and reads the next message only then (measured on Debian 12's Paho C
@@ -65,7 +77,13 @@
 
 namespace eventmart::mqtt {
 
+enum class MqttVersion : std::uint8_t { k5, k311 };
+
+// "5" or "3.1.1".
+std::string_view mqtt_version_name(MqttVersion version);
+
 struct MqttOptions {
+  MqttVersion version = MqttVersion::k5;
   std::string broker = "tcp://127.0.0.1:1883";  // tcp://host:port or ssl://host:port
   std::string client_id;                        // stable per service instance
   std::string username;
@@ -79,7 +97,15 @@ struct MqttOptions {
   // (dead-lettered) before it is decoded.
   InputLimits limits = {};
   std::string status_topic;  // empty: no status messages and no last will
+  // No session kept across connections (MQTT 5: clean start and a session expiry of 0).
   bool clean_session = false;
+  // MQTT 5: how long the broker keeps this client's session (its subscriptions and the messages
+  // queued for it) after a disconnect. A service away longer loses what was queued for it.
+  std::uint32_t session_expiry_s = 7 * 24 * 3600;
+  // MQTT 5: how long a welcome for the entrance display lives at the broker (retained or queued).
+  std::uint32_t welcome_expiry_s = 60;
+  // A subscription the broker refused (or granted at QoS 0) is asked for again this much later.
+  std::int64_t resubscribe_after_ms = 10'000;
   // Non-empty: every subscription is made as "$share/{share_group}/{filter}", so replicas
   // with the same group split the messages between them.
   std::string share_group;
@@ -111,6 +137,7 @@ struct MqttStats {
   std::uint64_t published = 0;         // publishes handed to Paho
   std::uint64_t confirmed = 0;
   std::uint64_t failed = 0;
+  std::uint64_t refused = 0;   // ... of which the broker refused (MQTT 5 PUBACK reason code)
   std::uint64_t connects = 0;  // successful connections, the first one included
   std::uint64_t connect_failures = 0;
   std::uint64_t connection_losses = 0;
@@ -118,6 +145,7 @@ struct MqttStats {
   // confirm_after_ms of the confirmation (the broker may have forgotten them).
   std::uint64_t confirmations_withdrawn = 0;
   std::uint64_t subscriptions_acknowledged = 0;  // SUBACKs granting the subscription
+  std::uint64_t subscriptions_refused = 0;       // ... refusing it, or granting QoS 0
   // How long handling a message took (each attempt: decoding, the handlers, their commit),
   // wall time: counts per bucket of kHandlerSecondsBuckets (not cumulative; the last one
   // beyond the largest bound), and their sum.
@@ -131,7 +159,7 @@ struct MqttStats {
 enum class ConnectProblem : std::uint8_t {
   kNone,             // connected (or not tried yet)
   kBadCredentials,   // the broker refused the user name or password (CONNACK 4 or 5)
-  kRefused,          // another CONNACK refusal (protocol, client id, server unavailable)
+  kRefused,          // another CONNACK refusal (protocol version, client id, server unavailable)
   kUnreachable,      // no TCP connection (refused, timed out, unknown host)
   kHandshakeFailed,  // TCP connected, but no MQTT (or TLS) handshake completed
 };
@@ -212,11 +240,14 @@ class MqttBus final : public Bus {
     Qos qos;
     Retain retain;
     PublishCallback on_done;
+    std::string event_id;        // MQTT 5: sent as the user property "event-id"
+    std::uint32_t expiry_s = 0;  // MQTT 5: message expiry interval; 0: none
   };
   struct Pending {
     std::uint64_t generation;  // the connection it was sent on
     PublishCallback on_done;
     Qos qos = Qos::kAtLeastOnce;
+    std::string topic;
   };
 
   // Connection lifecycle, under the strand unless said otherwise.
@@ -229,7 +260,12 @@ class MqttBus final : public Bus {
   void schedule_reconnect(const std::string& why, bool log_as_error);
   void report_failure(ConnectProblem problem, const std::string& why);
   void diagnose(int return_code);
-  void on_subscribed(std::uint64_t generation);
+  // `granted`: the SUBACK's reason code (MQTT 5) or granted QoS (3.1.1) for `filter`.
+  void on_subscribed(std::uint64_t generation, const std::string& filter, int granted);
+  void on_subscribe_refused(std::uint64_t generation, const std::string& filter, int reason);
+  void resubscribe_later(const std::string& filter);
+  // The broker sent DISCONNECT (MQTT 5): Paho reports no lost connection after it.
+  void on_disconnected_by_broker(std::uint64_t generation, int reason);
   void announce_ready();
   void subscribe_at_broker(const std::string& filter);
   SubscriptionId add_subscription(const std::string& filter, MessageHandler on_message,
@@ -251,7 +287,9 @@ class MqttBus final : public Bus {
   // Publishing, under the strand.
   void send(Outgoing out);
   void flush_backlog();
-  void on_publish_done(std::uint64_t token_id, PublishOutcome outcome);
+  // `reason`: the MQTT 5 reason code of a refusal (0x80 and above), else 0.
+  void on_publish_done(std::uint64_t token_id, PublishOutcome outcome, int reason = 0);
+  void enqueue(Outgoing out);
   void fail_later(PublishCallback on_done);
   // Reports the held confirmations that have aged past confirm_after_ms; arms the next timer.
   void release_confirmations();
@@ -295,6 +333,11 @@ class MqttBus final : public Bus {
     PublishCallback on_done;
   };
   std::deque<Held> held_;  // confirmed, not yet reported (oldest first)
+  struct Refusals {
+    std::int64_t logged_at_us = 0;
+    std::uint64_t unlogged = 0;
+  };
+  std::map<std::pair<std::string, int>, Refusals> refusals_;  // (topic, reason) -> last report
   TimerId release_timer_ = 0;
   MqttStats stats_;
   bool started_ = false;
