@@ -205,9 +205,10 @@ struct MetricsServer::Impl {
       try {
         for (const ServiceMetrics& m : handlers.metrics()) {
           if (!m.ready) {
-            const char* why = !m.connected                      ? " (not connected)"
-                              : m.bus.subscriptions_refused > 0 ? " (a subscription was refused)"
-                                                                : " (subscribing)";
+            const char* why = !m.connected ? " (not connected)"
+                              : m.bus.subscriptions_refused_now > 0
+                                  ? " (a subscription was refused)"
+                                  : " (subscribing)";
             not_ready += m.service + why + "\n";
           }
         }

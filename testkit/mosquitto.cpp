@@ -238,7 +238,7 @@ void Mosquitto::write_config() {
     conf << "persistence true\n"
          << "set_tcp_nodelay true\n"
          << "max_queued_messages 1000000\n"
-         << "max_inflight_messages 100\n"
+         << "max_inflight_messages 1000\n"  // as deploy/mosquitto.conf
          << "allow_anonymous " << (options_.users.empty() ? "true" : "false") << "\n";
   }
   conf << "listener " << port_ << " 127.0.0.1\n";

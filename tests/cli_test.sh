@@ -120,7 +120,8 @@ contains "report lists invariants" /tmp/eventmart-cli.$$.out "ok    departure_pa
 # serve, scan and load: usage errors are caught before anything connects.
 check "serve --help exits 0" 0 "$bin" serve --help
 for opt in --service --all --broker --chain --store --data-dir --wire --durability --username \
-           --password --ca-file --cert-file --key-file --config --instance --metrics-listen; do
+           --password --ca-file --cert-file --key-file --config --instance --metrics-listen \
+           --mqtt-version --session-expiry --welcome-expiry; do
   contains "serve help explains $opt" /tmp/eventmart-cli.$$.out "$opt"
 done
 check "serve without a service is bad usage" 2 "$bin" serve
@@ -131,6 +132,11 @@ check "EVENTMART_METRICS_LISTEN is checked too" 2 env EVENTMART_METRICS_LISTEN=n
 check "serve of an unknown service is bad usage" 2 "$bin" serve --service cashier
 check "an unknown wire format is bad usage" 2 "$bin" serve --all --wire xml
 check "an unknown durability is bad usage" 2 "$bin" serve --all --durability maybe
+check "--mqtt-version 4 is bad usage" 2 "$bin" serve --all --mqtt-version 4
+contains "the error names the versions" /tmp/eventmart-cli.$$.err "must be 5 or 3.1.1"
+check "EVENTMART_MQTT_VERSION is checked too" 2 env EVENTMART_MQTT_VERSION=3 "$bin" serve --all
+check "a session expiry of 0 is bad usage" 2 "$bin" serve --all --session-expiry 0
+check "a welcome expiry of a year is bad usage" 2 "$bin" serve --all --welcome-expiry 31536000
 check "a broker URI that is not tcp:// or ssl:// is bad usage" 2 "$bin" serve --all --broker http://x
 check "a missing config file is bad usage" 2 "$bin" serve --all --config /nonexistent/eventmart.conf
 check "EVENTMART_* variables set options" 2 env EVENTMART_WIRE=xml "$bin" serve --all

@@ -333,23 +333,29 @@ TEST(MqttBus, SaysWhatIsWrongWhenItCannotConnect) {
   EXPECT_TRUE(logger.contains("cannot connect to the broker at " + secure.uri()));
 }
 
-// Two processes with one client id take the session from each other in turn (mosquitto says
-// nothing to either): after a few short-lived connections the bus names the likely cause.
+// Two processes with one client id take the session from each other in turn, under either
+// version: after a few short-lived connections the bus names the likely cause. (Under MQTT 5
+// mosquitto 2.0.11 queues a DISCONNECT 0x8E for the client it takes over from but closes the
+// socket at once: Paho sees a lost connection, not the reason.)
 TEST(MqttBus, AnotherClientWithTheSameIdIsNamedAsTheLikelyCause) {
-  Mosquitto broker;
-  SharedLogger logger;
-  const Topics topics;
-  mqtt::MqttOptions persistent;
-  persistent.status_topic = topics.status("fastlane-finale", "a");  // keeps the session
-  persistent.reconnect_min_s = 1;
-  persistent.reconnect_max_s = 1;
-  Probe first(broker.uri(), "eventmart-twin", logger, topics, persistent);
-  Probe second(broker.uri(), "eventmart-twin", logger, topics, persistent);
-  first.bus().start();
-  second.bus().start();
-  EXPECT_TRUE(wait_until([&] { return logger.contains("another client is probably connected"); },
-                         std::chrono::seconds(30)));
-  EXPECT_TRUE(logger.contains("'eventmart-twin'"));
+  for (const mqtt::MqttVersion version : {mqtt::MqttVersion::k5, mqtt::MqttVersion::k311}) {
+    SCOPED_TRACE(std::string("MQTT ") + std::string(mqtt::mqtt_version_name(version)));
+    Mosquitto broker;
+    SharedLogger logger;
+    const Topics topics;
+    mqtt::MqttOptions persistent;
+    persistent.version = version;
+    persistent.status_topic = topics.status("fastlane-finale", "a");  // keeps the session
+    persistent.reconnect_min_s = 1;
+    persistent.reconnect_max_s = 1;
+    Probe first(broker.uri(), "eventmart-twin", logger, topics, persistent);
+    Probe second(broker.uri(), "eventmart-twin", logger, topics, persistent);
+    first.bus().start();
+    second.bus().start();
+    EXPECT_TRUE(wait_until([&] { return logger.contains("another client is probably connected"); },
+                           std::chrono::seconds(30)));
+    EXPECT_TRUE(logger.contains("'eventmart-twin'"));
+  }
 }
 
 // A fresh Paho client per connection: what was in flight when the connection ended is
@@ -520,12 +526,21 @@ TEST(MqttBus, UnderMqtt5APublishTheAclRefusesIsReportedFailedAndArrivesOnceAllow
   EXPECT_TRUE(pub.bus().connected()) << "a refusal does not cost the connection";
 
   guarded.allow(reader + "user pub\ntopic write " + topics.payment_due + "\n");
-  send();  // as the relay does, from the row it kept
+  // Sent again after each failure, as the relay does from the row it kept (mosquitto may take
+  // a moment to read the ACL again).
+  int sent = 1;
+  while (confirmed == 0 && sent < 20) {
+    if (failed == sent) {
+      send();
+      ++sent;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   ASSERT_TRUE(wait_until([&] { return confirmed == 1; }));
   ASSERT_TRUE(wait_until([&] { return sub.count() == 1; }));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  EXPECT_EQ(sub.count(), 1u);
-  EXPECT_EQ(failed, 1);
+  EXPECT_EQ(sub.count(), 1u) << "the refused copies reached nobody";
+  EXPECT_EQ(failed, sent - 1);
 }
 
 // The reason MQTT 5 is the default: under 3.1.1 mosquitto acknowledges the publish its ACL
@@ -656,7 +671,7 @@ TEST(MqttBus, UnderMqtt5AWelcomeExpiresAtTheBroker) {
   SharedLogger logger;
   const Topics topics;
   mqtt::MqttOptions options;
-  options.welcome_expiry_s = 2;
+  options.welcome_expiry_s = 4;
   options.confirm_after_ms = 0;  // the expiry starts at the broker, not after the hold
   // Both displays connect first: a Paho connect in a process with a connected client can take
   // seconds, longer than the expiry.
@@ -680,9 +695,9 @@ TEST(MqttBus, UnderMqtt5AWelcomeExpiresAtTheBroker) {
   const auto left =
       ::mqtt::get<int>(retained->get_properties(), ::mqtt::property::MESSAGE_EXPIRY_INTERVAL);
   EXPECT_GE(left, 1);
-  EXPECT_LE(left, 2);
+  EXPECT_LE(left, 4);
 
-  std::this_thread::sleep_for(std::chrono::milliseconds(3000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(5000));
   late.subscribe(topics.display_entrance);
   EXPECT_FALSE(late.next(std::chrono::milliseconds(1000))) << "expired: no stale welcome";
 }

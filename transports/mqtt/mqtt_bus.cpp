@@ -374,8 +374,12 @@ class MqttBus::Connection {
       });
     }
     void on_failure(const ::mqtt::token& tok) override {
+      // A refusal: an MQTT 5 reason code of 0x80 or more, or 3.1.1's one failure code 0x80.
+      // Anything else is Paho giving up on the request (the connection closed): the next
+      // connection subscribes again.
       const int refusal = refusal_of(tok);
-      const int reason = refusal != 0 ? refusal : 0x80;  // 3.1.1 has one failure code
+      const int reason = refusal != 0 ? refusal : tok.get_return_code() == 0x80 ? 0x80 : 0;
+      if (reason == 0) return;
       link->to_bus([g = generation, filter = filter_of(tok), reason](MqttBus& bus) {
         bus.on_subscribe_refused(g, filter, reason);
       });
@@ -551,10 +555,11 @@ void MqttBus::on_connected(std::uint64_t generation) {
                   std::string(mqtt_version_name(options_.version)) + ")");
   // A broker that lost the session (no persistence, or a clean session) would deliver
   // nothing: subscribe on every connect.
-  acked_since_connect_ = 0;
+  granted_.clear();
+  refused_.clear();
   ready_ = false;
   for (const auto& [filter, users] : broker_filters_) subscribe_at_broker(filter);
-  if (broker_filters_.empty()) announce_ready();
+  check_ready();
   flush_backlog();
 }
 
@@ -572,6 +577,9 @@ void MqttBus::on_connect_failed(std::uint64_t generation, int return_code) {
   if (generation != generation_ || stopping_) return;
   ++stats_.connect_failures;
   retire_connection();
+  // A broker that speaks only 3.1.1 answers an MQTT 5 CONNECT with 3.1.1's "unacceptable
+  // protocol version" (1): MQTT 5's 0x84 for what to do about it.
+  if (options_.version == MqttVersion::k5 && return_code == 1) return_code = 0x84;
   if (return_code > 0) {
     const bool credentials =
         return_code == 4 || return_code == 5 || return_code == 0x86 || return_code == 0x87;
@@ -626,7 +634,8 @@ void MqttBus::schedule_reconnect(const std::string& why, bool log_as_error) {
 
 void MqttBus::on_connection_lost(std::uint64_t generation, const std::string& cause) {
   std::lock_guard lock(strand_);
-  if (generation != generation_ || stopping_) return;
+  // Once per connection: a broker's DISCONNECT (MQTT 5) may be followed by a lost connection.
+  if (generation != generation_ || stopping_ || !is_connected_) return;
   is_connected_ = false;
   ready_ = false;
   ++stats_.connection_losses;
@@ -683,11 +692,12 @@ void MqttBus::retire_connection() {
 }
 
 void MqttBus::on_subscribed(std::uint64_t generation, const std::string& filter, int granted) {
-  if (generation != generation_) return;
+  if (generation != generation_ || !is_connected_ || stopping_) return;
   if (granted >= 0x80) return on_subscribe_refused(generation, filter, granted);
   if (granted < static_cast<int>(Qos::kAtLeastOnce)) {
     // Every message on it would come at most once: a loss waiting to happen, not a grant.
     ++stats_.subscriptions_refused;
+    mark_refused(filter);
     logger_.log(LogLevel::kError, source_,
                 "the broker granted the subscription to '" + filter +
                     "' at QoS 0 only (asked for 1): messages could be lost, so this client stays "
@@ -695,16 +705,30 @@ void MqttBus::on_subscribed(std::uint64_t generation, const std::string& filter,
     return resubscribe_later(filter);
   }
   ++stats_.subscriptions_acknowledged;
-  ++acked_since_connect_;
-  if (!ready_ && is_connected_ && acked_since_connect_ >= broker_filters_.size()) {
-    announce_ready();
+  refused_.erase(filter);
+  granted_.insert(filter);
+  check_ready();
+}
+
+void MqttBus::check_ready() {
+  if (ready_ || !is_connected_ || !refused_.empty()) return;
+  for (const auto& [filter, users] : broker_filters_) {
+    if (granted_.count(filter) == 0) return;
   }
+  announce_ready();
+}
+
+void MqttBus::mark_refused(const std::string& filter) {
+  granted_.erase(filter);
+  refused_.insert(filter);
+  ready_ = false;
 }
 
 void MqttBus::on_subscribe_refused(std::uint64_t generation, const std::string& filter,
                                    int reason) {
-  if (generation != generation_) return;
+  if (generation != generation_ || !is_connected_ || stopping_) return;
   ++stats_.subscriptions_refused;
+  mark_refused(filter);
   logger_.log(LogLevel::kError, source_,
               "the broker refused the subscription to '" + filter + "': " +
                   (options_.version == MqttVersion::k5 ? reason_text(reason)
@@ -727,6 +751,12 @@ void MqttBus::resubscribe_later(const std::string& filter) {
 }
 
 void MqttBus::on_disconnected_by_broker(std::uint64_t generation, int reason) {
+  if (reason == 0x8E && generation == generation_ && !stopping_) {
+    logger_.log(LogLevel::kError, source_,
+                "another client connected with the client id '" + options_.client_id +
+                    "' and took this session over (a second process running this service and "
+                    "instance?)");
+  }
   on_connection_lost(generation, "the broker ended the connection: " + reason_text(reason));
 }
 
@@ -843,6 +873,9 @@ void MqttBus::unsubscribe(SubscriptionId id) {
   subscriptions_.erase(it);
   if (--broker_filters_[filter] == 0) {
     broker_filters_.erase(filter);
+    granted_.erase(filter);
+    refused_.erase(filter);
+    check_ready();
     if (is_connected_ && connection_) {
       run_paho([connection = connection_, filter] {
         try {
@@ -1287,6 +1320,7 @@ bool MqttBus::connected() const {
 MqttStats MqttBus::stats() const {
   std::lock_guard lock(strand_);
   MqttStats s = stats_;
+  s.subscriptions_refused_now = refused_.size();
   s.in_flight = pending_.size();
   s.backlog = backlog_.size();
   return s;

@@ -65,6 +65,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -152,7 +153,10 @@ struct MqttStats {
   std::array<std::uint64_t, kHandlerSecondsBuckets.size() + 1> handler_seconds_counts{};
   double handler_seconds_sum = 0;
   std::size_t in_flight = 0;
-  std::size_t backlog = 0;  // waiting for a slot in the in-flight window, or a connection
+  std::size_t backlog = 0;
+  std::size_t subscriptions_refused_now =
+      0;  // filters refused on the current connection  // waiting for a slot in the in-flight
+          // window, or a connection
 };
 
 // Why the latest connection attempt failed.
@@ -264,6 +268,8 @@ class MqttBus final : public Bus {
   void on_subscribed(std::uint64_t generation, const std::string& filter, int granted);
   void on_subscribe_refused(std::uint64_t generation, const std::string& filter, int reason);
   void resubscribe_later(const std::string& filter);
+  void mark_refused(const std::string& filter);
+  void check_ready();  // announces ready once every filter is granted
   // The broker sent DISCONNECT (MQTT 5): Paho reports no lost connection after it.
   void on_disconnected_by_broker(std::uint64_t generation, int reason);
   void announce_ready();
@@ -344,7 +350,8 @@ class MqttBus final : public Bus {
   std::atomic<bool> stopping_{false};  // also read by a handler retry waiting on Paho's thread
   bool is_connected_ = false;
   bool ready_ = false;
-  std::size_t acked_since_connect_ = 0;
+  std::set<std::string> granted_;  // broker filters granted on this connection
+  std::set<std::string> refused_;  // ... refused (or granted at QoS 0 only)
   int reconnect_delay_s_ = 0;
   TimerId reconnect_timer_ = 0;
   std::int64_t connected_at_us_ = 0;
