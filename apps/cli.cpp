@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
@@ -75,9 +76,10 @@ ConnectionArgs::ConnectionArgs() : chain(kDefaultChain), store(kDefaultStore) {}
 
 po::options_description ConnectionArgs::describe() {
   po::options_description d("Broker");
-  d.add_options()("broker", po::value(&broker)->value_name("URI"),
+  d.add_options()("broker", po::value(&brokers)->value_name("URI"),
                   "the MQTT broker: tcp://HOST:PORT, or ssl://HOST:PORT for TLS "
-                  "(default tcp://127.0.0.1:1883)")(
+                  "(default tcp://127.0.0.1:1883); repeated, or a comma-separated list, for the "
+                  "nodes of a cluster: a failed connection goes on to the next")(
       "chain", po::value(&chain)->value_name("NAME"),
       "the chain's topic level (default spectrum-grocers)")(
       "store", po::value(&store)->value_name("NAME"),
@@ -113,12 +115,24 @@ po::options_description ConnectionArgs::describe() {
 
 mqtt::MqttOptions ConnectionArgs::to_options(const po::variables_map& vm) const {
   mqtt::MqttOptions o;
-  if (broker.rfind("tcp://", 0) != 0 && broker.rfind("ssl://", 0) != 0 &&
-      broker.rfind("mqtt://", 0) != 0 && broker.rfind("mqtts://", 0) != 0) {
-    throw UsageError{"--broker must start with tcp:// or ssl:// (got '" + excerpt(broker, 80) +
-                     "')"};
+  std::string list;
+  for (const std::string& given : brokers.empty() ? std::vector<std::string>{o.broker} : brokers) {
+    std::size_t start = 0;
+    while (start <= given.size()) {
+      const std::size_t end = std::min(given.find(',', start), given.size());
+      std::string uri = given.substr(start, end - start);
+      uri.erase(0, std::min(uri.find_first_not_of(' '), uri.size()));
+      uri.erase(uri.find_last_not_of(' ') + 1);
+      if (uri.rfind("tcp://", 0) != 0 && uri.rfind("ssl://", 0) != 0 &&
+          uri.rfind("mqtt://", 0) != 0 && uri.rfind("mqtts://", 0) != 0) {
+        throw UsageError{"--broker must start with tcp:// or ssl:// (got '" + excerpt(uri, 80) +
+                         "')"};
+      }
+      list += (list.empty() ? "" : ",") + uri;
+      start = end + 1;
+    }
   }
-  o.broker = broker;
+  o.broker = list;
   auto format = parse_wire_format(wire);
   if (!format) throw UsageError{"--wire must be 'capnp' or 'json' (got '" + excerpt(wire) + "')"};
   o.wire = *format;

@@ -48,7 +48,8 @@ LogLevel parse_log_level(const std::string& text);
 sigset_t block_stop_signals();
 
 struct ConnectionArgs {
-  std::string broker = "tcp://127.0.0.1:1883";
+  // --broker, each a URI or a comma-separated list; none: tcp://127.0.0.1:1883.
+  std::vector<std::string> brokers;
   std::string chain;
   std::string store;
   std::string wire = "capnp";

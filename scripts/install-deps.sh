@@ -14,6 +14,9 @@ packages=(
   mosquitto mosquitto-clients openssl
   clang
   chromium
+  # The cluster tests (deploy/rabbitmq/cluster.sh runs its own nodes; the package's system
+  # service is not used).
+  rabbitmq-server
 )
 
 missing=()

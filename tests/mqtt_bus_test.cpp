@@ -464,6 +464,54 @@ TEST(MqttBus, RejectsAMalformedBrokerUri) {
   EXPECT_THROW(mqtt::MqttBus(options, topics, clock, strand, logger, "x"), std::invalid_argument);
 }
 
+// A list of brokers (the nodes of a cluster): a bus whose broker dies goes on to the next one
+// of the list, subscribes there again and publishes there; a dead first entry is skipped at
+// once; after the last, the first is tried again.
+TEST(MqttBus, FailsOverToTheNextBrokerOfTheList) {
+  SharedLogger logger;
+  const Topics topics;
+  Mosquitto first;
+  Mosquitto second;
+  Probe watcher(second.uri(), "watcher", logger);
+  watcher.record(topics.payment_due);
+  ASSERT_TRUE(watcher.start(1));
+
+  mqtt::MqttOptions both;
+  both.status_topic = topics.status("fastlane-finale");
+  Probe bus(first.uri() + "," + second.uri(), "fastlane", logger, topics, both);
+  bus.record(topics.customer_departure);
+  ASSERT_TRUE(bus.start(1));
+  EXPECT_EQ(bus.bus().broker_in_use(), first.uri());
+
+  first.kill_now();
+  ASSERT_TRUE(
+      wait_until([&] { return bus.bus().ready() && bus.bus().broker_in_use() == second.uri(); },
+                 std::chrono::seconds(20)));
+  EXPECT_TRUE(logger.contains("cannot use the broker at " + first.uri()));
+  std::atomic<int> confirmed{0};
+  bus.bus().publish_bytes(topics.payment_due, "after the fail-over", Qos::kAtLeastOnce,
+                          mqtt::Retain::kNo,
+                          [&](PublishOutcome o) { confirmed += o == PublishOutcome::kConfirmed; });
+  ASSERT_TRUE(wait_until([&] { return watcher.count() == 1; }));
+  EXPECT_TRUE(wait_until([&] { return confirmed == 1; }));
+  // Subscribed again on the second broker: what is published there reaches the bus.
+  watcher.publish(topics.customer_departure, "on the second");
+  ASSERT_TRUE(wait_until([&] { return bus.count(topics.customer_departure) == 1; }));
+
+  // The second dies too, the first comes back: after the last of the list, the first again.
+  first.start();
+  second.kill_now();
+  ASSERT_TRUE(
+      wait_until([&] { return bus.bus().ready() && bus.bus().broker_in_use() == first.uri(); },
+                 std::chrono::seconds(30)));
+
+  // A dead first entry is skipped at once.
+  const std::string nobody = "tcp://127.0.0.1:" + std::to_string(free_loopback_port());
+  Probe late(nobody + "," + first.uri(), "late", logger);
+  ASSERT_TRUE(late.start());
+  EXPECT_EQ(late.bus().broker_in_use(), first.uri());
+}
+
 // --- MQTT 5 ----------------------------------------------------------------------------------
 
 // A broker with users "pub" and "sub" and an ACL the test rewrites (and reloads) as it goes.

@@ -102,6 +102,22 @@ Endpoint endpoint_of(const std::string& uri) {
   return e;
 }
 
+// "tcp://a:1883,tcp://b:1883" -> its URIs, spaces around each trimmed.
+std::vector<std::string> split_brokers(const std::string& list) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    std::size_t end = list.find(',', start);
+    if (end == std::string::npos) end = list.size();
+    std::string uri = list.substr(start, end - start);
+    const auto first = uri.find_first_not_of(' ');
+    const auto last = uri.find_last_not_of(' ');
+    out.push_back(first == std::string::npos ? "" : uri.substr(first, last - first + 1));
+    start = end + 1;
+  }
+  return out;
+}
+
 int paho_version(MqttVersion version) {
   return version == MqttVersion::k5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
 }
@@ -403,6 +419,7 @@ class MqttBus::Connection {
 // A sibling's session being drained (drain_session).
 struct MqttBus::Drain {
   std::string client_id;
+  std::string broker;
   std::chrono::milliseconds quiet;
   std::function<void(std::uint64_t)> done;
   std::shared_ptr<Connection> connection;
@@ -425,12 +442,15 @@ MqttBus::MqttBus(MqttOptions options, const Topics& topics, LiveClock& clock, St
   if (options_.handler_retry.max_attempts < 1 || options_.handler_retry.min_delay_us < 0) {
     throw std::invalid_argument("handler_retry: max_attempts must be >= 1, delays >= 0");
   }
-  try {
-    // Checks the URI and client id the way every connection's client will be made.
-    ::mqtt::async_client probe(options_.broker, options_.client_id,
-                               ::mqtt::create_options(paho_version(options_.version)), nullptr);
-  } catch (const ::mqtt::exception& e) {
-    throw std::invalid_argument("cannot use broker '" + options_.broker + "': " + e.what());
+  brokers_ = split_brokers(options_.broker);
+  for (const std::string& uri : brokers_) {
+    try {
+      // Checks the URI and client id the way every connection's client will be made.
+      ::mqtt::async_client probe(uri, options_.client_id,
+                                 ::mqtt::create_options(paho_version(options_.version)), nullptr);
+    } catch (const ::mqtt::exception& e) {
+      throw std::invalid_argument("cannot use broker '" + uri + "': " + e.what());
+    }
   }
 }
 
@@ -461,17 +481,27 @@ void MqttBus::start() {
 void MqttBus::connect_now() {
   const std::uint64_t generation = ++generation_;
   // Creating and connecting a Paho client takes Paho's lock: not under the strand.
-  run_paho([this, generation] { open_connection(generation); });
+  run_paho([this, generation, uri = broker()] { open_connection(generation, uri); });
 }
 
-void MqttBus::open_connection(std::uint64_t generation) {
+bool MqttBus::fail_over(const std::string& why) {
+  if (stopping_ || broker_index_ + 1 >= brokers_.size()) return false;
+  const std::string from = broker();
+  ++broker_index_;
+  logger_.log(LogLevel::kWarning, source_,
+              "cannot use the broker at " + from + ": " + why + "; trying " + broker());
+  connect_now();
+  return true;
+}
+
+void MqttBus::open_connection(std::uint64_t generation, const std::string& uri) {
   auto connection = std::make_shared<Connection>(link_, generation);
   std::shared_ptr<Connection> stale;  // destroyed here, outside the strand, if not needed
   try {
     // Paho queues each publish as a command until its thread sends it: room for the whole
     // in-flight window (nothing is buffered while disconnected: that waits in backlog_).
     connection->client = std::make_unique<::mqtt::async_client>(
-        options_.broker, options_.client_id,
+        uri, options_.client_id,
         ::mqtt::create_options(paho_version(options_.version), options_.max_in_flight + 64),
         nullptr);
   } catch (const ::mqtt::exception& e) {
@@ -513,7 +543,7 @@ void MqttBus::open_connection(std::uint64_t generation) {
   if (!options_.status_topic.empty()) {
     builder.will(::mqtt::message(options_.status_topic, "offline", 1, true));
   }
-  if (endpoint_of(options_.broker).tls || !options_.ca_file.empty()) {
+  if (endpoint_of(uri).tls || !options_.ca_file.empty()) {
     auto ssl = ::mqtt::ssl_options_builder()
                    .enable_server_cert_auth(options_.verify_server)
                    .error_handler([this](const std::string& message) {
@@ -551,7 +581,7 @@ void MqttBus::on_connected(std::uint64_t generation) {
   disable_nagle_on_tcp_sockets();
   ++stats_.connects;
   logger_.log(LogLevel::kInfo, source_,
-              "connected to " + options_.broker + " as '" + options_.client_id + "' (MQTT " +
+              "connected to " + broker() + " as '" + options_.client_id + "' (MQTT " +
                   std::string(mqtt_version_name(options_.version)) + ")");
   // A broker that lost the session (no persistence, or a clean session) would deliver
   // nothing: subscribe on every connect.
@@ -580,6 +610,11 @@ void MqttBus::on_connect_failed(std::uint64_t generation, int return_code) {
   // A broker that speaks only 3.1.1 answers an MQTT 5 CONNECT with 3.1.1's "unacceptable
   // protocol version" (1): MQTT 5's 0x84 for what to do about it.
   if (options_.version == MqttVersion::k5 && return_code == 1) return_code = 0x84;
+  // Another broker of the list first, at once; the last one of a round is diagnosed.
+  if (fail_over(return_code > 0 ? connack_text(return_code)
+                                : "no connection (code " + std::to_string(return_code) + ")")) {
+    return;
+  }
   if (return_code > 0) {
     const bool credentials =
         return_code == 4 || return_code == 5 || return_code == 0x86 || return_code == 0x87;
@@ -601,7 +636,7 @@ void MqttBus::diagnose(int return_code) {
   const std::uint64_t generation = generation_;
   auto post = clock_.poster();
   auto probe = std::make_shared<EndpointProbe>(
-      clock_.io(), endpoint_of(options_.broker), tls,
+      clock_.io(), endpoint_of(broker()), tls,
       [this, post, alive = alive_, generation](ConnectProblem problem, std::string text) {
         post([this, alive, generation, problem, text] {
           if (!*alive || generation != generation_ || stopping_ || is_connected_) return;
@@ -623,8 +658,10 @@ void MqttBus::schedule_reconnect(const std::string& why, bool log_as_error) {
                            ? options_.reconnect_min_s
                            : std::min(reconnect_delay_s_ * 2, options_.reconnect_max_s);
   logger_.log(log_as_error ? LogLevel::kError : LogLevel::kWarning, source_,
-              "cannot connect to the broker at " + options_.broker + ": " + why + "; retrying in " +
-                  std::to_string(reconnect_delay_s_) + " s");
+              "cannot connect to the broker at " + broker() + ": " + why + "; retrying in " +
+                  std::to_string(reconnect_delay_s_) + " s" +
+                  (brokers_.size() > 1 ? " from " + brokers_.front() : std::string()));
+  broker_index_ = 0;  // the next round starts at the first broker of the list
   if (reconnect_timer_ != 0) clock_.cancel(reconnect_timer_);
   reconnect_timer_ = clock_.call_after(std::int64_t{reconnect_delay_s_} * 1'000'000, [this] {
     reconnect_timer_ = 0;
@@ -653,7 +690,7 @@ void MqttBus::on_connection_lost(std::uint64_t generation, const std::string& ca
   short_connections_ = short_lived ? short_connections_ + 1 : 0;
   if (!short_lived) reconnect_delay_s_ = 0;
   std::string why =
-      "lost the connection to " + options_.broker + (cause.empty() ? std::string() : ": " + cause);
+      "lost the connection to " + broker() + (cause.empty() ? std::string() : ": " + cause);
   if (short_connections_ >= kTakeoverSuspicion) {
     // mosquitto closes the older of two connections with the same client id, silently.
     logger_.log(LogLevel::kError, source_,
@@ -1091,6 +1128,7 @@ bool MqttBus::drain_session(const std::string& client_id, std::chrono::milliseco
   if (drain_ || !is_connected_ || stopping_ || client_id == options_.client_id) return false;
   auto drain = std::make_shared<Drain>();
   drain->client_id = client_id;
+  drain->broker = broker();  // where this bus is connected: the sibling's session is there
   drain->quiet = quiet;
   drain->done = std::move(done);
   drain->last_message_us = clock_.now_us();
@@ -1105,7 +1143,7 @@ void MqttBus::open_drain(std::shared_ptr<Drain> drain) {
   auto connection = std::make_shared<Connection>(link_, kDrainGeneration);
   try {
     connection->client = std::make_unique<::mqtt::async_client>(
-        options_.broker, drain->client_id,
+        drain->broker, drain->client_id,
         ::mqtt::create_options(paho_version(options_.version), options_.max_in_flight + 64),
         nullptr);
   } catch (const ::mqtt::exception& e) {
@@ -1144,7 +1182,7 @@ void MqttBus::open_drain(std::shared_ptr<Drain> drain) {
         });
       });
   auto builder = connect_builder(options_, false);
-  if (endpoint_of(options_.broker).tls || !options_.ca_file.empty()) {
+  if (endpoint_of(drain->broker).tls || !options_.ca_file.empty()) {
     auto ssl = ::mqtt::ssl_options_builder().enable_server_cert_auth(options_.verify_server);
     if (!options_.ca_file.empty()) ssl.trust_store(options_.ca_file);
     if (!options_.cert_file.empty()) ssl.key_store(options_.cert_file);
@@ -1310,6 +1348,11 @@ void MqttBus::fail_later(PublishCallback on_done) {
 
 std::string_view mqtt_version_name(MqttVersion version) {
   return version == MqttVersion::k5 ? "5" : "3.1.1";
+}
+
+std::string MqttBus::broker_in_use() const {
+  std::lock_guard lock(strand_);
+  return broker();
 }
 
 bool MqttBus::connected() const {

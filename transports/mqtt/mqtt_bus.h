@@ -85,8 +85,11 @@ std::string_view mqtt_version_name(MqttVersion version);
 
 struct MqttOptions {
   MqttVersion version = MqttVersion::k5;
-  std::string broker = "tcp://127.0.0.1:1883";  // tcp://host:port or ssl://host:port
-  std::string client_id;                        // stable per service instance
+  // tcp://host:port or ssl://host:port; or several, comma-separated (the nodes of a cluster):
+  // a connection attempt that fails, or the reconnect after a lost connection that fails,
+  // goes on to the next one at once; after the last, the backoff, then the first again.
+  std::string broker = "tcp://127.0.0.1:1883";
+  std::string client_id;  // stable per service instance
   std::string username;
   std::string password;
   std::string ca_file;    // TLS: the CA that signed the broker's certificate
@@ -218,6 +221,8 @@ class MqttBus final : public Bus {
   void set_malformed_handler(MalformedHandler handler) override;
 
   bool connected() const;
+  // The broker URI of the current connection (or of the next attempt).
+  std::string broker_in_use() const;
   // Connected, and every subscription granted since: what this client subscribes to reaches
   // it. The status topic says "online" from then on.
   bool ready() const;
@@ -256,7 +261,10 @@ class MqttBus final : public Bus {
 
   // Connection lifecycle, under the strand unless said otherwise.
   void connect_now();
-  void open_connection(std::uint64_t generation);  // timer thread, no strand
+  void open_connection(std::uint64_t generation, const std::string& uri);  // timer thread
+  // The next broker of the list after a failure on this one, at once; false after the last.
+  bool fail_over(const std::string& why);
+  const std::string& broker() const { return brokers_[broker_index_]; }
   void on_connected(std::uint64_t generation);
   void on_connect_failed(std::uint64_t generation, int return_code);
   void on_connection_lost(std::uint64_t generation, const std::string& cause);
@@ -323,7 +331,9 @@ class MqttBus final : public Bus {
   Logger& logger_;
   std::string source_;
 
+  std::vector<std::string> brokers_;  // options_.broker's URIs (set once, in the constructor)
   // Guarded by strand_.
+  std::size_t broker_index_ = 0;            // the broker of the current (or next) connection
   std::shared_ptr<Connection> connection_;  // the current one, or null
   std::shared_ptr<Drain> drain_;            // a sibling's session being drained, or null
   std::uint64_t generation_ = 0;            // of the current (or last) connection attempt

@@ -1,0 +1,240 @@
+// eventmart on a 3-node RabbitMQ 3.10 cluster (deploy/rabbitmq/cluster.sh), label "cluster":
+// Inventory Intel and Fastlane Finale as `eventmart serve` processes, each given the three
+// nodes in its own order (so they sit on different nodes), MQTT 3.1.1, durable sessions in
+// quorum queues; `eventmart load` on a third node. Every run must pay every departure once,
+// with Inventory Intel consuming each once and its stock matching what was sold, through a
+// node killed with -9 (and rejoining) and a node paused with SIGSTOP.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "apps/load.h"
+#include "core/log.h"
+#include "services/catalog.h"
+#include "services/inventory_intel.h"
+#include "testkit/broker_probe.h"
+#include "tests/test_support.h"
+
+namespace eventmart::testing {
+namespace {
+
+bool port_free(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+int run(const std::string& command) {
+  return std::system(command.c_str());
+}
+
+// The cluster of deploy/rabbitmq/cluster.sh in a temporary folder, on free loopback ports.
+class RabbitCluster {
+ public:
+  RabbitCluster() {
+    std::mt19937 pick(static_cast<unsigned>(::getpid()));
+    for (int tries = 0; tries < 50 && base_ == 0; ++tries) {
+      const int base = 20000 + static_cast<int>(pick() % 30000);
+      bool free = true;
+      for (int n = 0; n < 3 && free; ++n) {
+        free = port_free(base + n) && port_free(base + 100 + n) && port_free(base + 200 + n);
+      }
+      if (free) base_ = base;
+    }
+    ok_ = base_ != 0 && script("start " + dir_.path() + " " + std::to_string(base_)) == 0;
+  }
+  ~RabbitCluster() { script("stop " + dir_.path()); }
+
+  bool ok() const { return ok_; }
+  std::string uri(int node) const { return "tcp://127.0.0.1:" + std::to_string(base_ + node - 1); }
+  // The nodes in this order, as a --broker list.
+  std::string brokers(std::vector<int> order) const {
+    std::string out;
+    for (int n : order) out += (out.empty() ? "" : ",") + uri(n);
+    return out;
+  }
+  std::string password(const std::string& user) const {
+    std::ifstream in(dir_.file("passwords"));
+    std::string name, pw;
+    while (in >> name >> pw) {
+      if (name == user) return pw;
+    }
+    return "";
+  }
+  int kill(int node) {
+    return script("node " + dir_.path() + " " + std::to_string(node) + " kill");
+  }
+  int start(int node) {
+    return script("node " + dir_.path() + " " + std::to_string(node) + " start");
+  }
+  void signal(int node, int sig) {
+    std::ifstream in(dir_.file("node-" + std::to_string(node) + "/pid"));
+    pid_t pid = 0;
+    if (in >> pid && pid > 0) ::kill(pid, sig);
+  }
+  // Every node of the cluster runs (cluster.sh status lists the running nodes).
+  bool all_running() {
+    const std::string out = dir_.file("status.txt");
+    if (script("status " + dir_.path() + " > " + out) != 0) return false;
+    std::ifstream in(out);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto running = text.find("Running Nodes");
+    if (running == std::string::npos) return false;
+    const std::string after = text.substr(running, text.find("Versions") - running);
+    for (int n = 1; n <= 3; ++n) {
+      if (after.find("eventmart-" + std::to_string(n) + "@") == std::string::npos) return false;
+    }
+    return true;
+  }
+
+ private:
+  int script(const std::string& args) {
+    return run("bash " + std::string(EVENTMART_SOURCE_DIR) + "/deploy/rabbitmq/cluster.sh " + args);
+  }
+  TempDir dir_;
+  int base_ = 0;
+  bool ok_ = false;
+};
+
+class Cluster : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { cluster_ = new RabbitCluster(); }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+  void SetUp() override { ASSERT_TRUE(cluster_->ok()) << "the cluster did not start"; }
+
+  // Inventory Intel first on node 1, Fastlane Finale on node 2, each with the others after.
+  void start_services() {
+    const std::vector<std::pair<std::string, std::vector<int>>> services = {
+        {"inventory-intel", {1, 2, 3}}, {"fastlane-finale", {2, 3, 1}}};
+    for (const auto& [service, order] : services) {
+      serves_.push_back(std::make_unique<ServeProcess>(
+          std::vector<std::string>{"--service", service, "--data-dir", data_.path(), "--no-stdin",
+                                   "--mqtt-version", "3.1.1", "--broker", cluster_->brokers(order),
+                                   "--username", service, "--password", cluster_->password(service),
+                                   "--log-level", "warning"},
+          data_.file(service + ".log")));  // started by the constructor
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(3));  // connected and subscribed
+  }
+
+  apps::LoadReport load(std::int64_t customers, std::uint64_t seed) {
+    apps::LoadOptions o;
+    o.connection.version = mqtt::MqttVersion::k311;
+    o.connection.broker = cluster_->brokers({3, 1});
+    o.connection.username = "load";
+    o.connection.password = cluster_->password("load");
+    o.customers = customers;
+    o.rate = 400;
+    o.seed = seed;
+    o.timeout_s = 60;
+    o.linger_s = 2;
+    return apps::run_load(o, logger_);
+  }
+
+  // Inventory Intel consumed every departure once, and its stock is what was sold.
+  void expect_inventory_matches(const apps::LoadReport& report) {
+    // Inventory Intel consumes the departures on its own, and may still be behind.
+    const auto consumed = [&] {
+      Database db(data_.file("inventory-intel.sqlite"));
+      Statement count = db.prepare("SELECT count(*) FROM inbox");
+      count.step();
+      return count.column_int64(0);
+    };
+    const auto started = std::chrono::steady_clock::now();
+    wait_until([&] { return consumed() >= report.departures_sent; }, std::chrono::seconds(120));
+    std::printf("inventory-intel done %.1f s after the last payment\n",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // a copy would show now
+    for (auto& s : serves_) s->terminate();
+    if (consumed() != report.departures_sent) {
+      std::ifstream log(data_.file("inventory-intel.log"));
+      std::cout << "inventory-intel's log:\n" << log.rdbuf();
+    }
+    EXPECT_EQ(consumed(), report.departures_sent) << "each departure consumed once";
+    Database db(data_.file("inventory-intel.sqlite"));
+    InventoryStore stock(db);
+    for (const Product& p : default_store().products) {
+      const auto sold = report.units_sold.find(p.sku);
+      const std::int64_t units = sold == report.units_sold.end() ? 0 : sold->second;
+      const auto record = stock.find(p.sku);
+      ASSERT_TRUE(record.has_value()) << p.sku;
+      EXPECT_EQ(record->stock, p.stock - units) << "sku " << p.sku;
+    }
+  }
+
+  static RabbitCluster* cluster_;
+  TempDir data_;
+  SharedLogger logger_;
+  std::vector<std::unique_ptr<ServeProcess>> serves_;
+};
+
+RabbitCluster* Cluster::cluster_ = nullptr;
+
+void expect_paid_once(const apps::LoadReport& r, std::int64_t customers) {
+  EXPECT_TRUE(r.ok()) << r.to_text();
+  EXPECT_EQ(r.departures_sent, customers);
+  EXPECT_EQ(r.payments_received, customers);
+  EXPECT_EQ(r.missing_payments, 0);
+  EXPECT_EQ(r.duplicate_payments, 0);
+}
+
+TEST_F(Cluster, AStoreSpreadOverThreeNodesPaysEveryDepartureOnce) {
+  start_services();
+  const apps::LoadReport r = load(2000, 1);
+  expect_paid_once(r, 2000);
+  expect_inventory_matches(r);
+}
+
+// kill -9 of the node Fastlane Finale is connected to, in the middle of the run: it goes on
+// to the next node, the quorum queue of its session still holds what was queued for it.
+TEST_F(Cluster, KillingTheNodeOfAServiceMidRunLosesAndDoublesNothing) {
+  start_services();
+  std::thread killer([] {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    cluster_->kill(2);
+  });
+  const apps::LoadReport r = load(2000, 2);
+  killer.join();
+  expect_paid_once(r, 2000);
+  expect_inventory_matches(r);
+  ASSERT_EQ(cluster_->start(2), 0) << "the node starts again";
+  EXPECT_TRUE(wait_until([] { return cluster_->all_running(); }, std::chrono::seconds(60)))
+      << "and rejoins the cluster";
+}
+
+// A node paused with SIGSTOP (a stalled machine) for 8 s in the middle of a run, then resumed.
+TEST_F(Cluster, ANodePausedAndResumedMidRunLosesAndDoublesNothing) {
+  start_services();
+  std::thread pauser([] {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    cluster_->signal(1, SIGSTOP);
+    std::this_thread::sleep_for(std::chrono::seconds(8));
+    cluster_->signal(1, SIGCONT);
+  });
+  const apps::LoadReport r = load(2000, 3);
+  pauser.join();
+  expect_paid_once(r, 2000);
+  expect_inventory_matches(r);
+  EXPECT_TRUE(wait_until([] { return cluster_->all_running(); }, std::chrono::seconds(60)));
+}
+
+}  // namespace
+}  // namespace eventmart::testing
