@@ -14,6 +14,8 @@
 //     each durability. Target: p99 < 5 ms.
 //  4. protocol: the `normal` pipeline again with every client on MQTT 3.1.1, against the same
 //     on MQTT 5 (the default, measured in 2. and 3.): throughput and p99 at 1,000/s.
+//  5. cluster: the `normal` 3.1.1 pipeline on a 3-node RabbitMQ cluster (deploy/rabbitmq/),
+//     the services and the load each on another node, against 4.'s on one mosquitto.
 //
 // Usage: eventmart-mqtt-bench [MESSAGES]   (default 20000)
 #include <mqtt/async_client.h>
@@ -28,6 +30,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -35,6 +38,7 @@
 #include "apps/load.h"
 #include "testkit/broker_probe.h"
 #include "testkit/mosquitto.h"
+#include "testkit/rabbit_cluster.h"
 
 namespace {
 
@@ -118,10 +122,22 @@ struct Pipeline {
   bool paced_ok = false;
 };
 
+// Where the pipeline runs: the --broker list each client gets ("inventory-intel",
+// "fastlane-finale", "load", "status"), and each user's password (empty: no user).
+struct Target {
+  std::function<std::string(const std::string& who)> brokers;
+  std::function<std::string(const std::string& user)> password;
+};
+
+Target on_mosquitto(const eventmart::testing::Mosquitto& broker) {
+  return Target{[uri = broker.uri()](const std::string&) { return uri; },
+                [](const std::string&) { return std::string(); }};
+}
+
 // Inventory Intel and Fastlane Finale as `eventmart serve` processes with `--durability`, on a
 // fresh data folder: full speed, then 1,000 departures/s.
-Pipeline measure_pipeline(const eventmart::testing::Mosquitto& broker, eventmart::Logger& logger,
-                          int n, const char* durability, const char* mqtt_version = "5") {
+Pipeline measure_pipeline(const Target& target, eventmart::Logger& logger, int n,
+                          const char* durability, const char* mqtt_version = "5") {
   Pipeline result{durability, mqtt_version};
   const auto version = std::string(mqtt_version) == "5" ? eventmart::mqtt::MqttVersion::k5
                                                         : eventmart::mqtt::MqttVersion::k311;
@@ -134,7 +150,10 @@ Pipeline measure_pipeline(const eventmart::testing::Mosquitto& broker, eventmart
       const std::string log = std::string(dir) + "/" + service + ".log";
       std::freopen(log.c_str(), "a", stderr);
       std::freopen("/dev/null", "r", stdin);
-      const std::string uri = broker.uri();
+      const std::string uri = target.brokers(service);
+      const std::string password = target.password(service);
+      if (!password.empty()) ::setenv("EVENTMART_USERNAME", service, 1);
+      if (!password.empty()) ::setenv("EVENTMART_PASSWORD", password.c_str(), 1);
       ::execl(eventmart::testing::ServeProcess::binary(),
               eventmart::testing::ServeProcess::binary(), "serve", "--service", service, "--broker",
               uri.c_str(), "--data-dir", dir, "--durability", durability, "--mqtt-version",
@@ -145,8 +164,15 @@ Pipeline measure_pipeline(const eventmart::testing::Mosquitto& broker, eventmart
   }
   // Subscribed when their retained status says so.
   {
-    eventmart::testing::Probe status(
-        broker.uri(), std::string("bench-status-") + durability + "-" + mqtt_version, logger);
+    eventmart::mqtt::MqttOptions as_operator;
+    as_operator.version = version;
+    if (const std::string pw = target.password("operator"); !pw.empty()) {
+      as_operator.username = "operator";
+      as_operator.password = pw;
+    }
+    eventmart::testing::Probe status(target.brokers("status"),
+                                     std::string("bench-status-") + durability + "-" + mqtt_version,
+                                     logger, eventmart::Topics(), as_operator);
     status.record("spectrum-grocers/fresh-frontier/status/#");
     status.bus().start();
     eventmart::testing::wait_until([&] { return status.count() >= 2; });
@@ -154,8 +180,12 @@ Pipeline measure_pipeline(const eventmart::testing::Mosquitto& broker, eventmart
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
 
   eventmart::apps::LoadOptions load;
-  load.connection.broker = broker.uri();
+  load.connection.broker = target.brokers("load");
   load.connection.version = version;
+  if (const std::string pw = target.password("load"); !pw.empty()) {
+    load.connection.username = "load";
+    load.connection.password = pw;
+  }
   load.customers = n;
   load.rate = 0;
   load.send_arrivals = false;
@@ -227,8 +257,8 @@ int main(int argc, char** argv) {
   std::printf("   %.0f messages/s\n\n", baseline);
 
   // The pipeline under each durability, `full` (the default) first.
-  const Pipeline full = measure_pipeline(broker, logger, n, "full");
-  const Pipeline normal = measure_pipeline(broker, logger, n, "normal");
+  const Pipeline full = measure_pipeline(on_mosquitto(broker), logger, n, "full");
+  const Pipeline normal = measure_pipeline(on_mosquitto(broker), logger, n, "normal");
   const auto report = [&](const Pipeline& p) {
     std::printf(
         "   %-6s payments %6.0f departures/s (%s); both consumers done %6.0f departures/s"
@@ -257,7 +287,7 @@ int main(int argc, char** argv) {
       full.gentle_p50_ms, full.gentle_p99_ms, normal.gentle_p50_ms, normal.gentle_p99_ms,
       full.gentle_p99_ms / normal.gentle_p99_ms);
 
-  const Pipeline v311 = measure_pipeline(broker, logger, n, "normal", "3.1.1");
+  const Pipeline v311 = measure_pipeline(on_mosquitto(broker), logger, n, "normal", "3.1.1");
   std::printf(
       "\n4. protocol: the normal pipeline with every client on MQTT 3.1.1 against MQTT 5\n");
   for (const Pipeline* p : {&v311, &normal}) {
@@ -268,7 +298,42 @@ int main(int argc, char** argv) {
   }
   std::printf("   MQTT 5 / 3.1.1: throughput %.2f, p99 at 1,000/s %.2f\n",
               normal.departures_per_s / v311.departures_per_s, normal.p99_ms / v311.p99_ms);
-  const bool ok = full.all_paid && full.paced_ok && normal.all_paid && normal.paced_ok &&
-                  v311.all_paid && v311.paced_ok;
+  bool ok = full.all_paid && full.paced_ok && normal.all_paid && normal.paced_ok && v311.all_paid &&
+            v311.paced_ok;
+
+  // 5. The same pipeline on a 3-node RabbitMQ cluster, the services on different nodes.
+  std::printf(
+      "\n5. cluster: the normal pipeline on a 3-node RabbitMQ 3.10 cluster (quorum queues; "
+      "Inventory\n   Intel, Fastlane Finale and the load on different nodes), MQTT 3.1.1, "
+      "against one mosquitto\n");
+  if (!eventmart::testing::RabbitCluster::available()) {
+    std::printf("   skipped: rabbitmq-server is not installed (scripts/install-deps.sh)\n");
+    return ok ? 0 : 1;
+  }
+  eventmart::testing::RabbitCluster cluster;
+  if (!cluster.ok()) {
+    std::printf("   FAILED: the cluster did not start\n");
+    return 1;
+  }
+  const Target on_cluster{[&cluster](const std::string& who) {
+                            if (who == "fastlane-finale") return cluster.brokers({2, 3, 1});
+                            if (who == "load") return cluster.brokers({3, 1, 2});
+                            return cluster.brokers({1, 2, 3});
+                          },
+                          [&cluster](const std::string& user) { return cluster.password(user); }};
+  const Pipeline rabbit = measure_pipeline(on_cluster, logger, n, "normal", "3.1.1");
+  for (const auto& [name, p] : {std::pair{"mosquitto", &v311}, std::pair{"cluster", &rabbit}}) {
+    std::printf(
+        "   %-9s %6.0f departures/s; at 1,000/s p50 %.3f ms, p99 %.3f ms, max %.3f ms (%s)\n", name,
+        p->departures_per_s, p->p50_ms, p->p99_ms, p->max_ms,
+        p->all_paid && p->paced_ok ? "all paid once" : "FAILED");
+  }
+  std::printf(
+      "   at 250 departures/s: mosquitto p50 %.3f ms, p99 %.3f ms; cluster p50 %.3f ms, p99 "
+      "%.3f ms\n",
+      v311.gentle_p50_ms, v311.gentle_p99_ms, rabbit.gentle_p50_ms, rabbit.gentle_p99_ms);
+  std::printf("   cluster / mosquitto: throughput %.2f, p99 at 1,000/s %.2f\n",
+              rabbit.departures_per_s / v311.departures_per_s, rabbit.p99_ms / v311.p99_ms);
+  ok = ok && rabbit.all_paid && rabbit.paced_ok;
   return ok ? 0 : 1;
 }

@@ -138,6 +138,9 @@ check "EVENTMART_MQTT_VERSION is checked too" 2 env EVENTMART_MQTT_VERSION=3 "$b
 check "a session expiry of 0 is bad usage" 2 "$bin" serve --all --session-expiry 0
 check "a welcome expiry of a year is bad usage" 2 "$bin" serve --all --welcome-expiry 31536000
 check "a broker URI that is not tcp:// or ssl:// is bad usage" 2 "$bin" serve --all --broker http://x
+check "a bad URI in a --broker list is bad usage" 2 "$bin" serve --all --broker tcp://127.0.0.1:1,http://x
+check "a bad URI in a repeated --broker is bad usage" 2 "$bin" serve --all --broker tcp://127.0.0.1:1 --broker ftp://x
+contains "the error names the bad URI" /tmp/eventmart-cli.$$.err "ftp://x"
 check "a missing config file is bad usage" 2 "$bin" serve --all --config /nonexistent/eventmart.conf
 check "EVENTMART_* variables set options" 2 env EVENTMART_WIRE=xml "$bin" serve --all
 contains "the variable's value is what was wrong" /tmp/eventmart-cli.$$.err "xml"

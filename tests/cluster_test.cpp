@@ -5,17 +5,11 @@
 // with Inventory Intel consuming each once and its stock matching what was sold, through a
 // node killed with -9 (and rejoining) and a node paused with SIGSTOP.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <random>
 #include <thread>
 
 #include "apps/load.h"
@@ -23,93 +17,11 @@
 #include "services/catalog.h"
 #include "services/inventory_intel.h"
 #include "testkit/broker_probe.h"
+#include "testkit/rabbit_cluster.h"
 #include "tests/test_support.h"
 
 namespace eventmart::testing {
 namespace {
-
-bool port_free(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
-
-int run(const std::string& command) {
-  return std::system(command.c_str());
-}
-
-// The cluster of deploy/rabbitmq/cluster.sh in a temporary folder, on free loopback ports.
-class RabbitCluster {
- public:
-  RabbitCluster() {
-    std::mt19937 pick(static_cast<unsigned>(::getpid()));
-    for (int tries = 0; tries < 50 && base_ == 0; ++tries) {
-      const int base = 20000 + static_cast<int>(pick() % 30000);
-      bool free = true;
-      for (int n = 0; n < 3 && free; ++n) {
-        free = port_free(base + n) && port_free(base + 100 + n) && port_free(base + 200 + n);
-      }
-      if (free) base_ = base;
-    }
-    ok_ = base_ != 0 && script("start " + dir_.path() + " " + std::to_string(base_)) == 0;
-  }
-  ~RabbitCluster() { script("stop " + dir_.path()); }
-
-  bool ok() const { return ok_; }
-  std::string uri(int node) const { return "tcp://127.0.0.1:" + std::to_string(base_ + node - 1); }
-  // The nodes in this order, as a --broker list.
-  std::string brokers(std::vector<int> order) const {
-    std::string out;
-    for (int n : order) out += (out.empty() ? "" : ",") + uri(n);
-    return out;
-  }
-  std::string password(const std::string& user) const {
-    std::ifstream in(dir_.file("passwords"));
-    std::string name, pw;
-    while (in >> name >> pw) {
-      if (name == user) return pw;
-    }
-    return "";
-  }
-  int kill(int node) {
-    return script("node " + dir_.path() + " " + std::to_string(node) + " kill");
-  }
-  int start(int node) {
-    return script("node " + dir_.path() + " " + std::to_string(node) + " start");
-  }
-  void signal(int node, int sig) {
-    std::ifstream in(dir_.file("node-" + std::to_string(node) + "/pid"));
-    pid_t pid = 0;
-    if (in >> pid && pid > 0) ::kill(pid, sig);
-  }
-  // Every node of the cluster runs (cluster.sh status lists the running nodes).
-  bool all_running() {
-    const std::string out = dir_.file("status.txt");
-    if (script("status " + dir_.path() + " > " + out) != 0) return false;
-    std::ifstream in(out);
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const auto running = text.find("Running Nodes");
-    if (running == std::string::npos) return false;
-    const std::string after = text.substr(running, text.find("Versions") - running);
-    for (int n = 1; n <= 3; ++n) {
-      if (after.find("eventmart-" + std::to_string(n) + "@") == std::string::npos) return false;
-    }
-    return true;
-  }
-
- private:
-  int script(const std::string& args) {
-    return run("bash " + std::string(EVENTMART_SOURCE_DIR) + "/deploy/rabbitmq/cluster.sh " + args);
-  }
-  TempDir dir_;
-  int base_ = 0;
-  bool ok_ = false;
-};
 
 class Cluster : public ::testing::Test {
  protected:

@@ -541,6 +541,18 @@ struct GuardedBroker {
     o.version = version;
     return o;
   }
+  // "sub", recording `topic`, subscribed; and "pub", connected: both under `version`.
+  std::pair<std::unique_ptr<Probe>, std::unique_ptr<Probe>> sub_and_pub(const std::string& topic,
+                                                                        mqtt::MqttVersion version,
+                                                                        Logger& logger,
+                                                                        const Topics& topics) {
+    auto sub = std::make_unique<Probe>(broker->uri(), "sub", logger, topics, as("sub", version));
+    sub->record(topic);
+    EXPECT_TRUE(sub->start(1));
+    auto pub = std::make_unique<Probe>(broker->uri(), "pub", logger, topics, as("pub", version));
+    EXPECT_TRUE(pub->start());
+    return {std::move(sub), std::move(pub)};
+  }
 };
 
 // Under MQTT 5 a publish the ACL refuses comes back with PUBACK reason code 0x87: the bus
@@ -551,13 +563,9 @@ TEST(MqttBus, UnderMqtt5APublishTheAclRefusesIsReportedFailedAndArrivesOnceAllow
   const std::string reader = "user sub\ntopic read " + topics.payment_due + "\n";
   GuardedBroker guarded(reader + "user pub\ntopic write " + topics.customer_arrival + "\n");
   SharedLogger logger;
-  Probe sub(guarded.broker->uri(), "sub", logger, topics,
-            GuardedBroker::as("sub", mqtt::MqttVersion::k5));
-  sub.record(topics.payment_due);
-  ASSERT_TRUE(sub.start(1));
-  Probe pub(guarded.broker->uri(), "pub", logger, topics,
-            GuardedBroker::as("pub", mqtt::MqttVersion::k5));
-  ASSERT_TRUE(pub.start());
+  auto clients = guarded.sub_and_pub(topics.payment_due, mqtt::MqttVersion::k5, logger, topics);
+  Probe& sub = *clients.first;
+  Probe& pub = *clients.second;
 
   std::atomic<int> confirmed{0}, failed{0};
   const auto send = [&] {
@@ -598,13 +606,9 @@ TEST(MqttBus, UnderMqtt311ABrokerConfirmsAPublishItsAclRefused) {
   GuardedBroker guarded("user sub\ntopic read " + topics.payment_due + "\nuser pub\ntopic write " +
                         topics.customer_arrival + "\n");
   SharedLogger logger;
-  Probe sub(guarded.broker->uri(), "sub", logger, topics,
-            GuardedBroker::as("sub", mqtt::MqttVersion::k311));
-  sub.record(topics.payment_due);
-  ASSERT_TRUE(sub.start(1));
-  Probe pub(guarded.broker->uri(), "pub", logger, topics,
-            GuardedBroker::as("pub", mqtt::MqttVersion::k311));
-  ASSERT_TRUE(pub.start());
+  auto clients = guarded.sub_and_pub(topics.payment_due, mqtt::MqttVersion::k311, logger, topics);
+  Probe& sub = *clients.first;
+  Probe& pub = *clients.second;
   std::atomic<int> confirmed{0};
   pub.bus().publish_bytes(topics.payment_due, "lost", Qos::kAtLeastOnce, mqtt::Retain::kNo,
                           [&](PublishOutcome o) { confirmed += o == PublishOutcome::kConfirmed; });
