@@ -117,19 +117,13 @@ mqtt::MqttOptions ConnectionArgs::to_options(const po::variables_map& vm) const 
   mqtt::MqttOptions o;
   std::string list;
   for (const std::string& given : brokers.empty() ? std::vector<std::string>{o.broker} : brokers) {
-    std::size_t start = 0;
-    while (start <= given.size()) {
-      const std::size_t end = std::min(given.find(',', start), given.size());
-      std::string uri = given.substr(start, end - start);
-      uri.erase(0, std::min(uri.find_first_not_of(' '), uri.size()));
-      uri.erase(uri.find_last_not_of(' ') + 1);
+    for (const std::string& uri : mqtt::broker_uris(given)) {
       if (uri.rfind("tcp://", 0) != 0 && uri.rfind("ssl://", 0) != 0 &&
           uri.rfind("mqtt://", 0) != 0 && uri.rfind("mqtts://", 0) != 0) {
         throw UsageError{"--broker must start with tcp:// or ssl:// (got '" + excerpt(uri, 80) +
                          "')"};
       }
       list += (list.empty() ? "" : ",") + uri;
-      start = end + 1;
     }
   }
   o.broker = list;

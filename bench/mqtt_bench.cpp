@@ -152,8 +152,10 @@ Pipeline measure_pipeline(const Target& target, eventmart::Logger& logger, int n
       std::freopen("/dev/null", "r", stdin);
       const std::string uri = target.brokers(service);
       const std::string password = target.password(service);
-      if (!password.empty()) ::setenv("EVENTMART_USERNAME", service, 1);
-      if (!password.empty()) ::setenv("EVENTMART_PASSWORD", password.c_str(), 1);
+      if (!password.empty()) {
+        ::setenv("EVENTMART_USERNAME", service, 1);
+        ::setenv("EVENTMART_PASSWORD", password.c_str(), 1);
+      }
       ::execl(eventmart::testing::ServeProcess::binary(),
               eventmart::testing::ServeProcess::binary(), "serve", "--service", service, "--broker",
               uri.c_str(), "--data-dir", dir, "--durability", durability, "--mqtt-version",

@@ -102,22 +102,6 @@ Endpoint endpoint_of(const std::string& uri) {
   return e;
 }
 
-// "tcp://a:1883,tcp://b:1883" -> its URIs, spaces around each trimmed.
-std::vector<std::string> split_brokers(const std::string& list) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= list.size()) {
-    std::size_t end = list.find(',', start);
-    if (end == std::string::npos) end = list.size();
-    std::string uri = list.substr(start, end - start);
-    const auto first = uri.find_first_not_of(' ');
-    const auto last = uri.find_last_not_of(' ');
-    out.push_back(first == std::string::npos ? "" : uri.substr(first, last - first + 1));
-    start = end + 1;
-  }
-  return out;
-}
-
 int paho_version(MqttVersion version) {
   return version == MqttVersion::k5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
 }
@@ -173,25 +157,12 @@ int refusal_of(const ::mqtt::token& tok) {
   return code >= 0x80 && code != ::mqtt::MQTTPP_V3_CODE ? code : 0;
 }
 
-constexpr std::string_view kPasswordHint =
-    " (check --username and --password, or EVENTMART_PASSWORD, against the broker's password "
-    "file";
-
 // What a CONNACK refusal means, and what to do about it (MQTT 3.1.1 section 3.2.2.3; MQTT 5
 // reason codes are 0x80 and above).
 std::string connack_text(int code) {
-  switch (code) {
-    case 0x84:
-      return "the broker does not speak MQTT 5: use --mqtt-version 3.1.1";
-    case 0x86:
-      return "the broker refused the user name or password" + std::string(kPasswordHint) + ")";
-    case 0x87:
-      return "the broker refused this client: not authorized" + std::string(kPasswordHint) +
-             " and ACL)";
-    default:
-      break;
-  }
-  if (code >= 0x80) return "the broker refused the connection: " + reason_text(code);
+  const std::string check =
+      " (check --username and --password, or EVENTMART_PASSWORD, against the broker's password "
+      "file";
   switch (code) {
     case 1:
       return "the broker does not accept MQTT 3.1.1";
@@ -200,12 +171,18 @@ std::string connack_text(int code) {
     case 3:
       return "the broker says the MQTT service is unavailable";
     case 4:
-      return "the broker refused the user name or password" + std::string(kPasswordHint) + ")";
+    case 0x86:
+      return "the broker refused the user name or password" + check + ")";
     case 5:
-      return "the broker refused this client: not authorised" + std::string(kPasswordHint) +
-             " and ACL)";
+      return "the broker refused this client: not authorised" + check + " and ACL)";
+    case 0x87:
+      return "the broker refused this client: not authorized" + check + " and ACL)";
+    case 0x84:
+      return "the broker does not speak MQTT 5: use --mqtt-version 3.1.1";
     default:
-      return "the broker refused the connection (CONNACK code " + std::to_string(code) + ")";
+      return code >= 0x80
+                 ? "the broker refused the connection: " + reason_text(code)
+                 : "the broker refused the connection (CONNACK code " + std::to_string(code) + ")";
   }
 }
 
@@ -442,7 +419,7 @@ MqttBus::MqttBus(MqttOptions options, const Topics& topics, LiveClock& clock, St
   if (options_.handler_retry.max_attempts < 1 || options_.handler_retry.min_delay_us < 0) {
     throw std::invalid_argument("handler_retry: max_attempts must be >= 1, delays >= 0");
   }
-  brokers_ = split_brokers(options_.broker);
+  brokers_ = broker_uris(options_.broker);
   for (const std::string& uri : brokers_) {
     try {
       // Checks the URI and client id the way every connection's client will be made.
@@ -733,7 +710,6 @@ void MqttBus::on_subscribed(std::uint64_t generation, const std::string& filter,
   if (granted >= 0x80) return on_subscribe_refused(generation, filter, granted);
   if (granted < static_cast<int>(Qos::kAtLeastOnce)) {
     // Every message on it would come at most once: a loss waiting to happen, not a grant.
-    ++stats_.subscriptions_refused;
     mark_refused(filter);
     logger_.log(LogLevel::kError, source_,
                 "the broker granted the subscription to '" + filter +
@@ -756,6 +732,7 @@ void MqttBus::check_ready() {
 }
 
 void MqttBus::mark_refused(const std::string& filter) {
+  ++stats_.subscriptions_refused;
   granted_.erase(filter);
   refused_.insert(filter);
   ready_ = false;
@@ -764,7 +741,6 @@ void MqttBus::mark_refused(const std::string& filter) {
 void MqttBus::on_subscribe_refused(std::uint64_t generation, const std::string& filter,
                                    int reason) {
   if (generation != generation_ || !is_connected_ || stopping_) return;
-  ++stats_.subscriptions_refused;
   mark_refused(filter);
   logger_.log(LogLevel::kError, source_,
               "the broker refused the subscription to '" + filter + "': " +
@@ -1344,6 +1320,21 @@ void MqttBus::release_confirmations() {
 void MqttBus::fail_later(PublishCallback on_done) {
   // Never re-entrantly from inside publish(): the Bus contract.
   if (on_done) clock_.call_after(0, [cb = std::move(on_done)] { cb(PublishOutcome::kFailed); });
+}
+
+std::vector<std::string> broker_uris(const std::string& list) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    std::size_t end = list.find(',', start);
+    if (end == std::string::npos) end = list.size();
+    std::string uri = list.substr(start, end - start);
+    const auto first = uri.find_first_not_of(' ');
+    const auto last = uri.find_last_not_of(' ');
+    out.push_back(first == std::string::npos ? "" : uri.substr(first, last - first + 1));
+    start = end + 1;
+  }
+  return out;
 }
 
 std::string_view mqtt_version_name(MqttVersion version) {

@@ -83,6 +83,9 @@ enum class MqttVersion : std::uint8_t { k5, k311 };
 // "5" or "3.1.1".
 std::string_view mqtt_version_name(MqttVersion version);
 
+// "tcp://a:1883, tcp://b:1883" -> its URIs, spaces around each trimmed (MqttOptions::broker).
+std::vector<std::string> broker_uris(const std::string& list);
+
 struct MqttOptions {
   MqttVersion version = MqttVersion::k5;
   // tcp://host:port or ssl://host:port; or several, comma-separated (the nodes of a cluster):
@@ -276,8 +279,8 @@ class MqttBus final : public Bus {
   void on_subscribed(std::uint64_t generation, const std::string& filter, int granted);
   void on_subscribe_refused(std::uint64_t generation, const std::string& filter, int reason);
   void resubscribe_later(const std::string& filter);
-  void mark_refused(const std::string& filter);
-  void check_ready();  // announces ready once every filter is granted
+  void mark_refused(const std::string& filter);  // counts it, and the bus is not ready
+  void check_ready();                            // announces ready once every filter is granted
   // The broker sent DISCONNECT (MQTT 5): Paho reports no lost connection after it.
   void on_disconnected_by_broker(std::uint64_t generation, int reason);
   void announce_ready();
