@@ -89,54 +89,72 @@ double scheduler_floor_seconds(std::int64_t messages, std::int64_t& handled) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // eventmart-bench [REPEATS] [SECTION...]: SECTION is bus, day or swarm (default: all three).
   const int repeats = argc > 1 ? std::max(1, std::atoi(argv[1])) : 3;
+  std::vector<std::string> sections(argv + std::min(argc, 2), argv + argc);
+  for (const std::string& s : sections) {
+    if (s != "bus" && s != "day" && s != "swarm") {
+      std::fprintf(stderr, "eventmart-bench: unknown section '%s' (bus, day, swarm)\n", s.c_str());
+      return 2;
+    }
+  }
+  const auto wanted = [&](const char* section) {
+    return sections.empty() ||
+           std::find(sections.begin(), sections.end(), section) != sections.end();
+  };
   std::printf("eventmart-bench (best of %d runs each)\n\n", repeats);
 
-  // 1. The bare memory bus.
-  const std::int64_t messages = 1'000'000;
-  std::int64_t delivered = 0, handled = 0;
-  const double bus_s = best_seconds(repeats, [&] { return bus_seconds(messages, delivered); });
-  const double floor_s =
-      best_seconds(repeats, [&] { return scheduler_floor_seconds(messages, handled); });
-  const double bus_rate = static_cast<double>(delivered) / bus_s;
-  const double floor_rate = static_cast<double>(handled) / floor_s;
-  std::printf("memory bus, publish -> handler, %lld messages\n", static_cast<long long>(messages));
-  std::printf("  bus                  %12.0f messages/s  (%.3f s)\n", bus_rate, bus_s);
-  std::printf("  baseline: scheduler  %12.0f messages/s  (4 timers per message)\n", floor_rate);
-  std::printf("  ratio bus/baseline   %12.2f\n", bus_rate / floor_rate);
-  std::printf("  target >= 2,000,000 messages/s: %s\n\n", bus_rate >= 2e6 ? "met" : "MISSED");
+  if (wanted("bus")) {
+    // 1. The bare memory bus.
+    const std::int64_t messages = 1'000'000;
+    std::int64_t delivered = 0, handled = 0;
+    const double bus_s = best_seconds(repeats, [&] { return bus_seconds(messages, delivered); });
+    const double floor_s =
+        best_seconds(repeats, [&] { return scheduler_floor_seconds(messages, handled); });
+    const double bus_rate = static_cast<double>(delivered) / bus_s;
+    const double floor_rate = static_cast<double>(handled) / floor_s;
+    std::printf("memory bus, publish -> handler, %lld messages\n",
+                static_cast<long long>(messages));
+    std::printf("  bus                  %12.0f messages/s  (%.3f s)\n", bus_rate, bus_s);
+    std::printf("  baseline: scheduler  %12.0f messages/s  (4 timers per message)\n", floor_rate);
+    std::printf("  ratio bus/baseline   %12.2f\n", bus_rate / floor_rate);
+    std::printf("  target >= 2,000,000 messages/s: %s\n\n", bus_rate >= 2e6 ? "met" : "MISSED");
+  }
 
-  // 2. A 10,000-customer store day.
-  eventmart::sim::SimOptions day;
-  day.seed = 1;
-  day.customers = 10'000;
-  eventmart::sim::SimResult result;
-  const double day_s = best_seconds(repeats, [&] {
-    const auto start = std::chrono::steady_clock::now();
-    result = eventmart::sim::run_simulation(day);
-    return seconds_since(start);
-  });
-  const double virtual_s = static_cast<double>(result.stats.virtual_us) / 1e6;
-  const double day_deliveries = static_cast<double>(result.stats.deliveries);
-  std::int64_t same_delivered = 0;
-  const double same_bus_s =
-      best_seconds(repeats, [&] { return bus_seconds(result.stats.deliveries, same_delivered); });
-  std::printf("store day: %lld customers, 12 virtual hours, default catalog, no faults\n",
-              static_cast<long long>(result.stats.customers));
-  std::printf("  wall time            %12.3f s\n", day_s);
-  std::printf("  virtual time         %12.0f s  (to quiescence)\n", virtual_s);
-  std::printf("  time compression     %12.0fx\n", virtual_s / day_s);
-  std::printf("  customers            %12.0f customers/s\n",
-              static_cast<double>(result.stats.customers) / day_s);
-  std::printf("  bus deliveries       %12.0f deliveries/s  (%lld deliveries)\n",
-              day_deliveries / day_s, static_cast<long long>(result.stats.deliveries));
-  std::printf("  baseline: bare bus   %12.0f deliveries/s  (same count, no services)\n",
-              static_cast<double>(same_delivered) / same_bus_s);
-  std::printf("  ratio day/baseline   %12.3f  (cost of services + SQLite per delivery)\n",
-              (day_deliveries / day_s) / (static_cast<double>(same_delivered) / same_bus_s));
-  std::printf("  target < 1 s and >= 40,000x: %s\n\n",
-              day_s < 1.0 && virtual_s / day_s >= 40'000 ? "met" : "MISSED");
+  if (wanted("day")) {
+    // 2. A 10,000-customer store day.
+    eventmart::sim::SimOptions day;
+    day.seed = 1;
+    day.customers = 10'000;
+    eventmart::sim::SimResult result;
+    const double day_s = best_seconds(repeats, [&] {
+      const auto start = std::chrono::steady_clock::now();
+      result = eventmart::sim::run_simulation(day);
+      return seconds_since(start);
+    });
+    const double virtual_s = static_cast<double>(result.stats.virtual_us) / 1e6;
+    const double day_deliveries = static_cast<double>(result.stats.deliveries);
+    std::int64_t same_delivered = 0;
+    const double same_bus_s =
+        best_seconds(repeats, [&] { return bus_seconds(result.stats.deliveries, same_delivered); });
+    std::printf("store day: %lld customers, 12 virtual hours, default catalog, no faults\n",
+                static_cast<long long>(result.stats.customers));
+    std::printf("  wall time            %12.3f s\n", day_s);
+    std::printf("  virtual time         %12.0f s  (to quiescence)\n", virtual_s);
+    std::printf("  time compression     %12.0fx\n", virtual_s / day_s);
+    std::printf("  customers            %12.0f customers/s\n",
+                static_cast<double>(result.stats.customers) / day_s);
+    std::printf("  bus deliveries       %12.0f deliveries/s  (%lld deliveries)\n",
+                day_deliveries / day_s, static_cast<long long>(result.stats.deliveries));
+    std::printf("  baseline: bare bus   %12.0f deliveries/s  (same count, no services)\n",
+                static_cast<double>(same_delivered) / same_bus_s);
+    std::printf("  ratio day/baseline   %12.3f  (cost of services + SQLite per delivery)\n",
+                (day_deliveries / day_s) / (static_cast<double>(same_delivered) / same_bus_s));
+    std::printf("  target < 1 s and >= 40,000x: %s\n\n",
+                day_s < 1.0 && virtual_s / day_s >= 40'000 ? "met" : "MISSED");
+  }
 
+  if (!wanted("swarm")) return 0;
   // 3. Swarm throughput and the cost of checking determinism.
   const unsigned jobs = std::max(1u, std::thread::hardware_concurrency());
   const std::string tmpfs_folder =
