@@ -30,6 +30,19 @@ class Clock {
     return call_at(now_us() + (delay_us > 0 ? delay_us : 0), std::move(fn));
   }
 
+  // The same for a callback that is a plain function of a pointer and a number: a clock may
+  // keep it without a std::function (the simulator's scheduler does, for the memory
+  // transport's packets). By default it is wrapped in one.
+  using PlainCallback = void (*)(void* context, std::uint64_t argument);
+  virtual TimerId call_at(std::int64_t at_us, PlainCallback fn, void* context,
+                          std::uint64_t argument) {
+    return call_at(at_us, [fn, context, argument] { fn(context, argument); });
+  }
+  TimerId call_after(std::int64_t delay_us, PlainCallback fn, void* context,
+                     std::uint64_t argument) {
+    return call_at(now_us() + (delay_us > 0 ? delay_us : 0), fn, context, argument);
+  }
+
   // Prevents a pending timer from running. A timer that already ran, or an unknown id, is
   // ignored. Returns true when a pending timer was cancelled.
   virtual bool cancel(TimerId id) = 0;

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <vector>
 
@@ -19,6 +18,8 @@ class Scheduler final : public Clock {
 
   std::int64_t now_us() const override { return now_us_; }
   TimerId call_at(std::int64_t at_us, std::function<void()> fn) override;
+  TimerId call_at(std::int64_t at_us, PlainCallback fn, void* context,
+                  std::uint64_t argument) override;
   bool cancel(TimerId id) override;
 
   // Jumps to the earliest pending timer and runs it. Returns false when none is pending.
@@ -57,15 +58,50 @@ class Scheduler final : public Clock {
     }
   };
   static constexpr std::size_t kMaxLanes = 8;
+  // A FIFO on a ring of slots that only grows: a lane's steady state allocates nothing and
+  // writes to memory it used a moment ago.
+  class Ring {
+   public:
+    bool empty() const { return size_ == 0; }
+    const Timer& front() const { return slots_[head_]; }
+    void pop_front() {
+      head_ = (head_ + 1) & (slots_.size() - 1);
+      --size_;
+    }
+    // Field by field: a Timer just built on the stack and copied whole would wait on the
+    // stores that built it (a store-forwarding stall, a third of the bus's time).
+    void push_back(std::int64_t at_us, TimerId id, std::uint32_t slot) {
+      if (size_ == slots_.size()) grow();
+      Timer& t = slots_[(head_ + size_) & (slots_.size() - 1)];
+      t.at_us = at_us;
+      t.id = id;
+      t.slot = slot;
+      ++size_;
+    }
+
+   private:
+    void grow();
+    std::vector<Timer> slots_;  // capacity a power of two (or zero)
+    std::size_t head_ = 0;
+    std::size_t size_ = 0;
+  };
   struct Lane {
     std::int64_t delay_us;
-    std::deque<Timer> timers;
+    Ring timers;
   };
-  // The next timer in (at_us, id) order, or null when none; cancelled ones included.
-  const Timer* peek() const;
-  Timer take_next();  // REQUIRES: peek() != nullptr
-
-  void drop_cancelled_front();
+  // Where the next timer in (at_us, id) order waits: kHeap, a lane's index, or kNone.
+  static constexpr int kHeap = -1;
+  static constexpr int kNone = -2;
+  int next_source() const;
+  const Timer& front_of(int source) const {
+    return source == kHeap ? heap_.front()
+                           : lanes_[static_cast<std::size_t>(source)].timers.front();
+  }
+  void pop_from(int source);
+  // Drops cancelled timers at the front; returns where the next live timer waits (or kNone).
+  int next_live_source();
+  // Runs the live timer at `source`. REQUIRES: source == next_live_source().
+  void run_from(int source);
 
   std::int64_t now_us_;
   TimerId next_id_ = 1;
@@ -73,7 +109,17 @@ class Scheduler final : public Clock {
   std::vector<Timer> heap_;
   std::vector<Lane> lanes_;
   std::size_t queued_ = 0;  // timers in lanes_ and heap_, cancelled ones included
+  // Schedules the timer whose callback waits in `slot` (of callbacks_ or plain_).
+  TimerId enqueue(std::int64_t at_us, std::uint32_t slot);
+  std::uint32_t take_slot();
+  // A slot holds a std::function, or (when plain_[slot].fn is set) a plain callback.
+  struct Plain {
+    PlainCallback fn = nullptr;
+    void* context = nullptr;
+    std::uint64_t argument = 0;
+  };
   std::vector<std::function<void()>> callbacks_;
+  std::vector<Plain> plain_;
   std::vector<std::uint32_t> free_slots_;
   // finished_[id]: the timer ran or was cancelled. One bit per timer ever scheduled.
   std::vector<bool> finished_;

@@ -219,6 +219,47 @@ TEST_F(MemoryTransport, AnUnsubscribedFilterReceivesNothing) {
   EXPECT_EQ(broker.pending_deliveries(), 0u);
 }
 
+// The broker remembers which sessions a topic goes to; a subscription made or dropped after
+// the topic was first routed must change where its next message goes.
+TEST_F(MemoryTransport, RoutingFollowsSubscriptionsMadeAndDroppedAfterATopicWasRouted) {
+  auto pub = broker.connect("pub");
+  auto a = broker.connect("a");
+  auto b = broker.connect("b");
+  std::vector<std::string> seen;
+  const SubscriptionId on_a = a->subscribe(
+      "store/+", [&](const Delivery& d) { seen.push_back("a " + d.envelope.event_id); });
+  pub->publish("store/arrival", envelope("e1"), Qos::kAtLeastOnce, {});
+  clock.run_until_idle();
+  b->subscribe("store/arrival",
+               [&](const Delivery& d) { seen.push_back("b " + d.envelope.event_id); });
+  pub->publish("store/arrival", envelope("e2"), Qos::kAtLeastOnce, {});
+  clock.run_until_idle();
+  a->unsubscribe(on_a);
+  pub->publish("store/arrival", envelope("e3"), Qos::kAtLeastOnce, {});
+  pub->publish("store/other", envelope("e4"), Qos::kAtLeastOnce, {});  // now nobody's
+  clock.run_until_idle();
+  EXPECT_EQ(seen, (std::vector<std::string>{"a e1", "a e2", "b e2", "b e3"}));
+  EXPECT_EQ(broker.pending_deliveries(), 0u);
+}
+
+// Past the topics the broker keeps routes for, messages are matched filter by filter: the
+// same deliveries, in the same order.
+TEST_F(MemoryTransport, ManyDistinctTopicsAreAllRouted) {
+  auto pub = broker.connect("pub");
+  auto sub = broker.connect("sub");
+  int received = 0;
+  sub->subscribe("t/#", [&](const Delivery&) { ++received; });
+  for (int i = 0; i < 3000; ++i) {
+    pub->publish("t/" + std::to_string(i), envelope(std::to_string(i)), Qos::kAtLeastOnce, {});
+    pub->publish("u/" + std::to_string(i), envelope("u" + std::to_string(i)), Qos::kAtLeastOnce,
+                 {});
+  }
+  pub->publish("t/bad/#", envelope("bad"), Qos::kAtLeastOnce, {});  // never a valid topic name
+  clock.run_until_idle();
+  EXPECT_EQ(received, 3000);
+  EXPECT_EQ(broker.pending_deliveries(), 0u);
+}
+
 TEST_F(MemoryTransport, APersistentSessionKeepsQos1MessagesUntilTheClientReturns) {
   auto pub = broker.connect("pub");
   auto sub = broker.connect("sub");

@@ -44,6 +44,29 @@ TEST(Scheduler, CancelledTimersDoNotRunAndCancelReportsWhetherItWasPending) {
   EXPECT_FALSE(s.cancel(12345));
 }
 
+// The plain-callback form (the memory transport's packets) runs in the same order as
+// std::function timers around it and can be cancelled the same way.
+TEST(Scheduler, PlainCallbacksKeepSchedulingOrderAmongOtherTimersAndCanBeCancelled) {
+  Scheduler s(0);
+  std::vector<std::uint64_t> order;
+  const auto record = [](void* out, std::uint64_t n) {
+    static_cast<std::vector<std::uint64_t>*>(out)->push_back(n);
+  };
+  s.call_at(10, [&] { order.push_back(1); });
+  s.call_at(10, record, &order, 2);
+  const TimerId cancelled = s.call_at(10, record, &order, 99);
+  s.call_at(5, record, &order, 0);
+  s.call_after(10, [&] { order.push_back(3); });
+  EXPECT_TRUE(s.cancel(cancelled));
+  for (std::uint64_t i = 4; i < 200; ++i) s.call_at(20, record, &order, i);  // grows a lane
+  s.run_until_idle();
+  std::vector<std::uint64_t> expected{0, 1, 2, 3};
+  for (std::uint64_t i = 4; i < 200; ++i) expected.push_back(i);
+  EXPECT_EQ(order, expected);
+  EXPECT_EQ(s.pending(), 0u);
+  EXPECT_EQ(s.now_us(), 20);
+}
+
 TEST(Scheduler, RunUntilStopsAtTheDeadlineAndSkipsCancelledTimersBeforeIt) {
   Scheduler s(0);
   int ran = 0;

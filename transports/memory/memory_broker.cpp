@@ -75,11 +75,21 @@ void MemoryBroker::disconnect(std::uint32_t session_index, std::uint64_t connect
 void MemoryBroker::publish(std::uint32_t session, std::uint64_t connection,
                            const std::string& topic, Envelope envelope, Qos qos,
                            PublishCallback on_done) {
-  if (!is_valid_topic_name(topic)) {
+  auto* const routed = route_of(topic);
+  if (routed == nullptr && !is_valid_topic_name(topic)) {
     if (on_done) clock_.call_after(0, [cb = std::move(on_done)] { cb(PublishOutcome::kFailed); });
     return;
   }
-  auto message = std::make_shared<const Message>(Message{topic, std::move(envelope), qos});
+  auto* made = new Message;
+  if (routed != nullptr) {
+    made->route_key = &routed->first;
+    made->route = &routed->second;
+  } else {
+    made->own_topic = topic;
+  }
+  made->envelope = std::move(envelope);
+  made->qos = qos;
+  MessageRef message(made);
   ++stats_.published;
   if (observer_) {
     observer_->on_published(sessions_[session]->client_id, topic, message->envelope);
@@ -94,16 +104,15 @@ void MemoryBroker::publish(std::uint32_t session, std::uint64_t connection,
       outgoing_.insert(Outgoing{message, session, connection, std::move(on_done), clock_.now_us()});
   if (network_ != nullptr &&
       network_->refuse_publish(Packet{PacketKind::kPublish, sessions_[session]->client_id,
-                                      message->topic, message->envelope, qos, false})) {
+                                      message->topic(), message->envelope, qos, false})) {
     return fail_outgoing(id);
   }
   send(PacketKind::kPublish, std::move(message), session, connection, id, false);
   schedule_sweep();
 }
 
-void MemoryBroker::send(PacketKind kind, std::shared_ptr<const Message> message,
-                        std::uint32_t session, std::uint64_t connection, std::uint64_t id,
-                        bool redelivered) {
+void MemoryBroker::send(PacketKind kind, MessageRef message, std::uint32_t session,
+                        std::uint64_t connection, std::uint64_t id, bool redelivered) {
   PacketFate fate;
   if (network_ != nullptr) {
     const Session& s = *sessions_[session];
@@ -112,8 +121,8 @@ void MemoryBroker::send(PacketKind kind, std::shared_ptr<const Message> message,
       note_cut_off(kind, message->qos, id, true);
     } else {
       note_cut_off(kind, message->qos, id, false);
-      fate = network_->fate(
-          Packet{kind, s.client_id, message->topic, message->envelope, message->qos, redelivered});
+      fate = network_->fate(Packet{kind, s.client_id, message->topic(), message->envelope,
+                                   message->qos, redelivered});
     }
   }
   if (fate.lost) {
@@ -139,7 +148,12 @@ void MemoryBroker::send(PacketKind kind, std::shared_ptr<const Message> message,
     }
     // A duplicate trails the original by one more latency.
     const std::int64_t delay = options_.latency_us * (1 + copy) + fate.extra_delay_us;
-    clock_.call_after(delay, [this, slot] { arrive(slot); });
+    clock_.call_after(
+        delay,
+        [](void* broker, std::uint64_t at) {
+          static_cast<MemoryBroker*>(broker)->arrive(static_cast<std::uint32_t>(at));
+        },
+        this, slot);
   }
 }
 
@@ -156,8 +170,7 @@ void MemoryBroker::note_cut_off(PacketKind kind, Qos qos, std::uint64_t id, bool
 }
 
 void MemoryBroker::arrive(std::uint32_t slot) {
-  InFlight packet = std::move(wire_[slot]);
-  wire_[slot] = InFlight{};
+  InFlight packet = std::move(wire_[slot]);  // leaves the slot without its message
   free_slots_.push_back(slot);
   // A packet addressed to or from a client that is cut off by now is lost on the way.
   if (network_ != nullptr && !network_->reachable(sessions_[packet.session]->client_id)) {
@@ -204,19 +217,39 @@ void MemoryBroker::on_puback_arrived(const InFlight& packet) {
   outgoing_.erase(packet.id);
   ++stats_.confirmed;
   if (observer_) {
-    observer_->on_confirmed(sessions_[packet.session]->client_id, packet.message->topic,
+    observer_->on_confirmed(sessions_[packet.session]->client_id, packet.message->topic(),
                             packet.message->envelope);
   }
   if (on_done) on_done(PublishOutcome::kConfirmed);
 }
 
-void MemoryBroker::route(const std::shared_ptr<const Message>& message) {
-  for (std::uint32_t s = 0; s < sessions_.size(); ++s) {
+std::pair<const std::string, MemoryBroker::Route>* MemoryBroker::route_of(
+    const std::string& topic) {
+  if (auto it = routes_.find(topic); it != routes_.end()) return &*it;
+  if (routes_.size() >= kMaxRoutedTopics || !is_valid_topic_name(topic)) return nullptr;
+  return &*routes_.try_emplace(topic).first;
+}
+
+bool MemoryBroker::session_wants(const Session& session, const std::string& topic) const {
+  return std::any_of(
+      session.filters.begin(), session.filters.end(),
+      [&](const std::string& filter) { return topic_matches_validated(filter, topic); });
+}
+
+void MemoryBroker::route(const MessageRef& message) {
+  Route* const cached = message->route;
+  if (cached != nullptr && cached->generation != filters_generation_) {
+    cached->sessions.clear();
+    for (std::uint32_t s = 0; s < sessions_.size(); ++s) {
+      if (session_wants(*sessions_[s], message->topic())) cached->sessions.push_back(s);
+    }
+    cached->generation = filters_generation_;
+  }
+  const std::size_t candidates = cached != nullptr ? cached->sessions.size() : sessions_.size();
+  for (std::size_t i = 0; i < candidates; ++i) {
+    const std::uint32_t s = cached != nullptr ? cached->sessions[i] : static_cast<std::uint32_t>(i);
     const Session& session = *sessions_[s];
-    const bool wants = std::any_of(
-        session.filters.begin(), session.filters.end(),
-        [&](const std::string& filter) { return topic_matches_validated(filter, message->topic); });
-    if (!wants) continue;
+    if (cached == nullptr && !session_wants(session, message->topic())) continue;
     if (message->qos == Qos::kAtMostOnce) {
       if (session.client == nullptr) {
         ++stats_.qos0_dropped;  // QoS 0 is not queued for an absent client
@@ -269,7 +302,8 @@ void MemoryBroker::on_deliver_arrived(const InFlight& packet) {
   ++stats_.delivered;
   if (packet.redelivered) ++stats_.redelivered;
   if (observer_) {
-    observer_->on_delivered(session.client_id, message.topic, message.envelope, packet.redelivered);
+    observer_->on_delivered(session.client_id, message.topic(), message.envelope,
+                            packet.redelivered);
   }
   handle_delivery(packet, 0);
 }
@@ -282,7 +316,7 @@ void MemoryBroker::handle_delivery(const InFlight& packet, int failed_before) {
   std::string error;
   bool transient = false;
   if (failed_before == 0) session.lasting_failures = 0;
-  if (!session.client->dispatch(message.topic, message.envelope,
+  if (!session.client->dispatch(message.topic(), message.envelope,
                                 packet.redelivered || failed_before > 0, error, transient)) {
     const int failed = failed_before + 1;
     // Only failures that may last count towards giving up (a full disk is waited out).
@@ -290,7 +324,7 @@ void MemoryBroker::handle_delivery(const InFlight& packet, int failed_before) {
     const HandlerRetry& policy = options_.handler_retry;
     const bool dead_lettered = !transient && session.lasting_failures >= policy.max_attempts &&
                                session.client != nullptr &&
-                               session.client->give_up(message.topic, message.envelope,
+                               session.client->give_up(message.topic(), message.envelope,
                                                        HandlerRetry::give_up_reason(failed, error));
     if (!dead_lettered) {
       session.in_hand = packet;
@@ -302,12 +336,12 @@ void MemoryBroker::handle_delivery(const InFlight& packet, int failed_before) {
     ++stats_.gave_up;
     mark(Mark::kTransportGaveUp);
     if (observer_) {
-      observer_->on_gave_up(session.client_id, message.topic, message.envelope,
+      observer_->on_gave_up(session.client_id, message.topic(), message.envelope,
                             HandlerRetry::give_up_reason(failed, error));
     }
   }
   ++stats_.acknowledged;
-  if (observer_) observer_->on_acknowledged(session.client_id, message.topic, message.envelope);
+  if (observer_) observer_->on_acknowledged(session.client_id, message.topic(), message.envelope);
   if (message.qos == Qos::kAtLeastOnce) {
     send(PacketKind::kDeliverAck, packet.message, packet.session, packet.connection, packet.id,
          false);
@@ -324,7 +358,7 @@ void MemoryBroker::retry_delivery(std::uint32_t index) {
   mark(Mark::kTransportHandlerRetried);
   const Message& message = *packet.message;
   if (observer_) {
-    observer_->on_delivered(session.client_id, message.topic, message.envelope, true);
+    observer_->on_delivered(session.client_id, message.topic(), message.envelope, true);
   }
   handle_delivery(packet, session.failed_attempts);
   release_held(index);
@@ -357,13 +391,14 @@ void MemoryBroker::fail_outgoing(std::uint64_t id) {
   Outgoing* out = outgoing_.find(id);
   if (out == nullptr) return;
   PublishCallback on_done = std::move(out->on_done);
-  const std::shared_ptr<const Message> message = out->message;
+  const MessageRef message = out->message;
   const std::uint32_t session = out->session;
   outgoing_.erase(id);
   ++stats_.publishes_failed;
   mark(Mark::kTransportPublishFailed);
   if (observer_)
-    observer_->on_publish_failed(sessions_[session]->client_id, message->topic, message->envelope);
+    observer_->on_publish_failed(sessions_[session]->client_id, message->topic(),
+                                 message->envelope);
   // Never re-entrantly from inside publish(): the Bus contract.
   if (on_done) clock_.call_after(0, [cb = std::move(on_done)] { cb(PublishOutcome::kFailed); });
 }
@@ -438,7 +473,10 @@ SubscriptionId MemoryClient::subscribe(const std::string& filter, MessageHandler
   auto& target = dispatch_depth_ > 0 ? added_during_dispatch_ : subscriptions_;
   target.push_back(Subscription{id, filter, std::move(handler), true});
   auto& filters = broker_.sessions_[session_]->filters;
-  if (std::find(filters.begin(), filters.end(), filter) == filters.end()) filters.push_back(filter);
+  if (std::find(filters.begin(), filters.end(), filter) == filters.end()) {
+    filters.push_back(filter);
+    ++broker_.filters_generation_;
+  }
   return id;
 }
 
@@ -462,6 +500,7 @@ void MemoryClient::unsubscribe(SubscriptionId id) {
   if (!filter.empty() && std::none_of(subscriptions_.begin(), subscriptions_.end(), uses) &&
       std::none_of(added_during_dispatch_.begin(), added_during_dispatch_.end(), uses)) {
     std::erase(broker_.sessions_[session_]->filters, filter);
+    ++broker_.filters_generation_;
   }
 }
 

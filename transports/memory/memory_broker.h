@@ -41,6 +41,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/bus.h"
@@ -156,16 +158,52 @@ class MemoryBroker {
 
  private:
   friend class MemoryClient;
+  // Which sessions' filters match one topic: computed once per topic and kept until a
+  // subscription changes anywhere (filters_generation_), so routing a message matches no
+  // filter. Kept for at most kMaxRoutedTopics topics; messages on any other topic are matched
+  // against every filter as they come.
+  struct Route {
+    std::vector<std::uint32_t> sessions;  // in session order
+    std::uint64_t generation = 0;         // filters_generation_ when `sessions` was computed
+  };
+  static constexpr std::size_t kMaxRoutedTopics = 1024;
+  // A published message, shared by every packet that carries it. Counted by MessageRef without
+  // atomics: a broker and everything it sends live on the one thread that runs its Clock.
   struct Message {
-    std::string topic;
+    const std::string& topic() const { return route_key != nullptr ? *route_key : own_topic; }
+    const std::string* route_key = nullptr;  // the topic as routes_ keeps it, or null
+    Route* route = nullptr;                  // routes_'s entry for the topic, or null
+    std::string own_topic;                   // the topic when it has no entry
     Envelope envelope;
-    Qos qos;
+    Qos qos = Qos::kAtLeastOnce;
+    std::uint32_t refs = 0;
+  };
+  class MessageRef {
+   public:
+    MessageRef() = default;
+    explicit MessageRef(Message* message) : message_(message) { ++message_->refs; }
+    MessageRef(const MessageRef& other) : message_(other.message_) {
+      if (message_ != nullptr) ++message_->refs;
+    }
+    MessageRef(MessageRef&& other) noexcept : message_(other.message_) { other.message_ = nullptr; }
+    MessageRef& operator=(MessageRef other) noexcept {
+      std::swap(message_, other.message_);
+      return *this;
+    }
+    ~MessageRef() {
+      if (message_ != nullptr && --message_->refs == 0) delete message_;
+    }
+    const Message* operator->() const { return message_; }
+    const Message& operator*() const { return *message_; }
+
+   private:
+    Message* message_ = nullptr;
   };
   // A packet on the wire. Timers capture only (broker, slot) so the Clock stores them without
   // an allocation.
   struct InFlight {
     PacketKind kind = PacketKind::kPublish;
-    std::shared_ptr<const Message> message;
+    MessageRef message;
     std::uint32_t session = 0;
     std::uint64_t connection = 0;  // kDeliver: the connection it was sent to
     std::uint64_t id = 0;          // outgoing id (kPublish, kPuback) or delivery id
@@ -185,14 +223,14 @@ class MemoryBroker {
     std::deque<InFlight> held;
   };
   struct Outgoing {
-    std::shared_ptr<const Message> message;
+    MessageRef message;
     std::uint32_t session;
     std::uint64_t connection;
     PublishCallback on_done;
     std::int64_t last_sent_us;
   };
   struct PendingDelivery {
-    std::shared_ptr<const Message> message;
+    MessageRef message;
     std::uint32_t session;
     std::int64_t last_sent_us;
     bool arrived = false;  // reached the client at least once
@@ -204,8 +242,8 @@ class MemoryBroker {
   // Coverage: a QoS 1 delivery lost to a partition (`lost`), or sent again once reachable.
   void note_cut_off(PacketKind kind, Qos qos, std::uint64_t id, bool lost);
   // Puts one packet on the wire; the network model decides whether and when it arrives.
-  void send(PacketKind kind, std::shared_ptr<const Message> message, std::uint32_t session,
-            std::uint64_t connection, std::uint64_t id, bool redelivered);
+  void send(PacketKind kind, MessageRef message, std::uint32_t session, std::uint64_t connection,
+            std::uint64_t id, bool redelivered);
   void arrive(std::uint32_t slot);
   // Acts on a packet that reached its destination.
   void take(const InFlight& packet);
@@ -219,7 +257,11 @@ class MemoryBroker {
   void retry_delivery(std::uint32_t session);
   // Goes on with what arrived for the session while a delivery was in hand.
   void release_held(std::uint32_t session);
-  void route(const std::shared_ptr<const Message>& message);
+  void route(const MessageRef& message);
+  // The entry of `topic` in routes_, made when missing and there is room (and the topic is
+  // valid); null otherwise.
+  std::pair<const std::string, Route>* route_of(const std::string& topic);
+  bool session_wants(const Session& session, const std::string& topic) const;
   void send_delivery(std::uint64_t delivery_id, bool redelivered);
   // QoS 1 retransmission: one sweep timer over everything unacknowledged, scheduled only
   // while something is, so a quiet system has no timers left.
@@ -235,6 +277,9 @@ class MemoryBroker {
   NetworkModel* network_;
   std::vector<std::unique_ptr<Session>> sessions_;  // index = session number, never removed
   std::map<std::string, std::uint32_t> session_by_client_;
+  // Looked up by topic only, never iterated: its order cannot leak into a run.
+  std::unordered_map<std::string, Route> routes_;
+  std::uint64_t filters_generation_ = 1;  // moves on whenever a session's filters change
   // Slabs iterate in slot order, so the sweep retransmits deterministically.
   Slab<Outgoing> outgoing_;           // client-side QoS 1 in flight
   Slab<PendingDelivery> deliveries_;  // broker-side QoS 1 in flight

@@ -50,6 +50,7 @@ class LiveClock final : public Clock {
   ~LiveClock() override;  // pending timers never run
 
   std::int64_t now_us() const override;
+  using Clock::call_at;
   TimerId call_at(std::int64_t at_us, std::function<void()> fn) override;
   bool cancel(TimerId id) override;
 
