@@ -1,5 +1,7 @@
 #include "core/wire.h"
 
+#include <algorithm>
+
 #include "core/event_id.h"
 #include "core/json.h"
 #include "core/json_wire.h"
@@ -60,10 +62,30 @@ Decoded<Envelope> decode_wire(WireFormat format, const Topics& topics, std::stri
   return envelope;
 }
 
+namespace {
+
+// True when `text` goes into a JSON string as it is: printable ASCII, no quote, no backslash.
+bool json_plain(std::string_view text) {
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\'; });
+}
+
+}  // namespace
+
 std::string welcome_document(CustomerId customer, std::string_view text,
                              std::string_view arrival_event_id, std::int64_t at_us) {
+  const std::string timestamp = json_wire::format_timestamp(at_us);
+  if (json_plain(text) && json_plain(arrival_event_id)) {
+    // One welcome per arrival: written directly, byte for byte what json::dump writes.
+    std::string out;
+    out.reserve(80 + text.size() + arrival_event_id.size());
+    out.append("{\"timestamp\":\"").append(timestamp).append("\",\"customer_id\":");
+    out.append(std::to_string(customer)).append(",\"message\":\"").append(text);
+    out.append("\",\"arrival_event_id\":\"").append(arrival_event_id).append("\"}");
+    return out;
+  }
   json::Document doc = json::Document::object();
-  doc["timestamp"] = json_wire::format_timestamp(at_us);
+  doc["timestamp"] = timestamp;
   doc["customer_id"] = customer;
   doc["message"] = std::string(text);
   doc["arrival_event_id"] = std::string(arrival_event_id);

@@ -26,7 +26,7 @@ Decoded<PricedBasket> price_basket(
 }
 
 PriceStore::PriceStore(Database& db) : db_(db) {
-  db_.exec(
+  db_.exec_once(
       "CREATE TABLE IF NOT EXISTS prices("
       "  sku INTEGER PRIMARY KEY,"
       "  name TEXT NOT NULL,"

@@ -12,7 +12,7 @@ std::string welcome_message(const std::optional<std::string>& customer_name, int
 }
 
 CustomerStore::CustomerStore(Database& db) : db_(db) {
-  db_.exec(
+  db_.exec_once(
       "CREATE TABLE IF NOT EXISTS customers("
       "  customer_id INTEGER PRIMARY KEY,"
       "  name TEXT NOT NULL,"
@@ -22,7 +22,7 @@ CustomerStore::CustomerStore(Database& db) : db_(db) {
   select_name_ = db_.prepare("SELECT name FROM customers WHERE customer_id = ?");
   update_visit_ = db_.prepare(
       "UPDATE customers SET visits = visits + 1, last_seen_us = ? WHERE customer_id = ? "
-      "RETURNING visits");
+      "RETURNING visits, name");
   select_visits_ = db_.prepare("SELECT visits FROM customers WHERE customer_id = ?");
 }
 
@@ -40,12 +40,16 @@ std::optional<std::string> CustomerStore::name_of(CustomerId id) {
   return name;
 }
 
-int CustomerStore::record_visit(CustomerId id, std::int64_t at_us) {
+std::optional<CustomerStore::Visit> CustomerStore::record_visit(CustomerId id, std::int64_t at_us) {
   update_visit_.bind(1, at_us).bind(2, id);
-  int visits = 0;
-  if (update_visit_.step()) visits = static_cast<int>(update_visit_.column_int64(0));
+  std::optional<Visit> visit;
+  if (update_visit_.step()) {
+    visit = Visit{update_visit_.column_text(1), static_cast<int>(update_visit_.column_int64(0))};
+    while (update_visit_.step()) {
+    }  // RETURNING: the row is written when the statement runs to its end
+  }
   update_visit_.reset();
-  return visits;
+  return visit;
 }
 
 int CustomerStore::visits_of(CustomerId id) {
@@ -73,8 +77,12 @@ void HelloHelper::on_arrival(const Delivery& delivery) {
   std::optional<std::string> name;
   const std::string& arrival_id = delivery.envelope.event_id;
   const Consumption consumed = consume_once(arrival_id, content_hash(*arrival), [&] {
-    name = store_.name_of(customer);
-    const int visit = name ? store_.record_visit(customer, ctx_.clock.now_us()) : 0;
+    name.reset();
+    int visit = 0;
+    if (auto recorded = store_.record_visit(customer, ctx_.clock.now_us())) {
+      name = std::move(recorded->name);
+      visit = recorded->number;
+    }
     const std::string text = welcome_message(name, visit);
     write_outbox(Channel::kStore, ctx_.topics.display_entrance,
                  Envelope{derive_event_id(arrival_id, name_, "welcome"), EventType::kWelcome, name_,

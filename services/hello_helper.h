@@ -25,8 +25,12 @@ class CustomerStore {
   // Inserts the customers that are not in the table yet.
   void seed(const std::vector<Customer>& customers);
   std::optional<std::string> name_of(CustomerId id);
-  // Records one more visit; returns the visit number, or 0 for an unknown customer.
-  int record_visit(CustomerId id, std::int64_t at_us);
+  // Records one more visit of a known customer (one statement); nullopt for an unknown one.
+  struct Visit {
+    std::string name;
+    int number = 0;  // 1 on the first visit
+  };
+  std::optional<Visit> record_visit(CustomerId id, std::int64_t at_us);
   int visits_of(CustomerId id);
 
  private:

@@ -7,7 +7,7 @@
 namespace eventmart {
 
 InventoryStore::InventoryStore(Database& db) : db_(db) {
-  db_.exec(
+  db_.exec_once(
       "CREATE TABLE IF NOT EXISTS products("
       "  sku INTEGER PRIMARY KEY,"
       "  name TEXT NOT NULL,"

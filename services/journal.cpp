@@ -1,15 +1,19 @@
 #include "services/journal.h"
 
+#include <algorithm>
+
 namespace eventmart {
 
 Journal::Journal(Database& db, std::string owner) : db_(db), owner_(std::move(owner)) {
-  db_.exec(
+  db_.exec_once(
       "CREATE TABLE IF NOT EXISTS inbox("
       "  event_id TEXT PRIMARY KEY,"
       "  received_at_us INTEGER NOT NULL,"
       "  content_hash INTEGER) WITHOUT ROWID;"
+      // seq is assigned by add_outbox (no AUTOINCREMENT: its sqlite_sequence row would be one
+      // more page written by every transaction that emits). Databases made before keep theirs.
       "CREATE TABLE IF NOT EXISTS outbox("
-      "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+      "  seq INTEGER PRIMARY KEY,"
       "  owner TEXT NOT NULL DEFAULT '',"
       "  channel INTEGER NOT NULL,"
       "  topic TEXT NOT NULL,"
@@ -27,9 +31,13 @@ Journal::Journal(Database& db, std::string owner) : db_(db), owner_(std::move(ow
       "INSERT OR IGNORE INTO inbox(event_id, received_at_us, content_hash) VALUES(?, ?, ?)");
   inbox_hash_ = db_.prepare("SELECT content_hash FROM inbox WHERE event_id = ?");
   find_inbox_ = db_.prepare("SELECT 1 FROM inbox WHERE event_id = ?");
+  // A row's seq is above every row's in the table and above every seq this journal assigned
+  // before: the relay hands rows over in seq order and never looks below the last it handed,
+  // so a seq must not come back once the rows below it were confirmed and deleted.
   insert_outbox_ = db_.prepare(
-      "INSERT INTO outbox(channel, topic, event_id, type, source, occurred_at_us, caused_by, "
-      "payload, owner) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "INSERT INTO outbox(seq, channel, topic, event_id, type, source, occurred_at_us, "
+      "caused_by, payload, owner) VALUES(max(coalesce((SELECT max(seq) FROM outbox), 0), ?10) "
+      "+ 1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
   select_outbox_ = db_.prepare(
       "SELECT seq, channel, topic, event_id, type, source, occurred_at_us, caused_by, payload "
       "FROM outbox WHERE seq > ? AND owner = ? ORDER BY seq LIMIT ?");
@@ -75,9 +83,11 @@ std::int64_t Journal::add_outbox(Channel channel, const std::string& topic,
       .bind(7, envelope.caused_by)
       .bind_blob(8, envelope.payload)
       .bind(9, owner_)
+      .bind(10, last_seq_)
       .run();
   ++outbox_writes_;
-  return db_.last_insert_rowid();
+  last_seq_ = db_.last_insert_rowid();
+  return last_seq_;
 }
 
 std::vector<OutboxRow> Journal::pending_outbox(std::int64_t after_seq, int limit) {
@@ -94,6 +104,7 @@ std::vector<OutboxRow> Journal::pending_outbox(std::int64_t after_seq, int limit
     row.envelope.occurred_at_us = select_outbox_.column_int64(6);
     row.envelope.caused_by = select_outbox_.column_text(7);
     row.envelope.payload = select_outbox_.column_blob(8);
+    last_seq_ = std::max(last_seq_, row.seq);  // a row handed over: no seq at or below it again
     rows.push_back(std::move(row));
   }
   select_outbox_.reset();

@@ -73,6 +73,10 @@ class Journal {
   Database& db_;
   std::string owner_;
   std::uint64_t outbox_writes_ = 0;
+  // The highest seq add_outbox() assigned or pending_outbox() returned: the next row's seq is
+  // above it, so above every row the relay was handed even when those are deleted by now. (A
+  // transaction that rolled back after add_outbox() leaves a gap, which the relay reads past.)
+  std::int64_t last_seq_ = 0;
   Statement insert_inbox_;
   Statement find_inbox_;
   Statement inbox_hash_;

@@ -73,7 +73,23 @@ Database::~Database() {
   begin_.reset();
   commit_.reset();
   rollback_.reset();
+  for (auto& [sql, stmts] : spare_) {
+    for (sqlite3_stmt* stmt : stmts) sqlite3_finalize(stmt);
+  }
   sqlite3_close_v2(db_);
+}
+
+void Database::exec_once(std::string_view sql) {
+  std::string text(sql);
+  if (done_once_.count(text)) return;
+  exec(text);
+  done_once_.insert(std::move(text));
+}
+
+void Database::give_back(std::string sql, sqlite3_stmt* stmt) {
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  spare_[std::move(sql)].push_back(stmt);
 }
 
 void Database::exec(std::string_view sql) {
@@ -88,12 +104,18 @@ void Database::exec(std::string_view sql) {
 }
 
 Statement Database::prepare(std::string_view sql) {
+  std::string text(sql);
+  if (auto it = spare_.find(text); it != spare_.end() && !it->second.empty()) {
+    sqlite3_stmt* stmt = it->second.back();
+    it->second.pop_back();
+    return Statement(this, stmt, std::move(text));
+  }
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
                          &stmt, nullptr) != SQLITE_OK) {
     fail(db_, "cannot prepare '" + std::string(sql) + "'");
   }
-  return Statement(db_, stmt);
+  return Statement(this, stmt, std::move(text));
 }
 
 bool Database::has_column(std::string_view table, std::string_view column) {
@@ -113,19 +135,38 @@ std::int64_t Database::last_insert_rowid() const {
 }
 
 Statement::Statement(Statement&& other) noexcept
-    : db_(std::exchange(other.db_, nullptr)), stmt_(std::exchange(other.stmt_, nullptr)) {}
+    : home_(std::exchange(other.home_, nullptr)),
+      db_(std::exchange(other.db_, nullptr)),
+      stmt_(std::exchange(other.stmt_, nullptr)),
+      sql_(std::move(other.sql_)) {}
 
 Statement& Statement::operator=(Statement&& other) noexcept {
   if (this != &other) {
-    sqlite3_finalize(stmt_);
+    release();
+    home_ = std::exchange(other.home_, nullptr);
     db_ = std::exchange(other.db_, nullptr);
     stmt_ = std::exchange(other.stmt_, nullptr);
+    sql_ = std::move(other.sql_);
   }
   return *this;
 }
 
 Statement::~Statement() {
-  sqlite3_finalize(stmt_);
+  release();
+}
+
+void Statement::release() {
+  if (stmt_ == nullptr) return;
+  sqlite3_stmt* stmt = std::exchange(stmt_, nullptr);
+  if (home_ == nullptr) {
+    sqlite3_finalize(stmt);
+    return;
+  }
+  try {
+    home_->give_back(std::move(sql_), stmt);
+  } catch (...) {
+    sqlite3_finalize(stmt);  // no memory to keep it: compiled again when needed
+  }
 }
 
 void Statement::check_bind(int rc) {

@@ -8,6 +8,9 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 #include "core/bus.h"
 
@@ -58,7 +61,14 @@ class Database {
   // Runs one or more SQL statements without results (schema, pragmas). Throws on error.
   void exec(std::string_view sql);
 
+  // exec() for idempotent schema statements (CREATE ... IF NOT EXISTS): runs `sql` once per
+  // connection; later calls with the same text do nothing (a service that restarts on the
+  // same connection finds its tables made).
+  void exec_once(std::string_view sql);
+
   // Compiles `sql` (one statement). Throws SqliteError with the SQL and SQLite's message.
+  // A statement given back by a destroyed Statement of this connection is reused (reset, no
+  // bindings) instead of compiling the same text again.
   Statement prepare(std::string_view sql);
 
   // True when `table` has a column named `column`.
@@ -81,6 +91,12 @@ class Database {
   std::unique_ptr<Statement> begin_;
   std::unique_ptr<Statement> commit_;
   std::unique_ptr<Statement> rollback_;
+  // Compiled statements no Statement holds, by SQL text; and the exec_once() texts run. Only
+  // looked up, never iterated for anything a run can see.
+  friend class Statement;
+  void give_back(std::string sql, sqlite3_stmt* stmt);
+  std::unordered_map<std::string, std::vector<sqlite3_stmt*>> spare_;
+  std::unordered_set<std::string> done_once_;
 };
 
 class Statement {
@@ -117,10 +133,14 @@ class Statement {
 
  private:
   friend class Database;
-  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  Statement(Database* home, sqlite3_stmt* stmt, std::string sql)
+      : home_(home), db_(home->db_), stmt_(stmt), sql_(std::move(sql)) {}
   void check_bind(int rc);
+  void release();  // gives the compiled statement back to its connection
+  Database* home_ = nullptr;
   sqlite3* db_ = nullptr;
   sqlite3_stmt* stmt_ = nullptr;
+  std::string sql_;
 };
 
 // BEGIN on construction; ROLLBACK on destruction unless commit() ran. A crash between the

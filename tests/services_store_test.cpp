@@ -125,6 +125,73 @@ TEST(Journal, OutboxRowsComeBackInOrderWithTheWholeEnvelope) {
   EXPECT_EQ(journal.outbox_size(), 1);
 }
 
+// The relay never looks below the last row it handed over, so a row written after every
+// earlier row was confirmed and deleted (the table empty again) must still get a higher seq;
+// so must one written after a transaction that took a seq rolled back.
+TEST(Journal, ASeqIsNeverGivenTwiceInALifeEvenAfterTheRowsBelowItWereDeleted) {
+  Database db(":memory:");
+  Journal journal(db);
+  const Envelope e{"a", EventType::kPaymentDue, "s", 0, "", ""};
+  const std::int64_t first = journal.add_outbox(Channel::kStore, "t", e);
+  const std::int64_t second = journal.add_outbox(Channel::kStore, "t", e);
+  journal.mark_sent_through(second);
+  ASSERT_EQ(journal.outbox_size(), 0);
+  const std::int64_t third = journal.add_outbox(Channel::kStore, "t", e);
+  EXPECT_GT(second, first);
+  EXPECT_GT(third, second);
+  {
+    Transaction txn(db);
+    journal.add_outbox(Channel::kStore, "t", e);
+  }  // rolled back
+  const std::int64_t fifth = journal.add_outbox(Channel::kStore, "t", e);
+  EXPECT_GT(fifth, third);
+  ASSERT_EQ(journal.pending_outbox(third - 1, 10).size(), 2u);
+  EXPECT_EQ(journal.pending_outbox(third, 10).front().seq, fifth);
+}
+
+// A restarted service's journal reads rows an earlier life left: its own rows come above
+// them even once those are confirmed and deleted.
+TEST(Journal, ANewLifesRowsComeAboveTheRowsItReadFromBefore) {
+  Database db(":memory:");
+  std::int64_t left = 0;
+  {
+    Journal before(db);
+    before.add_outbox(Channel::kStore, "t", Envelope{"a", EventType::kPaymentDue, "s", 0, "", ""});
+    left = before.add_outbox(Channel::kStore, "t",
+                             Envelope{"b", EventType::kPaymentDue, "s", 0, "", ""});
+    before.mark_sent_through(left - 1);
+  }
+  Journal after(db);
+  const auto rows = after.pending_outbox(0, 10);
+  ASSERT_EQ(rows.size(), 1u);
+  after.mark_sent_through(rows.back().seq);  // handed over, confirmed, deleted
+  EXPECT_GT(
+      after.add_outbox(Channel::kStore, "t", Envelope{"c", EventType::kPaymentDue, "s", 0, "", ""}),
+      left);
+}
+
+// Statements given back to their connection are reused: clean (no bindings left) and
+// working; exec_once runs a text once per connection.
+TEST(SqliteStores, AReusedStatementStartsCleanAndExecOnceRunsOnce) {
+  Database db(":memory:");
+  db.exec_once("CREATE TABLE t(a INTEGER, b TEXT)");
+  db.exec_once("CREATE TABLE t(a INTEGER, b TEXT)");  // would fail if it ran again
+  {
+    Statement insert = db.prepare("INSERT INTO t(a, b) VALUES(?, ?)");
+    insert.bind(1, std::int64_t{1}).bind(2, std::string_view("one")).run();
+    insert.bind(1, std::int64_t{2});  // left bound when the statement goes back
+  }
+  Statement again = db.prepare("INSERT INTO t(a, b) VALUES(?, ?)");
+  again.run();  // nothing bound: NULLs, not the 2 left behind
+  Statement other = db.prepare("INSERT INTO t(a, b) VALUES(?, ?)");  // a second one compiles
+  other.bind(1, std::int64_t{3}).bind(2, std::string_view("three")).run();
+  Statement count = db.prepare("SELECT count(*), count(a), sum(a) FROM t");
+  ASSERT_TRUE(count.step());
+  EXPECT_EQ(count.column_int64(0), 3);
+  EXPECT_EQ(count.column_int64(1), 2);
+  EXPECT_EQ(count.column_int64(2), 4);
+}
+
 class Relay : public BusFixture {};
 
 TEST_F(Relay, PublishesPendingRowsAndDeletesEachWhenTheBrokerConfirms) {
@@ -388,9 +455,14 @@ TEST(CustomerStoreTest, VisitsAreCountedOnlyForKnownCustomers) {
   store.seed({{1, "Ada Lovelace"}});
   EXPECT_EQ(store.name_of(1), "Ada Lovelace");
   EXPECT_EQ(store.name_of(2), std::nullopt);
-  EXPECT_EQ(store.record_visit(1, 5), 1);
-  EXPECT_EQ(store.record_visit(1, 6), 2);
-  EXPECT_EQ(store.record_visit(2, 7), 0);
+  const auto first = store.record_visit(1, 5);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->number, 1);
+  EXPECT_EQ(store.record_visit(1, 6)->number, 2);
+  EXPECT_EQ(store.record_visit(1, 7)->name, "Ada Lovelace");
+  EXPECT_EQ(store.visits_of(1), 3);
+  EXPECT_EQ(store.record_visit(2, 8), std::nullopt);  // unknown: nothing recorded
+  EXPECT_EQ(store.visits_of(2), 0);
 }
 
 }  // namespace

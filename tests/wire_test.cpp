@@ -4,7 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "core/json.h"
+#include "core/json_wire.h"
 #include "services/fastlane_finale.h"
 #include "tests/test_support.h"
 
@@ -72,6 +76,39 @@ TEST(Wire, TheDeadLetterDocumentKeepsTheExactBytes) {
   EXPECT_EQ(doc.value().find("payload_base64")->text, base64_encode(bytes));
   const auto text = json::parse(dead_letter_document("s", "t", "r", "plain \"text\"", 0));
   EXPECT_EQ(text.value().find("payload")->text, "plain \"text\"");
+}
+
+// A welcome is written directly when its strings need no escaping; every welcome must be
+// byte for byte what the JSON writer makes of the same document, and read back the same.
+TEST(Wire, AWelcomeDocumentIsWhatTheJsonWriterWritesWhateverItsText) {
+  const std::vector<std::string> texts = {"Welcome, Grace Hopper!",
+                                          "",
+                                          "Welcome back, \"Ada\" \\ Lovelace!",
+                                          "tab\there\nnew line",
+                                          std::string("nul\0inside", 10),
+                                          "Zoë Ünal",
+                                          "bad \xff byte",
+                                          std::string(300, 'x'),
+                                          "del\x7f",
+                                          "<script>&amp;"};
+  const std::vector<std::string> ids = {"hello-helper-0123456789abcdef", "a\"b", "", "é"};
+  for (const std::string& text : texts) {
+    for (const std::string& id : ids) {
+      for (const std::int64_t at_us : {std::int64_t{0}, std::int64_t{1'790'000'000'123'456}}) {
+        json::Document doc = json::Document::object();
+        doc["timestamp"] = json_wire::format_timestamp(at_us);
+        doc["customer_id"] = std::int64_t{-42};
+        doc["message"] = text;
+        doc["arrival_event_id"] = id;
+        const std::string written = welcome_document(-42, text, id, at_us);
+        EXPECT_EQ(written, json::dump(doc)) << "text '" << text << "', id '" << id << "'";
+        const auto read = read_welcome_document(written);
+        ASSERT_TRUE(read) << read.error();
+        EXPECT_EQ(read.value().customer_id, -42);
+        EXPECT_EQ(read.value().at_us, at_us);
+      }
+    }
+  }
 }
 
 TEST(Wire, Base64MatchesRfc4648Vectors) {
