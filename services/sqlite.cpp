@@ -199,6 +199,7 @@ bool Statement::step() {
   if (rc == SQLITE_DONE) return false;
   const std::string message = std::string("'") + sqlite3_sql(stmt_) + "' failed";
   sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);  // the next use starts clean, as after run()
   fail(db_, message);
 }
 

@@ -192,6 +192,21 @@ TEST(SqliteStores, AReusedStatementStartsCleanAndExecOnceRunsOnce) {
   EXPECT_EQ(count.column_int64(2), 4);
 }
 
+// A step that fails leaves nothing bound: a parameter the next use does not bind is NULL,
+// as after a run() (record_inbox relies on it for an unknown content hash).
+TEST(SqliteStores, AFailedStepLeavesNoBindingForTheNextUse) {
+  Database db(":memory:");
+  db.exec("CREATE TABLE t(a INTEGER UNIQUE, b INTEGER)");
+  Statement insert = db.prepare("INSERT INTO t(a, b) VALUES(?, ?)");
+  insert.bind(1, std::int64_t{1}).bind(2, std::int64_t{7}).run();
+  insert.bind(1, std::int64_t{1}).bind(2, std::int64_t{8});
+  EXPECT_THROW(insert.run(), SqliteError);  // a unique constraint
+  insert.bind(1, std::int64_t{2}).run();
+  Statement b = db.prepare("SELECT b IS NULL FROM t WHERE a = 2");
+  ASSERT_TRUE(b.step());
+  EXPECT_EQ(b.column_int64(0), 1);
+}
+
 class Relay : public BusFixture {};
 
 TEST_F(Relay, PublishesPendingRowsAndDeletesEachWhenTheBrokerConfirms) {
