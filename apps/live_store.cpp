@@ -339,7 +339,7 @@ std::vector<ServiceMetrics> LiveStore::metrics() {
       if (Service* service = r->service()) {
         m.events = service->stats();
         try {
-          m.outbox = service->outbox_owed();
+          m.outbox = service->journal().outbox_size();
           m.inbox = service->journal().inbox_size();
         } catch (const std::exception&) {
           m.outbox = m.inbox = -1;  // busy or failing just now: the scrape still answers

@@ -43,7 +43,6 @@ Journal::Journal(Database& db, std::string owner) : db_(db), owner_(std::move(ow
       "FROM outbox WHERE seq > ? AND owner = ? ORDER BY seq LIMIT ?");
   delete_outbox_ = db_.prepare("DELETE FROM outbox WHERE seq <= ? AND owner = ?");
   count_outbox_ = db_.prepare("SELECT count(*) FROM outbox WHERE owner = ?");
-  count_outbox_above_ = db_.prepare("SELECT count(*) FROM outbox WHERE owner = ? AND seq > ?");
   count_inbox_ = db_.prepare("SELECT count(*) FROM inbox");
 }
 
@@ -131,14 +130,6 @@ std::int64_t Journal::outbox_size() {
   count_outbox_.step();
   const std::int64_t n = count_outbox_.column_int64(0);
   count_outbox_.reset();
-  return n;
-}
-
-std::int64_t Journal::outbox_size_above(std::int64_t seq) {
-  count_outbox_above_.bind(1, owner_).bind(2, seq);
-  count_outbox_above_.step();
-  const std::int64_t n = count_outbox_above_.column_int64(0);
-  count_outbox_above_.reset();
   return n;
 }
 

@@ -65,8 +65,6 @@ class Journal {
   std::uint64_t outbox_writes() const { return outbox_writes_; }
 
   std::int64_t outbox_size();
-  // Rows of this owner with seq > `seq`.
-  std::int64_t outbox_size_above(std::int64_t seq);
   std::int64_t inbox_size();
 
   Database& db() { return db_; }
@@ -83,7 +81,6 @@ class Journal {
   Statement find_inbox_;
   Statement inbox_hash_;
   Statement insert_outbox_;
-  Statement count_outbox_above_;
   Statement select_outbox_;
   Statement delete_outbox_;
   Statement count_outbox_;

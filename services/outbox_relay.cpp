@@ -23,23 +23,6 @@ OutboxRelay::OutboxRelay(Journal& journal, Clock& clock, Bus& store_bus, Bus* lo
 
 OutboxRelay::~OutboxRelay() {
   if (retry_timer_ != 0) clock_.cancel(retry_timer_);
-  if (idle_timer_ != 0) clock_.cancel(idle_timer_);
-}
-
-void OutboxRelay::deleted_through(std::int64_t seq) {
-  deleted_through_ = std::max(deleted_through_, seq);
-  if (idle_timer_ != 0 && deleted_through_ >= confirmed_through_) {
-    clock_.cancel(idle_timer_);
-    idle_timer_ = 0;
-  }
-}
-
-void OutboxRelay::delete_when_idle() {
-  if (idle_timer_ != 0 || confirmed_through_ <= deleted_through_) return;
-  idle_timer_ = clock_.call_after(kIdleDeleteUs, [this] {
-    idle_timer_ = 0;
-    delete_confirmed_prefix();
-  });
 }
 
 void OutboxRelay::pump() {
@@ -97,7 +80,7 @@ void OutboxRelay::delete_confirmed_prefix() {
   if (confirmed_through_ <= deleted_through_) return;
   try {
     journal_.mark_sent_through(confirmed_through_);
-    deleted_through(confirmed_through_);
+    deleted_through_ = confirmed_through_;
   } catch (const std::exception&) {
     try_again_later();  // the rows stay until then: at worst sent again after a restart
   }
@@ -128,10 +111,8 @@ void OutboxRelay::settle_row(std::int64_t seq) {
   in_flight_.erase(seq);
   // Everything below the oldest row still in flight is confirmed.
   confirmed_through_ = in_flight_.empty() ? last_handed_seq_ : *in_flight_.begin() - 1;
-  if (confirmed_through_ - deleted_through_ >= kDeleteBatch) {
+  if (in_flight_.empty() || confirmed_through_ - deleted_through_ >= kDeleteBatch) {
     delete_confirmed_prefix();
-  } else {
-    delete_when_idle();
   }
 }
 

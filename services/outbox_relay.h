@@ -2,11 +2,9 @@
 // transport confirmed it, so a crash or an outage before the confirmation means the row is
 // published again later with the same event id, and consumers deduplicate it.
 //
-// Confirmed rows are deleted without a transaction of their own where possible: the service
-// deletes the contiguous confirmed prefix inside its next consume transaction (see
-// take_deletable()/deleted_through()). The relay deletes it itself, in one statement, when
-// kDeleteBatch confirmed rows wait or once no transaction came for idle_delete_us. A crash can
-// therefore re-send confirmed rows not yet deleted: duplicates, which consumers drop.
+// Confirmed rows are deleted in batches: the contiguous confirmed prefix, in one statement,
+// every kDeleteBatch confirmations or as soon as nothing is in flight. A crash can therefore
+// re-send up to a batch of rows that were already confirmed: duplicates, which consumers drop.
 //
 // A storage error while reading the outbox or deleting confirmed rows (an I/O error, a full
 // disk) is not the caller's: the relay tries again retry_interval_us later. The rows stay owed
@@ -33,9 +31,6 @@ class OutboxRelay {
     Bus* logistics_bus;
     Qos qos;
   };
-  // How long confirmed rows may wait for a transaction to delete them in, when nothing else
-  // happens (rows_owed() never counts them).
-  static constexpr std::int64_t kIdleDeleteUs = 60'000'000;
 
   // `logistics_bus` may be null for services that never write to Channel::kLogistics.
   // All references must outlive the relay. A publish the bus reports as failed is handed to
@@ -57,17 +52,6 @@ class OutboxRelay {
   // from memory when they are exactly the next rows due, otherwise read from the outbox.
   void hand_over(std::vector<OutboxRow> rows);
 
-  // The seq through which confirmed rows wait to be deleted, or 0 when none do: the caller
-  // deletes them (Journal::mark_sent_through) inside a transaction of its own and, once that
-  // committed, says so with deleted_through().
-  std::int64_t take_deletable() const {
-    return confirmed_through_ > deleted_through_ ? confirmed_through_ : 0;
-  }
-  void deleted_through(std::int64_t seq);
-
-  // Outbox rows not confirmed yet: in flight, failed, or not handed over.
-  std::int64_t rows_owed() { return journal_.outbox_size_above(confirmed_through_); }
-
   std::uint64_t published() const { return published_; }
   std::uint64_t confirmed() const { return confirmed_; }
   std::uint64_t failed() const { return failed_; }
@@ -78,15 +62,13 @@ class OutboxRelay {
   // Virtual only so that a harness variant can get this wrong (sim/bugs).
   virtual void on_failed(std::int64_t seq);
   // The row is no longer in flight: the confirmed prefix moves up to the oldest row still
-  // in flight; it is deleted a batch at a time, or by the next transaction, or when idle.
+  // in flight, and is deleted a batch at a time or when nothing is in flight.
   void settle_row(std::int64_t seq);
 
  private:
   void on_outcome(std::int64_t seq, PublishOutcome outcome);
   void publish_row(OutboxRow& row);
   void delete_confirmed_prefix();
-  // Deletes the confirmed prefix kIdleDeleteUs from now unless a transaction did it first.
-  void delete_when_idle();
   // Runs pump() and the deletion of confirmed rows again after retry_interval_us.
   void try_again_later();
   void read_outbox();
@@ -98,7 +80,6 @@ class OutboxRelay {
   Qos qos_;
   std::int64_t retry_interval_us_;
   TimerId retry_timer_ = 0;           // 0: no retry scheduled
-  TimerId idle_timer_ = 0;            // 0: no idle deletion scheduled
   std::int64_t last_handed_seq_ = 0;  // rows up to here are with the bus (or confirmed)
   // journal_.outbox_writes() when the outbox was last read to its end; UINT64_MAX = read it.
   std::uint64_t writes_seen_ = UINT64_MAX;

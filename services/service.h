@@ -117,8 +117,6 @@ class Service {
   const std::string& name() const { return name_; }
   const ServiceStats& stats() const { return stats_; }
   Journal& journal() { return journal_; }
-  // Outbox rows the broker has not confirmed yet (see OutboxRelay::rows_owed).
-  std::int64_t outbox_owed() { return relay_.rows_owed(); }
 
   // A message this service cannot consume (undecodable, wrong type, missing fields, a device
   // reading that makes no sense): logged with topic and reason, counted, and written to the
@@ -161,13 +159,8 @@ class Service {
           return {Consumed::kRefused, std::move(refusal)};  // rolls back
         }
       }
-      // Outbox rows confirmed since the last transaction go with this one (no commit of
-      // their own).
-      const std::int64_t deletable = relay_.take_deletable();
-      if (deletable != 0) journal_.mark_sent_through(deletable);
       crash_point(CrashSite::kBeforeCommit);
       txn.commit();
-      if (deletable != 0) relay_.deleted_through(deletable);
     }
     ++stats_.consumed;
     if (ctx_.inbox_retention_us > 0 && ++consumed_since_prune_ >= kPruneEvery) prune_inbox();

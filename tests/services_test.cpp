@@ -285,30 +285,6 @@ TEST_F(FastlaneService, EachDepartureGetsOnePaymentDueWithTheBasketTotal) {
   EXPECT_EQ(payments[0].envelope.caused_by, "d1");
 }
 
-// A confirmed payment row is no longer owed at once, and is deleted by the service's next
-// transaction (no commit of its own) or, when none comes, once the relay has been idle.
-TEST_F(FastlaneService, AConfirmedRowGoesWithTheNextTransactionOrWhenIdle) {
-  const auto settle_briefly = [&] { scheduler.run_until(scheduler.now_us() + 10'000); };
-  probe->publish(topics.customer_departure, departure_envelope("d1", departed(8, {{1, 1}})),
-                 Qos::kAtLeastOnce, {});
-  settle_briefly();
-  ASSERT_EQ(payments.size(), 1u);
-  EXPECT_EQ(fastlane.outbox_owed(), 0) << "confirmed: not owed";
-  EXPECT_EQ(fastlane.journal().outbox_size(), 1) << "not yet deleted";
-  probe->publish(topics.customer_departure, departure_envelope("d2", departed(9, {{2, 1}})),
-                 Qos::kAtLeastOnce, {});
-  // Two hops of 100 us: d2 consumed, its payment published but not yet confirmed.
-  scheduler.run_until(scheduler.now_us() + 250);
-  EXPECT_EQ(fastlane.journal().outbox_size(), 1) << "d1's row went with d2's transaction";
-  EXPECT_EQ(fastlane.outbox_owed(), 1);
-  settle_briefly();
-  EXPECT_EQ(fastlane.outbox_owed(), 0);
-  EXPECT_EQ(fastlane.journal().outbox_size(), 1);
-  scheduler.run_until(scheduler.now_us() + OutboxRelay::kIdleDeleteUs);
-  EXPECT_EQ(fastlane.journal().outbox_size(), 0) << "idle: deleted by the relay";
-  EXPECT_EQ(payments.size(), 2u);
-}
-
 TEST_F(FastlaneService, ADepartureListingASkuTwiceIsRefusedNotCharged) {
   publish_and_settle(*probe, topics.customer_departure,
                      departure_envelope("d1", departed(8, {{1, 2}, {2, 1}, {1, 1}})));
