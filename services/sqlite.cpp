@@ -136,7 +136,6 @@ std::int64_t Database::last_insert_rowid() const {
 
 Statement::Statement(Statement&& other) noexcept
     : home_(std::exchange(other.home_, nullptr)),
-      db_(std::exchange(other.db_, nullptr)),
       stmt_(std::exchange(other.stmt_, nullptr)),
       sql_(std::move(other.sql_)) {}
 
@@ -144,7 +143,6 @@ Statement& Statement::operator=(Statement&& other) noexcept {
   if (this != &other) {
     release();
     home_ = std::exchange(other.home_, nullptr);
-    db_ = std::exchange(other.db_, nullptr);
     stmt_ = std::exchange(other.stmt_, nullptr);
     sql_ = std::move(other.sql_);
   }
@@ -158,10 +156,6 @@ Statement::~Statement() {
 void Statement::release() {
   if (stmt_ == nullptr) return;
   sqlite3_stmt* stmt = std::exchange(stmt_, nullptr);
-  if (home_ == nullptr) {
-    sqlite3_finalize(stmt);
-    return;
-  }
   try {
     home_->give_back(std::move(sql_), stmt);
   } catch (...) {
@@ -171,7 +165,7 @@ void Statement::release() {
 
 void Statement::check_bind(int rc) {
   if (rc != SQLITE_OK)
-    fail(db_, std::string("cannot bind parameter of '") + sqlite3_sql(stmt_) + "'");
+    fail(home_->db_, std::string("cannot bind parameter of '") + sqlite3_sql(stmt_) + "'");
 }
 
 Statement& Statement::bind(int index, std::int64_t value) {
@@ -200,7 +194,7 @@ bool Statement::step() {
   const std::string message = std::string("'") + sqlite3_sql(stmt_) + "' failed";
   sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);  // the next use starts clean, as after run()
-  fail(db_, message);
+  fail(home_->db_, message);
 }
 
 void Statement::run() {

@@ -134,11 +134,10 @@ class Statement {
  private:
   friend class Database;
   Statement(Database* home, sqlite3_stmt* stmt, std::string sql)
-      : home_(home), db_(home->db_), stmt_(stmt), sql_(std::move(sql)) {}
+      : home_(home), stmt_(stmt), sql_(std::move(sql)) {}
   void check_bind(int rc);
-  void release();  // gives the compiled statement back to its connection
-  Database* home_ = nullptr;
-  sqlite3* db_ = nullptr;
+  void release();             // gives the compiled statement back to its connection
+  Database* home_ = nullptr;  // the connection it was prepared on (set whenever stmt_ is)
   sqlite3_stmt* stmt_ = nullptr;
   std::string sql_;
 };

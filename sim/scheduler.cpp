@@ -20,6 +20,12 @@ std::uint32_t Scheduler::take_slot() {
   return slot;
 }
 
+void Scheduler::release_slot(std::uint32_t slot) {
+  callbacks_[slot] = nullptr;  // what the callback captured goes now
+  plain_[slot] = Plain{};
+  free_slots_.push_back(slot);
+}
+
 TimerId Scheduler::call_at(std::int64_t at_us, std::function<void()> fn) {
   assert(fn);
   const std::uint32_t slot = take_slot();
@@ -101,9 +107,7 @@ int Scheduler::next_live_source() {
     if (!finished_[next.id]) return source;
     const std::uint32_t slot = next.slot;
     pop_from(source);
-    callbacks_[slot] = nullptr;  // release what the callback captured
-    plain_[slot] = Plain{};
-    free_slots_.push_back(slot);
+    release_slot(slot);
     --cancelled_pending_;
   }
 }
@@ -115,14 +119,12 @@ void Scheduler::run_from(int source) {
   now_us_ = timer.at_us;
   ++steps_;
   if (const Plain plain = plain_[timer.slot]; plain.fn != nullptr) {
-    plain_[timer.slot] = Plain{};
-    free_slots_.push_back(timer.slot);
+    release_slot(timer.slot);
     plain.fn(plain.context, plain.argument);
     return;
   }
   std::function<void()> fn = std::move(callbacks_[timer.slot]);
-  callbacks_[timer.slot] = nullptr;
-  free_slots_.push_back(timer.slot);
+  release_slot(timer.slot);
   fn();
 }
 

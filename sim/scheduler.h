@@ -102,6 +102,10 @@ class Scheduler final : public Clock {
   int next_live_source();
   // Runs the live timer at `source`. REQUIRES: source == next_live_source().
   void run_from(int source);
+  // Schedules the timer whose callback waits in `slot` (of callbacks_ or plain_).
+  TimerId enqueue(std::int64_t at_us, std::uint32_t slot);
+  std::uint32_t take_slot();
+  void release_slot(std::uint32_t slot);  // empty again, and free
 
   std::int64_t now_us_;
   TimerId next_id_ = 1;
@@ -109,9 +113,6 @@ class Scheduler final : public Clock {
   std::vector<Timer> heap_;
   std::vector<Lane> lanes_;
   std::size_t queued_ = 0;  // timers in lanes_ and heap_, cancelled ones included
-  // Schedules the timer whose callback waits in `slot` (of callbacks_ or plain_).
-  TimerId enqueue(std::int64_t at_us, std::uint32_t slot);
-  std::uint32_t take_slot();
   // A slot holds a std::function, or (when plain_[slot].fn is set) a plain callback.
   struct Plain {
     PlainCallback fn = nullptr;

@@ -81,12 +81,8 @@ void MemoryBroker::publish(std::uint32_t session, std::uint64_t connection,
     return;
   }
   auto* made = new Message;
-  if (routed != nullptr) {
-    made->route_key = &routed->first;
-    made->route = &routed->second;
-  } else {
-    made->own_topic = topic;
-  }
+  made->routed = routed;
+  if (routed == nullptr) made->own_topic = topic;
   made->envelope = std::move(envelope);
   made->qos = qos;
   MessageRef message(made);
@@ -223,33 +219,40 @@ void MemoryBroker::on_puback_arrived(const InFlight& packet) {
   if (on_done) on_done(PublishOutcome::kConfirmed);
 }
 
-std::pair<const std::string, MemoryBroker::Route>* MemoryBroker::route_of(
-    const std::string& topic) {
+MemoryBroker::RouteEntry* MemoryBroker::route_of(const std::string& topic) {
   if (auto it = routes_.find(topic); it != routes_.end()) return &*it;
   if (routes_.size() >= kMaxRoutedTopics || !is_valid_topic_name(topic)) return nullptr;
   return &*routes_.try_emplace(topic).first;
 }
 
-bool MemoryBroker::session_wants(const Session& session, const std::string& topic) const {
-  return std::any_of(
-      session.filters.begin(), session.filters.end(),
-      [&](const std::string& filter) { return topic_matches_validated(filter, topic); });
+std::vector<std::uint32_t> MemoryBroker::sessions_wanting(const std::string& topic) const {
+  std::vector<std::uint32_t> wanting;
+  for (std::uint32_t s = 0; s < sessions_.size(); ++s) {
+    const std::vector<std::string>& filters = sessions_[s]->filters;
+    if (std::any_of(filters.begin(), filters.end(), [&](const std::string& filter) {
+          return topic_matches_validated(filter, topic);
+        })) {
+      wanting.push_back(s);
+    }
+  }
+  return wanting;
 }
 
 void MemoryBroker::route(const MessageRef& message) {
-  Route* const cached = message->route;
-  if (cached != nullptr && cached->generation != filters_generation_) {
-    cached->sessions.clear();
-    for (std::uint32_t s = 0; s < sessions_.size(); ++s) {
-      if (session_wants(*sessions_[s], message->topic())) cached->sessions.push_back(s);
+  std::vector<std::uint32_t> unrouted;  // a topic past kMaxRoutedTopics: matched now
+  const std::vector<std::uint32_t>* targets = &unrouted;
+  if (message->routed != nullptr) {
+    Route& route = message->routed->second;
+    if (route.generation != filters_generation_) {
+      route.sessions = sessions_wanting(message->topic());
+      route.generation = filters_generation_;
     }
-    cached->generation = filters_generation_;
+    targets = &route.sessions;  // sending subscribes nothing: it stays as it is
+  } else {
+    unrouted = sessions_wanting(message->topic());
   }
-  const std::size_t candidates = cached != nullptr ? cached->sessions.size() : sessions_.size();
-  for (std::size_t i = 0; i < candidates; ++i) {
-    const std::uint32_t s = cached != nullptr ? cached->sessions[i] : static_cast<std::uint32_t>(i);
+  for (const std::uint32_t s : *targets) {
     const Session& session = *sessions_[s];
-    if (cached == nullptr && !session_wants(session, message->topic())) continue;
     if (message->qos == Qos::kAtMostOnce) {
       if (session.client == nullptr) {
         ++stats_.qos0_dropped;  // QoS 0 is not queued for an absent client

@@ -167,13 +167,13 @@ class MemoryBroker {
     std::uint64_t generation = 0;         // filters_generation_ when `sessions` was computed
   };
   static constexpr std::size_t kMaxRoutedTopics = 1024;
+  using RouteEntry = std::pair<const std::string, Route>;  // an entry of routes_
   // A published message, shared by every packet that carries it. Counted by MessageRef without
   // atomics: a broker and everything it sends live on the one thread that runs its Clock.
   struct Message {
-    const std::string& topic() const { return route_key != nullptr ? *route_key : own_topic; }
-    const std::string* route_key = nullptr;  // the topic as routes_ keeps it, or null
-    Route* route = nullptr;                  // routes_'s entry for the topic, or null
-    std::string own_topic;                   // the topic when it has no entry
+    const std::string& topic() const { return routed != nullptr ? routed->first : own_topic; }
+    RouteEntry* routed = nullptr;  // routes_'s entry for the topic, or null
+    std::string own_topic;         // the topic when it has no entry
     Envelope envelope;
     Qos qos = Qos::kAtLeastOnce;
     std::uint32_t refs = 0;
@@ -260,8 +260,9 @@ class MemoryBroker {
   void route(const MessageRef& message);
   // The entry of `topic` in routes_, made when missing and there is room (and the topic is
   // valid); null otherwise.
-  std::pair<const std::string, Route>* route_of(const std::string& topic);
-  bool session_wants(const Session& session, const std::string& topic) const;
+  RouteEntry* route_of(const std::string& topic);
+  // The sessions whose filters match `topic`, in session order.
+  std::vector<std::uint32_t> sessions_wanting(const std::string& topic) const;
   void send_delivery(std::uint64_t delivery_id, bool redelivered);
   // QoS 1 retransmission: one sweep timer over everything unacknowledged, scheduled only
   // while something is, so a quiet system has no timers left.
