@@ -52,6 +52,15 @@ Database::Database(const std::string& path, Durability durability, const char* v
     db_ = nullptr;
     throw SqliteError("cannot open database '" + path + "': " + message);
   }
+  try {
+    configure(path, durability);
+  } catch (...) {
+    close();  // a storage fault while configuring: nothing is left open
+    throw;
+  }
+}
+
+void Database::configure(const std::string& path, Durability durability) {
   sqlite3_extended_result_codes(db_, 1);
   if (path == ":memory:") {
     exec("PRAGMA journal_mode=MEMORY;");
@@ -70,13 +79,19 @@ Database::Database(const std::string& path, Durability durability, const char* v
 }
 
 Database::~Database() {
+  close();
+}
+
+void Database::close() {
   begin_.reset();
   commit_.reset();
   rollback_.reset();
   for (auto& [sql, stmts] : spare_) {
     for (sqlite3_stmt* stmt : stmts) sqlite3_finalize(stmt);
   }
+  spare_.clear();
   sqlite3_close_v2(db_);
+  db_ = nullptr;
 }
 
 void Database::exec_once(std::string_view sql) {

@@ -85,6 +85,9 @@ class Database {
 
  private:
   friend class Transaction;
+  // The constructor's work after opening (pragmas, BEGIN/COMMIT/ROLLBACK compiled).
+  void configure(const std::string& path, Durability durability);
+  void close();  // finalizes every statement it holds, then closes the connection
   sqlite3* db_ = nullptr;
   std::string path_;
   // Compiled once: a transaction per consumed event must not re-parse BEGIN and COMMIT.
