@@ -6,75 +6,80 @@
 namespace eventmart::sim {
 
 Scheduler::Scheduler(std::int64_t start_us) : now_us_(start_us) {
-  finished_.push_back(true);  // id 0 is never handed out
-}
-
-std::uint32_t Scheduler::take_slot() {
-  if (free_slots_.empty()) {
-    callbacks_.emplace_back();
-    plain_.emplace_back();
-    return static_cast<std::uint32_t>(callbacks_.size() - 1);
-  }
-  const std::uint32_t slot = free_slots_.back();
-  free_slots_.pop_back();
-  return slot;
+  finished_.push_back(1);  // id 0 is never handed out
 }
 
 void Scheduler::release_slot(std::uint32_t slot) {
   callbacks_[slot] = nullptr;  // what the callback captured goes now
-  plain_[slot] = Plain{};
   free_slots_.push_back(slot);
+}
+
+void Scheduler::run_slot(void* scheduler, std::uint64_t slot) {
+  auto& self = *static_cast<Scheduler*>(scheduler);
+  std::function<void()> fn = std::move(self.callbacks_[slot]);
+  self.release_slot(static_cast<std::uint32_t>(slot));
+  fn();
 }
 
 TimerId Scheduler::call_at(std::int64_t at_us, std::function<void()> fn) {
   assert(fn);
-  const std::uint32_t slot = take_slot();
-  callbacks_[slot] = std::move(fn);
-  return enqueue(at_us, slot);
+  std::uint32_t slot;
+  if (free_slots_.empty()) {
+    slot = static_cast<std::uint32_t>(callbacks_.size());
+    callbacks_.push_back(std::move(fn));
+  } else {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+    callbacks_[slot] = std::move(fn);
+  }
+  return enqueue(at_us, &Scheduler::run_slot, this, slot);
 }
 
 TimerId Scheduler::call_at(std::int64_t at_us, PlainCallback fn, void* context,
                            std::uint64_t argument) {
   assert(fn != nullptr);
-  const std::uint32_t slot = take_slot();
-  plain_[slot] = Plain{fn, context, argument};
-  return enqueue(at_us, slot);
+  return enqueue(at_us, fn, context, argument);
 }
 
-TimerId Scheduler::enqueue(std::int64_t at_us, std::uint32_t slot) {
+TimerId Scheduler::enqueue(std::int64_t at_us, PlainCallback fn, void* context,
+                           std::uint64_t argument) {
   const TimerId id = next_id_++;
-  finished_.push_back(false);
+  if ((id & 63) == 0) finished_.push_back(0);
   const std::int64_t at = std::max(at_us, now_us_);
   ++queued_;
   const std::int64_t delay = at - now_us_;
   for (Lane& lane : lanes_) {
     if (lane.delay_us == delay) {
-      lane.timers.push_back(at, id, slot);  // now only grows and ids only grow: stays ordered
+      // now only grows and ids only grow: the lane stays ordered
+      lane.timers.push_back(at, id, fn, context, argument);
       return id;
     }
   }
   if (lanes_.size() < kMaxLanes) {
     lanes_.push_back(Lane{delay, {}});
-    lanes_.back().timers.push_back(at, id, slot);
+    lanes_.back().timers.push_back(at, id, fn, context, argument);
     return id;
   }
-  heap_.push_back(Timer{at, id, slot});
+  heap_.push_back(Timer{at, id, fn, context, argument});
   std::push_heap(heap_.begin(), heap_.end(), Later{});
   return id;
 }
 
 bool Scheduler::cancel(TimerId id) {
-  if (id == 0 || id >= next_id_ || finished_[id]) return false;
-  finished_[id] = true;
+  if (id == 0 || id >= next_id_ || finished(id)) return false;
+  finish(id);
   ++cancelled_pending_;
   return true;
 }
 
 void Scheduler::Ring::grow() {
   // Full: unroll into a ring twice the size, oldest first.
-  std::vector<Timer> grown(slots_.empty() ? 64 : slots_.size() * 2);
-  for (std::size_t i = 0; i < size_; ++i) grown[i] = slots_[(head_ + i) & (slots_.size() - 1)];
+  const std::size_t capacity = capacity_ == 0 ? 64 : capacity_ * 2;
+  std::vector<Timer> grown(capacity);
+  for (std::size_t i = 0; i < size_; ++i) grown[i] = slots_[(head_ + i) & mask_];
   slots_ = std::move(grown);
+  capacity_ = capacity;
+  mask_ = capacity - 1;
   head_ = 0;
 }
 
@@ -104,28 +109,25 @@ int Scheduler::next_live_source() {
     const int source = next_source();
     if (source == kNone) return kNone;
     const Timer& next = front_of(source);
-    if (!finished_[next.id]) return source;
-    const std::uint32_t slot = next.slot;
+    if (!finished(next.id)) return source;
+    const bool owns_slot = next.fn == &Scheduler::run_slot;
+    const auto slot = static_cast<std::uint32_t>(next.argument);
     pop_from(source);
-    release_slot(slot);
+    if (owns_slot) release_slot(slot);
     --cancelled_pending_;
   }
 }
 
 void Scheduler::run_from(int source) {
-  const Timer timer = front_of(source);
+  const Timer& front = front_of(source);
+  const PlainCallback fn = front.fn;
+  void* const context = front.context;
+  const std::uint64_t argument = front.argument;
+  finish(front.id);
+  now_us_ = front.at_us;
   pop_from(source);
-  finished_[timer.id] = true;
-  now_us_ = timer.at_us;
   ++steps_;
-  if (const Plain plain = plain_[timer.slot]; plain.fn != nullptr) {
-    release_slot(timer.slot);
-    plain.fn(plain.context, plain.argument);
-    return;
-  }
-  std::function<void()> fn = std::move(callbacks_[timer.slot]);
-  release_slot(timer.slot);
-  fn();
+  fn(context, argument);
 }
 
 bool Scheduler::run_next() {

@@ -46,11 +46,15 @@ class Scheduler final : public Clock {
   // Timers scheduled "now + d" for the same d arrive in (at_us, id) order, so each of the
   // first kMaxLanes distinct delays gets a FIFO lane; everything else goes to a heap. The
   // next timer is the least (at_us, id) among the lane fronts and the heap top. Entries are
-  // small and plain; the callbacks wait in a slab, so no std::function is ever sifted.
+  // plain; a std::function waits in a slab, so none is ever sifted.
+  // A timer carries its callback as a plain function of a pointer and a number; a
+  // std::function waits in callbacks_[argument] behind run_slot.
   struct Timer {
     std::int64_t at_us;
-    TimerId id;          // also the tie-breaker: scheduling order
-    std::uint32_t slot;  // index into callbacks_
+    TimerId id;  // also the tie-breaker: scheduling order
+    PlainCallback fn;
+    void* context;
+    std::uint64_t argument;
   };
   struct Later {
     bool operator()(const Timer& a, const Timer& b) const {
@@ -65,23 +69,28 @@ class Scheduler final : public Clock {
     bool empty() const { return size_ == 0; }
     const Timer& front() const { return slots_[head_]; }
     void pop_front() {
-      head_ = (head_ + 1) & (slots_.size() - 1);
+      head_ = (head_ + 1) & mask_;
       --size_;
     }
     // Field by field: a Timer just built on the stack and copied whole would wait on the
     // stores that built it (a store-forwarding stall, a third of the bus's time).
-    void push_back(std::int64_t at_us, TimerId id, std::uint32_t slot) {
-      if (size_ == slots_.size()) grow();
-      Timer& t = slots_[(head_ + size_) & (slots_.size() - 1)];
+    void push_back(std::int64_t at_us, TimerId id, PlainCallback fn, void* context,
+                   std::uint64_t argument) {
+      if (size_ == capacity_) grow();
+      Timer& t = slots_[(head_ + size_) & mask_];
       t.at_us = at_us;
       t.id = id;
-      t.slot = slot;
+      t.fn = fn;
+      t.context = context;
+      t.argument = argument;
       ++size_;
     }
 
    private:
     void grow();
-    std::vector<Timer> slots_;  // capacity a power of two (or zero)
+    std::vector<Timer> slots_;  // capacity_ slots, a power of two (or zero)
+    std::size_t capacity_ = 0;
+    std::size_t mask_ = 0;  // capacity_ - 1
     std::size_t head_ = 0;
     std::size_t size_ = 0;
   };
@@ -102,9 +111,9 @@ class Scheduler final : public Clock {
   int next_live_source();
   // Runs the live timer at `source`. REQUIRES: source == next_live_source().
   void run_from(int source);
-  // Schedules the timer whose callback waits in `slot` (of callbacks_ or plain_).
-  TimerId enqueue(std::int64_t at_us, std::uint32_t slot);
-  std::uint32_t take_slot();
+  TimerId enqueue(std::int64_t at_us, PlainCallback fn, void* context, std::uint64_t argument);
+  // The callback of a timer whose std::function waits in callbacks_[slot]: runs it.
+  static void run_slot(void* scheduler, std::uint64_t slot);
   void release_slot(std::uint32_t slot);  // empty again, and free
 
   std::int64_t now_us_;
@@ -113,17 +122,13 @@ class Scheduler final : public Clock {
   std::vector<Timer> heap_;
   std::vector<Lane> lanes_;
   std::size_t queued_ = 0;  // timers in lanes_ and heap_, cancelled ones included
-  // A slot holds a std::function, or (when plain_[slot].fn is set) a plain callback.
-  struct Plain {
-    PlainCallback fn = nullptr;
-    void* context = nullptr;
-    std::uint64_t argument = 0;
-  };
-  std::vector<std::function<void()>> callbacks_;
-  std::vector<Plain> plain_;
+  std::vector<std::function<void()>> callbacks_;  // of timers scheduled with one, by slot
   std::vector<std::uint32_t> free_slots_;
-  // finished_[id]: the timer ran or was cancelled. One bit per timer ever scheduled.
-  std::vector<bool> finished_;
+  // Bit `id` of finished_: the timer ran or was cancelled. One bit per timer ever scheduled,
+  // a word added every 64 timers.
+  std::vector<std::uint64_t> finished_;
+  bool finished(TimerId id) const { return (finished_[id >> 6] >> (id & 63)) & 1u; }
+  void finish(TimerId id) { finished_[id >> 6] |= std::uint64_t{1} << (id & 63); }
   std::size_t cancelled_pending_ = 0;  // cancelled timers still sitting in heap_
 };
 
