@@ -287,6 +287,37 @@ TEST_F(MemoryTransport, AClientIdIsConnectedAtMostOnceAtATime) {
 }
 
 // A network that loses the first `lose` packets of one kind, or duplicates every delivery.
+// The client remembers which of its subscriptions match a topic; every change to its
+// subscriptions counts from the next delivery on: a second handler on the same filter, one
+// dropped, one added on a narrower filter, one dropped by another handler while dispatching.
+TEST_F(MemoryTransport, EachDeliveryReachesTheHandlersSubscribedWhenItArrives) {
+  auto pub = broker.connect("pub");
+  auto sub = broker.connect("sub");
+  std::vector<std::string> seen;
+  const auto record = [&](const std::string& who) {
+    return [&seen, who](const Delivery& d) { seen.push_back(who + " " + d.envelope.event_id); };
+  };
+  const auto deliver = [&](const std::string& id) {
+    pub->publish("t/x", envelope(id), Qos::kAtLeastOnce, {});
+    clock.run_until(clock.now_us() + 1'000'000);  // a second: the round trip and any retry
+  };
+  const SubscriptionId a = sub->subscribe("t/+", record("a"));
+  deliver("e1");
+  const SubscriptionId b = sub->subscribe("t/+", record("b"));
+  deliver("e2");
+  sub->unsubscribe(a);
+  deliver("e3");
+  sub->subscribe("t/x", [&](const Delivery& d) {
+    seen.push_back("c " + d.envelope.event_id);
+    sub->unsubscribe(b);  // b already ran for this one
+  });
+  deliver("e4");
+  deliver("e5");
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{"a e1", "a e2", "b e2", "b e3", "b e4", "c e4", "c e5"}));
+  EXPECT_EQ(broker.pending_deliveries(), 0u);
+}
+
 class ScriptedNetwork final : public NetworkModel {
  public:
   PacketFate fate(const Packet& p) override {
@@ -375,6 +406,27 @@ TEST_F(LossyTransport, APartitionedSubscriberGetsTheMessageAfterThePartitionHeal
   network.cut_off.clear();
   clock.run_until_idle();
   EXPECT_EQ(got, (std::vector<std::pair<std::string, bool>>{{"e1", true}}));
+}
+
+// The retransmission sweep looks at everything unacknowledged, so it runs at most
+// kSweepsPerInterval (8) times per retry interval however many messages wait at distinct
+// times: a subscriber cut off with a long queue costs a bounded number of sweeps, not one per
+// message. What it missed still arrives once it is back.
+TEST_F(LossyTransport, ManyDeliveriesWaitingForACutOffClientAreSweptABoundedNumberOfTimes) {
+  network.cut_off = "sub";
+  for (int i = 0; i < 300; ++i) {
+    pub->publish("t", envelope(std::to_string(i)), Qos::kAtLeastOnce, {});
+    clock.run_until(clock.now_us() + 3'000);  // each waits from its own instant
+  }
+  clock.run_until(clock.now_us() + 1'000'000);  // everything confirmed to the publisher
+  const std::uint64_t steps_before = clock.steps();
+  clock.run_until(clock.now_us() + 20'000'000);  // 20 retry intervals with the client away
+  EXPECT_LE(clock.steps() - steps_before, 20u * 8u + 8u);
+  EXPECT_TRUE(got.empty());
+  network.cut_off.clear();
+  clock.run_until_idle();
+  EXPECT_EQ(got.size(), 300u);
+  EXPECT_EQ(broker.pending_deliveries(), 0u);
 }
 
 TEST_F(MemoryTransport, AHandlerMaySubscribeWhileBeingDispatched) {

@@ -1,7 +1,9 @@
 #include "transports/memory/memory_broker.h"
 
 #include <algorithm>
+#include <array>
 #include <exception>
+#include <span>
 #include <stdexcept>
 
 #include "core/codec.h"
@@ -24,6 +26,14 @@ MemoryBroker::~MemoryBroker() {
   if (sweep_timer_ != 0) clock_.cancel(sweep_timer_);
   for (const auto& session : sessions_) {
     if (session->retry_timer != 0) clock_.cancel(session->retry_timer);
+  }
+}
+
+void MemoryBroker::MessageRef::recycle(Message* message) noexcept {
+  try {
+    message->spares->emplace_back(message);
+  } catch (...) {
+    delete message;  // no room to keep it
   }
 }
 
@@ -73,19 +83,26 @@ void MemoryBroker::disconnect(std::uint32_t session_index, std::uint64_t connect
 }
 
 void MemoryBroker::publish(std::uint32_t session, std::uint64_t connection,
-                           const std::string& topic, Envelope envelope, Qos qos,
-                           PublishCallback on_done) {
+                           const std::string& topic, Envelope&& envelope, Qos qos,
+                           PublishCallback&& on_done) {
   auto* const routed = route_of(topic);
   if (routed == nullptr && !is_valid_topic_name(topic)) {
     if (on_done) clock_.call_after(0, [cb = std::move(on_done)] { cb(PublishOutcome::kFailed); });
     return;
   }
-  auto* made = new Message;
+  std::unique_ptr<Message> made;
+  if (spare_messages_.empty()) {
+    made = std::make_unique<Message>();
+    made->spares = &spare_messages_;
+  } else {
+    made = std::move(spare_messages_.back());
+    spare_messages_.pop_back();
+  }
   made->routed = routed;
   if (routed == nullptr) made->own_topic = topic;
   made->envelope = std::move(envelope);
   made->qos = qos;
-  MessageRef message(made);
+  MessageRef message(made.release());
   ++stats_.published;
   if (observer_) {
     observer_->on_published(sessions_[session]->client_id, topic, message->envelope);
@@ -107,7 +124,7 @@ void MemoryBroker::publish(std::uint32_t session, std::uint64_t connection,
   schedule_sweep();
 }
 
-void MemoryBroker::send(PacketKind kind, MessageRef message, std::uint32_t session,
+void MemoryBroker::send(PacketKind kind, const MessageRef& message, std::uint32_t session,
                         std::uint64_t connection, std::uint64_t id, bool redelivered) {
   PacketFate fate;
   if (network_ != nullptr) {
@@ -132,16 +149,21 @@ void MemoryBroker::send(PacketKind kind, MessageRef message, std::uint32_t sessi
   const int copies =
       fate.duplicated && (kind == PacketKind::kPublish || kind == PacketKind::kDeliver) ? 2 : 1;
   for (int copy = 0; copy < copies; ++copy) {
-    InFlight packet{kind, message, session, connection, id, redelivered || copy > 0};
     std::uint32_t slot;
     if (free_slots_.empty()) {
       slot = static_cast<std::uint32_t>(wire_.size());
-      wire_.push_back(std::move(packet));
+      wire_.emplace_back();
     } else {
       slot = free_slots_.back();
       free_slots_.pop_back();
-      wire_[slot] = std::move(packet);
     }
+    InFlight& packet = wire_[slot];  // empty: arrive() moved its last packet out
+    packet.kind = kind;
+    packet.message = message;
+    packet.session = session;
+    packet.connection = connection;
+    packet.id = id;
+    packet.redelivered = redelivered || copy > 0;
     // A duplicate trails the original by one more latency.
     const std::int64_t delay = options_.latency_us * (1 + copy) + fate.extra_delay_us;
     clock_.call_after(
@@ -319,7 +341,7 @@ void MemoryBroker::handle_delivery(const InFlight& packet, int failed_before) {
   std::string error;
   bool transient = false;
   if (failed_before == 0) session.lasting_failures = 0;
-  if (!session.client->dispatch(message.topic(), message.envelope,
+  if (!session.client->dispatch(message.topic(), message.routed, message.envelope,
                                 packet.redelivered || failed_before > 0, error, transient)) {
     const int failed = failed_before + 1;
     // Only failures that may last count towards giving up (a full disk is waited out).
@@ -444,6 +466,11 @@ void MemoryBroker::sweep() {
     next_due = std::min(next_due, pending.last_sent_us + options_.retry_interval_us);
   });
   if (next_due != INT64_MAX) {
+    // At most kSweepsPerInterval sweeps per retry interval: each looks at everything in
+    // flight, so sweeping at every distinct due time would cost the square of what waits
+    // (a client that is away for long, with its queue). A retransmission is late by at most
+    // one gap.
+    next_due = std::max(next_due, now + options_.retry_interval_us / kSweepsPerInterval);
     sweep_timer_ = clock_.call_at(next_due, [this] {
       sweep_timer_ = 0;
       sweep();
@@ -475,6 +502,7 @@ SubscriptionId MemoryClient::subscribe(const std::string& filter, MessageHandler
   // While handlers run, growing subscriptions_ could move the running handler: park it.
   auto& target = dispatch_depth_ > 0 ? added_during_dispatch_ : subscriptions_;
   target.push_back(Subscription{id, filter, std::move(handler), true});
+  if (dispatch_depth_ == 0) matches_.clear();
   auto& filters = broker_.sessions_[session_]->filters;
   if (std::find(filters.begin(), filters.end(), filter) == filters.end()) {
     filters.push_back(filter);
@@ -495,8 +523,9 @@ void MemoryClient::unsubscribe(SubscriptionId id) {
     if (s.id == id) filter = s.filter;
   }
   std::erase_if(added_during_dispatch_, [id](const Subscription& s) { return s.id == id; });
-  if (dispatch_depth_ == 0) {
-    std::erase_if(subscriptions_, [](const Subscription& s) { return !s.active; });
+  if (dispatch_depth_ == 0 &&
+      std::erase_if(subscriptions_, [](const Subscription& s) { return !s.active; }) > 0) {
+    matches_.clear();
   }
   // The session stops routing the filter once no handler of this client uses it.
   const auto uses = [&](const Subscription& s) { return s.active && s.filter == filter; };
@@ -523,15 +552,47 @@ bool MemoryClient::give_up(const std::string& topic, const Envelope& envelope,
   }
 }
 
-bool MemoryClient::dispatch(const std::string& topic, const Envelope& envelope, bool redelivered,
-                            std::string& error, bool& transient) {
+const std::vector<std::uint32_t>& MemoryClient::matching(const std::string& topic,
+                                                         const void* route) {
+  if (route != nullptr) {
+    for (const Matches& m : matches_) {
+      if (m.route == route) return m.subscriptions;
+    }
+  }
+  std::vector<std::uint32_t> found;
+  for (std::uint32_t i = 0; i < subscriptions_.size(); ++i) {
+    if (topic_matches_validated(subscriptions_[i].filter, topic)) found.push_back(i);
+  }
+  if (route == nullptr) {
+    unrouted_matches_ = std::move(found);
+    return unrouted_matches_;
+  }
+  if (matches_.size() >= kMaxMatches) matches_.clear();
+  matches_.push_back(Matches{route, std::move(found)});
+  return matches_.back().subscriptions;
+}
+
+bool MemoryClient::dispatch(const std::string& topic, const void* route, const Envelope& envelope,
+                            bool redelivered, std::string& error, bool& transient) {
   const Delivery delivery{topic, envelope, redelivered};
   bool all_returned = true;
+  // Handlers may subscribe and unsubscribe: subscriptions_ keeps its entries and its order
+  // until the outermost dispatch returns, so the indices hold until then. They are copied out
+  // of the cache (a nested dispatch may change it), on the stack when there are few.
+  const std::vector<std::uint32_t>& cached = matching(topic, route);
+  std::array<std::uint32_t, 8> few;
+  std::vector<std::uint32_t> many;
+  std::span<const std::uint32_t> matches;
+  if (cached.size() <= few.size()) {
+    std::copy(cached.begin(), cached.end(), few.begin());
+    matches = std::span<const std::uint32_t>(few.data(), cached.size());
+  } else {
+    many = cached;
+    matches = many;
+  }
   ++dispatch_depth_;
-  for (std::size_t i = 0; i < subscriptions_.size(); ++i) {
-    if (!subscriptions_[i].active || !topic_matches_validated(subscriptions_[i].filter, topic)) {
-      continue;
-    }
+  for (const std::uint32_t i : matches) {
+    if (!subscriptions_[i].active) continue;
     try {
       subscriptions_[i].handler(delivery);
     } catch (const std::exception& e) {
@@ -545,9 +606,12 @@ bool MemoryClient::dispatch(const std::string& topic, const Envelope& envelope, 
     }
   }
   if (--dispatch_depth_ == 0) {
-    std::erase_if(subscriptions_, [](const Subscription& s) { return !s.active; });
+    const bool changed =
+        std::erase_if(subscriptions_, [](const Subscription& s) { return !s.active; }) > 0 ||
+        !added_during_dispatch_.empty();
     for (auto& s : added_during_dispatch_) subscriptions_.push_back(std::move(s));
     added_during_dispatch_.clear();
+    if (changed) matches_.clear();
   }
   return all_returned;
 }

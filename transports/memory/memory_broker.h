@@ -170,6 +170,9 @@ class MemoryBroker {
   using RouteEntry = std::pair<const std::string, Route>;  // an entry of routes_
   // A published message, shared by every packet that carries it. Counted by MessageRef without
   // atomics: a broker and everything it sends live on the one thread that runs its Clock.
+  // Once no packet carries it, it waits in its broker's spare list for the next publish.
+  struct Message;
+  using Spares = std::vector<std::unique_ptr<Message>>;
   struct Message {
     const std::string& topic() const { return routed != nullptr ? routed->first : own_topic; }
     RouteEntry* routed = nullptr;  // routes_'s entry for the topic, or null
@@ -177,6 +180,7 @@ class MemoryBroker {
     Envelope envelope;
     Qos qos = Qos::kAtLeastOnce;
     std::uint32_t refs = 0;
+    Spares* spares = nullptr;  // where it goes once unused
   };
   class MessageRef {
    public:
@@ -186,13 +190,29 @@ class MemoryBroker {
       if (message_ != nullptr) ++message_->refs;
     }
     MessageRef(MessageRef&& other) noexcept : message_(other.message_) { other.message_ = nullptr; }
-    MessageRef& operator=(MessageRef other) noexcept {
-      std::swap(message_, other.message_);
+    MessageRef& operator=(const MessageRef& other) {
+      if (other.message_ != nullptr) ++other.message_->refs;
+      release();
+      message_ = other.message_;
       return *this;
     }
-    ~MessageRef() {
-      if (message_ != nullptr && --message_->refs == 0) delete message_;
+    MessageRef& operator=(MessageRef&& other) noexcept {
+      if (this != &other) {
+        release();
+        message_ = std::exchange(other.message_, nullptr);
+      }
+      return *this;
     }
+    ~MessageRef() { release(); }
+
+   private:
+    void release() noexcept {
+      if (message_ != nullptr && --message_->refs == 0) recycle(message_);
+    }
+    // Keeps an unused message in its spare list.
+    static void recycle(Message* message) noexcept;
+
+   public:
     const Message* operator->() const { return message_; }
     const Message& operator*() const { return *message_; }
 
@@ -238,12 +258,12 @@ class MemoryBroker {
   };
 
   void publish(std::uint32_t session, std::uint64_t connection, const std::string& topic,
-               Envelope envelope, Qos qos, PublishCallback on_done);
+               Envelope&& envelope, Qos qos, PublishCallback&& on_done);
   // Coverage: a QoS 1 delivery lost to a partition (`lost`), or sent again once reachable.
   void note_cut_off(PacketKind kind, Qos qos, std::uint64_t id, bool lost);
   // Puts one packet on the wire; the network model decides whether and when it arrives.
-  void send(PacketKind kind, MessageRef message, std::uint32_t session, std::uint64_t connection,
-            std::uint64_t id, bool redelivered);
+  void send(PacketKind kind, const MessageRef& message, std::uint32_t session,
+            std::uint64_t connection, std::uint64_t id, bool redelivered);
   void arrive(std::uint32_t slot);
   // Acts on a packet that reached its destination.
   void take(const InFlight& packet);
@@ -266,12 +286,16 @@ class MemoryBroker {
   void send_delivery(std::uint64_t delivery_id, bool redelivered);
   // QoS 1 retransmission: one sweep timer over everything unacknowledged, scheduled only
   // while something is, so a quiet system has no timers left.
+  static constexpr std::int64_t kSweepsPerInterval = 8;
   void schedule_sweep();
   void sweep();
   void disconnect(std::uint32_t session, std::uint64_t connection);
   // Tells the publisher of outgoing publish `id` it failed, and forgets it.
   void fail_outgoing(std::uint64_t id);
 
+  // Unused messages, for reuse (as many as were ever in flight at once). Declared first, so
+  // destroyed after everything that holds a MessageRef.
+  Spares spare_messages_;
   Clock& clock_;
   MemoryBrokerOptions options_;
   TransportObserver* observer_;
@@ -319,9 +343,13 @@ class MemoryClient final : public Bus {
   MemoryClient(MemoryBroker& broker, std::uint32_t session, std::uint64_t connection,
                std::string client_id);
   // Runs every matching handler; true when all returned (the delivery may be acknowledged).
-  // Otherwise `error` says what the (last) failing handler threw.
-  bool dispatch(const std::string& topic, const Envelope& envelope, bool redelivered,
-                std::string& error, bool& transient);
+  // Otherwise `error` says what the (last) failing handler threw. `route` (may be null) names
+  // the topic for the cache of which subscriptions match it.
+  bool dispatch(const std::string& topic, const void* route, const Envelope& envelope,
+                bool redelivered, std::string& error, bool& transient);
+  // The subscriptions (indices into subscriptions_) whose filters match `topic`, remembered
+  // per route until subscriptions_ changes.
+  const std::vector<std::uint32_t>& matching(const std::string& topic, const void* route);
   // Hands a message whose handlers kept failing to the malformed handler (the service
   // dead-letters it); true when that returned, so the message may be acknowledged.
   bool give_up(const std::string& topic, const Envelope& envelope, const std::string& reason);
@@ -332,6 +360,13 @@ class MemoryClient final : public Bus {
   std::string client_id_;
   std::vector<Subscription> subscriptions_;
   std::vector<Subscription> added_during_dispatch_;
+  struct Matches {
+    const void* route;
+    std::vector<std::uint32_t> subscriptions;
+  };
+  static constexpr std::size_t kMaxMatches = 32;  // topics remembered at once
+  std::vector<Matches> matches_;                  // emptied whenever subscriptions_ changes
+  std::vector<std::uint32_t> unrouted_matches_;   // for a topic without a route
   SubscriptionId next_subscription_ = 1;
   int dispatch_depth_ = 0;
   MalformedHandler on_malformed_;
