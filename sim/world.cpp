@@ -430,13 +430,13 @@ bool World::start_service(ServiceSlot& s) {
     return true;
   } catch (const SqliteError& e) {
     // A storage fault while starting (opening, recovering, seeding): the process exits and
-    // its supervisor starts it again a second later.
+    // its supervisor starts it again kSupervisorRestartUs later.
     ++failed_starts_;
     logger_.log(LogLevel::kInfo, s.name, std::string("start failed: ") + e.what());
     s.built.reset();
     s.bus.reset();
     s.logistics_bus.reset();
-    s.retry_start = scheduler_.call_after(kSecondUs, [this, &s] { start_service(s); });
+    s.retry_start = scheduler_.call_after(kSupervisorRestartUs, [this, &s] { start_service(s); });
     return false;
   }
 }

@@ -22,6 +22,10 @@ namespace eventmart::sim {
 // 2026-11-26T08:00:00Z: the virtual clock starts at opening time on this (fixed) day.
 inline constexpr std::int64_t kStoreOpensAtUs = 1'795'680'000'000'000;
 
+// A service whose start failed (its database could not be opened or recovered) is started
+// again by its supervisor after this long: RestartSec=2 in deploy/systemd/eventmart@.service.
+inline constexpr std::int64_t kSupervisorRestartUs = 2 * kSecondUs;
+
 struct SimOptions {
   std::uint64_t seed = 1;         // root of every random stream of the run
   std::int64_t customers = 2000;  // visits over the day

@@ -2,7 +2,10 @@
 // days, and the run options.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <regex>
 #include <set>
+#include <sstream>
 
 #include "core/event_id.h"
 #include "core/rng.h"
@@ -133,6 +136,19 @@ TEST(Simulation, AnEmptyDayIsValidAndQuiet) {
   const SimResult r = run_simulation(o);
   expect_all_invariants_hold(r);
   EXPECT_EQ(r.stats.payments, 0);
+}
+
+// The simulator's supervisor restarts a service whose start failed as production's does: the
+// delay is the RestartSec of the systemd unit the services run under.
+TEST(Simulation, ARestartAfterAFailedStartWaitsAsLongAsTheSystemdUnitSays) {
+  std::ifstream unit(EVENTMART_SOURCE_DIR "/deploy/systemd/eventmart@.service");
+  ASSERT_TRUE(unit) << "deploy/systemd/eventmart@.service not found";
+  std::stringstream text;
+  text << unit.rdbuf();
+  const std::string content = text.str();
+  std::smatch restart_sec;
+  ASSERT_TRUE(std::regex_search(content, restart_sec, std::regex(R"(\nRestartSec=(\d+)\n)")));
+  EXPECT_EQ(std::stoll(restart_sec[1]) * kSecondUs, kSupervisorRestartUs);
 }
 
 TEST(Simulation, InvalidOptionsAreRejectedWithTheReason) {
