@@ -10,7 +10,8 @@
 //    are retransmitted when the client connects again. QoS 0 messages to an absent client
 //    are dropped.
 //  - QoS 1: the publishing client retransmits an unacknowledged PUBLISH every
-//    `retry_interval_us` (with the DUP flag) until the broker's PUBACK arrives; the broker
+//    `retry_interval_us` (with the DUP flag; one sweep finds what is due, and sweeps are at
+//    least an eighth of the interval apart) until the broker's PUBACK arrives; the broker
 //    does the same towards each subscriber until the subscriber acknowledges. A lost packet
 //    therefore becomes a late duplicate, never a loss. A client's in-flight publishes die
 //    with the client (a crash); what the application kept (an outbox) must be sent again.
