@@ -76,10 +76,9 @@ void Scheduler::Ring::grow() {
   // Full: unroll into a ring twice the size, oldest first.
   const std::size_t capacity = capacity_ == 0 ? 64 : capacity_ * 2;
   std::vector<Timer> grown(capacity);
-  for (std::size_t i = 0; i < size_; ++i) grown[i] = slots_[(head_ + i) & mask_];
+  for (std::size_t i = 0; i < size_; ++i) grown[i] = slots_[(head_ + i) & (capacity_ - 1)];
   slots_ = std::move(grown);
   capacity_ = capacity;
-  mask_ = capacity - 1;
   head_ = 0;
 }
 

@@ -45,10 +45,9 @@ class Scheduler final : public Clock {
  private:
   // Timers scheduled "now + d" for the same d arrive in (at_us, id) order, so each of the
   // first kMaxLanes distinct delays gets a FIFO lane; everything else goes to a heap. The
-  // next timer is the least (at_us, id) among the lane fronts and the heap top. Entries are
-  // plain; a std::function waits in a slab, so none is ever sifted.
-  // A timer carries its callback as a plain function of a pointer and a number; a
-  // std::function waits in callbacks_[argument] behind run_slot.
+  // next timer is the least (at_us, id) among the lane fronts and the heap top. A timer
+  // carries its callback as a plain function of a pointer and a number; a std::function
+  // waits in callbacks_[argument] behind run_slot, so none is ever sifted.
   struct Timer {
     std::int64_t at_us;
     TimerId id;  // also the tie-breaker: scheduling order
@@ -69,7 +68,7 @@ class Scheduler final : public Clock {
     bool empty() const { return size_ == 0; }
     const Timer& front() const { return slots_[head_]; }
     void pop_front() {
-      head_ = (head_ + 1) & mask_;
+      head_ = (head_ + 1) & (capacity_ - 1);
       --size_;
     }
     // Field by field: a Timer just built on the stack and copied whole would wait on the
@@ -77,7 +76,7 @@ class Scheduler final : public Clock {
     void push_back(std::int64_t at_us, TimerId id, PlainCallback fn, void* context,
                    std::uint64_t argument) {
       if (size_ == capacity_) grow();
-      Timer& t = slots_[(head_ + size_) & mask_];
+      Timer& t = slots_[(head_ + size_) & (capacity_ - 1)];
       t.at_us = at_us;
       t.id = id;
       t.fn = fn;
@@ -88,9 +87,8 @@ class Scheduler final : public Clock {
 
    private:
     void grow();
-    std::vector<Timer> slots_;  // capacity_ slots, a power of two (or zero)
-    std::size_t capacity_ = 0;
-    std::size_t mask_ = 0;  // capacity_ - 1
+    std::vector<Timer> slots_;
+    std::size_t capacity_ = 0;  // slots_.size(), a power of two (or zero), kept without a division
     std::size_t head_ = 0;
     std::size_t size_ = 0;
   };

@@ -1,9 +1,7 @@
 #include "transports/memory/memory_broker.h"
 
 #include <algorithm>
-#include <array>
 #include <exception>
-#include <span>
 #include <stdexcept>
 
 #include "core/codec.h"
@@ -552,23 +550,25 @@ bool MemoryClient::give_up(const std::string& topic, const Envelope& envelope,
   }
 }
 
-const std::vector<std::uint32_t>& MemoryClient::matching(const std::string& topic,
-                                                         const void* route) {
-  if (route != nullptr) {
-    for (const Matches& m : matches_) {
-      if (m.route == route) return m.subscriptions;
-    }
-  }
+std::vector<std::uint32_t> MemoryClient::matching(const std::string& topic) const {
   std::vector<std::uint32_t> found;
   for (std::uint32_t i = 0; i < subscriptions_.size(); ++i) {
     if (topic_matches_validated(subscriptions_[i].filter, topic)) found.push_back(i);
   }
+  return found;
+}
+
+const std::vector<std::uint32_t>& MemoryClient::cached_matching(const std::string& topic,
+                                                                const void* route) {
   if (route == nullptr) {
-    unrouted_matches_ = std::move(found);
+    unrouted_matches_ = matching(topic);
     return unrouted_matches_;
   }
+  for (const Matches& m : matches_) {
+    if (m.route == route) return m.subscriptions;
+  }
   if (matches_.size() >= kMaxMatches) matches_.clear();
-  matches_.push_back(Matches{route, std::move(found)});
+  matches_.push_back(Matches{route, matching(topic)});
   return matches_.back().subscriptions;
 }
 
@@ -576,20 +576,13 @@ bool MemoryClient::dispatch(const std::string& topic, const void* route, const E
                             bool redelivered, std::string& error, bool& transient) {
   const Delivery delivery{topic, envelope, redelivered};
   bool all_returned = true;
-  // Handlers may subscribe and unsubscribe: subscriptions_ keeps its entries and its order
-  // until the outermost dispatch returns, so the indices hold until then. They are copied out
-  // of the cache (a nested dispatch may change it), on the stack when there are few.
-  const std::vector<std::uint32_t>& cached = matching(topic, route);
-  std::array<std::uint32_t, 8> few;
-  std::vector<std::uint32_t> many;
-  std::span<const std::uint32_t> matches;
-  if (cached.size() <= few.size()) {
-    std::copy(cached.begin(), cached.end(), few.begin());
-    matches = std::span<const std::uint32_t>(few.data(), cached.size());
-  } else {
-    many = cached;
-    matches = many;
-  }
+  // Handlers may subscribe and unsubscribe: subscriptions_ keeps its entries and its order,
+  // and the cache stays as it is, until the outermost dispatch returns, so the indices and
+  // the reference hold until then.
+  std::vector<std::uint32_t> nested;  // a dispatch from inside a handler
+  if (dispatch_depth_ > 0) nested = matching(topic);
+  const std::vector<std::uint32_t>& matches =
+      dispatch_depth_ > 0 ? nested : cached_matching(topic, route);
   ++dispatch_depth_;
   for (const std::uint32_t i : matches) {
     if (!subscriptions_[i].active) continue;

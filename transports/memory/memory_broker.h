@@ -205,6 +205,8 @@ class MemoryBroker {
       return *this;
     }
     ~MessageRef() { release(); }
+    const Message* operator->() const { return message_; }
+    const Message& operator*() const { return *message_; }
 
    private:
     void release() noexcept {
@@ -212,12 +214,6 @@ class MemoryBroker {
     }
     // Keeps an unused message in its spare list.
     static void recycle(Message* message) noexcept;
-
-   public:
-    const Message* operator->() const { return message_; }
-    const Message& operator*() const { return *message_; }
-
-   private:
     Message* message_ = nullptr;
   };
   // A packet on the wire. Timers capture only (broker, slot) so the Clock stores them without
@@ -348,9 +344,11 @@ class MemoryClient final : public Bus {
   // the topic for the cache of which subscriptions match it.
   bool dispatch(const std::string& topic, const void* route, const Envelope& envelope,
                 bool redelivered, std::string& error, bool& transient);
-  // The subscriptions (indices into subscriptions_) whose filters match `topic`, remembered
-  // per route until subscriptions_ changes.
-  const std::vector<std::uint32_t>& matching(const std::string& topic, const void* route);
+  // The subscriptions (indices into subscriptions_) whose filters match `topic`.
+  std::vector<std::uint32_t> matching(const std::string& topic) const;
+  // The same, remembered per route until subscriptions_ changes. Only outside handlers: a
+  // dispatch from inside one (dispatch_depth_ > 0) leaves the cache to the outer dispatch.
+  const std::vector<std::uint32_t>& cached_matching(const std::string& topic, const void* route);
   // Hands a message whose handlers kept failing to the malformed handler (the service
   // dead-letters it); true when that returned, so the message may be acknowledged.
   bool give_up(const std::string& topic, const Envelope& envelope, const std::string& reason);
