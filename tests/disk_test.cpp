@@ -7,8 +7,10 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "services/sqlite.h"
+#include "tests/test_support.h"
 
 namespace eventmart::testing {
 namespace {
@@ -62,6 +64,35 @@ TEST(Disk, ACrashWithoutPowerLossKeepsEverythingWrittenEvenUnsynced) {
   }  // the process ends; the page cache (the disk's written image) stays
   Database reopened(disk.path_of("svc"), Durability::kNormal, kSimVfsName);
   EXPECT_EQ(rows_in(reopened), 20);
+}
+
+// What a database's file tells SQLite about the medium under it: the sector size and the
+// device characteristics (SQLITE_IOCAP_*).
+std::pair<int, int> medium_of(Database& db) {
+  sqlite3_file* file = nullptr;
+  EXPECT_EQ(sqlite3_file_control(db.handle(), "main", SQLITE_FCNTL_FILE_POINTER, &file), SQLITE_OK);
+  if (file == nullptr || file->pMethods == nullptr) return {-1, -1};
+  return {file->pMethods->xSectorSize(file), file->pMethods->xDeviceCharacteristics(file)};
+}
+
+// SQLite shapes its WAL by what the VFS promises: without "powersafe overwrite" it pads every
+// synced commit to a sector boundary with copies of the last frame. The simulated disk keeps
+// that promise (a power loss reverts unsynced writes only; the bytes around them stay as
+// synced, see DiskFile.APowerLossBringsBackExactlyWhatWasSynced), and production's disk
+// makes it, so the simulator must write the WAL production writes.
+TEST(Disk, PromisesSqliteWhatTheRealFileSystemPromises) {
+  TempDir dir;
+  Database real(dir.path() + "/real.db", Durability::kFull);
+  real.exec("CREATE TABLE t(x INTEGER)");
+  Disk disk;
+  Database simulated(disk.path_of("svc"), Durability::kFull, kSimVfsName);
+  simulated.exec("CREATE TABLE t(x INTEGER)");
+  const auto [real_sector, real_caps] = medium_of(real);
+  const auto [sim_sector, sim_caps] = medium_of(simulated);
+  EXPECT_EQ(sim_sector, real_sector);
+  EXPECT_EQ(sim_caps & SQLITE_IOCAP_POWERSAFE_OVERWRITE,
+            real_caps & SQLITE_IOCAP_POWERSAFE_OVERWRITE);
+  EXPECT_NE(sim_caps & SQLITE_IOCAP_POWERSAFE_OVERWRITE, 0) << "the model keeps the promise";
 }
 
 TEST(Disk, AFileNameOutsideEveryDiskCannotBeOpened) {
