@@ -75,7 +75,7 @@ bool Scheduler::cancel(TimerId id) {
 void Scheduler::Ring::grow() {
   // Full: unroll into a ring twice the size, oldest first.
   const std::size_t capacity = capacity_ == 0 ? 64 : capacity_ * 2;
-  std::vector<Timer> grown(capacity);
+  auto grown = std::make_unique<Timer[]>(capacity);
   for (std::size_t i = 0; i < size_; ++i) grown[i] = slots_[(head_ + i) & (capacity_ - 1)];
   slots_ = std::move(grown);
   capacity_ = capacity;

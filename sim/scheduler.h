@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "core/clock.h"
@@ -87,8 +88,8 @@ class Scheduler final : public Clock {
 
    private:
     void grow();
-    std::vector<Timer> slots_;
-    std::size_t capacity_ = 0;  // slots_.size(), a power of two (or zero), kept without a division
+    std::unique_ptr<Timer[]> slots_;
+    std::size_t capacity_ = 0;  // of slots_: a power of two (or zero)
     std::size_t head_ = 0;
     std::size_t size_ = 0;
   };

@@ -260,6 +260,25 @@ TEST_F(MemoryTransport, ManyDistinctTopicsAreAllRouted) {
   EXPECT_EQ(broker.pending_deliveries(), 0u);
 }
 
+// Past the topics that get a route, each topic is matched against the client's filters on its
+// own: one topic's handlers are not remembered for another.
+TEST_F(MemoryTransport, ATopicPastTheRoutedOnesReachesTheHandlersItsOwnFiltersMatch) {
+  auto pub = broker.connect("pub");
+  auto sub = broker.connect("sub");
+  int everything = 0;
+  int only_x = 0;
+  sub->subscribe("t/#", [&](const Delivery&) { ++everything; });
+  sub->subscribe("t/+/x", [&](const Delivery&) { ++only_x; });
+  for (int i = 0; i < 2000; ++i) {  // more topics than get a route
+    pub->publish("t/" + std::to_string(i), envelope(std::to_string(i)), Qos::kAtLeastOnce, {});
+  }
+  pub->publish("t/last/x", envelope("x"), Qos::kAtLeastOnce, {});
+  pub->publish("t/after", envelope("after"), Qos::kAtLeastOnce, {});
+  clock.run_until_idle();
+  EXPECT_EQ(everything, 2002);
+  EXPECT_EQ(only_x, 1);
+}
+
 TEST_F(MemoryTransport, APersistentSessionKeepsQos1MessagesUntilTheClientReturns) {
   auto pub = broker.connect("pub");
   auto sub = broker.connect("sub");
@@ -286,7 +305,6 @@ TEST_F(MemoryTransport, AClientIdIsConnectedAtMostOnceAtATime) {
   EXPECT_NO_THROW(broker.connect("svc"));
 }
 
-// A network that loses the first `lose` packets of one kind, or duplicates every delivery.
 // The client remembers which of its subscriptions match a topic; every change to its
 // subscriptions counts from the next delivery on: a second handler on the same filter, one
 // dropped, one added on a narrower filter, one dropped by another handler while dispatching.
@@ -318,6 +336,7 @@ TEST_F(MemoryTransport, EachDeliveryReachesTheHandlersSubscribedWhenItArrives) {
   EXPECT_EQ(broker.pending_deliveries(), 0u);
 }
 
+// A network that loses the first `lose` packets of one kind, or duplicates every delivery.
 class ScriptedNetwork final : public NetworkModel {
  public:
   PacketFate fate(const Packet& p) override {

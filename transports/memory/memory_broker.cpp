@@ -560,10 +560,6 @@ std::vector<std::uint32_t> MemoryClient::matching(const std::string& topic) cons
 
 const std::vector<std::uint32_t>& MemoryClient::cached_matching(const std::string& topic,
                                                                 const void* route) {
-  if (route == nullptr) {
-    unrouted_matches_ = matching(topic);
-    return unrouted_matches_;
-  }
   for (const Matches& m : matches_) {
     if (m.route == route) return m.subscriptions;
   }
@@ -579,10 +575,10 @@ bool MemoryClient::dispatch(const std::string& topic, const void* route, const E
   // Handlers may subscribe and unsubscribe: subscriptions_ keeps its entries and its order,
   // and the cache stays as it is, until the outermost dispatch returns, so the indices and
   // the reference hold until then.
-  std::vector<std::uint32_t> nested;  // a dispatch from inside a handler
-  if (dispatch_depth_ > 0) nested = matching(topic);
-  const std::vector<std::uint32_t>& matches =
-      dispatch_depth_ > 0 ? nested : cached_matching(topic, route);
+  const bool cached = dispatch_depth_ == 0 && route != nullptr;
+  std::vector<std::uint32_t> uncached;  // inside a handler, or a topic without a route
+  if (!cached) uncached = matching(topic);
+  const std::vector<std::uint32_t>& matches = cached ? cached_matching(topic, route) : uncached;
   ++dispatch_depth_;
   for (const std::uint32_t i : matches) {
     if (!subscriptions_[i].active) continue;

@@ -346,8 +346,9 @@ class MemoryClient final : public Bus {
                 bool redelivered, std::string& error, bool& transient);
   // The subscriptions (indices into subscriptions_) whose filters match `topic`.
   std::vector<std::uint32_t> matching(const std::string& topic) const;
-  // The same, remembered per route until subscriptions_ changes. Only outside handlers: a
-  // dispatch from inside one (dispatch_depth_ > 0) leaves the cache to the outer dispatch.
+  // The same, remembered per route (not null) until subscriptions_ changes. Only outside
+  // handlers: a dispatch from inside one (dispatch_depth_ > 0) leaves the cache to the outer
+  // dispatch.
   const std::vector<std::uint32_t>& cached_matching(const std::string& topic, const void* route);
   // Hands a message whose handlers kept failing to the malformed handler (the service
   // dead-letters it); true when that returned, so the message may be acknowledged.
@@ -365,7 +366,6 @@ class MemoryClient final : public Bus {
   };
   static constexpr std::size_t kMaxMatches = 32;  // topics remembered at once
   std::vector<Matches> matches_;                  // emptied whenever subscriptions_ changes
-  std::vector<std::uint32_t> unrouted_matches_;   // for a topic without a route
   SubscriptionId next_subscription_ = 1;
   int dispatch_depth_ = 0;
   MalformedHandler on_malformed_;
