@@ -1,6 +1,8 @@
 #include "testkit/broker_probe.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -76,11 +78,16 @@ std::size_t Probe::count_saying(const std::string& topic, const std::string& byt
 }
 
 const char* ServeProcess::binary() {
-  return EVENTMART_BINARY;
+  // EVENTMART_TEST_BINARY: another build's binary (an older release, in the upgrade test).
+  const char* other = std::getenv("EVENTMART_TEST_BINARY");
+  return other != nullptr && *other != '\0' ? other : EVENTMART_BINARY;
 }
 
 ServeProcess::ServeProcess(std::vector<std::string> args, std::string log_file, bool with_stdin)
-    : args_(std::move(args)), log_file_(std::move(log_file)), with_stdin_(with_stdin) {
+    : ServeProcess(std::move(args), std::move(log_file), Options{with_stdin, 0, "serve"}) {}
+
+ServeProcess::ServeProcess(std::vector<std::string> args, std::string log_file, Options options)
+    : args_(std::move(args)), log_file_(std::move(log_file)), options_(std::move(options)) {
   start();
 }
 
@@ -91,27 +98,35 @@ ServeProcess::~ServeProcess() {
 
 void ServeProcess::start() {
   int pipe_fds[2] = {-1, -1};
-  if (with_stdin_ && ::pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
+  if (options_.with_stdin && ::pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
+  std::vector<char*> argv;  // made before fork: the child may only exec
+  argv.push_back(const_cast<char*>(binary()));
+  argv.push_back(options_.command.data());
+  for (std::string& a : args_) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const rlimit files{static_cast<rlim_t>(options_.max_open_files),
+                     static_cast<rlim_t>(options_.max_open_files)};
   pid_ = ::fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
-    std::freopen(log_file_.c_str(), "a", stdout);
-    std::freopen(log_file_.c_str(), "a", stderr);
-    if (with_stdin_) {
+    if (options_.max_open_files > 0 && ::setrlimit(RLIMIT_NOFILE, &files) != 0) ::_exit(126);
+    // Only async-signal-safe calls between fork and exec (the parent has Paho's threads).
+    const int log = ::open(log_file_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (log < 0) ::_exit(126);
+    ::dup2(log, STDOUT_FILENO);
+    ::dup2(log, STDERR_FILENO);
+    if (options_.with_stdin) {
       ::dup2(pipe_fds[0], STDIN_FILENO);
       ::close(pipe_fds[0]);
       ::close(pipe_fds[1]);
     } else {
-      std::freopen("/dev/null", "r", stdin);
+      const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (null >= 0) ::dup2(null, STDIN_FILENO);
     }
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(binary()));
-    argv.push_back(const_cast<char*>("serve"));
-    for (std::string& a : args_) argv.push_back(a.data());
-    argv.push_back(nullptr);
     ::execv(binary(), argv.data());
     ::_exit(127);
   }
-  if (with_stdin_) {
+  if (options_.with_stdin) {
     ::close(pipe_fds[0]);
     if (stdin_fd_ >= 0) ::close(stdin_fd_);
     stdin_fd_ = pipe_fds[1];
@@ -126,12 +141,14 @@ void ServeProcess::write_line(const std::string& line) {
 }
 
 void ServeProcess::kill_now() {
+  if (pid_ <= 0) return;  // kill(0) or kill(-1) would signal the group, or everyone
   ::kill(pid_, SIGKILL);
   ::waitpid(pid_, nullptr, 0);
   pid_ = 0;
 }
 
 int ServeProcess::terminate() {
+  if (pid_ <= 0) return -1;
   ::kill(pid_, SIGTERM);
   int status = 0;
   ::waitpid(pid_, &status, 0);

@@ -71,8 +71,14 @@ class Probe {
 // `eventmart serve` (the binary this build made) in a child process, its output in a log file.
 class ServeProcess {
  public:
+  struct Options {
+    bool with_stdin = false;        // write_line() feeds the process's stdin (scanner lines)
+    int max_open_files = 0;         // > 0: the process's RLIMIT_NOFILE
+    std::string command = "serve";  // or "display"
+  };
   // With `with_stdin`, write_line() feeds the process's stdin (scanner lines).
   ServeProcess(std::vector<std::string> args, std::string log_file, bool with_stdin = false);
+  ServeProcess(std::vector<std::string> args, std::string log_file, Options options);
   ~ServeProcess();
   ServeProcess(const ServeProcess&) = delete;
   ServeProcess& operator=(const ServeProcess&) = delete;
@@ -82,14 +88,16 @@ class ServeProcess {
   void kill_now();
   // SIGTERM; the exit status.
   int terminate();
+  // The child's pid while it runs (0 before start and after it was reaped).
+  pid_t pid() const { return pid_; }
 
-  // The `eventmart` binary of this build.
+  // The `eventmart` binary of this build, or $EVENTMART_TEST_BINARY when set.
   static const char* binary();
 
  private:
   std::vector<std::string> args_;
   std::string log_file_;
-  bool with_stdin_ = false;
+  Options options_;
   int stdin_fd_ = -1;
   pid_t pid_ = 0;
 };

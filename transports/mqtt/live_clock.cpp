@@ -1,8 +1,10 @@
 #include "transports/mqtt/live_clock.h"
 
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <cstdio>
 #include <iostream>
 
 namespace eventmart::mqtt {
@@ -22,7 +24,38 @@ void run_reporting(const char* what, const std::function<void()>& fn) {
 }  // namespace
 
 TimerThread::TimerThread() : work_(boost::asio::make_work_guard(io_)) {
-  thread_ = std::thread([this] { io_.run(); });
+  // Made now, while descriptors are there: the reactor (a timer needs it; its first use would
+  // otherwise open epoll, eventfd and timerfd descriptors) and the resolver's service (the
+  // broker diagnosis resolves host names).
+  heartbeat_ = std::make_unique<boost::asio::steady_timer>(io_);
+  boost::asio::ip::tcp::resolver warm_resolver(io_);
+  last_beat_us_ = wall_clock_us();
+  beat();
+  thread_ = std::thread([this] { run(); });
+}
+
+void TimerThread::run() {
+  for (;;) {
+    try {
+      io_.run();
+      return;  // stopped
+    } catch (const std::exception& e) {
+      ++escaped_;
+      std::fprintf(stderr, "eventmart: the timer thread caught '%s' from a handler; going on\n",
+                   e.what());
+    } catch (...) {
+      ++escaped_;
+      std::fprintf(stderr, "eventmart: the timer thread caught an exception; going on\n");
+    }
+  }
+}
+
+void TimerThread::beat() {
+  last_beat_us_ = wall_clock_us();
+  heartbeat_->expires_after(std::chrono::seconds(1));
+  heartbeat_->async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) beat();
+  });
 }
 
 TimerThread::~TimerThread() {

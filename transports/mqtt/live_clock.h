@@ -7,6 +7,7 @@
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -26,8 +27,16 @@ std::int64_t wall_clock_us();
 using Strand = std::recursive_mutex;
 
 // One thread that runs every timer of the process.
+//
+// It must keep running whatever happens, or the process stays alive with nothing left to
+// reconnect it (found with the process out of file descriptors: the first timer armed after
+// the broker went away made Asio open its epoll descriptors then, that threw out of run(), and
+// std::terminate ended the process). So everything the thread needs is made when it starts
+// (the reactor with its epoll, eventfd and timerfd descriptors, the resolver), and an
+// exception that escapes a handler is reported and the thread runs on.
 class TimerThread {
  public:
+  // Throws std::system_error when the thread or its descriptors cannot be made.
   TimerThread();
   ~TimerThread();  // stops the thread; timers not yet due never run
   TimerThread(const TimerThread&) = delete;
@@ -36,9 +45,20 @@ class TimerThread {
   boost::asio::io_context& io() { return io_; }
   void stop();
 
+  // Exceptions that escaped a handler (reported on stderr; the thread went on).
+  std::uint64_t escaped() const { return escaped_.load(); }
+  // When the thread last ran a handler or woke for its heartbeat (wall_clock_us(); at most a
+  // second old while the thread is running): a watchdog's sign that it is not stuck.
+  std::int64_t last_beat_us() const { return last_beat_us_.load(); }
+
  private:
+  void run();
+  void beat();
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::unique_ptr<boost::asio::steady_timer> heartbeat_;
+  std::atomic<std::uint64_t> escaped_{0};
+  std::atomic<std::int64_t> last_beat_us_{0};
   std::thread thread_;
 };
 

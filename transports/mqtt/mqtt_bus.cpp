@@ -6,8 +6,11 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -23,6 +26,8 @@ namespace {
 constexpr std::int64_t kShortLivedUs = 10'000'000;  // a connection lost sooner was not healthy
 constexpr int kTakeoverSuspicion = 3;               // short-lived connections in a row
 constexpr int kProbeTimeoutS = 3;
+// How often the reconnect supervisor looks (MqttBus::watch_connection).
+constexpr std::int64_t kWatchUs = 5'000'000;
 // Refused publishes of one topic (and reason) are logged at most once this often.
 constexpr std::int64_t kRefusalLogUs = 10'000'000;
 // The generation of a drain's connection: never that of the bus's own.
@@ -453,12 +458,45 @@ void MqttBus::start() {
   started_ = true;
   stopping_ = false;
   connect_now();
+  watch_timer_ = clock_.call_after(kWatchUs, [this] { watch_connection(); });
 }
 
 void MqttBus::connect_now() {
   const std::uint64_t generation = ++generation_;
+  // The attempt reports back within the connect timeout; a failure is diagnosed within the
+  // probe's. Past that (and a margin), the supervisor starts it again.
+  attempt_due_at(clock_.now_us() +
+                 std::int64_t{options_.connect_timeout_s + kProbeTimeoutS + 5} * 1'000'000);
   // Creating and connecting a Paho client takes Paho's lock: not under the strand.
   run_paho([this, generation, uri = broker()] { open_connection(generation, uri); });
+}
+
+void MqttBus::attempt_due_at(std::int64_t at_us) {
+  attempt_due_us_ = at_us;
+}
+
+bool MqttBus::keeps_going(std::int64_t now_us) const {
+  if (is_connected_ || stopping_) return true;
+  const std::int64_t due = attempt_due_us_.load();
+  // Overdue by more than two looks of the supervisor: nothing is trying any more.
+  return due != 0 && now_us <= due + 2 * kWatchUs;
+}
+
+void MqttBus::watch_connection() {
+  watch_timer_ = 0;
+  if (stopping_) return;
+  const std::int64_t now = clock_.now_us();
+  if (!is_connected_ && reconnect_timer_ == 0 && now > attempt_due_us_.load()) {
+    // Nothing reported back and nothing is scheduled: a failure on the way to a connection
+    // left no reconnect behind. Never the normal course of things, so said loudly.
+    ++stats_.connect_failures;
+    logger_.log(LogLevel::kError, source_,
+                "the connection attempt to " + broker() +
+                    " never reported back and no reconnect was scheduled; trying again now");
+    retire_connection();
+    connect_now();
+  }
+  watch_timer_ = clock_.call_after(kWatchUs, [this] { watch_connection(); });
 }
 
 bool MqttBus::fail_over(const std::string& why) {
@@ -481,7 +519,7 @@ void MqttBus::open_connection(std::uint64_t generation, const std::string& uri) 
         uri, options_.client_id,
         ::mqtt::create_options(paho_version(options_.version), options_.max_in_flight + 64),
         nullptr);
-  } catch (const ::mqtt::exception& e) {
+  } catch (const std::exception& e) {  // a malformed URI, or no memory or descriptors left
     post_alive([this, generation, why = std::string(e.what())] {
       if (generation != generation_) return;
       report_failure(ConnectProblem::kRefused, why);
@@ -545,6 +583,8 @@ void MqttBus::open_connection(std::uint64_t generation, const std::string& uri) 
     client.connect(builder.finalize(), nullptr, connection->connect);
   } catch (const ::mqtt::exception& e) {
     post_alive([this, generation, rc = e.get_return_code()] { on_connect_failed(generation, rc); });
+  } catch (const std::exception& e) {
+    post_alive([this, generation] { on_connect_failed(generation, MQTTASYNC_FAILURE); });
   }
 }
 
@@ -552,6 +592,7 @@ void MqttBus::on_connected(std::uint64_t generation) {
   std::lock_guard lock(strand_);
   if (generation != generation_ || stopping_) return;
   is_connected_ = true;
+  attempt_due_at(0);
   connected_at_us_ = clock_.now_us();
   problem_ = ConnectProblem::kNone;
   problem_text_.clear();
@@ -564,6 +605,7 @@ void MqttBus::on_connected(std::uint64_t generation) {
   // nothing: subscribe on every connect.
   granted_.clear();
   refused_.clear();
+  refused_now_ = 0;
   ready_ = false;
   for (const auto& [filter, users] : broker_filters_) subscribe_at_broker(filter);
   check_ready();
@@ -601,10 +643,26 @@ void MqttBus::on_connect_failed(std::uint64_t generation, int return_code) {
     return schedule_reconnect(problem_text_, true);
   }
   // Paho says only "failure": find out what it was before telling anyone.
-  diagnose(return_code);
+  try {
+    diagnose(return_code);
+  } catch (const std::exception& e) {
+    // No probe (no thread or descriptor for it): retry undiagnosed rather than not at all.
+    report_failure(ConnectProblem::kUnreachable, "no connection");
+    schedule_reconnect(std::string("no connection (and no diagnosis: ") + e.what() + ")", true);
+  }
 }
 
 void MqttBus::diagnose(int return_code) {
+  // No descriptor for a socket: nothing about the broker to learn, and the probe needs one too.
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+    const std::string why = std::string("this process is out of file descriptors (") +
+                            std::strerror(errno) +
+                            "): held by too many HTTP clients, or a leak? (see LimitNOFILE)";
+    report_failure(ConnectProblem::kUnreachable, why);
+    return schedule_reconnect(why, true);
+  }
+  if (fd >= 0) ::close(fd);
   std::string tls;
   {
     std::lock_guard lock(tls_mutex_);
@@ -639,6 +697,7 @@ void MqttBus::schedule_reconnect(const std::string& why, bool log_as_error) {
                   std::to_string(reconnect_delay_s_) + " s" +
                   (brokers_.size() > 1 ? " from " + brokers_.front() : std::string()));
   broker_index_ = 0;  // the next round starts at the first broker of the list
+  attempt_due_at(clock_.now_us() + std::int64_t{reconnect_delay_s_} * 1'000'000);
   if (reconnect_timer_ != 0) clock_.cancel(reconnect_timer_);
   reconnect_timer_ = clock_.call_after(std::int64_t{reconnect_delay_s_} * 1'000'000, [this] {
     reconnect_timer_ = 0;
@@ -719,6 +778,7 @@ void MqttBus::on_subscribed(std::uint64_t generation, const std::string& filter,
   }
   ++stats_.subscriptions_acknowledged;
   refused_.erase(filter);
+  refused_now_ = refused_.size();
   granted_.insert(filter);
   check_ready();
 }
@@ -735,6 +795,7 @@ void MqttBus::mark_refused(const std::string& filter) {
   ++stats_.subscriptions_refused;
   granted_.erase(filter);
   refused_.insert(filter);
+  refused_now_ = refused_.size();
   ready_ = false;
 }
 
@@ -781,11 +842,6 @@ void MqttBus::announce_ready() {
   }
 }
 
-bool MqttBus::ready() const {
-  std::lock_guard lock(strand_);
-  return ready_;
-}
-
 void MqttBus::stop(std::chrono::milliseconds timeout) {
   std::shared_ptr<Connection> connection;
   std::shared_ptr<Connection> drain;
@@ -795,6 +851,8 @@ void MqttBus::stop(std::chrono::milliseconds timeout) {
     stopping_ = true;
     if (reconnect_timer_ != 0) clock_.cancel(reconnect_timer_);
     reconnect_timer_ = 0;
+    if (watch_timer_ != 0) clock_.cancel(watch_timer_);
+    watch_timer_ = 0;
     // Held confirmations are not reported: no callback runs after stop (the rows stay in the
     // outbox and go out again, as duplicates, after the next start).
     if (release_timer_ != 0) clock_.cancel(release_timer_);
@@ -888,6 +946,7 @@ void MqttBus::unsubscribe(SubscriptionId id) {
     broker_filters_.erase(filter);
     granted_.erase(filter);
     refused_.erase(filter);
+    refused_now_ = refused_.size();
     check_ready();
     if (is_connected_ && connection_) {
       run_paho([connection = connection_, filter] {
@@ -1247,7 +1306,14 @@ void MqttBus::run_paho(std::function<void()> op) {
       ops->flush_posted = false;
       if (ops->closed) return;
     }
-    for (auto& op : batch) op();
+    for (auto& op : batch) {
+      // One call that throws must not take the calls queued after it along.
+      try {
+        op();
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "eventmart: a call into the MQTT client failed: %s\n", e.what());
+      }
+    }
   });
 }
 
@@ -1346,15 +1412,10 @@ std::string MqttBus::broker_in_use() const {
   return broker();
 }
 
-bool MqttBus::connected() const {
-  std::lock_guard lock(strand_);
-  return is_connected_;
-}
-
 MqttStats MqttBus::stats() const {
   std::lock_guard lock(strand_);
   MqttStats s = stats_;
-  s.subscriptions_refused_now = refused_.size();
+  s.subscriptions_refused_now = refused_now_;
   s.in_flight = pending_.size();
   s.backlog = backlog_.size();
   return s;

@@ -223,12 +223,19 @@ class MqttBus final : public Bus {
   void unsubscribe(SubscriptionId id) override;
   void set_malformed_handler(MalformedHandler handler) override;
 
-  bool connected() const;
-  // The broker URI of the current connection (or of the next attempt).
-  std::string broker_in_use() const;
+  // These three never wait for the strand (a probe must answer while a handler holds it).
+  bool connected() const { return is_connected_; }
   // Connected, and every subscription granted since: what this client subscribes to reaches
   // it. The status topic says "online" from then on.
-  bool ready() const;
+  bool ready() const { return ready_; }
+  // Subscriptions the broker refused (or granted at QoS 0) on the current connection.
+  std::size_t refused_now() const { return refused_now_; }
+  // Connected, or trying to be: a connection attempt is under way or one is scheduled, and
+  // not overdue. False only when reconnecting stopped (the timer thread is stuck or gone):
+  // what a watchdog looks at. `now_us` from wall_clock_us().
+  bool keeps_going(std::int64_t now_us) const;
+  // The broker URI of the current connection (or of the next attempt).
+  std::string broker_in_use() const;
   MqttStats stats() const;
   // Why the latest connection attempt failed, and what to do about it ("" and kNone after a
   // success). A diagnosis may follow the failure by a few seconds.
@@ -273,6 +280,11 @@ class MqttBus final : public Bus {
   void on_connection_lost(std::uint64_t generation, const std::string& cause);
   void retire_connection();  // the current one: its publishes fail, its client is destroyed
   void schedule_reconnect(const std::string& why, bool log_as_error);
+  // Every kWatchUs while started: a connection attempt that never reported back, or a lost
+  // connection with no reconnect scheduled (a failure on the way that left none), is started
+  // again. The last line of defence of "a service never stops reconnecting".
+  void watch_connection();
+  void attempt_due_at(std::int64_t at_us);  // the next attempt starts or reports by then
   void report_failure(ConnectProblem problem, const std::string& why);
   void diagnose(int return_code);
   // `granted`: the SUBACK's reason code (MQTT 5) or granted QoS (3.1.1) for `filter`.
@@ -361,12 +373,18 @@ class MqttBus final : public Bus {
   MqttStats stats_;
   bool started_ = false;
   std::atomic<bool> stopping_{false};  // also read by a handler retry waiting on Paho's thread
-  bool is_connected_ = false;
-  bool ready_ = false;
-  std::set<std::string> granted_;  // broker filters granted on this connection
-  std::set<std::string> refused_;  // ... refused (or granted at QoS 0 only)
+  // Written under the strand; atomic so that connected(), ready() and refused_now() need none.
+  std::atomic<bool> is_connected_{false};
+  std::atomic<bool> ready_{false};
+  std::atomic<std::size_t> refused_now_{0};  // refused_.size()
+  std::set<std::string> granted_;            // broker filters granted on this connection
+  std::set<std::string> refused_;            // ... refused (or granted at QoS 0 only)
   int reconnect_delay_s_ = 0;
   TimerId reconnect_timer_ = 0;
+  TimerId watch_timer_ = 0;
+  // By when the attempt under way (or scheduled) reports back, wall clock; 0 when connected.
+  // Read by keeps_going() without the strand.
+  std::atomic<std::int64_t> attempt_due_us_{0};
   std::int64_t connected_at_us_ = 0;
   int short_connections_ = 0;  // lost within seconds of opening, in a row
   ConnectProblem problem_ = ConnectProblem::kNone;
