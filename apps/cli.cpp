@@ -1,6 +1,7 @@
 #include "apps/cli.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -195,31 +196,100 @@ InputLimits LimitArgs::to_limits() const {
 
 namespace {
 
-// EVENTMART_DATA_DIR -> "data-dir" when that is an option of `desc`, else ignored.
-std::function<std::string(std::string)> env_mapper(const po::options_description& desc) {
-  return [&desc](std::string name) -> std::string {
-    static constexpr std::string_view kPrefix = "EVENTMART_";
-    if (name.rfind(kPrefix, 0) != 0) return "";
-    std::string option;
-    for (char c : name.substr(kPrefix.size())) {
-      option += c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+// EVENTMART_DATA_DIR -> "data-dir" when that is an option of `desc` (or "config"), else "".
+std::string option_of_variable(const po::options_description& desc, std::string_view name) {
+  static constexpr std::string_view kPrefix = "EVENTMART_";
+  if (name.substr(0, kPrefix.size()) != kPrefix) return "";
+  std::string option;
+  for (char c : name.substr(kPrefix.size())) {
+    option += c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (option == "config") return option;
+  if (option == "help") return "";  // a variable never asks for help instead of running
+  return desc.find_nothrow(option, false) != nullptr ? option : "";
+}
+
+// The EVENTMART_* variables that name options of `desc`, with a value: as parsed options.
+po::parsed_options environment_options(const po::options_description& desc,
+                                       OptionSources* sources) {
+  po::parsed_options parsed(&desc);
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    const std::string_view text(*entry);
+    const auto equals = text.find('=');
+    if (equals == std::string_view::npos || equals + 1 == text.size()) continue;  // empty
+    const std::string option = option_of_variable(desc, text.substr(0, equals));
+    if (option.empty()) continue;
+    const std::string value(text.substr(equals + 1));
+    const po::option_description* d = desc.find_nothrow(option, false);
+    if (d != nullptr && d->semantic()->max_tokens() == 0) {
+      // A switch (--all, --no-stdin): EVENTMART_NO_STDIN=1 sets it, =0 does not.
+      if (value == "0" || value == "false" || value == "no") continue;
+      if (value != "1" && value != "true" && value != "yes") {
+        throw UsageError{std::string(text.substr(0, equals)) + " must be 1 or 0 (got '" +
+                         excerpt(value, 40) + "')"};
+      }
+      parsed.options.push_back(po::option(option, {}));
+    } else {
+      parsed.options.push_back(po::option(option, {value}));
     }
-    if (option == "config") return option;
-    return desc.find_nothrow(option, false) != nullptr ? option : "";
+    if (sources != nullptr) {
+      (*sources)[option] = "environment (" + std::string(text.substr(0, equals)) + ")";
+    }
+  }
+  return parsed;
+}
+
+// Drops from `parsed` what a higher source decided already: a choice of `rules.one_choice` it
+// made. (An option it set is skipped by po::store itself.)
+void drop_decided(po::parsed_options& parsed, const po::variables_map& vm,
+                  const ParseRules& rules) {
+  const auto decided = [&](const std::string& option) {
+    for (const auto& group : rules.one_choice) {
+      if (std::find(group.begin(), group.end(), option) == group.end()) continue;
+      for (const std::string& member : group) {
+        if (vm.count(member) != 0 && !vm[member].defaulted()) return true;
+      }
+    }
+    return false;
   };
+  std::erase_if(parsed.options, [&](const po::option& o) { return decided(o.string_key); });
+}
+
+// Notes `source` for each option of `parsed` that no higher source set.
+void note_sources(const po::parsed_options& parsed, const po::variables_map& vm,
+                  const std::string& source, OptionSources* sources) {
+  if (sources == nullptr) return;
+  for (const po::option& o : parsed.options) {
+    if (vm.count(o.string_key) == 0 || vm[o.string_key].defaulted()) {
+      sources->emplace(o.string_key, source);
+    }
+  }
 }
 
 }  // namespace
 
 po::variables_map parse_all(const std::vector<std::string>& args, po::options_description& desc,
-                            const po::positional_options_description* positional) {
+                            const ParseRules& rules) {
   po::variables_map vm;
   const int style = po::command_line_style::unix_style ^ po::command_line_style::allow_short;
   auto parser = po::command_line_parser(args).options(desc).style(style);
   po::positional_options_description none;
-  parser.positional(positional != nullptr ? *positional : none);
-  po::store(parser.run(), vm);  // a word beyond the positional ones is an error
-  po::store(po::parse_environment(desc, env_mapper(desc)), vm);
+  parser.positional(rules.positional != nullptr ? *rules.positional : none);
+  const po::parsed_options command_line = parser.run();  // a word beyond the positional ones
+  note_sources(command_line, vm, "command line", rules.sources);
+  po::store(command_line, vm);
+
+  OptionSources from_environment;
+  po::parsed_options environment = environment_options(desc, &from_environment);
+  drop_decided(environment, vm, rules);
+  if (rules.sources != nullptr) {
+    for (const po::option& o : environment.options) {
+      if (vm.count(o.string_key) == 0)
+        rules.sources->emplace(o.string_key, from_environment[o.string_key]);
+    }
+  }
+  po::store(environment, vm);
+
   if (vm.count("config")) {
     const std::string file = vm["config"].as<std::string>();
     std::error_code ec;
@@ -228,10 +298,38 @@ po::variables_map parse_all(const std::vector<std::string>& args, po::options_de
     }
     std::ifstream in(file);
     if (!in) throw UsageError{"--config: cannot read '" + file + "'"};
-    po::store(po::parse_config_file(in, desc), vm);
+    po::parsed_options config = po::parse_config_file(in, desc);
+    drop_decided(config, vm, rules);
+    note_sources(config, vm, "file " + file, rules.sources);
+    po::store(config, vm);
   }
   po::notify(vm);
   return vm;
+}
+
+void print_config(std::ostream& out, const po::options_description& desc,
+                  const po::variables_map& vm, const OptionSources& sources) {
+  for (const auto& option : desc.options()) {
+    const std::string& name = option->long_name();
+    if (name == "help" || name == "config" || name == "print-config") continue;
+    std::string value;
+    if (vm.count(name) == 0) {
+      out << name << "  # default\n";
+      continue;
+    }
+    const boost::any& any = vm[name].value();
+    if (option->semantic()->max_tokens() == 0) {
+      value = "yes";  // a switch
+    } else if (const auto* text = boost::any_cast<std::string>(&any)) {
+      value = *text;
+    } else if (const auto* list = boost::any_cast<std::vector<std::string>>(&any)) {
+      for (const std::string& item : *list) value += (value.empty() ? "" : ", ") + item;
+    }
+    if (name.find("password") != std::string::npos) value = "(set)";
+    const auto source = sources.find(name);
+    out << name << " = " << value << "  # "
+        << (source == sources.end() ? std::string("default") : source->second) << "\n";
+  }
 }
 
 int with_usage_errors(const char* command, const std::function<int()>& fn) {

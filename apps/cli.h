@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -82,13 +83,33 @@ struct LimitArgs {
   InputLimits to_limits() const;  // throws UsageError
 };
 
+// Where each option set by parse_all() came from: "command line", "environment
+// (EVENTMART_X)" or "file F". Options left at their default are not in it.
+using OptionSources = std::map<std::string, std::string>;
+
+// How parse_all() reads the sources of one command.
+struct ParseRules {
+  // Options given by position (scan's kind), or null.
+  const boost::program_options::positional_options_description* positional = nullptr;
+  // Options that make one choice together (serve's --service and --all): the highest source
+  // that sets any of them makes it, and what a lower one says of them is not read.
+  std::vector<std::vector<std::string>> one_choice;
+  OptionSources* sources = nullptr;  // filled when not null
+};
+
 // Parses `args` against `desc`: the command line first, then EVENTMART_* variables (an
 // option --data-dir is EVENTMART_DATA_DIR), then the file named by --config: the first to set
-// an option wins. Words that are no option, a --config that is not a readable file, and
-// unknown options are usage errors. `positional` may name options given by position.
-boost::program_options::variables_map parse_all(
-    const std::vector<std::string>& args, boost::program_options::options_description& desc,
-    const boost::program_options::positional_options_description* positional = nullptr);
+// an option wins, and wins whole (a repeatable option's values all come from one source).
+// An empty variable sets nothing, and EVENTMART_HELP none is read. Words that are no option,
+// a --config that is not a readable file, and unknown options are usage errors.
+boost::program_options::variables_map parse_all(const std::vector<std::string>& args,
+                                                boost::program_options::options_description& desc,
+                                                const ParseRules& rules = {});
+
+// One line per option of `desc` (help, config and print-config aside): "name = value  # where
+// it came from" (or "# default"); a password shows as "(set)". For --print-config.
+void print_config(std::ostream& out, const boost::program_options::options_description& desc,
+                  const boost::program_options::variables_map& vm, const OptionSources& sources);
 
 // Runs `fn`; a UsageError (or Boost's own option errors) is printed for `command` and becomes
 // exit status 2. Otherwise returns what `fn` returned.

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "apps/cli.h"
+#include "apps/http_server.h"
 #include "apps/metrics.h"
 #include "core/json.h"
 #include "core/wire.h"
@@ -90,26 +91,38 @@ body:not([data-state="welcome"]) #welcome { display:none; }
 </script></body></html>
 )PAGE";
 
+// What may wait for one viewer of /events before it is dropped as too slow.
+constexpr std::size_t kMaxViewerQueue = 32;
+constexpr std::size_t kMaxViewerQueueBytes = 128 * 1024;
+// Arrival ids remembered to recognise a redelivered welcome.
+constexpr std::size_t kRememberShown = 4096;
+
 }  // namespace
 
 struct DisplayServer::Impl : std::enable_shared_from_this<DisplayServer::Impl> {
   struct Viewer {
-    explicit Viewer(tcp::socket s) : socket(std::move(s)) {}
-    tcp::socket socket;
+    Viewer(std::shared_ptr<beast::tcp_stream> s, ConnectionSlot c)
+        : stream(std::move(s)), slot(std::move(c)) {}
+    std::shared_ptr<beast::tcp_stream> stream;
+    ConnectionSlot slot;
     std::deque<std::string> queue;
+    std::size_t queued_bytes = 0;
     bool writing = false;
   };
   struct Waiter {
     std::shared_ptr<beast::tcp_stream> stream;
+    ConnectionSlot slot;
     std::shared_ptr<asio::steady_timer> timer;
     unsigned version = 11;
     bool any_state = false;  // answered by any state sent to a page, not only a welcome
   };
 
   DisplayOptions options;
+  HttpLimits limits;
   std::function<bool()> online_probe;
   asio::io_context io;
   tcp::acceptor acceptor{io};
+  std::unique_ptr<HttpAcceptor> accepting;
   asio::steady_timer poll{io};
   asio::steady_timer heartbeat{io};
   std::thread thread;
@@ -118,7 +131,11 @@ struct DisplayServer::Impl : std::enable_shared_from_this<DisplayServer::Impl> {
   std::string message, arrival_event_id;
   CustomerId customer_id = 0;
   std::chrono::steady_clock::time_point shown_at{};
-  std::set<std::string> shown;  // arrival event ids already shown (a redelivery shows nothing)
+  // Arrival event ids already shown (a redelivery shows nothing): the last kRememberShown of
+  // them, oldest first in shown_order. A redelivery comes within seconds or minutes.
+  std::set<std::string> shown;
+  std::deque<std::string> shown_order;
+  std::atomic<std::uint64_t> viewers_dropped{0};  // too slow to take what was sent to them
   std::vector<std::shared_ptr<Viewer>> viewers;
   std::vector<Waiter> waiters;
   std::atomic<std::size_t> viewer_count{0};
@@ -138,27 +155,47 @@ struct DisplayServer::Impl : std::enable_shared_from_this<DisplayServer::Impl> {
     return json::dump(d);
   }
 
+  // A viewer that does not take what is sent to it is dropped once kMaxViewerQueue chunks or
+  // kMaxViewerQueueBytes wait for it, or one write does not complete within the request
+  // timeout: its browser reconnects (the page's EventSource does) and gets the current state.
+  // Memory stays bounded by the viewers, not by what they did not read.
   void send(const std::shared_ptr<Viewer>& v, std::string chunk) {
+    if (!v->stream) return;  // dropped
+    if (v->queue.size() >= kMaxViewerQueue ||
+        v->queued_bytes + chunk.size() > kMaxViewerQueueBytes) {
+      ++viewers_dropped;
+      return drop(v);
+    }
+    v->queued_bytes += chunk.size();
     v->queue.push_back(std::move(chunk));
     if (!v->writing) write_next(v);
   }
   void write_next(const std::shared_ptr<Viewer>& v) {
-    if (v->queue.empty()) {
+    if (v->queue.empty() || !v->stream) {
       v->writing = false;
       return;
     }
     v->writing = true;
     auto self = shared_from_this();
-    asio::async_write(v->socket, asio::buffer(v->queue.front()),
+    v->stream->expires_after(limits.request_timeout);
+    asio::async_write(*v->stream, asio::buffer(v->queue.front()),
                       [self, v](beast::error_code ec, std::size_t) {
+                        if (v->queue.empty()) return;  // dropped meanwhile
+                        v->queued_bytes -= v->queue.front().size();
                         v->queue.pop_front();
                         if (ec) return self->drop(v);
                         self->write_next(v);
                       });
   }
   void drop(const std::shared_ptr<Viewer>& v) {
-    beast::error_code ignored;
-    v->socket.close(ignored);
+    if (v->stream) {
+      beast::error_code ignored;
+      v->stream->socket().close(ignored);
+    }
+    v->queue.clear();
+    v->queued_bytes = 0;
+    v->stream.reset();
+    v->slot.reset();
     std::erase(viewers, v);
     viewer_count = viewers.size();
   }
@@ -169,6 +206,11 @@ struct DisplayServer::Impl : std::enable_shared_from_this<DisplayServer::Impl> {
 
   void show(const ShownText& t) {
     if (!shown.insert(t.arrival_event_id).second) return;  // shown before
+    shown_order.push_back(t.arrival_event_id);
+    if (shown_order.size() > kRememberShown) {
+      shown.erase(shown_order.front());
+      shown_order.pop_front();
+    }
     const auto age = t.at_us > 0
                          ? std::max<std::int64_t>(0, (mqtt::wall_clock_us() - t.at_us) / 1000)
                          : std::int64_t{0};
@@ -216,27 +258,19 @@ struct DisplayServer::Impl : std::enable_shared_from_this<DisplayServer::Impl> {
     });
   }
 
-  void accept() {
-    acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
-      if (ec == asio::error::operation_aborted) return;
-      if (!ec) self->serve(std::make_shared<beast::tcp_stream>(std::move(socket)));
-      self->accept();
-    });
-  }
-
-  void serve(std::shared_ptr<beast::tcp_stream> stream) {
+  // The acceptor set the request's deadline.
+  void serve(std::shared_ptr<beast::tcp_stream> stream, ConnectionSlot slot) {
     auto buffer = std::make_shared<beast::flat_buffer>();
     auto request = std::make_shared<http::request<http::string_body>>();
-    stream->expires_after(std::chrono::seconds(10));
-    http::async_read(
-        *stream, *buffer, *request,
-        [self = shared_from_this(), stream, buffer, request](beast::error_code ec, std::size_t) {
-          if (!ec) self->route(stream, *request);
-        });
+    http::async_read(*stream, *buffer, *request,
+                     [self = shared_from_this(), stream, slot, buffer, request](
+                         beast::error_code ec, std::size_t) {
+                       if (!ec) self->route(stream, slot, *request);
+                     });
   }
 
-  void reply(const std::shared_ptr<beast::tcp_stream>& stream, unsigned version,
-             http::status status, std::string_view type, std::string body) {
+  void reply(const std::shared_ptr<beast::tcp_stream>& stream, const ConnectionSlot& slot,
+             unsigned version, http::status status, std::string_view type, std::string body) {
     auto response = std::make_shared<http::response<http::string_body>>(status, version);
     response->set(http::field::server, "eventmart-display");
     response->set(http::field::content_type, boost::beast::string_view(type.data(), type.size()));
@@ -244,31 +278,34 @@ struct DisplayServer::Impl : std::enable_shared_from_this<DisplayServer::Impl> {
     response->keep_alive(false);
     response->body() = std::move(body);
     response->prepare_payload();
-    http::async_write(*stream, *response, [stream, response](beast::error_code, std::size_t) {
+    stream->expires_after(limits.request_timeout);  // to take the answer
+    http::async_write(*stream, *response, [stream, slot, response](beast::error_code, std::size_t) {
       beast::error_code ignored;
       stream->socket().shutdown(tcp::socket::shutdown_send, ignored);
     });
   }
 
   void answer_next(const Waiter& w, http::status status, std::string body) {
-    reply(w.stream, w.version, status, "text/plain; charset=utf-8", std::move(body));
+    reply(w.stream, w.slot, w.version, status, "text/plain; charset=utf-8", std::move(body));
   }
 
-  void route(const std::shared_ptr<beast::tcp_stream>& stream,
+  void route(const std::shared_ptr<beast::tcp_stream>& stream, const ConnectionSlot& slot,
              const http::request<http::string_body>& request) {
     const std::string target(request.target());
     const std::string path = target.substr(0, target.find('?'));
     const unsigned version = request.version();
     if (request.method() != http::verb::get) {
-      return reply(stream, version, http::status::method_not_allowed, "text/plain", "GET only\n");
+      return reply(stream, slot, version, http::status::method_not_allowed, "text/plain",
+                   "GET only\n");
     }
     if (path == "/") {
-      return reply(stream, version, http::status::ok, "text/html; charset=utf-8",
+      return reply(stream, slot, version, http::status::ok, "text/html; charset=utf-8",
                    std::string(kPage));
     }
-    if (path == "/healthz") return reply(stream, version, http::status::ok, "text/plain", "ok\n");
+    if (path == "/healthz")
+      return reply(stream, slot, version, http::status::ok, "text/plain", "ok\n");
     if (path == "/state") {
-      return reply(stream, version, http::status::ok, "application/json", state_json());
+      return reply(stream, slot, version, http::status::ok, "application/json", state_json());
     }
     if (path == "/next") {
       std::int64_t timeout_ms = 10'000;
@@ -277,12 +314,12 @@ struct DisplayServer::Impl : std::enable_shared_from_this<DisplayServer::Impl> {
         try {
           timeout_ms = std::clamp<std::int64_t>(std::stoll(target.substr(at + 11)), 0, 60'000);
         } catch (const std::exception&) {
-          return reply(stream, version, http::status::bad_request, "text/plain",
+          return reply(stream, slot, version, http::status::bad_request, "text/plain",
                        "timeout_ms must be a number\n");
         }
       }
-      stream->expires_never();
-      Waiter w{stream, std::make_shared<asio::steady_timer>(io), version,
+      stream->expires_never();  // held up to timeout_ms; the answer has its own deadline
+      Waiter w{stream, slot, std::make_shared<asio::steady_timer>(io), version,
                target.find("for=state") != std::string::npos};
       w.timer->expires_after(std::chrono::milliseconds(timeout_ms));
       w.timer->async_wait([self = shared_from_this(), w](beast::error_code ec) {
@@ -294,8 +331,7 @@ struct DisplayServer::Impl : std::enable_shared_from_this<DisplayServer::Impl> {
       return;
     }
     if (path == "/events") {
-      stream->expires_never();
-      auto viewer = std::make_shared<Viewer>(stream->release_socket());
+      auto viewer = std::make_shared<Viewer>(stream, slot);
       viewers.push_back(viewer);
       viewer_count = viewers.size();
       send(viewer,
@@ -305,7 +341,7 @@ struct DisplayServer::Impl : std::enable_shared_from_this<DisplayServer::Impl> {
       release_waiters(true);
       return;
     }
-    reply(stream, version, http::status::not_found, "text/plain",
+    reply(stream, slot, version, http::status::not_found, "text/plain",
           "not found: / (the page), /events, /state, /healthz\n");
   }
 };
@@ -313,9 +349,15 @@ struct DisplayServer::Impl : std::enable_shared_from_this<DisplayServer::Impl> {
 DisplayServer::DisplayServer(DisplayOptions options, std::function<bool()> online)
     : impl_(std::make_shared<Impl>()) {
   impl_->options = std::move(options);
+  impl_->limits = impl_->options.http;
   impl_->online_probe = std::move(online);
   open_listener(impl_->acceptor, "--listen", impl_->options.listen);
-  impl_->accept();
+  impl_->accepting = std::make_unique<HttpAcceptor>(
+      impl_->io, impl_->acceptor, impl_->limits,
+      [impl = impl_.get()](std::shared_ptr<beast::tcp_stream> stream, ConnectionSlot slot) {
+        impl->serve(std::move(stream), std::move(slot));
+      });
+  impl_->accepting->start();
   impl_->poll_online();
   impl_->beat();
   impl_->thread = std::thread([impl = impl_] { impl->io.run(); });
@@ -338,6 +380,10 @@ bool DisplayServer::on_welcome(std::string_view document) {
 
 std::size_t DisplayServer::viewers() const {
   return impl_->viewer_count;
+}
+
+std::uint64_t DisplayServer::viewers_dropped() const {
+  return impl_->viewers_dropped;
 }
 
 EntranceDisplay::EntranceDisplay(mqtt::MqttOptions connection, const Topics& topics,

@@ -9,6 +9,10 @@
 //   /events   text/event-stream: the state at once, then every change; a comment every 10 s
 //   /state    the state as JSON
 //   /healthz  200 while the process runs
+//
+// Connections are capped and timed out (apps/http_server.h); a viewer of /events that does not
+// take what is sent to it is dropped (its page reconnects), so memory does not grow with what
+// a stalled viewer left unread.
 //   /next     held until the next welcome is on the page (+200 ms) or ?timeout_ms= passed
 //             (&for=state: until any state was sent to a page);
 //             the page in ?hold=MS mode loads it in a hidden frame, so a headless browser's
@@ -25,6 +29,7 @@
 #include <string>
 #include <string_view>
 
+#include "apps/http_server.h"
 #include "core/log.h"
 #include "core/topics.h"
 #include "transports/mqtt/mqtt_bus.h"
@@ -35,6 +40,7 @@ struct DisplayOptions {
   std::string listen = "127.0.0.1:8080";
   std::string title;                    // shown on the idle screen; default "{store}"
   std::int64_t idle_after_ms = 60'000;  // a welcome older than this gives way to the idle screen
+  HttpLimits http;                      // connections at once, and how long one may take
 };
 
 // The page server, fed by whoever watches the bus.
@@ -53,6 +59,8 @@ class DisplayServer {
   bool on_welcome(std::string_view document);
   // Browsers connected to /events now.
   std::size_t viewers() const;
+  // Viewers dropped since the start because they did not take what was sent to them.
+  std::uint64_t viewers_dropped() const;
 
  private:
   struct Impl;

@@ -21,6 +21,7 @@ struct DisplayArgs {
   std::string idle_after = "60";
   std::string title;
   std::string log_level = "info";
+  std::string http_max_connections = std::to_string(HttpLimits{}.max_connections);
 };
 
 po::options_description describe(DisplayArgs& a) {
@@ -33,8 +34,12 @@ po::options_description describe(DisplayArgs& a) {
                           "(default 60)")(
       "title", po::value(&a.title)->value_name("TEXT"),
       "the idle screen's \"Welcome to TEXT\" (default: the store's name)")(
-      "log-level", po::value(&a.log_level)->value_name("info|warning|error"),
-      "least severe log lines shown (default info)")(
+      "http-max-connections", po::value(&a.http_max_connections)->value_name("N"),
+      ("connections served at once (pages, their event streams, probes), 1..65535; one more "
+       "is answered 503 (default " +
+       a.http_max_connections + ")")
+          .c_str())("log-level", po::value(&a.log_level)->value_name("info|warning|error"),
+                    "least severe log lines shown (default info)")(
       "config", po::value<std::string>()->value_name("FILE"), "read options from FILE");
   po::options_description desc;
   desc.add(main).add(a.conn.describe());
@@ -64,6 +69,8 @@ int run_display_command(const std::vector<std::string>& args) {
     options.listen = a.listen;
     check_listen_address("--listen", a.listen);
     options.idle_after_ms = parse_in_range("--idle-after", a.idle_after, 1, 86'400) * 1000;
+    options.http.max_connections =
+        parse_max_connections("--http-max-connections", a.http_max_connections);
     options.title = a.title.empty()
                         ? (a.conn.store.empty() ? std::string(kDefaultStore) : a.conn.store)
                         : a.title;

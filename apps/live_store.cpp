@@ -129,6 +129,14 @@ struct LiveStore::Running {
   std::optional<BuiltService> built;             // from the registry, as the simulator builds it
   std::map<std::string, SiblingState> siblings;  // replicas only: instance -> state
   Service* service() const { return built ? built->service.get() : nullptr; }
+
+  // metrics() only (under LiveStore::metrics_mutex_): a connection of its own for the counts,
+  // never the service's (it would need the strand), and the last inbox count.
+  std::unique_ptr<Database> counting;
+  std::unique_ptr<Statement> count_outbox;
+  std::unique_ptr<Statement> count_inbox;
+  std::int64_t inbox_rows = -1;
+  std::int64_t inbox_counted_at_us = 0;
 };
 
 LiveStore::LiveStore(LiveOptions options, Logger& logger)
@@ -325,7 +333,38 @@ bool LiveStore::all_ready() const {
   return true;
 }
 
+std::vector<ServiceReadiness> LiveStore::readiness() const {
+  std::vector<ServiceReadiness> all;
+  const std::int64_t now = mqtt::wall_clock_us();
+  for (const auto& r : running_) {
+    all.push_back(ServiceReadiness{r->name, r->bus->connected(), r->bus->ready(),
+                                   r->bus->refused_now(), r->bus->keeps_going(now)});
+  }
+  return all;
+}
+
+namespace {
+
+// Rows of the service's outbox still owed (its own, `owner`), and of its inbox when due, on the
+// snapshot's own connection: a reader in WAL mode waits for no writer and holds none up.
+void count_rows(Statement& outbox, Statement& inbox, const std::string& owner, bool count_inbox,
+                ServiceMetrics& m, std::int64_t& inbox_rows) {
+  outbox.bind(1, owner);
+  outbox.step();
+  m.outbox = outbox.column_int64(0);
+  outbox.reset();
+  if (count_inbox) {
+    inbox.step();
+    inbox_rows = inbox.column_int64(0);
+    inbox.reset();
+  }
+  m.inbox = inbox_rows;
+}
+
+}  // namespace
+
 std::vector<ServiceMetrics> LiveStore::metrics() {
+  std::lock_guard counting(metrics_mutex_);
   std::vector<ServiceMetrics> all;
   for (auto& r : running_) {
     ServiceMetrics m;
@@ -336,15 +375,23 @@ std::vector<ServiceMetrics> LiveStore::metrics() {
     m.ready = r->bus->ready();
     {
       std::lock_guard lock(r->strand);
-      if (Service* service = r->service()) {
-        m.events = service->stats();
-        try {
-          m.outbox = service->journal().outbox_size();
-          m.inbox = service->journal().inbox_size();
-        } catch (const std::exception&) {
-          m.outbox = m.inbox = -1;  // busy or failing just now: the scrape still answers
-        }
+      if (Service* service = r->service()) m.events = service->stats();
+    }
+    const std::int64_t now = mqtt::wall_clock_us();
+    try {
+      if (!r->counting) {
+        r->counting = std::make_unique<Database>(r->db->path(), options_.durability);
+        r->count_outbox = std::make_unique<Statement>(
+            r->counting->prepare("SELECT count(*) FROM outbox WHERE owner = ?"));
+        r->count_inbox =
+            std::make_unique<Statement>(r->counting->prepare("SELECT count(*) FROM inbox"));
       }
+      const bool inbox_due =
+          r->inbox_rows < 0 || now - r->inbox_counted_at_us >= kInboxCountEveryUs;
+      count_rows(*r->count_outbox, *r->count_inbox, options_.instance, inbox_due, m, r->inbox_rows);
+      if (inbox_due) r->inbox_counted_at_us = now;
+    } catch (const std::exception&) {
+      m.outbox = m.inbox = -1;  // busy or failing just now: the scrape still answers
     }
     all.push_back(std::move(m));
   }

@@ -67,6 +67,15 @@ struct LiveOptions {
   InputLimits limits = {};
 };
 
+// Whether one running service takes its messages, as a readiness probe asks (no lock taken).
+struct ServiceReadiness {
+  std::string service;
+  bool connected = false;
+  bool ready = false;           // connected and every subscription granted
+  std::size_t refused_now = 0;  // subscriptions refused on the current connection
+  bool keeps_going = true;      // connected, or a reconnect under way (MqttBus::keeps_going)
+};
+
 // One running service as an operator sees it (`serve --metrics-listen`).
 struct ServiceMetrics {
   std::string service;
@@ -103,10 +112,15 @@ class LiveStore {
 
   // Every client connected and subscribed (each service said "online").
   bool all_ready() const;
-  // A snapshot of every service here, in the order given. Takes each service's strand in
-  // turn (briefly: two counts in its database). A service whose database cannot be read just
-  // now reports -1 rows.
+  // Every service here, in the order given, from any thread, without waiting for a service.
+  std::vector<ServiceReadiness> readiness() const;
+  // A snapshot of every service here, in the order given. Takes each service's strand in turn,
+  // briefly (its counters); the row counts come from a database connection of the snapshot's
+  // own, outside the strand (the inbox's at most every kInboxCountEveryUs: counting millions
+  // of rows is not free). A service whose database cannot be read just now reports -1 rows.
+  // One caller at a time runs it (the others wait).
   std::vector<ServiceMetrics> metrics();
+  static constexpr std::int64_t kInboxCountEveryUs = 30'000'000;
   // Runs `fn(service)` under the service's strand; false when it does not run here.
   bool with_service(const std::string& name, const std::function<void(Service&)>& fn);
 
@@ -123,6 +137,7 @@ class LiveStore {
   Topics topics_;
   mqtt::TimerThread timers_;
   std::vector<std::unique_ptr<Running>> running_;
+  std::mutex metrics_mutex_;  // one metrics() at a time: it owns the counting connections
   bool started_ = false;
   bool stopped_ = false;
 };

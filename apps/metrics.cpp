@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include "apps/cli.h"
 
@@ -153,90 +154,157 @@ std::string prometheus_text(const std::vector<ServiceMetrics>& services) {
 }
 
 struct MetricsServer::Impl {
+  using Stream = std::shared_ptr<beast::tcp_stream>;
+  struct Scrape {
+    Stream stream;
+    ConnectionSlot slot;
+    unsigned version;
+    bool head;
+    bool readiness;  // a /readyz (answered from the collection) rather than a /metrics
+  };
+  static constexpr std::chrono::seconds kFreshFor{1};  // a collection serves scrapes this long
+
   Handlers handlers;
+  HttpLimits limits;
   asio::io_context io;
   tcp::acceptor acceptor{io};
+  std::unique_ptr<HttpAcceptor> accepting;
   std::thread thread;
+  // The collection thread: handlers.metrics() may wait for a service's strand.
+  asio::io_context collect_io;
+  asio::executor_work_guard<asio::io_context::executor_type> collect_work =
+      asio::make_work_guard(collect_io);
+  std::thread collector;
+  // The io thread's only.
+  std::string exposition;  // of the last collection (or why it failed)
+  bool exposition_ok = false;
+  std::chrono::steady_clock::time_point collected_at{};
+  bool collecting = false;
+  std::vector<Scrape> waiting;  // scrapes for the collection under way
 
-  void accept() {
-    acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
-      if (ec == asio::error::operation_aborted) return;
-      if (!ec) serve(std::make_shared<beast::tcp_stream>(std::move(socket)));
-      accept();
-    });
-  }
-
-  // One request per connection (Connection: close), 10 s to send it.
-  void serve(std::shared_ptr<beast::tcp_stream> stream) {
+  // One request per connection (Connection: close); the acceptor set its deadline.
+  void serve(Stream stream, ConnectionSlot slot) {
     auto buffer = std::make_shared<beast::flat_buffer>();
     auto request = std::make_shared<http::request<http::string_body>>();
-    stream->expires_after(std::chrono::seconds(10));
     http::async_read(*stream, *buffer, *request,
-                     [this, stream, buffer, request](beast::error_code ec, std::size_t) {
+                     [this, stream, slot, buffer, request](beast::error_code ec, std::size_t) {
                        if (ec) return;
-                       respond(stream, *request);
+                       route(stream, slot, *request);
                      });
   }
 
-  void respond(const std::shared_ptr<beast::tcp_stream>& stream,
-               const http::request<http::string_body>& request) {
-    auto response = std::make_shared<http::response<http::string_body>>();
-    response->version(request.version());
+  void answer(const Stream& stream, const ConnectionSlot& slot, unsigned version, bool head,
+              http::status status, std::string body,
+              std::string_view type = "text/plain; charset=utf-8") {
+    auto response = std::make_shared<http::response<http::string_body>>(status, version);
     response->keep_alive(false);
     response->set(http::field::server, "eventmart");
-    const std::string target(request.target());
-    const std::string path = target.substr(0, target.find('?'));
-    if (request.method() != http::verb::get && request.method() != http::verb::head) {
-      response->result(http::status::method_not_allowed);
-      response->set(http::field::allow, "GET, HEAD");
-      response->body() = "only GET\n";
-    } else if (path == "/metrics") {
-      try {
-        response->body() = prometheus_text(handlers.metrics());
-        response->set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-      } catch (const std::exception& e) {
-        response->result(http::status::internal_server_error);
-        response->body() = std::string("metrics failed: ") + e.what() + "\n";
-      }
-    } else if (path == "/healthz") {
-      response->body() = "ok\n";
-    } else if (path == "/readyz") {
-      std::string not_ready;
-      try {
-        for (const ServiceMetrics& m : handlers.metrics()) {
-          if (!m.ready) {
-            const char* why = !m.connected ? " (not connected)"
-                              : m.bus.subscriptions_refused_now > 0
-                                  ? " (a subscription was refused)"
-                                  : " (subscribing)";
-            not_ready += m.service + why + "\n";
-          }
-        }
-      } catch (const std::exception& e) {
-        not_ready = std::string("cannot tell: ") + e.what() + "\n";
-      }
-      if (not_ready.empty()) {
-        response->body() = "ready\n";
-      } else {
-        response->result(http::status::service_unavailable);
-        response->body() = "not ready:\n" + not_ready;
-      }
-    } else {
-      response->result(http::status::not_found);
-      response->body() = "not found: try /metrics, /healthz or /readyz\n";
-    }
-    if (response->find(http::field::content_type) == response->end()) {
-      response->set(http::field::content_type, "text/plain; charset=utf-8");
-    }
-    if (request.method() == http::verb::head) {
+    response->set(http::field::content_type, beast::string_view(type.data(), type.size()));
+    if (status == http::status::method_not_allowed) response->set(http::field::allow, "GET, HEAD");
+    response->body() = std::move(body);
+    if (head) {
       response->content_length(response->body().size());
       response->body().clear();
+    } else {
+      response->prepare_payload();
     }
-    response->prepare_payload();
-    http::async_write(*stream, *response, [stream, response](beast::error_code, std::size_t) {
+    stream->expires_after(limits.request_timeout);  // to take the answer
+    http::async_write(*stream, *response, [stream, slot, response](beast::error_code, std::size_t) {
       beast::error_code ignored;
       stream->socket().shutdown(tcp::socket::shutdown_send, ignored);
     });
+  }
+
+  void route(const Stream& stream, const ConnectionSlot& slot,
+             const http::request<http::string_body>& request) {
+    const unsigned version = request.version();
+    const bool head = request.method() == http::verb::head;
+    const std::string target(request.target());
+    const std::string path = target.substr(0, target.find('?'));
+    if (request.method() != http::verb::get && !head) {
+      return answer(stream, slot, version, head, http::status::method_not_allowed, "only GET\n");
+    }
+    if (path == "/healthz") return answer(stream, slot, version, head, http::status::ok, "ok\n");
+    if (path == "/readyz" && handlers.readiness) {
+      return ready_answer(stream, slot, version, head, unready(handlers.readiness()));
+    }
+    if (path == "/readyz" || path == "/metrics") {
+      return scrape(Scrape{stream, slot, version, head, path == "/readyz"});
+    }
+    answer(stream, slot, version, head, http::status::not_found,
+           "not found: try /metrics, /healthz or /readyz\n");
+  }
+
+  static std::string unready(const std::vector<ServiceReadiness>& services) {
+    std::string not_ready;
+    for (const ServiceReadiness& r : services) {
+      if (r.ready) continue;
+      const char* why = !r.connected        ? " (not connected)"
+                        : r.refused_now > 0 ? " (a subscription was refused)"
+                                            : " (subscribing)";
+      not_ready += r.service + why + "\n";
+    }
+    return not_ready;
+  }
+
+  void ready_answer(const Stream& stream, const ConnectionSlot& slot, unsigned version, bool head,
+                    const std::string& not_ready) {
+    if (not_ready.empty()) return answer(stream, slot, version, head, http::status::ok, "ready\n");
+    answer(stream, slot, version, head, http::status::service_unavailable,
+           "not ready:\n" + not_ready);
+  }
+
+  // /metrics (and /readyz without a readiness handler): from a collection at most kFreshFor
+  // old, else from the next one, which this scrape starts unless one is under way.
+  void scrape(Scrape s) {
+    if (!collecting && exposition_ok &&
+        std::chrono::steady_clock::now() - collected_at < kFreshFor && !s.readiness) {
+      return answer_scrape(s);
+    }
+    waiting.push_back(std::move(s));
+    if (collecting) return;
+    collecting = true;
+    asio::post(collect_io, [this] {
+      std::string text;
+      std::string not_ready;
+      bool ok = true;
+      try {
+        const std::vector<ServiceMetrics> services = handlers.metrics();
+        text = prometheus_text(services);
+        std::vector<ServiceReadiness> r;
+        for (const ServiceMetrics& m : services) {
+          r.push_back(ServiceReadiness{m.service, m.connected, m.ready,
+                                       m.bus.subscriptions_refused_now, true});
+        }
+        not_ready = unready(r);
+      } catch (const std::exception& e) {
+        ok = false;
+        text = std::string("metrics failed: ") + e.what() + "\n";
+        not_ready = std::string("cannot tell: ") + e.what() + "\n";
+      }
+      asio::post(io, [this, text = std::move(text), not_ready = std::move(not_ready), ok] {
+        collecting = false;
+        exposition = text;
+        exposition_ok = ok;
+        collected_at = std::chrono::steady_clock::now();
+        for (Scrape& w : std::exchange(waiting, {})) {
+          if (w.readiness) {
+            ready_answer(w.stream, w.slot, w.version, w.head, not_ready);
+          } else {
+            answer_scrape(w);
+          }
+        }
+      });
+    });
+  }
+
+  void answer_scrape(const Scrape& s) {
+    if (!exposition_ok) {
+      return answer(s.stream, s.slot, s.version, s.head, http::status::internal_server_error,
+                    exposition);
+    }
+    answer(s.stream, s.slot, s.version, s.head, http::status::ok, exposition,
+           "text/plain; version=0.0.4; charset=utf-8");
   }
 };
 
@@ -279,16 +347,28 @@ void stop_serving(asio::io_context& io, tcp::acceptor& acceptor, std::thread& th
   if (thread.joinable()) thread.join();
 }
 
-MetricsServer::MetricsServer(const std::string& host_port, Handlers handlers)
+MetricsServer::MetricsServer(const std::string& host_port, Handlers handlers, HttpLimits limits)
     : impl_(std::make_unique<Impl>()) {
   impl_->handlers = std::move(handlers);
+  impl_->limits = limits;
   open_listener(impl_->acceptor, "--metrics-listen", host_port);
-  impl_->accept();
+  impl_->accepting = std::make_unique<HttpAcceptor>(
+      impl_->io, impl_->acceptor, limits,
+      [impl = impl_.get()](std::shared_ptr<beast::tcp_stream> stream, ConnectionSlot slot) {
+        impl->serve(std::move(stream), std::move(slot));
+      });
+  impl_->accepting->start();
+  impl_->collector = std::thread([impl = impl_.get()] { impl->collect_io.run(); });
   impl_->thread = std::thread([impl = impl_.get()] { impl->io.run(); });
 }
 
 MetricsServer::~MetricsServer() {
+  // The HTTP thread first: nothing posts a collection after it; then the collection thread,
+  // after the collection under way (if any) returned.
   stop_serving(impl_->io, impl_->acceptor, impl_->thread);
+  impl_->collect_work.reset();
+  impl_->collect_io.stop();
+  if (impl_->collector.joinable()) impl_->collector.join();
 }
 
 std::uint16_t MetricsServer::port() const {

@@ -7,7 +7,13 @@
 //   /readyz   200 when every service is connected with every subscription granted, else 503
 //             naming the services that are not
 //
-// The server has one thread of its own; a scrape reads each service under its strand.
+// The server has one thread of its own for HTTP, which never waits for a service: /healthz
+// and /readyz answer from what the process knows without a service's lock (a handler may hold
+// it for seconds on a locked database, and a liveness probe must not then kill a healthy
+// service). A scrape's numbers are collected on a second thread, at most once a second however
+// many scrapers ask (each takes a service's strand briefly; the database counts are made on a
+// connection of their own, outside it); scrapes that come meanwhile share one collection.
+// Connections are capped and timed out (apps/http_server.h).
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
@@ -18,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "apps/http_server.h"
 #include "apps/live_store.h"
 
 namespace eventmart::apps {
@@ -43,12 +50,16 @@ std::string prometheus_text(const std::vector<ServiceMetrics>& services);
 class MetricsServer {
  public:
   struct Handlers {
+    // A snapshot of every service (may wait for their strands): the collection thread calls it.
     std::function<std::vector<ServiceMetrics>()> metrics;
+    // What /readyz needs, without waiting for any service (the HTTP thread calls it). Null:
+    // /readyz reads a collection of `metrics` instead.
+    std::function<std::vector<ServiceReadiness>()> readiness;
   };
   // Listens on `host_port` ("127.0.0.1:9464", "[::1]:9464", "0.0.0.0:9464"; port 0 picks a
   // free one). Throws UsageError for a malformed address, std::runtime_error when it cannot
   // listen (naming the address and why).
-  MetricsServer(const std::string& host_port, Handlers handlers);
+  MetricsServer(const std::string& host_port, Handlers handlers, HttpLimits limits = {});
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;

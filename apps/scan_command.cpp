@@ -132,7 +132,7 @@ int run_scan_command(const std::vector<std::string>& args) {
   mqtt::MqttOptions connection;
   double timeout_s = 10;
   const int usage = with_usage_errors("scan", [&] {
-    po::variables_map vm = parse_all(args, desc, &positional);
+    po::variables_map vm = parse_all(args, desc, ParseRules{&positional, {}, nullptr});
     if (vm.count("help")) {
       std::cout << "Usage: eventmart scan arrival --customer ID [options]\n"
                    "       eventmart scan departure --customer ID --items SKU:QTY,... "

@@ -30,7 +30,8 @@ struct ServeArgs {
   std::string retention_days = "30";
   std::string adopt_after = "60";
   std::string metrics_listen;  // off when empty
-  std::string bug;             // test builds only
+  std::string http_max_connections = std::to_string(HttpLimits{}.max_connections);
+  std::string bug;  // test builds only
 };
 
 // Set by a test build's main (apps/testbuild_main.cpp); null in the shipped binary.
@@ -47,7 +48,7 @@ std::string service_list() {
 po::options_description describe(ServeArgs& a) {
   po::options_description main("Serve");
   main.add_options()("help", "show this help")(
-      "service", po::value(&a.services)->composing()->value_name("NAME"),
+      "service", po::value(&a.services)->value_name("NAME"),
       "a service to run here (repeatable; see the list above)")("all",
                                                                 "run the five store "
                                                                 "services")(
@@ -70,6 +71,11 @@ po::options_description describe(ServeArgs& a) {
       "serve /metrics (Prometheus text: events consumed, duplicates, dead letters, handler "
       "failures and latency, publishes, outbox depth, connection), /healthz and /readyz over "
       "HTTP on this address, e.g. 127.0.0.1:9464 (default: off)")(
+      "http-max-connections", po::value(&a.http_max_connections)->value_name("N"),
+      ("connections the metrics endpoint serves at once, 1..65535; one more is answered 503 "
+       "(default " +
+       a.http_max_connections + ")")
+          .c_str())(
       "inbox-retention-days", po::value(&a.retention_days)->value_name("DAYS"),
       "how long consumed event ids are kept to recognise redeliveries; must exceed the "
       "broker's session expiry (default 30)")(
@@ -77,7 +83,11 @@ po::options_description describe(ServeArgs& a) {
       "least severe log lines shown (default info)")(
       "config", po::value<std::string>()->value_name("FILE"),
       "read options from FILE (key = value lines, as on the command line); EVENTMART_* "
-      "variables also set options, e.g. EVENTMART_BROKER");
+      "variables also set options, e.g. EVENTMART_BROKER. The command line wins over the "
+      "environment, which wins over the file; --service and --all are one choice")(
+      "print-config",
+      "print every option's value and where it came from (command line, environment, file or "
+      "default), then exit");
   po::options_description desc;
   desc.add(main).add(a.conn.describe()).add(a.limits.describe());
   if (serve_variants != nullptr) {
@@ -169,7 +179,7 @@ void read_scanner_lines(LiveStore& store, Logger& logger,
 }
 
 int serve(const LiveOptions& options, LogLevel level, bool read_stdin,
-          const std::string& metrics_listen) {
+          const std::string& metrics_listen, HttpLimits http) {
   sigset_t signals = block_stop_signals();  // taken by sigwait below
 
   StderrLogger logger(level);
@@ -184,7 +194,10 @@ int serve(const LiveOptions& options, LogLevel level, bool read_stdin,
   if (!metrics_listen.empty()) {
     try {
       metrics = std::make_unique<MetricsServer>(
-          metrics_listen, MetricsServer::Handlers{[&store] { return store->metrics(); }});
+          metrics_listen,
+          MetricsServer::Handlers{[&store] { return store->metrics(); },
+                                  [&store] { return store->readiness(); }},
+          http);
     } catch (const UsageError& e) {
       std::cerr << "eventmart serve: " << e.message << "\n";
       return 2;
@@ -241,8 +254,15 @@ int run_serve_command(const std::vector<std::string>& args) {
   bool read_stdin = true;
   LogLevel level = LogLevel::kInfo;
   std::string metrics_listen;
+  HttpLimits http;
   const int usage = with_usage_errors("serve", [&] {
-    po::variables_map vm = parse_all(args, desc);
+    OptionSources sources;
+    po::variables_map vm =
+        parse_all(args, desc, ParseRules{nullptr, {{"service", "all"}}, &sources});
+    if (vm.count("print-config")) {
+      print_config(std::cout, desc, vm, sources);
+      return 0;
+    }
     if (vm.count("help")) {
       std::cout << "Usage: eventmart serve (--service NAME ... | --all) [options]\n\n"
                    "Runs services of one store on a real MQTT broker until SIGINT or SIGTERM.\n"
@@ -259,10 +279,11 @@ int run_serve_command(const std::vector<std::string>& args) {
     level = parse_log_level(a.log_level);
     metrics_listen = a.metrics_listen;
     if (!metrics_listen.empty()) check_listen_address("--metrics-listen", metrics_listen);
+    http.max_connections = parse_max_connections("--http-max-connections", a.http_max_connections);
     return -1;
   });
   if (usage != -1) return usage;
-  return serve(options, level, read_stdin, metrics_listen);
+  return serve(options, level, read_stdin, metrics_listen, http);
 }
 
 }  // namespace eventmart::apps

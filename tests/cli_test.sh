@@ -199,6 +199,39 @@ check "chaos: --html with several runs is bad usage" 2 "$bin" chaos --runs 2 --h
 check "chaos: a serve binary that is not there is bad usage" 2 "$bin" chaos --serve-binary /nonexistent/eventmart
 check "the shipped serve has no --bug" 2 "$bin" serve --service fastlane-finale --bug no-dedup
 
+# Precedence, for every option of serve that takes a value: the command line wins over the
+# environment (EVENTMART_*), which wins over the --config file, and a repeatable option is never
+# added up across them (--service in the file used to be added to the command line's).
+conf=/tmp/eventmart-cli.$$.precedence.conf
+options=$("$bin" serve --print-config | sed -n 's/^\([a-z0-9-]*\)  # default$/\1/p')
+for opt in $options; do
+  case "$opt" in all|no-stdin|insecure) continue ;; esac  # switches: below
+  var="EVENTMART_$(echo "$opt" | tr 'a-z-' 'A-Z_')"
+  echo "$opt = f-$opt" >"$conf"
+  line=$(env "$var=e-$opt" "$bin" serve --config "$conf" "--$opt" "c-$opt" --print-config | grep "^$opt ")
+  case "$line" in *"# command line") ;; *) echo "FAIL $opt: the command line lost: $line"; failures=$((failures + 1)) ;; esac
+  case "$opt" in *password*) ;; *) case "$line" in "$opt = c-$opt "*) ;; *) echo "FAIL $opt: $line"; failures=$((failures + 1)) ;; esac ;; esac
+  line=$(env "$var=e-$opt" "$bin" serve --config "$conf" --print-config | grep "^$opt ")
+  case "$line" in *"# environment ($var)") ;; *) echo "FAIL $opt: the environment lost to the file: $line"; failures=$((failures + 1)) ;; esac
+  line=$(env "$var=" "$bin" serve --config "$conf" --print-config | grep "^$opt ")
+  case "$line" in *"# file $conf") ;; *) echo "FAIL $opt: an empty $var hid the file: $line"; failures=$((failures + 1)) ;; esac
+done
+echo "ok   precedence checked for: $(echo $options | wc -w) options"
+printf 'service = fastlane-finale\n' >"$conf"
+"$bin" serve --config "$conf" --service inventory-intel --print-config >/tmp/eventmart-cli.$$.out
+contains "--service on the command line replaces the file's" /tmp/eventmart-cli.$$.out "^service = inventory-intel  # command line"
+"$bin" serve --config "$conf" --all --print-config >/tmp/eventmart-cli.$$.out
+contains "--all on the command line replaces the file's --service" /tmp/eventmart-cli.$$.out "^service  # default"
+env EVENTMART_SERVICE=hello-helper "$bin" serve --config "$conf" --print-config >/tmp/eventmart-cli.$$.out
+contains "EVENTMART_SERVICE replaces the file's --service" /tmp/eventmart-cli.$$.out "^service = hello-helper  # environment"
+env EVENTMART_NO_STDIN=1 "$bin" serve --print-config >/tmp/eventmart-cli.$$.out
+contains "EVENTMART_NO_STDIN=1 sets the switch" /tmp/eventmart-cli.$$.out "^no-stdin = yes  # environment"
+check "a switch from the environment must be 1 or 0" 2 env EVENTMART_NO_STDIN=maybe "$bin" serve --all
+check "an empty EVENTMART_HELP does not ask for help" 2 env EVENTMART_HELP= "$bin" serve
+check "EVENTMART_HELP=1 does not ask for help either" 2 env EVENTMART_HELP=1 "$bin" serve
+check "no command is bad usage" 2 "$bin"
+contains "no command prints the usage on stderr" /tmp/eventmart-cli.$$.err "Usage: eventmart <command>"
+
 rm -f /tmp/eventmart-cli.$$.*
 echo "cli contract: $failures failed"
 [ "$failures" -eq 0 ]
