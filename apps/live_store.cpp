@@ -14,6 +14,7 @@
 #include <string_view>
 #include <thread>
 
+#include "apps/store_database.h"
 #include "core/event_id.h"
 #include "core/json.h"
 #include "core/json_wire.h"
@@ -47,11 +48,15 @@ namespace {
 // switches it to WAL; SQLite then refuses one at once with "database is locked" instead of
 // waiting (the busy handler is not called where waiting could deadlock). Such an open is
 // tried again, for up to 10 s, before it is an error.
-std::unique_ptr<Database> open_shared_database(const std::string& path, Durability durability) {
+std::unique_ptr<Database> open_shared_database(const std::string& path,
+                                               const StoreIdentity& identity,
+                                               const LiveOptions& options, Logger& logger) {
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   for (;;) {
     try {
-      return std::make_unique<Database>(path, durability);
+      return open_store_database(path, identity, options.durability,
+                                 options.start_fresh ? FreshStart::kMoveAside : FreshStart::kRefuse,
+                                 logger);
     } catch (const SqliteError& e) {
       const bool locked =
           std::string_view(e.what()).find("database is locked") != std::string_view::npos;
@@ -168,7 +173,7 @@ std::unique_ptr<LiveStore::Running> LiveStore::start_running(ServiceKind kind) {
   r->clock = std::make_unique<mqtt::LiveClock>(timers_, r->strand);
   r->db = open_shared_database(
       (std::filesystem::path(options_.data_dir) / (r->name + ".sqlite")).string(),
-      options_.durability);
+      StoreIdentity{options_.chain, options_.store, r->name}, options_, logger_);
   mqtt::MqttOptions connection = options_.connection;
   connection.client_id = client_id_of(options_, r->name);
   connection.status_topic = topics_.status(r->name, options_.instance);
@@ -206,7 +211,7 @@ void LiveStore::subscribe_devices(Running& r) {
         if (!request) return rp->service()->dead_letter(topic, bytes, request.error());
         const ScanOutcome outcome = scan(request.value(), "");
         if (outcome.kind == ScanOutcome::Kind::kRejected) {
-          rp->service()->dead_letter(topic, bytes, outcome.error);
+          rp->service()->file_dead_letter(topic, bytes, outcome.error);  // counted by the guardian
         }
       });
 }

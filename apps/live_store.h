@@ -65,6 +65,9 @@ struct LiveOptions {
   // What one message may hold; beyond it, a message is dead-lettered (also applied by the
   // transport: connection.limits).
   InputLimits limits = {};
+  // A service database that is damaged (empty, unreadable, its log garbled) is moved aside and
+  // the service starts afresh, instead of being refused (apps/store_database.h).
+  bool start_fresh = false;
 };
 
 // Whether one running service takes its messages, as a readiness probe asks (no lock taken).
@@ -91,6 +94,8 @@ struct ServiceMetrics {
 class LiveStore {
  public:
   // Opens (creating and seeding) the databases and builds the services; connects nothing yet.
+  // A database that is damaged, another store's or a newer release's is refused
+  // (DataFileError, apps/store_database.h).
   // Each service (and instance) takes a lock file in the data dir first: a second process
   // with the same identity is refused (std::runtime_error naming the holder's pid). Throws
   // std::invalid_argument (a bad name or option) or SqliteError (an unusable data dir).
