@@ -155,8 +155,15 @@ mqtt::MqttOptions ConnectionArgs::to_options(const po::variables_map& vm) const 
       parse_in_range("--session-expiry", session_expiry, 1, 4'294'967'294));
   o.welcome_expiry_s =
       static_cast<std::uint32_t>(parse_in_range("--welcome-expiry", welcome_expiry, 1, 86'400));
-  if (!is_valid_topic_level(chain)) throw UsageError{"--chain must be one topic level"};
-  if (!is_valid_topic_level(store)) throw UsageError{"--store must be one topic level"};
+  for (const auto& [option, level] : {std::pair{"--chain", &chain}, std::pair{"--store", &store}}) {
+    if (!is_valid_topic_level(*level))
+      throw UsageError{std::string(option) + " must be one topic level"};
+    // "$SYS", "$share": a topic starting with '$' is the broker's, and "+/#" filters skip it.
+    if (level->front() == '$') {
+      throw UsageError{std::string(option) + " must not start with '$' (got '" +
+                       excerpt(*level, 40) + "'): such topics belong to the broker"};
+    }
+  }
   return o;
 }
 
@@ -314,7 +321,8 @@ void print_config(std::ostream& out, const po::options_description& desc,
     if (name == "help" || name == "config" || name == "print-config") continue;
     std::string value;
     if (vm.count(name) == 0) {
-      out << name << "  # default\n";
+      out << name
+          << (option->semantic()->max_tokens() == 0 ? "  # default, a switch\n" : "  # default\n");
       continue;
     }
     const boost::any& any = vm[name].value();

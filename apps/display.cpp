@@ -136,6 +136,8 @@ struct DisplayServer::Impl : std::enable_shared_from_this<DisplayServer::Impl> {
   std::set<std::string> shown;
   std::deque<std::string> shown_order;
   std::atomic<std::uint64_t> viewers_dropped{0};  // too slow to take what was sent to them
+  std::atomic<std::uint64_t> arrivals_shown{0};
+  std::atomic<std::size_t> arrivals_remembered{0};
   std::vector<std::shared_ptr<Viewer>> viewers;
   std::vector<Waiter> waiters;
   std::atomic<std::size_t> viewer_count{0};
@@ -211,6 +213,8 @@ struct DisplayServer::Impl : std::enable_shared_from_this<DisplayServer::Impl> {
       shown.erase(shown_order.front());
       shown_order.pop_front();
     }
+    ++arrivals_shown;
+    arrivals_remembered = shown.size();
     const auto age = t.at_us > 0
                          ? std::max<std::int64_t>(0, (mqtt::wall_clock_us() - t.at_us) / 1000)
                          : std::int64_t{0};
@@ -384,6 +388,14 @@ std::size_t DisplayServer::viewers() const {
 
 std::uint64_t DisplayServer::viewers_dropped() const {
   return impl_->viewers_dropped;
+}
+
+std::uint64_t DisplayServer::arrivals_shown() const {
+  return impl_->arrivals_shown;
+}
+
+std::size_t DisplayServer::arrivals_remembered() const {
+  return impl_->arrivals_remembered;
 }
 
 EntranceDisplay::EntranceDisplay(mqtt::MqttOptions connection, const Topics& topics,

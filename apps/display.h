@@ -61,6 +61,9 @@ class DisplayServer {
   std::size_t viewers() const;
   // Viewers dropped since the start because they did not take what was sent to them.
   std::uint64_t viewers_dropped() const;
+  // Welcomes shown since the start, and arrival ids remembered to recognise a redelivery.
+  std::uint64_t arrivals_shown() const;
+  std::size_t arrivals_remembered() const;
 
  private:
   struct Impl;

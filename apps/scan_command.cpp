@@ -9,6 +9,7 @@
 #include "apps/commands.h"
 #include "apps/live_store.h"
 #include "apps/scanner_input.h"
+#include "services/scan_logic.h"
 
 namespace po = boost::program_options;
 
@@ -59,6 +60,8 @@ ScanRequest to_request(const ScanArgs& a) {
                                           "': 'arrival' or 'departure'"};
   }
   if (a.customer.empty()) throw UsageError{"--customer is required"};
+  // The guardian would refuse it: say so here, rather than "sent".
+  if (auto card = parse_card(a.customer); !card) throw UsageError{"--customer: " + card.error()};
   request.card = a.customer;
   if (!a.scan_id.empty()) {
     if (std::string why = check_id(a.scan_id, default_limits().max_id_bytes, "--scan-id");

@@ -154,7 +154,7 @@ Decoded<ScanRequest> parse_scan_line(std::string_view line, const InputLimits& l
   } else if (w[0] == "departure") {
     kind = ScanRequest::Kind::kDeparture;
   } else {
-    return D::error("unknown reading '" + std::string(w[0]) +
+    return D::error("unknown reading '" + excerpt(w[0], 40) +
                     "': lines start with 'arrival' or 'departure'");
   }
   w.erase(w.begin());

@@ -1,7 +1,9 @@
 #include "apps/sim_report.h"
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
 #include "apps/cli.h"
@@ -390,11 +392,19 @@ void print_summary(const RunPlan& plan, const SeedSummary& summary, const Summar
   print_marks(summary);
 }
 
-TraceFile::TraceFile(const std::string& path) : out_(path) {
+TraceFile::TraceFile(const std::string& path) : path_(path), out_(path) {
   if (!out_) throw UsageError{"--trace: cannot write '" + path + "'"};
 }
 
+std::string TraceFile::finish() {
+  out_.flush();
+  if (!out_ && error_.empty()) error_ = std::strerror(errno);
+  if (error_.empty()) return "";
+  return "--trace: writing '" + path_ + "' failed (" + error_ + "): the trace there is incomplete";
+}
+
 void TraceFile::write(const sim::TraceEntry& e) {
+  if (!out_) return;  // failed already: finish() says so
   JsonWriter j;
   j.begin_object();
   j.key("i").value(e.index);
@@ -407,6 +417,7 @@ void TraceFile::write(const sim::TraceEntry& e) {
   j.key("hash").value(to_hex64(e.hash_after));
   j.end_object();
   out_ << j.str() << '\n';
+  if (!out_) error_ = std::strerror(errno);  // the first failure's reason
 }
 
 }  // namespace eventmart::apps

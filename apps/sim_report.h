@@ -33,9 +33,13 @@ class TraceFile {
   // Throws UsageError when `path` cannot be written.
   explicit TraceFile(const std::string& path);
   void write(const sim::TraceEntry& e);
+  // Flushes; "" when every entry was written, else what went wrong.
+  std::string finish();
 
  private:
+  std::string path_;
   std::ofstream out_;
+  std::string error_;  // why the first write failed
 };
 
 }  // namespace eventmart::apps

@@ -175,14 +175,17 @@ void InventoryIntel::on_replenished(const Delivery& delivery) {
   if (!replenished) return;
   const StockReplenished& event = *replenished;
 
-  bool unknown = false;
   bool rearmed = false;
+  bool unknown = false;
   const Consumption consumed =
       consume_once(delivery.envelope.event_id, content_hash(event), [&]() -> std::string {
         std::optional<StockRecord> before = store_.find(event.sku);
         if (!before) {
+          // Units for a product this store does not stock: not to be applied, but never lost
+          // in a log line either: dead-lettered (kept, with the delivery) and counted.
           unknown = true;
-          return {};
+          return "a delivery of " + std::to_string(event.quantity) + " units of sku " +
+                 std::to_string(event.sku) + ", which is not in the catalog";
         }
         const std::optional<StockDecision> decision = apply_replenishment(*before, event.quantity);
         if (!decision) {
@@ -194,13 +197,9 @@ void InventoryIntel::on_replenished(const Delivery& delivery) {
         rearmed = !before->restock_armed && decision->after.restock_armed;
         return {};
       });
+  if (unknown) ++inventory_stats_.unknown_skus;
   if (!consumed.applied()) return settle(delivery, consumed);
   if (rearmed) mark(Mark::kRestockRearmed);
-  if (unknown) {
-    ++inventory_stats_.unknown_skus;
-    warn("replenishment '" + delivery.envelope.event_id + "' for unknown sku " +
-         std::to_string(event.sku) + " (not in the catalog; skipped)");
-  }
 }
 
 }  // namespace eventmart

@@ -53,6 +53,11 @@ void Service::reject(const Delivery& delivery, std::string_view why) {
 void Service::dead_letter(const std::string& topic, std::string_view bytes,
                           std::string_view reason) {
   ++stats_.rejected;
+  file_dead_letter(topic, bytes, reason);
+}
+
+void Service::file_dead_letter(const std::string& topic, std::string_view bytes,
+                               std::string_view reason) {
   ctx_.logger.log(LogLevel::kWarning, name_,
                   "dead letter from '" + topic + "': " + std::string(reason));
   const std::string id =

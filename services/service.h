@@ -124,6 +124,8 @@ class Service {
   // form) in its own transaction, so it survives a crash like any event. The same bytes on the
   // same topic are dead-lettered once. Returns after the commit: the caller may acknowledge.
   void dead_letter(const std::string& topic, std::string_view bytes, std::string_view reason);
+  // dead_letter() without counting: for a reading the guardian refused (and counted) already.
+  void file_dead_letter(const std::string& topic, std::string_view bytes, std::string_view reason);
 
  protected:
   // Consumes `event_id` exactly once: in one transaction, records it in the inbox with a hash

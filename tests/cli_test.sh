@@ -199,13 +199,25 @@ check "chaos: --html with several runs is bad usage" 2 "$bin" chaos --runs 2 --h
 check "chaos: a serve binary that is not there is bad usage" 2 "$bin" chaos --serve-binary /nonexistent/eventmart
 check "the shipped serve has no --bug" 2 "$bin" serve --service fastlane-finale --bug no-dedup
 
-# Precedence, for every option of serve that takes a value: the command line wins over the
+check "sim --trace to a full disk fails with exit 3" 3 "$bin" sim --seed 1 --customers 50 --hours 1 --trace /dev/full
+contains "and says the trace is incomplete" /tmp/eventmart-cli.$$.err "No space left on device"
+check "serve --chain \$SYS is bad usage" 2 "$bin" serve --all --chain '$SYS'
+check "serve --store \$share is bad usage" 2 "$bin" serve --all --store '$share'
+contains "and says why" /tmp/eventmart-cli.$$.err "belong to the broker"
+for card in 0 abc -1 99999999999999999999; do
+  check "scan --customer $card is bad usage, never 'sent'" 2 "$bin" scan arrival --customer "$card" --broker tcp://127.0.0.1:1
+done
+contains "scan names the unreadable card" /tmp/eventmart-cli.$$.err "unreadable loyalty card"
+
+check "sim refuses a swarm that cannot fit in memory" 2 "$bin" sim --customers 10000000 --seeds 1..256 --jobs 256
+contains "and says how much it needs" /tmp/eventmart-cli.$$.err "of memory"
+
+# Precedence, for every option of serve that takes a value (switches are printed "a switch"): the command line wins over the
 # environment (EVENTMART_*), which wins over the --config file, and a repeatable option is never
 # added up across them (--service in the file used to be added to the command line's).
 conf=/tmp/eventmart-cli.$$.precedence.conf
 options=$("$bin" serve --print-config | sed -n 's/^\([a-z0-9-]*\)  # default$/\1/p')
 for opt in $options; do
-  case "$opt" in all|no-stdin|insecure) continue ;; esac  # switches: below
   var="EVENTMART_$(echo "$opt" | tr 'a-z-' 'A-Z_')"
   echo "$opt = f-$opt" >"$conf"
   line=$(env "$var=e-$opt" "$bin" serve --config "$conf" "--$opt" "c-$opt" --print-config | grep "^$opt ")
@@ -221,7 +233,7 @@ printf 'service = fastlane-finale\n' >"$conf"
 "$bin" serve --config "$conf" --service inventory-intel --print-config >/tmp/eventmart-cli.$$.out
 contains "--service on the command line replaces the file's" /tmp/eventmart-cli.$$.out "^service = inventory-intel  # command line"
 "$bin" serve --config "$conf" --all --print-config >/tmp/eventmart-cli.$$.out
-contains "--all on the command line replaces the file's --service" /tmp/eventmart-cli.$$.out "^service  # default"
+contains "--all on the command line replaces the file's --service" /tmp/eventmart-cli.$$.out "^service  # default$"
 env EVENTMART_SERVICE=hello-helper "$bin" serve --config "$conf" --print-config >/tmp/eventmart-cli.$$.out
 contains "EVENTMART_SERVICE replaces the file's --service" /tmp/eventmart-cli.$$.out "^service = hello-helper  # environment"
 env EVENTMART_NO_STDIN=1 "$bin" serve --print-config >/tmp/eventmart-cli.$$.out

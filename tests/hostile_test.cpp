@@ -299,5 +299,23 @@ TEST(HttpLimits, AStalledDisplayViewerIsDroppedAndAReadingOneKeepsItsPage) {
   ::close(fd);
 }
 
+// The display kept every arrival id it had shown, forever (a store open for years). It keeps
+// the last few thousand: enough to recognise a redelivery, which comes within minutes.
+TEST(HttpLimits, TheDisplayRemembersABoundedNumberOfArrivals) {
+  apps::DisplayOptions options;
+  options.listen = "127.0.0.1:0";
+  apps::DisplayServer server(options, [] { return true; });
+  const std::int64_t now_us = mqtt::wall_clock_us();
+  for (int i = 0; i < 10'000; ++i) {
+    server.on_welcome(welcome_document(3, "Welcome", "arrival-" + std::to_string(i), now_us));
+  }
+  ASSERT_TRUE(wait_until([&] { return server.arrivals_shown() == 10'000; }));
+  EXPECT_LE(server.arrivals_remembered(), 4096u);
+  // A redelivery of a recent one changes nothing.
+  server.on_welcome(welcome_document(3, "Other text", "arrival-9999", now_us));
+  server.on_welcome(welcome_document(3, "Welcome", "arrival-10000", now_us));
+  ASSERT_TRUE(wait_until([&] { return server.arrivals_shown() == 10'001; }));
+}
+
 }  // namespace
 }  // namespace eventmart::testing

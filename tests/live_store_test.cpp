@@ -192,6 +192,23 @@ TEST(LiveStore, MalformedPayloadsOnEverySubscribedTopicReachTheDeadLetterTopics)
   EXPECT_EQ(payments(probe, topics)[0].due.total_cents, product(5).price_cents);
 }
 
+// A reading the guardian refused (an unreadable card) was counted twice: once by the guardian,
+// once more when it was dead-lettered. One reading, one dead letter, one count.
+TEST(LiveStore, ARefusedReadingIsOneDeadLetterCountedOnce) {
+  Mosquitto broker;
+  TempDir data;
+  SharedLogger logger;
+  const Topics topics;
+  apps::LiveOptions o = live_options(broker, data.file(""));
+  o.services = {"gateway-guardian"};
+  LiveStore store(o, logger);
+  Probe probe(broker.uri(), "probe", logger);
+  ASSERT_TRUE(start_together(store, probe, {topics.dead_letter("gateway-guardian")}));
+  probe.publish(topics.entrance_scanner, "arrival abc scan=unreadable-1");
+  ASSERT_TRUE(wait_until([&] { return probe.count(topics.dead_letter("gateway-guardian")) == 1; }));
+  EXPECT_EQ(store.metrics().at(0).events.rejected, 1u);
+}
+
 TEST(LiveStore, ConsumesTheReferenceJsonMessagesAndWritesThem) {
   Mosquitto broker;
   TempDir data;

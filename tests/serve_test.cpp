@@ -18,9 +18,10 @@
 namespace eventmart::testing {
 namespace {
 
-// Runs `eventmart ARGS` to completion; its exit status and stdout.
-std::pair<int, std::string> run_eventmart(const std::string& args) {
-  const std::string command = std::string(ServeProcess::binary()) + " " + args + " 2>/dev/null";
+// Runs `eventmart ARGS` to completion; its exit status and stdout (and stderr with `with_errors`).
+std::pair<int, std::string> run_eventmart(const std::string& args, bool with_errors = false) {
+  const std::string command =
+      std::string(ServeProcess::binary()) + " " + args + (with_errors ? " 2>&1" : " 2>/dev/null");
   FILE* pipe = ::popen(command.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -294,6 +295,88 @@ TEST_F(Serve, LoadWithAWrongPasswordSaysSoInsteadOfAskingWhetherTheBrokerRuns) {
   EXPECT_EQ(result.first, 3);
   EXPECT_NE(result.second.find("refused"), std::string::npos) << result.second;
   EXPECT_EQ(result.second.find("is the broker running"), std::string::npos) << result.second;
+}
+
+}  // namespace
+}  // namespace eventmart::testing
+
+namespace eventmart::testing {
+namespace {
+
+// A database emptied to 0 bytes used to open as a new store without a word (stock back to the
+// catalog, owed rows gone), and a folder of another store was served as this one's. Both are
+// refused with the reason and exit 3; --start-fresh moves a damaged one aside and starts anew.
+TEST_F(Serve, AnEmptiedDatabaseOrAnotherStoresFolderIsRefusedWithExit3) {
+  std::vector<std::string> args = serve_args({"inventory-intel"});
+  args.push_back("--no-stdin");
+  {
+    ServeProcess first(args, data.file("first.log"));
+    Probe status(broker.uri(), "status", logger);
+    status.record(topics.status("inventory-intel"));
+    ASSERT_TRUE(status.start(1));
+    ASSERT_TRUE(online(status, "inventory-intel"));
+    EXPECT_EQ(first.terminate(), 0);
+  }
+  const std::string base = "serve --service inventory-intel --no-stdin --broker " + broker.uri() +
+                           " --data-dir " + data.file("");
+  const auto other_store = run_eventmart(base + " --store other-store", true);
+  EXPECT_EQ(other_store.first, 3);
+  EXPECT_NE(other_store.second.find("belongs to inventory-intel of spectrum-grocers/"
+                                    "fresh-frontier, not to inventory-intel of "
+                                    "spectrum-grocers/other-store"),
+            std::string::npos)
+      << other_store.second;
+
+  std::filesystem::resize_file(data.file("inventory-intel.sqlite"), 0);
+  const auto emptied = run_eventmart(base, true);
+  EXPECT_EQ(emptied.first, 3);
+  EXPECT_NE(emptied.second.find("is empty (0 bytes)"), std::string::npos) << emptied.second;
+
+  args.push_back("--start-fresh");
+  ServeProcess fresh(args, data.file("fresh.log"));
+  Probe status(broker.uri(), "status-2", logger);
+  status.record(topics.status("inventory-intel"));
+  ASSERT_TRUE(status.start(1));
+  EXPECT_TRUE(wait_until([&] {
+    return read_file(data.file("fresh.log")).find("moved aside to") != std::string::npos;
+  })) << read_file(data.file("fresh.log"));
+  EXPECT_EQ(fresh.terminate(), 0);
+}
+
+}  // namespace
+}  // namespace eventmart::testing
+
+namespace eventmart::testing {
+namespace {
+
+std::int64_t peak_memory_kib(pid_t pid) {
+  std::istringstream status(read_file("/proc/" + std::to_string(pid) + "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6));
+  }
+  return -1;
+}
+
+// A line on stdin of any length was read whole, and an unknown first word logged whole: a
+// 300 MB line took serve to 1.7 GB. A line over 64 KiB is skipped as it is read.
+TEST_F(Serve, AnEndlessStdinLineIsSkippedWithoutHoldingItAndTheNextOneReads) {
+  ServeProcess serve(serve_args({"gateway-guardian"}), data.file("serve.log"), /*with_stdin=*/true);
+  Probe probe(broker.uri(), "probe", logger);
+  probe.record(topics.customer_arrival);
+  probe.record(topics.status("gateway-guardian"));
+  ASSERT_TRUE(probe.start(2));
+  ASSERT_TRUE(online(probe, "gateway-guardian"));
+  const std::int64_t before = peak_memory_kib(serve.pid());
+  serve.write_line(std::string(32 << 20, 'w'));  // 32 MiB, one unknown "word"
+  serve.write_line("arrival 2");
+  ASSERT_TRUE(wait_until([&] { return probe.count(topics.customer_arrival) == 1; }));
+  const std::int64_t after = peak_memory_kib(serve.pid());
+  EXPECT_LT(after - before, 8 * 1024) << "peak memory grew by " << after - before << " KiB";
+  EXPECT_EQ(serve.terminate(), 0);
+  const std::string log = read_file(data.file("serve.log"));
+  EXPECT_NE(log.find("line 1 ignored: longer than 65536 bytes"), std::string::npos) << log.size();
+  EXPECT_LT(log.size(), 100'000u) << "the line was logged";
 }
 
 }  // namespace

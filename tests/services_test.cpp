@@ -248,6 +248,23 @@ TEST_F(InventoryService, UnknownSkusAreSkippedAndReportedNotFatal) {
   EXPECT_NE(logger.entries().back().message.find("unknown sku 777"), std::string::npos);
 }
 
+// A delivery for a product not in the catalog was only a log line: the units were neither
+// applied nor kept. It is dead-lettered (with the delivery) and counted; stock is untouched.
+TEST_F(InventoryService, ADeliveryForAnUnknownSkuIsDeadLetteredAndCounted) {
+  std::vector<Received> dead;
+  record(*probe, topics.dead_letter("inventory-intel"), dead);
+  publish_and_settle(*logistics_probe, topics.stock_replenished,
+                     make_envelope(EventType::kStockReplenished, "r-777", "logistics", 0, "",
+                                   StockReplenished{777, 10, "restock-x"}));
+  EXPECT_EQ(inventory.stats().rejected, 1u);
+  EXPECT_EQ(inventory.inventory_stats().unknown_skus, 1u);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_NE(dead[0].envelope.payload.find("sku 777, which is not in the catalog"),
+            std::string::npos)
+      << dead[0].envelope.payload;
+  EXPECT_FALSE(inventory.store().find(777));
+}
+
 TEST_F(InventoryService, MalformedAndMistypedDeliveriesAreRejectedAndTheServiceGoesOn) {
   Envelope garbage{"g1", EventType::kCustomerDeparted, "x", 0, "", "\x01\x02\x03"};
   publish_and_settle(*probe, topics.customer_departure, garbage);
