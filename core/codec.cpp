@@ -25,9 +25,42 @@ std::string to_bytes(capnp::MessageBuilder& message) {
   return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
 }
 
+// The layout of each root struct in the first release (data words, pointers): every field
+// there is one a reader needs. A release may add fields at the end (events.capnp): its structs
+// are larger, and an older reader ignores what it does not know; a newer reader reads the
+// fields an older writer did not send as their defaults. So a struct is accepted when it holds
+// at least the first release's sections. Never change these numbers; add fields instead.
+template <typename Root>
+struct FirstLayout;
+template <>
+struct FirstLayout<wire::CustomerArrival> {
+  static constexpr std::size_t kDataWords = 1, kPointers = 0;
+};
+template <>
+struct FirstLayout<wire::CustomerDeparted> {
+  static constexpr std::size_t kDataWords = 1, kPointers = 1;
+};
+template <>
+struct FirstLayout<wire::PaymentDue> {
+  static constexpr std::size_t kDataWords = 2, kPointers = 2;
+};
+template <>
+struct FirstLayout<wire::RestockNeeded> {
+  static constexpr std::size_t kDataWords = 4, kPointers = 0;
+};
+template <>
+struct FirstLayout<wire::StockReplenished> {
+  static constexpr std::size_t kDataWords = 2, kPointers = 1;
+};
+template <>
+struct FirstLayout<wire::Envelope> {
+  static constexpr std::size_t kDataWords = 2, kPointers = 4;
+};
+
 // Decodes `bytes` as a Cap'n Proto message with root `Root` and hands the reader to `read`.
-// Cap'n Proto needs word-aligned input, so the bytes are copied into aligned storage. The
-// root's layout must be exactly Root's: another struct in its place is refused.
+// Cap'n Proto needs word-aligned input, so the bytes are copied into aligned storage. The root
+// must hold at least the first release's layout of Root (FirstLayout): a smaller struct (another
+// event in its place, or no event at all) is refused; a larger one is a later release's.
 template <typename Root, typename T, typename Read>
 Decoded<T> decode_with(std::string_view bytes, std::string_view what, Read read) {
   if (bytes.empty()) return Decoded<T>::error(std::string(what) + ": empty payload");
@@ -40,13 +73,16 @@ Decoded<T> decode_with(std::string_view bytes, std::string_view what, Read read)
   try {
     capnp::FlatArrayMessageReader message(aligned);
     const capnp::AnyStruct::Reader any = message.getRoot<capnp::AnyStruct>();
+    static_assert(Root::_capnpPrivate::dataWordSize >= FirstLayout<Root>::kDataWords &&
+                      Root::_capnpPrivate::pointerCount >= FirstLayout<Root>::kPointers,
+                  "a struct lost a field of the first release (events.capnp: add, never remove)");
     const std::size_t data_words = any.getDataSection().size() / sizeof(capnp::word);
     const std::size_t pointers = any.getPointerSection().size();
-    if (data_words != Root::_capnpPrivate::dataWordSize ||
-        pointers != Root::_capnpPrivate::pointerCount) {
+    if (data_words < FirstLayout<Root>::kDataWords || pointers < FirstLayout<Root>::kPointers) {
       return Decoded<T>::error(std::string(what) + ": the payload is a struct of " +
                                std::to_string(data_words) + " data words and " +
-                               std::to_string(pointers) + " pointers, not a " + std::string(what));
+                               std::to_string(pointers) + " pointers, smaller than any " +
+                               std::string(what) + ": not a " + std::string(what));
     }
     return read(message.getRoot<Root>());
   } catch (const kj::Exception& e) {

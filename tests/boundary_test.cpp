@@ -59,10 +59,13 @@ TEST(Boundary, AnEnvelopeAroundAnotherEventTypeIsRefused) {
   auto decoded = decode_envelope(encode_envelope(wrong));
   ASSERT_FALSE(decoded);
   EXPECT_NE(decoded.error().find("not a CustomerDeparted"), std::string::npos) << decoded.error();
-  Envelope restock = make_envelope(EventType::kRestockNeeded, "e-2", "inventory-intel", 1, "",
-                                   RestockNeeded{8, 10, 1, 2});
-  restock.type = EventType::kCustomerArrival;  // same pointer count, other data size
-  EXPECT_FALSE(decode_envelope(encode_envelope(restock)));
+  // Same pointer count, fewer data words than any RestockNeeded. (The other way round, a larger
+  // struct than the type's, is how a later release's event with added fields looks: it is read,
+  // tests/evolution_test.cpp; the envelope's type names the event.)
+  Envelope arrival = make_envelope(EventType::kCustomerArrival, "e-2", "gateway-guardian", 1, "",
+                                   CustomerArrival{8});
+  arrival.type = EventType::kRestockNeeded;
+  EXPECT_FALSE(decode_envelope(encode_envelope(arrival)));
 }
 
 TEST(Boundary, EventIdsAreCheckedSoTwoIdsThatDifferAfterANulCannotCollide) {
