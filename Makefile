@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CMAKE_BUILD_TYPE ?= Release
 EVENTMART := $(BUILD_DIR)/apps/eventmart
 
-.PHONY: all deps configure build demo test test-clang sanitize soak bench mutants format clean regression
+.PHONY: all deps configure build demo test test-clang sanitize soak bench mutants format clean regression package
 
 all: build
 
@@ -65,6 +65,11 @@ mutants: deps
 bench: build
 	$(BUILD_DIR)/bench/eventmart-bench
 	$(BUILD_DIR)/bench/eventmart-mqtt-bench
+
+# A Debian package of the shipped binary, its systemd units, deploy/ and the docs:
+# build/eventmart_VERSION_ARCH.deb (sudo dpkg -i it; docs/deploy.md).
+package: build
+	cd $(BUILD_DIR) && cpack
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')

@@ -23,7 +23,8 @@ constexpr const char* kUsage =
     "  chaos   seeded faults against real `serve` processes on a real broker, checked by\n"
     "          the same invariants as sim\n"
     "\n"
-    "Run 'eventmart <command> --help' for the options of a command.\n";
+    "Run 'eventmart <command> --help' for the options of a command, 'eventmart --version'\n"
+    "for the release.\n";
 
 }  // namespace
 
@@ -34,6 +35,10 @@ int run_command_line(int argc, char** argv) {
   if (args.empty()) {
     std::cerr << kUsage;
     return 2;
+  }
+  if (args[0] == "--version" || args[0] == "version") {
+    std::cout << "eventmart " << EVENTMART_VERSION << "\n";
+    return 0;
   }
   if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::cout << kUsage;

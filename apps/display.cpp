@@ -415,6 +415,11 @@ EntranceDisplay::EntranceDisplay(mqtt::MqttOptions connection, const Topics& top
   bus_->start();
 }
 
+ServiceReadiness EntranceDisplay::readiness() const {
+  return ServiceReadiness{"display", bus_->connected(), bus_->ready(), bus_->refused_now(),
+                          bus_->keeps_going(mqtt::wall_clock_us())};
+}
+
 EntranceDisplay::~EntranceDisplay() {
   bus_->stop();
   server_.reset();

@@ -30,6 +30,7 @@
 #include <string_view>
 
 #include "apps/http_server.h"
+#include "apps/live_store.h"
 #include "core/log.h"
 #include "core/topics.h"
 #include "transports/mqtt/mqtt_bus.h"
@@ -80,6 +81,9 @@ class EntranceDisplay {
   std::uint16_t port() const { return server_->port(); }
   std::size_t viewers() const { return server_->viewers(); }
   bool online() const { return bus_->ready(); }
+  // The display's connection as a readiness probe and systemd see it (apps/systemd_notify.h).
+  ServiceReadiness readiness() const;
+  std::int64_t timer_beat_us() const { return timers_.last_beat_us(); }
 
  private:
   mqtt::TimerThread timers_;

@@ -9,6 +9,7 @@
 #include "apps/display.h"
 #include "apps/live_store.h"
 #include "apps/metrics.h"
+#include "apps/systemd_notify.h"
 
 namespace po = boost::program_options;
 
@@ -96,8 +97,12 @@ int run_display_command(const std::vector<std::string>& args) {
              "the entrance display of " + topics.display_entrance + " on http://" +
                  options.listen.substr(0, options.listen.rfind(':')) + ":" +
                  std::to_string(display->port()) + "/");
+  auto notifier = std::make_unique<SystemdNotifier>(SystemdNotifier::Probes{
+      [&display] { return std::vector<ServiceReadiness>{display->readiness()}; },
+      [&display] { return display->timer_beat_us(); }});
   int signal_number = 0;
   sigwait(&signals, &signal_number);
+  notifier.reset();
   display.reset();
   return 0;
 }

@@ -119,6 +119,8 @@ class LiveStore {
   bool all_ready() const;
   // Every service here, in the order given, from any thread, without waiting for a service.
   std::vector<ServiceReadiness> readiness() const;
+  // When the timer thread (every reconnect and retry runs on it) last beat, wall clock.
+  std::int64_t timer_beat_us() const { return timers_.last_beat_us(); }
   // A snapshot of every service here, in the order given. Takes each service's strand in turn,
   // briefly (its counters); the row counts come from a database connection of the snapshot's
   // own, outside the strand (the inbox's at most every kInboxCountEveryUs: counting millions

@@ -11,6 +11,7 @@
 #include "apps/live_store.h"
 #include "apps/metrics.h"
 #include "apps/scanner_input.h"
+#include "apps/systemd_notify.h"
 #include "services/registry.h"
 
 namespace po = boost::program_options;
@@ -256,6 +257,9 @@ int serve(const LiveOptions& options, LogLevel level, bool read_stdin,
                  std::string(wire_format_name(options.connection.wire)) + ", data in " +
                  options.data_dir + ")");
   store->start();
+  // Under systemd (Type=notify): READY=1, STATUS= and the watchdog.
+  auto notifier = std::make_unique<SystemdNotifier>(SystemdNotifier::Probes{
+      [&store] { return store->readiness(); }, [&store] { return store->timer_beat_us(); }});
 
   auto alive = std::make_shared<std::pair<std::mutex, bool>>();
   alive->second = true;
@@ -273,7 +277,8 @@ int serve(const LiveOptions& options, LogLevel level, bool read_stdin,
     std::lock_guard lock(alive->first);
     alive->second = false;
   }
-  metrics.reset();  // no scrape reads the store from here on
+  notifier.reset();  // STOPPING=1
+  metrics.reset();   // no scrape reads the store from here on
   store->stop();
   store.reset();
   logger.log(LogLevel::kInfo, "serve", "stopped");

@@ -11,6 +11,7 @@ packages=(
   libsqlite3-dev nlohmann-json3-dev
   libgtest-dev librapidcheck-dev
   libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev
+  libsystemd-dev
   mosquitto mosquitto-clients openssl
   clang
   chromium
