@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CMAKE_BUILD_TYPE ?= Release
 EVENTMART := $(BUILD_DIR)/apps/eventmart
 
-.PHONY: all deps configure build demo test test-clang sanitize soak bench mutants format clean regression package
+.PHONY: all deps configure build demo test test-clang sanitize soak bench mutants format clean regression package upgrade-test
 
 all: build
 
@@ -65,6 +65,12 @@ mutants: deps
 bench: build
 	$(BUILD_DIR)/bench/eventmart-bench
 	$(BUILD_DIR)/bench/eventmart-mqtt-bench
+	$(BUILD_DIR)/bench/eventmart-scrape-bench
+
+# Upgrades a store one service at a time from the previous release (built in build-previous/)
+# to this build, under load and faults, on a real mosquitto (scripts/upgrade-test.sh).
+upgrade-test: build
+	BUILD_DIR=$(BUILD_DIR) bash scripts/upgrade-test.sh
 
 # A Debian package of the shipped binary, its systemd units, deploy/ and the docs:
 # build/eventmart_VERSION_ARCH.deb (sudo dpkg -i it; docs/deploy.md).
@@ -75,7 +81,7 @@ format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')
 
 clean:
-	rm -rf $(BUILD_DIR) $(CLANG_BUILD_DIR) $(SANITIZE_BUILD_DIR) build-mutants
+	rm -rf $(BUILD_DIR) $(CLANG_BUILD_DIR) $(SANITIZE_BUILD_DIR) build-mutants build-previous
 
 # Adds a failing swarm seed to the regression corpus (scripts/add-regression.sh):
 #   make regression SEED=N FOUND="what it found" [SIM_ARGS="--customers 1000"]

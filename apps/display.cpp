@@ -108,6 +108,9 @@ struct DisplayServer::Impl : std::enable_shared_from_this<DisplayServer::Impl> {
     std::deque<std::string> queue;
     std::size_t queued_bytes = 0;
     bool writing = false;
+    // Closed (an error, or too slow). The stream itself lives as long as the viewer: a write
+    // under way still refers to it.
+    bool dropped = false;
   };
   struct Waiter {
     std::shared_ptr<beast::tcp_stream> stream;
@@ -162,7 +165,7 @@ struct DisplayServer::Impl : std::enable_shared_from_this<DisplayServer::Impl> {
   // timeout: its browser reconnects (the page's EventSource does) and gets the current state.
   // Memory stays bounded by the viewers, not by what they did not read.
   void send(const std::shared_ptr<Viewer>& v, std::string chunk) {
-    if (!v->stream) return;  // dropped
+    if (v->dropped) return;
     if (v->queue.size() >= kMaxViewerQueue ||
         v->queued_bytes + chunk.size() > kMaxViewerQueueBytes) {
       ++viewers_dropped;
@@ -173,7 +176,7 @@ struct DisplayServer::Impl : std::enable_shared_from_this<DisplayServer::Impl> {
     if (!v->writing) write_next(v);
   }
   void write_next(const std::shared_ptr<Viewer>& v) {
-    if (v->queue.empty() || !v->stream) {
+    if (v->queue.empty() || v->dropped) {
       v->writing = false;
       return;
     }
@@ -182,7 +185,7 @@ struct DisplayServer::Impl : std::enable_shared_from_this<DisplayServer::Impl> {
     v->stream->expires_after(limits.request_timeout);
     asio::async_write(*v->stream, asio::buffer(v->queue.front()),
                       [self, v](beast::error_code ec, std::size_t) {
-                        if (v->queue.empty()) return;  // dropped meanwhile
+                        if (v->dropped) return;
                         v->queued_bytes -= v->queue.front().size();
                         v->queue.pop_front();
                         if (ec) return self->drop(v);
@@ -190,14 +193,13 @@ struct DisplayServer::Impl : std::enable_shared_from_this<DisplayServer::Impl> {
                       });
   }
   void drop(const std::shared_ptr<Viewer>& v) {
-    if (v->stream) {
-      beast::error_code ignored;
-      v->stream->socket().close(ignored);
-    }
+    if (v->dropped) return;
+    v->dropped = true;
+    beast::error_code ignored;
+    v->stream->socket().close(ignored);
     v->queue.clear();
     v->queued_bytes = 0;
-    v->stream.reset();
-    v->slot.reset();
+    v->slot.reset();  // the connection's place is free at once
     std::erase(viewers, v);
     viewer_count = viewers.size();
   }

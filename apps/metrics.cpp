@@ -162,7 +162,6 @@ struct MetricsServer::Impl {
     bool head;
     bool readiness;  // a /readyz (answered from the collection) rather than a /metrics
   };
-  static constexpr std::chrono::seconds kFreshFor{1};  // a collection serves scrapes this long
 
   Handlers handlers;
   HttpLimits limits;
@@ -176,11 +175,14 @@ struct MetricsServer::Impl {
       asio::make_work_guard(collect_io);
   std::thread collector;
   // The io thread's only.
-  std::string exposition;  // of the last collection (or why it failed)
-  bool exposition_ok = false;
-  std::chrono::steady_clock::time_point collected_at{};
+  struct Collection {
+    std::string text;       // the exposition, or why it failed
+    std::string not_ready;  // /readyz's list
+    bool ok = true;
+  };
   bool collecting = false;
-  std::vector<Scrape> waiting;  // scrapes for the collection under way
+  std::vector<Scrape> in_progress;  // answered by the collection under way
+  std::vector<Scrape> queued;       // came since it started: answered by the next
 
   // One request per connection (Connection: close); the acceptor set its deadline.
   void serve(Stream stream, ConnectionSlot slot) {
@@ -254,56 +256,54 @@ struct MetricsServer::Impl {
            "not ready:\n" + not_ready);
   }
 
-  // /metrics (and /readyz without a readiness handler): from a collection at most kFreshFor
-  // old, else from the next one, which this scrape starts unless one is under way.
+  // /metrics (and /readyz without a readiness handler): from a collection that starts after the
+  // scrape came, never an older one. One collection runs at a time: scrapes that come while one
+  // runs share the next, so however many scrapers ask, a service's strand is taken by one
+  // collection at a time.
   void scrape(Scrape s) {
-    if (!collecting && exposition_ok &&
-        std::chrono::steady_clock::now() - collected_at < kFreshFor && !s.readiness) {
-      return answer_scrape(s);
-    }
-    waiting.push_back(std::move(s));
-    if (collecting) return;
+    queued.push_back(std::move(s));
+    if (!collecting) collect();
+  }
+
+  void collect() {
     collecting = true;
+    in_progress = std::exchange(queued, {});
     asio::post(collect_io, [this] {
-      std::string text;
-      std::string not_ready;
-      bool ok = true;
+      Collection c;
       try {
         const std::vector<ServiceMetrics> services = handlers.metrics();
-        text = prometheus_text(services);
+        c.text = prometheus_text(services);
         std::vector<ServiceReadiness> r;
         for (const ServiceMetrics& m : services) {
           r.push_back(ServiceReadiness{m.service, m.connected, m.ready,
                                        m.bus.subscriptions_refused_now, true});
         }
-        not_ready = unready(r);
+        c.not_ready = unready(r);
       } catch (const std::exception& e) {
-        ok = false;
-        text = std::string("metrics failed: ") + e.what() + "\n";
-        not_ready = std::string("cannot tell: ") + e.what() + "\n";
+        c.ok = false;
+        c.text = std::string("metrics failed: ") + e.what() + "\n";
+        c.not_ready = std::string("cannot tell: ") + e.what() + "\n";
       }
-      asio::post(io, [this, text = std::move(text), not_ready = std::move(not_ready), ok] {
-        collecting = false;
-        exposition = text;
-        exposition_ok = ok;
-        collected_at = std::chrono::steady_clock::now();
-        for (Scrape& w : std::exchange(waiting, {})) {
+      asio::post(io, [this, c = std::move(c)] {
+        for (const Scrape& w : std::exchange(in_progress, {})) {
           if (w.readiness) {
-            ready_answer(w.stream, w.slot, w.version, w.head, not_ready);
+            ready_answer(w.stream, w.slot, w.version, w.head, c.not_ready);
           } else {
-            answer_scrape(w);
+            answer_scrape(w, c);
           }
         }
+        collecting = false;
+        if (!queued.empty()) collect();
       });
     });
   }
 
-  void answer_scrape(const Scrape& s) {
-    if (!exposition_ok) {
+  void answer_scrape(const Scrape& s, const Collection& c) {
+    if (!c.ok) {
       return answer(s.stream, s.slot, s.version, s.head, http::status::internal_server_error,
-                    exposition);
+                    c.text);
     }
-    answer(s.stream, s.slot, s.version, s.head, http::status::ok, exposition,
+    answer(s.stream, s.slot, s.version, s.head, http::status::ok, c.text,
            "text/plain; version=0.0.4; charset=utf-8");
   }
 };

@@ -10,9 +10,10 @@
 // The server has one thread of its own for HTTP, which never waits for a service: /healthz
 // and /readyz answer from what the process knows without a service's lock (a handler may hold
 // it for seconds on a locked database, and a liveness probe must not then kill a healthy
-// service). A scrape's numbers are collected on a second thread, at most once a second however
-// many scrapers ask (each takes a service's strand briefly; the database counts are made on a
-// connection of their own, outside it); scrapes that come meanwhile share one collection.
+// service). A scrape's numbers are collected on a second thread, one collection at a time
+// however many scrapers ask (each takes a service's strand briefly; the database counts are
+// made on a connection of their own, outside it); scrapes that come while one runs share the
+// next, which starts after them, so an answer is never older than its request.
 // Connections are capped and timed out (apps/http_server.h).
 #pragma once
 

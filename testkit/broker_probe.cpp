@@ -84,7 +84,7 @@ const char* ServeProcess::binary() {
 }
 
 ServeProcess::ServeProcess(std::vector<std::string> args, std::string log_file, bool with_stdin)
-    : ServeProcess(std::move(args), std::move(log_file), Options{with_stdin, 0, "serve"}) {}
+    : ServeProcess(std::move(args), std::move(log_file), Options{with_stdin, 0, "serve", ""}) {}
 
 ServeProcess::ServeProcess(std::vector<std::string> args, std::string log_file, Options options)
     : args_(std::move(args)), log_file_(std::move(log_file)), options_(std::move(options)) {
@@ -99,8 +99,9 @@ ServeProcess::~ServeProcess() {
 void ServeProcess::start() {
   int pipe_fds[2] = {-1, -1};
   if (options_.with_stdin && ::pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
+  const char* program = options_.binary.empty() ? binary() : options_.binary.c_str();
   std::vector<char*> argv;  // made before fork: the child may only exec
-  argv.push_back(const_cast<char*>(binary()));
+  argv.push_back(const_cast<char*>(program));
   argv.push_back(options_.command.data());
   for (std::string& a : args_) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -123,7 +124,7 @@ void ServeProcess::start() {
       const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
       if (null >= 0) ::dup2(null, STDIN_FILENO);
     }
-    ::execv(binary(), argv.data());
+    ::execv(program, argv.data());
     ::_exit(127);
   }
   if (options_.with_stdin) {

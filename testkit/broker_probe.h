@@ -75,6 +75,7 @@ class ServeProcess {
     bool with_stdin = false;        // write_line() feeds the process's stdin (scanner lines)
     int max_open_files = 0;         // > 0: the process's RLIMIT_NOFILE
     std::string command = "serve";  // or "display"
+    std::string binary;             // another build's eventmart; empty: binary()
   };
   // With `with_stdin`, write_line() feeds the process's stdin (scanner lines).
   ServeProcess(std::vector<std::string> args, std::string log_file, bool with_stdin = false);

@@ -127,7 +127,7 @@ TEST(OutOfDescriptors, ServeReconnectsOnceTheyAreBackAndDoesNotSpinMeanwhile) {
   ServeProcess serve({"--service", "fastlane-finale", "--broker", broker.uri(), "--data-dir",
                       data.file(""), "--no-stdin", "--metrics-listen",
                       "127.0.0.1:" + std::to_string(metrics), "--http-max-connections", "1000"},
-                     data.file("serve.log"), ServeProcess::Options{false, kFileLimit, "serve"});
+                     data.file("serve.log"), ServeProcess::Options{false, kFileLimit, "serve", ""});
   Probe status(broker.uri(), "status", logger);
   status.record(topics.status("fastlane-finale"));
   ASSERT_TRUE(status.start(1));
@@ -165,7 +165,7 @@ TEST(OutOfDescriptors, TheDisplayComesBackOnlineOnceTheyAreBack) {
   ServeProcess display({"--broker", broker.uri(), "--listen", "127.0.0.1:" + std::to_string(port),
                         "--http-max-connections", "1000"},
                        data.file("display.log"),
-                       ServeProcess::Options{false, kFileLimit, "display"});
+                       ServeProcess::Options{false, kFileLimit, "display", ""});
   const auto online = [&] {
     return http_get(port, "/state").find("\"online\":true") != std::string::npos;
   };

@@ -82,7 +82,8 @@ TEST(Metrics, AScrapeDuringALoadRunCountsEveryDepartureConsumed) {
   TempDir data;
   SharedLogger logger;
   apps::LiveStore store(store_on(broker, data.file("")), logger);
-  apps::MetricsServer server("127.0.0.1:0", {[&] { return store.metrics(); }, [&] { return store.readiness(); }});
+  apps::MetricsServer server("127.0.0.1:0",
+                             {[&] { return store.metrics(); }, [&] { return store.readiness(); }});
   store.start();
   ASSERT_TRUE(wait_until([&] { return store.all_ready(); }));
   EXPECT_EQ(get(server.port(), "/readyz").status, 200);
@@ -141,7 +142,8 @@ TEST(Metrics, ReadyzTurnsUnreadyWhenTheBrokerStopsAndReadyWhenItReturns) {
   TempDir data;
   SharedLogger logger;
   apps::LiveStore store(store_on(broker, data.file("")), logger);
-  apps::MetricsServer server("127.0.0.1:0", {[&] { return store.metrics(); }, [&] { return store.readiness(); }});
+  apps::MetricsServer server("127.0.0.1:0",
+                             {[&] { return store.metrics(); }, [&] { return store.readiness(); }});
   store.start();
   ASSERT_TRUE(wait_until([&] { return get(server.port(), "/readyz").status == 200; }));
 
