@@ -91,7 +91,9 @@ int main(int argc, char** argv) {
     db.exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " +
             std::to_string(rows) +
             ") INSERT INTO inbox(event_id, received_at_us, content_hash) "
-            "SELECT printf('old-departure-%012d', i), i, i FROM n");
+            "SELECT printf('old-departure-%012d', i), " +
+            std::to_string(eventmart::mqtt::wall_clock_us()) +
+            " - i, i FROM n");                   // received within the retention: kept, not pruned
     db.exec("PRAGMA wal_checkpoint(TRUNCATE)");  // in the file, as a long-running store has it
   }
   eventmart::apps::LiveStore store(options, logger);
@@ -106,6 +108,9 @@ int main(int argc, char** argv) {
       rows);
   drive(broker.uri(), 9, logger);  // warm-up: caches, the first checkpoints
   const auto quiet = drive(broker.uri(), 1, logger);
+  const auto seen = store.metrics();
+  std::printf("  inbox rows when the scrapers start: %lld\n",
+              static_cast<long long>(seen.at(0).inbox));
   std::atomic<bool> stop{false};
   std::atomic<long long> scrapes{0}, failed{0};
   std::vector<std::thread> scrapers;
