@@ -11,13 +11,19 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
-#include "apps/html_report.h"
-#include "apps/live_store.h"
 #include "chaos/chaos.h"
+#include "report/html_report.h"
+#include "runtime/live_store.h"
 
 namespace po = boost::program_options;
 
 namespace eventmart::apps {
+
+using report::HtmlReport;
+using report::JsonWriter;
+using report::TimelineRecorder;
+using report::write_html_report;
+using runtime::StderrLogger;
 namespace {
 
 std::atomic<bool> interrupted{false};
@@ -319,8 +325,8 @@ int run_chaos_command(const std::vector<std::string>& args) {
       if (path.empty()) continue;
       try {
         write_html_report(path, page);
-      } catch (const UsageError& e) {
-        std::cerr << "eventmart chaos: " << e.message << "\n";
+      } catch (const std::runtime_error& e) {
+        std::cerr << "eventmart chaos: " << e.what() << "\n";
         html_failed = true;
       }
     }

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "core/topics.h"
+#include "runtime/http_server.h"
 
 namespace po = boost::program_options;
 
@@ -312,6 +313,18 @@ po::variables_map parse_all(const std::vector<std::string>& args, po::options_de
   }
   po::notify(vm);
   return vm;
+}
+
+void check_listen_address(const std::string& option, const std::string& host_port) {
+  try {
+    runtime::listen_endpoint(option, host_port);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError{e.what()};
+  }
+}
+
+int parse_max_connections(const std::string& option, const std::string& text) {
+  return static_cast<int>(parse_in_range(option, text, 1, 65535));
 }
 
 void print_config(std::ostream& out, const po::options_description& desc,

@@ -11,6 +11,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,8 @@
 namespace eventmart::apps {
 
 // Bad usage: the command prints the message and "Try 'eventmart CMD --help'" and exits 2.
-struct UsageError {
+struct UsageError : std::runtime_error {
+  explicit UsageError(const std::string& what) : std::runtime_error(what), message(what) {}
   std::string message;
 };
 
@@ -96,6 +98,11 @@ struct ParseRules {
   std::vector<std::vector<std::string>> one_choice;
   OptionSources* sources = nullptr;  // filled when not null
 };
+
+// A HOST:PORT to listen on (runtime/http_server.h), or a UsageError naming `option`.
+void check_listen_address(const std::string& option, const std::string& host_port);
+// "--http-max-connections": 1..65535, or a UsageError.
+int parse_max_connections(const std::string& option, const std::string& text);
 
 // Parses `args` against `desc`: the command line first, then EVENTMART_* variables (an
 // option --data-dir is EVENTMART_DATA_DIR), then the file named by --config: the first to set

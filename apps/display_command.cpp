@@ -6,14 +6,21 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
-#include "apps/display.h"
-#include "apps/live_store.h"
-#include "apps/metrics.h"
-#include "apps/systemd_notify.h"
+#include "runtime/display.h"
+#include "runtime/live_store.h"
+#include "runtime/metrics.h"
+#include "runtime/systemd_notify.h"
 
 namespace po = boost::program_options;
 
 namespace eventmart::apps {
+
+using runtime::DisplayOptions;
+using runtime::EntranceDisplay;
+using runtime::HttpLimits;
+using runtime::ServiceReadiness;
+using runtime::StderrLogger;
+using runtime::SystemdNotifier;
 namespace {
 
 struct DisplayArgs {

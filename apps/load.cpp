@@ -9,14 +9,16 @@
 #include <set>
 #include <thread>
 
-#include "apps/json_writer.h"
 #include "core/codec.h"
 #include "core/rng.h"
+#include "report/json_writer.h"
 #include "services/catalog.h"
 #include "services/scan_logic.h"
 #include "sim/workload.h"
 
 namespace eventmart::apps {
+
+using report::JsonWriter;
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;

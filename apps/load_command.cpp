@@ -1,12 +1,14 @@
 // `eventmart load`: drives a running store and checks every departure is paid exactly once.
 #include "apps/cli.h"
 #include "apps/commands.h"
-#include "apps/live_store.h"
 #include "apps/load.h"
+#include "runtime/live_store.h"
 
 namespace po = boost::program_options;
 
 namespace eventmart::apps {
+
+using runtime::StderrLogger;
 namespace {
 
 struct LoadArgs {

@@ -7,13 +7,18 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
-#include "apps/live_store.h"
-#include "apps/scanner_input.h"
+#include "runtime/live_store.h"
+#include "runtime/scanner_input.h"
 #include "services/scan_logic.h"
 
 namespace po = boost::program_options;
 
 namespace eventmart::apps {
+
+using runtime::format_scan_line;
+using runtime::parse_items;
+using runtime::ScanRequest;
+using runtime::StderrLogger;
 namespace {
 
 struct ScanArgs {

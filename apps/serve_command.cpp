@@ -8,15 +8,26 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
-#include "apps/live_store.h"
-#include "apps/metrics.h"
-#include "apps/scanner_input.h"
-#include "apps/systemd_notify.h"
+#include "runtime/live_store.h"
+#include "runtime/metrics.h"
+#include "runtime/scanner_input.h"
+#include "runtime/systemd_notify.h"
 #include "services/registry.h"
 
 namespace po = boost::program_options;
 
 namespace eventmart::apps {
+
+using runtime::all_service_names;
+using runtime::HttpLimits;
+using runtime::is_blank_line;
+using runtime::LiveOptions;
+using runtime::LiveStore;
+using runtime::MetricsServer;
+using runtime::parse_scan_line;
+using runtime::ScanRequest;
+using runtime::StderrLogger;
+using runtime::SystemdNotifier;
 namespace {
 
 struct ServeArgs {
@@ -238,8 +249,8 @@ int serve(const LiveOptions& options, LogLevel level, bool read_stdin,
           MetricsServer::Handlers{[&store] { return store->metrics(); },
                                   [&store] { return store->readiness(); }},
           http);
-    } catch (const UsageError& e) {
-      std::cerr << "eventmart serve: " << e.message << "\n";
+    } catch (const std::invalid_argument& e) {  // a malformed address (checked before, too)
+      std::cerr << "eventmart serve: " << e.what() << "\n";
       return 2;
     } catch (const std::exception& e) {
       std::cerr << "eventmart serve: cannot start: " << e.what() << "\n";

@@ -12,13 +12,29 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
-#include "apps/seed_runner.h"
-#include "apps/sim_report.h"
+#include "report/sim_report.h"
+#include "runs/seed_runner.h"
 #include "sim/scenario_file.h"
 
 namespace po = boost::program_options;
 
 namespace eventmart::apps {
+
+using report::print_json;
+using report::print_report;
+using report::print_summary;
+using report::sim_html_report;
+using report::SummaryRange;
+using report::TimelineRecorder;
+using report::TraceFile;
+using report::write_html_report;
+using runs::kMaxSeedsPerRun;
+using runs::replay_command;
+using runs::run_seed;
+using runs::run_seeds;
+using runs::RunPlan;
+using runs::SeedOutcome;
+using runs::SeedSummary;
 namespace {
 
 struct SimArgs {
@@ -430,8 +446,8 @@ int run_one(const SimCommand& c) {
       throw UsageError{"--html: cannot write '" + c.html_file + "'"};
     }
     if (!c.save_scenario.empty()) save_scenario(c, nullptr);  // written now, completed below
-  } catch (const UsageError& e) {
-    std::cerr << "eventmart sim: " << e.message << "\n";
+  } catch (const std::runtime_error& e) {  // a UsageError, or a file that cannot be written
+    std::cerr << "eventmart sim: " << e.what() << "\n";
     return 2;
   }
   std::unique_ptr<TimelineRecorder> timeline;
@@ -453,16 +469,16 @@ int run_one(const SimCommand& c) {
   if (!c.save_scenario.empty()) {
     try {
       save_scenario(c, &outcome);
-    } catch (const UsageError& e) {
-      std::cerr << "eventmart sim: " << e.message << "\n";
+    } catch (const std::runtime_error& e) {
+      std::cerr << "eventmart sim: " << e.what() << "\n";
       return 2;
     }
   }
   if (timeline) {
     try {
       write_html_report(c.html_file, sim_html_report(c.plan, outcome, *timeline));
-    } catch (const UsageError& e) {
-      std::cerr << "eventmart sim: " << e.message << "\n";
+    } catch (const std::runtime_error& e) {
+      std::cerr << "eventmart sim: " << e.what() << "\n";
       return 2;
     }
   }

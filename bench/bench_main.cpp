@@ -22,7 +22,7 @@
 #include <thread>
 #include <vector>
 
-#include "apps/seed_runner.h"
+#include "runs/seed_runner.h"
 #include "sim/scheduler.h"
 #include "sim/world.h"
 #include "transports/memory/memory_broker.h"
@@ -165,7 +165,7 @@ int main(int argc, char** argv) {
   const std::uint64_t seeds = 200;
   enum class Storage { kAsDrawn, kNoneInMemory, kNoneOnDisk, kNoneOnTmpfs };
   const auto swarm_seconds = [&](bool swarm, bool check, Storage storage = Storage::kAsDrawn) {
-    eventmart::apps::RunPlan plan;
+    eventmart::runs::RunPlan plan;
     plan.base.customers = 1000;
     plan.swarm = swarm;
     plan.check_determinism = check;
@@ -180,7 +180,7 @@ int main(int argc, char** argv) {
     }
     std::uint64_t failing = 0;
     const auto start = std::chrono::steady_clock::now();
-    eventmart::apps::run_seeds(plan, 1, seeds, jobs, [&](const eventmart::apps::SeedOutcome& o) {
+    eventmart::runs::run_seeds(plan, 1, seeds, jobs, [&](const eventmart::runs::SeedOutcome& o) {
       if (!o.passed()) ++failing;
     });
     if (failing > 0)

@@ -34,8 +34,9 @@
 #include <mutex>
 #include <string>
 
-#include "apps/live_store.h"
 #include "apps/load.h"
+#include "runtime/live_store.h"
+#include "runtime/process.h"
 #include "testkit/broker_probe.h"
 #include "testkit/mosquitto.h"
 #include "testkit/rabbit_cluster.h"
@@ -129,7 +130,7 @@ struct Target {
   std::function<std::string(const std::string& user)> password;
 };
 
-Target on_mosquitto(const eventmart::testing::Mosquitto& broker) {
+Target on_mosquitto(const eventmart::test::Mosquitto& broker) {
   return Target{[uri = broker.uri()](const std::string&) { return uri; },
                 [](const std::string&) { return std::string(); }};
 }
@@ -143,26 +144,29 @@ Pipeline measure_pipeline(const Target& target, eventmart::Logger& logger, int n
                                                         : eventmart::mqtt::MqttVersion::k311;
   char dir[] = "/tmp/eventmart-bench-XXXXXX";
   if (::mkdtemp(dir) == nullptr) return result;
-  std::vector<pid_t> services;
+  std::vector<std::unique_ptr<eventmart::runtime::Process>> services;
   for (const char* service : {"inventory-intel", "fastlane-finale"}) {
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      const std::string log = std::string(dir) + "/" + service + ".log";
-      std::freopen(log.c_str(), "a", stderr);
-      std::freopen("/dev/null", "r", stdin);
-      const std::string uri = target.brokers(service);
-      const std::string password = target.password(service);
-      if (!password.empty()) {
-        ::setenv("EVENTMART_USERNAME", service, 1);
-        ::setenv("EVENTMART_PASSWORD", password.c_str(), 1);
-      }
-      ::execl(eventmart::testing::ServeProcess::binary(),
-              eventmart::testing::ServeProcess::binary(), "serve", "--service", service, "--broker",
-              uri.c_str(), "--data-dir", dir, "--durability", durability, "--mqtt-version",
-              mqtt_version, "--no-stdin", "--log-level", "warning", static_cast<char*>(nullptr));
-      ::_exit(127);
+    eventmart::runtime::SpawnOptions spawn;
+    spawn.argv = {eventmart::test::ServeProcess::binary(),
+                  "serve",
+                  "--service",
+                  service,
+                  "--broker",
+                  target.brokers(service),
+                  "--data-dir",
+                  dir,
+                  "--durability",
+                  durability,
+                  "--mqtt-version",
+                  mqtt_version,
+                  "--no-stdin",
+                  "--log-level",
+                  "warning"};
+    spawn.log_file = std::string(dir) + "/" + service + ".log";
+    if (const std::string password = target.password(service); !password.empty()) {
+      spawn.env = {std::string("EVENTMART_USERNAME=") + service, "EVENTMART_PASSWORD=" + password};
     }
-    services.push_back(pid);
+    services.push_back(std::make_unique<eventmart::runtime::Process>(std::move(spawn)));
   }
   // Subscribed when their retained status says so.
   {
@@ -172,12 +176,12 @@ Pipeline measure_pipeline(const Target& target, eventmart::Logger& logger, int n
       as_operator.username = "operator";
       as_operator.password = pw;
     }
-    eventmart::testing::Probe status(target.brokers("status"),
-                                     std::string("bench-status-") + durability + "-" + mqtt_version,
-                                     logger, eventmart::Topics(), as_operator);
+    eventmart::test::Probe status(target.brokers("status"),
+                                  std::string("bench-status-") + durability + "-" + mqtt_version,
+                                  logger, eventmart::Topics(), as_operator);
     status.record("spectrum-grocers/fresh-frontier/status/#");
     status.bus().start();
-    eventmart::testing::wait_until([&] { return status.count() >= 2; });
+    eventmart::test::wait_until([&] { return status.count() >= 2; });
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
 
@@ -206,8 +210,7 @@ Pipeline measure_pipeline(const Target& target, eventmart::Logger& logger, int n
     count.step();
     return count.column_int64(0);
   };
-  eventmart::testing::wait_until([&] { return inventory_consumed() >= n; },
-                                 std::chrono::seconds(120));
+  eventmart::test::wait_until([&] { return inventory_consumed() >= n; }, std::chrono::seconds(120));
   const double pipeline_s =
       fast.duration_s + std::chrono::duration<double>(Clock::now() - paid_at).count();
   result.payments_per_s = fast.departures_per_s;
@@ -231,10 +234,7 @@ Pipeline measure_pipeline(const Target& target, eventmart::Logger& logger, int n
   result.gentle_p50_ms = gentle.latency_p50_ms;
   result.gentle_p99_ms = gentle.latency_p99_ms;
   result.paced_ok = result.paced_ok && gentle.ok();
-  for (pid_t pid : services) {
-    ::kill(pid, SIGTERM);
-    ::waitpid(pid, nullptr, 0);
-  }
+  for (auto& service : services) service->terminate(std::chrono::seconds(10));
   std::filesystem::remove_all(dir);
   return result;
 }
@@ -247,7 +247,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: eventmart-mqtt-bench [MESSAGES >= 100]\n");
     return 2;
   }
-  eventmart::testing::Mosquitto broker;
+  eventmart::test::Mosquitto broker;
   QuietLogger logger;
 
   std::printf("eventmart-mqtt-bench: mosquitto on %s, %d messages\n\n", broker.uri().c_str(), n);
@@ -308,11 +308,11 @@ int main(int argc, char** argv) {
       "\n5. cluster: the normal pipeline on a 3-node RabbitMQ 3.10 cluster (quorum queues; "
       "Inventory\n   Intel, Fastlane Finale and the load on different nodes), MQTT 3.1.1, "
       "against one mosquitto\n");
-  if (!eventmart::testing::RabbitCluster::available()) {
+  if (!eventmart::test::RabbitCluster::available()) {
     std::printf("   skipped: rabbitmq-server is not installed (scripts/install-deps.sh)\n");
     return ok ? 0 : 1;
   }
-  eventmart::testing::RabbitCluster cluster;
+  eventmart::test::RabbitCluster cluster;
   if (!cluster.ok()) {
     std::printf("   FAILED: the cluster did not start\n");
     return 1;

@@ -20,9 +20,9 @@
 #include <thread>
 #include <vector>
 
-#include "apps/live_store.h"
 #include "apps/load.h"
-#include "apps/metrics.h"
+#include "runtime/live_store.h"
+#include "runtime/metrics.h"
 #include "testkit/broker_probe.h"
 #include "testkit/mosquitto.h"
 
@@ -76,16 +76,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: eventmart-scrape-bench [INBOX_ROWS >= 0]\n");
     return 2;
   }
-  eventmart::testing::Mosquitto broker;
+  eventmart::test::Mosquitto broker;
   QuietLogger logger;
   char dir[] = "/tmp/eventmart-scrape-bench-XXXXXX";
   if (::mkdtemp(dir) == nullptr) return 1;
-  eventmart::apps::LiveOptions options;
+  eventmart::runtime::LiveOptions options;
   options.connection.broker = broker.uri();
   options.data_dir = dir;
   options.services = {"fastlane-finale"};
   options.durability = eventmart::Durability::kNormal;
-  { eventmart::apps::LiveStore born(options, logger); }  // the database, born
+  { eventmart::runtime::LiveStore born(options, logger); }  // the database, born
   {
     eventmart::Database db(std::string(dir) + "/fastlane-finale.sqlite");
     db.exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " +
@@ -96,10 +96,10 @@ int main(int argc, char** argv) {
             " - i, i FROM n");                   // received within the retention: kept, not pruned
     db.exec("PRAGMA wal_checkpoint(TRUNCATE)");  // in the file, as a long-running store has it
   }
-  eventmart::apps::LiveStore store(options, logger);
+  eventmart::runtime::LiveStore store(options, logger);
   store.start();
-  eventmart::testing::wait_until([&] { return store.all_ready(); });
-  eventmart::apps::MetricsServer server(
+  eventmart::test::wait_until([&] { return store.all_ready(); });
+  eventmart::runtime::MetricsServer server(
       "127.0.0.1:0", {[&] { return store.metrics(); }, [&] { return store.readiness(); }});
 
   std::printf(

@@ -29,13 +29,14 @@
 #include "core/rng.h"
 #include "core/topics.h"
 #include "core/wire.h"
+#include "runtime/mosquitto.h"
+#include "runtime/process.h"
 #include "services/catalog.h"
 #include "services/hello_helper.h"
 #include "services/inventory_intel.h"
 #include "services/journal.h"
 #include "services/registry.h"
 #include "services/sqlite.h"
-#include "testkit/mosquitto.h"
 #include "transports/mqtt/live_clock.h"
 #include "transports/mqtt/mqtt_bus.h"
 
@@ -70,97 +71,50 @@ std::string fixed(double value, int decimals) {
   return s.str();
 }
 
-// A child process: `argv` with stdout and stderr appended to `log`, stdin from /dev/null. It
-// is killed if this process dies (PR_SET_PDEATHSIG).
+// A child process that can be started again (a service killed and restarted): `argv` with
+// stdout and stderr appended to `log`, through the one launcher (runtime/process.h).
 class ChildProcess {
  public:
   ChildProcess(std::string name, std::vector<std::string> argv, std::string log)
-      : name_(std::move(name)), argv_(std::move(argv)), log_(std::move(log)) {}
-  ~ChildProcess() { kill_now(); }
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
+      : name_(std::move(name)) {
+    spawn_.argv = std::move(argv);
+    spawn_.log_file = std::move(log);
+  }
 
   const std::string& name() const { return name_; }
-  bool running() const { return pid_ > 0; }
+  bool running() const { return process_ != nullptr && process_->pid() > 0; }
 
   void start() {
-    if (pid_ > 0) return;
-    std::vector<char*> args;
-    for (std::string& a : argv_) args.push_back(a.data());
-    args.push_back(nullptr);
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error("fork failed: " + std::string(std::strerror(errno)));
-    if (pid == 0) {
-      // Only async-signal-safe calls between fork and exec.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(127);
-      ::setpgid(0, 0);  // a terminal's Ctrl-C is for chaos, which stops its children itself
-      const int out = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-      if (out >= 0) {
-        ::dup2(out, 1);
-        ::dup2(out, 2);
-      }
-      if (in >= 0) ::dup2(in, 0);
-      // Nothing else of this process goes along: a child holding a copy of a proxy's or a
-      // client's socket would keep that connection open after the proxy closed it.
-      ::close_range(3, ~0U, 0);
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    pid_ = pid;
+    if (running()) return;
+    process_ = std::make_unique<runtime::Process>(spawn_);
   }
-
   void kill_now() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = 0;
+    if (process_) process_->kill_now();
   }
   void pause() {
-    if (pid_ > 0) ::kill(pid_, SIGSTOP);
+    if (process_) process_->signal(SIGSTOP);
   }
   void resume() {
-    if (pid_ > 0) ::kill(pid_, SIGCONT);
+    if (process_) process_->signal(SIGCONT);
   }
   // SIGTERM, then SIGKILL if it has not exited within `timeout`. Returns its exit status
   // (-1 when it had to be killed or was not running).
   int terminate(std::chrono::milliseconds timeout) {
-    if (pid_ <= 0) return -1;
-    ::kill(pid_, SIGCONT);
-    ::kill(pid_, SIGTERM);
-    const auto deadline = SteadyClock::now() + timeout;
-    int status = 0;
-    while (SteadyClock::now() < deadline) {
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = 0;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    kill_now();
-    return -1;
+    return process_ ? process_->terminate(timeout) : -1;
   }
   // True when it exited on its own (reaped here); its status in `status`.
   bool exited(int& status) {
-    if (pid_ <= 0) return false;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = 0;
-      return true;
-    }
-    return false;
+    if (!running()) return false;
+    const std::optional<int> ended = process_->wait_for(std::chrono::milliseconds(0));
+    if (!ended) return false;
+    status = *ended;
+    return true;
   }
 
  private:
   std::string name_;
-  std::vector<std::string> argv_;
-  std::string log_;
-  pid_t pid_ = 0;
+  runtime::SpawnOptions spawn_;
+  std::unique_ptr<runtime::Process> process_;
 };
 
 std::string base64_decode(std::string_view text) {
@@ -473,10 +427,10 @@ class Run {
       for (const ScheduledFault& f : result_.schedule) schedule << f.describe() << "\n";
     }
 
-    testing::Mosquitto::Options broker_options;
+    runtime::Mosquitto::Options broker_options;
     broker_options.extra_config = {"autosave_on_changes true", "autosave_interval 1",
                                    "persistent_client_expiration 14d"};
-    broker_ = std::make_unique<testing::Mosquitto>(broker_options);
+    broker_ = std::make_unique<runtime::Mosquitto>(broker_options);
     broker_port_ = broker_->port();
     log("mosquitto on 127.0.0.1:" + std::to_string(broker_port_.load()));
 
@@ -1095,7 +1049,7 @@ class Run {
   std::ofstream sent_;
   Record record_;
   std::map<CustomerId, std::string> names_;
-  std::unique_ptr<testing::Mosquitto> broker_;
+  std::unique_ptr<runtime::Mosquitto> broker_;
   std::atomic<int> broker_port_{0};
   bool broker_down_ = false;
   boost::asio::io_context io_;

@@ -1,9 +1,6 @@
 #include "testkit/broker_probe.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -11,7 +8,7 @@
 #include <iostream>
 #include <stdexcept>
 
-namespace eventmart::testing {
+namespace eventmart::test {
 
 void SharedLogger::log(LogLevel, std::string_view source, std::string_view message) {
   std::lock_guard lock(mutex_);
@@ -91,70 +88,37 @@ ServeProcess::ServeProcess(std::vector<std::string> args, std::string log_file, 
   start();
 }
 
-ServeProcess::~ServeProcess() {
-  if (pid_ > 0) kill_now();
-  if (stdin_fd_ >= 0) ::close(stdin_fd_);
-}
+ServeProcess::~ServeProcess() = default;  // the process is killed and reaped if it runs
 
 void ServeProcess::start() {
-  int pipe_fds[2] = {-1, -1};
-  if (options_.with_stdin && ::pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
-  const char* program = options_.binary.empty() ? binary() : options_.binary.c_str();
-  std::vector<char*> argv;  // made before fork: the child may only exec
-  argv.push_back(const_cast<char*>(program));
-  argv.push_back(options_.command.data());
-  for (std::string& a : args_) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const rlimit files{static_cast<rlim_t>(options_.max_open_files),
-                     static_cast<rlim_t>(options_.max_open_files)};
-  pid_ = ::fork();
-  if (pid_ < 0) throw std::runtime_error("fork failed");
-  if (pid_ == 0) {
-    if (options_.max_open_files > 0 && ::setrlimit(RLIMIT_NOFILE, &files) != 0) ::_exit(126);
-    // Only async-signal-safe calls between fork and exec (the parent has Paho's threads).
-    const int log = ::open(log_file_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (log < 0) ::_exit(126);
-    ::dup2(log, STDOUT_FILENO);
-    ::dup2(log, STDERR_FILENO);
-    if (options_.with_stdin) {
-      ::dup2(pipe_fds[0], STDIN_FILENO);
-      ::close(pipe_fds[0]);
-      ::close(pipe_fds[1]);
-    } else {
-      const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-      if (null >= 0) ::dup2(null, STDIN_FILENO);
-    }
-    ::execv(program, argv.data());
-    ::_exit(127);
-  }
-  if (options_.with_stdin) {
-    ::close(pipe_fds[0]);
-    if (stdin_fd_ >= 0) ::close(stdin_fd_);
-    stdin_fd_ = pipe_fds[1];
-  }
+  if (process_ && process_->running()) return;
+  runtime::SpawnOptions spawn;
+  spawn.argv = {options_.binary.empty() ? binary() : options_.binary, options_.command};
+  spawn.argv.insert(spawn.argv.end(), args_.begin(), args_.end());
+  spawn.log_file = log_file_;
+  spawn.stdin_pipe = options_.with_stdin;
+  spawn.max_open_files = options_.max_open_files;
+  process_ = std::make_unique<runtime::Process>(std::move(spawn));
+}
+
+pid_t ServeProcess::pid() const {
+  return process_ ? process_->pid() : 0;
 }
 
 void ServeProcess::write_line(const std::string& line) {
-  const std::string text = line + "\n";
-  if (::write(stdin_fd_, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+  if (!process_ || !process_->write_stdin(line + "\n")) {
     throw std::runtime_error("cannot write to the serve process's stdin");
   }
 }
 
 void ServeProcess::kill_now() {
-  if (pid_ <= 0) return;  // kill(0) or kill(-1) would signal the group, or everyone
-  ::kill(pid_, SIGKILL);
-  ::waitpid(pid_, nullptr, 0);
-  pid_ = 0;
+  if (process_) process_->kill_now();
 }
 
 int ServeProcess::terminate() {
-  if (pid_ <= 0) return -1;
-  ::kill(pid_, SIGTERM);
-  int status = 0;
-  ::waitpid(pid_, &status, 0);
-  pid_ = 0;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (!process_ || process_->pid() <= 0) return -1;
+  process_->signal(SIGTERM);
+  return process_->wait();
 }
 
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

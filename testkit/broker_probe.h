@@ -14,11 +14,12 @@
 
 #include "core/log.h"
 #include "core/topics.h"
+#include "runtime/process.h"
 #include "testkit/mosquitto.h"
 #include "transports/mqtt/live_clock.h"
 #include "transports/mqtt/mqtt_bus.h"
 
-namespace eventmart::testing {
+namespace eventmart::test {
 
 // Keeps every line; prints them too when EVENTMART_TEST_VERBOSE is set.
 class SharedLogger final : public Logger {
@@ -90,7 +91,7 @@ class ServeProcess {
   // SIGTERM; the exit status.
   int terminate();
   // The child's pid while it runs (0 before start and after it was reaped).
-  pid_t pid() const { return pid_; }
+  pid_t pid() const;
 
   // The `eventmart` binary of this build, or $EVENTMART_TEST_BINARY when set.
   static const char* binary();
@@ -99,8 +100,7 @@ class ServeProcess {
   std::vector<std::string> args_;
   std::string log_file_;
   Options options_;
-  int stdin_fd_ = -1;
-  pid_t pid_ = 0;
+  std::unique_ptr<runtime::Process> process_;  // started (and restarted) through the launcher
 };
 
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

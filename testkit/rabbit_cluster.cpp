@@ -8,11 +8,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <random>
 #include <stdexcept>
 
-namespace eventmart::testing {
+#include "runtime/process.h"
+
+namespace eventmart::test {
 namespace {
 
 bool port_free(int port) {
@@ -48,11 +51,11 @@ RabbitCluster::RabbitCluster() {
     }
     if (free) base_ = base;
   }
-  ok_ = base_ != 0 && script("start " + dir_ + " " + std::to_string(base_)) == 0;
+  ok_ = base_ != 0 && script({"start", dir_, std::to_string(base_)}) == 0;
 }
 
 RabbitCluster::~RabbitCluster() {
-  script("stop " + dir_);
+  script({"stop", dir_});
   std::error_code ignored;
   std::filesystem::remove_all(dir_, ignored);
 }
@@ -77,11 +80,11 @@ std::string RabbitCluster::password(const std::string& user) const {
 }
 
 int RabbitCluster::kill(int node) {
-  return script("node " + dir_ + " " + std::to_string(node) + " kill");
+  return script({"node", dir_, std::to_string(node), "kill"});
 }
 
 int RabbitCluster::start(int node) {
-  return script("node " + dir_ + " " + std::to_string(node) + " start");
+  return script({"node", dir_, std::to_string(node), "start"});
 }
 
 void RabbitCluster::signal(int node, int sig) {
@@ -92,7 +95,7 @@ void RabbitCluster::signal(int node, int sig) {
 
 bool RabbitCluster::all_running() {
   const std::string out = dir_ + "/status.txt";
-  if (script("status " + dir_ + " > " + out) != 0) return false;
+  if (script({"status", dir_}, out) != 0) return false;
   std::ifstream in(out);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const auto running = text.find("Running Nodes");
@@ -104,10 +107,17 @@ bool RabbitCluster::all_running() {
   return true;
 }
 
-int RabbitCluster::script(const std::string& args) const {
-  const std::string command =
-      "bash " + std::string(EVENTMART_SOURCE_DIR) + "/deploy/rabbitmq/cluster.sh " + args;
-  return std::system(command.c_str());
+int RabbitCluster::script(const std::vector<std::string>& args, const std::string& out) const {
+  runtime::SpawnOptions spawn;
+  spawn.argv = {"/bin/bash", std::string(EVENTMART_SOURCE_DIR) + "/deploy/rabbitmq/cluster.sh"};
+  spawn.argv.insert(spawn.argv.end(), args.begin(), args.end());
+  spawn.log_file = out.empty() ? dir_ + "/cluster-script.log" : out;
+  const int status = runtime::run_to_end(spawn);
+  if (status != 0 && out.empty()) {  // what the script said, for whoever reads the test's output
+    std::ifstream log(spawn.log_file);
+    std::cerr << log.rdbuf();
+  }
+  return status;
 }
 
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

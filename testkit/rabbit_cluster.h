@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace eventmart::testing {
+namespace eventmart::test {
 
 class RabbitCluster {
  public:
@@ -29,10 +29,11 @@ class RabbitCluster {
   bool all_running();
 
  private:
-  int script(const std::string& args) const;
+  // Runs deploy/rabbitmq/cluster.sh with `args`, its output to `out` (or a log in the folder).
+  int script(const std::vector<std::string>& args, const std::string& out = "") const;
   std::string dir_;
   int base_ = 0;
   bool ok_ = false;
 };
 
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

@@ -17,7 +17,7 @@
 #include "services/logistics_desk.h"
 #include "tests/test_support.h"
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 // A CustomerDeparted payload as a hostile client would write it: any quantities, repeated
@@ -255,4 +255,4 @@ TEST_F(BoundaryServices, TheLogisticsDeskRefusesAnAbsurdRestockOrder) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

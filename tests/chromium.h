@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace eventmart::testing {
+namespace eventmart::test {
 
 struct BrowserRun {
   std::string dom;
@@ -53,4 +53,4 @@ inline BrowserRun run_chromium(const std::string& url, const std::filesystem::pa
   return run;
 }
 
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

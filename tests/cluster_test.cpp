@@ -20,7 +20,7 @@
 #include "testkit/rabbit_cluster.h"
 #include "tests/test_support.h"
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 class Cluster : public ::testing::Test {
@@ -149,4 +149,4 @@ TEST_F(Cluster, ANodePausedAndResumedMidRunLosesAndDoublesNothing) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

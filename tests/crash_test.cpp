@@ -14,7 +14,7 @@
 #include <sstream>
 #include <thread>
 
-#include "apps/live_store.h"
+#include "runtime/live_store.h"
 #include "apps/load.h"
 #include "core/wire.h"
 #include "services/catalog.h"
@@ -23,7 +23,7 @@
 #include "testkit/broker_probe.h"
 #include "tests/test_support.h"
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 // Stock - shortfall of every sku is the opening stock minus the units sold.
@@ -105,11 +105,11 @@ TEST(Crash, ABrokerRestartDuringALoadRunLosesAndRepeatsNothing) {
   Mosquitto broker;
   TempDir data;
   SharedLogger logger;
-  apps::LiveOptions options;
+  runtime::LiveOptions options;
   options.connection.broker = broker.uri();
   options.data_dir = data.file("");
   options.services = {"inventory-intel", "fastlane-finale"};
-  apps::LiveStore store(options, logger);
+  runtime::LiveStore store(options, logger);
   store.start();
   ASSERT_TRUE(wait_until([&] { return store.all_ready(); }));
 
@@ -142,9 +142,9 @@ TEST(Crash, ABrokerRestartDuringALoadRunLosesAndRepeatsNothing) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 // Exit-gate readings on the device topic while Gate-exit Guardian is killed with -9 and
@@ -222,9 +222,9 @@ TEST(Crash, ExitGateReadingsUnderKillNineArePaidOnceOrRefusedNeverTwice) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 std::string file_text(const std::string& path) {
@@ -295,9 +295,9 @@ TEST(Crash, ADeadReplicasShareIsDrainedByTheLiveOneAndItRejoinsWhenBack) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 // Two replicas started at the same moment on a fresh data dir both open and seed the shared
@@ -332,4 +332,4 @@ TEST(Crash, TwoReplicasStartedAtOnceOnAFreshDataDirBothComeUp) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

@@ -12,7 +12,7 @@
 #include "services/sqlite.h"
 #include "tests/test_support.h"
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 using sim::Disk;
@@ -204,4 +204,4 @@ TEST(Disk, AFullDiskRefusesGrowthOnlyAndTheErrorIsTransient) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

@@ -2,7 +2,7 @@
 // services on a real mosquitto. A scan of customer 3 at the entrance shows "Welcome, Grace
 // Hopper!" on the open page within a second; the page goes offline when the broker does.
 // Screenshots go to report-screenshots/ in the build folder.
-#include "apps/display.h"
+#include "runtime/display.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -16,13 +16,13 @@
 #include <future>
 #include <sstream>
 
-#include "apps/live_store.h"
+#include "runtime/live_store.h"
 #include "testkit/broker_probe.h"
 #include "testkit/mosquitto.h"
 #include "tests/chromium.h"
 #include "tests/test_support.h"
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -69,19 +69,19 @@ TEST(EntranceDisplay, AScanOfCustomer3ShowsTheirWelcomeOnTheOpenPageWithinASecon
   Mosquitto broker;
   TempDir data;
   SharedLogger logger;
-  apps::LiveOptions o;
+  runtime::LiveOptions o;
   o.connection.broker = broker.uri();
   o.data_dir = data.file("");
   o.services = {"gateway-guardian", "hello-helper"};
-  apps::LiveStore store(o, logger);
+  runtime::LiveStore store(o, logger);
   store.start();
   mqtt::MqttOptions connection;
   connection.broker = broker.uri();
   connection.client_id = "display-test";
-  apps::DisplayOptions options;
+  runtime::DisplayOptions options;
   options.listen = "127.0.0.1:0";
   options.title = "Fresh Frontier";
-  apps::EntranceDisplay display(connection, Topics(kDefaultChain, kDefaultStore), options, logger);
+  runtime::EntranceDisplay display(connection, Topics(kDefaultChain, kDefaultStore), options, logger);
   ASSERT_TRUE(wait_until([&] { return store.all_ready() && display.online(); }));
   const std::string url = "http://127.0.0.1:" + std::to_string(display.port()) + "/";
 
@@ -91,8 +91,8 @@ TEST(EntranceDisplay, AScanOfCustomer3ShowsTheirWelcomeOnTheOpenPageWithinASecon
       << "the page never connected to /events";
   // ... when customer 3 scans their card at the entrance.
   const std::int64_t scanned_at = now_ms();
-  apps::ScanRequest arrival;
-  arrival.kind = apps::ScanRequest::Kind::kArrival;
+  runtime::ScanRequest arrival;
+  arrival.kind = runtime::ScanRequest::Kind::kArrival;
   arrival.card = "3";
   arrival.scan_id = "display-test/1";
   ASSERT_NE(store.scan(arrival, "").kind, ScanOutcome::Kind::kRejected);
@@ -128,10 +128,10 @@ TEST(EntranceDisplay, AScanOfCustomer3ShowsTheirWelcomeOnTheOpenPageWithinASecon
 }
 
 TEST(EntranceDisplay, AWelcomeIsShownOnceAndAnOldOneGivesWayToTheIdleScreen) {
-  apps::DisplayOptions options;
+  runtime::DisplayOptions options;
   options.listen = "127.0.0.1:0";
   options.idle_after_ms = 60'000;
-  apps::DisplayServer server(options, [] { return true; });
+  runtime::DisplayServer server(options, [] { return true; });
   const auto doc = [](const std::string& id, const std::string& text, std::int64_t at_us) {
     return welcome_document(3, text, id, at_us);
   };
@@ -158,4 +158,4 @@ TEST(EntranceDisplay, AWelcomeIsShownOnceAndAnOldOneGivesWayToTheIdleScreen) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

@@ -16,7 +16,7 @@
 #include "core/wire.h"
 #include "tests/evolution/events_next.capnp.h"
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 std::string bytes_of(capnp::MessageBuilder& message) {
@@ -183,4 +183,4 @@ TEST(Evolution, TheJsonWireReadsFieldsItDoesNotKnowAndOptionalOnesThatAreMissing
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

@@ -15,14 +15,14 @@
 #include <sstream>
 #include <thread>
 
-#include "apps/display.h"
-#include "apps/live_store.h"
-#include "apps/metrics.h"
+#include "runtime/display.h"
+#include "runtime/live_store.h"
+#include "runtime/metrics.h"
 #include "core/wire.h"
 #include "testkit/broker_probe.h"
 #include "tests/test_support.h"
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 // A TCP connection to 127.0.0.1:port (-1 when refused); closed by the caller.
@@ -188,12 +188,12 @@ TEST(OutOfDescriptors, TheDisplayComesBackOnlineOnceTheyAreBack) {
 // queue) for as long as the client liked. Beyond the limit a client is told 503 at once; an
 // idle one is closed after the request timeout, and its slot is free again.
 TEST(HttpLimits, ABusyEndpointTurnsTheNextClientAwayAndFreesTheSlotsOfIdleOnes) {
-  apps::HttpLimits limits;
+  runtime::HttpLimits limits;
   limits.max_connections = 4;
   limits.request_timeout = std::chrono::milliseconds(500);
-  apps::MetricsServer server("127.0.0.1:0",
-                             {[] { return std::vector<apps::ServiceMetrics>{}; },
-                              [] { return std::vector<apps::ServiceReadiness>{}; }},
+  runtime::MetricsServer server("127.0.0.1:0",
+                             {[] { return std::vector<runtime::ServiceMetrics>{}; },
+                              [] { return std::vector<runtime::ServiceReadiness>{}; }},
                              limits);
   std::vector<int> idle;
   for (int i = 0; i < 4; ++i) idle.push_back(connect_to(server.port()));
@@ -217,14 +217,14 @@ TEST(HttpLimits, LivenessAndReadinessAnswerWhileAHandlerHoldsItsService) {
   Mosquitto broker;
   TempDir data;
   SharedLogger logger;
-  apps::LiveOptions o;
+  runtime::LiveOptions o;
   o.connection.broker = broker.uri();
   o.data_dir = data.file("");
   o.services = {"fastlane-finale"};
-  apps::LiveStore store(o, logger);
+  runtime::LiveStore store(o, logger);
   store.start();
   ASSERT_TRUE(wait_until([&] { return store.all_ready(); }));
-  apps::MetricsServer server("127.0.0.1:0",
+  runtime::MetricsServer server("127.0.0.1:0",
                              {[&] { return store.metrics(); }, [&] { return store.readiness(); }});
   std::atomic<bool> holding{false};
   std::promise<void> release;
@@ -257,9 +257,9 @@ TEST(HttpLimits, LivenessAndReadinessAnswerWhileAHandlerHoldsItsService) {
 // later welcome for it, forever: 50 stalled viewers and 300 welcomes of 8 KB took it from 11 MB
 // to 123 MB. A viewer that does not take what is sent is dropped; a live one keeps its page.
 TEST(HttpLimits, AStalledDisplayViewerIsDroppedAndAReadingOneKeepsItsPage) {
-  apps::DisplayOptions options;
+  runtime::DisplayOptions options;
   options.listen = "127.0.0.1:0";
-  apps::DisplayServer server(options, [] { return true; });
+  runtime::DisplayServer server(options, [] { return true; });
   constexpr int kStalled = 20;
   std::vector<int> stalled;
   for (int i = 0; i < kStalled; ++i) {
@@ -302,9 +302,9 @@ TEST(HttpLimits, AStalledDisplayViewerIsDroppedAndAReadingOneKeepsItsPage) {
 // The display kept every arrival id it had shown, forever (a store open for years). It keeps
 // the last few thousand: enough to recognise a redelivery, which comes within minutes.
 TEST(HttpLimits, TheDisplayRemembersABoundedNumberOfArrivals) {
-  apps::DisplayOptions options;
+  runtime::DisplayOptions options;
   options.listen = "127.0.0.1:0";
-  apps::DisplayServer server(options, [] { return true; });
+  runtime::DisplayServer server(options, [] { return true; });
   const std::int64_t now_us = mqtt::wall_clock_us();
   for (int i = 0; i < 10'000; ++i) {
     server.on_welcome(welcome_document(3, "Welcome", "arrival-" + std::to_string(i), now_us));
@@ -318,4 +318,4 @@ TEST(HttpLimits, TheDisplayRemembersABoundedNumberOfArrivals) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

@@ -1,12 +1,12 @@
 // The HTML report's data is inlined in a <script> element: whatever a run holds (an event id
 // from the bus, a file name), it cannot end that element or switch the HTML parser's mode.
-#include "apps/html_report.h"
+#include "report/html_report.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace eventmart::apps {
+namespace eventmart::report {
 namespace {
 
 std::string data_of(const std::string& page) {
@@ -47,4 +47,4 @@ TEST(HtmlReport, ThePageFetchesNothingAndHasItsDataMarkerFilled) {
 }
 
 }  // namespace
-}  // namespace eventmart::apps
+}  // namespace eventmart::report

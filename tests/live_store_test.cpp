@@ -3,7 +3,7 @@
 // malformed payloads on every subscribed topic dead-lettered; the reference JSON wire format;
 // the same workload on the memory transport and on MQTT ending in the same state; the auth
 // config from deploy/; Fastlane Finale replicas behind a shared subscription.
-#include "apps/live_store.h"
+#include "runtime/live_store.h"
 
 #include <gtest/gtest.h>
 
@@ -23,14 +23,14 @@
 #include "testkit/broker_probe.h"
 #include "tests/test_support.h"
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
-using apps::LiveOptions;
-using apps::LiveStore;
+using runtime::LiveOptions;
+using runtime::LiveStore;
 
 LiveOptions live_options(const Mosquitto& broker, const std::string& data_dir,
-                         std::vector<std::string> services = apps::all_service_names()) {
+                         std::vector<std::string> services = runtime::all_service_names()) {
   LiveOptions o;
   o.connection.broker = broker.uri();
   o.data_dir = data_dir;
@@ -199,7 +199,7 @@ TEST(LiveStore, ARefusedReadingIsOneDeadLetterCountedOnce) {
   TempDir data;
   SharedLogger logger;
   const Topics topics;
-  apps::LiveOptions o = live_options(broker, data.file(""));
+  runtime::LiveOptions o = live_options(broker, data.file(""));
   o.services = {"gateway-guardian"};
   LiveStore store(o, logger);
   Probe probe(broker.uri(), "probe", logger);
@@ -355,7 +355,7 @@ TEST(LiveStore, TheDeployAuthConfigRefusesAnonymousClientsAndAdmitsServices) {
   Mosquitto::Options auth;
   auth.base_config = std::string(EVENTMART_SOURCE_DIR) + "/deploy/mosquitto.conf";
   auth.acl_file = std::string(EVENTMART_SOURCE_DIR) + "/deploy/eventmart.acl";
-  for (const std::string& s : apps::all_service_names()) auth.users.emplace_back(s, s + "-pw");
+  for (const std::string& s : runtime::all_service_names()) auth.users.emplace_back(s, s + "-pw");
   auth.users.emplace_back("load", "load-pw");
   Mosquitto broker(auth);
   SharedLogger logger;
@@ -372,7 +372,7 @@ TEST(LiveStore, TheDeployAuthConfigRefusesAnonymousClientsAndAdmitsServices) {
   // Each service with its own user; they can do their work under the ACL.
   TempDir data;
   std::vector<std::unique_ptr<LiveStore>> stores;
-  for (const std::string& s : apps::all_service_names()) {
+  for (const std::string& s : runtime::all_service_names()) {
     LiveOptions o = live_options(broker, data.file(""), {s});
     o.connection.username = s;
     o.connection.password = s + "-pw";
@@ -442,7 +442,7 @@ TEST(LiveStore, UnderMqtt5PaymentsTheAclRefusesStayOwedAndArriveOnceItAllowsThem
         Qos::kAtLeastOnce, nullptr);
   }
   const auto fastlane = [&] {
-    for (const apps::ServiceMetrics& m : store.metrics()) {
+    for (const runtime::ServiceMetrics& m : store.metrics()) {
       if (m.service == "fastlane-finale") return m;
     }
     throw std::logic_error("no fastlane-finale");
@@ -578,4 +578,4 @@ TEST(LiveStore, FastlaneReplicasBehindASharedSubscriptionPayEachDepartureOnce) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

@@ -1,7 +1,7 @@
 // `serve --metrics-listen`: the Prometheus exposition and the health endpoints, over HTTP, on
 // the store's services against a real mosquitto. A scrape during a load run counts what was
 // consumed; /readyz follows the broker going away and coming back.
-#include "apps/metrics.h"
+#include "runtime/metrics.h"
 
 #include <gtest/gtest.h>
 
@@ -14,13 +14,13 @@
 #include <thread>
 
 #include "apps/cli.h"
-#include "apps/live_store.h"
+#include "runtime/live_store.h"
 #include "apps/load.h"
 #include "testkit/broker_probe.h"
 #include "testkit/mosquitto.h"
 #include "tests/test_support.h"
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 namespace beast = boost::beast;
@@ -69,11 +69,11 @@ std::map<std::string, double> samples(const std::string& text, const std::string
   return out;
 }
 
-apps::LiveOptions store_on(const Mosquitto& broker, const std::string& data_dir) {
-  apps::LiveOptions o;
+runtime::LiveOptions store_on(const Mosquitto& broker, const std::string& data_dir) {
+  runtime::LiveOptions o;
   o.connection.broker = broker.uri();
   o.data_dir = data_dir;
-  o.services = apps::all_service_names();
+  o.services = runtime::all_service_names();
   return o;
 }
 
@@ -81,8 +81,8 @@ TEST(Metrics, AScrapeDuringALoadRunCountsEveryDepartureConsumed) {
   Mosquitto broker;
   TempDir data;
   SharedLogger logger;
-  apps::LiveStore store(store_on(broker, data.file("")), logger);
-  apps::MetricsServer server("127.0.0.1:0",
+  runtime::LiveStore store(store_on(broker, data.file("")), logger);
+  runtime::MetricsServer server("127.0.0.1:0",
                              {[&] { return store.metrics(); }, [&] { return store.readiness(); }});
   store.start();
   ASSERT_TRUE(wait_until([&] { return store.all_ready(); }));
@@ -141,8 +141,8 @@ TEST(Metrics, ReadyzTurnsUnreadyWhenTheBrokerStopsAndReadyWhenItReturns) {
   Mosquitto broker;
   TempDir data;
   SharedLogger logger;
-  apps::LiveStore store(store_on(broker, data.file("")), logger);
-  apps::MetricsServer server("127.0.0.1:0",
+  runtime::LiveStore store(store_on(broker, data.file("")), logger);
+  runtime::MetricsServer server("127.0.0.1:0",
                              {[&] { return store.metrics(); }, [&] { return store.readiness(); }});
   store.start();
   ASSERT_TRUE(wait_until([&] { return get(server.port(), "/readyz").status == 200; }));
@@ -167,11 +167,11 @@ TEST(Metrics, ReadyzTurnsUnreadyWhenTheBrokerStopsAndReadyWhenItReturns) {
 }
 
 TEST(Metrics, TheExpositionDeclaresEachFamilyOnceBeforeItsSamples) {
-  apps::ServiceMetrics m;
+  runtime::ServiceMetrics m;
   m.service = "odd\"name\\";
   m.bus.handler_seconds_counts[0] = 2;
   m.bus.handler_seconds_counts.back() = 1;
-  const std::string text = apps::prometheus_text({m});
+  const std::string text = runtime::prometheus_text({m});
   std::map<std::string, int> types;
   std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
@@ -206,4 +206,4 @@ TEST(Metrics, AnAddressThatIsNotOneIsRefused) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

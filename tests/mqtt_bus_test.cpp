@@ -15,7 +15,7 @@
 #include "testkit/broker_probe.h"
 #include "tests/test_support.h"
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 Envelope arrival(const std::string& id, CustomerId customer) {
@@ -785,4 +785,4 @@ TEST(MqttBus, UnderMqtt5ASessionIsKeptForItsExpiryAndNoLonger) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "apps/seed_runner.h"
+#include "runs/seed_runner.h"
 #include "sim/scenario_file.h"
 
-namespace eventmart::apps {
+namespace eventmart::runs {
 namespace {
 
 namespace fs = std::filesystem;
@@ -87,4 +87,4 @@ TEST(RegressionCorpus, IsNotEmpty) {
 }
 
 }  // namespace
-}  // namespace eventmart::apps
+}  // namespace eventmart::runs

@@ -16,24 +16,28 @@
 #include <string>
 #include <vector>
 
-#include "apps/html_report.h"
-#include "apps/seed_runner.h"
-#include "apps/sim_report.h"
+#include "report/html_report.h"
+#include "report/sim_report.h"
+#include "runs/seed_runner.h"
 #include "tests/chromium.h"
 
-namespace eventmart::apps {
+namespace eventmart::report {
 namespace {
+
+using runs::run_seed;
+using runs::RunPlan;
+using runs::SeedOutcome;
 
 namespace fs = std::filesystem;
 
 const fs::path kOut = fs::path(EVENTMART_BINARY_DIR) / "report-screenshots";
 constexpr int kWidth = 1400, kHeight = 1000;
 
-using Browser = testing::BrowserRun;
+using Browser = test::BrowserRun;
 
 Browser open_in_chromium(const std::string& url, const fs::path& screenshot = {}) {
-  return testing::run_chromium(url, kOut, std::to_string(kWidth) + "," + std::to_string(kHeight),
-                               screenshot);
+  return test::run_chromium(url, kOut, std::to_string(kWidth) + "," + std::to_string(kHeight),
+                            screenshot);
 }
 
 std::string unescape_html(std::string s) {
@@ -177,4 +181,4 @@ TEST(ReportInBrowser, APassingDayShowsEveryLaneAndNoViolation) {
 }
 
 }  // namespace
-}  // namespace eventmart::apps
+}  // namespace eventmart::report

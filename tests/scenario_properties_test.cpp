@@ -18,7 +18,7 @@ void PrintTo(Bug bug, std::ostream* os) {
 }
 }  // namespace eventmart::sim
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 using properties::check_scenario;
@@ -100,4 +100,4 @@ TEST(ScenarioHarness, TheRealServicesPassTheSameBoundedCheck) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

@@ -15,7 +15,7 @@
 #include "testkit/broker_probe.h"
 #include "tests/test_support.h"
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 // Runs `eventmart ARGS` to completion; its exit status and stdout (and stderr with `with_errors`).
@@ -185,9 +185,9 @@ TEST_F(Serve, AServiceStartedBeforeItsBrokerSaysSoAndConnectsWhenItComes) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 // A handler that cannot commit (its database locked by someone else) keeps the message
@@ -235,9 +235,9 @@ TEST_F(Serve, AMessageThatCouldNotBeCommittedSurvivesAStopDuringItsRetries) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 // Two processes with one identity (service and instance) on one data dir used to take the
@@ -298,9 +298,9 @@ TEST_F(Serve, LoadWithAWrongPasswordSaysSoInsteadOfAskingWhetherTheBrokerRuns) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 // A database emptied to 0 bytes used to open as a new store without a word (stock back to the
@@ -344,9 +344,9 @@ TEST_F(Serve, AnEmptiedDatabaseOrAnotherStoresFolderIsRefusedWithExit3) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 std::int64_t peak_memory_kib(pid_t pid) {
@@ -380,4 +380,4 @@ TEST_F(Serve, AnEndlessStdinLineIsSkippedWithoutHoldingItAndTheNextOneReads) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

@@ -16,7 +16,7 @@
 #include "sim/disk.h"
 #include "test_support.h"
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 Product product(Sku sku, std::int64_t price, std::int64_t stock, std::int64_t threshold,
@@ -481,9 +481,9 @@ TEST(CustomerStoreTest, VisitsAreCountedOnlyForKnownCustomers) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 TEST(InboxRetention, PrunesEventIdsPastTheRetentionAndKeepsRecentOnes) {
@@ -503,4 +503,4 @@ TEST(InboxRetention, PrunesEventIdsPastTheRetentionAndKeepsRecentOnes) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

@@ -14,7 +14,7 @@
 #include "services/scan_logic.h"
 #include "test_support.h"
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 // ---- pure logic ---------------------------------------------------------------------------
@@ -438,9 +438,9 @@ TEST_F(Guardians, ABagScanBecomesADepartureWithQuantities) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 class Retention : public BusFixture {};
@@ -486,4 +486,4 @@ TEST_F(Retention, WithoutARetentionEveryEventIdIsKept) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

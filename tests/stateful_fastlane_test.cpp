@@ -15,7 +15,7 @@
 #include "sim/bugs/broken_services.h"
 #include "stateful_support.h"
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 struct FastlaneModel {
@@ -220,4 +220,4 @@ TEST(FastlaneModelHarness, TheRealServicePassesTheSameBoundedCheck) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

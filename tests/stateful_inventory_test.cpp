@@ -16,7 +16,7 @@
 #include "sim/bugs/broken_services.h"
 #include "stateful_support.h"
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 // ---- the model ------------------------------------------------------------------------------
@@ -284,4 +284,4 @@ TEST(InventoryModelHarness, TheRealServicePassesTheSameBoundedCheck) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

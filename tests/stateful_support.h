@@ -26,7 +26,7 @@
 #include "sim/world.h"
 #include "transports/memory/memory_broker.h"
 
-namespace eventmart::testing {
+namespace eventmart::test {
 
 // How long a rig lets the bus settle after a command before it calls the system stuck.
 inline constexpr std::int64_t kSettleLimitUs = 120'000'000;
@@ -299,4 +299,4 @@ inline void expect_caught(const BoundedCheck& c, std::string_view variant, int c
 // The bound the harness tests hold the shrunk counterexamples to.
 inline constexpr std::size_t kMaxShrunkCommands = 4;
 
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

@@ -1,6 +1,6 @@
 // A service's database file as `serve` opens it (apps/store_database.h): born whole, this
 // store's, refused when damaged, another store's or a newer release's, migrated when older.
-#include "apps/store_database.h"
+#include "runtime/store_database.h"
 
 #include <gtest/gtest.h>
 
@@ -10,20 +10,20 @@
 #include "services/journal.h"
 #include "tests/test_support.h"
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 namespace fs = std::filesystem;
-using apps::DataFileError;
-using apps::FreshStart;
-using apps::StoreIdentity;
+using runtime::DataFileError;
+using runtime::FreshStart;
+using runtime::StoreIdentity;
 
 const StoreIdentity kStore{"spectrum-grocers", "fresh-frontier", "inventory-intel"};
 
 std::unique_ptr<Database> open(const std::string& path, FreshStart fresh = FreshStart::kRefuse,
                                const StoreIdentity& identity = kStore) {
   static RecordingLogger logger;
-  return apps::open_store_database(path, identity, Durability::kNormal, fresh, logger);
+  return runtime::open_store_database(path, identity, Durability::kNormal, fresh, logger);
 }
 
 DataFileError::Kind refusal(const std::string& path, const StoreIdentity& identity = kStore) {
@@ -75,7 +75,7 @@ TEST(StoreDatabase, ANewDatabaseIsBornWithItsIdentityAndTheSchemaVersion) {
   EXPECT_EQ(s.column_text(2), "inventory-intel");
   Statement v = db->prepare("PRAGMA user_version");
   v.step();
-  EXPECT_EQ(v.column_int64(0), apps::kSchemaVersion);
+  EXPECT_EQ(v.column_int64(0), runtime::kSchemaVersion);
   EXPECT_FALSE(fs::exists(dir.file("inventory-intel.sqlite.new")));
 }
 
@@ -104,7 +104,7 @@ TEST(StoreDatabase, AWriteAheadLogLeftByAKillIsReadAndAGarbledOneIsRefused) {
   crashed_copy(path, dir.file("a.sqlite"), 20);
   crashed_copy(dir.file("b-source.sqlite"), dir.file("b.sqlite"), 20);
   // As a kill -9 leaves it: every commit is there.
-  EXPECT_EQ(apps::damaged_wal(dir.file("a.sqlite")), "");
+  EXPECT_EQ(runtime::damaged_wal(dir.file("a.sqlite")), "");
   auto a = open(dir.file("a.sqlite"));
   EXPECT_EQ(rows(*a, "inbox"), 20);
   // Garbled: SQLite would ignore the log and open the database without its 20 commits.
@@ -113,13 +113,13 @@ TEST(StoreDatabase, AWriteAheadLogLeftByAKillIsReadAndAGarbledOneIsRefused) {
     wal.seekp(16);
     wal.write("garbage!", 8);  // the salts: the header's checksum no longer matches
   }
-  EXPECT_NE(apps::damaged_wal(dir.file("b.sqlite")).find("checksum"), std::string::npos);
+  EXPECT_NE(runtime::damaged_wal(dir.file("b.sqlite")).find("checksum"), std::string::npos);
   EXPECT_EQ(refusal(dir.file("b.sqlite")), DataFileError::Kind::kDamaged);
   {
     std::fstream wal(dir.file("b.sqlite-wal"), std::ios::in | std::ios::out | std::ios::binary);
     wal.write("\x00\x00\x00\x00", 4);  // not a WAL at all
   }
-  EXPECT_NE(apps::damaged_wal(dir.file("b.sqlite")).find("does not start"), std::string::npos);
+  EXPECT_NE(runtime::damaged_wal(dir.file("b.sqlite")).find("does not start"), std::string::npos);
 }
 
 TEST(StoreDatabase, AFileSqliteCannotReadIsRefused) {
@@ -148,7 +148,7 @@ TEST(StoreDatabase, AnotherStoresOrServicesDatabaseIsRefused) {
 TEST(StoreDatabase, ANewerReleasesDatabaseIsRefusedAndAnOlderOneMigrated) {
   TempDir dir;
   const std::string newer = dir.file("newer.sqlite");
-  open(newer)->exec("PRAGMA user_version = " + std::to_string(apps::kSchemaVersion + 1));
+  open(newer)->exec("PRAGMA user_version = " + std::to_string(runtime::kSchemaVersion + 1));
   EXPECT_EQ(refusal(newer), DataFileError::Kind::kNewerRelease);
   EXPECT_THROW(open(newer, FreshStart::kMoveAside), DataFileError);
 
@@ -166,7 +166,7 @@ TEST(StoreDatabase, ANewerReleasesDatabaseIsRefusedAndAnOlderOneMigrated) {
   EXPECT_EQ(rows(*db, "eventmart_identity"), 1);
   Statement v = db->prepare("PRAGMA user_version");
   v.step();
-  EXPECT_EQ(v.column_int64(0), apps::kSchemaVersion);
+  EXPECT_EQ(v.column_int64(0), runtime::kSchemaVersion);
 
   // A database with none of eventmart's tables (its log lost before any checkpoint).
   const std::string bare = dir.file("bare.sqlite");
@@ -175,4 +175,4 @@ TEST(StoreDatabase, ANewerReleasesDatabaseIsRefusedAndAnOlderOneMigrated) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

@@ -10,11 +10,11 @@
 #include <mutex>
 #include <thread>
 
-#include "apps/systemd_notify.h"
+#include "runtime/systemd_notify.h"
 #include "testkit/broker_probe.h"
 #include "tests/test_support.h"
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 // A notify socket (AF_UNIX datagrams) that keeps every message sent to it.
@@ -139,9 +139,9 @@ TEST(Systemd, TheWatchdogGoesUnpettedWhileAServiceStoppedReconnectingOrTheTimers
     }
   });
   {
-    apps::SystemdNotifier notifier(
+    runtime::SystemdNotifier notifier(
         {[&] {
-           return std::vector<apps::ServiceReadiness>{
+           return std::vector<runtime::ServiceReadiness>{
                {"inventory-intel", going.load(), going.load(), 0, going.load()}};
          },
          [&] { return beat.load(); }},
@@ -173,4 +173,4 @@ TEST(Systemd, TheWatchdogGoesUnpettedWhileAServiceStoppedReconnectingOrTheTimers
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

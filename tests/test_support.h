@@ -20,7 +20,7 @@
 #include "sim/world.h"
 #include "transports/memory/memory_broker.h"
 
-namespace eventmart::testing {
+namespace eventmart::test {
 
 struct Received {
   std::string topic;
@@ -92,4 +92,4 @@ inline Envelope departure_envelope(const std::string& id, const CustomerDeparted
                        "scan-" + id, event);
 }
 
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "apps/load.h"
-#include "apps/store_database.h"
+#include "runtime/store_database.h"
 #include "services/catalog.h"
 #include "services/fastlane_finale.h"
 #include "services/hello_helper.h"
@@ -22,7 +22,7 @@
 #include "testkit/broker_probe.h"
 #include "tests/test_support.h"
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 std::int64_t scalar(Database& db, const std::string& sql) {
@@ -117,10 +117,10 @@ TEST(Upgrade, EachServiceReplacedByTheNewReleaseUnderLoadLosesAndRepeatsNothing)
   }
   for (const std::string& s : services) {
     Database db(data.file(s + ".sqlite"));
-    EXPECT_EQ(scalar(db, "PRAGMA user_version"), apps::kSchemaVersion) << s << " migrated";
+    EXPECT_EQ(scalar(db, "PRAGMA user_version"), runtime::kSchemaVersion) << s << " migrated";
     EXPECT_EQ(scalar(db, "SELECT count(*) FROM eventmart_identity"), 1) << s;
   }
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

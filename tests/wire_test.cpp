@@ -12,7 +12,7 @@
 #include "services/fastlane_finale.h"
 #include "tests/test_support.h"
 
-namespace eventmart::testing {
+namespace eventmart::test {
 namespace {
 
 TEST(Wire, EachStoreAndLogisticsTopicNamesTheEventItCarries) {
@@ -153,4 +153,4 @@ TEST_F(DeadLetters, AServiceDeadLettersWhatItCannotConsumeOnceAndGoesOn) {
 }
 
 }  // namespace
-}  // namespace eventmart::testing
+}  // namespace eventmart::test

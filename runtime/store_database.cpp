@@ -1,4 +1,4 @@
-#include "apps/store_database.h"
+#include "runtime/store_database.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -11,10 +11,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "apps/live_store.h"
 #include "core/json_wire.h"
+#include "runtime/live_store.h"
 
-namespace eventmart::apps {
+namespace eventmart::runtime {
 namespace {
 
 namespace fs = std::filesystem;
@@ -250,4 +250,4 @@ std::unique_ptr<Database> open_store_database(const std::string& path_text,
   }
 }
 
-}  // namespace eventmart::apps
+}  // namespace eventmart::runtime

@@ -6,16 +6,16 @@
 #include <fstream>
 #include <string>
 
-#include "apps/html_report.h"
-#include "apps/seed_runner.h"
+#include "report/html_report.h"
+#include "runs/seed_runner.h"
 
-namespace eventmart::apps {
+namespace eventmart::report {
 
-void print_report(const RunPlan& plan, const SeedOutcome& outcome);
-void print_json(const RunPlan& plan, const SeedOutcome& outcome);
+void print_report(const runs::RunPlan& plan, const runs::SeedOutcome& outcome);
+void print_json(const runs::RunPlan& plan, const runs::SeedOutcome& outcome);
 
 // The HTML report of one run (apps/html_report.h); `timeline` holds its trace.
-HtmlReport sim_html_report(const RunPlan& plan, const SeedOutcome& outcome,
+HtmlReport sim_html_report(const runs::RunPlan& plan, const runs::SeedOutcome& outcome,
                            const TimelineRecorder& timeline);
 
 struct SummaryRange {
@@ -24,13 +24,13 @@ struct SummaryRange {
   unsigned jobs = 1;
   double wall_seconds = 0;
 };
-void print_summary(const RunPlan& plan, const SeedSummary& summary, const SummaryRange& range,
-                   bool json);
+void print_summary(const runs::RunPlan& plan, const runs::SeedSummary& summary,
+                   const SummaryRange& range, bool json);
 
 // Writes every trace entry of a run as one JSON object per line.
 class TraceFile {
  public:
-  // Throws UsageError when `path` cannot be written.
+  // Throws std::runtime_error when `path` cannot be written.
   explicit TraceFile(const std::string& path);
   void write(const sim::TraceEntry& e);
   // Flushes; "" when every entry was written, else what went wrong.
@@ -42,4 +42,4 @@ class TraceFile {
   std::string error_;  // why the first write failed
 };
 
-}  // namespace eventmart::apps
+}  // namespace eventmart::report

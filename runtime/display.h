@@ -29,13 +29,13 @@
 #include <string>
 #include <string_view>
 
-#include "apps/http_server.h"
-#include "apps/live_store.h"
 #include "core/log.h"
 #include "core/topics.h"
+#include "runtime/http_server.h"
+#include "runtime/live_store.h"
 #include "transports/mqtt/mqtt_bus.h"
 
-namespace eventmart::apps {
+namespace eventmart::runtime {
 
 struct DisplayOptions {
   std::string listen = "127.0.0.1:8080";
@@ -48,7 +48,7 @@ struct DisplayOptions {
 class DisplayServer {
  public:
   // Listens on options.listen. `online` is polled every 500 ms: the store's bus is there.
-  // Throws UsageError (a malformed address) or std::runtime_error (cannot listen).
+  // Throws std::invalid_argument (a malformed address) or std::runtime_error (cannot listen).
   DisplayServer(DisplayOptions options, std::function<bool()> online);
   ~DisplayServer();
   DisplayServer(const DisplayServer&) = delete;
@@ -93,4 +93,4 @@ class EntranceDisplay {
   std::unique_ptr<DisplayServer> server_;
 };
 
-}  // namespace eventmart::apps
+}  // namespace eventmart::runtime

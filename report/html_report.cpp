@@ -1,12 +1,10 @@
-#include "apps/html_report.h"
+#include "report/html_report.h"
 
 #include <algorithm>
 #include <fstream>
 #include <set>
 
-#include "apps/cli.h"
-
-namespace eventmart::apps {
+namespace eventmart::report {
 
 // The page (apps/report/report.html), embedded by CMake.
 extern const char* const kReportTemplate;
@@ -254,10 +252,10 @@ std::string render_html_report(const HtmlReport& r) {
 
 void write_html_report(const std::string& path, const HtmlReport& report) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw UsageError{"--html: cannot write '" + path + "'"};
+  if (!out) throw std::runtime_error("--html: cannot write '" + path + "'");
   out << render_html_report(report);
   out.flush();
-  if (!out) throw UsageError{"--html: writing '" + path + "' failed"};
+  if (!out) throw std::runtime_error("--html: writing '" + path + "' failed");
 }
 
-}  // namespace eventmart::apps
+}  // namespace eventmart::report

@@ -1,11 +1,14 @@
-#include "apps/http_server.h"
+#include "runtime/http_server.h"
 
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
+#include <charconv>
 #include <cstdio>
+#include <stdexcept>
 
-#include "apps/cli.h"
+#include "core/limits.h"
 
-namespace eventmart::apps {
+namespace eventmart::runtime {
 namespace {
 
 namespace asio = boost::asio;
@@ -79,8 +82,51 @@ void HttpAcceptor::turn_away(tcp::socket socket) {
                     });
 }
 
-int parse_max_connections(const std::string& option, const std::string& text) {
-  return static_cast<int>(parse_in_range(option, text, 1, 65535));
+tcp::endpoint listen_endpoint(const std::string& option, const std::string& host_port) {
+  const auto colon = host_port.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == host_port.size()) {
+    throw std::invalid_argument(option + " must be HOST:PORT, e.g. 127.0.0.1:9464 (got '" +
+                                excerpt(host_port, 60) + "')");
+  }
+  std::string host = host_port.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  const std::string port_text = host_port.substr(colon + 1);
+  int port = -1;
+  const auto [end, parsed] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (parsed != std::errc() || end != port_text.data() + port_text.size() || port < 0 ||
+      port > 65535) {
+    throw std::invalid_argument(option + " port must be 0..65535 (got '" + excerpt(port_text, 20) +
+                                "')");
+  }
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(host, ec);
+  if (ec) {
+    throw std::invalid_argument(option + ": '" + excerpt(host, 60) + "' is not an IP address");
+  }
+  return tcp::endpoint(address, static_cast<std::uint16_t>(port));
 }
 
-}  // namespace eventmart::apps
+void open_listener(tcp::acceptor& acceptor, const std::string& option,
+                   const std::string& host_port) {
+  const tcp::endpoint endpoint = listen_endpoint(option, host_port);
+  beast::error_code ec;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw std::runtime_error("cannot listen on " + host_port + ": " + ec.message());
+}
+
+void stop_serving(asio::io_context& io, tcp::acceptor& acceptor, std::thread& thread) {
+  asio::post(io, [&io, &acceptor] {
+    beast::error_code ignored;
+    acceptor.close(ignored);
+    io.stop();
+  });
+  if (thread.joinable()) thread.join();
+}
+
+}  // namespace eventmart::runtime

@@ -1,9 +1,9 @@
-#include "apps/json_writer.h"
+#include "report/json_writer.h"
 
 #include <cmath>
 #include <stdexcept>
 
-namespace eventmart::apps {
+namespace eventmart::report {
 
 void JsonWriter::add(json::Document value) {
   if (open_.empty()) {
@@ -80,4 +80,4 @@ std::string JsonWriter::str() const {
   return json::dump(root_);
 }
 
-}  // namespace eventmart::apps
+}  // namespace eventmart::report

@@ -1,13 +1,11 @@
-#include "testkit/mosquitto.h"
+#include "runtime/mosquitto.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -17,7 +15,7 @@
 #include <stdexcept>
 #include <thread>
 
-namespace eventmart::testing {
+namespace eventmart::runtime {
 
 // Polls `done` every 2 ms until it is true or `timeout` passed; returns its last value.
 bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
@@ -57,32 +55,10 @@ bool accepts_connections(int port) {
   return ok;
 }
 
-std::string find_program(const std::string& name, const std::string& env_override) {
-  if (const char* p = std::getenv(env_override.c_str()); p != nullptr && *p != '\0') return p;
-  for (const char* dir : {"/usr/sbin/", "/usr/bin/", "/usr/local/sbin/", "/usr/local/bin/"}) {
-    const std::string path = std::string(dir) + name;
-    if (::access(path.c_str(), X_OK) == 0) return path;
-  }
-  throw std::runtime_error(name + " not found (install the Debian package 'mosquitto', or set " +
-                           env_override + ")");
-}
-
-// Runs a program to completion; throws when it fails.
 void run_program(const std::vector<std::string>& argv) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    // (its output went to the test's stderr)
-    throw std::runtime_error("'" + argv[0] + "' failed");
-  }
+  SpawnOptions options;
+  options.argv = argv;
+  if (run_to_end(options) != 0) throw std::runtime_error("'" + argv.front() + "' failed");
 }
 
 Mosquitto::Mosquitto(Options options) : options_(std::move(options)) {
@@ -112,46 +88,23 @@ std::string Mosquitto::log() const {
 }
 
 void Mosquitto::start() {
-  if (pid_ > 0) return;
-  const std::string binary = find_program("mosquitto", "EVENTMART_MOSQUITTO");
+  if (process_ && process_->running()) return;
+  const std::string binary = find_program("mosquitto", "EVENTMART_MOSQUITTO", "mosquitto");
   for (int attempt = 0; attempt < 5; ++attempt) {
-    // Everything the child needs is made before fork: between fork and exec only
-    // async-signal-safe calls (the test may have threads holding locks).
-    const std::string log = dir_ + "/mosquitto.log";
-    const std::string conf = dir_ + "/mosquitto.conf";
-    const pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // dies with the test (or `eventmart chaos`)
-      if (::getppid() != parent) ::_exit(127);
-      ::setpgid(0, 0);  // a terminal's Ctrl-C is for the test, which stops the broker itself
-      const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      if (out >= 0) {
-        ::dup2(out, 1);
-        ::dup2(out, 2);
-      }
-      // The broker takes none of the test's sockets along: a copy of a client's or a proxy's
-      // socket in a restarted broker would keep that connection open after it was closed.
-      ::close_range(3, ~0U, 0);
-      ::execl(binary.c_str(), binary.c_str(), "-c", conf.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
+    SpawnOptions spawn;
+    spawn.argv = {binary, "-c", dir_ + "/mosquitto.conf"};
+    spawn.log_file = dir_ + "/mosquitto.log";
+    process_ = std::make_unique<Process>(std::move(spawn));
     bool died = false;
     const bool ready = wait_until(
         [&] {
-          died = died || exited();
+          died = died || !process_->running();
           return died || accepts_connections(port_);
         },
         std::chrono::seconds(10));
     if (ready && !died) return;
-    if (!died) {
-      // Neither up nor gone within 10 s: not left running behind the test.
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
+    process_.reset();  // neither up nor gone within 10 s: not left running behind
     // A taken port is only logged: take another one and try again.
-    pid_ = 0;
     port_ = free_loopback_port();
     write_config();
   }
@@ -159,15 +112,11 @@ void Mosquitto::start() {
 }
 
 void Mosquitto::kill_now() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGKILL);
-  int status = 0;
-  ::waitpid(pid_, &status, 0);
-  pid_ = 0;
+  if (process_) process_->kill_now();
 }
 
 void Mosquitto::reload() {
-  if (pid_ > 0) ::kill(pid_, SIGHUP);
+  if (process_) process_->signal(SIGHUP);
 }
 
 void Mosquitto::reconfigure(std::vector<std::string> extra_config) {
@@ -177,29 +126,20 @@ void Mosquitto::reconfigure(std::vector<std::string> extra_config) {
 }
 
 void Mosquitto::stop() {
-  if (pid_ <= 0) return;
+  if (!process_ || !process_->running()) return;
   // A SIGTERM that arrives while mosquitto is still starting is lost: its main loop sets its
   // "run" flag again when it begins (seen once: a broker stopped right after it accepted the
   // readiness probe ran on, and the test hung). So SIGTERM is sent again every 200 ms until
   // it exits, and after 10 s it is killed.
-  int status = 0;
   for (int tries = 0; tries < 50; ++tries) {
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 20; ++i) {
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = 0;
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    process_->signal(SIGTERM);
+    if (process_->wait_for(std::chrono::milliseconds(200))) return;
   }
-  ::kill(pid_, SIGKILL);
-  ::waitpid(pid_, &status, 0);
-  pid_ = 0;
+  process_->kill_now();
 }
 
 void Mosquitto::make_certificates() {
-  const std::string openssl = find_program("openssl", "EVENTMART_OPENSSL");
+  const std::string openssl = find_program("openssl", "EVENTMART_OPENSSL", "openssl");
   const std::string d = dir_ + "/";
   std::ofstream(d + "san.ext") << "subjectAltName=IP:127.0.0.1\n";
   run_program({openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
@@ -211,11 +151,6 @@ void Mosquitto::make_certificates() {
   run_program({openssl, "x509", "-req", "-in", d + "server.csr", "-CA", d + "ca.crt", "-CAkey",
                d + "ca.key", "-CAcreateserial", "-out", d + "server.crt", "-days", "2", "-extfile",
                d + "san.ext"});
-}
-
-bool Mosquitto::exited() {
-  int status = 0;
-  return ::waitpid(pid_, &status, WNOHANG) == pid_;
 }
 
 void Mosquitto::write_config() {
@@ -259,7 +194,8 @@ void Mosquitto::write_config() {
     const std::string passwd_file = dir_ + "/passwd";
     std::filesystem::remove(passwd_file);
     std::ofstream(passwd_file).close();
-    const std::string tool = find_program("mosquitto_passwd", "EVENTMART_MOSQUITTO_PASSWD");
+    const std::string tool =
+        find_program("mosquitto_passwd", "EVENTMART_MOSQUITTO_PASSWD", "mosquitto");
     for (const auto& [user, password] : options_.users) {
       run_program({tool, "-b", passwd_file, user, password});
     }
@@ -269,4 +205,4 @@ void Mosquitto::write_config() {
   std::ofstream(dir_ + "/mosquitto.conf") << conf.str();
 }
 
-}  // namespace eventmart::testing
+}  // namespace eventmart::runtime

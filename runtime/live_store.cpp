@@ -1,4 +1,4 @@
-#include "apps/live_store.h"
+#include "runtime/live_store.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -14,14 +14,14 @@
 #include <string_view>
 #include <thread>
 
-#include "apps/store_database.h"
 #include "core/event_id.h"
 #include "core/json.h"
 #include "core/json_wire.h"
+#include "runtime/store_database.h"
 #include "services/catalog.h"
 #include "services/registry.h"
 
-namespace eventmart::apps {
+namespace eventmart::runtime {
 
 void StderrLogger::log(LogLevel level, std::string_view source, std::string_view message) {
   if (level < min_level_) return;
@@ -413,4 +413,4 @@ bool LiveStore::with_service(const std::string& name, const std::function<void(S
   return false;
 }
 
-}  // namespace eventmart::apps
+}  // namespace eventmart::runtime

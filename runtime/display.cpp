@@ -1,4 +1,4 @@
-#include "apps/display.h"
+#include "runtime/display.h"
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
@@ -9,14 +9,13 @@
 #include <set>
 #include <thread>
 
-#include "apps/cli.h"
-#include "apps/http_server.h"
-#include "apps/metrics.h"
 #include "core/json.h"
 #include "core/wire.h"
+#include "runtime/http_server.h"
+#include "runtime/metrics.h"
 #include "transports/mqtt/live_clock.h"
 
-namespace eventmart::apps {
+namespace eventmart::runtime {
 namespace {
 
 namespace asio = boost::asio;
@@ -427,4 +426,4 @@ EntranceDisplay::~EntranceDisplay() {
   server_.reset();
 }
 
-}  // namespace eventmart::apps
+}  // namespace eventmart::runtime

@@ -25,25 +25,10 @@
 #include <thread>
 #include <vector>
 
-#include "apps/http_server.h"
-#include "apps/live_store.h"
+#include "runtime/http_server.h"
+#include "runtime/live_store.h"
 
-namespace eventmart::apps {
-
-// `host_port` as an endpoint to listen on: an IP address and a port ("127.0.0.1:9464",
-// "[::1]:9464", port 0..65535). Throws UsageError naming `option` otherwise.
-boost::asio::ip::tcp::endpoint listen_endpoint(const std::string& option,
-                                               const std::string& host_port);
-inline void check_listen_address(const std::string& option, const std::string& host_port) {
-  listen_endpoint(option, host_port);
-}
-// Opens `acceptor` listening on `host_port` (as listen_endpoint reads it). Throws UsageError
-// for a malformed address (naming `option`), std::runtime_error when it cannot listen.
-void open_listener(boost::asio::ip::tcp::acceptor& acceptor, const std::string& option,
-                   const std::string& host_port);
-// Ends a server: closes `acceptor` on `io`'s thread, stops `io` and joins `thread`.
-void stop_serving(boost::asio::io_context& io, boost::asio::ip::tcp::acceptor& acceptor,
-                  std::thread& thread);
+namespace eventmart::runtime {
 
 // The exposition of `services`' metrics, "# HELP"/"# TYPE" before each family.
 std::string prometheus_text(const std::vector<ServiceMetrics>& services);
@@ -58,8 +43,8 @@ class MetricsServer {
     std::function<std::vector<ServiceReadiness>()> readiness;
   };
   // Listens on `host_port` ("127.0.0.1:9464", "[::1]:9464", "0.0.0.0:9464"; port 0 picks a
-  // free one). Throws UsageError for a malformed address, std::runtime_error when it cannot
-  // listen (naming the address and why).
+  // free one). Throws std::invalid_argument for a malformed address, std::runtime_error when it
+  // cannot listen (naming the address and why).
   MetricsServer(const std::string& host_port, Handlers handlers, HttpLimits limits = {});
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
@@ -72,4 +57,4 @@ class MetricsServer {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace eventmart::apps
+}  // namespace eventmart::runtime

@@ -29,7 +29,7 @@
 #include "core/log.h"
 #include "services/sqlite.h"
 
-namespace eventmart::apps {
+namespace eventmart::runtime {
 
 // The schema this release writes. 1: the identity table (eventmart_identity).
 inline constexpr int kSchemaVersion = 1;
@@ -67,4 +67,4 @@ std::unique_ptr<Database> open_store_database(const std::string& path,
 // empty, or starts with a valid header).
 std::string damaged_wal(const std::string& path);
 
-}  // namespace eventmart::apps
+}  // namespace eventmart::runtime

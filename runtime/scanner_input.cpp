@@ -1,11 +1,11 @@
-#include "apps/scanner_input.h"
+#include "runtime/scanner_input.h"
 
 #include <charconv>
 
 #include "core/json.h"
 #include "core/json_wire.h"
 
-namespace eventmart::apps {
+namespace eventmart::runtime {
 namespace {
 
 using D = Decoded<ScanRequest>;
@@ -204,4 +204,4 @@ std::string format_scan_line(const ScanRequest& request) {
   return line;
 }
 
-}  // namespace eventmart::apps
+}  // namespace eventmart::runtime

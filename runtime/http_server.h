@@ -20,8 +20,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 
-namespace eventmart::apps {
+namespace eventmart::runtime {
 
 struct HttpLimits {
   // Connections open at once (streams and held requests included); 1..65535.
@@ -70,7 +71,17 @@ class HttpAcceptor {
   std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 
-// "--http-max-connections" for a command's options: 1..65535 or a UsageError.
-int parse_max_connections(const std::string& option, const std::string& text);
+// `host_port` as an endpoint to listen on: an IP address and a port ("127.0.0.1:9464",
+// "[::1]:9464", port 0..65535). Throws std::invalid_argument naming `option` otherwise.
+boost::asio::ip::tcp::endpoint listen_endpoint(const std::string& option,
+                                               const std::string& host_port);
+// Opens `acceptor` listening on `host_port` (as listen_endpoint reads it). Throws
+// std::invalid_argument for a malformed address (naming `option`), std::runtime_error when it
+// cannot listen.
+void open_listener(boost::asio::ip::tcp::acceptor& acceptor, const std::string& option,
+                   const std::string& host_port);
+// Ends a server: closes `acceptor` on `io`'s thread, stops `io` and joins `thread`.
+void stop_serving(boost::asio::io_context& io, boost::asio::ip::tcp::acceptor& acceptor,
+                  std::thread& thread);
 
-}  // namespace eventmart::apps
+}  // namespace eventmart::runtime

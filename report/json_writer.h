@@ -9,7 +9,7 @@
 
 #include "core/json.h"
 
-namespace eventmart::apps {
+namespace eventmart::report {
 
 class JsonWriter {
  public:
@@ -39,4 +39,4 @@ class JsonWriter {
   bool has_root_ = false;
 };
 
-}  // namespace eventmart::apps
+}  // namespace eventmart::report

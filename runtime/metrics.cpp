@@ -1,4 +1,4 @@
-#include "apps/metrics.h"
+#include "runtime/metrics.h"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -9,9 +9,7 @@
 #include <thread>
 #include <utility>
 
-#include "apps/cli.h"
-
-namespace eventmart::apps {
+namespace eventmart::runtime {
 namespace {
 
 namespace asio = boost::asio;
@@ -308,45 +306,6 @@ struct MetricsServer::Impl {
   }
 };
 
-tcp::endpoint listen_endpoint(const std::string& option, const std::string& host_port) {
-  const auto colon = host_port.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == host_port.size()) {
-    throw UsageError{option + " must be HOST:PORT, e.g. 127.0.0.1:9464 (got '" +
-                     excerpt(host_port, 60) + "')"};
-  }
-  std::string host = host_port.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  const auto port = parse_in_range(option + " port", host_port.substr(colon + 1), 0, 65535);
-  beast::error_code ec;
-  const auto address = asio::ip::make_address(host, ec);
-  if (ec) {
-    throw UsageError{option + ": '" + excerpt(host, 60) + "' is not an IP address"};
-  }
-  return tcp::endpoint(address, static_cast<std::uint16_t>(port));
-}
-
-void open_listener(tcp::acceptor& acceptor, const std::string& option,
-                   const std::string& host_port) {
-  const tcp::endpoint endpoint = listen_endpoint(option, host_port);
-  beast::error_code ec;
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor.bind(endpoint, ec);
-  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) throw std::runtime_error("cannot listen on " + host_port + ": " + ec.message());
-}
-
-void stop_serving(asio::io_context& io, tcp::acceptor& acceptor, std::thread& thread) {
-  asio::post(io, [&io, &acceptor] {
-    beast::error_code ignored;
-    acceptor.close(ignored);
-    io.stop();
-  });
-  if (thread.joinable()) thread.join();
-}
-
 MetricsServer::MetricsServer(const std::string& host_port, Handlers handlers, HttpLimits limits)
     : impl_(std::make_unique<Impl>()) {
   impl_->handlers = std::move(handlers);
@@ -375,4 +334,4 @@ std::uint16_t MetricsServer::port() const {
   return impl_->acceptor.local_endpoint().port();
 }
 
-}  // namespace eventmart::apps
+}  // namespace eventmart::runtime

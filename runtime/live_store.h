@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "apps/scanner_input.h"
 #include "core/log.h"
 #include "core/topics.h"
+#include "runtime/scanner_input.h"
 #include "services/guardians.h"
 #include "services/registry.h"
 #include "services/service.h"
@@ -22,7 +22,7 @@
 #include "transports/mqtt/live_clock.h"
 #include "transports/mqtt/mqtt_bus.h"
 
-namespace eventmart::apps {
+namespace eventmart::runtime {
 
 // Lines to stderr, "2026-11-26T05:47:40.123456Z INFO  fastlane-finale: ...", from any thread.
 class StderrLogger final : public Logger {
@@ -149,4 +149,4 @@ class LiveStore {
   bool stopped_ = false;
 };
 
-}  // namespace eventmart::apps
+}  // namespace eventmart::runtime

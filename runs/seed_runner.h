@@ -13,7 +13,7 @@
 #include "properties/invariants.h"
 #include "sim/world.h"
 
-namespace eventmart::apps {
+namespace eventmart::runs {
 
 struct RunPlan {
   sim::SimOptions base;  // the seed in it is replaced per run
@@ -79,4 +79,4 @@ std::uint64_t lost_departures(const SeedOutcome& outcome);
 // The command that replays `seed` exactly.
 std::string replay_command(const RunPlan& plan, std::uint64_t seed);
 
-}  // namespace eventmart::apps
+}  // namespace eventmart::runs

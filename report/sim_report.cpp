@@ -1,4 +1,4 @@
-#include "apps/sim_report.h"
+#include "report/sim_report.h"
 
 #include <cerrno>
 #include <cmath>
@@ -6,11 +6,16 @@
 #include <cstring>
 #include <iostream>
 
-#include "apps/cli.h"
-#include "apps/json_writer.h"
 #include "core/event_id.h"
+#include "report/json_writer.h"
 
-namespace eventmart::apps {
+namespace eventmart::report {
+
+using runs::lost_departures;
+using runs::replay_command;
+using runs::RunPlan;
+using runs::SeedOutcome;
+using runs::SeedSummary;
 namespace {
 
 std::string cents_to_text(std::int64_t cents) {
@@ -393,7 +398,7 @@ void print_summary(const RunPlan& plan, const SeedSummary& summary, const Summar
 }
 
 TraceFile::TraceFile(const std::string& path) : path_(path), out_(path) {
-  if (!out_) throw UsageError{"--trace: cannot write '" + path + "'"};
+  if (!out_) throw std::runtime_error("--trace: cannot write '" + path + "'");
 }
 
 std::string TraceFile::finish() {
@@ -420,4 +425,4 @@ void TraceFile::write(const sim::TraceEntry& e) {
   if (!out_) error_ = std::strerror(errno);  // the first failure's reason
 }
 
-}  // namespace eventmart::apps
+}  // namespace eventmart::report

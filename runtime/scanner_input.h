@@ -28,7 +28,7 @@
 #include "core/events.h"
 #include "core/limits.h"
 
-namespace eventmart::apps {
+namespace eventmart::runtime {
 
 struct ScanRequest {
   enum class Kind { kArrival, kDeparture };
@@ -56,4 +56,4 @@ Decoded<std::vector<LineItem>> parse_items(std::string_view text,
 // The inverse of parse_scan_line: the line `eventmart scan` sends.
 std::string format_scan_line(const ScanRequest& request);
 
-}  // namespace eventmart::apps
+}  // namespace eventmart::runtime

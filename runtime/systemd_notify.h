@@ -25,9 +25,9 @@
 #include <thread>
 #include <vector>
 
-#include "apps/live_store.h"
+#include "runtime/live_store.h"
 
-namespace eventmart::apps {
+namespace eventmart::runtime {
 
 class SystemdNotifier {
  public:
@@ -66,4 +66,4 @@ class SystemdNotifier {
   std::thread thread_;
 };
 
-}  // namespace eventmart::apps
+}  // namespace eventmart::runtime

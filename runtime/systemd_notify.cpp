@@ -1,10 +1,10 @@
-#include "apps/systemd_notify.h"
+#include "runtime/systemd_notify.h"
 
 #include <systemd/sd-daemon.h>
 
 #include <cstdlib>
 
-namespace eventmart::apps {
+namespace eventmart::runtime {
 
 SystemdNotifier::SystemdNotifier(Probes probes, std::chrono::milliseconds stuck_after)
     : probes_(std::move(probes)), stuck_after_(stuck_after) {
@@ -84,4 +84,4 @@ void SystemdNotifier::run() {
   }
 }
 
-}  // namespace eventmart::apps
+}  // namespace eventmart::runtime

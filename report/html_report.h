@@ -12,13 +12,13 @@
 #include <utility>
 #include <vector>
 
-#include "apps/json_writer.h"
 #include "properties/invariants.h"
+#include "report/json_writer.h"
 #include "sim/faults.h"
 #include "sim/history.h"
 #include "sim/trace.h"
 
-namespace eventmart::apps {
+namespace eventmart::report {
 
 // A run's trace, kept compactly for the report: names in tables, six numbers an entry.
 class TimelineRecorder {
@@ -66,10 +66,10 @@ struct HtmlReport {
   const TimelineRecorder* timeline = nullptr;
 };
 
-// Writes the page. Throws UsageError when `path` cannot be written.
+// Writes the page. Throws std::runtime_error when `path` cannot be written.
 void write_html_report(const std::string& path, const HtmlReport& report);
 
 // The page with the data inlined (what write_html_report writes).
 std::string render_html_report(const HtmlReport& report);
 
-}  // namespace eventmart::apps
+}  // namespace eventmart::report

@@ -1,4 +1,4 @@
-#include "apps/seed_runner.h"
+#include "runs/seed_runner.h"
 
 #include <atomic>
 #include <chrono>
@@ -12,7 +12,7 @@
 
 #include "core/event_id.h"
 
-namespace eventmart::apps {
+namespace eventmart::runs {
 namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -245,4 +245,4 @@ std::string replay_command(const RunPlan& plan, std::uint64_t seed) {
   return cmd;
 }
 
-}  // namespace eventmart::apps
+}  // namespace eventmart::runs

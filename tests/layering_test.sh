@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The folders' layering (docs/architecture.md, "Product and harness"): what each folder's code may
+# include of the project. The product (core, transports, services, runtime) never includes the
+# harness (sim, properties, runs, report, chaos, testkit, tests); the commands (apps) may, since
+# the binary ships sim and chaos; only tests and benchmarks include testkit.
+# Usage: layering_test.sh SOURCE_DIR
+set -u
+cd "$1" || exit 2
+failures=0
+
+# folder: the folders of the project it may include (itself always)
+rules=(
+  "core:"
+  "transports/memory:core"
+  "transports/mqtt:core"
+  "services:core"
+  "runtime:core transports/mqtt services"
+  "sim:core transports/memory services"
+  "properties:core services sim"
+  "runs:core services sim properties"
+  "report:core services sim properties runs"
+  "chaos:core transports/mqtt services runtime sim properties"
+  "apps:core transports/memory transports/mqtt services runtime sim properties runs report chaos"
+  "testkit:core transports/mqtt services runtime"
+)
+
+# The folder an include names: "transports/mqtt/x.h" -> transports/mqtt, "sim/bugs/x.h" -> sim.
+folder_of() {
+  case "$1" in
+    transports/*) echo "$1" | cut -d/ -f1-2 ;;
+    *) echo "$1" | cut -d/ -f1 ;;
+  esac
+}
+
+for rule in "${rules[@]}"; do
+  folder=${rule%%:*}
+  allowed=" ${rule#*:} $folder "
+  while IFS=: read -r file line text; do
+    included=$(echo "$text" | sed -n 's/^#include "\([^"]*\)".*/\1/p')
+    [ -n "$included" ] || continue
+    [ -e "$included" ] || continue  # a generated header (events.capnp.h) or a system one
+    target=$(folder_of "$included")
+    case "$allowed" in
+      *" $target "*) ;;
+      *) echo "FAIL $file:$line includes $included: $folder may not include $target"
+         failures=$((failures + 1)) ;;
+    esac
+  done < <(grep -rn --include='*.cpp' --include='*.h' '^#include "' "$folder")
+done
+
+# Nothing in the product or the harness lives in a namespace named "testing" (GoogleTest's).
+if grep -rn --include='*.cpp' --include='*.h' -E 'namespace ([a-z]+::)*testing\b' \
+     core transports services runtime sim properties runs report chaos apps testkit; then
+  echo "FAIL a namespace named testing (it shadows GoogleTest's)"
+  failures=$((failures + 1))
+fi
+
+echo "layering: $failures violations"
+[ "$failures" -eq 0 ]
