@@ -1,4 +1,4 @@
-// Whole-store properties over generated scenarios (properties/scenario_gen.h): the real
+// Whole-store properties over generated scenarios (tests/scenario_gen.h): the real
 // services hold every invariant under generated stores, workloads and fault schedules; every
 // bug variant is caught within a bounded number of cases with a small shrunk scenario; a
 // standard run reaches the interesting paths.
@@ -8,7 +8,7 @@
 
 #include <cstdio>
 
-#include "properties/scenario_gen.h"
+#include "tests/scenario_gen.h"
 #include "stateful_support.h"
 
 namespace eventmart::sim {
