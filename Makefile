@@ -1,26 +1,35 @@
 # The two commands a user needs: `make demo` and `make test`. Both install missing
-# Debian packages first (scripts/install-deps.sh), then configure and build with CMake.
+# Debian packages first (scripts/install-deps.sh: demo only what building and running the
+# binary needs, test everything), then configure and build with CMake (demo only the binary).
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_BUILD_TYPE ?= Release
 EVENTMART := $(BUILD_DIR)/apps/eventmart
 
-.PHONY: all deps configure build demo test test-clang sanitize soak bench mutants format clean regression package upgrade-test
+.PHONY: all deps deps-build configure build demo test test-clang sanitize soak bench mutants format clean regression package upgrade-test
 
 all: build
 
+# What building and running `eventmart` needs (make demo), and everything the tests need too.
+deps-build:
+	@bash scripts/install-deps.sh build
 deps:
-	@bash scripts/install-deps.sh
+	@bash scripts/install-deps.sh all
 
-$(BUILD_DIR)/CMakeCache.txt: | deps
-	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE)
+# The first configuration of a folder: without the tests (make demo needs none of their
+# packages). `build` turns them on, and keeps them on.
+$(BUILD_DIR)/CMakeCache.txt: | deps-build
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE) -DEVENTMART_BUILD_TESTS=OFF
 
-configure: deps $(BUILD_DIR)/CMakeCache.txt
+configure: deps
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE) -DEVENTMART_BUILD_TESTS=ON
 
 build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-demo: build
+# Only what the demo needs: the build packages and the `eventmart` target.
+demo: deps-build $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target eventmart
 	$(EVENTMART) sim
 
 # The property tests run a fixed seed here, so the gate is reproducible; `make soak` explores.
@@ -74,7 +83,8 @@ upgrade-test: build
 
 # A Debian package of the shipped binary, its systemd units, deploy/ and the docs:
 # build/eventmart_VERSION_ARCH.deb (sudo dpkg -i it; docs/deploy.md).
-package: build
+package: deps-build $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j $(JOBS)
 	cd $(BUILD_DIR) && cpack
 
 format:

@@ -198,7 +198,7 @@ InputLimits LimitArgs::to_limits() const {
   l.max_units_per_line = parse_in_range("--max-units-per-line", units_per_line, 1, 1'000'000);
   l.max_basket_units = parse_in_range("--max-basket-units", basket_units, 1, 1'000'000);
   l.max_id_bytes = static_cast<std::size_t>(parse_in_range("--max-id-length", id_length, 16, 1024));
-  if (std::string why = l.validate(); !why.empty()) throw UsageError{why};
+  if (Status valid = l.validate(); !valid) throw UsageError{valid.error()};
   return l;
 }
 

@@ -69,9 +69,8 @@ ScanRequest to_request(const ScanArgs& a) {
   if (auto card = parse_card(a.customer); !card) throw UsageError{"--customer: " + card.error()};
   request.card = a.customer;
   if (!a.scan_id.empty()) {
-    if (std::string why = check_id(a.scan_id, default_limits().max_id_bytes, "--scan-id");
-        !why.empty()) {
-      throw UsageError{why};
+    if (Status valid = check_id(a.scan_id, default_limits().max_id_bytes, "--scan-id"); !valid) {
+      throw UsageError{valid.error()};
     }
   }
   request.scan_id = a.scan_id.empty() ? "manual/" + std::to_string(mqtt::wall_clock_us()) + "-" +

@@ -147,8 +147,8 @@ LiveOptions to_live_options(const ServeArgs& a, const po::variables_map& vm) {
     throw UsageError{"--instance '" + excerpt(a.instance, 40) +
                      "' must be one topic level (no '/', '+', '#')"};
   }
-  if (!a.instance.empty() && !check_id(a.instance, 64, "--instance").empty()) {
-    throw UsageError{check_id(a.instance, 64, "--instance")};
+  if (Status valid = check_id(a.instance, 64, "--instance"); !a.instance.empty() && !valid) {
+    throw UsageError{valid.error()};
   }
   o.instance = a.instance;
   o.start_fresh = vm.count("start-fresh") != 0;

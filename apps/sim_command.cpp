@@ -62,7 +62,7 @@ struct SimCommand {
 void finish_command(const SimArgs& a, const po::variables_map& vm, SimCommand& c);
 void check_memory(const SimCommand& c);
 
-po::options_description describe(SimArgs& a) {
+po::options_description describe_run(SimArgs& a) {
   po::options_description run_desc(
       "Usage: eventmart sim [options]\n\n"
       "Runs store days of the five services on the deterministic in-memory bus under a virtual\n"
@@ -70,7 +70,8 @@ po::options_description describe(SimArgs& a) {
       "then runs until quiescent and checks the business invariants. A run is a pure function\n"
       "of its options: the same seed gives the same trace hash on every machine.\n\n"
       "Exit status: 0 every invariant held, 1 an invariant was violated (the report names it\n"
-      "and the command that replays the run), 2 bad usage.\n\nRun options");
+      "and the command that replays the run), 2 bad usage, 3 an output could not be written.\n\n"
+      "Run options");
   run_desc.add_options()("help", "print this help and exit")(
       "seed", po::value(&a.seed)->value_name("N"),
       "root seed of every random stream in the run, 0..2^64-1 (default 1); with --seeds N, "
@@ -82,6 +83,10 @@ po::options_description describe(SimArgs& a) {
       "hours", po::value(&a.hours)->value_name("H"),
       "opening hours in which customers arrive and faults happen, 1/60..168 (default 12)")(
       "json", "print one JSON object on stdout instead of the readable report");
+  return run_desc;
+}
+
+po::options_description describe_faults(SimArgs& a) {
   po::options_description fault_desc("Faults (while the store is open)");
   fault_desc.add_options()(
       "qos", po::value(&a.qos)->value_name("0|1"),
@@ -125,6 +130,10 @@ po::options_description describe(SimArgs& a) {
       "acknowledged commits")(
       "faults", po::value(&a.faults)->value_name("none|swarm"),
       "swarm: each seed draws its own fault mix and QoS (overrides the flags above)");
+  return fault_desc;
+}
+
+po::options_description describe_harness(SimArgs& a) {
   po::options_description harness_desc("Harness");
   harness_desc.add_options()(
       "seeds", po::value(&a.seeds)->value_name("N|A..B"),
@@ -154,8 +163,12 @@ po::options_description describe(SimArgs& a) {
       "found", po::value(&a.found)->value_name("TEXT"),
       "with --save-scenario: what the run found, kept in the file (the regression corpus, "
       "tests/regressions/)");
+  return harness_desc;
+}
+
+po::options_description describe(SimArgs& a) {
   po::options_description desc;
-  desc.add(run_desc).add(fault_desc).add(harness_desc);
+  desc.add(describe_run(a)).add(describe_faults(a)).add(describe_harness(a));
   return desc;
 }
 

@@ -86,75 +86,66 @@ double scheduler_floor_seconds(std::int64_t messages, std::int64_t& handled) {
   return seconds_since(start);
 }
 
-}  // namespace
+// 1. The bare memory bus against the scheduler alone.
+void bus_section(int repeats) {
+  // 1. The bare memory bus.
+  const std::int64_t messages = 1'000'000;
+  std::int64_t delivered = 0, handled = 0;
+  const double bus_s = best_seconds(repeats, [&] { return bus_seconds(messages, delivered); });
+  const double floor_s =
+      best_seconds(repeats, [&] { return scheduler_floor_seconds(messages, handled); });
+  const double bus_rate = static_cast<double>(delivered) / bus_s;
+  const double floor_rate = static_cast<double>(handled) / floor_s;
+  std::printf("memory bus, publish -> handler, %lld messages\n", static_cast<long long>(messages));
+  std::printf("  bus                  %12.0f messages/s  (%.3f s)\n", bus_rate, bus_s);
+  std::printf("  baseline: scheduler  %12.0f messages/s  (4 timers per message)\n", floor_rate);
+  std::printf("  ratio bus/baseline   %12.2f\n", bus_rate / floor_rate);
+  std::printf("  target >= 2,000,000 messages/s: %s\n\n", bus_rate >= 2e6 ? "met" : "MISSED");
+}
 
-int main(int argc, char** argv) {
-  // eventmart-bench [REPEATS] [SECTION...]: SECTION is bus, day or swarm (default: all three).
-  const int repeats = argc > 1 ? std::max(1, std::atoi(argv[1])) : 3;
-  std::vector<std::string> sections(argv + std::min(argc, 2), argv + argc);
-  for (const std::string& s : sections) {
-    if (s != "bus" && s != "day" && s != "swarm") {
-      std::fprintf(stderr, "eventmart-bench: unknown section '%s' (bus, day, swarm)\n", s.c_str());
-      return 2;
-    }
-  }
-  const auto wanted = [&](const char* section) {
-    return sections.empty() ||
-           std::find(sections.begin(), sections.end(), section) != sections.end();
-  };
-  std::printf("eventmart-bench (best of %d runs each)\n\n", repeats);
+// 2. A 10,000-customer store day against the bare bus delivering as much.
+void day_section(int repeats) {
+  // 2. A 10,000-customer store day.
+  eventmart::sim::SimOptions day;
+  day.seed = 1;
+  day.customers = 10'000;
+  eventmart::sim::SimResult result;
+  const double day_s = best_seconds(repeats, [&] {
+    const auto start = std::chrono::steady_clock::now();
+    result = eventmart::sim::run_simulation(day);
+    return seconds_since(start);
+  });
+  const double virtual_s = static_cast<double>(result.stats.virtual_us) / 1e6;
+  const double day_deliveries = static_cast<double>(result.stats.deliveries);
+  std::int64_t same_delivered = 0;
+  const double same_bus_s =
+      best_seconds(repeats, [&] { return bus_seconds(result.stats.deliveries, same_delivered); });
+  std::printf("store day: %lld customers, 12 virtual hours, default catalog, no faults\n",
+              static_cast<long long>(result.stats.customers));
+  std::printf("  wall time            %12.3f s\n", day_s);
+  std::printf("  virtual time         %12.0f s  (to quiescence)\n", virtual_s);
+  std::printf("  time compression     %12.0fx\n", virtual_s / day_s);
+  std::printf("  customers            %12.0f customers/s\n",
+              static_cast<double>(result.stats.customers) / day_s);
+  std::printf("  bus deliveries       %12.0f deliveries/s  (%lld deliveries)\n",
+              day_deliveries / day_s, static_cast<long long>(result.stats.deliveries));
+  std::printf("  baseline: bare bus   %12.0f deliveries/s  (same count, no services)\n",
+              static_cast<double>(same_delivered) / same_bus_s);
+  std::printf("  ratio day/baseline   %12.3f  (cost of services + SQLite per delivery)\n",
+              (day_deliveries / day_s) / (static_cast<double>(same_delivered) / same_bus_s));
+  std::printf("  target < 1 s and >= 40,000x: %s\n\n",
+              day_s < 1.0 && virtual_s / day_s >= 40'000 ? "met" : "MISSED");
+}
 
-  if (wanted("bus")) {
-    // 1. The bare memory bus.
-    const std::int64_t messages = 1'000'000;
-    std::int64_t delivered = 0, handled = 0;
-    const double bus_s = best_seconds(repeats, [&] { return bus_seconds(messages, delivered); });
-    const double floor_s =
-        best_seconds(repeats, [&] { return scheduler_floor_seconds(messages, handled); });
-    const double bus_rate = static_cast<double>(delivered) / bus_s;
-    const double floor_rate = static_cast<double>(handled) / floor_s;
-    std::printf("memory bus, publish -> handler, %lld messages\n",
-                static_cast<long long>(messages));
-    std::printf("  bus                  %12.0f messages/s  (%.3f s)\n", bus_rate, bus_s);
-    std::printf("  baseline: scheduler  %12.0f messages/s  (4 timers per message)\n", floor_rate);
-    std::printf("  ratio bus/baseline   %12.2f\n", bus_rate / floor_rate);
-    std::printf("  target >= 2,000,000 messages/s: %s\n\n", bus_rate >= 2e6 ? "met" : "MISSED");
-  }
+struct SwarmTimes {
+  std::uint64_t seeds;
+  unsigned jobs;
+  std::string tmpfs_folder;
+  double swarm_s, clean_s, checked_s, memory_s, disk_s, tmpfs_s;
+};
 
-  if (wanted("day")) {
-    // 2. A 10,000-customer store day.
-    eventmart::sim::SimOptions day;
-    day.seed = 1;
-    day.customers = 10'000;
-    eventmart::sim::SimResult result;
-    const double day_s = best_seconds(repeats, [&] {
-      const auto start = std::chrono::steady_clock::now();
-      result = eventmart::sim::run_simulation(day);
-      return seconds_since(start);
-    });
-    const double virtual_s = static_cast<double>(result.stats.virtual_us) / 1e6;
-    const double day_deliveries = static_cast<double>(result.stats.deliveries);
-    std::int64_t same_delivered = 0;
-    const double same_bus_s =
-        best_seconds(repeats, [&] { return bus_seconds(result.stats.deliveries, same_delivered); });
-    std::printf("store day: %lld customers, 12 virtual hours, default catalog, no faults\n",
-                static_cast<long long>(result.stats.customers));
-    std::printf("  wall time            %12.3f s\n", day_s);
-    std::printf("  virtual time         %12.0f s  (to quiescence)\n", virtual_s);
-    std::printf("  time compression     %12.0fx\n", virtual_s / day_s);
-    std::printf("  customers            %12.0f customers/s\n",
-                static_cast<double>(result.stats.customers) / day_s);
-    std::printf("  bus deliveries       %12.0f deliveries/s  (%lld deliveries)\n",
-                day_deliveries / day_s, static_cast<long long>(result.stats.deliveries));
-    std::printf("  baseline: bare bus   %12.0f deliveries/s  (same count, no services)\n",
-                static_cast<double>(same_delivered) / same_bus_s);
-    std::printf("  ratio day/baseline   %12.3f  (cost of services + SQLite per delivery)\n",
-                (day_deliveries / day_s) / (static_cast<double>(same_delivered) / same_bus_s));
-    std::printf("  target < 1 s and >= 40,000x: %s\n\n",
-                day_s < 1.0 && virtual_s / day_s >= 40'000 ? "met" : "MISSED");
-  }
-
-  if (!wanted("swarm")) return 0;
+// 3. Swarm throughput, the cost of checking determinism, and the storage variants: measured.
+SwarmTimes measure_swarm(int repeats) {
   // 3. Swarm throughput and the cost of checking determinism.
   const unsigned jobs = std::max(1u, std::thread::hardware_concurrency());
   const std::string tmpfs_folder =
@@ -198,6 +189,17 @@ int main(int argc, char** argv) {
   // simulated disk costs against the operating system's, apart from the journal's own work.
   const double tmpfs_s =
       best_seconds(repeats, [&] { return swarm_seconds(true, false, Storage::kNoneOnTmpfs); });
+  return SwarmTimes{seeds,     jobs,     tmpfs_folder, swarm_s, clean_s,
+                    checked_s, memory_s, disk_s,       tmpfs_s};
+}
+
+void swarm_section(int repeats) {
+  const SwarmTimes t = measure_swarm(repeats);
+  const auto seeds = t.seeds;
+  const auto jobs = t.jobs;
+  const auto& tmpfs_folder = t.tmpfs_folder;
+  const double swarm_s = t.swarm_s, clean_s = t.clean_s, checked_s = t.checked_s,
+               memory_s = t.memory_s, disk_s = t.disk_s, tmpfs_s = t.tmpfs_s;
   const double swarm_rate = static_cast<double>(seeds) / swarm_s;
   std::printf("swarm: %llu seeds of 1,000-customer days, %u threads\n",
               static_cast<unsigned long long>(seeds), jobs);
@@ -219,5 +221,27 @@ int main(int argc, char** argv) {
               tmpfs_s / disk_s);
   std::printf("  storage faults in the mix: swarm/memory %.2f\n", memory_s / swarm_s);
   std::filesystem::remove_all(tmpfs_folder);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // eventmart-bench [REPEATS] [SECTION...]: SECTION is bus, day or swarm (default: all three).
+  const int repeats = argc > 1 ? std::max(1, std::atoi(argv[1])) : 3;
+  std::vector<std::string> sections(argv + std::min(argc, 2), argv + argc);
+  for (const std::string& s : sections) {
+    if (s != "bus" && s != "day" && s != "swarm") {
+      std::fprintf(stderr, "eventmart-bench: unknown section '%s' (bus, day, swarm)\n", s.c_str());
+      return 2;
+    }
+  }
+  const auto wanted = [&](const char* section) {
+    return sections.empty() ||
+           std::find(sections.begin(), sections.end(), section) != sections.end();
+  };
+  std::printf("eventmart-bench (best of %d runs each)\n\n", repeats);
+  if (wanted("bus")) bus_section(repeats);
+  if (wanted("day")) day_section(repeats);
+  if (wanted("swarm")) swarm_section(repeats);
   return 0;
 }

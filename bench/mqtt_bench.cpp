@@ -135,16 +135,14 @@ Target on_mosquitto(const eventmart::test::Mosquitto& broker) {
                 [](const std::string&) { return std::string(); }};
 }
 
-// Inventory Intel and Fastlane Finale as `eventmart serve` processes with `--durability`, on a
-// fresh data folder: full speed, then 1,000 departures/s.
-Pipeline measure_pipeline(const Target& target, eventmart::Logger& logger, int n,
-                          const char* durability, const char* mqtt_version = "5") {
-  Pipeline result{durability, mqtt_version};
-  const auto version = std::string(mqtt_version) == "5" ? eventmart::mqtt::MqttVersion::k5
-                                                        : eventmart::mqtt::MqttVersion::k311;
-  char dir[] = "/tmp/eventmart-bench-XXXXXX";
-  if (::mkdtemp(dir) == nullptr) return result;
-  std::vector<std::unique_ptr<eventmart::runtime::Process>> services;
+using Services = std::vector<std::unique_ptr<eventmart::runtime::Process>>;
+
+// Inventory Intel and Fastlane Finale as `eventmart serve` processes on the data folder `dir`,
+// once their retained status says they are subscribed.
+Services start_services(const Target& target, eventmart::Logger& logger, const std::string& dir,
+                        const char* durability, const char* mqtt_version,
+                        eventmart::mqtt::MqttVersion version) {
+  Services services;
   for (const char* service : {"inventory-intel", "fastlane-finale"}) {
     eventmart::runtime::SpawnOptions spawn;
     spawn.argv = {eventmart::test::ServeProcess::binary(),
@@ -162,29 +160,80 @@ Pipeline measure_pipeline(const Target& target, eventmart::Logger& logger, int n
                   "--no-stdin",
                   "--log-level",
                   "warning"};
-    spawn.log_file = std::string(dir) + "/" + service + ".log";
+    spawn.log_file = dir + "/" + service + ".log";
     if (const std::string password = target.password(service); !password.empty()) {
       spawn.env = {std::string("EVENTMART_USERNAME=") + service, "EVENTMART_PASSWORD=" + password};
     }
     services.push_back(std::make_unique<eventmart::runtime::Process>(std::move(spawn)));
   }
-  // Subscribed when their retained status says so.
-  {
-    eventmart::mqtt::MqttOptions as_operator;
-    as_operator.version = version;
-    if (const std::string pw = target.password("operator"); !pw.empty()) {
-      as_operator.username = "operator";
-      as_operator.password = pw;
-    }
-    eventmart::test::Probe status(target.brokers("status"),
-                                  std::string("bench-status-") + durability + "-" + mqtt_version,
-                                  logger, eventmart::Topics(), as_operator);
-    status.record("spectrum-grocers/fresh-frontier/status/#");
-    status.bus().start();
-    eventmart::test::wait_until([&] { return status.count() >= 2; });
+  eventmart::mqtt::MqttOptions as_operator;
+  as_operator.version = version;
+  if (const std::string pw = target.password("operator"); !pw.empty()) {
+    as_operator.username = "operator";
+    as_operator.password = pw;
   }
+  eventmart::test::Probe status(target.brokers("status"),
+                                std::string("bench-status-") + durability + "-" + mqtt_version,
+                                logger, eventmart::Topics(), as_operator);
+  status.record("spectrum-grocers/fresh-frontier/status/#");
+  status.bus().start();
+  eventmart::test::wait_until([&] { return status.count() >= 2; });
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  return services;
+}
 
+// Full speed: departures/s until both consumers are done (Inventory Intel consumes the same
+// departures on its own and may still be behind when the last payment arrives).
+void measure_full_speed(eventmart::apps::LoadOptions& load, eventmart::Logger& logger,
+                        const std::string& dir, int n, Pipeline& result) {
+  const auto fast = eventmart::apps::run_load(load, logger);
+  const auto paid_at = Clock::now();
+  auto inventory_consumed = [&] {
+    eventmart::Database db(dir + "/inventory-intel.sqlite");
+    eventmart::Statement count = db.prepare("SELECT count(*) FROM inbox");
+    count.step();
+    return count.column_int64(0);
+  };
+  eventmart::test::wait_until([&] { return inventory_consumed() >= n; }, std::chrono::seconds(120));
+  const double pipeline_s =
+      fast.duration_s + std::chrono::duration<double>(Clock::now() - paid_at).count();
+  result.payments_per_s = fast.departures_per_s;
+  result.departures_per_s = n / pipeline_s;
+  result.all_paid = fast.ok();
+}
+
+// Latency at 1,000 departures/s, then at 250/s (well inside what one fsync per commit
+// sustains on most disks).
+void measure_latency(eventmart::apps::LoadOptions& load, eventmart::Logger& logger, int n,
+                     Pipeline& result) {
+  load.customers = std::max(2000, n / 4);
+  load.rate = 1000;
+  load.seed += 1;
+  const auto paced = eventmart::apps::run_load(load, logger);
+  result.p50_ms = paced.latency_p50_ms;
+  result.p99_ms = paced.latency_p99_ms;
+  result.max_ms = paced.latency_max_ms;
+  result.paced_departures = static_cast<long long>(paced.departures_sent);
+  result.paced_ok = paced.ok();
+  load.customers = 2000;
+  load.rate = 250;
+  load.seed += 1;
+  const auto gentle = eventmart::apps::run_load(load, logger);
+  result.gentle_p50_ms = gentle.latency_p50_ms;
+  result.gentle_p99_ms = gentle.latency_p99_ms;
+  result.paced_ok = result.paced_ok && gentle.ok();
+}
+
+// Inventory Intel and Fastlane Finale as `eventmart serve` processes with `--durability`, on a
+// fresh data folder: full speed, then 1,000 departures/s.
+Pipeline measure_pipeline(const Target& target, eventmart::Logger& logger, int n,
+                          const char* durability, const char* mqtt_version = "5") {
+  Pipeline result{durability, mqtt_version};
+  const auto version = std::string(mqtt_version) == "5" ? eventmart::mqtt::MqttVersion::k5
+                                                        : eventmart::mqtt::MqttVersion::k311;
+  char dir[] = "/tmp/eventmart-bench-XXXXXX";
+  if (::mkdtemp(dir) == nullptr) return result;
+  Services services = start_services(target, logger, dir, durability, mqtt_version, version);
   eventmart::apps::LoadOptions load;
   load.connection.broker = target.brokers("load");
   load.connection.version = version;
@@ -200,43 +249,49 @@ Pipeline measure_pipeline(const Target& target, eventmart::Logger& logger, int n
   // Departure ids of their own per run.
   load.seed = (std::string(durability) == "full" ? 1 : 3) +
               (version == eventmart::mqtt::MqttVersion::k5 ? 0 : 10);
-  const auto fast = eventmart::apps::run_load(load, logger);
-  // The load generator stops at the last payment; Inventory Intel consumes the same departures
-  // on its own and may still be behind. The pipeline is done when both are.
-  const auto paid_at = Clock::now();
-  auto inventory_consumed = [&] {
-    eventmart::Database db(std::string(dir) + "/inventory-intel.sqlite");
-    eventmart::Statement count = db.prepare("SELECT count(*) FROM inbox");
-    count.step();
-    return count.column_int64(0);
-  };
-  eventmart::test::wait_until([&] { return inventory_consumed() >= n; }, std::chrono::seconds(120));
-  const double pipeline_s =
-      fast.duration_s + std::chrono::duration<double>(Clock::now() - paid_at).count();
-  result.payments_per_s = fast.departures_per_s;
-  result.departures_per_s = n / pipeline_s;
-  result.all_paid = fast.ok();
-
-  load.customers = std::max(2000, n / 4);
-  load.rate = 1000;
-  load.seed += 1;
-  const auto paced = eventmart::apps::run_load(load, logger);
-  result.p50_ms = paced.latency_p50_ms;
-  result.p99_ms = paced.latency_p99_ms;
-  result.max_ms = paced.latency_max_ms;
-  result.paced_departures = static_cast<long long>(paced.departures_sent);
-  result.paced_ok = paced.ok();
-  // A rate well inside what one fsync per commit sustains on most disks.
-  load.customers = 2000;
-  load.rate = 250;
-  load.seed += 1;
-  const auto gentle = eventmart::apps::run_load(load, logger);
-  result.gentle_p50_ms = gentle.latency_p50_ms;
-  result.gentle_p99_ms = gentle.latency_p99_ms;
-  result.paced_ok = result.paced_ok && gentle.ok();
+  measure_full_speed(load, logger, dir, n, result);
+  measure_latency(load, logger, n, result);
   for (auto& service : services) service->terminate(std::chrono::seconds(10));
   std::filesystem::remove_all(dir);
   return result;
+}
+
+// 5. The same pipeline on a 3-node RabbitMQ cluster, the services on different nodes; false when
+// it could not run or did not pay every departure once.
+bool cluster_section(eventmart::Logger& logger, int n, const Pipeline& v311) {
+  std::printf(
+      "\n5. cluster: the normal pipeline on a 3-node RabbitMQ 3.10 cluster (quorum queues; "
+      "Inventory\n   Intel, Fastlane Finale and the load on different nodes), MQTT 3.1.1, "
+      "against one mosquitto\n");
+  if (!eventmart::test::RabbitCluster::available()) {
+    std::printf("   skipped: rabbitmq-server is not installed (scripts/install-deps.sh)\n");
+    return true;
+  }
+  eventmart::test::RabbitCluster cluster;
+  if (!cluster.ok()) {
+    std::printf("   FAILED: the cluster did not start\n");
+    return false;
+  }
+  const Target on_cluster{[&cluster](const std::string& who) {
+                            if (who == "fastlane-finale") return cluster.brokers({2, 3, 1});
+                            if (who == "load") return cluster.brokers({3, 1, 2});
+                            return cluster.brokers({1, 2, 3});
+                          },
+                          [&cluster](const std::string& user) { return cluster.password(user); }};
+  const Pipeline rabbit = measure_pipeline(on_cluster, logger, n, "normal", "3.1.1");
+  for (const auto& [name, p] : {std::pair{"mosquitto", &v311}, std::pair{"cluster", &rabbit}}) {
+    std::printf(
+        "   %-9s %6.0f departures/s; at 1,000/s p50 %.3f ms, p99 %.3f ms, max %.3f ms (%s)\n", name,
+        p->departures_per_s, p->p50_ms, p->p99_ms, p->max_ms,
+        p->all_paid && p->paced_ok ? "all paid once" : "FAILED");
+  }
+  std::printf(
+      "   at 250 departures/s: mosquitto p50 %.3f ms, p99 %.3f ms; cluster p50 %.3f ms, p99 "
+      "%.3f ms\n",
+      v311.gentle_p50_ms, v311.gentle_p99_ms, rabbit.gentle_p50_ms, rabbit.gentle_p99_ms);
+  std::printf("   cluster / mosquitto: throughput %.2f, p99 at 1,000/s %.2f\n",
+              rabbit.departures_per_s / v311.departures_per_s, rabbit.p99_ms / v311.p99_ms);
+  return rabbit.all_paid && rabbit.paced_ok;
 }
 
 }  // namespace
@@ -303,39 +358,5 @@ int main(int argc, char** argv) {
   bool ok = full.all_paid && full.paced_ok && normal.all_paid && normal.paced_ok && v311.all_paid &&
             v311.paced_ok;
 
-  // 5. The same pipeline on a 3-node RabbitMQ cluster, the services on different nodes.
-  std::printf(
-      "\n5. cluster: the normal pipeline on a 3-node RabbitMQ 3.10 cluster (quorum queues; "
-      "Inventory\n   Intel, Fastlane Finale and the load on different nodes), MQTT 3.1.1, "
-      "against one mosquitto\n");
-  if (!eventmart::test::RabbitCluster::available()) {
-    std::printf("   skipped: rabbitmq-server is not installed (scripts/install-deps.sh)\n");
-    return ok ? 0 : 1;
-  }
-  eventmart::test::RabbitCluster cluster;
-  if (!cluster.ok()) {
-    std::printf("   FAILED: the cluster did not start\n");
-    return 1;
-  }
-  const Target on_cluster{[&cluster](const std::string& who) {
-                            if (who == "fastlane-finale") return cluster.brokers({2, 3, 1});
-                            if (who == "load") return cluster.brokers({3, 1, 2});
-                            return cluster.brokers({1, 2, 3});
-                          },
-                          [&cluster](const std::string& user) { return cluster.password(user); }};
-  const Pipeline rabbit = measure_pipeline(on_cluster, logger, n, "normal", "3.1.1");
-  for (const auto& [name, p] : {std::pair{"mosquitto", &v311}, std::pair{"cluster", &rabbit}}) {
-    std::printf(
-        "   %-9s %6.0f departures/s; at 1,000/s p50 %.3f ms, p99 %.3f ms, max %.3f ms (%s)\n", name,
-        p->departures_per_s, p->p50_ms, p->p99_ms, p->max_ms,
-        p->all_paid && p->paced_ok ? "all paid once" : "FAILED");
-  }
-  std::printf(
-      "   at 250 departures/s: mosquitto p50 %.3f ms, p99 %.3f ms; cluster p50 %.3f ms, p99 "
-      "%.3f ms\n",
-      v311.gentle_p50_ms, v311.gentle_p99_ms, rabbit.gentle_p50_ms, rabbit.gentle_p99_ms);
-  std::printf("   cluster / mosquitto: throughput %.2f, p99 at 1,000/s %.2f\n",
-              rabbit.departures_per_s / v311.departures_per_s, rabbit.p99_ms / v311.p99_ms);
-  ok = ok && rabbit.all_paid && rabbit.paced_ok;
-  return ok ? 0 : 1;
+  return cluster_section(logger, n, v311) && ok ? 0 : 1;
 }

@@ -62,11 +62,11 @@ struct FirstLayout<wire::Envelope> {
 // must hold at least the first release's layout of Root (FirstLayout): a smaller struct (another
 // event in its place, or no event at all) is refused; a larger one is a later release's.
 template <typename Root, typename T, typename Read>
-Decoded<T> decode_with(std::string_view bytes, std::string_view what, Read read) {
-  if (bytes.empty()) return Decoded<T>::error(std::string(what) + ": empty payload");
+Result<T> decode_with(std::string_view bytes, std::string_view what, Read read) {
+  if (bytes.empty()) return Result<T>::error(std::string(what) + ": empty payload");
   if (bytes.size() % sizeof(capnp::word) != 0) {
-    return Decoded<T>::error(std::string(what) + ": payload of " + std::to_string(bytes.size()) +
-                             " bytes is not a whole number of 8-byte words");
+    return Result<T>::error(std::string(what) + ": payload of " + std::to_string(bytes.size()) +
+                            " bytes is not a whole number of 8-byte words");
   }
   kj::Array<capnp::word> aligned = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
   std::memcpy(aligned.begin(), bytes.data(), bytes.size());
@@ -79,15 +79,15 @@ Decoded<T> decode_with(std::string_view bytes, std::string_view what, Read read)
     const std::size_t data_words = any.getDataSection().size() / sizeof(capnp::word);
     const std::size_t pointers = any.getPointerSection().size();
     if (data_words < FirstLayout<Root>::kDataWords || pointers < FirstLayout<Root>::kPointers) {
-      return Decoded<T>::error(std::string(what) + ": the payload is a struct of " +
-                               std::to_string(data_words) + " data words and " +
-                               std::to_string(pointers) + " pointers, smaller than any " +
-                               std::string(what) + ": not a " + std::string(what));
+      return Result<T>::error(std::string(what) + ": the payload is a struct of " +
+                              std::to_string(data_words) + " data words and " +
+                              std::to_string(pointers) + " pointers, smaller than any " +
+                              std::string(what) + ": not a " + std::string(what));
     }
     return read(message.getRoot<Root>());
   } catch (const kj::Exception& e) {
-    return Decoded<T>::error(std::string(what) +
-                             ": undecodable: " + std::string(e.getDescription().cStr()));
+    return Result<T>::error(std::string(what) +
+                            ": undecodable: " + std::string(e.getDescription().cStr()));
   }
 }
 
@@ -128,7 +128,7 @@ std::string check_delivery_units(std::string_view what, std::int64_t quantity) {
 // An id field that may be empty (a message from the reference implementation has none).
 std::string check_optional_id(std::string_view what, std::string_view id, std::size_t max_bytes) {
   if (id.empty()) return {};
-  return check_id(id, max_bytes, what);
+  return check_id(id, max_bytes, what).error();
 }
 
 wire::EventType to_wire(EventType type) {
@@ -203,8 +203,8 @@ std::string encode(const StockReplenished& event) {
   return to_bytes(message);
 }
 
-Decoded<CustomerArrival> decode_customer_arrival(std::string_view bytes) {
-  using D = Decoded<CustomerArrival>;
+Result<CustomerArrival> decode_customer_arrival(std::string_view bytes) {
+  using D = Result<CustomerArrival>;
   return decode_with<wire::CustomerArrival, CustomerArrival>(
       bytes, "CustomerArrival", [](wire::CustomerArrival::Reader r) {
         if (auto error = check_customer("CustomerArrival", r.getCustomerId()); !error.empty()) {
@@ -214,9 +214,9 @@ Decoded<CustomerArrival> decode_customer_arrival(std::string_view bytes) {
       });
 }
 
-Decoded<CustomerDeparted> decode_customer_departed(std::string_view bytes,
-                                                   const InputLimits& limits) {
-  using D = Decoded<CustomerDeparted>;
+Result<CustomerDeparted> decode_customer_departed(std::string_view bytes,
+                                                  const InputLimits& limits) {
+  using D = Result<CustomerDeparted>;
   return decode_with<wire::CustomerDeparted, CustomerDeparted>(
       bytes, "CustomerDeparted", [&limits](wire::CustomerDeparted::Reader r) {
         if (auto error = check_customer("CustomerDeparted", r.getCustomerId()); !error.empty()) {
@@ -257,8 +257,8 @@ Decoded<CustomerDeparted> decode_customer_departed(std::string_view bytes,
       });
 }
 
-Decoded<PaymentDue> decode_payment_due(std::string_view bytes, const InputLimits& limits) {
-  using D = Decoded<PaymentDue>;
+Result<PaymentDue> decode_payment_due(std::string_view bytes, const InputLimits& limits) {
+  using D = Result<PaymentDue>;
   return decode_with<wire::PaymentDue, PaymentDue>(
       bytes, "PaymentDue", [&limits](wire::PaymentDue::Reader r) {
         if (auto error = check_customer("PaymentDue", r.getCustomerId()); !error.empty()) {
@@ -287,8 +287,8 @@ Decoded<PaymentDue> decode_payment_due(std::string_view bytes, const InputLimits
       });
 }
 
-Decoded<RestockNeeded> decode_restock_needed(std::string_view bytes) {
-  using D = Decoded<RestockNeeded>;
+Result<RestockNeeded> decode_restock_needed(std::string_view bytes) {
+  using D = Result<RestockNeeded>;
   return decode_with<wire::RestockNeeded,
                      RestockNeeded>(bytes, "RestockNeeded", [](wire::RestockNeeded::Reader r) {
     if (auto error = check_sku("RestockNeeded", r.getSku()); !error.empty()) {
@@ -301,9 +301,9 @@ Decoded<RestockNeeded> decode_restock_needed(std::string_view bytes) {
   });
 }
 
-Decoded<StockReplenished> decode_stock_replenished(std::string_view bytes,
-                                                   const InputLimits& limits) {
-  using D = Decoded<StockReplenished>;
+Result<StockReplenished> decode_stock_replenished(std::string_view bytes,
+                                                  const InputLimits& limits) {
+  using D = Result<StockReplenished>;
   return decode_with<wire::StockReplenished, StockReplenished>(
       bytes, "StockReplenished", [&limits](wire::StockReplenished::Reader r) {
         if (auto error = check_sku("StockReplenished", r.getSku()); !error.empty()) {
@@ -323,54 +323,42 @@ Decoded<StockReplenished> decode_stock_replenished(std::string_view bytes,
       });
 }
 
-std::string check_payload(const Envelope& e, const InputLimits& limits) {
+Status check_payload(const Envelope& e, const InputLimits& limits) {
+  const auto status = [](const auto& decoded) {
+    return decoded ? Status::ok() : Status::error(decoded.error());
+  };
   switch (e.type) {
-    case EventType::kCustomerArrival: {
-      auto d = decode_customer_arrival(e.payload);
-      return d ? std::string() : d.error();
-    }
-    case EventType::kCustomerDeparted: {
-      auto d = decode_customer_departed(e.payload, limits);
-      return d ? std::string() : d.error();
-    }
-    case EventType::kPaymentDue: {
-      auto d = decode_payment_due(e.payload, limits);
-      return d ? std::string() : d.error();
-    }
-    case EventType::kRestockNeeded: {
-      auto d = decode_restock_needed(e.payload);
-      return d ? std::string() : d.error();
-    }
-    case EventType::kStockReplenished: {
-      auto d = decode_stock_replenished(e.payload, limits);
-      return d ? std::string() : d.error();
-    }
+    case EventType::kCustomerArrival:
+      return status(decode_customer_arrival(e.payload));
+    case EventType::kCustomerDeparted:
+      return status(decode_customer_departed(e.payload, limits));
+    case EventType::kPaymentDue:
+      return status(decode_payment_due(e.payload, limits));
+    case EventType::kRestockNeeded:
+      return status(decode_restock_needed(e.payload));
+    case EventType::kStockReplenished:
+      return status(decode_stock_replenished(e.payload, limits));
     case EventType::kDeadLetter:
     case EventType::kWelcome:
-      return {};
+      return Status::ok();
     case EventType::kUnknown:
       break;
   }
-  return "unknown event type";
+  return Status::error("unknown event type");
 }
 
-std::string check_envelope_fields(const Envelope& e, const InputLimits& limits) {
-  if (auto error = check_id(e.event_id, limits.max_id_bytes, "event id"); !error.empty()) {
-    return error;
+Status check_envelope_fields(const Envelope& e, const InputLimits& limits) {
+  if (Status s = check_id(e.event_id, limits.max_id_bytes, "event id"); !s) return s;
+  if (Status s = check_id(e.source, limits.max_id_bytes, "source"); !s) return s;
+  if (!e.caused_by.empty()) {
+    if (Status s = check_id(e.caused_by, limits.max_id_bytes, "caused-by id"); !s) return s;
   }
-  if (auto error = check_id(e.source, limits.max_id_bytes, "source"); !error.empty()) {
-    return error;
-  }
-  if (auto error = check_optional_id("caused-by id", e.caused_by, limits.max_id_bytes);
-      !error.empty()) {
-    return error;
-  }
-  if (e.type == EventType::kUnknown) return "unknown event type";
+  if (e.type == EventType::kUnknown) return Status::error("unknown event type");
   if (e.occurred_at_us < 0 || e.occurred_at_us > kMaxTimestampUs) {
-    return "occurred-at time " + std::to_string(e.occurred_at_us) +
-           " us is not between the Unix epoch and the end of year 9999";
+    return Status::error("occurred-at time " + std::to_string(e.occurred_at_us) +
+                         " us is not between the Unix epoch and the end of year 9999");
   }
-  return {};
+  return Status::ok();
 }
 
 std::string encode_envelope(const Envelope& envelope) {
@@ -386,8 +374,8 @@ std::string encode_envelope(const Envelope& envelope) {
   return to_bytes(message);
 }
 
-Decoded<Envelope> decode_envelope(std::string_view bytes, const InputLimits& limits) {
-  using D = Decoded<Envelope>;
+Result<Envelope> decode_envelope(std::string_view bytes, const InputLimits& limits) {
+  using D = Result<Envelope>;
   auto decoded =
       decode_with<wire::Envelope, Envelope>(bytes, "Envelope", [](wire::Envelope::Reader r) {
         auto payload = r.getPayload();
@@ -397,11 +385,11 @@ Decoded<Envelope> decode_envelope(std::string_view bytes, const InputLimits& lim
                      std::string(reinterpret_cast<const char*>(payload.begin()), payload.size())});
       });
   if (!decoded) return decoded;
-  if (auto error = check_envelope_fields(decoded.value(), limits); !error.empty()) {
-    return D::error("Envelope: " + error);
+  if (Status s = check_envelope_fields(decoded.value(), limits); !s) {
+    return D::error("Envelope: " + s.error());
   }
-  if (auto error = check_payload(decoded.value(), limits); !error.empty()) {
-    return D::error("Envelope '" + decoded.value().event_id + "': " + error);
+  if (Status s = check_payload(decoded.value(), limits); !s) {
+    return D::error("Envelope '" + decoded.value().event_id + "': " + s.error());
   }
   return decoded;
 }

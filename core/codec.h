@@ -14,26 +14,9 @@
 #include "core/envelope.h"
 #include "core/events.h"
 #include "core/limits.h"
+#include "core/result.h"
 
 namespace eventmart {
-
-template <typename T>
-class Decoded {
- public:
-  static Decoded ok(T value) { return Decoded(std::move(value), {}); }
-  static Decoded error(std::string why) { return Decoded(std::nullopt, std::move(why)); }
-
-  explicit operator bool() const { return value_.has_value(); }
-  const T& value() const { return *value_; }
-  T& value() { return *value_; }
-  const std::string& error() const { return error_; }
-
- private:
-  Decoded(std::optional<T> value, std::string error)
-      : value_(std::move(value)), error_(std::move(error)) {}
-  std::optional<T> value_;
-  std::string error_;
-};
 
 std::string encode(const CustomerArrival& event);
 std::string encode(const CustomerDeparted& event);
@@ -42,36 +25,35 @@ std::string encode(const RestockNeeded& event);
 std::string encode(const StockReplenished& event);
 
 // Customer ids are 1..kMaxCustomerId, skus 1..kMaxSku.
-Decoded<CustomerArrival> decode_customer_arrival(std::string_view bytes);
+Result<CustomerArrival> decode_customer_arrival(std::string_view bytes);
 // At most limits.max_basket_lines items, each quantity 1..max_units_per_line, at most
 // max_basket_units in all; a sku may appear once only.
-Decoded<CustomerDeparted> decode_customer_departed(std::string_view bytes,
-                                                   const InputLimits& limits = default_limits());
+Result<CustomerDeparted> decode_customer_departed(std::string_view bytes,
+                                                  const InputLimits& limits = default_limits());
 // Total >= 0; the departure id empty (a reference message) or a valid id; at most
 // max_basket_lines unpriced skus.
-Decoded<PaymentDue> decode_payment_due(std::string_view bytes,
-                                       const InputLimits& limits = default_limits());
+Result<PaymentDue> decode_payment_due(std::string_view bytes,
+                                      const InputLimits& limits = default_limits());
 // Quantity 1..kMaxDeliveryUnits.
-Decoded<RestockNeeded> decode_restock_needed(std::string_view bytes);
+Result<RestockNeeded> decode_restock_needed(std::string_view bytes);
 // Quantity 1..kMaxDeliveryUnits; the restock id empty or a valid id.
-Decoded<StockReplenished> decode_stock_replenished(std::string_view bytes,
-                                                   const InputLimits& limits = default_limits());
+Result<StockReplenished> decode_stock_replenished(std::string_view bytes,
+                                                  const InputLimits& limits = default_limits());
 
 // The payload of `envelope` decoded as the type the envelope names, only to check it: the
-// error of the decoder above, or "" when it is sound. Dead letters are not checked.
-std::string check_payload(const Envelope& envelope, const InputLimits& limits = default_limits());
+// error of the decoder above when it is not sound. Dead letters are not checked.
+Status check_payload(const Envelope& envelope, const InputLimits& limits = default_limits());
 
 // Checks the envelope's own fields: a valid event id, source and caused-by (ids, see
 // limits.h), a known event type, and an occurred-at time between the epoch and year 9999.
-// Returns why not, or "".
-std::string check_envelope_fields(const Envelope& envelope,
-                                  const InputLimits& limits = default_limits());
+Status check_envelope_fields(const Envelope& envelope,
+                             const InputLimits& limits = default_limits());
 
 // The whole envelope, for transports that carry bytes (MQTT). decode_envelope checks the
 // envelope's fields (check_envelope_fields) and its payload (check_payload).
 std::string encode_envelope(const Envelope& envelope);
-Decoded<Envelope> decode_envelope(std::string_view bytes,
-                                  const InputLimits& limits = default_limits());
+Result<Envelope> decode_envelope(std::string_view bytes,
+                                 const InputLimits& limits = default_limits());
 
 // A hash of an event's content (its type and decoded fields, not its encoding), so a
 // redelivery of an id with other content can be told from a plain duplicate.

@@ -40,10 +40,10 @@ class Builder final : public nlohmann::json_sax<nlohmann::json> {
     return false;
   }
 
-  Decoded<Value> result() {
-    if (!error_.empty()) return Decoded<Value>::error(error_);
-    if (!done_) return Decoded<Value>::error("JSON: empty document");
-    return Decoded<Value>::ok(std::move(root_));
+  Result<Value> result() {
+    if (!error_.empty()) return Result<Value>::error(error_);
+    if (!done_) return Result<Value>::error("JSON: empty document");
+    return Result<Value>::ok(std::move(root_));
   }
 
  private:
@@ -101,12 +101,12 @@ const Value* Value::find(std::string_view key) const {
   return found;
 }
 
-Decoded<Value> parse(std::string_view text) {
+Result<Value> parse(std::string_view text) {
   Builder builder;
   const bool ok = nlohmann::json::sax_parse(text.begin(), text.end(), &builder,
                                             nlohmann::json::input_format_t::json, true);
-  Decoded<Value> result = builder.result();
-  if (!ok && result) return Decoded<Value>::error("JSON: malformed document");
+  Result<Value> result = builder.result();
+  if (!ok && result) return Result<Value>::error("JSON: malformed document");
   return result;
 }
 

@@ -23,8 +23,8 @@ struct Value {
   enum class Kind : std::uint8_t { kNull, kBool, kNumber, kString, kArray, kObject };
   Kind kind = Kind::kNull;
   bool boolean = false;
-  std::string text;          // kString: the decoded string; kNumber: the number's text
-  std::vector<Value> items;  // kArray; kObject: the members' values, in source order
+  std::string text;               // kString: the decoded string; kNumber: the number's text
+  std::vector<Value> items;       // kArray; kObject: the members' values, in source order
   std::vector<std::string> keys;  // kObject: the members' names, one per entry of `items`
 
   // The member named `key` of an object (the last one if repeated), or null.
@@ -34,7 +34,7 @@ struct Value {
 inline constexpr int kMaxDepth = 64;
 
 // Parses a whole document; trailing non-space is an error. Errors say what and at which byte.
-Decoded<Value> parse(std::string_view text);
+Result<Value> parse(std::string_view text);
 
 // An integer number with no fraction or exponent that fits int64, or nullopt.
 std::optional<std::int64_t> as_int64(const Value& value);

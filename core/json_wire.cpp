@@ -99,9 +99,8 @@ struct Reader {
   std::string id(std::string_view name, std::size_t max_bytes) {
     std::string value = text(name);
     if (!value.empty()) {
-      if (auto why = check_id(value, max_bytes, "field \"" + std::string(name) + "\"");
-          !why.empty()) {
-        fail(why);
+      if (Status s = check_id(value, max_bytes, "field \"" + std::string(name) + "\""); !s) {
+        fail(s.error());
       }
     }
     return value;
@@ -186,19 +185,19 @@ std::optional<std::int64_t> parse_timestamp(std::string_view t) {
          (static_cast<std::int64_t>(h) * 3600 + mi * 60 + s) * 1'000'000 + micros;
 }
 
-Decoded<std::string> encode(const Envelope& e) {
+Result<std::string> encode(const Envelope& e) {
   json::Document doc;
   switch (e.type) {
     case EventType::kCustomerArrival: {
       auto event = decode_customer_arrival(e.payload);
-      if (!event) return Decoded<std::string>::error(event.error());
+      if (!event) return Result<std::string>::error(event.error());
       doc = begin(e);
       doc["customer_id"] = event.value().customer_id;
       break;
     }
     case EventType::kCustomerDeparted: {
       auto event = decode_customer_departed(e.payload);
-      if (!event) return Decoded<std::string>::error(event.error());
+      if (!event) return Result<std::string>::error(event.error());
       doc = begin(e);
       doc["customer_id"] = event.value().customer_id;
       json::Document ids = json::Document::array();
@@ -213,7 +212,7 @@ Decoded<std::string> encode(const Envelope& e) {
     }
     case EventType::kPaymentDue: {
       auto event = decode_payment_due(e.payload);
-      if (!event) return Decoded<std::string>::error(event.error());
+      if (!event) return Result<std::string>::error(event.error());
       const PaymentDue& due = event.value();
       doc = begin(e);
       doc["customer_id"] = due.customer_id;
@@ -225,7 +224,7 @@ Decoded<std::string> encode(const Envelope& e) {
     }
     case EventType::kRestockNeeded: {
       auto event = decode_restock_needed(e.payload);
-      if (!event) return Decoded<std::string>::error(event.error());
+      if (!event) return Result<std::string>::error(event.error());
       doc = begin(e);
       doc["sku"] = event.value().sku;
       doc["quantity"] = event.value().quantity;
@@ -235,7 +234,7 @@ Decoded<std::string> encode(const Envelope& e) {
     }
     case EventType::kStockReplenished: {
       auto event = decode_stock_replenished(e.payload);
-      if (!event) return Decoded<std::string>::error(event.error());
+      if (!event) return Result<std::string>::error(event.error());
       doc = begin(e);
       doc["sku"] = event.value().sku;
       doc["quantity"] = event.value().quantity;
@@ -245,10 +244,10 @@ Decoded<std::string> encode(const Envelope& e) {
     case EventType::kDeadLetter:
     case EventType::kWelcome:
     case EventType::kUnknown:
-      return Decoded<std::string>::error("JSON wire: cannot encode an event of unknown type");
+      return Result<std::string>::error("JSON wire: cannot encode an event of unknown type");
   }
   end(doc, e);
-  return Decoded<std::string>::ok(json::dump(doc));
+  return Result<std::string>::ok(json::dump(doc));
 }
 
 namespace {
@@ -328,17 +327,11 @@ CustomerDeparted read_basket(Reader& r, const json::Value& doc, CustomerId custo
 
 }  // namespace
 
-Decoded<Envelope> decode(EventType type, std::string_view topic, std::string_view text,
-                         const InputLimits& limits) {
-  using D = Decoded<Envelope>;
-  const std::string what = std::string(event_type_name(type)) + " on '" + std::string(topic) + "'";
-  auto doc = json::parse(text);
-  if (!doc) return D::error(what + ": " + doc.error());
-  if (doc.value().kind != json::Value::Kind::kObject) return D::error(what + ": not a JSON object");
-  Reader r{doc.value(), {}};
+namespace {
 
-  Envelope e;
-  e.type = type;
+// The envelope's own fields (event id, cause, source, time) into `e`.
+void read_header(Reader& r, std::string_view topic, std::string_view text,
+                 const InputLimits& limits, Envelope& e) {
   e.event_id = r.id("event_id", limits.max_id_bytes);
   // A reference message has no id: the same topic and bytes always give the same one.
   if (e.event_id.empty()) e.event_id = derive_event_id(text, "json", topic);
@@ -353,85 +346,108 @@ Decoded<Envelope> decode(EventType type, std::string_view topic, std::string_vie
     }
     e.occurred_at_us = at.value_or(0);
   }
+}
 
+// A payment's total: exact cents, or the reference implementation's amount, or both agreeing.
+std::optional<std::int64_t> read_total(Reader& r, const json::Value& doc) {
+  std::optional<std::int64_t> cents;
+  if (const json::Value* exact = doc.find("total_cents")) {
+    cents = json::as_int64(*exact);
+    if (!cents || *cents < 0) r.fail("field \"total_cents\" must be an integer >= 0");
+  }
+  if (const json::Value* amount =
+          r.field("amount", json::Value::Kind::kNumber, "a number (currency units)")) {
+    auto from_amount = json::as_cents(*amount);
+    if (!from_amount) {
+      r.fail("field \"amount\" must be >= 0 with at most two decimals (got " +
+             excerpt(amount->text, 40) + ")");
+    } else if (cents && *cents != *from_amount) {
+      r.fail("\"amount\" " + excerpt(amount->text, 40) + " and \"total_cents\" " +
+             std::to_string(*cents) + " disagree");
+    }
+    if (!cents) cents = from_amount;
+  }
+  return cents;
+}
+
+// The PaymentDue's payload; empty when its customer is missing (r says why).
+std::string payment_due_payload(Reader& r, const json::Value& doc, const InputLimits& limits) {
+  auto customer = r.integer("customer_id", 1, kMaxCustomerId);
+  const std::optional<std::int64_t> cents = read_total(r, doc);
+  PaymentDue due{
+      customer.value_or(1), cents.value_or(0), r.id("departure_event_id", limits.max_id_bytes), {}};
+  if (const json::Value* unpriced = doc.find("unpriced_skus"); unpriced != nullptr) {
+    if (unpriced->kind != json::Value::Kind::kArray ||
+        static_cast<std::int64_t>(unpriced->items.size()) > limits.max_basket_lines) {
+      r.fail("field \"unpriced_skus\" must be an array of at most " +
+             std::to_string(limits.max_basket_lines) + " skus");
+    } else {
+      for (const json::Value& sku : unpriced->items) {
+        if (auto n = r.in_range("unpriced_skus", sku, 1, kMaxSku)) due.unpriced_skus.push_back(*n);
+      }
+    }
+  }
+  return customer ? encode(due) : std::string();
+}
+
+// The event's payload in Cap'n Proto from its JSON fields; empty when a field it needs is
+// missing or wrong (r says why).
+std::string payload_of(EventType type, Reader& r, const json::Value& doc,
+                       const InputLimits& limits) {
   switch (type) {
     case EventType::kCustomerArrival: {
       auto customer = r.integer("customer_id", 1, kMaxCustomerId);
-      if (customer) e.payload = encode(CustomerArrival{*customer});
-      break;
+      return customer ? encode(CustomerArrival{*customer}) : std::string();
     }
     case EventType::kCustomerDeparted: {
       auto customer = r.integer("customer_id", 1, kMaxCustomerId);
-      CustomerDeparted departed = read_basket(r, doc.value(), customer.value_or(1), limits);
-      if (customer) e.payload = encode(departed);
-      break;
+      CustomerDeparted departed = read_basket(r, doc, customer.value_or(1), limits);
+      return customer ? encode(departed) : std::string();
     }
-    case EventType::kPaymentDue: {
-      auto customer = r.integer("customer_id", 1, kMaxCustomerId);
-      std::optional<std::int64_t> cents;
-      if (const json::Value* exact = doc.value().find("total_cents")) {
-        cents = json::as_int64(*exact);
-        if (!cents || *cents < 0) r.fail("field \"total_cents\" must be an integer >= 0");
-      }
-      if (const json::Value* amount =
-              r.field("amount", json::Value::Kind::kNumber, "a number (currency units)")) {
-        auto from_amount = json::as_cents(*amount);
-        if (!from_amount) {
-          r.fail("field \"amount\" must be >= 0 with at most two decimals (got " +
-                 excerpt(amount->text, 40) + ")");
-        } else if (cents && *cents != *from_amount) {
-          r.fail("\"amount\" " + excerpt(amount->text, 40) + " and \"total_cents\" " +
-                 std::to_string(*cents) + " disagree");
-        }
-        if (!cents) cents = from_amount;
-      }
-      PaymentDue due{customer.value_or(1),
-                     cents.value_or(0),
-                     r.id("departure_event_id", limits.max_id_bytes),
-                     {}};
-      if (const json::Value* unpriced = doc.value().find("unpriced_skus"); unpriced != nullptr) {
-        if (unpriced->kind != json::Value::Kind::kArray ||
-            static_cast<std::int64_t>(unpriced->items.size()) > limits.max_basket_lines) {
-          r.fail("field \"unpriced_skus\" must be an array of at most " +
-                 std::to_string(limits.max_basket_lines) + " skus");
-        } else {
-          for (const json::Value& sku : unpriced->items) {
-            if (auto n = r.in_range("unpriced_skus", sku, 1, kMaxSku)) {
-              due.unpriced_skus.push_back(*n);
-            }
-          }
-        }
-      }
-      if (customer) e.payload = encode(due);
-      break;
-    }
+    case EventType::kPaymentDue:
+      return payment_due_payload(r, doc, limits);
     case EventType::kRestockNeeded: {
       auto sku = r.integer("sku", 1, kMaxSku);
       auto quantity = r.integer("quantity", 1, kMaxDeliveryUnits);
       auto level = r.optional_integer("stock_level");
       auto threshold = r.optional_integer("threshold");
-      if (sku && quantity) {
-        e.payload =
-            encode(RestockNeeded{*sku, *quantity, level.value_or(0), threshold.value_or(0)});
-      }
-      break;
+      if (!sku || !quantity) return {};
+      return encode(RestockNeeded{*sku, *quantity, level.value_or(0), threshold.value_or(0)});
     }
     case EventType::kStockReplenished: {
       auto sku = r.integer("sku", 1, kMaxSku);
       auto quantity = r.integer("quantity", 1, kMaxDeliveryUnits);
       std::string restock = r.id("restock_event_id", limits.max_id_bytes);
-      if (sku && quantity) e.payload = encode(StockReplenished{*sku, *quantity, restock});
-      break;
+      return sku && quantity ? encode(StockReplenished{*sku, *quantity, restock}) : std::string();
     }
     case EventType::kDeadLetter:
     case EventType::kWelcome:
     case EventType::kUnknown:
-      return D::error(what + ": no JSON form for an unknown event type");
+      break;
   }
+  return {};
+}
+
+}  // namespace
+
+Result<Envelope> decode(EventType type, std::string_view topic, std::string_view text,
+                        const InputLimits& limits) {
+  using D = Result<Envelope>;
+  const std::string what = std::string(event_type_name(type)) + " on '" + std::string(topic) + "'";
+  auto doc = json::parse(text);
+  if (!doc) return D::error(what + ": " + doc.error());
+  if (doc.value().kind != json::Value::Kind::kObject) return D::error(what + ": not a JSON object");
+  if (type == EventType::kDeadLetter || type == EventType::kWelcome ||
+      type == EventType::kUnknown) {
+    return D::error(what + ": no JSON form for an unknown event type");
+  }
+  Reader r{doc.value(), {}};
+  Envelope e;
+  e.type = type;
+  read_header(r, topic, text, limits, e);
+  e.payload = payload_of(type, r, doc.value(), limits);
   if (!r.error.empty()) return D::error(what + ": " + r.error);
-  if (auto error = check_envelope_fields(e, limits); !error.empty()) {
-    return D::error(what + ": " + error);
-  }
+  if (Status s = check_envelope_fields(e, limits); !s) return D::error(what + ": " + s.error());
   return D::ok(std::move(e));
 }
 

@@ -30,12 +30,12 @@ std::string format_timestamp(std::int64_t us_since_epoch);
 std::optional<std::int64_t> parse_timestamp(std::string_view text);
 
 // The JSON for `envelope` (its Cap'n Proto payload decoded). Fails on an undecodable payload.
-Decoded<std::string> encode(const Envelope& envelope);
+Result<std::string> encode(const Envelope& envelope);
 
 // Reads a message of `type` received on `topic`. Every field is checked (ranges, ids, the
 // basket against `limits`, a real timestamp); errors name the field that is missing or wrong.
 // REQUIRES: type is not EventType::kUnknown.
-Decoded<Envelope> decode(EventType type, std::string_view topic, std::string_view json,
-                         const InputLimits& limits = default_limits());
+Result<Envelope> decode(EventType type, std::string_view topic, std::string_view json,
+                        const InputLimits& limits = default_limits());
 
 }  // namespace eventmart::json_wire

@@ -35,21 +35,22 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
 
 }  // namespace
 
-std::string InputLimits::validate() const {
+Status InputLimits::validate() const {
   if (max_payload_bytes < 64 || max_payload_bytes > 16 * 1024 * 1024) {
-    return "the payload limit must be 64 bytes..16 MiB";
+    return Status::error("the payload limit must be 64 bytes..16 MiB");
   }
   if (max_basket_lines < 1 || max_basket_lines > 100'000) {
-    return "the basket line limit must be 1..100000";
+    return Status::error("the basket line limit must be 1..100000");
   }
   if (max_units_per_line < 1 || max_units_per_line > 1'000'000) {
-    return "the units-per-line limit must be 1..1000000";
+    return Status::error("the units-per-line limit must be 1..1000000");
   }
   if (max_basket_units < 1 || max_basket_units > 1'000'000) {
-    return "the basket unit limit must be 1..1000000";
+    return Status::error("the basket unit limit must be 1..1000000");
   }
-  if (max_id_bytes < 16 || max_id_bytes > 1024) return "the id length limit must be 16..1024";
-  return {};
+  if (max_id_bytes < 16 || max_id_bytes > 1024)
+    return Status::error("the id length limit must be 16..1024");
+  return Status::ok();
 }
 
 const InputLimits& default_limits() {
@@ -57,21 +58,21 @@ const InputLimits& default_limits() {
   return limits;
 }
 
-std::string check_id(std::string_view id, std::size_t max_bytes, std::string_view what) {
-  if (id.empty()) return std::string(what) + " is empty";
+Status check_id(std::string_view id, std::size_t max_bytes, std::string_view what) {
+  if (id.empty()) return Status::error(std::string(what) + " is empty");
   if (id.size() > max_bytes) {
-    return std::string(what) + " of " + std::to_string(id.size()) + " bytes is longer than " +
-           std::to_string(max_bytes);
+    return Status::error(std::string(what) + " of " + std::to_string(id.size()) +
+                         " bytes is longer than " + std::to_string(max_bytes));
   }
   for (std::size_t i = 0; i < id.size(); ++i) {
     const auto c = static_cast<unsigned char>(id[i]);
     if (c < 0x21 || c > 0x7e) {
-      return std::string(what) + " '" + excerpt(id, 40) + "' has byte 0x" +
-             "0123456789abcdef"[c >> 4] + "0123456789abcdef"[c & 15] + " at " + std::to_string(i) +
-             " (printable ASCII without blanks only)";
+      return Status::error(std::string(what) + " '" + excerpt(id, 40) + "' has byte 0x" +
+                           "0123456789abcdef"[c >> 4] + "0123456789abcdef"[c & 15] + " at " +
+                           std::to_string(i) + " (printable ASCII without blanks only)");
     }
   }
-  return {};
+  return Status::ok();
 }
 
 bool is_valid_utf8(std::string_view s) {

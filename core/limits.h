@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "core/events.h"
+#include "core/result.h"
 
 namespace eventmart {
 
@@ -30,17 +31,17 @@ struct InputLimits {
   std::int64_t max_basket_units = 10'000;     // units in one departure
   std::size_t max_id_bytes = 128;             // event ids, scan ids, sources
 
-  // Why these limits cannot be used ("" when they can): each is at least 1 and at most a
+  // Whether these limits can be used, and why not: each is at least 1 and at most a
   // ceiling that keeps every sum of them far from overflowing 64 bits.
-  std::string validate() const;
+  Status validate() const;
 };
 
 // The limits every process starts with unless told otherwise.
 const InputLimits& default_limits();
 
 // An id (event id, scan id, source): 1..max_bytes bytes of printable ASCII without blanks
-// (0x21..0x7e). Returns why not, or "" when it is one. `what` names it in the message.
-std::string check_id(std::string_view id, std::size_t max_bytes, std::string_view what);
+// (0x21..0x7e). Says why not when it is not; `what` names it in the message.
+Status check_id(std::string_view id, std::size_t max_bytes, std::string_view what);
 
 // Strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF) without NUL.
 bool is_valid_utf8(std::string_view text);

@@ -27,37 +27,37 @@ EventType event_type_of_topic(const Topics& topics, std::string_view topic) {
   return EventType::kUnknown;
 }
 
-Decoded<std::string> encode_wire(WireFormat format, const Envelope& envelope) {
+Result<std::string> encode_wire(WireFormat format, const Envelope& envelope) {
   if (envelope.type == EventType::kDeadLetter || envelope.type == EventType::kWelcome) {
-    return Decoded<std::string>::ok(envelope.payload);
+    return Result<std::string>::ok(envelope.payload);
   }
   if (format == WireFormat::kJson) return json_wire::encode(envelope);
-  return Decoded<std::string>::ok(encode_envelope(envelope));
+  return Result<std::string>::ok(encode_envelope(envelope));
 }
 
 bool retained_on_wire(EventType type) {
   return type == EventType::kWelcome;
 }
 
-Decoded<Envelope> decode_wire(WireFormat format, const Topics& topics, std::string_view topic,
-                              std::string_view bytes, const InputLimits& limits) {
+Result<Envelope> decode_wire(WireFormat format, const Topics& topics, std::string_view topic,
+                             std::string_view bytes, const InputLimits& limits) {
   if (bytes.size() > limits.max_payload_bytes) {
-    return Decoded<Envelope>::error("a message of " + std::to_string(bytes.size()) +
-                                    " bytes is over the limit of " +
-                                    std::to_string(limits.max_payload_bytes) + " bytes");
+    return Result<Envelope>::error("a message of " + std::to_string(bytes.size()) +
+                                   " bytes is over the limit of " +
+                                   std::to_string(limits.max_payload_bytes) + " bytes");
   }
   const EventType expected = event_type_of_topic(topics, topic);
   if (format == WireFormat::kJson) {
     if (expected == EventType::kUnknown) {
-      return Decoded<Envelope>::error("no JSON message format is defined for topic '" +
-                                      std::string(topic) + "'");
+      return Result<Envelope>::error("no JSON message format is defined for topic '" +
+                                     std::string(topic) + "'");
     }
     return json_wire::decode(expected, topic, bytes, limits);
   }
-  Decoded<Envelope> envelope = decode_envelope(bytes, limits);
+  Result<Envelope> envelope = decode_envelope(bytes, limits);
   if (envelope && expected != EventType::kUnknown && envelope.value().type != expected) {
-    return Decoded<Envelope>::error("a " + std::string(event_type_name(envelope.value().type)) +
-                                    " event does not belong on '" + std::string(topic) + "'");
+    return Result<Envelope>::error("a " + std::string(event_type_name(envelope.value().type)) +
+                                   " event does not belong on '" + std::string(topic) + "'");
   }
   return envelope;
 }
@@ -92,8 +92,8 @@ std::string welcome_document(CustomerId customer, std::string_view text,
   return json::dump(doc);
 }
 
-Decoded<ShownText> read_welcome_document(std::string_view document) {
-  using D = Decoded<ShownText>;
+Result<ShownText> read_welcome_document(std::string_view document) {
+  using D = Result<ShownText>;
   auto doc = json::parse(document);
   if (!doc) return D::error(doc.error());
   const json::Value* customer = doc.value().find("customer_id");

@@ -29,7 +29,7 @@ EventType event_type_of_topic(const Topics& topics, std::string_view topic);
 
 // The bytes of `envelope` in `format`. A dead letter or a welcome (documents, not domain
 // events) is its payload, as is, in every format. Fails only when a JSON payload cannot be decoded.
-Decoded<std::string> encode_wire(WireFormat format, const Envelope& envelope);
+Result<std::string> encode_wire(WireFormat format, const Envelope& envelope);
 
 // Whether the broker keeps the last event of this type for subscribers that come later: the
 // entrance display's welcome is retained, so a display that (re)connects shows the current one.
@@ -39,8 +39,8 @@ bool retained_on_wire(EventType type);
 // first (limits.max_payload_bytes), then every field of envelope and event. Errors say what
 // was wrong (oversized, undecodable, a missing or invalid field, a type that does not belong
 // on the topic).
-Decoded<Envelope> decode_wire(WireFormat format, const Topics& topics, std::string_view topic,
-                              std::string_view bytes, const InputLimits& limits = default_limits());
+Result<Envelope> decode_wire(WireFormat format, const Topics& topics, std::string_view topic,
+                             std::string_view bytes, const InputLimits& limits = default_limits());
 
 // The dead-letter document, one JSON object:
 //   {"service": ..., "topic": ..., "reason": ..., "received_at": "2026-...",
@@ -69,6 +69,6 @@ struct ShownText {
   std::string arrival_event_id;
   std::int64_t at_us = 0;  // the document's timestamp; 0 when it has none that reads
 };
-Decoded<ShownText> read_welcome_document(std::string_view document);
+Result<ShownText> read_welcome_document(std::string_view document);
 
 }  // namespace eventmart

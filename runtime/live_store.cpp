@@ -58,9 +58,7 @@ std::unique_ptr<Database> open_shared_database(const std::string& path,
                                  options.start_fresh ? FreshStart::kMoveAside : FreshStart::kRefuse,
                                  logger);
     } catch (const SqliteError& e) {
-      const bool locked =
-          std::string_view(e.what()).find("database is locked") != std::string_view::npos;
-      if (!locked || std::chrono::steady_clock::now() >= give_up) throw;
+      if (!e.locked() || std::chrono::steady_clock::now() >= give_up) throw;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

@@ -56,82 +56,91 @@ class Exposition {
 
 }  // namespace
 
-std::string prometheus_text(const std::vector<ServiceMetrics>& services) {
-  Exposition e;
-  // One family of one number per service.
-  const auto series = [&](const char* type, const char* name, const char* help, auto get) {
-    e.family(name, type, help);
-    for (const ServiceMetrics& m : services) e.sample(name, m, std::to_string(get(m)));
+namespace {
+
+// A family of one number per service. `get` null: the dead-letter family, two series per
+// service by reason, goes here.
+struct Family {
+  const char* type;
+  const char* name;
+  const char* help;
+  std::int64_t (*get)(const ServiceMetrics&);
+};
+
+template <typename T>
+std::int64_t n(T value) {
+  return static_cast<std::int64_t>(value);
+}
+
+// Every family but the histogram, in the order of the exposition: the one list of what
+// /metrics exports (docs/deploy.md lists the same names).
+const std::vector<Family>& families() {
+  using M = const ServiceMetrics&;
+  static const std::vector<Family> kFamilies = {
+      {"counter", "eventmart_events_consumed_total",
+       "Events applied: the inbox row and the state change committed together.",
+       [](M m) { return n(m.events.consumed); }},
+      {"counter", "eventmart_duplicates_total",
+       "Deliveries recognised as already consumed (a redelivery), acknowledged unapplied.",
+       [](M m) { return n(m.events.duplicates); }},
+      {"counter", "eventmart_dead_letters_total",
+       "Messages dead-lettered with their reason: rejected (malformed, unexpected) or given up "
+       "after every handler attempt failed.",
+       nullptr},
+      {"counter", "eventmart_messages_received_total", "Messages the broker delivered.",
+       [](M m) { return n(m.bus.received); }},
+      {"counter", "eventmart_messages_malformed_total",
+       "Delivered messages that could not be decoded.", [](M m) { return n(m.bus.malformed); }},
+      {"counter", "eventmart_handler_failures_total",
+       "Handler attempts that failed (their transaction rolled back).",
+       [](M m) { return n(m.bus.handler_failures); }},
+      {"counter", "eventmart_handler_retries_total",
+       "Failed handler attempts followed by another attempt (not given up).",
+       [](M m) { return n(m.bus.handler_failures - m.bus.gave_up); }},
+      {"counter", "eventmart_events_published_total", "Publishes handed to the MQTT client.",
+       [](M m) { return n(m.bus.published); }},
+      {"counter", "eventmart_publishes_confirmed_total", "Publishes the broker confirmed (QoS 1).",
+       [](M m) { return n(m.bus.confirmed); }},
+      {"counter", "eventmart_publishes_failed_total",
+       "Publishes reported failed; their outbox row stays and is published again.",
+       [](M m) { return n(m.bus.failed); }},
+      {"counter", "eventmart_publishes_refused_total",
+       "Publishes the broker refused (MQTT 5 PUBACK reason code, e.g. an ACL): counted in "
+       "failed too.",
+       [](M m) { return n(m.bus.refused); }},
+      {"counter", "eventmart_subscriptions_refused_total",
+       "Subscriptions the broker refused or granted at QoS 0 only: the service stays unready.",
+       [](M m) { return n(m.bus.subscriptions_refused); }},
+      {"counter", "eventmart_confirmations_withdrawn_total",
+       "Confirmations withdrawn because the connection was lost within the hold.",
+       [](M m) { return n(m.bus.confirmations_withdrawn); }},
+      {"gauge", "eventmart_outbox_depth", "Outbox rows not yet confirmed by the broker.",
+       [](M m) { return n(m.outbox); }},
+      {"gauge", "eventmart_inbox_rows", "Consumed event ids kept to recognise redeliveries.",
+       [](M m) { return n(m.inbox); }},
+      {"gauge", "eventmart_in_flight", "Publishes sent and not yet confirmed.",
+       [](M m) { return n(m.bus.in_flight); }},
+      {"gauge", "eventmart_publish_backlog",
+       "Publishes waiting for a connection or a slot in the in-flight window.",
+       [](M m) { return n(m.bus.backlog); }},
+      {"gauge", "eventmart_connected", "1 while connected to the broker.",
+       [](M m) { return n(m.connected ? 1 : 0); }},
+      {"gauge", "eventmart_ready", "1 while connected with every subscription granted.",
+       [](M m) { return n(m.ready ? 1 : 0); }},
+      {"counter", "eventmart_connects_total",
+       "Successful connections to the broker, the first included.",
+       [](M m) { return n(m.bus.connects); }},
+      {"counter", "eventmart_reconnects_total", "Successful connections after the first.",
+       [](M m) { return n(m.bus.connects > 0 ? m.bus.connects - 1 : 0); }},
+      {"counter", "eventmart_connection_losses_total", "Connections lost.",
+       [](M m) { return n(m.bus.connection_losses); }},
+      {"counter", "eventmart_connect_failures_total", "Connection attempts that failed.",
+       [](M m) { return n(m.bus.connect_failures); }},
   };
-  const auto counter = [&](const char* name, const char* help, auto get) {
-    series("counter", name, help, get);
-  };
-  const auto gauge = [&](const char* name, const char* help, auto get) {
-    series("gauge", name, help, get);
-  };
-  counter("eventmart_events_consumed_total",
-          "Events applied: the inbox row and the state change committed together.",
-          [](const ServiceMetrics& m) { return m.events.consumed; });
-  counter("eventmart_duplicates_total",
-          "Deliveries recognised as already consumed (a redelivery), acknowledged unapplied.",
-          [](const ServiceMetrics& m) { return m.events.duplicates; });
-  e.family("eventmart_dead_letters_total", "counter",
-           "Messages dead-lettered with their reason: rejected (malformed, unexpected) or "
-           "given up after every handler attempt failed.");
-  for (const ServiceMetrics& m : services) {
-    e.sample("eventmart_dead_letters_total", m, std::to_string(m.events.rejected),
-             ",reason=\"rejected\"");
-    e.sample("eventmart_dead_letters_total", m, std::to_string(m.bus.gave_up),
-             ",reason=\"gave_up\"");
-  }
-  counter("eventmart_messages_received_total", "Messages the broker delivered.",
-          [](const ServiceMetrics& m) { return m.bus.received; });
-  counter("eventmart_messages_malformed_total", "Delivered messages that could not be decoded.",
-          [](const ServiceMetrics& m) { return m.bus.malformed; });
-  counter("eventmart_handler_failures_total",
-          "Handler attempts that failed (their transaction rolled back).",
-          [](const ServiceMetrics& m) { return m.bus.handler_failures; });
-  counter("eventmart_handler_retries_total",
-          "Failed handler attempts followed by another attempt (not given up).",
-          [](const ServiceMetrics& m) { return m.bus.handler_failures - m.bus.gave_up; });
-  counter("eventmart_events_published_total", "Publishes handed to the MQTT client.",
-          [](const ServiceMetrics& m) { return m.bus.published; });
-  counter("eventmart_publishes_confirmed_total", "Publishes the broker confirmed (QoS 1).",
-          [](const ServiceMetrics& m) { return m.bus.confirmed; });
-  counter("eventmart_publishes_failed_total",
-          "Publishes reported failed; their outbox row stays and is published again.",
-          [](const ServiceMetrics& m) { return m.bus.failed; });
-  counter("eventmart_publishes_refused_total",
-          "Publishes the broker refused (MQTT 5 PUBACK reason code, e.g. an ACL): counted in "
-          "failed too.",
-          [](const ServiceMetrics& m) { return m.bus.refused; });
-  counter("eventmart_subscriptions_refused_total",
-          "Subscriptions the broker refused or granted at QoS 0 only: the service stays unready.",
-          [](const ServiceMetrics& m) { return m.bus.subscriptions_refused; });
-  counter("eventmart_confirmations_withdrawn_total",
-          "Confirmations withdrawn because the connection was lost within the hold.",
-          [](const ServiceMetrics& m) { return m.bus.confirmations_withdrawn; });
-  gauge("eventmart_outbox_depth", "Outbox rows not yet confirmed by the broker.",
-        [](const ServiceMetrics& m) { return m.outbox; });
-  gauge("eventmart_inbox_rows", "Consumed event ids kept to recognise redeliveries.",
-        [](const ServiceMetrics& m) { return m.inbox; });
-  gauge("eventmart_in_flight", "Publishes sent and not yet confirmed.",
-        [](const ServiceMetrics& m) { return m.bus.in_flight; });
-  gauge("eventmart_publish_backlog",
-        "Publishes waiting for a connection or a slot in the in-flight window.",
-        [](const ServiceMetrics& m) { return m.bus.backlog; });
-  gauge("eventmart_connected", "1 while connected to the broker.",
-        [](const ServiceMetrics& m) { return m.connected ? 1 : 0; });
-  gauge("eventmart_ready", "1 while connected with every subscription granted.",
-        [](const ServiceMetrics& m) { return m.ready ? 1 : 0; });
-  counter("eventmart_connects_total", "Successful connections to the broker, the first included.",
-          [](const ServiceMetrics& m) { return m.bus.connects; });
-  counter("eventmart_reconnects_total", "Successful connections after the first.",
-          [](const ServiceMetrics& m) { return m.bus.connects > 0 ? m.bus.connects - 1 : 0; });
-  counter("eventmart_connection_losses_total", "Connections lost.",
-          [](const ServiceMetrics& m) { return m.bus.connection_losses; });
-  counter("eventmart_connect_failures_total", "Connection attempts that failed.",
-          [](const ServiceMetrics& m) { return m.bus.connect_failures; });
+  return kFamilies;
+}
+
+void handler_seconds(Exposition& e, const std::vector<ServiceMetrics>& services) {
   e.family("eventmart_handler_seconds", "histogram",
            "Wall time of one attempt at handling a message: decoding, the handlers and their "
            "commit.");
@@ -148,6 +157,24 @@ std::string prometheus_text(const std::vector<ServiceMetrics>& services) {
     e.sample("eventmart_handler_seconds_sum", m, number(m.bus.handler_seconds_sum));
     e.sample("eventmart_handler_seconds_count", m, std::to_string(cumulative));
   }
+}
+
+}  // namespace
+
+std::string prometheus_text(const std::vector<ServiceMetrics>& services) {
+  Exposition e;
+  for (const Family& f : families()) {
+    e.family(f.name, f.type, f.help);
+    for (const ServiceMetrics& m : services) {
+      if (f.get != nullptr) {
+        e.sample(f.name, m, std::to_string(f.get(m)));
+        continue;
+      }
+      e.sample(f.name, m, std::to_string(m.events.rejected), ",reason=\"rejected\"");
+      e.sample(f.name, m, std::to_string(m.bus.gave_up), ",reason=\"gave_up\"");
+    }
+  }
+  handler_seconds(e, services);
   return e.str();
 }
 

@@ -8,7 +8,7 @@
 namespace eventmart::runtime {
 namespace {
 
-using D = Decoded<ScanRequest>;
+using D = Result<ScanRequest>;
 
 std::vector<std::string_view> words(std::string_view line) {
   std::vector<std::string_view> out;
@@ -112,8 +112,8 @@ bool is_blank_line(std::string_view line) {
   return w.empty() || w[0].front() == '#';
 }
 
-Decoded<std::vector<LineItem>> parse_items(std::string_view text, const InputLimits& limits) {
-  using V = Decoded<std::vector<LineItem>>;
+Result<std::vector<LineItem>> parse_items(std::string_view text, const InputLimits& limits) {
+  using V = Result<std::vector<LineItem>>;
   std::vector<LineItem> lines;
   std::int64_t units = 0;
   std::size_t pos = 0;
@@ -145,7 +145,7 @@ Decoded<std::vector<LineItem>> parse_items(std::string_view text, const InputLim
   return V::ok(std::move(lines));
 }
 
-Decoded<ScanRequest> parse_scan_line(std::string_view line, const InputLimits& limits) {
+Result<ScanRequest> parse_scan_line(std::string_view line, const InputLimits& limits) {
   auto w = words(line);
   if (w.empty()) return D::error("empty line");
   ScanRequest::Kind kind;
@@ -161,7 +161,7 @@ Decoded<ScanRequest> parse_scan_line(std::string_view line, const InputLimits& l
   return parse_words(kind, std::move(w), limits);
 }
 
-Decoded<ScanRequest> parse_device_message(ScanRequest::Kind kind, std::string_view payload,
+Result<ScanRequest> parse_device_message(ScanRequest::Kind kind, std::string_view payload,
                                           const InputLimits& limits) {
   if (payload.size() > limits.max_payload_bytes) {
     return D::error("a reading of " + std::to_string(payload.size()) +

@@ -40,17 +40,17 @@ struct ScanRequest {
 
 // One line of text. Blank lines and lines starting with '#' are errors the caller skips
 // (is_blank_line).
-Decoded<ScanRequest> parse_scan_line(std::string_view line,
+Result<ScanRequest> parse_scan_line(std::string_view line,
                                      const InputLimits& limits = default_limits());
 bool is_blank_line(std::string_view line);
 
 // A device topic's payload: text or JSON, for the scanner of `kind`.
-Decoded<ScanRequest> parse_device_message(ScanRequest::Kind kind, std::string_view payload,
+Result<ScanRequest> parse_device_message(ScanRequest::Kind kind, std::string_view payload,
                                           const InputLimits& limits = default_limits());
 
 // "59:2,7:1" -> {{59, 2}, {7, 1}}. Skus 1..kMaxSku, quantities 1..max_units_per_line, at most
 // max_basket_units units in all.
-Decoded<std::vector<LineItem>> parse_items(std::string_view text,
+Result<std::vector<LineItem>> parse_items(std::string_view text,
                                            const InputLimits& limits = default_limits());
 
 // The inverse of parse_scan_line: the line `eventmart scan` sends.

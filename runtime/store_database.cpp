@@ -121,11 +121,12 @@ std::string move_aside(const fs::path& path) {
   return path.string() + suffix;
 }
 
-// Why the database at `path` cannot be trusted before it is opened, or "".
-std::string damage_before_open(const fs::path& path) {
+// Whether the database at `path` can be trusted before it is opened, and why not.
+Status damage_before_open(const fs::path& path) {
   if (fs::file_size(path) == 0) {
-    return "it exists but is empty (0 bytes): a database is never born empty, so its contents "
-           "were lost (truncated, or a restore that failed)";
+    return Status::error(
+        "it exists but is empty (0 bytes): a database is never born empty, so its contents "
+        "were lost (truncated, or a restore that failed)");
   }
   return damaged_wal(path.string());
 }
@@ -140,13 +141,14 @@ std::string identity_text(const StoreIdentity& i) {
       "the database '" + path.string() + "' cannot be used: " + why +
           ". Opening it would start this service as a new store without a word (stock back to "
           "the catalog, consumed and owed events gone). Restore it from a backup, or start this "
-          "service afresh with --start-fresh (the files are moved aside, not deleted)");
+          "service afresh with --start-fresh (the files are moved aside, not deleted)",
+      why);
 }
 
 // Opens an existing database and checks it; throws what refuses it.
 std::unique_ptr<Database> open_existing(const fs::path& path, const StoreIdentity& identity,
                                         Durability durability) {
-  if (std::string why = damage_before_open(path); !why.empty()) refuse_damaged(path, why);
+  if (Status sound = damage_before_open(path); !sound) refuse_damaged(path, sound.error());
   std::unique_ptr<Database> db;
   std::int64_t version = 0;
   bool identified = false;
@@ -157,7 +159,7 @@ std::unique_ptr<Database> open_existing(const fs::path& path, const StoreIdentit
     identified = has_table(*db, "eventmart_identity");
     ours = identified || has_table(*db, "inbox") || has_table(*db, "outbox");
   } catch (const SqliteError& e) {
-    if (std::string_view(e.what()).find("database is locked") != std::string_view::npos) throw;
+    if (e.locked()) throw;  // another replica opening it at once: not a damaged file
     refuse_damaged(path, std::string("SQLite cannot read it (") + e.what() + ")");
   }
   if (version > kSchemaVersion) {
@@ -166,7 +168,8 @@ std::unique_ptr<Database> open_existing(const fs::path& path, const StoreIdentit
                             "' was written by a newer release of eventmart (schema " +
                             std::to_string(version) + "; this release knows schemas up to " +
                             std::to_string(kSchemaVersion) +
-                            "): run that release, or restore a backup made by this one");
+                            "): run that release, or restore a backup made by this one",
+                        "written by a newer release (schema " + std::to_string(version) + ")");
   }
   if (!ours) {
     refuse_damaged(path,
@@ -183,7 +186,8 @@ std::unique_ptr<Database> open_existing(const fs::path& path, const StoreIdentit
                           "the database '" + path.string() + "' belongs to " +
                               identity_text(found) + ", not to " + identity_text(identity) +
                               ": run with that store's settings, or give this one its own "
-                              "--data-dir");
+                              "--data-dir",
+                          "another store's");
     }
   }
   if (version < kSchemaVersion) migrate(*db, version, identity);
@@ -192,27 +196,28 @@ std::unique_ptr<Database> open_existing(const fs::path& path, const StoreIdentit
 
 }  // namespace
 
-std::string damaged_wal(const std::string& path) {
+Status damaged_wal(const std::string& path) {
   const std::string wal = path + "-wal";
   std::error_code ec;
   const auto size = fs::file_size(wal, ec);
-  if (ec || size == 0) return "";
+  if (ec || size == 0) return Status::ok();
   std::array<unsigned char, 32> h{};
   std::ifstream in(wal, std::ios::binary);
   if (!in.read(reinterpret_cast<char*>(h.data()), h.size())) {
-    return "its write-ahead log '" + wal + "' is cut short (" + std::to_string(size) + " bytes)";
+    return Status::error("its write-ahead log '" + wal + "' is cut short (" + std::to_string(size) +
+                         " bytes)");
   }
   const std::uint32_t magic = word(h.data(), true);
   const std::string damaged = "its write-ahead log '" + wal + "' is damaged: ";
   if (magic != 0x377f0682 && magic != 0x377f0683) {
-    return damaged +
-           "it does not start with a SQLite WAL header (the commits in it would be "
-           "ignored)";
+    return Status::error(damaged +
+                         "it does not start with a SQLite WAL header (the commits in it would be "
+                         "ignored)");
   }
   const std::uint32_t page_size = word(h.data() + 8, true);
   if (word(h.data() + 4, true) != 3007000 || page_size < 512 || page_size > 65536 ||
       (page_size & (page_size - 1)) != 0) {
-    return damaged + "its header names no valid format or page size";
+    return Status::error(damaged + "its header names no valid format or page size");
   }
   // The header's checksum (SQLite's walChecksumBytes over its first 24 bytes), in the byte
   // order the magic number names.
@@ -223,9 +228,10 @@ std::string damaged_wal(const std::string& path) {
     s2 += word(h.data() + i + 4, big) + s1;
   }
   if (s1 != word(h.data() + 24, true) || s2 != word(h.data() + 28, true)) {
-    return damaged + "its header's checksum does not match (the commits in it would be ignored)";
+    return Status::error(
+        damaged + "its header's checksum does not match (the commits in it would be ignored)");
   }
-  return "";
+  return Status::ok();
 }
 
 std::unique_ptr<Database> open_store_database(const std::string& path_text,
@@ -243,7 +249,7 @@ std::unique_ptr<Database> open_store_database(const std::string& path_text,
     if (e.kind() != DataFileError::Kind::kDamaged || fresh != FreshStart::kMoveAside) throw;
     const std::string kept = move_aside(path);
     logger.log(LogLevel::kWarning, identity.service,
-               std::string(e.what()).substr(0, std::string(e.what()).find(". Opening")) +
+               "the database '" + path.string() + "' cannot be used: " + e.reason() +
                    "; --start-fresh: moved aside to '" + kept + "', starting afresh");
     give_birth(path, identity, durability);
     return std::make_unique<Database>(path.string(), durability);

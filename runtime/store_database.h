@@ -27,6 +27,7 @@
 #include <string>
 
 #include "core/log.h"
+#include "core/result.h"
 #include "services/sqlite.h"
 
 namespace eventmart::runtime {
@@ -43,11 +44,15 @@ struct StoreIdentity {
 class DataFileError : public std::runtime_error {
  public:
   enum class Kind { kDamaged, kOtherStore, kNewerRelease };
-  DataFileError(Kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+  // `what`: the whole message, with what to do; `reason`: what is wrong, in a few words.
+  DataFileError(Kind kind, const std::string& what, std::string reason)
+      : std::runtime_error(what), kind_(kind), reason_(std::move(reason)) {}
   Kind kind() const { return kind_; }
+  const std::string& reason() const { return reason_; }
 
  private:
   Kind kind_;
+  std::string reason_;
 };
 
 enum class FreshStart : std::uint8_t {
@@ -63,8 +68,8 @@ std::unique_ptr<Database> open_store_database(const std::string& path,
                                               const StoreIdentity& identity, Durability durability,
                                               FreshStart fresh, Logger& logger);
 
-// Why the write-ahead log of the database at `path` cannot be read ("" when it is absent,
-// empty, or starts with a valid header).
-std::string damaged_wal(const std::string& path);
+// Whether the write-ahead log of the database at `path` can be read: it is absent, empty, or
+// starts with a valid header; else why not.
+Status damaged_wal(const std::string& path);
 
 }  // namespace eventmart::runtime

@@ -1,24 +1,40 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages eventmart needs to build and test, and nothing else.
-# Only packages that `dpkg -s` reports missing are installed, so a second run does not
-# touch the network. Runs apt-get as root, or through sudo when not root.
+# Installs the Debian 12 packages eventmart needs, and nothing else, in three sets:
+#   build   what building and running the `eventmart` binary needs (`make demo`)
+#   test    what the test suite needs besides: GoogleTest, rapidcheck, mosquitto, openssl,
+#           clang (`make test-clang`)
+#   heavy   what the browser and cluster tests need: Chromium, RabbitMQ (and its Erlang)
+# Usage: install-deps.sh [build|test|all]   (default all; test includes build, all everything)
+# Only packages that `dpkg -s` reports missing are installed, so a second run does not touch
+# the network. Runs apt-get as root, or through sudo when not root.
 set -euo pipefail
 
-packages=(
+build=(
   build-essential cmake pkg-config
   libboost-dev libboost-program-options-dev
   capnproto libcapnp-dev
   libsqlite3-dev nlohmann-json3-dev
-  libgtest-dev librapidcheck-dev
   libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev
   libsystemd-dev
+)
+test=(
+  libgtest-dev librapidcheck-dev
   mosquitto mosquitto-clients openssl
   clang
+)
+heavy=(
   chromium
   # The cluster tests (deploy/rabbitmq/cluster.sh runs its own nodes; the package's system
   # service is not used).
   rabbitmq-server
 )
+
+case "${1:-all}" in
+  build) packages=("${build[@]}") ;;
+  test) packages=("${build[@]}" "${test[@]}") ;;
+  all) packages=("${build[@]}" "${test[@]}" "${heavy[@]}") ;;
+  *) echo "usage: install-deps.sh [build|test|all]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

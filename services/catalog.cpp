@@ -68,28 +68,31 @@ std::string for_each_row(std::string_view text, std::string_view header, std::si
 
 }  // namespace
 
-std::string validate_product(const Product& p) {
+Status validate_product(const Product& p) {
   const std::string id = "sku " + std::to_string(p.sku);
-  if (p.sku < 1 || p.sku > kMaxSku) return id + ": sku must be 1.." + std::to_string(kMaxSku);
-  if (p.name.empty()) return id + ": name is empty";
-  if (!is_valid_utf8(p.name)) return id + ": name is not valid UTF-8";
+  if (p.sku < 1 || p.sku > kMaxSku)
+    return Status::error(id + ": sku must be 1.." + std::to_string(kMaxSku));
+  if (p.name.empty()) return Status::error(id + ": name is empty");
+  if (!is_valid_utf8(p.name)) return Status::error(id + ": name is not valid UTF-8");
   if (p.price_cents < 0 || p.price_cents > kMaxPriceCents) {
-    return id + ": price_cents must be 0.." + std::to_string(kMaxPriceCents);
+    return Status::error(id + ": price_cents must be 0.." + std::to_string(kMaxPriceCents));
   }
-  if (p.stock < 0) return id + ": stock must be >= 0";
-  if (p.restock_threshold < 0) return id + ": restock_threshold must be >= 0";
-  if (p.stock > kMaxDeliveryUnits * 1000) return id + ": stock is implausibly large";
+  if (p.stock < 0) return Status::error(id + ": stock must be >= 0");
+  if (p.restock_threshold < 0) return Status::error(id + ": restock_threshold must be >= 0");
+  if (p.stock > kMaxDeliveryUnits * 1000) return Status::error(id + ": stock is implausibly large");
   if (p.restock_quantity > kMaxDeliveryUnits) {
-    return id + ": restock_quantity must be at most " + std::to_string(kMaxDeliveryUnits);
+    return Status::error(id + ": restock_quantity must be at most " +
+                         std::to_string(kMaxDeliveryUnits));
   }
   if (p.restock_quantity <= p.restock_threshold) {
-    return id + ": restock_quantity (" + std::to_string(p.restock_quantity) +
-           ") must exceed restock_threshold (" + std::to_string(p.restock_threshold) + ")";
+    return Status::error(id + ": restock_quantity (" + std::to_string(p.restock_quantity) +
+                         ") must exceed restock_threshold (" + std::to_string(p.restock_threshold) +
+                         ")");
   }
-  return {};
+  return Status::ok();
 }
 
-Decoded<std::vector<Product>> parse_catalog_csv(std::string_view text) {
+Result<std::vector<Product>> parse_catalog_csv(std::string_view text) {
   std::vector<Product> products;
   std::set<Sku> skus;
   const std::string error =
@@ -106,18 +109,17 @@ Decoded<std::vector<Product>> parse_catalog_csv(std::string_view text) {
                        return "restock_threshold is not an integer";
                      if (!parse_int(f[5], p.restock_quantity))
                        return "restock_quantity is not an integer";
-                     std::string invalid = validate_product(p);
-                     if (!invalid.empty()) return invalid;
+                     if (Status valid = validate_product(p); !valid) return valid.error();
                      if (!skus.insert(p.sku).second)
                        return "sku " + std::to_string(p.sku) + " listed twice";
                      products.push_back(std::move(p));
                      return {};
                    });
-  if (!error.empty()) return Decoded<std::vector<Product>>::error("catalog: " + error);
-  return Decoded<std::vector<Product>>::ok(std::move(products));
+  if (!error.empty()) return Result<std::vector<Product>>::error("catalog: " + error);
+  return Result<std::vector<Product>>::ok(std::move(products));
 }
 
-Decoded<std::vector<Customer>> parse_customers_csv(std::string_view text) {
+Result<std::vector<Customer>> parse_customers_csv(std::string_view text) {
   std::vector<Customer> customers;
   std::set<CustomerId> ids;
   const std::string error = for_each_row(
@@ -139,8 +141,8 @@ Decoded<std::vector<Customer>> parse_customers_csv(std::string_view text) {
         customers.push_back(std::move(c));
         return {};
       });
-  if (!error.empty()) return Decoded<std::vector<Customer>>::error("customers: " + error);
-  return Decoded<std::vector<Customer>>::ok(std::move(customers));
+  if (!error.empty()) return Result<std::vector<Customer>>::error("customers: " + error);
+  return Result<std::vector<Customer>>::ok(std::move(customers));
 }
 
 const StoreData& default_store() {

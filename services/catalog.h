@@ -40,18 +40,18 @@ struct StoreData {
 // sums past 10^15 cents (exact in JSON's doubles too).
 inline constexpr std::int64_t kMaxPriceCents = 1'000'000'000;
 
-// Why `product` is not a sound catalog entry, or "" when it is. Requires sku 1..kMaxSku, a
+// Whether `product` is a sound catalog entry, and why not. Requires sku 1..kMaxSku, a
 // UTF-8 name, price 0..kMaxPriceCents, stock >= 0, threshold >= 0 and threshold <
 // restock_quantity <= kMaxDeliveryUnits (so one delivery always lifts an empty shelf back to
 // or above the threshold and re-arms the next restock).
-std::string validate_product(const Product& product);
+Status validate_product(const Product& product);
 
 // CSV with the header "sku,name,price_cents,stock,restock_threshold,restock_quantity".
 // Names may not contain commas. Errors name the line and the field.
-Decoded<std::vector<Product>> parse_catalog_csv(std::string_view text);
+Result<std::vector<Product>> parse_catalog_csv(std::string_view text);
 
 // CSV with the header "customer_id,name".
-Decoded<std::vector<Customer>> parse_customers_csv(std::string_view text);
+Result<std::vector<Customer>> parse_customers_csv(std::string_view text);
 
 // The default store shipped with eventmart: 100 products with skus 1..100 (the ids the
 // reference implementation's devices send) and its loyalty customers.

@@ -4,9 +4,8 @@
 
 namespace eventmart {
 
-Decoded<PricedBasket> price_basket(
-    const std::vector<LineItem>& items,
-    const std::function<std::optional<std::int64_t>(Sku)>& price_of) {
+Result<PricedBasket> price_basket(const std::vector<LineItem>& items,
+                                  const std::function<std::optional<std::int64_t>(Sku)>& price_of) {
   PricedBasket basket;
   for (const LineItem& item : items) {
     const std::optional<std::int64_t> price = price_of(item.sku);
@@ -17,12 +16,12 @@ Decoded<PricedBasket> price_basket(
     std::int64_t line = 0;
     if (__builtin_mul_overflow(*price, item.quantity, &line) ||
         __builtin_add_overflow(basket.total_cents, line, &basket.total_cents)) {
-      return Decoded<PricedBasket>::error("basket total overflows at sku " +
-                                          std::to_string(item.sku) + " x " +
-                                          std::to_string(item.quantity));
+      return Result<PricedBasket>::error("basket total overflows at sku " +
+                                         std::to_string(item.sku) + " x " +
+                                         std::to_string(item.quantity));
     }
   }
-  return Decoded<PricedBasket>::ok(std::move(basket));
+  return Result<PricedBasket>::ok(std::move(basket));
 }
 
 PriceStore::PriceStore(Database& db) : db_(db) {

@@ -21,8 +21,8 @@ struct PricedBasket {
 
 // Pure logic: sum of price x quantity over the items with a price. Returns an error when the
 // total would overflow 64-bit cents (a corrupt quantity, not a real basket).
-Decoded<PricedBasket> price_basket(const std::vector<LineItem>& items,
-                                   const std::function<std::optional<std::int64_t>(Sku)>& price_of);
+Result<PricedBasket> price_basket(const std::vector<LineItem>& items,
+                                  const std::function<std::optional<std::int64_t>(Sku)>& price_of);
 
 class PriceStore {
  public:
@@ -55,7 +55,7 @@ class FastlaneFinale : public Service {
 
  protected:
   // Prices a basket from the price table. A seam: sim/bugs overrides it.
-  virtual Decoded<PricedBasket> price(const std::vector<LineItem>& items) {
+  virtual Result<PricedBasket> price(const std::vector<LineItem>& items) {
     return price_basket(items, [this](Sku sku) { return store_.price_cents(sku); });
   }
 

@@ -28,17 +28,19 @@ ScanOutcome outcome_of(const std::string& event_id, const Consumption& consumed)
 
 }  // namespace
 
-std::string Guardian::check_reading(const std::string& scan_id, const std::string& card,
-                                    Decoded<CustomerId>& customer) {
+Result<CustomerId> Guardian::check_reading(const std::string& scan_id, const std::string& card) {
+  using R = Result<CustomerId>;
   if (scan_id.empty()) {
-    return "a reading without a scan id: a redelivery could not be told from a new reading";
+    return R::error(
+        "a reading without a scan id: a redelivery could not be told from a new "
+        "reading");
   }
-  customer = parse_card(card);
-  if (!customer) return "scan '" + excerpt(scan_id, 40) + "': " + customer.error();
-  if (std::string why = check_id(scan_id, ctx_.limits.max_id_bytes, "scan id"); !why.empty()) {
-    return why;
+  R customer = parse_card(card);
+  if (!customer) return R::error("scan '" + excerpt(scan_id, 40) + "': " + customer.error());
+  if (Status s = check_id(scan_id, ctx_.limits.max_id_bytes, "scan id"); !s) {
+    return R::error(s.error());
   }
-  return {};
+  return customer;
 }
 
 ScanOutcome Guardian::refuse(std::string why) {
@@ -52,10 +54,8 @@ GatewayGuardian::GatewayGuardian(const ServiceContext& context)
     : Guardian(kGatewayGuardian, context) {}
 
 ScanOutcome GatewayGuardian::scan(const CardScan& reading) {
-  Decoded<CustomerId> customer = Decoded<CustomerId>::error("");
-  if (std::string why = check_reading(reading.scan_id, reading.card, customer); !why.empty()) {
-    return refuse(std::move(why));
-  }
+  const Result<CustomerId> customer = check_reading(reading.scan_id, reading.card);
+  if (!customer) return refuse(customer.error());
   const CustomerArrival arrival{customer.value()};
   const std::string event_id = derive_event_id(reading.scan_id, name_);
   const Consumption consumed = consume_once(reading.scan_id, content_hash(arrival), [&] {
@@ -69,10 +69,8 @@ GateExitGuardian::GateExitGuardian(const ServiceContext& context)
     : Guardian(kGateExitGuardian, context) {}
 
 ScanOutcome GateExitGuardian::scan(const BagScan& reading) {
-  Decoded<CustomerId> customer = Decoded<CustomerId>::error("");
-  if (std::string why = check_reading(reading.scan_id, reading.card, customer); !why.empty()) {
-    return refuse(std::move(why));
-  }
+  const Result<CustomerId> customer = check_reading(reading.scan_id, reading.card);
+  if (!customer) return refuse(customer.error());
   auto departed = departure_from_lines(customer.value(), reading.lines, ctx_.limits);
   if (!departed) return refuse("scan '" + reading.scan_id + "': " + departed.error());
   const std::string event_id = derive_event_id(reading.scan_id, name_);

@@ -34,9 +34,9 @@ class Guardian : public Service {
   void start() override { relay_.pump(); }
 
  protected:
-  // Why the reading cannot be taken ("" when it can); sets `customer` from the card.
-  std::string check_reading(const std::string& scan_id, const std::string& card,
-                            Decoded<CustomerId>& customer);
+  // The reading's customer, or why it cannot be taken (no scan id, an unreadable card, a scan id
+  // that is not one).
+  Result<CustomerId> check_reading(const std::string& scan_id, const std::string& card);
   // Counts, logs and answers a refused reading.
   ScanOutcome refuse(std::string why);
 };

@@ -8,7 +8,7 @@
 
 namespace eventmart {
 
-Decoded<CustomerId> parse_card(std::string_view card) {
+Result<CustomerId> parse_card(std::string_view card) {
   while (!card.empty() && (card.front() == ' ' || card.front() == '\t')) card.remove_prefix(1);
   while (!card.empty() && (card.back() == ' ' || card.back() == '\t' || card.back() == '\r' ||
                            card.back() == '\n')) {
@@ -18,17 +18,17 @@ Decoded<CustomerId> parse_card(std::string_view card) {
   const auto [end, ec] = std::from_chars(card.data(), card.data() + card.size(), id);
   if (card.empty() || card.front() == '-' || card.front() == '+' || ec != std::errc() ||
       end != card.data() + card.size() || id < 1 || id > kMaxCustomerId) {
-    return Decoded<CustomerId>::error("unreadable loyalty card '" + excerpt(card, 40) +
-                                      "' (expected a customer number 1.." +
-                                      std::to_string(kMaxCustomerId) + ")");
+    return Result<CustomerId>::error("unreadable loyalty card '" + excerpt(card, 40) +
+                                     "' (expected a customer number 1.." +
+                                     std::to_string(kMaxCustomerId) + ")");
   }
-  return Decoded<CustomerId>::ok(id);
+  return Result<CustomerId>::ok(id);
 }
 
-Decoded<CustomerDeparted> departure_from_lines(CustomerId customer,
-                                               const std::vector<LineItem>& lines,
-                                               const InputLimits& limits) {
-  using D = Decoded<CustomerDeparted>;
+Result<CustomerDeparted> departure_from_lines(CustomerId customer,
+                                              const std::vector<LineItem>& lines,
+                                              const InputLimits& limits) {
+  using D = Result<CustomerDeparted>;
   CustomerDeparted departed{customer, {}};
   std::map<Sku, std::size_t> position;  // sku -> index in items
   std::int64_t units = 0;

@@ -85,28 +85,28 @@ struct EventTraits;
 template <>
 struct EventTraits<CustomerArrival> {
   static constexpr EventType kType = EventType::kCustomerArrival;
-  static Decoded<CustomerArrival> decode(std::string_view bytes, const InputLimits&) {
+  static Result<CustomerArrival> decode(std::string_view bytes, const InputLimits&) {
     return decode_customer_arrival(bytes);
   }
 };
 template <>
 struct EventTraits<CustomerDeparted> {
   static constexpr EventType kType = EventType::kCustomerDeparted;
-  static Decoded<CustomerDeparted> decode(std::string_view bytes, const InputLimits& limits) {
+  static Result<CustomerDeparted> decode(std::string_view bytes, const InputLimits& limits) {
     return decode_customer_departed(bytes, limits);
   }
 };
 template <>
 struct EventTraits<RestockNeeded> {
   static constexpr EventType kType = EventType::kRestockNeeded;
-  static Decoded<RestockNeeded> decode(std::string_view bytes, const InputLimits&) {
+  static Result<RestockNeeded> decode(std::string_view bytes, const InputLimits&) {
     return decode_restock_needed(bytes);
   }
 };
 template <>
 struct EventTraits<StockReplenished> {
   static constexpr EventType kType = EventType::kStockReplenished;
-  static Decoded<StockReplenished> decode(std::string_view bytes, const InputLimits& limits) {
+  static Result<StockReplenished> decode(std::string_view bytes, const InputLimits& limits) {
     return decode_stock_replenished(bytes, limits);
   }
 };
@@ -121,8 +121,8 @@ std::optional<Event> Service::receive(const Delivery& delivery) {
                          " event, got " + std::string(event_type_name(envelope.type)));
     return std::nullopt;
   }
-  if (std::string error = check_envelope_fields(envelope, ctx_.limits); !error.empty()) {
-    reject(delivery, error);
+  if (Status s = check_envelope_fields(envelope, ctx_.limits); !s) {
+    reject(delivery, s.error());
     return std::nullopt;
   }
   auto event = EventTraits<Event>::decode(envelope.payload, ctx_.limits);

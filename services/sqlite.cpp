@@ -27,8 +27,12 @@ int storage_code(int rc) {
 
 }  // namespace
 
+bool SqliteError::locked() const {
+  return code_ == SQLITE_BUSY || code_ == SQLITE_LOCKED;
+}
+
 bool SqliteError::transient() const {
-  return code_ == SQLITE_FULL || code_ == SQLITE_BUSY || code_ == SQLITE_LOCKED;
+  return code_ == SQLITE_FULL || locked();
 }
 
 // Each connection is used by one thread only, so SQLite needs no mutex of its own around a
@@ -50,7 +54,7 @@ Database::Database(const std::string& path, Durability durability, const char* v
     std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
     db_ = nullptr;
-    throw SqliteError("cannot open database '" + path + "': " + message);
+    throw SqliteError("cannot open database '" + path + "': " + message, storage_code(rc));
   }
   try {
     configure(path, durability);

@@ -28,6 +28,8 @@ class SqliteError : public std::runtime_error, public FailureKind {
   // A full disk, or a database another writer holds: it passes, the message is not at fault
   // (the transports retry it without limit). An I/O error is not: it may last.
   bool transient() const override;
+  // Another connection holds the database (SQLITE_BUSY or SQLITE_LOCKED): waiting may help.
+  bool locked() const;
 
  private:
   int code_;

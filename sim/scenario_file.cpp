@@ -109,8 +109,8 @@ Json scenario_json(const Scenario& s) {
 }
 
 // Reading: each accessor throws Bad with the key's path and what was wrong.
-struct Bad {
-  std::string why;
+struct Bad : std::invalid_argument {
+  explicit Bad(const std::string& why) : std::invalid_argument(why) {}
 };
 
 // Every key of `obj` is one of `known`.
@@ -214,121 +214,137 @@ bool links(BusId bus, std::string_view client) {
   return false;
 }
 
+Product read_product(const Json& p, const std::string& path, const std::vector<Product>& store) {
+  if (!p.is_object()) throw Bad{path + ": must be an object"};
+  only_keys(p, path,
+            {"sku", "name", "price_cents", "stock", "restock_threshold", "restock_quantity"});
+  Product product;
+  product.sku = static_cast<Sku>(integer(member(p, path, "sku"), path + ".sku", 1, kMaxSku));
+  if (auto n = p.find("name"); n != p.end()) product.name = text(*n, path + ".name");
+  product.price_cents =
+      integer(member(p, path, "price_cents"), path + ".price_cents", 0, 1'000'000'000);
+  product.stock = integer(member(p, path, "stock"), path + ".stock", 0, kMaxDeliveryUnits);
+  product.restock_threshold = integer(member(p, path, "restock_threshold"),
+                                      path + ".restock_threshold", 0, kMaxDeliveryUnits);
+  product.restock_quantity = integer(member(p, path, "restock_quantity"),
+                                     path + ".restock_quantity", 1, kMaxDeliveryUnits);
+  for (const Product& other : store) {
+    if (other.sku == product.sku) {
+      throw Bad{path + ".sku: " + std::to_string(product.sku) + " is in the store twice"};
+    }
+  }
+  return product;
+}
+
+LineItem read_wanted(const Json& w, const std::string& wpath, const std::vector<Product>& store,
+                     const std::vector<LineItem>& wanted_before) {
+  if (!w.is_object()) throw Bad{wpath + ": must be an object"};
+  only_keys(w, wpath, {"sku", "quantity"});
+  const auto sku = static_cast<Sku>(integer(member(w, wpath, "sku"), wpath + ".sku", 1, kMaxSku));
+  const bool stocked =
+      std::any_of(store.begin(), store.end(), [&](const Product& p) { return p.sku == sku; });
+  if (!stocked) {
+    throw Bad{wpath + ".sku: " + std::to_string(sku) +
+              " is not in the store (a visit takes what the shelves hold)"};
+  }
+  for (const LineItem& other : wanted_before) {
+    if (other.sku == sku) throw Bad{wpath + ".sku: " + std::to_string(sku) + " wanted twice"};
+  }
+  return LineItem{sku, integer(member(w, wpath, "quantity"), wpath + ".quantity", 1, 1000)};
+}
+
+ScenarioVisit read_visit(const Json& v, const std::string& path,
+                         const std::vector<Product>& store) {
+  if (!v.is_object()) throw Bad{path + ": must be an object"};
+  only_keys(v, path, {"customer", "arrives_at_us", "shopping_us", "wanted"});
+  ScenarioVisit visit;
+  visit.customer_id =
+      static_cast<CustomerId>(integer(member(v, path, "customer"), path + ".customer", 1,
+                                      static_cast<std::int64_t>(kMaxCustomerId)));
+  visit.arrives_at_us =
+      integer(member(v, path, "arrives_at_us"), path + ".arrives_at_us", 0, 168 * kHourUs);
+  visit.shopping_us =
+      integer(member(v, path, "shopping_us"), path + ".shopping_us", 0, 24 * kHourUs);
+  const Json& wanted = member(v, path, "wanted");
+  if (!wanted.is_array()) throw Bad{path + ".wanted: must be an array"};
+  for (std::size_t k = 0; k < wanted.size(); ++k) {
+    visit.wanted.push_back(
+        read_wanted(wanted[k], path + ".wanted[" + std::to_string(k) + "]", store, visit.wanted));
+  }
+  return visit;
+}
+
+PacketFault read_packet_fault(const Json& f, const std::string& path) {
+  if (!f.is_object()) throw Bad{path + ": must be an object"};
+  only_keys(f, path, {"fault", "bus", "leg", "client", "nth", "delay_us"});
+  PacketFault fault;
+  fault.kind = named(kPacketFaults, member(f, path, "fault"), path + ".fault");
+  const std::string bus = text(member(f, path, "bus"), path + ".bus");
+  if (bus != "store" && bus != "logistics") {
+    throw Bad{path + ".bus: must be store or logistics (got '" + bus + "')"};
+  }
+  fault.bus = bus == "store" ? BusId::kStore : BusId::kLogistics;
+  fault.leg = named(kLegs, member(f, path, "leg"), path + ".leg");
+  fault.client = text(member(f, path, "client"), path + ".client");
+  if (!links(fault.bus, fault.client)) {
+    throw Bad{path + ".client: '" + fault.client + "' has no link on the " + bus +
+              " bus (store: the five services; logistics: inventory-intel, " +
+              std::string(kLogisticsClient) + ")"};
+  }
+  fault.nth = unsigned_integer(member(f, path, "nth"), path + ".nth");
+  if (fault.kind == PacketFault::Kind::kDelay) {
+    fault.delay_us = integer(member(f, path, "delay_us"), path + ".delay_us", 0, 24 * kHourUs);
+  } else if (f.contains("delay_us")) {
+    throw Bad{path + ".delay_us: only a delay fault has one"};
+  }
+  return fault;
+}
+
+ScheduledCrash read_crash(const Json& c, const std::string& path) {
+  if (!c.is_object()) throw Bad{path + ": must be an object"};
+  only_keys(c, path, {"service", "at_us", "when"});
+  ScheduledCrash crash;
+  crash.service = text(member(c, path, "service"), path + ".service");
+  if (!links(BusId::kStore, crash.service)) {
+    throw Bad{path + ".service: '" + crash.service + "' is not one of the five services"};
+  }
+  crash.at_us = integer(member(c, path, "at_us"), path + ".at_us", 0, 168 * kHourUs);
+  crash.when = named(kCrashWhen, member(c, path, "when"), path + ".when");
+  return crash;
+}
+
+// The array `key` of `j` (absent: none, unless `required`), each element read by `read`;
+// `what` says what it must be.
+template <typename Read>
+void read_array(const Json& j, const char* key, bool required, const char* what, Read read) {
+  const auto it = j.find(key);
+  if (it == j.end()) {
+    if (required) member(j, "", key);  // throws: missing
+    return;
+  }
+  if (!it->is_array()) throw Bad{std::string(key) + ": must be " + what};
+  for (std::size_t i = 0; i < it->size(); ++i) {
+    read((*it)[i], std::string(key) + "[" + std::to_string(i) + "]");
+  }
+}
+
 std::shared_ptr<const Scenario> read_scenario(const Json& j) {
   auto s = std::make_shared<Scenario>();
   if (auto q = j.find("qos"); q != j.end()) {
     s->qos = integer(*q, "qos", 0, 1) == 1 ? Qos::kAtLeastOnce : Qos::kAtMostOnce;
   }
-  const Json& store = member(j, "", "store");
-  if (!store.is_array()) throw Bad{"store: must be an array of products"};
-  for (std::size_t i = 0; i < store.size(); ++i) {
-    const std::string path = "store[" + std::to_string(i) + "]";
-    const Json& p = store[i];
-    if (!p.is_object()) throw Bad{path + ": must be an object"};
-    only_keys(p, path,
-              {"sku", "name", "price_cents", "stock", "restock_threshold", "restock_quantity"});
-    Product product;
-    product.sku = static_cast<Sku>(integer(member(p, path, "sku"), path + ".sku", 1, kMaxSku));
-    if (auto n = p.find("name"); n != p.end()) product.name = text(*n, path + ".name");
-    product.price_cents =
-        integer(member(p, path, "price_cents"), path + ".price_cents", 0, 1'000'000'000);
-    product.stock = integer(member(p, path, "stock"), path + ".stock", 0, kMaxDeliveryUnits);
-    product.restock_threshold = integer(member(p, path, "restock_threshold"),
-                                        path + ".restock_threshold", 0, kMaxDeliveryUnits);
-    product.restock_quantity = integer(member(p, path, "restock_quantity"),
-                                       path + ".restock_quantity", 1, kMaxDeliveryUnits);
-    for (const Product& other : s->products) {
-      if (other.sku == product.sku) {
-        throw Bad{path + ".sku: " + std::to_string(product.sku) + " is in the store twice"};
-      }
-    }
-    s->products.push_back(std::move(product));
-  }
-  const Json& visits = member(j, "", "visits");
-  if (!visits.is_array()) throw Bad{"visits: must be an array"};
-  for (std::size_t i = 0; i < visits.size(); ++i) {
-    const std::string path = "visits[" + std::to_string(i) + "]";
-    const Json& v = visits[i];
-    if (!v.is_object()) throw Bad{path + ": must be an object"};
-    only_keys(v, path, {"customer", "arrives_at_us", "shopping_us", "wanted"});
-    ScenarioVisit visit;
-    visit.customer_id =
-        static_cast<CustomerId>(integer(member(v, path, "customer"), path + ".customer", 1,
-                                        static_cast<std::int64_t>(kMaxCustomerId)));
-    visit.arrives_at_us =
-        integer(member(v, path, "arrives_at_us"), path + ".arrives_at_us", 0, 168 * kHourUs);
-    visit.shopping_us =
-        integer(member(v, path, "shopping_us"), path + ".shopping_us", 0, 24 * kHourUs);
-    const Json& wanted = member(v, path, "wanted");
-    if (!wanted.is_array()) throw Bad{path + ".wanted: must be an array"};
-    for (std::size_t k = 0; k < wanted.size(); ++k) {
-      const std::string wpath = path + ".wanted[" + std::to_string(k) + "]";
-      const Json& w = wanted[k];
-      if (!w.is_object()) throw Bad{wpath + ": must be an object"};
-      only_keys(w, wpath, {"sku", "quantity"});
-      const auto sku =
-          static_cast<Sku>(integer(member(w, wpath, "sku"), wpath + ".sku", 1, kMaxSku));
-      const bool stocked = std::any_of(s->products.begin(), s->products.end(),
-                                       [&](const Product& p) { return p.sku == sku; });
-      if (!stocked) {
-        throw Bad{wpath + ".sku: " + std::to_string(sku) +
-                  " is not in the store (a visit takes what the shelves hold)"};
-      }
-      for (const LineItem& other : visit.wanted) {
-        if (other.sku == sku) throw Bad{wpath + ".sku: " + std::to_string(sku) + " wanted twice"};
-      }
-      visit.wanted.push_back(
-          LineItem{sku, integer(member(w, wpath, "quantity"), wpath + ".quantity", 1, 1000)});
-    }
-    s->visits.push_back(std::move(visit));
-  }
-  if (auto faults = j.find("packet_faults"); faults != j.end()) {
-    if (!faults->is_array()) throw Bad{"packet_faults: must be an array"};
-    for (std::size_t i = 0; i < faults->size(); ++i) {
-      const std::string path = "packet_faults[" + std::to_string(i) + "]";
-      const Json& f = (*faults)[i];
-      if (!f.is_object()) throw Bad{path + ": must be an object"};
-      only_keys(f, path, {"fault", "bus", "leg", "client", "nth", "delay_us"});
-      PacketFault fault;
-      fault.kind = named(kPacketFaults, member(f, path, "fault"), path + ".fault");
-      const std::string bus = text(member(f, path, "bus"), path + ".bus");
-      if (bus != "store" && bus != "logistics") {
-        throw Bad{path + ".bus: must be store or logistics (got '" + bus + "')"};
-      }
-      fault.bus = bus == "store" ? BusId::kStore : BusId::kLogistics;
-      fault.leg = named(kLegs, member(f, path, "leg"), path + ".leg");
-      fault.client = text(member(f, path, "client"), path + ".client");
-      if (!links(fault.bus, fault.client)) {
-        throw Bad{path + ".client: '" + fault.client + "' has no link on the " + bus +
-                  " bus (store: the five services; logistics: inventory-intel, " +
-                  std::string(kLogisticsClient) + ")"};
-      }
-      fault.nth = unsigned_integer(member(f, path, "nth"), path + ".nth");
-      if (fault.kind == PacketFault::Kind::kDelay) {
-        fault.delay_us = integer(member(f, path, "delay_us"), path + ".delay_us", 0, 24 * kHourUs);
-      } else if (f.contains("delay_us")) {
-        throw Bad{path + ".delay_us: only a delay fault has one"};
-      }
-      s->packet_faults.push_back(std::move(fault));
-    }
-  }
-  if (auto crashes = j.find("crashes"); crashes != j.end()) {
-    if (!crashes->is_array()) throw Bad{"crashes: must be an array"};
-    for (std::size_t i = 0; i < crashes->size(); ++i) {
-      const std::string path = "crashes[" + std::to_string(i) + "]";
-      const Json& c = (*crashes)[i];
-      if (!c.is_object()) throw Bad{path + ": must be an object"};
-      only_keys(c, path, {"service", "at_us", "when"});
-      ScheduledCrash crash;
-      crash.service = text(member(c, path, "service"), path + ".service");
-      if (!links(BusId::kStore, crash.service)) {
-        throw Bad{path + ".service: '" + crash.service + "' is not one of the five services"};
-      }
-      crash.at_us = integer(member(c, path, "at_us"), path + ".at_us", 0, 168 * kHourUs);
-      crash.when = named(kCrashWhen, member(c, path, "when"), path + ".when");
-      s->crashes.push_back(std::move(crash));
-    }
-  }
+  read_array(j, "store", true, "an array of products", [&](const Json& p, const std::string& path) {
+    s->products.push_back(read_product(p, path, s->products));
+  });
+  read_array(j, "visits", true, "an array", [&](const Json& v, const std::string& path) {
+    s->visits.push_back(read_visit(v, path, s->products));
+  });
+  read_array(j, "packet_faults", false, "an array", [&](const Json& f, const std::string& path) {
+    s->packet_faults.push_back(read_packet_fault(f, path));
+  });
+  read_array(j, "crashes", false, "an array", [&](const Json& c, const std::string& path) {
+    s->crashes.push_back(read_crash(c, path));
+  });
   return s;
 }
 
@@ -362,10 +378,10 @@ std::string to_json(const ScenarioFile& file) {
   return j.dump(2) + "\n";
 }
 
-Decoded<ScenarioFile> parse_scenario_file(std::string_view text_in) {
+Result<ScenarioFile> parse_scenario_file(std::string_view text_in) {
   const Json j = Json::parse(text_in, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Decoded<ScenarioFile>::error("not valid JSON");
-  if (!j.is_object()) return Decoded<ScenarioFile>::error("must be a JSON object");
+  if (j.is_discarded()) return Result<ScenarioFile>::error("not valid JSON");
+  if (!j.is_object()) return Result<ScenarioFile>::error("must be a JSON object");
   try {
     const std::int64_t version =
         integer(member(j, "", "eventmart_scenario"), "eventmart_scenario", 1, 1'000'000);
@@ -432,9 +448,9 @@ Decoded<ScenarioFile> parse_scenario_file(std::string_view text_in) {
       throw Bad{"violates: only a bug-zoo run is expected to violate an invariant"};
     }
     if (explicit_scenario) o.scenario = read_scenario(j);
-    return Decoded<ScenarioFile>::ok(std::move(file));
+    return Result<ScenarioFile>::ok(std::move(file));
   } catch (const Bad& bad) {
-    return Decoded<ScenarioFile>::error(bad.why);
+    return Result<ScenarioFile>::error(bad.what());
   }
 }
 

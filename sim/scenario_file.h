@@ -49,6 +49,6 @@ std::string to_json(const ScenarioFile& file);
 // or in a basket, a visit wanting what the store does not stock, a fault or crash naming a
 // client without a link, `violates` without a bug. Not checked here: the options' ranges
 // (sim::validate) and `violates`' names (the invariants live in properties/).
-Decoded<ScenarioFile> parse_scenario_file(std::string_view text);
+Result<ScenarioFile> parse_scenario_file(std::string_view text);
 
 }  // namespace eventmart::sim

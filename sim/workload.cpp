@@ -7,20 +7,23 @@
 
 namespace eventmart::sim {
 
-std::string WorkloadShape::validate() const {
+Status WorkloadShape::validate() const {
   const auto probability = [](double p) { return p >= 0 && p <= 1; };
   if (!probability(tight_stock_probability) || !probability(opening_burst) ||
       !probability(closing_burst) || !probability(unknown_sku_probability) ||
       !probability(unpriced_probability) || !probability(misread_probability) ||
       !probability(reused_scan_id_probability) || !probability(junk_probability) ||
       !probability(unknown_card_probability)) {
-    return "a workload probability is outside [0, 1]";
+    return Status::error("a workload probability is outside [0, 1]");
   }
-  if (opening_burst + closing_burst > 1) return "the bursts hold more than every customer";
-  if (misread_probability >= 1) return "a card misread every time is never read";
-  if (max_basket_lines < 0 || max_basket_lines > 100) return "basket lines must be 0..100";
-  if (max_units_per_line < 1 || max_units_per_line > 100) return "units per line must be 1..100";
-  return {};
+  if (opening_burst + closing_burst > 1)
+    return Status::error("the bursts hold more than every customer");
+  if (misread_probability >= 1) return Status::error("a card misread every time is never read");
+  if (max_basket_lines < 0 || max_basket_lines > 100)
+    return Status::error("basket lines must be 0..100");
+  if (max_units_per_line < 1 || max_units_per_line > 100)
+    return Status::error("units per line must be 1..100");
+  return Status::ok();
 }
 
 WorkloadShape draw_swarm_shape(Rng rng) {

@@ -49,8 +49,8 @@ struct WorkloadShape {
   int max_basket_lines = 6;                // distinct products per basket, 0..max
   int max_units_per_line = 3;              // units wanted per product, 1..max
 
-  // Why the shape cannot be used, or "" when it can.
-  std::string validate() const;
+  // Whether the shape can be used, and why not.
+  Status validate() const;
 };
 
 // Each seed of a swarm draws its own shape from `rng`.

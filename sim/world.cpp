@@ -44,14 +44,13 @@ OptionCheck validate(const SimOptions& o) {
       return error(SimOption::kScenario, "needs at least one product");
     }
     for (const Product& p : o.scenario->products) {
-      if (std::string why = validate_product(p); !why.empty()) {
-        return error(SimOption::kScenario, "has an unsound product: " + why);
+      if (Status valid = validate_product(p); !valid) {
+        return error(SimOption::kScenario, "has an unsound product: " + valid.error());
       }
     }
   }
-  if (std::string why = o.shape.validate(); !why.empty()) {
-    return error(SimOption::kWorkloadShape, why);
-  }
+  if (Status valid = o.shape.validate(); !valid)
+    return error(SimOption::kWorkloadShape, valid.error());
   return validate(o.faults);
 }
 

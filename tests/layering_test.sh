@@ -18,7 +18,7 @@ rules=(
   "sim:core transports/memory services"
   "properties:core services sim"
   "runs:core services sim properties"
-  "report:core services sim properties runs"
+  "report:core services sim properties runs chaos"
   "chaos:core transports/mqtt services runtime sim properties"
   "apps:core transports/memory transports/mqtt services runtime sim properties runs report chaos"
   "testkit:core transports/mqtt services runtime"

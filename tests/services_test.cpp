@@ -141,7 +141,7 @@ TEST(Catalog, TheEmbeddedDefaultStoreIsValidAndCoversSkus1To100) {
   ASSERT_EQ(store.products.size(), 100u);
   for (std::size_t i = 0; i < store.products.size(); ++i) {
     EXPECT_EQ(store.products[i].sku, static_cast<Sku>(i + 1));
-    EXPECT_EQ(validate_product(store.products[i]), "");
+    EXPECT_EQ(validate_product(store.products[i]).error(), "");
   }
   EXPECT_GE(store.customers.size(), 20u);
 }

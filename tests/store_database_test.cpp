@@ -104,7 +104,7 @@ TEST(StoreDatabase, AWriteAheadLogLeftByAKillIsReadAndAGarbledOneIsRefused) {
   crashed_copy(path, dir.file("a.sqlite"), 20);
   crashed_copy(dir.file("b-source.sqlite"), dir.file("b.sqlite"), 20);
   // As a kill -9 leaves it: every commit is there.
-  EXPECT_EQ(runtime::damaged_wal(dir.file("a.sqlite")), "");
+  EXPECT_TRUE(runtime::damaged_wal(dir.file("a.sqlite")));
   auto a = open(dir.file("a.sqlite"));
   EXPECT_EQ(rows(*a, "inbox"), 20);
   // Garbled: SQLite would ignore the log and open the database without its 20 commits.
@@ -113,13 +113,14 @@ TEST(StoreDatabase, AWriteAheadLogLeftByAKillIsReadAndAGarbledOneIsRefused) {
     wal.seekp(16);
     wal.write("garbage!", 8);  // the salts: the header's checksum no longer matches
   }
-  EXPECT_NE(runtime::damaged_wal(dir.file("b.sqlite")).find("checksum"), std::string::npos);
+  EXPECT_NE(runtime::damaged_wal(dir.file("b.sqlite")).error().find("checksum"), std::string::npos);
   EXPECT_EQ(refusal(dir.file("b.sqlite")), DataFileError::Kind::kDamaged);
   {
     std::fstream wal(dir.file("b.sqlite-wal"), std::ios::in | std::ios::out | std::ios::binary);
     wal.write("\x00\x00\x00\x00", 4);  // not a WAL at all
   }
-  EXPECT_NE(runtime::damaged_wal(dir.file("b.sqlite")).find("does not start"), std::string::npos);
+  EXPECT_NE(runtime::damaged_wal(dir.file("b.sqlite")).error().find("does not start"),
+            std::string::npos);
 }
 
 TEST(StoreDatabase, AFileSqliteCannotReadIsRefused) {

@@ -96,7 +96,7 @@ class FloatMoneyFastlane : public FastlaneFinale {
   using FastlaneFinale::FastlaneFinale;
 
  protected:
-  Decoded<PricedBasket> price(const std::vector<LineItem>& items) override {
+  Result<PricedBasket> price(const std::vector<LineItem>& items) override {
     double total = 0;
     PricedBasket basket;
     for (const LineItem& item : items) {
@@ -108,7 +108,7 @@ class FloatMoneyFastlane : public FastlaneFinale {
       total += static_cast<double>(*cents) / 100.0 * static_cast<double>(item.quantity);
     }
     basket.total_cents = static_cast<std::int64_t>(total * 100.0);  // truncates
-    return Decoded<PricedBasket>::ok(std::move(basket));
+    return Result<PricedBasket>::ok(std::move(basket));
   }
 };
 
