@@ -216,7 +216,7 @@ bool run_seed(const ChaosArgs& a, const ChaosCommand& c, std::uint64_t seed, std
             << o.out_dir << "\n";
   const chaos::ChaosResult r = chaos::run_chaos(o, logger, interrupted);
   std::ofstream(std::filesystem::path(o.out_dir) / "report.txt") << r.to_text();
-  std::ofstream(std::filesystem::path(o.out_dir) / "report.json") << r.to_json() << "\n";
+  std::ofstream(std::filesystem::path(o.out_dir) / "report.json") << report::chaos_json(r) << "\n";
   TimelineRecorder timeline(0);
   const HtmlReport page = report::chaos_html_report(r, o, replay_command(a, seed), timeline);
   bool written = true;
@@ -231,7 +231,7 @@ bool run_seed(const ChaosArgs& a, const ChaosCommand& c, std::uint64_t seed, std
     }
   }
   if (c.json) {
-    std::cout << r.to_json() << "\n";
+    std::cout << report::chaos_json(r) << "\n";
   } else {
     std::cout << "seed " << seed << ": "
               << (r.passed()        ? "PASSED"

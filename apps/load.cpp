@@ -42,6 +42,8 @@ struct Expected {
 std::string LoadReport::to_json() const {
   JsonWriter j;
   j.begin_object();
+  j.key("kind").value("load");
+  j.key("passed").value(ok());
   j.key("connected").value(connected);
   if (!error.empty()) j.key("error").value(error);
   j.key("arrivals_sent").value(arrivals_sent);
@@ -57,8 +59,8 @@ std::string LoadReport::to_json() const {
   j.key("p99").value_fixed(latency_p99_ms, 3);
   j.key("max").value_fixed(latency_max_ms, 3);
   j.end_object();
-  j.key("duration_s").value_fixed(duration_s, 3);
-  j.key("departures_per_s").value_fixed(departures_per_s, 1);
+  j.key("duration_seconds").value_fixed(duration_s, 3);
+  j.key("departures_per_second").value_fixed(departures_per_s, 1);
   j.end_object();
   return j.str();
 }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -39,10 +40,14 @@ namespace {
 
 struct SimArgs {
   std::string seed = "1", customers = "2000", products = "100", hours = "12";
-  std::string qos = "1", drop = "0", dup = "0", reorder = "0", delay_ms = "0", partition = "0",
-              crash = "0", broker_restart = "0", publish_fail = "0", power_loss = "0",
-              io_error = "0", disk_full = "0", durability = "full", faults = "none", seeds,
-              bug = "none", jobs, scenario, save_scenario, found;
+  std::string qos = "1", durability = "full", faults = "none", seeds, bug = "none", jobs, scenario,
+              save_scenario, found;
+  // Each fault knob's value, by its flag (sim::fault_knobs()).
+  std::map<std::string, std::string, std::less<>> knobs = [] {
+    std::map<std::string, std::string, std::less<>> m;
+    for (const sim::FaultKnob& k : sim::fault_knobs()) m.emplace(k.flag, "0");
+    return m;
+  }();
 };
 
 // What the command was asked to do.
@@ -88,48 +93,23 @@ po::options_description describe_run(SimArgs& a) {
 
 po::options_description describe_faults(SimArgs& a) {
   po::options_description fault_desc("Faults (while the store is open)");
+  fault_desc.add_options()("qos", po::value(&a.qos)->value_name("0|1"),
+                           "MQTT QoS of every publish (default 1). At 0 a lost message is gone: "
+                           "departures never paid are counted as lost, not as violations");
+  for (const sim::FaultKnob& knob : sim::fault_knobs()) {
+    const std::string flag(knob.flag);
+    fault_desc.add_options()(
+        flag.c_str(),
+        po::value(&a.knobs.find(knob.flag)->second)->value_name(std::string(knob.value_name)),
+        std::string(knob.help).c_str());
+  }
   fault_desc.add_options()(
-      "qos", po::value(&a.qos)->value_name("0|1"),
-      "MQTT QoS of every publish (default 1). At 0 a lost message is gone: departures never "
-      "paid are counted as lost, not as violations")(
-      "drop", po::value(&a.drop)->value_name("P"),
-      "probability that a packet (PUBLISH or PUBACK, either direction) is lost; at QoS 1 it "
-      "is retransmitted after 5 s")(
-      "dup", po::value(&a.dup)->value_name("P"),
-      "probability that a PUBLISH arrives twice (the copy with the DUP flag)")(
-      "reorder", po::value(&a.reorder)->value_name("P"),
-      "probability that a packet is held back 1..50 ms, so later ones overtake it")(
-      "delay-ms", po::value(&a.delay_ms)->value_name("MEAN"),
-      "extra exponential delay per packet with this mean, in milliseconds (0..60000)")(
-      "partition", po::value(&a.partition)->value_name("P"),
-      "probability per service per virtual minute of being cut off from the broker for "
-      "1 s..5 min")(
-      "crash", po::value(&a.crash)->value_name("P"),
-      "probability per service per virtual minute that its process dies (between events, "
-      "or inside its next transaction before or after the commit); it restarts on its "
-      "database after 1..60 s")(
-      "broker-restart", po::value(&a.broker_restart)->value_name("P"),
-      "probability per virtual minute that the store's broker restarts (down 1..30 s; "
-      "sessions and queued QoS 1 messages persist)")(
-      "publish-fail", po::value(&a.publish_fail)->value_name("P"),
-      "probability that a client fails a QoS 1 publish at once, as a real client does when "
-      "its connection drops (the outbox relay sends it again)")(
-      "power-loss", po::value(&a.power_loss)->value_name("P"),
-      "probability per service per virtual minute that its machine loses power: the process "
-      "dies and its database keeps only what it had synced (back after 1..60 s)")(
-      "io-error", po::value(&a.io_error)->value_name("P"),
-      "probability that a read, write or sync on a service's database files fails with an "
-      "I/O error (the transaction rolls back; the message is retried, dead-lettered after 8 "
-      "failed attempts)")(
-      "disk-full", po::value(&a.disk_full)->value_name("P"),
-      "probability per service per virtual minute that its disk fills up for 1 s..10 min: "
-      "every write that needs new space fails with SQLITE_FULL")(
       "durability", po::value(&a.durability)->value_name("normal|full"),
       "how the services' databases commit, as for serve (default full, as serve's): full "
       "syncs the WAL at every commit; normal only at checkpoints, so a power loss can drop "
-      "acknowledged commits")(
-      "faults", po::value(&a.faults)->value_name("none|swarm"),
-      "swarm: each seed draws its own fault mix and QoS (overrides the flags above)");
+      "acknowledged commits")("faults", po::value(&a.faults)->value_name("none|swarm"),
+                              "swarm: each seed draws its own fault mix and QoS (overrides the "
+                              "flags above)");
   return fault_desc;
 }
 
@@ -173,7 +153,10 @@ po::options_description describe(SimArgs& a) {
 }
 
 // The command-line flag that sets a simulator option.
-std::string_view flag_of(sim::SimOption option) {
+std::string flag_of(sim::SimOption option) {
+  for (const sim::FaultKnob& knob : sim::fault_knobs()) {
+    if (knob.option == option) return "--" + std::string(knob.flag);
+  }
   switch (option) {
     case sim::SimOption::kCustomers:
       return "--customers";
@@ -189,30 +172,10 @@ std::string_view flag_of(sim::SimOption option) {
       return "the store name";
     case sim::SimOption::kScenario:
       return "the scenario";
-    case sim::SimOption::kDropProbability:
-      return "--drop";
-    case sim::SimOption::kDuplicateProbability:
-      return "--dup";
-    case sim::SimOption::kReorderProbability:
-      return "--reorder";
-    case sim::SimOption::kDelayMean:
-      return "--delay-ms";
-    case sim::SimOption::kPartitionPerMinute:
-      return "--partition";
-    case sim::SimOption::kCrashPerMinute:
-      return "--crash";
-    case sim::SimOption::kBrokerRestartPerMinute:
-      return "--broker-restart";
-    case sim::SimOption::kPublishFailureProbability:
-      return "--publish-fail";
-    case sim::SimOption::kPowerLossPerMinute:
-      return "--power-loss";
-    case sim::SimOption::kIoErrorProbability:
-      return "--io-error";
-    case sim::SimOption::kDiskFullPerMinute:
-      return "--disk-full";
     case sim::SimOption::kWorkloadShape:
       return "the workload shape";
+    default:
+      break;
   }
   return "an option";
 }
@@ -244,25 +207,18 @@ void parse_seeds(const std::string& text, SimCommand& c) {
 
 void set_faults(const SimArgs& a, sim::FaultOptions& f) {
   f.qos = parse_qos("--qos", a.qos);
-  f.drop_probability = parse_double("--drop", a.drop);
-  f.duplicate_probability = parse_double("--dup", a.dup);
-  f.reorder_probability = parse_double("--reorder", a.reorder);
-  f.delay_mean_us = std::llround(parse_double("--delay-ms", a.delay_ms) * 1000);
-  f.partition_per_minute = parse_double("--partition", a.partition);
-  f.crash_per_minute = parse_double("--crash", a.crash);
-  f.broker_restart_per_minute = parse_double("--broker-restart", a.broker_restart);
-  f.publish_failure_probability = parse_double("--publish-fail", a.publish_fail);
-  f.power_loss_per_minute = parse_double("--power-loss", a.power_loss);
-  f.io_error_probability = parse_double("--io-error", a.io_error);
-  f.disk_full_per_minute = parse_double("--disk-full", a.disk_full);
+  for (const sim::FaultKnob& knob : sim::fault_knobs()) {
+    knob.set(f, parse_double("--" + std::string(knob.flag), a.knobs.find(knob.flag)->second));
+  }
 }
 
 // The options a scenario file holds: none of them may be given beside --scenario.
-constexpr const char* kRunOptions[] = {"seed",         "customers",  "products", "hours",
-                                       "qos",          "drop",       "dup",      "reorder",
-                                       "delay-ms",     "partition",  "crash",    "broker-restart",
-                                       "publish-fail", "power-loss", "io-error", "disk-full",
-                                       "durability",   "faults",     "bug",      "seeds"};
+std::vector<std::string> run_options() {
+  std::vector<std::string> options = {"seed", "customers", "products", "hours", "qos"};
+  for (const sim::FaultKnob& knob : sim::fault_knobs()) options.emplace_back(knob.flag);
+  for (const char* o : {"durability", "faults", "bug", "seeds"}) options.emplace_back(o);
+  return options;
+}
 
 std::string slurp_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -274,9 +230,9 @@ std::string slurp_file(const std::string& path) {
 }
 
 void from_scenario_file(const std::string& path, const po::variables_map& vm, SimCommand& c) {
-  for (const char* option : kRunOptions) {
+  for (const std::string& option : run_options()) {
     if (vm.count(option)) {
-      throw UsageError{"--" + std::string(option) +
+      throw UsageError{"--" + option +
                        " cannot go with --scenario: the file holds "
                        "the run's options (edit it, or save another with --save-scenario)"};
     }

@@ -180,43 +180,6 @@ std::string ChaosResult::to_text() const {
   return out.str();
 }
 
-std::string ChaosResult::to_json() const {
-  json::Document doc = json::Document::object();
-  doc["passed"] = passed();
-  if (!error.empty()) doc["error"] = error;
-  doc["interrupted"] = interrupted;
-  json::Document faults = json::Document::object();
-  for (const auto& [kind, n] : faults_injected) faults[kind] = n;
-  doc["faults_injected"] = faults;
-  json::Document schedule_doc = json::Document::array();
-  for (const ScheduledFault& f : schedule) schedule_doc.push_back(f.describe());
-  doc["schedule"] = schedule_doc;
-  doc["arrivals_sent"] = arrivals_sent;
-  doc["departures_sent"] = departures_sent;
-  doc["readings_resent"] = readings_resent;
-  doc["payments_seen"] = payments_seen;
-  doc["restocks_seen"] = restocks_seen;
-  doc["deliveries_seen"] = deliveries_seen;
-  doc["dead_letters"] = history.dead_letters.size();
-  doc["proxy_connections"] = proxy_connections;
-  doc["quiescent"] = history.quiescent;
-  doc["settle_s"] = settle_s;
-  doc["wall_s"] = wall_s;
-  json::Document inv = json::Document::array();
-  for (const properties::InvariantResult& r : invariants) {
-    json::Document i = json::Document::object();
-    i["name"] = r.name;
-    i["held"] = r.held();
-    i["checked"] = r.checked;
-    i["violations"] = r.violations;
-    i["dead_lettered"] = r.dead_lettered;
-    i["examples"] = r.examples;
-    inv.push_back(i);
-  }
-  doc["invariants"] = inv;
-  return json::dump(doc);
-}
-
 ChaosResult run_chaos(const ChaosOptions& options, Logger& logger, const std::atomic<bool>& stop) {
   detail::Run run(options, logger, stop);
   return run.run();

@@ -85,7 +85,6 @@ struct ChaosResult {
 
   bool passed() const;
   std::string to_text() const;  // the report, readable
-  std::string to_json() const;  // one JSON object
 };
 
 // One run. `stop` set (Ctrl-C) ends the workload early; everything is still stopped cleanly

@@ -14,39 +14,63 @@
 
 namespace eventmart {
 
+// Every mark, once: its enumerator, its stable name (reports, --json) and what it means. The
+// enum and the table all_marks() are made from this one list, so a mark cannot be missing
+// from either (the test that every mark is reached sees every one).
+#define EVENTMART_MARKS(X)                                                                       \
+  X(kInboxDuplicate, "inbox.duplicate", "a delivery recognised as consumed before")              \
+  X(kInboxConflict, "inbox.conflict", "an event id consumed before with other content, refused") \
+  X(kDeadLetter, "service.dead_letter", "a message a service could not consume")                 \
+  X(kRelayPublishFailed, "relay.publish_failed",                                                 \
+    "a publish reported failed; its outbox row stays owed")                                      \
+  X(kRelayResentFromBefore, "relay.resent_from_before",                                          \
+    "a restarted service resent outbox rows left from before")                                   \
+  X(kBasketRepeatedSku, "basket.repeated_sku", "a bag scan with lines of one sku apart, merged") \
+  X(kGuardianRefusedReading, "guardian.refused_reading", "a guardian refused a reading")         \
+  X(kUnknownCard, "hello.unknown_card", "an unknown card got the generic welcome")               \
+  X(kUnknownSku, "inventory.unknown_sku", "a departure listed a sku not in the catalog")         \
+  X(kUnpricedSku, "fastlane.unpriced_sku", "a departure listed a sku without a price")           \
+  X(kShortfall, "inventory.shortfall", "a sale beyond the units on record")                      \
+  X(kRestockRaised, "inventory.restock_raised", "a product crossed below its threshold")         \
+  X(kRestockRearmed, "inventory.restock_rearmed",                                                \
+    "a delivery lifted a product back to its threshold")                                         \
+  X(kTwoRestocksInOneBasket, "inventory.two_restocks_one_basket",                                \
+    "one departure crossed two products' thresholds")                                            \
+  X(kThresholdCrossedAgain, "inventory.threshold_crossed_again",                                 \
+    "a product crossed below its threshold again the same day (after a delivery lifted it)")     \
+  X(kTransportPublishFailed, "transport.publish_failed",                                         \
+    "the transport failed a publish (connection lost, or a fault)")                              \
+  X(kTransportRedelivery, "transport.redelivered_after_loss",                                    \
+    "a delivery arrived only by retransmission")                                                 \
+  X(kTransportQueuedForAbsent, "transport.queued_for_absent",                                    \
+    "a QoS 1 message queued for a client that was away")                                         \
+  X(kTransportRedeliveredAfterReconnect, "transport.redelivered_after_reconnect",                \
+    "a delivery a client had but never acknowledged went to its next connection (a restart)")    \
+  X(kTransportResentAfterPartition, "transport.resent_after_partition",                          \
+    "a partition healed with deliveries queued for the client, and they went again")             \
+  X(kTransportHandlerRetried, "transport.handler_retried",                                       \
+    "a delivery dispatched again after its handler threw (its transaction rolled back)")         \
+  X(kTransportGaveUp, "transport.dead_letter_after_retries",                                     \
+    "a delivery dead-lettered after its handler failed every attempt")                           \
+  X(kCrashBeforeCommitRecovered, "crash.before_commit_recovered",                                \
+    "a service crashed inside a transaction and came back")                                      \
+  X(kCrashAfterCommitRecovered, "crash.after_commit_recovered",                                  \
+    "a service crashed after a commit, before its acknowledgement, and came back")               \
+  X(kPowerLossLostWrites, "storage.power_loss_lost_writes",                                      \
+    "a power loss dropped writes a database had not synced")                                     \
+  X(kStorageIoError, "storage.io_error",                                                         \
+    "an SQLite call failed with an I/O error; its transaction rolled back")                      \
+  X(kStorageFull, "storage.disk_full",                                                           \
+    "an SQLite call found the disk full; its transaction rolled back")                           \
+  X(kWorkloadOpeningBurst, "workload.opening_burst", "a burst of arrivals at opening")           \
+  X(kWorkloadClosingBurst, "workload.closing_burst", "a burst of arrivals at closing")           \
+  X(kWorkloadTightStock, "workload.tight_stock", "shelves stocked close to their thresholds")
+
 enum class Mark : std::uint8_t {
-  kInboxDuplicate,            // a delivery recognised as one consumed before
-  kInboxConflict,             // an event id consumed before with other content, refused
-  kDeadLetter,                // a service dead-lettered a message it could not consume
-  kRelayPublishFailed,        // the outbox relay was told a publish failed; the row stays owed
-  kRelayResentFromBefore,     // a relay started with rows left by an earlier life of the service
-  kBasketRepeatedSku,         // a bag scan held lines of one sku apart, merged
-  kGuardianRefusedReading,    // a guardian refused a reading (card, scan id, basket)
-  kUnknownCard,               // Hello Helper welcomed an unknown card generically
-  kUnknownSku,                // a departure listed a sku the inventory does not know
-  kUnpricedSku,               // a departure listed a sku without a price
-  kShortfall,                 // a sale beyond the units on record
-  kRestockRaised,             // a product crossed below its threshold
-  kRestockRearmed,            // a delivery lifted a product back to its threshold
-  kTwoRestocksInOneBasket,    // one departure crossed two products' thresholds
-  kThresholdCrossedAgain,     // a product crossed below its threshold again in a day
-  kTransportPublishFailed,    // the memory transport failed a publish (connection lost, fault)
-  kTransportRedelivery,       // a delivery arrived only by retransmission after a loss
-  kTransportQueuedForAbsent,  // a QoS 1 message queued for a client that was away
-  kTransportRedeliveredAfterReconnect,  // a delivery a client had, unacknowledged, sent to its
-                                        // next connection (after a restart)
-  kTransportResentAfterPartition,       // a partition healed with deliveries queued: resent
-  kTransportHandlerRetried,             // a delivery dispatched again after its handler threw
-  kTransportGaveUp,                     // a delivery dead-lettered after its handler kept failing
-  kCrashBeforeCommitRecovered,          // a service crashed inside a transaction and came back
-  kCrashAfterCommitRecovered,           // ... after a commit, before the acknowledgement
-  kPowerLossLostWrites,                 // a power loss dropped writes a database had not synced
-  kStorageIoError,                      // an SQLite call failed with an I/O error (rolled back)
-  kStorageFull,                         // an SQLite call found the disk full (rolled back)
-  kWorkloadOpeningBurst,                // the day began with a burst of arrivals
-  kWorkloadClosingBurst,                // ... and ended with one
-  kWorkloadTightStock,                  // shelves stocked close to their thresholds
-  kCount,
+#define EVENTMART_MARK_ENUMERATOR(id, name, what) id,
+  EVENTMART_MARKS(EVENTMART_MARK_ENUMERATOR)
+#undef EVENTMART_MARK_ENUMERATOR
+      kCount,
 };
 
 inline constexpr std::size_t kMarkCount = static_cast<std::size_t>(Mark::kCount);

@@ -4,6 +4,8 @@
 #include <tuple>
 #include <vector>
 
+#include "report/run_json.h"
+
 namespace eventmart::report {
 namespace {
 
@@ -119,6 +121,33 @@ HtmlReport chaos_html_report(const chaos::ChaosResult& r, const chaos::ChaosOpti
   report.history = &r.history;
   report.timeline = &timeline;
   return report;
+}
+
+std::string chaos_json(const chaos::ChaosResult& r) {
+  JsonWriter j;
+  j.begin_object();
+  j.key("kind").value("chaos");
+  j.key("passed").value(r.passed());
+  if (!r.error.empty()) j.key("error").value(r.error);
+  j.key("interrupted").value(r.interrupted);
+  write_fault_counts(j, r.faults_injected);
+  j.key("schedule").begin_array();
+  for (const chaos::ScheduledFault& f : r.schedule) j.value(f.describe());
+  j.end_array();
+  j.key("arrivals_sent").value(r.arrivals_sent);
+  j.key("departures_sent").value(r.departures_sent);
+  j.key("readings_resent").value(r.readings_resent);
+  j.key("payments_seen").value(r.payments_seen);
+  j.key("restocks_seen").value(r.restocks_seen);
+  j.key("deliveries_seen").value(r.deliveries_seen);
+  write_dead_letters(j, r.history.dead_letters);
+  j.key("proxy_connections").value(r.proxy_connections);
+  j.key("quiescent").value(r.history.quiescent);
+  j.key("settle_seconds").value_fixed(r.settle_s, 3);
+  j.key("wall_seconds").value_fixed(r.wall_s, 3);
+  write_invariants(j, r.invariants);
+  j.end_object();
+  return j.str();
 }
 
 }  // namespace eventmart::report

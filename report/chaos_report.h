@@ -14,4 +14,8 @@ namespace eventmart::report {
 HtmlReport chaos_html_report(const chaos::ChaosResult& r, const chaos::ChaosOptions& o,
                              const std::string& replay, TimelineRecorder& timeline);
 
+// The run as one JSON object (the shape of docs/schema/eventmart-output.schema.json, kind
+// "chaos").
+std::string chaos_json(const chaos::ChaosResult& r);
+
 }  // namespace eventmart::report

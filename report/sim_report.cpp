@@ -1,5 +1,7 @@
 #include "report/sim_report.h"
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -8,6 +10,7 @@
 
 #include "core/event_id.h"
 #include "report/json_writer.h"
+#include "report/run_json.h"
 
 namespace eventmart::report {
 
@@ -19,36 +22,22 @@ using runs::SeedSummary;
 namespace {
 
 std::string cents_to_text(std::int64_t cents) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%s%lld.%02lld", cents < 0 ? "-" : "",
-                static_cast<long long>(std::llabs(cents) / 100),
-                static_cast<long long>(std::llabs(cents) % 100));
-  return buf;
+  return fmt::format("{}{}.{:02}", cents < 0 ? "-" : "", std::llabs(cents) / 100,
+                     std::llabs(cents) % 100);
 }
 
 std::string duration_text(std::int64_t us) {
   const std::int64_t minutes = us / sim::kMinuteUs;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(minutes / 60),
-                static_cast<long long>(minutes % 60));
-  return buf;
+  return fmt::format("{}h{:02}m", minutes / 60, minutes % 60);
 }
 
 void write_faults(JsonWriter& j, const sim::SimResult& r) {
   const sim::FaultOptions& f = r.options.faults;
   j.key("fault_options").begin_object();
   j.key("qos").value(f.qos == Qos::kAtLeastOnce ? 1 : 0);
-  j.key("drop").value_fixed(f.drop_probability, 6);
-  j.key("dup").value_fixed(f.duplicate_probability, 6);
-  j.key("reorder").value_fixed(f.reorder_probability, 6);
-  j.key("delay_ms").value_fixed(static_cast<double>(f.delay_mean_us) / 1000, 3);
-  j.key("partition").value_fixed(f.partition_per_minute, 6);
-  j.key("crash").value_fixed(f.crash_per_minute, 6);
-  j.key("broker_restart").value_fixed(f.broker_restart_per_minute, 6);
-  j.key("publish_fail").value_fixed(f.publish_failure_probability, 6);
-  j.key("power_loss").value_fixed(f.power_loss_per_minute, 6);
-  j.key("io_error").value_fixed(f.io_error_probability, 6);
-  j.key("disk_full").value_fixed(f.disk_full_per_minute, 6);
+  for (const sim::FaultKnob& knob : sim::fault_knobs()) {
+    j.key(knob.key).value_fixed(knob.get(f), knob.decimals);
+  }
   j.key("durability").value(r.options.durability == Durability::kFull ? "full" : "normal");
   j.end_object();
   const sim::FaultCounts& c = r.stats.faults;
@@ -71,61 +60,50 @@ void write_faults(JsonWriter& j, const sim::SimResult& r) {
 }
 
 void print_invariants(const SeedOutcome& o) {
-  std::printf("invariants\n");
+  fmt::print("invariants\n");
   for (const auto& inv : o.invariants) {
     if (!inv.checked) {
-      std::printf("  --    %s (not checked at QoS 0)\n", inv.name.c_str());
+      fmt::print("  --    {} (not checked at QoS 0)\n", inv.name);
     } else if (inv.held()) {
-      std::printf("  ok    %s", inv.name.c_str());
+      fmt::print("  ok    {}", inv.name);
       if (inv.dead_lettered > 0) {
-        std::printf(" (%llu dead-lettered with a reason: visible, not a violation)",
-                    static_cast<unsigned long long>(inv.dead_lettered));
+        fmt::print(" ({} dead-lettered with a reason: visible, not a violation)",
+                   inv.dead_lettered);
       }
-      std::printf("\n");
+      fmt::print("\n");
     } else {
-      std::printf("  FAIL  %s: %llu violation(s)\n", inv.name.c_str(),
-                  static_cast<unsigned long long>(inv.violations));
-      for (const auto& e : inv.examples) std::printf("        - %s\n", e.c_str());
+      fmt::print("  FAIL  {}: {} violation(s)\n", inv.name, inv.violations);
+      for (const auto& e : inv.examples) fmt::print("        - {}\n", e);
     }
   }
 }
 
 void print_faults(const sim::SimResult& r, const sim::SimStats& s, const sim::FaultCounts& f) {
-  std::printf(
-      "  faults      %lld dropped, %lld duplicated, %lld delayed, %lld reordered, %lld "
-      "partitions, %lld crashes (%lld before commit, %lld after), %lld broker restarts, %lld "
-      "publishes refused, %lld power losses, %lld I/O errors, %lld disk-full windows (%lld "
-      "writes refused)\n",
-      static_cast<long long>(f.dropped), static_cast<long long>(f.duplicated),
-      static_cast<long long>(f.delayed), static_cast<long long>(f.reordered),
-      static_cast<long long>(f.partitions), static_cast<long long>(f.crashes),
-      static_cast<long long>(f.crashes_before_commit),
-      static_cast<long long>(f.crashes_after_commit), static_cast<long long>(f.broker_restarts),
-      static_cast<long long>(f.publishes_refused), static_cast<long long>(f.power_losses),
-      static_cast<long long>(f.io_errors), static_cast<long long>(f.disk_full_windows),
-      static_cast<long long>(f.disk_full_refusals));
-  std::printf("  recovery    %lld redelivered after loss, %lld services restarted\n",
-              static_cast<long long>(s.redelivered_after_loss),
-              static_cast<long long>(s.crash_recoveries));
+  fmt::print(
+      "  faults      {} dropped, {} duplicated, {} delayed, {} reordered, {} partitions, {} "
+      "crashes ({} before commit, {} after), {} broker restarts, {} publishes refused, {} power "
+      "losses, {} I/O errors, {} disk-full windows ({} writes refused)\n",
+      f.dropped, f.duplicated, f.delayed, f.reordered, f.partitions, f.crashes,
+      f.crashes_before_commit, f.crashes_after_commit, f.broker_restarts, f.publishes_refused,
+      f.power_losses, f.io_errors, f.disk_full_windows, f.disk_full_refusals);
+  fmt::print("  recovery    {} redelivered after loss, {} services restarted\n",
+             s.redelivered_after_loss, s.crash_recoveries);
   if (r.options.faults.any_storage()) {
-    std::printf(
-        "  storage     durability %s; %lld handler failures from storage faults (rolled back, "
-        "retried), %lld failed starts, %lld dead letters\n",
-        r.options.durability == Durability::kFull ? "full" : "normal",
-        static_cast<long long>(s.storage_failures), static_cast<long long>(s.failed_starts),
-        static_cast<long long>(s.dead_letters));
+    fmt::print(
+        "  storage     durability {}; {} handler failures from storage faults (rolled back, "
+        "retried), {} failed starts, {} dead letters\n",
+        r.options.durability == Durability::kFull ? "full" : "normal", s.storage_failures,
+        s.failed_starts, s.dead_letters);
   }
 }
 
 // How often the search reached each rare path of the real code, and in how many seeds.
 void print_marks(const SeedSummary& summary) {
-  std::printf("coverage marks                         hits      seeds\n");
+  fmt::print("coverage marks                         hits      seeds\n");
   for (const MarkInfo& m : all_marks()) {
     const auto i = static_cast<std::size_t>(m.mark);
-    std::printf("  %-34s %10llu %10llu%s\n", std::string(m.name).c_str(),
-                static_cast<unsigned long long>(summary.mark_hits[i]),
-                static_cast<unsigned long long>(summary.mark_seeds[i]),
-                summary.mark_seeds[i] == 0 ? "   never reached" : "");
+    fmt::print("  {:<34} {:10} {:10}{}\n", m.name, summary.mark_hits[i], summary.mark_seeds[i],
+               summary.mark_seeds[i] == 0 ? "   never reached" : "");
   }
 }
 
@@ -136,6 +114,8 @@ void print_json(const RunPlan& plan, const SeedOutcome& o) {
   const sim::SimStats& s = r.stats;
   JsonWriter j;
   j.begin_object();
+  j.key("kind").value("sim");
+  j.key("passed").value(o.passed());
   j.key("seed").value(o.seed);
   j.key("customers").value(s.customers);
   j.key("products").value(r.options.products);
@@ -160,17 +140,7 @@ void print_json(const RunPlan& plan, const SeedOutcome& o) {
   j.key("handler_failures").value(s.handler_failures);
   j.key("storage_failures").value(s.storage_failures);
   j.key("failed_starts").value(s.failed_starts);
-  j.key("dead_letters").begin_array();
-  for (const sim::DeadLetter& d : r.history.dead_letters) {
-    j.begin_object();
-    j.key("service").value(d.service);
-    j.key("event_id").value(d.event_id);
-    j.key("type").value(event_type_name(d.type));
-    j.key("reason").value(d.reason);
-    j.key("applied_later").value(d.applied_later);
-    j.end_object();
-  }
-  j.end_array();
+  write_dead_letters(j, r.history.dead_letters);
   j.key("quiescent").value(r.history.quiescent);
   write_faults(j, r);
   j.key("virtual_seconds").value_fixed(static_cast<double>(s.virtual_us) / 1e6, 6);
@@ -179,19 +149,7 @@ void print_json(const RunPlan& plan, const SeedOutcome& o) {
   j.key("trace_entries").value(s.trace_entries);
   if (plan.check_determinism) j.key("deterministic").value(o.deterministic);
   j.key("warnings").value(static_cast<std::int64_t>(r.warnings.size()));
-  j.key("invariants").begin_object();
-  for (const auto& inv : o.invariants) {
-    j.key(inv.name).begin_object();
-    j.key("held").value(inv.held());
-    j.key("violations").value(inv.violations);
-    j.key("dead_lettered").value(inv.dead_lettered);
-    if (!inv.checked) j.key("checked").value(false);
-    j.key("examples").begin_array();
-    for (const auto& e : inv.examples) j.value(e);
-    j.end_array();
-    j.end_object();
-  }
-  j.end_object();
+  write_invariants(j, o.invariants);
   j.key("replay").value(replay_command(plan, o.seed));
   j.end_object();
   std::cout << j.str() << "\n";
@@ -203,39 +161,31 @@ void print_report(const RunPlan& plan, const SeedOutcome& o) {
   const sim::FaultCounts& f = s.faults;
   const double compression =
       o.wall_seconds > 0 ? static_cast<double>(s.virtual_us) / 1e6 / o.wall_seconds : 0;
-  std::printf(
-      "eventmart sim: seed %llu, %lld customers, %lld products, open %.2f h%s%s\n",
-      static_cast<unsigned long long>(o.seed), static_cast<long long>(s.customers),
-      static_cast<long long>(r.options.products),
-      static_cast<double>(r.options.open_duration_us) / sim::kHourUs,
+  fmt::print(
+      "eventmart sim: seed {}, {} customers, {} products, open {:.2f} h{}{}\n", o.seed, s.customers,
+      r.options.products, static_cast<double>(r.options.open_duration_us) / sim::kHourUs,
       r.options.bug == sim::Bug::kNone ? "" : ", bug ",
-      r.options.bug == sim::Bug::kNone ? "" : std::string(sim::bug_name(r.options.bug)).c_str());
-  std::printf("  store day   %s of virtual time in %.3f s of wall time (%.0fx)\n",
-              duration_text(s.virtual_us).c_str(), o.wall_seconds, compression);
-  std::printf("  customers   %lld arrived (%lld unknown cards), %lld departed with %lld units\n",
-              static_cast<long long>(s.arrivals), static_cast<long long>(s.unknown_cards),
-              static_cast<long long>(s.departures), static_cast<long long>(s.units_sold));
-  std::printf("  payments    %lld due, revenue %s", static_cast<long long>(s.payments),
-              cents_to_text(s.revenue_cents).c_str());
+      r.options.bug == sim::Bug::kNone ? std::string() : std::string(sim::bug_name(r.options.bug)));
+  fmt::print("  store day   {} of virtual time in {:.3f} s of wall time ({:.0f}x)\n",
+             duration_text(s.virtual_us), o.wall_seconds, compression);
+  fmt::print("  customers   {} arrived ({} unknown cards), {} departed with {} units\n", s.arrivals,
+             s.unknown_cards, s.departures, s.units_sold);
+  fmt::print("  payments    {} due, revenue {}", s.payments, cents_to_text(s.revenue_cents));
   if (r.history.at_most_once) {
-    std::printf(", %llu departures lost (QoS 0)",
-                static_cast<unsigned long long>(lost_departures(o)));
+    fmt::print(", {} departures lost (QoS 0)", lost_departures(o));
   }
-  std::printf("\n  restocks    %lld requested, %lld delivered\n",
-              static_cast<long long>(s.restocks_requested),
-              static_cast<long long>(s.restocks_delivered));
-  std::printf("  bus         QoS %d, %lld publishes, %lld deliveries, %lld duplicates detected\n",
-              r.options.faults.qos == Qos::kAtLeastOnce ? 1 : 0,
-              static_cast<long long>(s.publishes), static_cast<long long>(s.deliveries),
-              static_cast<long long>(s.duplicates_detected));
+  fmt::print("\n  restocks    {} requested, {} delivered\n", s.restocks_requested,
+             s.restocks_delivered);
+  fmt::print("  bus         QoS {}, {} publishes, {} deliveries, {} duplicates detected\n",
+             r.options.faults.qos == Qos::kAtLeastOnce ? 1 : 0, s.publishes, s.deliveries,
+             s.duplicates_detected);
   if (r.options.faults.any()) print_faults(r, s, f);
-  std::printf(
-      "  trace       %s (%lld entries)%s\n", to_hex64(r.trace_hash).c_str(),
-      static_cast<long long>(s.trace_entries),
+  fmt::print(
+      "  trace       {} ({} entries){}\n", to_hex64(r.trace_hash), s.trace_entries,
       plan.check_determinism ? (o.deterministic ? ", deterministic" : ", NOT deterministic") : "");
-  if (!o.deterministic) std::printf("    %s\n", o.determinism_report.c_str());
+  if (!o.deterministic) fmt::print("    {}\n", o.determinism_report);
   if (!r.warnings.empty()) {
-    std::printf("  warnings    %zu (first: %s)\n", r.warnings.size(), r.warnings.front().c_str());
+    fmt::print("  warnings    {} (first: {})\n", r.warnings.size(), r.warnings.front());
   }
   print_invariants(o);
 }
@@ -321,6 +271,8 @@ void print_summary(const RunPlan& plan, const SeedSummary& summary, const Summar
   if (json) {
     JsonWriter j;
     j.begin_object();
+    j.key("kind").value("seeds");
+    j.key("passed").value(summary.failing == 0);
     j.key("seeds").value(summary.seeds);
     j.key("first_seed").value(range.first);
     j.key("last_seed").value(range.last);
@@ -360,39 +312,33 @@ void print_summary(const RunPlan& plan, const SeedSummary& summary, const Summar
     std::cout << j.str() << "\n";
     return;
   }
-  std::printf("eventmart sim: %llu seeds (%llu..%llu) in %.2f s on %u threads, %.1f seeds/s\n",
-              static_cast<unsigned long long>(summary.seeds),
-              static_cast<unsigned long long>(range.first),
-              static_cast<unsigned long long>(range.last), range.wall_seconds, range.jobs,
-              static_cast<double>(summary.seeds) / std::max(range.wall_seconds, 1e-9));
+  fmt::print("eventmart sim: {} seeds ({}..{}) in {:.2f} s on {} threads, {:.1f} seeds/s\n",
+             summary.seeds, range.first, range.last, range.wall_seconds, range.jobs,
+             static_cast<double>(summary.seeds) / std::max(range.wall_seconds, 1e-9));
   if (summary.qos0_seeds > 0) {
-    std::printf(
-        "  %llu seeds ran at QoS 0; %llu departures lost there (expected, not a violation)\n",
-        static_cast<unsigned long long>(summary.qos0_seeds),
-        static_cast<unsigned long long>(summary.lost_departures));
+    fmt::print("  {} seeds ran at QoS 0; {} departures lost there (expected, not a violation)\n",
+               summary.qos0_seeds, summary.lost_departures);
   }
   if (summary.dead_letters > 0) {
-    std::printf(
-        "  %llu dead letters in %llu seeds: events given up after every retry, each published "
-        "with its reason (visible, not a violation)\n",
-        static_cast<unsigned long long>(summary.dead_letters),
-        static_cast<unsigned long long>(summary.dead_letter_seeds));
+    fmt::print(
+        "  {} dead letters in {} seeds: events given up after every retry, each published with its "
+        "reason (visible, not a violation)\n",
+        summary.dead_letters, summary.dead_letter_seeds);
   }
-  std::printf("  %llu failing\n", static_cast<unsigned long long>(summary.failing));
+  fmt::print("  {} failing\n", summary.failing);
   for (const auto& [name, n] : summary.failed_by) {
-    std::printf("    %-28s %llu seed(s)\n", name.c_str(), static_cast<unsigned long long>(n));
+    fmt::print("    {:<28} {} seed(s)\n", name, n);
   }
   const std::size_t shown = std::min<std::size_t>(summary.failing_examples.size(), 20);
   for (std::size_t i = 0; i < shown; ++i) {
     const SeedOutcome& o = summary.failing_examples[i];
     std::string names;
     for (const std::string& n : o.failures()) names += (names.empty() ? "" : ", ") + n;
-    std::printf("  seed %llu: %s\n    %s\n", static_cast<unsigned long long>(o.seed), names.c_str(),
-                replay_command(plan, o.seed).c_str());
-    if (!o.deterministic) std::printf("    %s\n", o.determinism_report.c_str());
+    fmt::print("  seed {}: {}\n    {}\n", o.seed, names, replay_command(plan, o.seed));
+    if (!o.deterministic) fmt::print("    {}\n", o.determinism_report);
   }
   if (summary.failing > shown) {
-    std::printf("  ... and %llu more\n", static_cast<unsigned long long>(summary.failing - shown));
+    fmt::print("  ... and {} more\n", summary.failing - shown);
   }
   print_marks(summary);
 }

@@ -220,22 +220,9 @@ std::string replay_command(const RunPlan& plan, std::uint64_t seed) {
   } else {
     const sim::FaultOptions& f = o.faults;
     if (f.qos == Qos::kAtMostOnce) cmd += " --qos 0";
-    if (f.drop_probability > 0) cmd += " --drop " + number(f.drop_probability);
-    if (f.duplicate_probability > 0) cmd += " --dup " + number(f.duplicate_probability);
-    if (f.reorder_probability > 0) cmd += " --reorder " + number(f.reorder_probability);
-    if (f.delay_mean_us > 0)
-      cmd += " --delay-ms " + number(static_cast<double>(f.delay_mean_us) / 1000);
-    if (f.partition_per_minute > 0) cmd += " --partition " + number(f.partition_per_minute);
-    if (f.crash_per_minute > 0) cmd += " --crash " + number(f.crash_per_minute);
-    if (f.broker_restart_per_minute > 0) {
-      cmd += " --broker-restart " + number(f.broker_restart_per_minute);
+    for (const sim::FaultKnob& knob : sim::fault_knobs()) {
+      if (knob.get(f) > 0) cmd += " --" + std::string(knob.flag) + " " + number(knob.get(f));
     }
-    if (f.publish_failure_probability > 0) {
-      cmd += " --publish-fail " + number(f.publish_failure_probability);
-    }
-    if (f.power_loss_per_minute > 0) cmd += " --power-loss " + number(f.power_loss_per_minute);
-    if (f.io_error_probability > 0) cmd += " --io-error " + number(f.io_error_probability);
-    if (f.disk_full_per_minute > 0) cmd += " --disk-full " + number(f.disk_full_per_minute);
   }
   // The swarm draws durability from the seed; otherwise say it unless it is the default.
   if (!plan.swarm && o.durability != sim::SimOptions{}.durability) {

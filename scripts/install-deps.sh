@@ -15,7 +15,7 @@ build=(
   capnproto libcapnp-dev
   libsqlite3-dev nlohmann-json3-dev
   libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev
-  libsystemd-dev
+  libsystemd-dev libfmt-dev
 )
 test=(
   libgtest-dev librapidcheck-dev

@@ -52,6 +52,9 @@ FaultOptions draw_swarm_faults(Rng rng, Durability durability) {
 }
 
 std::string_view option_name(SimOption option) {
+  for (const FaultKnob& knob : fault_knobs()) {
+    if (knob.option == option) return knob.name;
+  }
   switch (option) {
     case SimOption::kCustomers:
       return "customers";
@@ -67,51 +70,84 @@ std::string_view option_name(SimOption option) {
       return "store";
     case SimOption::kScenario:
       return "scenario";
-    case SimOption::kDropProbability:
-      return "drop probability";
-    case SimOption::kDuplicateProbability:
-      return "duplicate probability";
-    case SimOption::kReorderProbability:
-      return "reorder probability";
-    case SimOption::kDelayMean:
-      return "mean extra delay";
-    case SimOption::kPartitionPerMinute:
-      return "partition probability";
-    case SimOption::kCrashPerMinute:
-      return "crash probability";
-    case SimOption::kBrokerRestartPerMinute:
-      return "broker restart probability";
-    case SimOption::kPublishFailureProbability:
-      return "publish failure probability";
-    case SimOption::kPowerLossPerMinute:
-      return "power loss probability";
-    case SimOption::kIoErrorProbability:
-      return "I/O error probability";
-    case SimOption::kDiskFullPerMinute:
-      return "disk full probability";
     case SimOption::kWorkloadShape:
       return "workload shape";
+    default:
+      break;
   }
   return "option";
 }
 
-OptionCheck validate(const FaultOptions& f) {
-  const auto probability = [](SimOption option, double p) -> OptionCheck {
-    if (p >= 0 && p <= 1) return std::nullopt;
-    return OptionError{option, "must be a probability in [0, 1]"};
+const std::vector<FaultKnob>& fault_knobs() {
+  using F = FaultOptions&;
+  using C = const FaultOptions&;
+  constexpr std::string_view kProbability = "must be a probability in [0, 1]";
+  static const std::vector<FaultKnob> kKnobs = {
+      {SimOption::kDropProbability, "drop probability", "drop", "drop", "P",
+       "probability that a packet (PUBLISH or PUBACK, either direction) is lost; at QoS 1 it is "
+       "retransmitted after 5 s",
+       6, 1, kProbability, [](C f) { return f.drop_probability; },
+       [](F f, double v) { f.drop_probability = v; }},
+      {SimOption::kDuplicateProbability, "duplicate probability", "dup", "dup", "P",
+       "probability that a PUBLISH arrives twice (the copy with the DUP flag)", 6, 1, kProbability,
+       [](C f) { return f.duplicate_probability; },
+       [](F f, double v) { f.duplicate_probability = v; }},
+      {SimOption::kReorderProbability, "reorder probability", "reorder", "reorder", "P",
+       "probability that a packet is held back 1..50 ms, so later ones overtake it", 6, 1,
+       kProbability, [](C f) { return f.reorder_probability; },
+       [](F f, double v) { f.reorder_probability = v; }},
+      {SimOption::kDelayMean, "mean extra delay", "delay_ms", "delay-ms", "MEAN",
+       "extra exponential delay per packet with this mean, in milliseconds (0..60000)", 3, 60'000,
+       "must be between 0 and 60 s",
+       [](C f) { return static_cast<double>(f.delay_mean_us) / 1000; },
+       [](F f, double v) { f.delay_mean_us = std::llround(v * 1000); }},
+      {SimOption::kPartitionPerMinute, "partition probability", "partition", "partition", "P",
+       "probability per service per virtual minute of being cut off from the broker for 1 s..5 "
+       "min",
+       6, 1, kProbability, [](C f) { return f.partition_per_minute; },
+       [](F f, double v) { f.partition_per_minute = v; }},
+      {SimOption::kCrashPerMinute, "crash probability", "crash", "crash", "P",
+       "probability per service per virtual minute that its process dies (between events, or "
+       "inside its next transaction before or after the commit); it restarts on its database "
+       "after 1..60 s",
+       6, 1, kProbability, [](C f) { return f.crash_per_minute; },
+       [](F f, double v) { f.crash_per_minute = v; }},
+      {SimOption::kBrokerRestartPerMinute, "broker restart probability", "broker_restart",
+       "broker-restart", "P",
+       "probability per virtual minute that the store's broker restarts (down 1..30 s; sessions "
+       "and queued QoS 1 messages persist)",
+       6, 1, kProbability, [](C f) { return f.broker_restart_per_minute; },
+       [](F f, double v) { f.broker_restart_per_minute = v; }},
+      {SimOption::kPublishFailureProbability, "publish failure probability", "publish_fail",
+       "publish-fail", "P",
+       "probability that a client fails a QoS 1 publish at once, as a real client does when its "
+       "connection drops (the outbox relay sends it again)",
+       6, 1, kProbability, [](C f) { return f.publish_failure_probability; },
+       [](F f, double v) { f.publish_failure_probability = v; }},
+      {SimOption::kPowerLossPerMinute, "power loss probability", "power_loss", "power-loss", "P",
+       "probability per service per virtual minute that its machine loses power: the process "
+       "dies and its database keeps only what it had synced (back after 1..60 s)",
+       6, 1, kProbability, [](C f) { return f.power_loss_per_minute; },
+       [](F f, double v) { f.power_loss_per_minute = v; }},
+      {SimOption::kIoErrorProbability, "I/O error probability", "io_error", "io-error", "P",
+       "probability that a read, write or sync on a service's database files fails with an I/O "
+       "error (the transaction rolls back; the message is retried, dead-lettered after 8 failed "
+       "attempts)",
+       6, 1, kProbability, [](C f) { return f.io_error_probability; },
+       [](F f, double v) { f.io_error_probability = v; }},
+      {SimOption::kDiskFullPerMinute, "disk full probability", "disk_full", "disk-full", "P",
+       "probability per service per virtual minute that its disk fills up for 1 s..10 min: every "
+       "write that needs new space fails with SQLITE_FULL",
+       6, 1, kProbability, [](C f) { return f.disk_full_per_minute; },
+       [](F f, double v) { f.disk_full_per_minute = v; }},
   };
-  for (const auto& [option, p] :
-       {std::pair{SimOption::kDropProbability, f.drop_probability},
-        {SimOption::kDuplicateProbability, f.duplicate_probability},
-        {SimOption::kReorderProbability, f.reorder_probability},
-        {SimOption::kPartitionPerMinute, f.partition_per_minute},
-        {SimOption::kCrashPerMinute, f.crash_per_minute},
-        {SimOption::kBrokerRestartPerMinute, f.broker_restart_per_minute},
-        {SimOption::kPublishFailureProbability, f.publish_failure_probability},
-        {SimOption::kPowerLossPerMinute, f.power_loss_per_minute},
-        {SimOption::kIoErrorProbability, f.io_error_probability},
-        {SimOption::kDiskFullPerMinute, f.disk_full_per_minute}}) {
-    if (auto error = probability(option, p)) return error;
+  return kKnobs;
+}
+
+OptionCheck validate(const FaultOptions& f) {
+  for (const FaultKnob& knob : fault_knobs()) {
+    const double v = knob.get(f);
+    if (!(v >= 0 && v <= knob.max)) return OptionError{knob.option, std::string(knob.range)};
   }
   if (f.io_error_probability >= 1) {
     return OptionError{SimOption::kIoErrorProbability,
@@ -120,9 +156,6 @@ OptionCheck validate(const FaultOptions& f) {
   if (f.drop_probability >= 1) {
     return OptionError{SimOption::kDropProbability,
                        "of 1 loses every packet: nothing could arrive"};
-  }
-  if (f.delay_mean_us < 0 || f.delay_mean_us > 60 * kSecondUs) {
-    return OptionError{SimOption::kDelayMean, "must be between 0 and 60 s"};
   }
   return std::nullopt;
 }

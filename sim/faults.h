@@ -58,6 +58,27 @@ struct FaultOptions {
   }
 };
 
+// A number of FaultOptions that a person sets: the one list of them. Its row is all it takes to
+// add one: the command line (--flag), scenario files and the JSON report (key), the replay
+// command, the help and the validation read this table.
+struct FaultKnob {
+  SimOption option;             // in validation errors
+  std::string_view name;        // how errors name it: "drop probability"
+  std::string_view key;         // scenario files and --json's fault_options: "io_error"
+  std::string_view flag;        // the command line, without "--": "io-error"
+  std::string_view value_name;  // in --help: "P"
+  std::string_view help;        // one sentence for --help
+  int decimals;                 // in --json's fault_options
+  double max;                   // valid values are 0..max
+  std::string_view range;  // what to say when a value is not: "must be a probability in [0, 1]"
+  // The value in its user-facing unit (milliseconds for a delay), and back.
+  double (*get)(const FaultOptions&);
+  void (*set)(FaultOptions&, double);
+};
+
+// Every knob, in the order of --help, scenario files, --json and replay commands.
+const std::vector<FaultKnob>& fault_knobs();
+
 // Swarm testing: each seed draws its own mix. Every fault kind is switched on with
 // probability 1/2 at a random strength; QoS 1 with probability 3/4. Power loss only where
 // `durability` is full (normal is documented to lose acknowledged commits on power loss).

@@ -51,17 +51,7 @@ std::string names_of(const std::pair<E, std::string_view> (&table)[N]) {
 Json faults_json(const FaultOptions& f) {
   Json j = Json::object();
   j["qos"] = f.qos == Qos::kAtLeastOnce ? 1 : 0;
-  j["drop"] = f.drop_probability;
-  j["dup"] = f.duplicate_probability;
-  j["reorder"] = f.reorder_probability;
-  j["delay_ms"] = static_cast<double>(f.delay_mean_us) / 1000;
-  j["partition"] = f.partition_per_minute;
-  j["crash"] = f.crash_per_minute;
-  j["broker_restart"] = f.broker_restart_per_minute;
-  j["publish_fail"] = f.publish_failure_probability;
-  j["power_loss"] = f.power_loss_per_minute;
-  j["io_error"] = f.io_error_probability;
-  j["disk_full"] = f.disk_full_per_minute;
+  for (const FaultKnob& knob : fault_knobs()) j[std::string(knob.key)] = knob.get(f);
   return j;
 }
 
@@ -170,38 +160,21 @@ E named(const std::pair<E, std::string_view> (&table)[N], const Json& v, const s
 
 void read_faults(const Json& j, FaultOptions& f) {
   if (!j.is_object()) throw Bad{"faults: must be \"none\", \"swarm\" or an object"};
-  const std::pair<const char*, double*> fields[] = {
-      {"drop", &f.drop_probability},
-      {"dup", &f.duplicate_probability},
-      {"reorder", &f.reorder_probability},
-      {"partition", &f.partition_per_minute},
-      {"crash", &f.crash_per_minute},
-      {"broker_restart", &f.broker_restart_per_minute},
-      {"publish_fail", &f.publish_failure_probability},
-      {"power_loss", &f.power_loss_per_minute},
-      {"io_error", &f.io_error_probability},
-      {"disk_full", &f.disk_full_per_minute},
-  };
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string path = "faults." + it.key();
     if (it.key() == "qos") {
       f.qos = integer(it.value(), path, 0, 1) == 1 ? Qos::kAtLeastOnce : Qos::kAtMostOnce;
       continue;
     }
-    if (it.key() == "delay_ms") {
-      const double ms = number(it.value(), path);
-      if (!(ms >= 0 && ms <= 60'000)) throw Bad{path + ": must be 0..60000"};
-      f.delay_mean_us = std::llround(ms * 1000);
-      continue;
+    const auto& knobs = fault_knobs();
+    const auto knob = std::find_if(knobs.begin(), knobs.end(),
+                                   [&](const FaultKnob& k) { return k.key == it.key(); });
+    if (knob == knobs.end()) throw Bad{path + ": no such fault option"};
+    const double value = number(it.value(), path);
+    if (knob->option == SimOption::kDelayMean && !(value >= 0 && value <= knob->max)) {
+      throw Bad{path + ": must be 0..60000"};
     }
-    bool known = false;
-    for (const auto& [key, field] : fields) {
-      if (it.key() == key) {
-        *field = number(it.value(), path);
-        known = true;
-      }
-    }
-    if (!known) throw Bad{path + ": no such fault option"};
+    knob->set(f, value);
   }
 }
 
