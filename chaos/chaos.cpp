@@ -12,48 +12,46 @@ namespace eventmart::chaos {
 using detail::fixed;
 using detail::service_processes;
 
+namespace {
+
+// Every fault kind and its name, once: the names, the parsing and the error's list read it.
+constexpr std::pair<FaultKind, std::string_view> kFaultKinds[] = {
+    {FaultKind::kReset, "reset"},
+    {FaultKind::kBlackhole, "blackhole"},
+    {FaultKind::kLatency, "latency"},
+    {FaultKind::kThrottle, "throttle"},
+    {FaultKind::kKill, "kill"},
+    {FaultKind::kPause, "pause"},
+    {FaultKind::kBrokerKill, "broker-kill"},
+};
+
+}  // namespace
+
 std::string_view fault_kind_name(FaultKind kind) {
-  switch (kind) {
-    case FaultKind::kReset:
-      return "reset";
-    case FaultKind::kBlackhole:
-      return "blackhole";
-    case FaultKind::kLatency:
-      return "latency";
-    case FaultKind::kThrottle:
-      return "throttle";
-    case FaultKind::kKill:
-      return "kill";
-    case FaultKind::kPause:
-      return "pause";
-    case FaultKind::kBrokerKill:
-      return "broker-kill";
+  for (const auto& [k, name] : kFaultKinds) {
+    if (k == kind) return name;
   }
   return "?";
 }
 
 std::set<FaultKind> parse_fault_kinds(const std::string& list) {
-  static const std::vector<FaultKind> all = {
-      FaultKind::kReset, FaultKind::kBlackhole, FaultKind::kLatency,   FaultKind::kThrottle,
-      FaultKind::kKill,  FaultKind::kPause,     FaultKind::kBrokerKill};
   std::set<FaultKind> kinds;
   std::stringstream in(list);
   std::string word;
   while (std::getline(in, word, ',')) {
-    if (word.empty()) continue;
+    if (word.empty() || word == "none") continue;
     if (word == "all") {
-      kinds.insert(all.begin(), all.end());
+      for (const auto& [k, name] : kFaultKinds) kinds.insert(k);
       continue;
     }
-    if (word == "none") continue;
-    auto it = std::find_if(all.begin(), all.end(),
-                           [&](FaultKind k) { return fault_kind_name(k) == word; });
-    if (it == all.end()) {
-      throw std::invalid_argument("no fault kind '" + word +
-                                  "' (reset, blackhole, latency, throttle, kill, pause, "
-                                  "broker-kill, all, none)");
+    const auto* it = std::find_if(std::begin(kFaultKinds), std::end(kFaultKinds),
+                                  [&](const auto& k) { return k.second == word; });
+    if (it == std::end(kFaultKinds)) {
+      std::string known;
+      for (const auto& [k, name] : kFaultKinds) known += std::string(name) + ", ";
+      throw std::invalid_argument("no fault kind '" + word + "' (" + known + "all, none)");
     }
-    kinds.insert(*it);
+    kinds.insert(it->first);
   }
   return kinds;
 }
