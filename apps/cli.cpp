@@ -115,7 +115,7 @@ po::options_description ConnectionArgs::describe() {
   return d;
 }
 
-mqtt::MqttOptions ConnectionArgs::to_options(const po::variables_map& vm) const {
+mqtt::MqttOptions ConnectionArgs::to_options(bool insecure) const {
   mqtt::MqttOptions o;
   std::string list;
   for (const std::string& given : brokers.empty() ? std::vector<std::string>{o.broker} : brokers) {
@@ -138,7 +138,7 @@ mqtt::MqttOptions ConnectionArgs::to_options(const po::variables_map& vm) const 
   o.ca_file = ca_file;
   o.cert_file = cert_file;
   o.key_file = key_file;
-  o.verify_server = vm.count("insecure") == 0;
+  o.verify_server = !insecure;
   for (const std::string* f : {&ca_file, &cert_file, &key_file}) {
     if (!f->empty() && (!std::filesystem::is_regular_file(*f) || !std::ifstream(*f))) {
       throw UsageError{"cannot read '" + *f + "' (not a readable file)"};

@@ -68,8 +68,8 @@ struct ConnectionArgs {
 
   ConnectionArgs();
   boost::program_options::options_description describe();
-  // REQUIRES: `vm` parsed with describe(). Throws UsageError.
-  mqtt::MqttOptions to_options(const boost::program_options::variables_map& vm) const;
+  // The options given (`insecure`: --insecure was given). Throws UsageError.
+  mqtt::MqttOptions to_options(bool insecure) const;
 };
 
 // The --max-* options that bound one message (core/limits.h), with their defaults.

@@ -73,7 +73,7 @@ int run_display_command(const std::vector<std::string>& args) {
                 << desc << "\n";
       return 0;
     }
-    connection = a.conn.to_options(vm);
+    connection = a.conn.to_options(vm.count("insecure") > 0);
     options.listen = a.listen;
     check_listen_address("--listen", a.listen);
     options.idle_after_ms = parse_in_range("--idle-after", a.idle_after, 1, 86'400) * 1000;

@@ -37,7 +37,7 @@ po::options_description describe(LoadArgs& a) {
 
 LoadOptions to_load_options(const LoadArgs& a, const po::variables_map& vm) {
   LoadOptions o;
-  o.connection = a.conn.to_options(vm);
+  o.connection = a.conn.to_options(vm.count("insecure") > 0);
   o.chain = a.conn.chain;
   o.store = a.conn.store;
   o.customers = parse_in_range("--customers", a.customers, 1, 10'000'000);

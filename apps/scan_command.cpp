@@ -153,7 +153,7 @@ int run_scan_command(const std::vector<std::string>& args) {
     request = to_request(a);
     timeout_s = parse_double("--timeout", a.timeout);
     if (!(timeout_s > 0) || timeout_s > 3600) throw UsageError{"--timeout must be 0..3600 s"};
-    connection = a.conn.to_options(vm);
+    connection = a.conn.to_options(vm.count("insecure") > 0);
     return -1;
   });
   if (usage != -1) return usage;

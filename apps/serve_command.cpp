@@ -137,7 +137,7 @@ std::vector<std::string> chosen_services(const ServeArgs& a, const po::variables
 
 LiveOptions to_live_options(const ServeArgs& a, const po::variables_map& vm) {
   LiveOptions o;
-  o.connection = a.conn.to_options(vm);
+  o.connection = a.conn.to_options(vm.count("insecure") > 0);
   o.limits = a.limits.to_limits();
   o.chain = a.conn.chain;
   o.store = a.conn.store;
@@ -158,6 +158,18 @@ LiveOptions to_live_options(const ServeArgs& a, const po::variables_map& vm) {
   const double days = parse_double("--inbox-retention-days", a.retention_days);
   if (!(days >= 1) || days > 3650) throw UsageError{"--inbox-retention-days must be 1..3650"};
   o.inbox_retention_us = static_cast<std::int64_t>(days * 24 * 3600 * 1e6);
+  // The broker may hold a message for a stopped service up to its session expiry; a service
+  // refuses an event older than 7/8 of its inbox retention (its id may have been pruned). So
+  // what the broker holds must be younger than that, or it would be refused when delivered.
+  const std::int64_t expiry_us = std::int64_t{o.connection.session_expiry_s} * 1'000'000;
+  if (expiry_us >= max_event_age_us(o.inbox_retention_us)) {
+    throw UsageError{"--session-expiry (" + std::to_string(o.connection.session_expiry_s) +
+                     " s) must be shorter than 7/8 of --inbox-retention-days (" +
+                     std::to_string(max_event_age_us(o.inbox_retention_us) / 1'000'000) +
+                     " s): the broker may hold a message for a stopped service that long, and a "
+                     "service refuses an event older than that (its id may have been pruned "
+                     "from the inbox, so a second delivery could not be told apart)"};
+  }
   if (!a.bug.empty() && serve_variants != nullptr) {
     o.variant = serve_variants(a.bug);
     if (o.variant == nullptr) throw UsageError{"--bug '" + excerpt(a.bug, 40) + "' is no bug"};

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -48,6 +49,7 @@ struct SimArgs {
     for (const sim::FaultKnob& k : sim::fault_knobs()) m.emplace(k.flag, "0");
     return m;
   }();
+  std::vector<std::string> code_knobs;  // --knob KEY=N (sim::knob_table())
 };
 
 // What the command was asked to do.
@@ -109,7 +111,16 @@ po::options_description describe_faults(SimArgs& a) {
       "syncs the WAL at every commit; normal only at checkpoints, so a power loss can drop "
       "acknowledged commits")("faults", po::value(&a.faults)->value_name("none|swarm"),
                               "swarm: each seed draws its own fault mix and QoS (overrides the "
-                              "flags above)");
+                              "flags above), its kind of day and its knobs");
+  std::string knob_help =
+      "set one of the real code's tunables that production keeps fixed (the swarm draws them "
+      "per seed); repeated for several:";
+  for (const sim::KnobInfo& k : sim::knob_table()) {
+    knob_help += "\n  " + std::string(k.key) + ": " + std::string(k.help) + ", " +
+                 std::to_string(k.min) + ".." + std::to_string(k.max);
+  }
+  fault_desc.add_options()("knob", po::value(&a.code_knobs)->value_name("KEY=N")->composing(),
+                           knob_help.c_str());
   return fault_desc;
 }
 
@@ -174,6 +185,8 @@ std::string flag_of(sim::SimOption option) {
       return "the scenario";
     case sim::SimOption::kWorkloadShape:
       return "the workload shape";
+    case sim::SimOption::kKnobs:
+      return "--knob";
     default:
       break;
   }
@@ -212,11 +225,32 @@ void set_faults(const SimArgs& a, sim::FaultOptions& f) {
   }
 }
 
+// --knob KEY=N, each once; not with a swarm (it draws them from the seed).
+void set_knobs(const SimArgs& a, bool swarm, sim::Knobs& knobs) {
+  if (swarm && !a.code_knobs.empty()) {
+    throw UsageError{"--knob cannot go with --faults swarm: each seed draws its own knobs"};
+  }
+  std::set<std::string> given;
+  for (const std::string& text : a.code_knobs) {
+    const auto eq = text.find('=');
+    const std::string key = text.substr(0, eq);
+    const sim::KnobInfo* knob = sim::find_knob(key);
+    if (eq == std::string::npos || knob == nullptr) {
+      std::string keys;
+      for (const sim::KnobInfo& k : sim::knob_table()) keys += " " + std::string(k.key);
+      throw UsageError{"--knob takes KEY=N with KEY one of:" + keys + " (got '" + excerpt(text) +
+                       "')"};
+    }
+    if (!given.insert(key).second) throw UsageError{"--knob " + key + " given twice"};
+    knobs.*knob->field = parse_int64("--knob " + key, text.substr(eq + 1));
+  }
+}
+
 // The options a scenario file holds: none of them may be given beside --scenario.
 std::vector<std::string> run_options() {
   std::vector<std::string> options = {"seed", "customers", "products", "hours", "qos"};
   for (const sim::FaultKnob& knob : sim::fault_knobs()) options.emplace_back(knob.flag);
-  for (const char* o : {"durability", "faults", "bug", "seeds"}) options.emplace_back(o);
+  for (const char* o : {"durability", "faults", "bug", "seeds", "knob"}) options.emplace_back(o);
   return options;
 }
 
@@ -280,6 +314,7 @@ SimCommand to_command(const SimArgs& a, const po::variables_map& vm) {
   } else if (a.faults != "none") {
     throw UsageError{"--faults must be 'none' or 'swarm' (got '" + excerpt(a.faults) + "')"};
   }
+  set_knobs(a, c.plan.swarm, o.knobs);
   auto bug = sim::parse_bug(a.bug);
   if (!bug) throw UsageError{"--bug: no bug named '" + excerpt(a.bug) + "' (try --bug list)"};
   o.bug = *bug;

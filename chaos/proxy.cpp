@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "core/assert.h"
+
 namespace eventmart::chaos {
 
 namespace asio = boost::asio;
@@ -281,7 +283,10 @@ void FaultProxy::close() {
     work();
     done->set_value();
   });
-  done->get_future().wait();
+  // A minute without the io thread taking it: nothing runs the io_context (a hang otherwise).
+  const bool ran =
+      done->get_future().wait_for(std::chrono::minutes(1)) == std::future_status::ready;
+  EVENTMART_REQUIRE(ran, port());
 }
 
 FaultProxy::Stats FaultProxy::stats() const {

@@ -43,7 +43,8 @@ class FaultProxy {
   // Every fault off (open connections stay open).
   void heal();
   // Stops accepting and closes every connection; waits for the io thread to do it.
-  // REQUIRES: the io_context runs (or its thread was joined).
+  // REQUIRES: the io_context runs (or its thread was joined); checked: a close the io thread
+  // has not done within a minute fails.
   void close();
 
   Stats stats() const;

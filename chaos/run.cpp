@@ -50,7 +50,7 @@ void Run::setup() {
   setup_clients();
   for (Service& s : services_) s.process->start();
   wait_for("every service to say online", std::chrono::seconds(30), [&] {
-    std::lock_guard lock(record_.mutex);
+    std::unique_lock lock(record_.mutex);
     return std::all_of(services_.begin(), services_.end(),
                        [&](const Service& s) { return record_.online[s.name]; });
   });
@@ -104,7 +104,7 @@ void Run::setup_clients() {
 }
 
 void Run::record_store() {
-  std::lock_guard lock(record_.mutex);
+  std::unique_lock lock(record_.mutex);
   sim::History& h = record_.history;
   for (const Product& p : default_store().products) {
     h.price_cents[p.sku] = p.price_cents;
@@ -112,7 +112,6 @@ void Run::record_store() {
     record_.shelves[p.sku] = p.stock;
     h.stock_readings.push_back(sim::StockReading{p.sku, p.stock, 0, 0, {}});
   }
-  h.generic_welcome = welcome_message(std::nullopt, 0);
   for (const Customer& c : default_store().customers) names_[c.customer_id] = c.name;
 }
 
@@ -130,8 +129,8 @@ void Run::wait_for(const std::string& what, std::chrono::seconds limit,
   }
 }
 
-void Run::observed(const std::string& topic, const std::string& what) {
-  // REQUIRES: record_.mutex held.
+void Run::observed(const Held& held, const std::string& topic, const std::string& what) {
+  require_held(held);
   record_.last_message = SteadyClock::now();
   record_.observed << R"({"t":)" << fixed(now_s(), 3) << R"(,"topic":")" << topic << R"(",)" << what
                    << "}\n";
@@ -140,33 +139,36 @@ void Run::observed(const std::string& topic, const std::string& what) {
 void Run::subscribe_observer() {
   observer_->subscribe(topics_.payment_due, [this](const Delivery& d) {
     auto due = decode_payment_due(d.envelope.payload);
-    std::lock_guard lock(record_.mutex);
+    std::unique_lock lock(record_.mutex);
     ++record_.payments;
     if (!due) return;
     record_.history.payments.push_back(
         sim::ObservedPayment{d.envelope.event_id, due.value().departure_event_id,
                              due.value().customer_id, due.value().total_cents, now_us()});
     record_.payment_for.insert(due.value().departure_event_id);
-    observed(topics_.payment_due, R"("event":")" + d.envelope.event_id + R"(","departure":")" +
-                                      due.value().departure_event_id + R"(","cents":)" +
-                                      std::to_string(due.value().total_cents));
+    observed(lock, topics_.payment_due,
+             R"("event":")" + d.envelope.event_id + R"(","departure":")" +
+                 due.value().departure_event_id + R"(","cents":)" +
+                 std::to_string(due.value().total_cents));
   });
   observer_->subscribe(topics_.restock_needed, [this](const Delivery& d) {
     auto order = decode_restock_needed(d.envelope.payload);
-    std::lock_guard lock(record_.mutex);
+    std::unique_lock lock(record_.mutex);
     ++record_.restocks;
     if (!order) return;
-    record_.history.restocks.push_back(
-        sim::ObservedRestock{d.envelope.event_id, order.value().sku, now_us()});
-    observed(topics_.restock_needed, R"("event":")" + d.envelope.event_id + R"(","sku":)" +
-                                         std::to_string(order.value().sku));
+    record_.history.restocks.push_back(sim::ObservedRestock{d.envelope.event_id, order.value().sku,
+                                                            now_us(), order.value().stock_level});
+    observed(
+        lock, topics_.restock_needed,
+        R"("event":")" + d.envelope.event_id + R"(","sku":)" + std::to_string(order.value().sku));
   });
   observer_->subscribe(topics_.stock_replenished, [this](const Delivery& d) {
     auto delivery = decode_stock_replenished(d.envelope.payload);
-    std::lock_guard lock(record_.mutex);
+    std::unique_lock lock(record_.mutex);
     if (!delivery) return;
-    observed(topics_.stock_replenished, R"("event":")" + d.envelope.event_id + R"(","sku":)" +
-                                            std::to_string(delivery.value().sku));
+    observed(lock, topics_.stock_replenished,
+             R"("event":")" + d.envelope.event_id + R"(","sku":)" +
+                 std::to_string(delivery.value().sku));
     record_.replenishments[d.envelope.event_id] =
         LineItem{delivery.value().sku, delivery.value().quantity};
     // The truck unloads once: a copy of the message is not a second delivery.
@@ -179,9 +181,9 @@ void Run::subscribe_observer() {
   observer_->subscribe_bytes(
       topics_.display_entrance, [this](const std::string& topic, std::string_view bytes, bool) {
         auto welcome = read_welcome_document(bytes);
-        std::lock_guard lock(record_.mutex);
+        std::unique_lock lock(record_.mutex);
         if (!welcome) return;
-        observed(topic, R"("arrival":")" + welcome.value().arrival_event_id + R"(")");
+        observed(lock, topic, R"("arrival":")" + welcome.value().arrival_event_id + R"(")");
         // The display shows each welcome once: the retained copy comes again on every
         // resubscription. A different text for the same arrival is a second welcome.
         if (!record_.welcomed.emplace(welcome.value().arrival_event_id, welcome.value().message)
@@ -195,7 +197,7 @@ void Run::subscribe_observer() {
   observer_->subscribe_bytes(topics_.status("+"),
                              [this](const std::string& topic, std::string_view bytes, bool) {
                                const std::string service = topic.substr(topic.rfind('/') + 1);
-                               std::lock_guard lock(record_.mutex);
+                               std::unique_lock lock(record_.mutex);
                                record_.online[service] = bytes == "online";
                              });
   observer_->subscribe_bytes(topics_.dead_letter("+"),
@@ -206,8 +208,8 @@ void Run::subscribe_observer() {
 
 void Run::on_dead_letter(const std::string& topic, std::string_view bytes) {
   auto doc = json::parse(bytes);
-  std::lock_guard lock(record_.mutex);
-  observed(topic, R"("dead_letter":true)");
+  std::unique_lock lock(record_.mutex);
+  observed(lock, topic, R"("dead_letter":true)");
   if (!record_.dead_seen.insert(topic + "\n" + std::string(bytes)).second) return;
   sim::DeadLetter dead;
   dead.service = topic.substr(topic.rfind('/') + 1);

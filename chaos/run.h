@@ -28,6 +28,7 @@
 
 #include "chaos/chaos.h"
 #include "chaos/proxy.h"
+#include "core/assert.h"
 #include "core/codec.h"
 #include "core/event_id.h"
 #include "core/json.h"
@@ -179,6 +180,12 @@ class Run {
   ChaosResult run();
 
  private:
+  // Proof that the caller holds record_.mutex: what touches the record takes it.
+  using Held = std::unique_lock<std::mutex>;
+  void require_held(const Held& held) const {
+    EVENTMART_REQUIRE(held.owns_lock() && held.mutex() == &record_.mutex);
+  }
+
   struct Service {
     std::string name;
     std::unique_ptr<FaultProxy> proxy;
@@ -198,7 +205,7 @@ class Run {
   void wait_for(const std::string& what, std::chrono::seconds limit,
                 const std::function<bool()>& done);
 
-  void observed(const std::string& topic, const std::string& what);
+  void observed(const Held& held, const std::string& topic, const std::string& what);
 
   void subscribe_observer();
 
@@ -255,8 +262,8 @@ class Run {
   // the level (stock - shortfall, what the restock policy watches) after each commit is
   // rebuilt from the order in which the inventory consumed its events (its inbox, by time of
   // consumption): a sale takes its basket, a delivery adds its units. The restock check then
-  // sees every crossing, as in the simulator. REQUIRES: record_.mutex held.
-  void replay_consumption(Database& db, sim::History& h);
+  // sees every crossing, as in the simulator. REQUIRES: record_.mutex held (`held`, checked).
+  void replay_consumption(const Held& held, Database& db, sim::History& h);
 
   const ChaosOptions& options_;
   Logger& logger_;

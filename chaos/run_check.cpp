@@ -8,7 +8,7 @@ void Run::settle() {
   while (SteadyClock::now() < deadline && !stop_) {
     check_processes();
     {
-      std::lock_guard lock(record_.mutex);
+      std::unique_lock lock(record_.mutex);
       const sim::History& h = record_.history;
       std::set<std::string> dead;
       for (const sim::DeadLetter& d : h.dead_letters) dead.insert(d.event_id);
@@ -40,7 +40,7 @@ void Run::settle() {
 bool Run::consumers_caught_up() {
   std::vector<std::string> departures, arrivals;
   {
-    std::lock_guard lock(record_.mutex);
+    std::unique_lock lock(record_.mutex);
     for (const sim::DepartureTruth& d : record_.history.departures)
       departures.push_back(d.event_id);
     for (const sim::ArrivalTruth& a : record_.history.arrivals) arrivals.push_back(a.event_id);
@@ -76,7 +76,7 @@ bool Run::outboxes_empty() {
 }
 
 void Run::check() {
-  std::lock_guard lock(record_.mutex);
+  std::unique_lock lock(record_.mutex);
   sim::History& h = record_.history;
   h.final_shelves = record_.shelves;
   bool outboxes_empty = true;
@@ -95,7 +95,7 @@ void Run::check() {
         }
       }
       if (s.name == std::string(service_name(ServiceKind::kInventoryIntel))) {
-        replay_consumption(db, h);
+        replay_consumption(lock, db, h);
         InventoryStore store(db);
         for (const auto& [sku, record] : store.all()) {
           h.final_stock[sku] = sim::FinalStock{record.stock, record.shortfall};
@@ -122,7 +122,8 @@ void Run::check() {
   result_.readings_resent = record_.resent;
 }
 
-void Run::replay_consumption(Database& db, sim::History& h) {
+void Run::replay_consumption(const Held& held, Database& db, sim::History& h) {
+  require_held(held);
   std::map<std::string, const sim::DepartureTruth*> departures;
   for (const sim::DepartureTruth& d : h.departures) departures[d.event_id] = &d;
   std::map<Sku, std::int64_t> level;

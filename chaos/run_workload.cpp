@@ -9,7 +9,7 @@ void Run::publish_reading(const std::string& topic, std::string text) {
                           [this, topic, text](PublishOutcome outcome) {
                             if (outcome != PublishOutcome::kFailed) return;
                             {
-                              std::lock_guard lock(record_.mutex);
+                              std::unique_lock lock(record_.mutex);
                               ++record_.resent;
                             }
                             publish_reading(topic, text);
@@ -20,7 +20,7 @@ void Run::send_arrival(std::int64_t visit, CustomerId customer) {
   const std::string scan_id =
       "entrance-1/r" + std::to_string(options_.seed) + "-" + std::to_string(visit);
   {
-    std::lock_guard lock(record_.mutex);
+    std::unique_lock lock(record_.mutex);
     record_.history.arrivals.push_back(sim::ArrivalTruth{
         scan_id, customer, names_.count(customer) ? names_.at(customer) : std::string(), now_us(),
         derive_event_id(scan_id, kGateway)});
@@ -39,7 +39,7 @@ void Run::send_departure(const PendingDeparture& p) {
   {
     // What the customer takes off the shelves: 1 to 4 products, 1 to 3 units each, as far
     // as the shelves hold them.
-    std::lock_guard lock(record_.mutex);
+    std::unique_lock lock(record_.mutex);
     std::vector<Sku> stocked;
     for (const auto& [sku, units] : record_.shelves) {
       if (units > 0) stocked.push_back(sku);

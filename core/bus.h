@@ -100,14 +100,14 @@ class Bus {
   virtual ~Bus() = default;
 
   // Publishes `envelope` on `topic`. Returns at once; `on_done` (if set) is told the outcome.
-  // REQUIRES: is_valid_topic_name(topic). An invalid topic is reported as kFailed.
+  // A topic that is not a valid topic name (is_valid_topic_name) is reported as kFailed.
   virtual void publish(const std::string& topic, Envelope envelope, Qos qos,
                        PublishCallback on_done) = 0;
 
   // Delivers every message whose topic matches `filter` (MQTT '+'/'#' semantics, see
   // topic_filter.h) to `handler`. A message matching several of this client's filters is
   // delivered once to each matching handler, then acknowledged once.
-  // REQUIRES: is_valid_topic_filter(filter); throws std::invalid_argument otherwise.
+  // Throws std::invalid_argument when !is_valid_topic_filter(filter).
   virtual SubscriptionId subscribe(const std::string& filter, MessageHandler handler) = 0;
 
   // Stops deliveries to the subscription. Unknown ids are ignored.
@@ -120,7 +120,8 @@ class Bus {
 
 // Forwards every call to another Bus (LevelDB's EnvWrapper): a decorator derives from it and
 // overrides only what it changes, so it cannot forget to pass the rest on.
-// REQUIRES: `target` outlives the wrapper.
+// It holds a reference: the target outlives the wrapper (every owner in the tree builds the
+// wrapper after its target and destroys it first).
 class BusWrapper : public Bus {
  public:
   explicit BusWrapper(Bus& target) : target_(target) {}

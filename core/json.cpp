@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "core/assert.h"
+
 namespace eventmart::json {
 namespace {
 
@@ -145,9 +147,14 @@ std::string dump(const Document& doc) {
   return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+namespace {
+constexpr std::int64_t kMaxExactCents = 1'000'000'000'000'000;
+}  // namespace
+
 Document amount(std::int64_t cents) {
   // The nearest double to cents/100 prints back (shortest round trip) as the same two
   // decimals for every |cents| < 10^15: the decimal has at most 15 significant digits.
+  EVENTMART_REQUIRE(cents > -kMaxExactCents && cents < kMaxExactCents, cents);
   return Document(static_cast<double>(cents) / 100.0);
 }
 

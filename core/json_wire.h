@@ -34,7 +34,7 @@ Result<std::string> encode(const Envelope& envelope);
 
 // Reads a message of `type` received on `topic`. Every field is checked (ranges, ids, the
 // basket against `limits`, a real timestamp); errors name the field that is missing or wrong.
-// REQUIRES: type is not EventType::kUnknown.
+// A type without a JSON form (unknown, dead letter, welcome) is an error too.
 Result<Envelope> decode(EventType type, std::string_view topic, std::string_view json,
                         const InputLimits& limits = default_limits());
 

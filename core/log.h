@@ -13,7 +13,8 @@ enum class LogLevel { kInfo, kWarning, kError };
 class Logger {
  public:
   virtual ~Logger() = default;
-  // `source` is the service name. REQUIRES: called on the thread that runs the service.
+  // `source` is the service name. Called on the thread that runs the service; a logger shared
+  // by services on several threads locks itself.
   virtual void log(LogLevel level, std::string_view source, std::string_view message) = 0;
   // False when lines of `level` are dropped anyway, so callers can skip formatting them.
   virtual bool wants(LogLevel level) const { return true; }

@@ -25,6 +25,11 @@ namespace eventmart {
     "a publish reported failed; its outbox row stays owed")                                      \
   X(kRelayResentFromBefore, "relay.resent_from_before",                                          \
     "a restarted service resent outbox rows left from before")                                   \
+  X(kRelayReadAnotherBatch, "relay.read_another_batch",                                          \
+    "the relay read the outbox past its first batch (a backlog larger than a batch)")            \
+  X(kInboxPruned, "inbox.pruned", "ids past the inbox retention were deleted")                   \
+  X(kInboxTooOldToTell, "inbox.too_old_to_tell",                                                 \
+    "an event older than the inbox remembers was refused (never applied a second time)")         \
   X(kBasketRepeatedSku, "basket.repeated_sku", "a bag scan with lines of one sku apart, merged") \
   X(kGuardianRefusedReading, "guardian.refused_reading", "a guardian refused a reading")         \
   X(kUnknownCard, "hello.unknown_card", "an unknown card got the generic welcome")               \
@@ -44,6 +49,10 @@ namespace eventmart {
     "a delivery arrived only by retransmission")                                                 \
   X(kTransportQueuedForAbsent, "transport.queued_for_absent",                                    \
     "a QoS 1 message queued for a client that was away")                                         \
+  X(kTransportSessionExpired, "transport.session_expired",                                       \
+    "a client away longer than its session expiry lost its session and what was queued")         \
+  X(kTransportRouteUncached, "transport.route_uncached",                                         \
+    "a message on a topic beyond the broker's route cache, matched against every filter")        \
   X(kTransportRedeliveredAfterReconnect, "transport.redelivered_after_reconnect",                \
     "a delivery a client had but never acknowledged went to its next connection (a restart)")    \
   X(kTransportResentAfterPartition, "transport.resent_after_partition",                          \

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "core/assert.h"
 #include "core/event_id.h"
 
 namespace eventmart {
@@ -39,6 +40,7 @@ class Rng {
 
   // Uniform integer in [lo, hi]. REQUIRES: lo <= hi.
   std::int64_t uniform(std::int64_t lo, std::int64_t hi) {
+    EVENTMART_REQUIRE(lo <= hi, lo, hi);
     const std::uint64_t span = static_cast<std::uint64_t>(hi) - static_cast<std::uint64_t>(lo);
     if (span == UINT64_MAX) return static_cast<std::int64_t>(next());
     const std::uint64_t range = span + 1;

@@ -1,5 +1,7 @@
 #include "core/topic_filter.h"
 
+#include "core/assert.h"
+
 namespace eventmart {
 namespace {
 
@@ -40,6 +42,7 @@ bool topic_matches(std::string_view filter, std::string_view topic) {
 }
 
 bool topic_matches_validated(std::string_view filter, std::string_view topic) {
+  EVENTMART_REQUIRE(!filter.empty() && !topic.empty(), filter, topic);
   if (topic.front() == '$' && (filter.front() == '+' || filter.front() == '#')) return false;
 
   std::size_t f = 0;  // start of the current filter level

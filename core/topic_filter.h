@@ -17,11 +17,12 @@ bool is_valid_topic_filter(std::string_view filter);
 //  - '+' matches exactly one level, which may be empty ("a/+" matches "a/" but not "a");
 //  - '#' matches any number of levels, including zero, so "a/#" matches "a" and "a/b/c";
 //  - a filter starting with a wildcard does not match a topic starting with '$'.
-// REQUIRES: is_valid_topic_filter(filter) and is_valid_topic_name(topic); otherwise false.
+// False when the filter or the topic is not valid (is_valid_topic_filter, is_valid_topic_name).
 bool topic_matches(std::string_view filter, std::string_view topic);
 
 // topic_matches() without the validity checks, for transports that validated the filter at
-// subscribe() and the topic at publish(). REQUIRES: both valid (unchecked).
+// subscribe() and the topic at publish(). REQUIRES: both valid; checked only as far as
+// matching needs (both non-empty): validity is the caller's, once per filter and topic.
 bool topic_matches_validated(std::string_view filter, std::string_view topic);
 
 }  // namespace eventmart

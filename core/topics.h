@@ -12,8 +12,8 @@ inline constexpr std::string_view kDefaultChain = "spectrum-grocers";
 inline constexpr std::string_view kDefaultStore = "fresh-frontier";
 
 struct Topics {
-  // REQUIRES: chain and store are non-empty single topic levels (no '/', '+', '#').
-  // Throws std::invalid_argument otherwise.
+  // Throws std::invalid_argument unless chain and store are non-empty single topic levels
+  // (no '/', '+', '#', NUL).
   Topics(std::string_view chain, std::string_view store);
   Topics() : Topics(kDefaultChain, kDefaultStore) {}
 

@@ -19,7 +19,13 @@
 //                             (a redelivery shows nothing new): a known customer by name, with
 //                             exactly one "Welcome" (the first visit) and "Welcome back" for
 //                             the others, in the order Hello Helper took the arrivals; an
-//                             unknown card with the generic welcome
+//                             unknown card with the generic welcome (the texts are stated
+//                             here, kGenericWelcomeText and the two with a name, not taken
+//                             from Hello Helper)
+//  event_id_one_cause         an event id belongs to one cause: a departure or arrival id
+//                             answers one reading, a payment id settles one departure for one
+//                             amount in every copy (an id reused for another event would be
+//                             dropped as a duplicate by every consumer)
 //
 // A dead letter (history.dead_letters: the service gave up on an event after every retry and
 // published it, with the reason, on its dead-letter topic) is a visible loss: the departure it
@@ -71,6 +77,11 @@ InvariantResult check_no_product_left_short(const sim::History& history);
 InvariantResult check_welcome_once_per_arrival(const sim::History& history);
 InvariantResult check_departure_paid_once(const sim::History& history);
 InvariantResult check_inventory_matches_shelves(const sim::History& history);
+InvariantResult check_event_id_one_cause(const sim::History& history);
+
+// What an unknown card is welcomed with (the specification's text).
+inline constexpr std::string_view kGenericWelcomeText =
+    "Welcome to our store! Ask at the desk for a loyalty card.";
 
 // All of the above, in the order listed.
 std::vector<InvariantResult> check_all(const sim::History& history);

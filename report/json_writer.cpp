@@ -3,6 +3,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "core/assert.h"
+
 namespace eventmart::report {
 
 void JsonWriter::add(json::Document value) {
@@ -19,8 +21,10 @@ void JsonWriter::add(json::Document value) {
     parent.push_back(std::move(value));
     added = &parent.back();
   } else {
+    EVENTMART_REQUIRE(has_key_, value.dump());  // a member needs its name first
     added = &(parent[pending_key_] = std::move(value));
     pending_key_.clear();
+    has_key_ = false;
   }
   if (added->is_structured()) open_.push_back(added);
 }
@@ -31,6 +35,7 @@ JsonWriter& JsonWriter::begin_object() {
 }
 
 JsonWriter& JsonWriter::end_object() {
+  EVENTMART_REQUIRE(!open_.empty() && open_.back()->is_object() && !has_key_, pending_key_);
   open_.pop_back();
   return *this;
 }
@@ -41,12 +46,15 @@ JsonWriter& JsonWriter::begin_array() {
 }
 
 JsonWriter& JsonWriter::end_array() {
+  EVENTMART_REQUIRE(!open_.empty() && open_.back()->is_array());
   open_.pop_back();
   return *this;
 }
 
 JsonWriter& JsonWriter::key(std::string_view name) {
+  EVENTMART_REQUIRE(!open_.empty() && open_.back()->is_object() && !has_key_, name, pending_key_);
   pending_key_ = std::string(name);
+  has_key_ = true;
   return *this;
 }
 

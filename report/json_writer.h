@@ -17,7 +17,8 @@ class JsonWriter {
   JsonWriter& end_object();
   JsonWriter& begin_array();
   JsonWriter& end_array();
-  // Names the next value. REQUIRES: inside an object.
+  // Names the next value. REQUIRES: inside an object, its last member named has its value
+  // (checked, as is every end_* against what it ends).
   JsonWriter& key(std::string_view name);
   JsonWriter& value(std::string_view text);
   JsonWriter& value(const char* text) { return value(std::string_view(text)); }
@@ -36,6 +37,7 @@ class JsonWriter {
   json::Document root_;
   std::vector<json::Document*> open_;  // the objects and arrays being written, innermost last
   std::string pending_key_;
+  bool has_key_ = false;  // key() named the next member of the innermost object
   bool has_root_ = false;
 };
 

@@ -56,6 +56,10 @@ void write_faults(JsonWriter& j, const sim::SimResult& r) {
   j.key("io_errors").value(c.io_errors);
   j.key("disk_full_windows").value(c.disk_full_windows);
   j.key("disk_full_refusals").value(c.disk_full_refusals);
+  j.key("long_outages").value(c.long_outages);
+  j.end_object();
+  j.key("knobs").begin_object();
+  for (const sim::KnobInfo& k : sim::knob_table()) j.key(k.key).value(r.options.knobs.*k.field);
   j.end_object();
 }
 
@@ -82,10 +86,16 @@ void print_faults(const sim::SimResult& r, const sim::SimStats& s, const sim::Fa
   fmt::print(
       "  faults      {} dropped, {} duplicated, {} delayed, {} reordered, {} partitions, {} "
       "crashes ({} before commit, {} after), {} broker restarts, {} publishes refused, {} power "
-      "losses, {} I/O errors, {} disk-full windows ({} writes refused)\n",
+      "losses, {} I/O errors, {} disk-full windows ({} writes refused), {} long outages\n",
       f.dropped, f.duplicated, f.delayed, f.reordered, f.partitions, f.crashes,
       f.crashes_before_commit, f.crashes_after_commit, f.broker_restarts, f.publishes_refused,
-      f.power_losses, f.io_errors, f.disk_full_windows, f.disk_full_refusals);
+      f.power_losses, f.io_errors, f.disk_full_windows, f.disk_full_refusals, f.long_outages);
+  if (!r.history.expected_losses.empty()) {
+    fmt::print(
+        "  expiry      {} messages lost with sessions that expired while their service was "
+        "down (visible, not a violation)\n",
+        r.history.expected_losses.size());
+  }
   fmt::print("  recovery    {} redelivered after loss, {} services restarted\n",
              s.redelivered_after_loss, s.crash_recoveries);
   if (r.options.faults.any_storage()) {
@@ -141,6 +151,7 @@ void print_json(const RunPlan& plan, const SeedOutcome& o) {
   j.key("storage_failures").value(s.storage_failures);
   j.key("failed_starts").value(s.failed_starts);
   write_dead_letters(j, r.history.dead_letters);
+  j.key("expected_losses").value(static_cast<std::int64_t>(r.history.expected_losses.size()));
   j.key("quiescent").value(r.history.quiescent);
   write_faults(j, r);
   j.key("virtual_seconds").value_fixed(static_cast<double>(s.virtual_us) / 1e6, 6);
@@ -149,6 +160,7 @@ void print_json(const RunPlan& plan, const SeedOutcome& o) {
   j.key("trace_entries").value(s.trace_entries);
   if (plan.check_determinism) j.key("deterministic").value(o.deterministic);
   j.key("warnings").value(static_cast<std::int64_t>(r.warnings.size()));
+  if (!r.assertion.empty()) j.key("assertion").value(r.assertion);
   write_invariants(j, o.invariants);
   j.key("replay").value(replay_command(plan, o.seed));
   j.end_object();
@@ -180,10 +192,19 @@ void print_report(const RunPlan& plan, const SeedOutcome& o) {
              r.options.faults.qos == Qos::kAtLeastOnce ? 1 : 0, s.publishes, s.deliveries,
              s.duplicates_detected);
   if (r.options.faults.any()) print_faults(r, s, f);
+  if (const std::string knobs = sim::describe_changed(r.options.knobs); !knobs.empty()) {
+    fmt::print("  knobs       {}\n", knobs);
+  }
   fmt::print(
       "  trace       {} ({} entries){}\n", to_hex64(r.trace_hash), s.trace_entries,
       plan.check_determinism ? (o.deterministic ? ", deterministic" : ", NOT deterministic") : "");
   if (!o.deterministic) fmt::print("    {}\n", o.determinism_report);
+  if (!r.assertion.empty()) {
+    fmt::print(
+        "  ASSERTION   {}\n              the run stopped there (virtual {}); its invariants "
+        "are not checked\n",
+        r.assertion, duration_text(s.virtual_us));
+  }
   if (!r.warnings.empty()) {
     fmt::print("  warnings    {} (first: {})\n", r.warnings.size(), r.warnings.front());
   }
@@ -304,6 +325,7 @@ void print_summary(const RunPlan& plan, const SeedSummary& summary, const Summar
       j.key("failures").begin_array();
       for (const std::string& name : o.failures()) j.value(name);
       j.end_array();
+      if (!o.result.assertion.empty()) j.key("assertion").value(o.result.assertion);
       j.key("replay").value(replay_command(plan, o.seed));
       j.end_object();
     }
@@ -335,6 +357,7 @@ void print_summary(const RunPlan& plan, const SeedSummary& summary, const Summar
     std::string names;
     for (const std::string& n : o.failures()) names += (names.empty() ? "" : ", ") + n;
     fmt::print("  seed {}: {}\n    {}\n", o.seed, names, replay_command(plan, o.seed));
+    if (!o.result.assertion.empty()) fmt::print("    {}\n", o.result.assertion);
     if (!o.deterministic) fmt::print("    {}\n", o.determinism_report);
   }
   if (summary.failing > shown) {

@@ -63,6 +63,7 @@ bool SeedOutcome::passed() const {
 
 std::vector<std::string> SeedOutcome::failures() const {
   std::vector<std::string> names;
+  if (!result.assertion.empty()) names.push_back("assertion");
   for (const auto& inv : invariants) {
     if (!inv.held()) names.push_back(inv.name);
   }
@@ -110,7 +111,11 @@ SeedOutcome run_seed(const RunPlan& plan, std::uint64_t seed,
     }
   }
   outcome.wall_seconds = seconds_since(start);
-  outcome.invariants = properties::check_all(outcome.result.history);
+  // A run a failed check cut short has a history that stops mid-day: the assertion is its
+  // verdict, the invariants are not asked about a day that did not end.
+  if (outcome.result.assertion.empty()) {
+    outcome.invariants = properties::check_all(outcome.result.history);
+  }
   return outcome;
 }
 
@@ -229,6 +234,15 @@ std::string replay_command(const RunPlan& plan, std::uint64_t seed) {
     cmd += std::string(" --durability ") + (o.durability == Durability::kFull ? "full" : "normal");
   }
   if (o.bug != sim::Bug::kNone) cmd += " --bug " + std::string(sim::bug_name(o.bug));
+  // A swarm seed draws its knobs again; otherwise each one that is not production's.
+  if (!plan.swarm) {
+    const sim::Knobs defaults;
+    for (const sim::KnobInfo& k : sim::knob_table()) {
+      if (o.knobs.*k.field != defaults.*k.field) {
+        cmd += " --knob " + std::string(k.key) + "=" + std::to_string(o.knobs.*k.field);
+      }
+    }
+  }
   return cmd;
 }
 

@@ -34,7 +34,8 @@ struct SeedOutcome {
   std::string determinism_report;  // the first diverging entry of both runs, when not
 
   bool passed() const;
-  // Names of what failed: invariants, "handler_failures", "determinism".
+  // Names of what failed: "assertion" (a check in the code, result.assertion), invariants,
+  // "handler_failures", "determinism".
   std::vector<std::string> failures() const;
 };
 
@@ -68,8 +69,8 @@ struct SeedSummary {
 };
 
 // Runs seeds first..last (inclusive) on `jobs` threads. `on_done` is called (from the
-// calling thread, in completion order) after each seed. REQUIRES: first <= last and
-// last - first < kMaxSeedsPerRun.
+// calling thread, in completion order) after each seed. Throws std::invalid_argument unless
+// first <= last and last - first < kMaxSeedsPerRun.
 SeedSummary run_seeds(const RunPlan& plan, std::uint64_t first, std::uint64_t last, unsigned jobs,
                       const std::function<void(const SeedOutcome&)>& on_done);
 

@@ -1,5 +1,6 @@
 #include "services/fastlane_finale.h"
 
+#include "core/assert.h"
 #include "core/event_id.h"
 
 namespace eventmart {
@@ -63,6 +64,7 @@ std::optional<std::int64_t> PriceStore::price_cents(Sku sku) {
 }
 
 void PriceStore::set_price(Sku sku, const std::string& name, std::int64_t price_cents) {
+  EVENTMART_REQUIRE(price_cents >= 0, sku, price_cents);
   upsert_.bind(1, sku).bind(2, name).bind(3, price_cents).run();
 }
 

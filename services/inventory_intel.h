@@ -21,7 +21,7 @@ class InventoryStore {
   // Inserts the products that are not in the table yet (existing stock is kept).
   void seed(const std::vector<Product>& products);
   std::optional<StockRecord> find(Sku sku);
-  // REQUIRES: the sku exists.
+  // Throws SqliteError when the sku does not exist.
   void update(Sku sku, const StockRecord& record);
   // Every product's record, ordered by sku.
   std::vector<std::pair<Sku, StockRecord>> all();
@@ -42,7 +42,7 @@ struct InventoryStats {
 
 class InventoryIntel : public Service {
  public:
-  // REQUIRES: context.logistics_bus is set.
+  // Throws std::invalid_argument when context.logistics_bus is not set.
   explicit InventoryIntel(const ServiceContext& context);
   void start() override;
 

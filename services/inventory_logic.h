@@ -36,12 +36,13 @@ struct StockDecision {
   std::optional<RestockOrder> restock;  // set at a downward threshold crossing
 };
 
-// `quantity` units left the store. REQUIRES: quantity >= 1. nullopt when the record cannot
-// take it without overflowing 64 bits (a corrupt quantity, never a real sale): the caller
-// refuses the event instead of storing a wrapped number.
+// `quantity` units left the store. REQUIRES: quantity >= 1, and no field of `before` below 0.
+// nullopt when the record cannot take it without overflowing 64 bits (a corrupt quantity, never a
+// real sale): the caller refuses the event instead of storing a wrapped number.
 std::optional<StockDecision> apply_sale(const StockRecord& before, std::int64_t quantity);
 
-// `quantity` units arrived from logistics. REQUIRES: quantity >= 1. nullopt on overflow.
+// `quantity` units arrived from logistics. REQUIRES: quantity >= 1, and no field of `before`
+// below 0. nullopt on overflow.
 std::optional<StockDecision> apply_replenishment(const StockRecord& before, std::int64_t quantity);
 
 }  // namespace eventmart

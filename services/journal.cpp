@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/assert.h"
+
 namespace eventmart {
 
 Journal::Journal(Database& db, std::string owner) : db_(db), owner_(std::move(owner)) {
@@ -48,6 +50,7 @@ Journal::Journal(Database& db, std::string owner) : db_(db), owner_(std::move(ow
 
 Admission Journal::record_inbox(const std::string& event_id, std::int64_t received_at_us,
                                 std::uint64_t content_hash) {
+  EVENTMART_REQUIRE(db_.in_transaction(), event_id);
   insert_inbox_.bind(1, event_id).bind(2, received_at_us);
   if (content_hash != 0) {
     insert_inbox_.bind(3, static_cast<std::int64_t>(content_hash));
@@ -74,6 +77,7 @@ bool Journal::in_inbox(const std::string& event_id) {
 
 std::int64_t Journal::add_outbox(Channel channel, const std::string& topic,
                                  const Envelope& envelope) {
+  EVENTMART_REQUIRE(db_.in_transaction(), envelope.event_id);
   insert_outbox_.bind(1, static_cast<std::int64_t>(channel))
       .bind(2, topic)
       .bind(3, envelope.event_id)

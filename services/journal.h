@@ -40,14 +40,15 @@ class Journal {
 
   // Records `event_id` as consumed, with a hash of its content (0: not known). An id consumed
   // before is a duplicate when both hashes agree (or either is unknown), else a conflict.
-  // REQUIRES: inside a Transaction.
+  // REQUIRES: inside a Transaction (checked).
   Admission record_inbox(const std::string& event_id, std::int64_t received_at_us,
                          std::uint64_t content_hash = 0);
 
   // True when `event_id` was consumed before.
   bool in_inbox(const std::string& event_id);
 
-  // Queues an event for publishing. REQUIRES: inside the Transaction of the state change.
+  // Queues an event for publishing. REQUIRES: inside the Transaction of the state change
+  // (checked: inside a transaction).
   // Returns the row's seq.
   std::int64_t add_outbox(Channel channel, const std::string& topic, const Envelope& envelope);
 

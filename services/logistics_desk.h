@@ -17,7 +17,7 @@ inline constexpr std::string_view kLogisticsDesk = "logistics-desk";
 
 class LogisticsDesk final : public Service {
  public:
-  // REQUIRES: context.logistics_bus is set.
+  // Throws std::invalid_argument when context.logistics_bus is not set.
   explicit LogisticsDesk(const ServiceContext& context);
   void start() override;
 

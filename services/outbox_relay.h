@@ -21,24 +21,36 @@
 
 namespace eventmart {
 
+// How much an outbox relay does at a time. Production keeps the defaults; the simulator draws
+// small and large ones per seed, so a backlog of more than one batch is met.
+struct RelayBatches {
+  int read = 256;    // outbox rows read at a time
+  int delete_ = 32;  // confirmed rows deleted together
+};
+
 class OutboxRelay {
  public:
   // The parts a relay works with (see the constructor).
+  using Batches = RelayBatches;
   struct Parts {
     Journal& journal;
     Clock& clock;
     Bus& store_bus;
     Bus* logistics_bus;
     Qos qos;
+    Batches batches = {};
   };
 
   // `logistics_bus` may be null for services that never write to Channel::kLogistics.
   // All references must outlive the relay. A publish the bus reports as failed is handed to
   // it again `retry_interval_us` later (and at the next pump, whichever comes first).
+  // Throws std::invalid_argument unless the retry interval and the batches are >= 1.
   OutboxRelay(Journal& journal, Clock& clock, Bus& store_bus, Bus* logistics_bus,
-              Qos qos = Qos::kAtLeastOnce, std::int64_t retry_interval_us = 1'000'000);
+              Qos qos = Qos::kAtLeastOnce, std::int64_t retry_interval_us = 1'000'000,
+              Batches batches = {});
   explicit OutboxRelay(const Parts& parts)
-      : OutboxRelay(parts.journal, parts.clock, parts.store_bus, parts.logistics_bus, parts.qos) {}
+      : OutboxRelay(parts.journal, parts.clock, parts.store_bus, parts.logistics_bus, parts.qos,
+                    1'000'000, parts.batches) {}
   virtual ~OutboxRelay();
   OutboxRelay(const OutboxRelay&) = delete;
   OutboxRelay& operator=(const OutboxRelay&) = delete;
@@ -79,6 +91,7 @@ class OutboxRelay {
   Bus* logistics_bus_;
   Qos qos_;
   std::int64_t retry_interval_us_;
+  Batches batches_;
   TimerId retry_timer_ = 0;           // 0: no retry scheduled
   std::int64_t last_handed_seq_ = 0;  // rows up to here are with the bus (or confirmed)
   // journal_.outbox_writes() when the outbox was last read to its end; UINT64_MAX = read it.

@@ -8,8 +8,9 @@ namespace eventmart {
 namespace {
 
 std::unique_ptr<OutboxRelay> make_relay(const ServiceContext& context, Journal& journal) {
-  const OutboxRelay::Parts parts{journal, context.clock, context.bus, context.logistics_bus,
-                                 context.qos};
+  const OutboxRelay::Parts parts{journal,     context.clock,
+                                 context.bus, context.logistics_bus,
+                                 context.qos, context.relay_batches};
   if (context.make_relay) return context.make_relay(parts);
   return std::make_unique<OutboxRelay>(parts);
 }
@@ -22,6 +23,9 @@ Service::Service(std::string_view name, const ServiceContext& context)
       journal_(context.db, context.instance),
       relay_holder_(make_relay(context, journal_)),
       relay_(*relay_holder_) {
+  if (ctx_.prune_every < 1 || ctx_.inbox_retention_us < 0) {
+    throw std::invalid_argument(name_ + ": prune_every must be >= 1 and the inbox retention >= 0");
+  }
   auto on_malformed = [this](const std::string& topic, std::string_view bytes,
                              const std::string& reason) { dead_letter(topic, bytes, reason); };
   ctx_.bus.set_malformed_handler(on_malformed);
@@ -37,8 +41,17 @@ Service::~Service() {
 
 void Service::prune_inbox() {
   consumed_since_prune_ = 0;
-  const std::int64_t pruned = journal_.prune_inbox(ctx_.clock.now_us() - ctx_.inbox_retention_us);
+  std::int64_t pruned = 0;
+  try {
+    pruned = journal_.prune_inbox(ctx_.clock.now_us() - ctx_.inbox_retention_us);
+  } catch (const SqliteError& e) {
+    // Housekeeping after a commit that stands: a storage error here must not fail the
+    // delivery (it would be retried as a duplicate for nothing). The next prune tries again.
+    warn(std::string("inbox: pruning failed, tried again later: ") + e.what());
+    return;
+  }
   if (pruned > 0) {
+    mark(Mark::kInboxPruned);
     info([&] { return "inbox: " + std::to_string(pruned) + " event ids past retention pruned"; });
   }
 }
@@ -65,6 +78,7 @@ void Service::file_dead_letter(const std::string& topic, std::string_view bytes,
   written_.clear();
   {
     Transaction txn(ctx_.db);
+    const Writing writing(writing_);
     if (admit(id, 0) != Admission::kNew) return;  // dead-lettered before (a redelivery)
     mark(Mark::kDeadLetter);
     write_outbox(Channel::kStore, ctx_.topics.dead_letter(name_),
@@ -123,6 +137,17 @@ std::optional<Event> Service::receive(const Delivery& delivery) {
   }
   if (Status s = check_envelope_fields(envelope, ctx_.limits); !s) {
     reject(delivery, s.error());
+    return std::nullopt;
+  }
+  // Older than the inbox remembers: its id may have been pruned after it was applied, so it
+  // cannot be told from a first delivery. A visible refusal, never a second application.
+  const std::int64_t age = ctx_.clock.now_us() - envelope.occurred_at_us;
+  if (age > max_event_age_us(ctx_.inbox_retention_us)) {
+    mark(Mark::kInboxTooOldToTell);
+    reject(delivery, "occurred " + std::to_string(age / 1'000'000) +
+                         " s ago, longer than the inbox can tell a redelivery (it keeps ids " +
+                         std::to_string(ctx_.inbox_retention_us / 1'000'000) +
+                         " s): not applied, it may have been before");
     return std::nullopt;
   }
   auto event = EventTraits<Event>::decode(envelope.payload, ctx_.limits);

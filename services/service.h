@@ -11,6 +11,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "core/assert.h"
 #include "core/bus.h"
 #include "core/clock.h"
 #include "core/codec.h"
@@ -57,11 +58,18 @@ struct ServiceContext {
   // Names this process among replicas that share the database (see Journal); "" alone.
   std::string instance = {};
   // Inbox rows older than this are deleted as the service goes (0: kept forever). An event
-  // delivered again after this long would be applied again, so it must exceed the longest
-  // redelivery window: the broker's session expiry. The simulator keeps everything.
+  // delivered again after its id was pruned would be applied again, so an event that occurred
+  // longer ago than 7/8 of this (max_event_age_us()) is not applied but dead-lettered: it
+  // might have been applied before. The other 1/8 covers clocks that disagree. A broker holds
+  // a message for an absent service at most its session expiry: the retention must exceed
+  // 8/7 of that, or queued events would be refused (serve checks it).
   std::int64_t inbox_retention_us = 0;
   // What a message may hold (basket size, id lengths); anything beyond is dead-lettered.
   InputLimits limits = {};
+  // How much the service does at a time (production keeps the defaults; the simulator draws
+  // them per seed): its relay's batches, and the events consumed between inbox prunes.
+  OutboxRelay::Batches relay_batches = {};
+  std::uint64_t prune_every = 1000;
   // Builds the service's outbox relay; empty: the real OutboxRelay. A seam for the
   // harness's broken relays (sim/bugs), set by the registry from a ServiceVariant.
   std::function<std::unique_ptr<OutboxRelay>(const OutboxRelay::Parts&)> make_relay = {};
@@ -80,7 +88,15 @@ inline ServiceContext with_buses(const ServiceContext& context, Bus& bus, Bus* l
                         context.instance,
                         context.inbox_retention_us,
                         context.limits,
+                        context.relay_batches,
+                        context.prune_every,
                         context.make_relay};
+}
+
+// The oldest an event may be (now minus its occurred_at) and still be applied, for an inbox
+// that keeps ids for `retention_us` (0: forever, so any age).
+inline std::int64_t max_event_age_us(std::int64_t retention_us) {
+  return retention_us > 0 ? retention_us - retention_us / 8 : INT64_MAX;
 }
 
 // How consume_once() ended.
@@ -139,6 +155,7 @@ class Service {
     written_.clear();  // rows of a transaction that rolled back are gone
     {
       Transaction txn(ctx_.db);
+      const Writing writing(writing_);
       switch (admit(event_id, content_hash)) {
         case Admission::kNew:
           break;
@@ -165,7 +182,7 @@ class Service {
       txn.commit();
     }
     ++stats_.consumed;
-    if (ctx_.inbox_retention_us > 0 && ++consumed_since_prune_ >= kPruneEvery) prune_inbox();
+    if (ctx_.inbox_retention_us > 0 && ++consumed_since_prune_ >= ctx_.prune_every) prune_inbox();
     crash_point(CrashSite::kAfterCommit);
     after_commit();
     relay_.hand_over(std::move(written_));
@@ -180,6 +197,9 @@ class Service {
 
   // Writes one event to the outbox (inside the transaction). A seam: sim/bugs overrides it.
   virtual void write_outbox(Channel channel, const std::string& topic, Envelope envelope) {
+    // Only inside the transaction that consumes an event (consume_once, dead_letter): a row
+    // written elsewhere would be committed by no one, or never handed to the relay.
+    EVENTMART_REQUIRE(writing_, name_, envelope.event_id);
     const std::int64_t seq = journal_.add_outbox(channel, topic, envelope);
     written_.push_back(OutboxRow{seq, channel, topic, std::move(envelope)});
   }
@@ -191,7 +211,7 @@ class Service {
     if (ctx_.crash_points != nullptr) ctx_.crash_points->reached(name_, site);
   }
 
-  // Writes an event to the outbox. REQUIRES: inside consume_once's `apply`.
+  // Writes an event to the outbox. REQUIRES: inside consume_once's `apply` (checked).
   template <typename Event>
   void emit(Channel channel, const std::string& topic, EventType type, std::string event_id,
             const std::string& caused_by, const Event& event) {
@@ -231,9 +251,20 @@ class Service {
   OutboxRelay& relay_;
   ServiceStats stats_;
   std::vector<OutboxRow> written_;  // outbox rows of the transaction in progress
+  // True inside the transaction of consume_once or dead_letter: where the outbox is written.
+  bool writing_ = false;
+  struct Writing {
+    explicit Writing(bool& flag) : flag_(flag) {
+      EVENTMART_ASSERT(!flag_);  // one consuming transaction at a time
+      flag_ = true;
+    }
+    ~Writing() { flag_ = false; }
+    Writing(const Writing&) = delete;
+    Writing& operator=(const Writing&) = delete;
+    bool& flag_;
+  };
 
  private:
-  static constexpr std::uint64_t kPruneEvery = 1000;  // events consumed between prunings
   void prune_inbox();
   std::uint64_t consumed_since_prune_ = 0;
 };

@@ -145,6 +145,10 @@ bool Database::has_column(std::string_view table, std::string_view column) {
   return found;
 }
 
+bool Database::in_transaction() const {
+  return db_ != nullptr && sqlite3_get_autocommit(db_) == 0;
+}
+
 std::int64_t Database::changes() const {
   return sqlite3_changes64(db_);
 }

@@ -84,6 +84,8 @@ class Database {
 
   const std::string& path() const { return path_; }
   sqlite3* handle() { return db_; }
+  // True between BEGIN and COMMIT or ROLLBACK (SQLite's autocommit is off).
+  bool in_transaction() const;
 
  private:
   friend class Transaction;

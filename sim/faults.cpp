@@ -6,12 +6,14 @@
 #include <cmath>
 
 #include "core/marks.h"
+#include "services/registry.h"
 
 namespace eventmart::sim {
 namespace {
 
 constexpr std::int64_t kMinuteUs = 60'000'000;
 constexpr std::int64_t kSecondUs = 1'000'000;
+constexpr std::int64_t kHourUs = 60 * kMinuteUs;
 
 std::string_view packet_name(memory::PacketKind kind) {
   switch (kind) {
@@ -48,6 +50,9 @@ FaultOptions draw_swarm_faults(Rng rng, Durability durability) {
   // all 8 attempts (a dead letter); much more and the services cannot keep up with the day.
   f.io_error_probability = rng.chance(0.5) ? std::pow(rng.unit(), 3.0) * 0.06 : 0.0;
   f.disk_full_per_minute = maybe(0.01);
+  // Long outages last of all (every draw above stays what it was for every seed); rare, as
+  // each one keeps a run going for days of virtual time.
+  f.long_outage_per_hour = rng.chance(0.25) ? rng.unit() * 0.05 : 0.0;
   return f;
 }
 
@@ -72,6 +77,8 @@ std::string_view option_name(SimOption option) {
       return "scenario";
     case SimOption::kWorkloadShape:
       return "workload shape";
+    case SimOption::kKnobs:
+      return "knob";
     default:
       break;
   }
@@ -140,6 +147,12 @@ const std::vector<FaultKnob>& fault_knobs() {
        "write that needs new space fails with SQLITE_FULL",
        6, 1, kProbability, [](C f) { return f.disk_full_per_minute; },
        [](F f, double v) { f.disk_full_per_minute = v; }},
+      {SimOption::kLongOutagePerHour, "long outage probability", "long_outage", "long-outage", "P",
+       "probability per consuming service (hello-helper, inventory-intel, fastlane-finale) per "
+       "virtual hour that its machine is down for 1 h..3 days while the broker queues for it (or "
+       "drops its session once it expires)",
+       6, 1, kProbability, [](C f) { return f.long_outage_per_hour; },
+       [](F f, double v) { f.long_outage_per_hour = v; }},
   };
   return kKnobs;
 }
@@ -195,6 +208,17 @@ void FaultInjector::start() {
   }
 }
 
+namespace {
+
+// The services that consume events from other services (a long outage queues for them); the
+// guardians answer devices at once, and a day without them is a closed store.
+bool consumes_events(std::string_view service) {
+  const auto kind = service_kind(service);
+  return kind && spec_of(*kind).consumes_store_bus;
+}
+
+}  // namespace
+
 std::string_view outage_kind_name(Outage::Kind kind) {
   switch (kind) {
     case Outage::Kind::kCrash:
@@ -207,6 +231,8 @@ std::string_view outage_kind_name(Outage::Kind kind) {
       return "disk-full";
     case Outage::Kind::kBrokerDown:
       return "broker-down";
+    case Outage::Kind::kLongOutage:
+      return "long-outage";
   }
   return "outage";
 }
@@ -221,7 +247,9 @@ void FaultInjector::heal() {
   // Partitions, broker downtime and full disks end now; crashed services come back on their own.
   const std::int64_t now = clock_.now_us();
   for (Outage& o : outages_) {
-    if (o.kind != Outage::Kind::kCrash && o.kind != Outage::Kind::kPowerLoss && o.until_us > now) {
+    const bool process = o.kind == Outage::Kind::kCrash || o.kind == Outage::Kind::kPowerLoss ||
+                         o.kind == Outage::Kind::kLongOutage;
+    if (!process && o.until_us > now) {
       o.until_us = now;
     }
   }
@@ -367,6 +395,10 @@ void FaultInjector::tick() {
         rng_.chance(options_.power_loss_per_minute)) {
       lose_power(name, state);
     }
+    if (options_.long_outage_per_hour > 0 && !state.down && !state.armed && consumes_events(name) &&
+        rng_.chance(options_.long_outage_per_hour / 60)) {
+      long_outage(name, state);
+    }
     if (options_.disk_full_per_minute > 0 && now >= state.disk_full_until_us &&
         storage_rng_.chance(options_.disk_full_per_minute)) {
       state.disk_full_until_us = now + storage_rng_.uniform(kSecondUs, options_.disk_full_max_us);
@@ -405,6 +437,17 @@ void FaultInjector::crash_now(const std::string& service, ServiceState& state,
   trace_.record(TraceKind::kCrash, BusId::kStore, service, where, "");
   const std::int64_t down_us = rng_.uniform(kSecondUs, options_.restart_max_us);
   // Torn down from a timer: the crash may be reported from inside the service's own stack.
+  clock_.call_after(0, [this, service, down_us] { host_.crash_service(service, down_us); });
+}
+
+void FaultInjector::long_outage(const std::string& service, ServiceState& state) {
+  state.down = true;
+  state.armed = false;
+  state.crashed_where = "long-outage";
+  ++counts_.long_outages;
+  const std::int64_t down_us = rng_.uniform(kHourUs, kLongOutageMaxUs);
+  began(Outage::Kind::kLongOutage, service, -1);
+  trace_.record(TraceKind::kLongOutage, BusId::kStore, service, "", "");
   clock_.call_after(0, [this, service, down_us] { host_.crash_service(service, down_us); });
 }
 
@@ -458,7 +501,8 @@ void FaultInjector::restarted(const std::string& service) {
   it->second.down = false;
   for (auto o = outages_.rbegin(); o != outages_.rend(); ++o) {
     if (o->who == service && o->until_us < 0 &&
-        (o->kind == Outage::Kind::kCrash || o->kind == Outage::Kind::kPowerLoss)) {
+        (o->kind == Outage::Kind::kCrash || o->kind == Outage::Kind::kPowerLoss ||
+         o->kind == Outage::Kind::kLongOutage)) {
       o->until_us = clock_.now_us();
       break;
     }

@@ -22,6 +22,9 @@
 
 namespace eventmart::sim {
 
+// The longest a long outage lasts: a machine down over a weekend.
+inline constexpr std::int64_t kLongOutageMaxUs = 3LL * 24 * 3600 * 1'000'000;
+
 struct FaultOptions {
   Qos qos = Qos::kAtLeastOnce;       // QoS of every publish (and so of every delivery)
   double drop_probability = 0;       // per packet (PUBLISH or PUBACK, either direction): lost
@@ -46,11 +49,16 @@ struct FaultOptions {
   // write that needs new space fails with SQLITE_FULL.
   double disk_full_per_minute = 0;
   std::int64_t disk_full_max_us = 10 * 60'000'000LL;
+  // Per consuming service (Hello Helper, Inventory Intel, Fastlane Finale) per virtual hour:
+  // its machine goes down for 1 h up to kLongOutageMaxUs (a weekend), while the broker queues
+  // for it or, once its session expires, drops what comes for it.
+  double long_outage_per_hour = 0;
 
   bool any() const {
     return drop_probability > 0 || duplicate_probability > 0 || reorder_probability > 0 ||
            delay_mean_us > 0 || partition_per_minute > 0 || crash_per_minute > 0 ||
-           broker_restart_per_minute > 0 || publish_failure_probability > 0 || any_storage();
+           broker_restart_per_minute > 0 || publish_failure_probability > 0 ||
+           long_outage_per_hour > 0 || any_storage();
   }
   // Faults that need the simulated disk (sim/disk.h).
   bool any_storage() const {
@@ -103,12 +111,20 @@ struct FaultCounts {
   std::int64_t io_errors = 0;           // VFS calls failed with an I/O error
   std::int64_t disk_full_windows = 0;   // times a service's disk filled up
   std::int64_t disk_full_refusals = 0;  // writes refused with SQLITE_FULL
+  std::int64_t long_outages = 0;        // machines down for hours to days
 };
 
 // A stretch of time something was out, for reports: a service down (crash or power loss),
 // cut off (partition) or with a full disk, or the broker down. Not part of the trace hash.
 struct Outage {
-  enum class Kind : std::uint8_t { kCrash, kPowerLoss, kPartition, kDiskFull, kBrokerDown };
+  enum class Kind : std::uint8_t {
+    kCrash,
+    kPowerLoss,
+    kPartition,
+    kDiskFull,
+    kBrokerDown,
+    kLongOutage
+  };
   Kind kind = Kind::kCrash;
   std::string who;  // the service's client id, or "broker"
   std::int64_t from_us = 0;
@@ -116,7 +132,7 @@ struct Outage {
   std::string detail;          // a crash's site
 };
 
-// "crash", "power-loss", "partition", "disk-full", "broker-down".
+// "crash", "power-loss", "partition", "disk-full", "broker-down", "long-outage".
 std::string_view outage_kind_name(Outage::Kind kind);
 
 // Thrown at a crash point to stand for the process dying there.
@@ -211,6 +227,8 @@ class FaultInjector final : public CrashPoints, public DiskFaults {
   void lose_power(const std::string& service, ServiceState& state);
   // `where` goes into the trace: "between-events", "before-commit" or "after-commit".
   void crash_now(const std::string& service, ServiceState& state, std::string_view where);
+  // The machine goes down for hours to days (a consuming service only).
+  void long_outage(const std::string& service, ServiceState& state);
 
   FaultOptions options_;
   Rng rng_;

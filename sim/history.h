@@ -69,6 +69,7 @@ struct ObservedRestock {
   std::string event_id;
   Sku sku = 0;
   std::int64_t at_us = 0;
+  std::int64_t stock_level = 0;  // the level the order says the product fell to
 };
 
 // Logistics unloaded an order's units onto a product's shelf.
@@ -103,10 +104,15 @@ struct History {
   std::vector<DepartureTruth> departures;
   std::vector<ArrivalTruth> arrivals;  // accepted entrance readings
   std::vector<ShownWelcome> welcomes;  // the entrance display, in order
-  std::string generic_welcome;         // what an unknown card is shown
   std::int64_t junk_published = 0;     // malformed events a rogue client published
   std::vector<ObservedPayment> payments;
-  std::vector<StockReading> stock_readings;  // in commit order
+  // Inventory Intel's records as read from its database: in the simulator after every commit
+  // (in commit order), in a live run sampled while it runs and at the end.
+  std::vector<StockReading> stock_readings;
+  // Where the records were not read after every commit (a live run): the level after each
+  // commit, in commit order, rebuilt from what the inventory consumed (stock = the level,
+  // shortfall 0), for the crossings. Unset: the crossings come from stock_readings.
+  std::optional<std::vector<StockReading>> levels_by_commit;
   std::vector<ObservedRestock> restocks;
   // At the end of the run (after quiescence): the database and the physical shelves.
   std::map<Sku, FinalStock> final_stock;
@@ -117,6 +123,12 @@ struct History {
   bool at_most_once = false;
   std::vector<RestockDelivery> restock_deliveries;  // what logistics delivered, per order
   std::vector<DeadLetter> dead_letters;             // in the order they were given up
+  // Events the configuration lets go, visibly, as QoS 0 losses are (the reason says which): a
+  // broker dropped them because their client's session expired while it was away (a long
+  // outage), or the service refused them as older than its inbox can tell a redelivery from a
+  // first delivery (services/service.h, max_event_age_us; the world predicts which from the
+  // event's age, independently of the service).
+  std::vector<DeadLetter> expected_losses;
   // At the end of the run: which departures (by event id) Inventory Intel's inbox holds, i.e.
   // whose sale it booked. Unset in a history that did not read it.
   std::optional<std::set<std::string>> inventory_booked;

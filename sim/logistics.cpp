@@ -34,8 +34,8 @@ void LogisticsModel::on_restock_needed(const Delivery& delivery) {
     ++rejected_;
     return;
   }
-  history_.restocks.push_back(
-      ObservedRestock{envelope.event_id, order.value().sku, clock_.now_us()});
+  history_.restocks.push_back(ObservedRestock{envelope.event_id, order.value().sku, clock_.now_us(),
+                                              order.value().stock_level});
   if (!orders_seen_.insert(envelope.event_id).second) return;  // the same order again
   ++requested_;
   const std::int64_t lead_us = rng_.uniform(options_.min_lead_time_us, options_.max_lead_time_us);

@@ -29,7 +29,9 @@ enum class SimOption : std::uint8_t {
   kPowerLossPerMinute,
   kIoErrorProbability,
   kDiskFullPerMinute,
+  kLongOutagePerHour,
   kWorkloadShape,
+  kKnobs,
 };
 
 // "customers", "drop probability", ...: how the simulator names an option in its own errors.

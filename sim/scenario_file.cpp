@@ -348,6 +348,15 @@ std::string to_json(const ScenarioFile& file) {
       j["faults"] = faults_json(o.faults);
     }
   }
+  // A swarm draws its knobs from the seed; otherwise the ones that are not production's.
+  if (!file.swarm && o.knobs != Knobs{}) {
+    Json knobs = Json::object();
+    const Knobs defaults;
+    for (const KnobInfo& k : knob_table()) {
+      if (o.knobs.*k.field != defaults.*k.field) knobs[std::string(k.key)] = o.knobs.*k.field;
+    }
+    j["knobs"] = knobs;
+  }
   return j.dump(2) + "\n";
 }
 
@@ -387,6 +396,13 @@ Result<ScenarioFile> parse_scenario_file(std::string_view text_in) {
         const std::string d = text(v, key);
         if (d != "full" && d != "normal") throw Bad{"durability: must be full or normal"};
         o.durability = d == "full" ? Durability::kFull : Durability::kNormal;
+      } else if (key == "knobs") {
+        if (!v.is_object()) throw Bad{"knobs: must be an object of knob values"};
+        for (auto k = v.begin(); k != v.end(); ++k) {
+          const KnobInfo* knob = find_knob(k.key());
+          if (knob == nullptr) throw Bad{"knobs." + k.key() + ": no such knob"};
+          o.knobs.*knob->field = integer(k.value(), "knobs." + k.key(), knob->min, knob->max);
+        }
       } else if (explicit_scenario && (key == "qos" || key == "store" || key == "visits" ||
                                        key == "packet_faults" || key == "crashes")) {
         continue;  // read below
@@ -413,6 +429,9 @@ Result<ScenarioFile> parse_scenario_file(std::string_view text_in) {
     if (!j.contains("seed")) throw Bad{"seed: missing (every run has one)"};
     if (file.swarm && j.contains("durability")) {
       throw Bad{"durability: a swarm run draws it from the seed; leave it out"};
+    }
+    if (file.swarm && j.contains("knobs")) {
+      throw Bad{"knobs: a swarm run draws them from the seed; leave them out"};
     }
     if (!explicit_scenario && !j.contains("faults")) {
       throw Bad{"faults: missing (\"none\", \"swarm\" or an object of fault options)"};

@@ -1,7 +1,8 @@
 #include "sim/scheduler.h"
 
 #include <algorithm>
-#include <cassert>
+
+#include "core/assert.h"
 
 namespace eventmart::sim {
 
@@ -17,12 +18,13 @@ void Scheduler::release_slot(std::uint32_t slot) {
 void Scheduler::run_slot(void* scheduler, std::uint64_t slot) {
   auto& self = *static_cast<Scheduler*>(scheduler);
   std::function<void()> fn = std::move(self.callbacks_[slot]);
+  EVENTMART_ASSERT(fn != nullptr, slot);  // a slot runs once: it held a callback till now
   self.release_slot(static_cast<std::uint32_t>(slot));
   fn();
 }
 
 TimerId Scheduler::call_at(std::int64_t at_us, std::function<void()> fn) {
-  assert(fn);
+  EVENTMART_REQUIRE(fn != nullptr);
   std::uint32_t slot;
   if (free_slots_.empty()) {
     slot = static_cast<std::uint32_t>(callbacks_.size());
@@ -30,6 +32,8 @@ TimerId Scheduler::call_at(std::int64_t at_us, std::function<void()> fn) {
   } else {
     slot = free_slots_.back();
     free_slots_.pop_back();
+    // A free slot is empty: one handed out twice would overwrite a pending callback.
+    EVENTMART_ASSERT(callbacks_[slot] == nullptr, slot);
     callbacks_[slot] = std::move(fn);
   }
   return enqueue(at_us, &Scheduler::run_slot, this, slot);
@@ -37,7 +41,7 @@ TimerId Scheduler::call_at(std::int64_t at_us, std::function<void()> fn) {
 
 TimerId Scheduler::call_at(std::int64_t at_us, PlainCallback fn, void* context,
                            std::uint64_t argument) {
-  assert(fn != nullptr);
+  EVENTMART_REQUIRE(fn != nullptr);
   return enqueue(at_us, fn, context, argument);
 }
 
@@ -51,6 +55,8 @@ TimerId Scheduler::enqueue(std::int64_t at_us, PlainCallback fn, void* context,
   for (Lane& lane : lanes_) {
     if (lane.delay_us == delay) {
       // now only grows and ids only grow: the lane stays ordered
+      EVENTMART_ASSERT(lane.timers.empty() || lane.timers.back().at_us <= at,
+                       lane.timers.back().at_us, at, delay);
       lane.timers.push_back(at, id, fn, context, argument);
       return id;
     }
@@ -118,7 +124,10 @@ int Scheduler::next_live_source() {
 }
 
 void Scheduler::run_from(int source) {
+  EVENTMART_REQUIRE(source != kNone);
   const Timer& front = front_of(source);
+  // The next live timer: not cancelled or run, not in the past.
+  EVENTMART_REQUIRE(!finished(front.id) && front.at_us >= now_us_, front.id, front.at_us, now_us_);
   const PlainCallback fn = front.fn;
   void* const context = front.context;
   const std::uint64_t argument = front.argument;

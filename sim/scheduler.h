@@ -68,6 +68,7 @@ class Scheduler final : public Clock {
    public:
     bool empty() const { return size_ == 0; }
     const Timer& front() const { return slots_[head_]; }
+    const Timer& back() const { return slots_[(head_ + size_ - 1) & (capacity_ - 1)]; }
     void pop_front() {
       head_ = (head_ + 1) & (capacity_ - 1);
       --size_;
@@ -108,7 +109,8 @@ class Scheduler final : public Clock {
   void pop_from(int source);
   // Drops cancelled timers at the front; returns where the next live timer waits (or kNone).
   int next_live_source();
-  // Runs the live timer at `source`. REQUIRES: source == next_live_source().
+  // Runs the live timer at `source`. REQUIRES: source == next_live_source() (checked: the
+  // timer there is live and not in the past).
   void run_from(int source);
   TimerId enqueue(std::int64_t at_us, PlainCallback fn, void* context, std::uint64_t argument);
   // The callback of a timer whose std::function waits in callbacks_[slot]: runs it.

@@ -63,6 +63,10 @@ std::string_view trace_kind_name(TraceKind kind) {
       return "io-error";
     case TraceKind::kDiskFull:
       return "disk-full";
+    case TraceKind::kLongOutage:
+      return "long-outage";
+    case TraceKind::kLostToExpiry:
+      return "lost-to-expiry";
   }
   return "unknown";
 }

@@ -32,9 +32,11 @@ enum class TraceKind : std::uint8_t {
   kPowerLoss,       // a service's machine lost power: unsynced writes gone
   kIoError,         // a VFS call on a service's database failed with an I/O error
   kDiskFull,        // a service's disk filled up (writes that need space fail for a while)
+  kLongOutage,      // a service's machine went down for hours to days
+  kLostToExpiry,    // a message for a client whose session expired while it was away
 };
 // The last kind (reports list every kind up to it): keep it the last one above.
-inline constexpr TraceKind kLastTraceKind = TraceKind::kDiskFull;
+inline constexpr TraceKind kLastTraceKind = TraceKind::kLostToExpiry;
 
 // Which of the two buses an entry happened on (a service-level fault: the store's).
 enum class BusId : std::uint8_t { kStore = 0, kLogistics = 1 };

@@ -105,7 +105,7 @@ class Workload {
 };
 
 // The catalog for a run: the default store's products for the first min(n, 100) skus, then
-// products generated from `rng` (skus 101..n). REQUIRES: n >= 1.
+// products generated from `rng` (skus 101..n). Throws std::invalid_argument when n < 1.
 std::vector<Product> make_catalog(std::int64_t n, Rng rng);
 
 // The shape's changes to a catalog (tight stock), drawn from `rng`; and the skus whose

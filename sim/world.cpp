@@ -5,6 +5,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "core/assert.h"
 #include "core/codec.h"
 #include "core/log.h"
 #include "core/wire.h"
@@ -15,8 +16,10 @@
 #include "services/registry.h"
 #include "services/scan_logic.h"
 #include "sim/disk.h"
+#include "sim/knobs.h"
 #include "sim/logistics.h"
 #include "sim/scheduler.h"
+#include "sim/wire_bus.h"
 #include "transports/memory/memory_broker.h"
 
 namespace eventmart::sim {
@@ -51,6 +54,7 @@ OptionCheck validate(const SimOptions& o) {
   }
   if (Status valid = o.shape.validate(); !valid)
     return error(SimOption::kWorkloadShape, valid.error());
+  if (OptionCheck knobs = validate(o.knobs)) return knobs;
   return validate(o.faults);
 }
 
@@ -61,6 +65,7 @@ SimOptions with_swarm(SimOptions options) {
                            : Durability::kNormal;
   options.faults = draw_swarm_faults(Rng(options.seed).derive("swarm"), options.durability);
   options.shape = draw_swarm_shape(Rng(options.seed).derive("swarm-shape"));
+  options.knobs = draw_knobs(Rng(options.seed).derive("swarm-knobs"), options.shape);
   return options;
 }
 
@@ -78,6 +83,9 @@ struct ServiceSlot {
   std::unique_ptr<Database> db;  // on the world's simulated disk; reopened after a power loss
   std::unique_ptr<memory::MemoryClient> bus;
   std::unique_ptr<memory::MemoryClient> logistics_bus;
+  // The buses as the service sees them: through the codecs with the `wire` knob.
+  std::unique_ptr<Bus> wire_bus;
+  std::unique_ptr<Bus> wire_logistics_bus;
   std::optional<BuiltService> built;  // the service and the bus views it sees (a bug may wrap them)
   TimerId retry_start = 0;            // a start that failed: the next try
   Service* service() const { return built ? built->service.get() : nullptr; }
@@ -107,6 +115,7 @@ class World final : public FaultInjector::Host, public CrashPoints {
       world_.trace_.record(TraceKind::kDelivered, bus_, client, topic, envelope.event_id);
       if (client == kInventoryIntel) world_.inventory_delivery_ = &envelope;
       world_.storage_faults_at_delivery_ = world_.storage_faults();
+      world_.delivered(client, envelope);
     }
     void on_acknowledged(std::string_view client, const std::string& topic,
                          const Envelope& envelope) override {
@@ -134,29 +143,77 @@ class World final : public FaultInjector::Host, public CrashPoints {
     }
     void on_gave_up(std::string_view client, const std::string& topic, const Envelope& envelope,
                     std::string_view reason) override {
-      DeadLetter dead{std::string(client),
-                      envelope.event_id,
-                      envelope.type,
-                      std::string(reason),
-                      world_.scheduler_.now_us(),
-                      {},
-                      false};
-      if (envelope.type == EventType::kCustomerDeparted) {
-        if (auto departed = decode_customer_departed(envelope.payload)) {
-          dead.items = departed.value().items;
-        }
-      } else if (envelope.type == EventType::kStockReplenished) {
-        if (auto replenished = decode_stock_replenished(envelope.payload)) {
-          dead.items.push_back(LineItem{replenished.value().sku, replenished.value().quantity});
-        }
-      }
-      world_.history_.dead_letters.push_back(std::move(dead));
+      world_.history_.dead_letters.push_back(world_.lost_event(client, envelope, reason));
+    }
+    void on_lost_to_expiry(std::string_view client, const std::string& topic,
+                           const Envelope& envelope) override {
+      world_.trace_.record(TraceKind::kLostToExpiry, bus_, client, topic, envelope.event_id);
+      world_.history_.expected_losses.push_back(
+          world_.lost_event(client, envelope, "the session expired while the client was away"));
     }
 
    private:
     World& world_;
     BusId bus_;
   };
+
+  // A delivery to `client`: which event it handles now (its commit is recorded as consumed),
+  // and whether the service must refuse it as older than its inbox can tell.
+  void delivered(std::string_view client, const Envelope& envelope) {
+    auto kind = service_kind(client);
+    if (!kind || !spec_of(*kind).consumes_store_bus) return;
+    auto it = handling_.find(client);
+    if (it == handling_.end()) it = handling_.emplace(std::string(client), std::string()).first;
+    it->second = envelope.event_id;
+    const std::int64_t retention_us = options_.knobs.inbox_retention_s * kSecondUs;
+    const std::int64_t age = scheduler_.now_us() - envelope.occurred_at_us;
+    if (retention_us > 0 && age > max_event_age_us(retention_us) &&
+        too_old_.emplace(std::string(client), envelope.event_id).second) {
+      history_.expected_losses.push_back(lost_event(
+          client, envelope, "older than the inbox can tell a redelivery: refused, not applied"));
+    }
+  }
+  // Whether `s` consumed `id`: its inbox holds it, or (an inbox forgets ids past its retention)
+  // the world saw it commit that long ago.
+  bool consumed(ServiceSlot& s, const std::string& id);
+  // `bus` as a consumer sees it: through the codecs when the `wire` knob is set.
+  std::unique_ptr<Bus> through_wire(Bus& bus) const {
+    const auto wire = static_cast<SimWire>(options_.knobs.wire);
+    if (wire == SimWire::kNone) return std::make_unique<BusWrapper>(bus);
+    return std::make_unique<WireBus>(
+        bus, wire == SimWire::kJson ? WireFormat::kJson : WireFormat::kCapnp, topics_,
+        options_.knobs.limits());
+  }
+
+  // An event a service never consumed, with the units it would have moved.
+  DeadLetter lost_event(std::string_view client, const Envelope& envelope,
+                        std::string_view reason) const {
+    DeadLetter lost{std::string(client),
+                    envelope.event_id,
+                    envelope.type,
+                    std::string(reason),
+                    scheduler_.now_us(),
+                    {},
+                    false};
+    if (envelope.type == EventType::kCustomerDeparted) {
+      if (auto departed = decode_customer_departed(envelope.payload)) {
+        lost.items = departed.value().items;
+      }
+    } else if (envelope.type == EventType::kStockReplenished) {
+      if (auto replenished = decode_stock_replenished(envelope.payload)) {
+        lost.items.push_back(LineItem{replenished.value().sku, replenished.value().quantity});
+      }
+    }
+    return lost;
+  }
+  memory::MemoryBrokerOptions broker_options() const {
+    memory::MemoryBrokerOptions o;
+    o.latency_us = options_.latency_us;
+    o.session_expiry_us = options_.knobs.session_expiry_s * kSecondUs;
+    o.route_cache_topics = static_cast<std::size_t>(options_.knobs.route_cache_topics);
+    o.sweeps_per_interval = options_.knobs.sweeps_per_interval;
+    return o;
+  }
 
   // The simulated disk (sim/disk.h) costs about a third of a run's speed, so a run uses it
   // only when a fault needs it: a storage fault (or a bug that only storage faults show).
@@ -246,16 +303,23 @@ class World final : public FaultInjector::Host, public CrashPoints {
   Disk disk_;  // the services' database files (before the slots: it outlives their databases)
   std::vector<ServiceSlot> slots_;
   std::unique_ptr<memory::MemoryClient> audit_bus_;
+  std::unique_ptr<Bus> audit_wire_;  // the `wire` knob: the payment terminal reads bytes too
   std::unique_ptr<memory::MemoryClient> display_bus_;  // the entrance display
   std::unique_ptr<memory::MemoryClient> rogue_bus_;    // a misbehaving device (junk)
   Rng shape_rng_{0};  // the shape's draws in the world (only when the shape asks for them)
   std::set<std::string> welcomes_seen_;  // welcome event ids it showed
   std::unique_ptr<memory::MemoryClient> logistics_bus_;
+  std::unique_ptr<Bus> logistics_wire_;  // ... and so does logistics
   std::unique_ptr<LogisticsModel> logistics_;
   std::unique_ptr<Workload> workload_;
   std::vector<Visit> visits_;
   std::vector<std::vector<LineItem>> wanted_;     // scenario runs: what each visitor wants
   const Envelope* inventory_delivery_ = nullptr;  // the delivery Inventory Intel is handling
+  // The event each consuming service is handling, and when each commit of one was seen (an
+  // inbox prunes what the history still asks about).
+  std::map<std::string, std::string, std::less<>> handling_;
+  std::map<std::string, std::map<std::string, std::int64_t>, std::less<>> applied_;
+  std::set<std::pair<std::string, std::string>> too_old_;  // (client, event id) refused as old
   std::int64_t handler_failures_ = 0;
   std::int64_t storage_failures_ = 0;  // handler failures an injected storage fault caused
   std::int64_t storage_faults_at_delivery_ = 0;  // storage_faults() at the latest delivery
@@ -282,9 +346,9 @@ World::World(const SimOptions& options, std::function<void(const TraceEntry&)> t
                 options.scenario.get()),
       store_observer_(*this, BusId::kStore),
       logistics_observer_(*this, BusId::kLogistics),
-      store_broker_(scheduler_, {options.latency_us}, &store_observer_,
+      store_broker_(scheduler_, broker_options(), &store_observer_,
                     &injector_.network(BusId::kStore)),
-      logistics_broker_(scheduler_, {options.latency_us}, &logistics_observer_,
+      logistics_broker_(scheduler_, broker_options(), &logistics_observer_,
                         &injector_.network(BusId::kLogistics)),
       catalog_(options.scenario ? options.scenario->products
                                 : make_catalog(options.products, root_.derive("catalog"))),
@@ -307,7 +371,6 @@ World::World(const SimOptions& options, std::function<void(const TraceEntry&)> t
   store_data_ = StoreData{catalog_, default_store().customers, unpriced};
   shape_rng_ = root_.derive("shape-world");
   for (const Customer& c : default_store().customers) loyalty_names_[c.customer_id] = c.name;
-  history_.generic_welcome = welcome_message(std::nullopt, 0);
   for (ServiceKind kind : store_service_kinds()) {
     ServiceSlot& slot = slots_.emplace_back();
     slot.kind = kind;
@@ -319,8 +382,10 @@ World::World(const SimOptions& options, std::function<void(const TraceEntry&)> t
   display_bus_ = store_broker_.connect("entrance-display");
   rogue_bus_ = store_broker_.connect("rogue-device");
   logistics_bus_ = logistics_broker_.connect(std::string(kLogisticsClient));
+  audit_wire_ = through_wire(*audit_bus_);
+  logistics_wire_ = through_wire(*logistics_bus_);
   logistics_ = std::make_unique<LogisticsModel>(
-      LogisticsOptions{}, *logistics_bus_, scheduler_, topics_, options.faults.qos,
+      LogisticsOptions{}, *logistics_wire_, scheduler_, topics_, options.faults.qos,
       root_.derive("logistics"), shelves_, history_, trace_);
   std::vector<CustomerId> loyalty;
   for (const Customer& c : default_store().customers) loyalty.push_back(c.customer_id);
@@ -333,6 +398,18 @@ World::World(const SimOptions& options, std::function<void(const TraceEntry&)> t
   workload.shape = options_.shape;
   workload_ = std::make_unique<Workload>(workload, root_.derive("workload"), std::move(loyalty),
                                          std::move(skus));
+}
+
+bool World::consumed(ServiceSlot& s, const std::string& id) {
+  Service* service = s.service();
+  if (service != nullptr && observe([&] { return service->journal().in_inbox(id); })) {
+    return true;
+  }
+  const std::int64_t retention_us = options_.knobs.inbox_retention_s * kSecondUs;
+  auto applied = applied_.find(s.name);
+  if (retention_us == 0 || applied == applied_.end()) return false;
+  auto at = applied->second.find(id);
+  return at != applied->second.end() && at->second < scheduler_.now_us() - retention_us;
 }
 
 ServiceSlot& World::slot(std::string_view name) {
@@ -424,8 +501,22 @@ bool World::start_service(ServiceSlot& s) {
     if (!s.db) open_database(s);  // after a power loss: the file as it was synced
     s.bus = store_broker_.connect(s.name);
     if (spec_of(s.kind).uses_logistics_bus) s.logistics_bus = logistics_broker_.connect(s.name);
-    ServiceInputs inputs{ServiceContext{*s.bus, s.logistics_bus.get(), scheduler_, *s.db, topics_,
-                                        logger_, options_.faults.qos, this}};
+    s.wire_bus = through_wire(*s.bus);
+    Bus* bus = s.wire_bus.get();
+    Bus* logistics_bus = nullptr;
+    if (s.logistics_bus) {
+      s.wire_logistics_bus = through_wire(*s.logistics_bus);
+      logistics_bus = s.wire_logistics_bus.get();
+    }
+    const Knobs& knobs = options_.knobs;
+    ServiceContext context{*bus,    logistics_bus, scheduler_,          *s.db,
+                           topics_, logger_,       options_.faults.qos, this};
+    context.limits = knobs.limits();
+    context.inbox_retention_us = knobs.inbox_retention_s * kSecondUs;
+    context.relay_batches = {static_cast<int>(knobs.relay_batch),
+                             static_cast<int>(knobs.relay_delete_batch)};
+    context.prune_every = static_cast<std::uint64_t>(knobs.prune_every);
+    ServiceInputs inputs{context};
     inputs.store_data = &store_data_;
     inputs.variant = variant_of(options_.bug);
     s.built.emplace(build_service(s.kind, inputs));
@@ -437,6 +528,8 @@ bool World::start_service(ServiceSlot& s) {
     ++failed_starts_;
     logger_.log(LogLevel::kInfo, s.name, std::string("start failed: ") + e.what());
     s.built.reset();
+    s.wire_bus.reset();
+    s.wire_logistics_bus.reset();
     s.bus.reset();
     s.logistics_bus.reset();
     s.retry_start = scheduler_.call_after(kSupervisorRestartUs, [this, &s] { start_service(s); });
@@ -469,6 +562,8 @@ void World::crash_service(const std::string& name, std::int64_t down_us) {
     crashed_unknown_customers_ += hello->unknown_customers();
   }
   s.built.reset();
+  s.wire_bus.reset();
+  s.wire_logistics_bus.reset();
   s.bus.reset();
   s.logistics_bus.reset();
   if (s.retry_start != 0) scheduler_.cancel(s.retry_start);  // the restart below replaces it
@@ -486,6 +581,16 @@ void World::reached(std::string_view service, CrashSite site) {
   if (site == CrashSite::kAfterCommit && service == kInventoryIntel &&
       inventory_delivery_ != nullptr) {
     read_stock_touched_by(*inventory_delivery_);
+  }
+  if (site == CrashSite::kAfterCommit) {
+    if (auto handling = handling_.find(service); handling != handling_.end()) {
+      auto applied = applied_.find(service);
+      if (applied == applied_.end()) {
+        applied =
+            applied_.emplace(std::string(service), std::map<std::string, std::int64_t>{}).first;
+      }
+      applied->second[handling->second] = scheduler_.now_us();
+    }
   }
   injector_.reached(service, site);
 }
@@ -665,7 +770,7 @@ void World::on_payment_seen(const Delivery& delivery) {
 SimResult World::run() {
   for (ServiceSlot& s : slots_) start_service(s);
   logistics_->start();
-  audit_bus_->subscribe(topics_.payment_due, [this](const Delivery& d) { on_payment_seen(d); });
+  audit_wire_->subscribe(topics_.payment_due, [this](const Delivery& d) { on_payment_seen(d); });
   display_bus_->subscribe(topics_.display_entrance,
                           [this](const Delivery& d) { on_welcome_seen(d); });
   for (const Product& p : catalog_) read_stock(p.sku);
@@ -697,7 +802,18 @@ SimResult World::run() {
   const std::int64_t closes_at = kStoreOpensAtUs + options_.open_duration_us;
   injector_.start();
   scheduler_.call_at(closes_at, [this] { injector_.heal(); });
-  history_.quiescent = scheduler_.drain(closes_at + options_.settle_limit_us);
+  try {
+    // A machine down for days (long outages) comes back after closing: the day settles after.
+    const std::int64_t settle_us =
+        options_.settle_limit_us +
+        (options_.faults.long_outage_per_hour > 0 ? kLongOutageMaxUs : 0);
+    history_.quiescent = scheduler_.drain(closes_at + settle_us);
+  } catch (const AssertionFailed& failed) {
+    // The run stops where the check failed: what happened up to there, and why it stopped.
+    SimResult result = result_of_run();
+    result.assertion = failed.failure.describe();
+    return result;
+  }
 
   auto* inventory = static_cast<InventoryIntel*>(slot(kInventoryIntel).service());
   if (inventory != nullptr) {
@@ -707,20 +823,19 @@ SimResult World::run() {
   }
   if (inventory != nullptr) {
     std::set<std::string> booked;
-    observe([&] {
-      for (const DepartureTruth& d : history_.departures) {
-        if (!d.event_id.empty() && inventory->journal().in_inbox(d.event_id))
-          booked.insert(d.event_id);
+    for (const DepartureTruth& d : history_.departures) {
+      if (!d.event_id.empty() && consumed(slot(kInventoryIntel), d.event_id)) {
+        booked.insert(d.event_id);
       }
-    });
+    }
     history_.inventory_booked = std::move(booked);
   }
-  // A dead-lettered event may still have been applied: by a duplicate of it that came later.
-  for (DeadLetter& d : history_.dead_letters) {
-    const auto kind = service_kind(d.service);
-    Service* service = kind ? slot(d.service).service() : nullptr;
-    d.applied_later =
-        service != nullptr && observe([&] { return service->journal().in_inbox(d.event_id); });
+  // A dead-lettered event (or one lost as the configuration allows) may still have been
+  // applied: by a copy of it that came earlier or later.
+  for (auto* losses : {&history_.expected_losses, &history_.dead_letters}) {
+    for (DeadLetter& d : *losses) {
+      d.applied_later = service_kind(d.service) && consumed(slot(d.service), d.event_id);
+    }
   }
   history_.final_shelves = shelves_;
 
@@ -735,9 +850,16 @@ SimResult run_simulation(const SimOptions& options,
   MarkCounts marks{};
   SimResult result;
   {
-    const MarkScope counting(marks);  // the real code's marks, counted for this run
-    World world(options, std::move(trace_listener));
-    result = world.run();
+    const MarkScope counting(marks);      // the real code's marks, counted for this run
+    const ThrowOnAssertion stop_the_run;  // a failed check ends this run, not the process
+    try {
+      World world(options, std::move(trace_listener));
+      result = world.run();
+    } catch (const AssertionFailed& failed) {  // while the world was made or looked at
+      result = SimResult{};
+      result.options = options;
+      result.assertion = failed.failure.describe();
+    }
   }
   result.marks = marks;
   return result;

@@ -13,6 +13,7 @@
 #include "sim/bugs/bugs.h"
 #include "sim/faults.h"
 #include "sim/history.h"
+#include "sim/knobs.h"
 #include "sim/scenario.h"
 #include "sim/trace.h"
 #include "sim/workload.h"
@@ -51,6 +52,9 @@ struct SimOptions {
   // through SQLite's default VFS (no power loss there), to measure the simulated disk against
   // the same journal on real files. Each run uses its own subfolder and removes its files.
   std::string native_folder;
+  // The real code's tunables (sim/knobs.h): production's values unless a swarm seed drew
+  // others or the command line set them (--knob).
+  Knobs knobs;
   // A deliberately broken service variant (sim/bugs), or Bug::kNone for the real services.
   Bug bug = Bug::kNone;
   // An explicit scenario (property tests): its store, visits and fault schedule replace the
@@ -58,8 +62,8 @@ struct SimOptions {
   std::shared_ptr<const Scenario> scenario;
 };
 
-// `options` with its faults and its workload's shape drawn from the seed (swarm testing: each
-// seed its own mix of faults and its own kind of day).
+// `options` with its faults, its workload's shape and its knobs drawn from the seed (swarm
+// testing: each seed its own mix of faults, its own kind of day, its own tunables).
 SimOptions with_swarm(SimOptions options);
 
 // Why `options` cannot run, or nullopt when they can.
@@ -101,10 +105,14 @@ struct SimResult {
   std::uint64_t trace_hash = 0;
   std::vector<std::string> warnings;  // what the services logged as warnings or errors
   std::vector<Outage> outages;        // what was out when (for reports; in the order begun)
+  // A check in the code (core/assert.h) that failed and ended the run there ("assertion failed
+  // at FILE:LINE: CONDITION (VALUES)"), or empty. The history and the stats stop where it did.
+  std::string assertion;
 };
 
 // Runs one store day. Throws std::invalid_argument (OptionError::describe()) when
-// validate(options) finds a problem.
+// validate(options) finds a problem. A check that fails in the code it runs ends the run
+// there: the result says which (SimResult::assertion); nothing is thrown.
 // `trace_listener`, if set, sees every trace entry as it is folded in.
 SimResult run_simulation(const SimOptions& options,
                          std::function<void(const TraceEntry&)> trace_listener = {});

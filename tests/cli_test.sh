@@ -177,7 +177,22 @@ check "serve --help lists the limits" 0 "$bin" serve --help
 for opt in --max-payload-bytes --max-basket-lines --max-units-per-line --max-basket-units --max-id-length; do
   contains "serve help explains $opt" /tmp/eventmart-cli.$$.out "$opt"
 done
+# The inbox must remember an id longer than the broker may hold a message (7/8 of the
+# retention: a service refuses an older event, its id may be pruned).
+check "a session expiry the inbox cannot outlast is bad usage" 2 "$bin" serve --all --session-expiry 2592000
+contains "it states the rule" /tmp/eventmart-cli.$$.err "7/8 of --inbox-retention-days"
+check "a retention the default session expiry outlasts is bad usage" 2 "$bin" serve --all --inbox-retention-days 7
 check "a scan id with a blank is bad usage" 2 "$bin" scan arrival --customer 2 --scan-id "a b"
+
+# sim --knob: the real code's tunables (sim/knobs.h).
+check "an unknown knob is bad usage" 2 "$bin" sim --knob nope=1
+contains "it lists the knobs" /tmp/eventmart-cli.$$.err "relay_batch"
+check "a knob out of range is bad usage" 2 "$bin" sim --knob relay_batch=0 --customers 10
+check "a knob given twice is bad usage" 2 "$bin" sim --knob wire=1 --knob wire=2 --customers 10
+check "a knob cannot go with the swarm" 2 "$bin" sim --knob relay_batch=1 --faults swarm
+check "knobs the inbox rule refuses are bad usage" 2 "$bin" sim --knob session_expiry_s=3600 --knob inbox_retention_s=3600 --customers 10
+check "a day with knobs set passes" 0 "$bin" sim --knob relay_batch=1 --knob wire=2 --knob prune_every=3 --knob inbox_retention_s=3600 --customers 300
+contains "its report names them" /tmp/eventmart-cli.$$.out "knobs       relay_batch=1 prune_every=3 inbox_retention_s=3600 wire=2"
 
 # display: usage only here (the page itself: tests/display_test.cpp, label "browser").
 check "display --help exits 0" 0 "$bin" display --help

@@ -110,6 +110,48 @@ TEST(Codec, EveryEventRoundTrips) {
   EXPECT_EQ(decode_stock_replenished(encode(replenished)).value(), replenished);
 }
 
+// The inbox tells a redelivery (same content) from an id reused for another event (a conflict)
+// by this hash: every field must be in it, or a conflicting event passes as a duplicate.
+TEST(Codec, EveryFieldOfAnEventChangesItsContentHash) {
+  const CustomerDeparted departed{8, {{1, 2}, {7, 3}}};
+  std::vector<CustomerDeparted> others(5, departed);
+  others[0].customer_id = 9;
+  others[1].items[0].sku = 2;
+  others[2].items[1].quantity = 4;
+  others[3].items.pop_back();
+  others[4].items.push_back({9, 1});
+  for (const CustomerDeparted& other : others) {
+    EXPECT_NE(content_hash(other), content_hash(departed));
+  }
+  EXPECT_EQ(content_hash(CustomerDeparted{8, {{1, 2}, {7, 3}}}), content_hash(departed));
+
+  const PaymentDue due{8, 1234, "dep-1", {5}};
+  std::vector<PaymentDue> dues(4, due);
+  dues[0].customer_id = 9;
+  dues[1].total_cents = 1235;
+  dues[2].departure_event_id = "dep-2";
+  dues[3].unpriced_skus = {6};
+  for (const PaymentDue& other : dues) EXPECT_NE(content_hash(other), content_hash(due));
+
+  const RestockNeeded order{3, 50, 9, 10};
+  std::vector<RestockNeeded> orders(4, order);
+  orders[0].sku = 4;
+  orders[1].quantity = 51;
+  orders[2].stock_level = 8;
+  orders[3].threshold = 11;
+  for (const RestockNeeded& other : orders) EXPECT_NE(content_hash(other), content_hash(order));
+
+  const StockReplenished delivery{3, 50, "order-1"};
+  std::vector<StockReplenished> deliveries(3, delivery);
+  deliveries[0].sku = 4;
+  deliveries[1].quantity = 49;
+  deliveries[2].restock_event_id = "order-2";
+  for (const StockReplenished& other : deliveries) {
+    EXPECT_NE(content_hash(other), content_hash(delivery));
+  }
+  EXPECT_NE(content_hash(CustomerArrival{8}), content_hash(CustomerArrival{9}));
+}
+
 TEST(Codec, EnvelopeRoundTripsWithItsPayload) {
   const Envelope envelope = make_envelope(EventType::kPaymentDue, "id-1", "fastlane-finale", 123,
                                           "cause-1", PaymentDue{1, 250, "cause-1", {}});

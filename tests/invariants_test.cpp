@@ -29,7 +29,7 @@ TEST(Invariants, AllHoldOnACorrectHistory) {
   for (const InvariantResult& r : check_all(good_history())) {
     EXPECT_TRUE(r.held()) << r.name << ": " << (r.examples.empty() ? "" : r.examples[0]);
   }
-  EXPECT_EQ(check_all(good_history()).size(), 7u);
+  EXPECT_EQ(check_all(good_history()).size(), 8u);
 }
 
 TEST(Invariants, NegativeStockInAnyReadingIsCaught) {
@@ -81,7 +81,7 @@ TEST(Invariants, ACrossingWithoutARestockIsCaught) {
   History h = good_history();
   h.stock_readings.push_back({1, 19, 0, 300, {}});  // 23 -> 19 crosses below 20
   EXPECT_EQ(check_restock_once_per_crossing(h).violations, 1u);
-  h.restocks.push_back({"restock-1", 1, 310});
+  h.restocks.push_back({"restock-1", 1, 310, 19});
   h.restock_deliveries.push_back({"restock-1", 1, 0});
   EXPECT_TRUE(check_restock_once_per_crossing(h).held());
 }
@@ -90,10 +90,10 @@ TEST(Invariants, TwoRestocksForOneCrossingAreCaughtButOneRedeliveredIsNot) {
   History h = good_history();
   h.stock_readings.push_back({1, 19, 0, 300, {}});
   h.stock_readings.push_back({1, 17, 0, 400, {}});  // still below: no new crossing
-  h.restocks = {{"restock-1", 1, 310}, {"restock-1", 1, 320}};
+  h.restocks = {{"restock-1", 1, 310, 19}, {"restock-1", 1, 320, 19}};
   h.restock_deliveries = {{"restock-1", 1, 0}};
   EXPECT_TRUE(check_restock_once_per_crossing(h).held());
-  h.restocks.push_back({"restock-2", 1, 410});
+  h.restocks.push_back({"restock-2", 1, 410, 19});
   h.restock_deliveries.push_back({"restock-2", 1, 0});
   EXPECT_EQ(check_restock_once_per_crossing(h).violations, 1u);
 }
@@ -101,10 +101,10 @@ TEST(Invariants, TwoRestocksForOneCrossingAreCaughtButOneRedeliveredIsNot) {
 TEST(Invariants, EveryNewCrossingAfterRecoveryNeedsItsOwnRestock) {
   History h = good_history();
   h.stock_readings = {{1, 25, 0, 0, {}}, {1, 19, 0, 1, {}}, {1, 119, 0, 2, {}}, {1, 18, 0, 3, {}}};
-  h.restocks = {{"restock-1", 1, 1}};
+  h.restocks = {{"restock-1", 1, 1, 19}};
   h.restock_deliveries = {{"restock-1", 1, 0}};
   EXPECT_EQ(check_restock_once_per_crossing(h).violations, 1u);
-  h.restocks.push_back({"restock-2", 1, 3});
+  h.restocks.push_back({"restock-2", 1, 3, 18});
   h.restock_deliveries.push_back({"restock-2", 1, 0});
   EXPECT_TRUE(check_restock_once_per_crossing(h).held());
 }
@@ -112,7 +112,7 @@ TEST(Invariants, EveryNewCrossingAfterRecoveryNeedsItsOwnRestock) {
 TEST(Invariants, ARestockNeverDeliveredByTheEndIsCaught) {
   History h = good_history();
   h.stock_readings.push_back({1, 19, 0, 300, {}});
-  h.restocks.push_back({"restock-1", 1, 310});
+  h.restocks.push_back({"restock-1", 1, 310, 19});
   const InvariantResult r = check_restock_once_per_crossing(h);
   EXPECT_EQ(r.violations, 1u);
   EXPECT_NE(r.examples.at(0).find("never delivered"), std::string::npos);
@@ -127,7 +127,7 @@ TEST(Invariants, TwoProductsSharingOneRestockOrderIdAreCaughtThreeWays) {
   h.stock_readings.push_back({2, 12, 0, 0, {}});
   h.stock_readings.push_back({1, 19, 0, 300, {}});  // both cross in one departure
   h.stock_readings.push_back({2, 9, 0, 300, {}});
-  h.restocks = {{"restock-shared", 1, 310}, {"restock-shared", 2, 310}};
+  h.restocks = {{"restock-shared", 1, 310, 19}, {"restock-shared", 2, 310, 9}};
   h.restock_deliveries = {{"restock-shared", 1, 0}};  // the second one was "a duplicate"
   h.final_stock[1] = {119, 0};
   h.final_stock[2] = {9, 0};
@@ -150,12 +150,11 @@ TEST(Invariants, TwoProductsSharingOneRestockOrderIdAreCaughtThreeWays) {
 
 TEST(Invariants, EveryArrivalIsWelcomedOnceByNameInTheOrderShown) {
   History h = good_history();
-  h.generic_welcome = "Welcome to our store! Ask at the desk for a loyalty card.";
   h.arrivals = {{"entrance-1/1", 1, "Ada Lovelace", 10, "arr-1"},
                 {"entrance-1/2", 900001, "", 20, "arr-2"},
                 {"entrance-1/3", 1, "Ada Lovelace", 30, "arr-3"}};
   h.welcomes = {{"arr-1", 1, "Welcome, Ada Lovelace!", 11},
-                {"arr-2", 900001, h.generic_welcome, 21},
+                {"arr-2", 900001, std::string(kGenericWelcomeText), 21},
                 {"arr-3", 1, "Welcome back, Ada Lovelace!", 31}};
   EXPECT_TRUE(check_welcome_once_per_arrival(h).held());
 
@@ -208,7 +207,7 @@ TEST(Invariants, AtQos0SafetyStillHolds) {
   h.at_most_once = true;
   h.stock_readings.push_back({1, 19, 0, 300, {}});  // crossing, restock lost: allowed
   EXPECT_TRUE(check_restock_once_per_crossing(h).held());
-  h.restocks = {{"r1", 1, 310}, {"r2", 1, 320}};  // two for one crossing: never allowed
+  h.restocks = {{"r1", 1, 310, 19}, {"r2", 1, 320, 19}};  // two for one crossing: never allowed
   EXPECT_EQ(check_restock_once_per_crossing(h).violations, 1u);
 }
 
@@ -289,7 +288,6 @@ TEST(Invariants, ADepartureMissingFromInventorysBooksIsNamed) {
 TEST(Invariants, AnArrivalDeadLetteredByHelloHelperIsCountedNotAViolation) {
   History h = good_history();
   h.arrivals = {{"entrance-1/1", 8, "", 50, "arr-1"}};
-  h.generic_welcome = "Welcome!";
   EXPECT_EQ(check_welcome_once_per_arrival(h).violations, 1u) << "never welcomed";
   h.dead_letters = {dead_letter("hello-helper", "arr-1", EventType::kCustomerArrival)};
   const InvariantResult r = check_welcome_once_per_arrival(h);

@@ -209,6 +209,29 @@ TEST(LiveStore, ARefusedReadingIsOneDeadLetterCountedOnce) {
   EXPECT_EQ(store.metrics().at(0).events.rejected, 1u);
 }
 
+// The operator's limits (serve --max-*) reach the services, not only the transport: the exit
+// gate's guardian refuses a bag over --max-basket-lines as it reads it, and publishes nothing.
+TEST(LiveStore, TheOperatorsLimitsReachTheGuardiansThatReadTheDevices) {
+  Mosquitto broker;
+  TempDir data;
+  SharedLogger logger;
+  const Topics topics;
+  runtime::LiveOptions o = live_options(broker, data.file(""));
+  o.services = {"gate-exit-guardian"};
+  o.limits.max_basket_lines = 2;
+  LiveStore store(o, logger);
+  Probe probe(broker.uri(), "probe", logger);
+  ASSERT_TRUE(start_together(
+      store, probe, {topics.dead_letter("gate-exit-guardian"), topics.customer_departure}));
+  probe.publish(topics.exit_gate, "departure 3 1:1,2:1,3:1 scan=three-lines");
+  ASSERT_TRUE(
+      wait_until([&] { return probe.count(topics.dead_letter("gate-exit-guardian")) == 1; }));
+  probe.publish(topics.exit_gate, "departure 3 1:1,2:1 scan=two-lines");
+  ASSERT_TRUE(wait_until([&] { return probe.count(topics.customer_departure) == 1; }))
+      << "a bag within the limit goes on";
+  EXPECT_EQ(probe.count(topics.customer_departure), 1u) << "the bag over the limit went on too";
+}
+
 TEST(LiveStore, ConsumesTheReferenceJsonMessagesAndWritesThem) {
   Mosquitto broker;
   TempDir data;
@@ -331,9 +354,10 @@ TEST(LiveStore, TheSameDeparturesOnMemoryAndOnMqttEndInTheSameStockAndPayments) 
     Probe probe(broker.uri(), "probe", logger);
     ASSERT_TRUE(start_together(store, probe, {topics.payment_due}));
     for (const auto& [id, d] : departures) {
-      probe.bus().publish(topics.customer_departure,
-                          make_envelope(EventType::kCustomerDeparted, id, "probe", 1, "", d),
-                          Qos::kAtLeastOnce, nullptr);
+      probe.bus().publish(
+          topics.customer_departure,
+          make_envelope(EventType::kCustomerDeparted, id, "probe", mqtt::wall_clock_us(), "", d),
+          Qos::kAtLeastOnce, nullptr);
     }
     ASSERT_TRUE(wait_until([&] { return probe.count() == departures.size(); }));
     // Inventory commits independently of Fastlane: wait until it consumed them all.
@@ -436,10 +460,10 @@ TEST(LiveStore, UnderMqtt5PaymentsTheAclRefusesStayOwedAndArriveOnceItAllowsThem
   for (int i = 0; i < kDepartures; ++i) {
     const CustomerDeparted d{static_cast<CustomerId>(1 + i % 5), {LineItem{1 + i % 3, 1 + i % 2}}};
     expected_cents += product(d.items[0].sku).price_cents * d.items[0].quantity;
-    probe.bus().publish(
-        topics.customer_departure,
-        make_envelope(EventType::kCustomerDeparted, "acl-" + std::to_string(i), "probe", 1, "", d),
-        Qos::kAtLeastOnce, nullptr);
+    probe.bus().publish(topics.customer_departure,
+                        make_envelope(EventType::kCustomerDeparted, "acl-" + std::to_string(i),
+                                      "probe", mqtt::wall_clock_us(), "", d),
+                        Qos::kAtLeastOnce, nullptr);
   }
   const auto fastlane = [&] {
     for (const runtime::ServiceMetrics& m : store.metrics()) {
@@ -494,8 +518,8 @@ TEST(LiveStore, TheLogisticsDeskDeliversEachRestockOnceAndTheShelfRecovers) {
   const Product& milk = product(1);
   const std::int64_t units = milk.stock - milk.restock_threshold + 1;
   probe.bus().publish(topics.customer_departure,
-                      make_envelope(EventType::kCustomerDeparted, "restock-1", "probe", 1, "",
-                                    CustomerDeparted{4, {{1, units}}}),
+                      make_envelope(EventType::kCustomerDeparted, "restock-1", "probe",
+                                    mqtt::wall_clock_us(), "", CustomerDeparted{4, {{1, units}}}),
                       Qos::kAtLeastOnce, nullptr);
   ASSERT_TRUE(wait_until([&] { return probe.count(topics.stock_replenished) == 1; }));
   const auto delivered = decode_wire(WireFormat::kCapnp, topics, topics.stock_replenished,
@@ -531,8 +555,8 @@ TEST(LiveStore, WorksOverTlsAndRefusesABrokerItCannotVerify) {
   Probe probe(broker.uri(), "probe", logger, topics, trusting);
   ASSERT_TRUE(start_together(store, probe, {topics.payment_due}));
   probe.bus().publish(topics.customer_departure,
-                      make_envelope(EventType::kCustomerDeparted, "tls-1", "probe", 1, "",
-                                    CustomerDeparted{4, {{9, 3}}}),
+                      make_envelope(EventType::kCustomerDeparted, "tls-1", "probe",
+                                    mqtt::wall_clock_us(), "", CustomerDeparted{4, {{9, 3}}}),
                       Qos::kAtLeastOnce, nullptr);
   ASSERT_TRUE(wait_until([&] { return probe.count(topics.payment_due) == 1; }));
   EXPECT_EQ(payments(probe, topics)[0].due.total_cents, 3 * product(9).price_cents);

@@ -7,8 +7,12 @@
 #include <mqtt/async_client.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include "core/codec.h"
 #include "core/wire.h"
@@ -450,6 +454,46 @@ TEST(MqttBus, WithoutTheHoldABrokerKilledAfterConfirmingLosesThePublishes) {
   EXPECT_EQ(r.withdrawn, 0u);
   EXPECT_EQ(r.failed, 0);
   EXPECT_EQ(r.seen, 0u) << "confirmed at once, then forgotten by the broker";
+}
+
+// Each confirmation waits out its own hold: one confirmed later is not reported with an older
+// one whose hold ended (a broker killed right after confirming it would forget a publish the
+// relay had deleted). A lower bound only: a slow machine reports later, never sooner.
+TEST(MqttBus, EachConfirmationIsHeldItsOwnTimeNotReleasedWithAnOlderOne) {
+  Mosquitto broker;
+  SharedLogger logger;
+  const Topics topics;
+  mqtt::MqttOptions options;
+  options.confirm_after_ms = 1500;
+  Probe pub(broker.uri(), "pub", logger, topics, options);
+  ASSERT_TRUE(pub.start());
+  using Clock = std::chrono::steady_clock;
+  std::mutex mutex;
+  std::optional<Clock::time_point> first_reported, second_reported;
+  const Clock::time_point first_sent = Clock::now();
+  pub.bus().publish_bytes(topics.payment_due, "first", Qos::kAtLeastOnce, mqtt::Retain::kNo,
+                          [&](PublishOutcome) {
+                            std::lock_guard lock(mutex);
+                            first_reported = Clock::now();
+                          });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  const Clock::time_point second_sent = Clock::now();
+  pub.bus().publish_bytes(topics.payment_due, "second", Qos::kAtLeastOnce, mqtt::Retain::kNo,
+                          [&](PublishOutcome) {
+                            std::lock_guard lock(mutex);
+                            second_reported = Clock::now();
+                          });
+  ASSERT_TRUE(wait_until([&] {
+    std::lock_guard lock(mutex);
+    return first_reported && second_reported;
+  }));
+  std::lock_guard lock(mutex);
+  EXPECT_GE(*first_reported - first_sent, std::chrono::milliseconds(1500));
+  EXPECT_GE(*second_reported - second_sent, std::chrono::milliseconds(1500))
+      << "the second confirmation was reported "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(*second_reported - second_sent)
+             .count()
+      << " ms after its publish, with the first one";
 }
 
 TEST(MqttBus, RejectsAMalformedBrokerUri) {

@@ -206,10 +206,11 @@ TEST_F(Serve, AMessageThatCouldNotBeCommittedSurvivesAStopDuringItsRetries) {
   auto locker = std::make_unique<Database>(data.file("fastlane-finale.sqlite"));
   locker->exec("BEGIN EXCLUSIVE");  // every write of the service now fails after its timeout
   for (int i = 0; i < 5; ++i) {
-    probe.bus().publish(topics.customer_departure,
-                        make_envelope(EventType::kCustomerDeparted, "locked-" + std::to_string(i),
-                                      "probe", 1, "", CustomerDeparted{4, {{9, 1}}}),
-                        Qos::kAtLeastOnce, nullptr);
+    probe.bus().publish(
+        topics.customer_departure,
+        make_envelope(EventType::kCustomerDeparted, "locked-" + std::to_string(i), "probe",
+                      mqtt::wall_clock_us(), "", CustomerDeparted{4, {{9, 1}}}),
+        Qos::kAtLeastOnce, nullptr);
   }
   ASSERT_TRUE(wait_until(
       [&] { return read_file(data.file("serve.log")).find("trying again") != std::string::npos; },

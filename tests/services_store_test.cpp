@@ -19,6 +19,17 @@
 namespace eventmart::test {
 namespace {
 
+// Queues one outbox row the way a service does: inside a transaction (the journal checks it),
+// its own committed one unless the test holds one open.
+std::int64_t add_row(Database& db, Journal& journal, Channel channel, const std::string& topic,
+                     const Envelope& envelope) {
+  if (db.in_transaction()) return journal.add_outbox(channel, topic, envelope);
+  Transaction txn(db);
+  const std::int64_t seq = journal.add_outbox(channel, topic, envelope);
+  txn.commit();
+  return seq;
+}
+
 Product product(Sku sku, std::int64_t price, std::int64_t stock, std::int64_t threshold,
                 std::int64_t quantity) {
   return Product{sku, "Product " + std::to_string(sku), price, stock, threshold, quantity};
@@ -56,8 +67,8 @@ TEST(SqliteStores, ATransactionThatIsNotCommittedLeavesNoTrace) {
   {
     Transaction txn(db);
     EXPECT_EQ(journal.record_inbox("e1", 0), Admission::kNew);
-    journal.add_outbox(Channel::kStore, "t",
-                       Envelope{"out-1", EventType::kPaymentDue, "s", 0, "e1", "x"});
+    add_row(db, journal, Channel::kStore, "t",
+            Envelope{"out-1", EventType::kPaymentDue, "s", 0, "e1", "x"});
     // no commit: a crash here
   }
   EXPECT_FALSE(journal.in_inbox("e1"));
@@ -112,8 +123,8 @@ TEST(Journal, OutboxRowsComeBackInOrderWithTheWholeEnvelope) {
   const Envelope a{"a",       EventType::kPaymentDue, "fastlane-finale", 10,
                    "cause-a", std::string("\0\1", 2)};
   const Envelope b{"b", EventType::kRestockNeeded, "inventory-intel", 20, "cause-b", ""};
-  journal.add_outbox(Channel::kStore, "store/t", a);
-  journal.add_outbox(Channel::kLogistics, "logistics/t", b);
+  add_row(db, journal, Channel::kStore, "store/t", a);
+  add_row(db, journal, Channel::kLogistics, "logistics/t", b);
   auto rows = journal.pending_outbox(0, 10);
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].envelope, a);
@@ -132,18 +143,18 @@ TEST(Journal, ASeqIsNeverGivenTwiceInALifeEvenAfterTheRowsBelowItWereDeleted) {
   Database db(":memory:");
   Journal journal(db);
   const Envelope e{"a", EventType::kPaymentDue, "s", 0, "", ""};
-  const std::int64_t first = journal.add_outbox(Channel::kStore, "t", e);
-  const std::int64_t second = journal.add_outbox(Channel::kStore, "t", e);
+  const std::int64_t first = add_row(db, journal, Channel::kStore, "t", e);
+  const std::int64_t second = add_row(db, journal, Channel::kStore, "t", e);
   journal.mark_sent_through(second);
   ASSERT_EQ(journal.outbox_size(), 0);
-  const std::int64_t third = journal.add_outbox(Channel::kStore, "t", e);
+  const std::int64_t third = add_row(db, journal, Channel::kStore, "t", e);
   EXPECT_GT(second, first);
   EXPECT_GT(third, second);
   {
     Transaction txn(db);
-    journal.add_outbox(Channel::kStore, "t", e);
+    add_row(db, journal, Channel::kStore, "t", e);
   }  // rolled back
-  const std::int64_t fifth = journal.add_outbox(Channel::kStore, "t", e);
+  const std::int64_t fifth = add_row(db, journal, Channel::kStore, "t", e);
   EXPECT_GT(fifth, third);
   ASSERT_EQ(journal.pending_outbox(third - 1, 10).size(), 2u);
   EXPECT_EQ(journal.pending_outbox(third, 10).front().seq, fifth);
@@ -156,18 +167,19 @@ TEST(Journal, ANewLifesRowsComeAboveTheRowsItReadFromBefore) {
   std::int64_t left = 0;
   {
     Journal before(db);
-    before.add_outbox(Channel::kStore, "t", Envelope{"a", EventType::kPaymentDue, "s", 0, "", ""});
-    left = before.add_outbox(Channel::kStore, "t",
-                             Envelope{"b", EventType::kPaymentDue, "s", 0, "", ""});
+    add_row(db, before, Channel::kStore, "t",
+            Envelope{"a", EventType::kPaymentDue, "s", 0, "", ""});
+    left = add_row(db, before, Channel::kStore, "t",
+                   Envelope{"b", EventType::kPaymentDue, "s", 0, "", ""});
     before.mark_sent_through(left - 1);
   }
   Journal after(db);
   const auto rows = after.pending_outbox(0, 10);
   ASSERT_EQ(rows.size(), 1u);
   after.mark_sent_through(rows.back().seq);  // handed over, confirmed, deleted
-  EXPECT_GT(
-      after.add_outbox(Channel::kStore, "t", Envelope{"c", EventType::kPaymentDue, "s", 0, "", ""}),
-      left);
+  EXPECT_GT(add_row(db, after, Channel::kStore, "t",
+                    Envelope{"c", EventType::kPaymentDue, "s", 0, "", ""}),
+            left);
 }
 
 // Statements given back to their connection are reused: clean (no bindings left) and
@@ -216,10 +228,10 @@ TEST_F(Relay, PublishesPendingRowsAndDeletesEachWhenTheBrokerConfirms) {
   std::vector<Received> got;
   record(*probe, "#", got);
   OutboxRelay relay(journal, scheduler, *bus, nullptr);
-  journal.add_outbox(Channel::kStore, "store/t",
-                     Envelope{"a", EventType::kPaymentDue, "s", 0, "", ""});
-  journal.add_outbox(Channel::kStore, "store/t",
-                     Envelope{"b", EventType::kPaymentDue, "s", 0, "", ""});
+  add_row(db, journal, Channel::kStore, "store/t",
+          Envelope{"a", EventType::kPaymentDue, "s", 0, "", ""});
+  add_row(db, journal, Channel::kStore, "store/t",
+          Envelope{"b", EventType::kPaymentDue, "s", 0, "", ""});
   relay.pump();
   relay.pump();  // nothing new: not handed twice
   EXPECT_EQ(relay.published(), 2u);
@@ -239,8 +251,8 @@ TEST_F(Relay, RowsLeftByACrashedRelayAreSentAgainAfterRestartWithTheSameIds) {
   {
     auto bus = store_broker.connect("svc");
     OutboxRelay relay(journal, scheduler, *bus, nullptr);
-    journal.add_outbox(Channel::kStore, "store/t",
-                       Envelope{"a", EventType::kPaymentDue, "s", 0, "", ""});
+    add_row(db, journal, Channel::kStore, "store/t",
+            Envelope{"a", EventType::kPaymentDue, "s", 0, "", ""});
     relay.pump();
     scheduler.run_until(scheduler.now_us() + 100);  // reached the broker, not confirmed
   }  // crash: relay and connection gone before the confirmation came back
@@ -286,12 +298,12 @@ TEST_F(Relay, HandedOverRowsWaitBehindRowsLeftFromBefore) {
   std::vector<Received> got;
   record(*probe, "#", got);
   // A row a crashed predecessor never sent, then a row just committed by this process.
-  journal.add_outbox(Channel::kStore, "store/t",
-                     Envelope{"old", EventType::kPaymentDue, "s", 0, "", ""});
+  add_row(db, journal, Channel::kStore, "store/t",
+          Envelope{"old", EventType::kPaymentDue, "s", 0, "", ""});
   auto bus = store_broker.connect("svc");
   OutboxRelay relay(journal, scheduler, *bus, nullptr);
   const Envelope fresh{"new", EventType::kPaymentDue, "s", 0, "", ""};
-  const std::int64_t seq = journal.add_outbox(Channel::kStore, "store/t", fresh);
+  const std::int64_t seq = add_row(db, journal, Channel::kStore, "store/t", fresh);
   relay.hand_over({OutboxRow{seq, Channel::kStore, "store/t", fresh}});
   scheduler.run_until_idle();
   ASSERT_EQ(got.size(), 2u);
@@ -311,7 +323,7 @@ TEST_F(Relay, RowsHandedOverInLineAreSentOnceWithoutReReadingTheOutbox) {
   relay.pump();  // nothing pending: the relay is now in line with the outbox
   for (const char* id : {"a", "b"}) {
     const Envelope e{id, EventType::kPaymentDue, "s", 0, "", ""};
-    const std::int64_t seq = journal.add_outbox(Channel::kStore, "store/t", e);
+    const std::int64_t seq = add_row(db, journal, Channel::kStore, "store/t", e);
     relay.hand_over({OutboxRow{seq, Channel::kStore, "store/t", e}});
     relay.pump();  // a pump afterwards finds nothing new to send
   }
@@ -328,10 +340,10 @@ TEST_F(Relay, ARowThatFailedIsNeverDeletedBecauseALaterOneWasConfirmed) {
   auto bus = store_broker.connect("svc");
   FlakyBus flaky(*bus, scheduler, 1);  // the first publish (row a) fails
   OutboxRelay relay(journal, scheduler, flaky, nullptr, Qos::kAtLeastOnce, 60'000'000);
-  journal.add_outbox(Channel::kStore, "store/t",
-                     Envelope{"a", EventType::kPaymentDue, "s", 0, "", ""});
-  journal.add_outbox(Channel::kStore, "store/t",
-                     Envelope{"b", EventType::kPaymentDue, "s", 0, "", ""});
+  add_row(db, journal, Channel::kStore, "store/t",
+          Envelope{"a", EventType::kPaymentDue, "s", 0, "", ""});
+  add_row(db, journal, Channel::kStore, "store/t",
+          Envelope{"b", EventType::kPaymentDue, "s", 0, "", ""});
   relay.pump();
   scheduler.run_until(scheduler.now_us() + 1'000'000);  // b confirmed, a's retry not yet due
   EXPECT_EQ(relay.confirmed(), 1u);
@@ -352,8 +364,8 @@ TEST_F(Relay, ARowThatFailedAmongMoreThanADeleteBatchOfConfirmedRowsStaysOwedAnd
   record(*probe, "#", got);
   OutboxRelay relay(journal, scheduler, flaky, nullptr, Qos::kAtLeastOnce, 60'000'000);
   for (int i = 0; i < 100; ++i) {
-    journal.add_outbox(Channel::kStore, "store/t",
-                       Envelope{"e" + std::to_string(i), EventType::kPaymentDue, "s", 0, "", ""});
+    add_row(db, journal, Channel::kStore, "store/t",
+            Envelope{"e" + std::to_string(i), EventType::kPaymentDue, "s", 0, "", ""});
   }
   relay.pump();
   scheduler.run_until(scheduler.now_us() + 1'000'000);  // the retry is a minute away
@@ -377,8 +389,8 @@ TEST_F(Relay, ConfirmedRowsAreDeletedInBatchesAndAllOnceIdle) {
   auto bus = store_broker.connect("svc");
   OutboxRelay relay(journal, scheduler, *bus, nullptr);
   for (int i = 0; i < 100; ++i) {
-    journal.add_outbox(Channel::kStore, "store/t",
-                       Envelope{"e" + std::to_string(i), EventType::kPaymentDue, "s", 0, "", ""});
+    add_row(db, journal, Channel::kStore, "store/t",
+            Envelope{"e" + std::to_string(i), EventType::kPaymentDue, "s", 0, "", ""});
   }
   relay.pump();
   scheduler.run_until_idle();
@@ -394,8 +406,8 @@ TEST_F(Relay, AFailedPublishIsRetriedByTimerEvenWhenNothingElseHappens) {
   std::vector<Received> got;
   record(*probe, "#", got);
   OutboxRelay relay(journal, scheduler, flaky, nullptr, Qos::kAtLeastOnce, 1000);
-  journal.add_outbox(Channel::kStore, "store/t",
-                     Envelope{"a", EventType::kPaymentDue, "s", 0, "", ""});
+  add_row(db, journal, Channel::kStore, "store/t",
+          Envelope{"a", EventType::kPaymentDue, "s", 0, "", ""});
   relay.pump();
   scheduler.run_until_idle();
   EXPECT_EQ(relay.failed(), 2u);
@@ -435,8 +447,8 @@ TEST_F(Relay, AStorageErrorReadingOrDeletingTheOutboxIsRetriedNotThrown) {
   record(*probe, "#", got);
   OutboxRelay relay(journal, scheduler, *bus, nullptr, Qos::kAtLeastOnce, 1000);
   for (const char* id : {"a", "b"}) {
-    journal.add_outbox(Channel::kStore, "store/t",
-                       Envelope{id, EventType::kPaymentDue, "s", 0, "", ""});
+    add_row(db, journal, Channel::kStore, "store/t",
+            Envelope{id, EventType::kPaymentDue, "s", 0, "", ""});
   }
   faults.failing_reads = 1;
   EXPECT_NO_THROW(relay.pump());  // the read fails: tried again 1 ms later

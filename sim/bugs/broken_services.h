@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/assert.h"
 #include "core/event_id.h"
 #include "services/fastlane_finale.h"
 #include "services/inventory_intel.h"
@@ -145,6 +146,8 @@ class DeferringBus final : public BusWrapper {
             if (!*alive) return;
             try {
               handler(Delivery{topic, envelope, redelivered, raw});
+            } catch (const AssertionFailed&) {
+              throw;  // a failed check ends the run, whatever the bug
             } catch (...) {
               // Already acknowledged: the event is gone for good.
             }

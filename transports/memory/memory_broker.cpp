@@ -4,6 +4,7 @@
 #include <exception>
 #include <stdexcept>
 
+#include "core/assert.h"
 #include "core/codec.h"
 #include "core/marks.h"
 #include "core/topic_filter.h"
@@ -18,12 +19,23 @@ MemoryBroker::MemoryBroker(Clock& clock, MemoryBrokerOptions options, TransportO
   if (options_.handler_retry.max_attempts < 1 || options_.handler_retry.min_delay_us < 0) {
     throw std::invalid_argument("handler_retry: max_attempts must be >= 1, delays >= 0");
   }
+  if (options_.session_expiry_us < 0 || options_.sweeps_per_interval < 1 ||
+      options_.sweeps_per_interval > options_.retry_interval_us) {
+    throw std::invalid_argument(
+        "session_expiry_us must be >= 0, sweeps_per_interval 1..retry_interval_us");
+  }
+}
+
+void MemoryBroker::require_own_thread() const {
+  // Nothing here locks: every call comes from the thread that runs the Clock.
+  EVENTMART_REQUIRE(std::this_thread::get_id() == thread_, thread_);
 }
 
 MemoryBroker::~MemoryBroker() {
   if (sweep_timer_ != 0) clock_.cancel(sweep_timer_);
   for (const auto& session : sessions_) {
     if (session->retry_timer != 0) clock_.cancel(session->retry_timer);
+    if (session->expiry_timer != 0) clock_.cancel(session->expiry_timer);
   }
 }
 
@@ -36,6 +48,7 @@ void MemoryBroker::MessageRef::recycle(Message* message) noexcept {
 }
 
 std::unique_ptr<MemoryClient> MemoryBroker::connect(const std::string& client_id) {
+  require_own_thread();
   auto [it, created] =
       session_by_client_.emplace(client_id, static_cast<std::uint32_t>(sessions_.size()));
   if (created) {
@@ -47,6 +60,13 @@ std::unique_ptr<MemoryClient> MemoryBroker::connect(const std::string& client_id
     throw std::logic_error("client id '" + client_id + "' is already connected");
   }
   session.connection = next_connection_++;
+  if (session.expiry_timer != 0) clock_.cancel(session.expiry_timer);
+  session.expiry_timer = 0;
+  if (session.expired) {  // a clean session: the client subscribes again
+    session.expired = false;
+    session.filters.clear();
+    ++filters_generation_;
+  }
   std::unique_ptr<MemoryClient> client(
       new MemoryClient(*this, it->second, session.connection, client_id));
   session.client = client.get();
@@ -59,7 +79,26 @@ std::unique_ptr<MemoryClient> MemoryBroker::connect(const std::string& client_id
     if (pending.arrived) mark(Mark::kTransportRedeliveredAfterReconnect);
   });
   for (std::uint64_t id : queued) send_delivery(id, true);
+  if (!queued.empty()) schedule_sweep();  // an absent client's queue is not swept
   return client;
+}
+
+void MemoryBroker::expire(std::uint32_t index) {
+  Session& session = *sessions_[index];
+  session.expiry_timer = 0;
+  EVENTMART_ASSERT(session.client == nullptr && !session.expired, session.client_id);
+  session.expired = true;
+  mark(Mark::kTransportSessionExpired);
+  std::vector<std::uint64_t> dropped;
+  deliveries_.for_each([&](std::uint64_t id, const PendingDelivery& pending) {
+    if (pending.session == index) dropped.push_back(id);
+  });
+  for (std::uint64_t id : dropped) {
+    const MessageRef message = deliveries_.find(id)->message;
+    deliveries_.erase(id);
+    if (observer_)
+      observer_->on_lost_to_expiry(session.client_id, message->topic(), message->envelope);
+  }
 }
 
 void MemoryBroker::disconnect(std::uint32_t session_index, std::uint64_t connection) {
@@ -73,6 +112,10 @@ void MemoryBroker::disconnect(std::uint32_t session_index, std::uint64_t connect
     session.in_hand.reset();
     session.failed_attempts = 0;
     session.held.clear();
+    if (options_.session_expiry_us > 0) {
+      session.expiry_timer = clock_.call_after(options_.session_expiry_us,
+                                               [this, session_index] { expire(session_index); });
+    }
   }
   // The client's own in-flight publishes die with it; the session's queue stays.
   outgoing_.erase_if([&](const Outgoing& out) {
@@ -83,6 +126,7 @@ void MemoryBroker::disconnect(std::uint32_t session_index, std::uint64_t connect
 void MemoryBroker::publish(std::uint32_t session, std::uint64_t connection,
                            const std::string& topic, Envelope&& envelope, Qos qos,
                            PublishCallback&& on_done) {
+  require_own_thread();
   auto* const routed = route_of(topic);
   if (routed == nullptr && !is_valid_topic_name(topic)) {
     if (on_done) clock_.call_after(0, [cb = std::move(on_done)] { cb(PublishOutcome::kFailed); });
@@ -186,6 +230,7 @@ void MemoryBroker::note_cut_off(PacketKind kind, Qos qos, std::uint64_t id, bool
 }
 
 void MemoryBroker::arrive(std::uint32_t slot) {
+  require_own_thread();
   InFlight packet = std::move(wire_[slot]);  // leaves the slot without its message
   free_slots_.push_back(slot);
   // A packet addressed to or from a client that is cut off by now is lost on the way.
@@ -241,7 +286,7 @@ void MemoryBroker::on_puback_arrived(const InFlight& packet) {
 
 MemoryBroker::RouteEntry* MemoryBroker::route_of(const std::string& topic) {
   if (auto it = routes_.find(topic); it != routes_.end()) return &*it;
-  if (routes_.size() >= kMaxRoutedTopics || !is_valid_topic_name(topic)) return nullptr;
+  if (routes_.size() >= options_.route_cache_topics || !is_valid_topic_name(topic)) return nullptr;
   return &*routes_.try_emplace(topic).first;
 }
 
@@ -259,7 +304,7 @@ std::vector<std::uint32_t> MemoryBroker::sessions_wanting(const std::string& top
 }
 
 void MemoryBroker::route(const MessageRef& message) {
-  std::vector<std::uint32_t> unrouted;  // a topic past kMaxRoutedTopics: matched now
+  std::vector<std::uint32_t> unrouted;  // a topic past the route cache: matched now
   const std::vector<std::uint32_t>* targets = &unrouted;
   if (message->routed != nullptr) {
     Route& route = message->routed->second;
@@ -270,9 +315,18 @@ void MemoryBroker::route(const MessageRef& message) {
     targets = &route.sessions;  // sending subscribes nothing: it stays as it is
   } else {
     unrouted = sessions_wanting(message->topic());
+    mark(Mark::kTransportRouteUncached);
   }
   for (const std::uint32_t s : *targets) {
     const Session& session = *sessions_[s];
+    if (session.expired) {  // its subscriptions died with its session
+      if (message->qos == Qos::kAtMostOnce) {
+        ++stats_.qos0_dropped;
+      } else if (observer_) {
+        observer_->on_lost_to_expiry(session.client_id, message->topic(), message->envelope);
+      }
+      continue;
+    }
     if (message->qos == Qos::kAtMostOnce) {
       if (session.client == nullptr) {
         ++stats_.qos0_dropped;  // QoS 0 is not queued for an absent client
@@ -335,6 +389,10 @@ void MemoryBroker::handle_delivery(const InFlight& packet, int failed_before) {
   // Handlers never destroy their client (a crash tears it down from a timer), and sessions are
   // never removed, so `session` stays valid.
   Session& session = *sessions_[packet.session];
+  // One delivery in hand at a time, dispatched to the connection it came for.
+  EVENTMART_REQUIRE(
+      session.client != nullptr && packet.connection == session.connection && !session.in_hand,
+      session.client_id, packet.connection, session.connection);
   const Message& message = *packet.message;
   std::string error;
   bool transient = false;
@@ -394,6 +452,9 @@ void MemoryBroker::release_held(std::uint32_t index) {
     session.held.pop_front();
     take(packet);
   }
+  // Packets wait in `held` only behind a delivery in hand, and only while connected.
+  EVENTMART_ASSERT(session.held.empty() || (session.in_hand && session.client != nullptr),
+                   session.client_id, session.held.size());
 }
 
 void MemoryBroker::on_deliver_ack_arrived(const InFlight& packet) {
@@ -454,6 +515,9 @@ void MemoryBroker::sweep() {
     next_due = std::min(next_due, out.last_sent_us + options_.retry_interval_us);
   });
   deliveries_.for_each([&](std::uint64_t id, PendingDelivery& pending) {
+    // Queued for a client that is away: sent when it connects, not swept (a queue kept for
+    // days would be looked at every sweep).
+    if (sessions_[pending.session]->client == nullptr) return;
     if (pending.last_sent_us <= due) {
       if (sessions_[pending.session]->in_hand) {
         pending.last_sent_us = now;  // a client busy with a retry reads nothing: wait
@@ -464,11 +528,11 @@ void MemoryBroker::sweep() {
     next_due = std::min(next_due, pending.last_sent_us + options_.retry_interval_us);
   });
   if (next_due != INT64_MAX) {
-    // At most kSweepsPerInterval sweeps per retry interval: each looks at everything in
+    // At most sweeps_per_interval sweeps per retry interval: each looks at everything in
     // flight, so sweeping at every distinct due time would cost the square of what waits
     // (a client that is away for long, with its queue). A retransmission is late by at most
     // one gap.
-    next_due = std::max(next_due, now + options_.retry_interval_us / kSweepsPerInterval);
+    next_due = std::max(next_due, now + options_.retry_interval_us / options_.sweeps_per_interval);
     sweep_timer_ = clock_.call_at(next_due, [this] {
       sweep_timer_ = 0;
       sweep();

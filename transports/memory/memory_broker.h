@@ -31,7 +31,8 @@
 //    acknowledged. A client that disconnects meanwhile (a crash) leaves it unacknowledged in
 //    its session: delivered again on the next connection. While a client is busy so, nothing
 //    is retransmitted to it or by it (it reads nothing, so a missing PUBACK is no loss).
-// REQUIRES: single-threaded use, on the thread that runs the Clock.
+// REQUIRES: single-threaded use, on the thread that runs the Clock (checked: the broker's
+// calls come from the thread that made it).
 #pragma once
 
 #include <cstdint>
@@ -42,6 +43,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -95,6 +97,15 @@ struct MemoryBrokerOptions {
   std::int64_t retry_interval_us = 5'000'000;
   // A handler that throws (core/bus.h).
   HandlerRetry handler_retry = {};
+  // How long the broker keeps the session of a client that went away (its subscriptions and
+  // its queued QoS 1 messages), as an MQTT 5 session expiry: 0 keeps it for ever. Once it
+  // expires, what was queued and what comes for it until it connects again is lost
+  // (TransportObserver::on_lost_to_expiry), and it connects to a clean session.
+  std::int64_t session_expiry_us = 0;
+  // Tunables (the simulator draws them per seed): topics whose subscribers are remembered,
+  // and at most how many retransmission sweeps run per retry interval.
+  std::size_t route_cache_topics = 1024;
+  std::int64_t sweeps_per_interval = 8;
 };
 
 // Told of every step a message takes; the simulator folds these into its trace.
@@ -114,6 +125,10 @@ class TransportObserver {
   // A delivery whose handlers kept failing was dead-lettered by the client (and acknowledged).
   virtual void on_gave_up(std::string_view client_id, const std::string& topic,
                           const Envelope& envelope, std::string_view reason) {}
+  // A QoS 1 message for a client whose session expired while it was away: dropped (queued
+  // when it expired, or published since).
+  virtual void on_lost_to_expiry(std::string_view client_id, const std::string& topic,
+                                 const Envelope& envelope) {}
   // The publisher was told kFailed: refused at once, or in flight when its client lost the
   // broker.
   virtual void on_publish_failed(std::string_view client_id, const std::string& topic,
@@ -161,13 +176,12 @@ class MemoryBroker {
   friend class MemoryClient;
   // Which sessions' filters match one topic: computed once per topic and kept until a
   // subscription changes anywhere (filters_generation_), so routing a message matches no
-  // filter. Kept for at most kMaxRoutedTopics topics; messages on any other topic are matched
-  // against every filter as they come.
+  // filter. Kept for at most options_.route_cache_topics topics; messages on any other topic
+  // are matched against every filter as they come.
   struct Route {
     std::vector<std::uint32_t> sessions;  // in session order
     std::uint64_t generation = 0;         // filters_generation_ when `sessions` was computed
   };
-  static constexpr std::size_t kMaxRoutedTopics = 1024;
   using RouteEntry = std::pair<const std::string, Route>;  // an entry of routes_
   // A published message, shared by every packet that carries it. Counted by MessageRef without
   // atomics: a broker and everything it sends live on the one thread that runs its Clock.
@@ -238,6 +252,8 @@ class MemoryBroker {
     int lasting_failures = 0;  // ... of which not transient (they count towards giving up)
     TimerId retry_timer = 0;
     std::deque<InFlight> held;
+    TimerId expiry_timer = 0;  // while away: when its session expires
+    bool expired = false;      // away longer than the expiry: what comes for it is lost
   };
   struct Outgoing {
     MessageRef message;
@@ -283,10 +299,12 @@ class MemoryBroker {
   void send_delivery(std::uint64_t delivery_id, bool redelivered);
   // QoS 1 retransmission: one sweep timer over everything unacknowledged, scheduled only
   // while something is, so a quiet system has no timers left.
-  static constexpr std::int64_t kSweepsPerInterval = 8;
   void schedule_sweep();
   void sweep();
   void disconnect(std::uint32_t session, std::uint64_t connection);
+  // The session of a client away for session_expiry_us: its queue is dropped (and reported).
+  void expire(std::uint32_t session);
+  void require_own_thread() const;
   // Tells the publisher of outgoing publish `id` it failed, and forgets it.
   void fail_outgoing(std::uint64_t id);
 
@@ -310,6 +328,7 @@ class MemoryBroker {
   TimerId sweep_timer_ = 0;
   std::uint64_t next_connection_ = 1;
   MemoryBrokerStats stats_;
+  std::thread::id thread_ = std::this_thread::get_id();  // the one that runs clock_
 };
 
 class MemoryClient final : public Bus {

@@ -7,6 +7,8 @@
 #include <optional>
 #include <vector>
 
+#include "core/assert.h"
+
 namespace eventmart::memory {
 
 template <typename T>
@@ -22,7 +24,10 @@ class Slab {
       free_.pop_back();
     }
     Entry& e = entries_[slot];
+    EVENTMART_ASSERT(!e.value, slot);  // a free slot holds nothing
     ++e.generation;
+    // A generation that wrapped would let an id from 2^32 reuses ago find the new value.
+    EVENTMART_ASSERT(e.generation != 0, slot);
     e.value = std::move(value);
     ++size_;
     return (static_cast<std::uint64_t>(e.generation) << 32) | slot;
@@ -47,9 +52,11 @@ class Slab {
   // Calls f(id, value) for every live value, in slot order. f may not insert or erase.
   template <typename F>
   void for_each(F f) {
+    const std::size_t size = size_;
     for (std::uint32_t slot = 0; slot < entries_.size(); ++slot) {
       Entry& e = entries_[slot];
       if (e.value) f((static_cast<std::uint64_t>(e.generation) << 32) | slot, *e.value);
+      EVENTMART_ASSERT(size_ == size, size_, size);  // f inserted or erased
     }
   }
 
@@ -66,7 +73,10 @@ class Slab {
     }
   }
 
-  std::size_t size() const { return size_; }
+  std::size_t size() const {
+    EVENTMART_ASSERT(size_ + free_.size() == entries_.size(), size_, free_.size(), entries_.size());
+    return size_;
+  }
   bool empty() const { return size_ == 0; }
 
  private:

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <iostream>
 
+#include "core/assert.h"
+
 namespace eventmart::mqtt {
 namespace {
 
@@ -93,6 +95,7 @@ std::int64_t LiveClock::now_us() const {
 }
 
 TimerId LiveClock::call_at(std::int64_t at_us, std::function<void()> fn) {
+  EVENTMART_REQUIRE(fn != nullptr);
   std::lock_guard lock(state_->strand);
   const TimerId id = state_->next_id++;
   state_->pending.emplace(id, std::move(fn));

@@ -22,9 +22,35 @@ namespace eventmart::mqtt {
 // Microseconds since the Unix epoch, from the system clock (may step back; LiveClock does not).
 std::int64_t wall_clock_us();
 
-// Recursive, so a service that publishes from inside a delivery (Strand held) may meet the
-// transport taking it again on the same thread.
-using Strand = std::recursive_mutex;
+// The lock that serialises a service with its transport and timers. Recursive, so a service
+// that publishes from inside a delivery (Strand held) may meet the transport taking it again
+// on the same thread. It knows which thread holds it, so that code which must not be called
+// under it (MqttBus::stop) can check.
+class Strand {
+ public:
+  void lock() {
+    mutex_.lock();
+    if (depth_++ == 0) owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  }
+  bool try_lock() {
+    if (!mutex_.try_lock()) return false;
+    if (depth_++ == 0) owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+    return true;
+  }
+  void unlock() {
+    if (--depth_ == 0) owner_.store(std::thread::id(), std::memory_order_relaxed);
+    mutex_.unlock();
+  }
+  // True when the calling thread holds it (exact: only the holder ever stores its own id).
+  bool held_here() const {
+    return owner_.load(std::memory_order_relaxed) == std::this_thread::get_id();
+  }
+
+ private:
+  std::recursive_mutex mutex_;
+  std::atomic<std::thread::id> owner_{};
+  unsigned depth_ = 0;  // guarded by mutex_
+};
 
 // One thread that runs every timer of the process.
 //

@@ -193,7 +193,7 @@ class MqttBus final : public Bus {
   void start();
   // Publishes "offline" to the status topic, disconnects cleanly (waiting at most `timeout`
   // for each step) and stops reconnecting. No handler runs after it returns.
-  // REQUIRES: the caller does not hold the strand.
+  // REQUIRES: the caller does not hold the strand (checked).
   void stop(std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
 
   void publish(const std::string& topic, Envelope envelope, Qos qos,

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "core/assert.h"
 #include "transports/mqtt/mqtt_bus.h"
 
 namespace eventmart::mqtt {

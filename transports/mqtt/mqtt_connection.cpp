@@ -327,6 +327,8 @@ void MqttBus::on_disconnected_by_broker(std::uint64_t generation, int reason) {
 }
 
 void MqttBus::stop(std::chrono::milliseconds timeout) {
+  // Under the strand it would wait for Paho while Paho's thread waits for the strand.
+  EVENTMART_REQUIRE(!strand_.held_here(), options_.client_id);
   std::shared_ptr<Connection> connection;
   std::shared_ptr<Connection> drain;
   {
