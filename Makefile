@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 CMAKE_BUILD_TYPE ?= Release
 EVENTMART := $(BUILD_DIR)/apps/eventmart
 
-.PHONY: all deps deps-build configure build demo test test-clang sanitize soak bench mutants format clean regression package upgrade-test
+.PHONY: all deps deps-build configure build demo test test-clang sanitize soak bench mutants format clean regression package upgrade-test cross-replay fuzz bench-assertions
 
 all: build
 
@@ -66,6 +66,23 @@ soak: build
 	RC_PARAMS="seed=$(SOAK_SEED) max_success=$(SOAK_CASES)" ctest --test-dir $(BUILD_DIR) -L properties --output-on-failure
 	$(EVENTMART) sim --faults swarm --customers 1000 --seeds $(SOAK_SEED)..$$(($(SOAK_SEED) + $(SOAK_SEEDS) - 1))
 
+# The pinned seeds replay alike on arm64 (cross-built, run under qemu-user) and with GCC and
+# Clang at -O0 and -O3 (scripts/cross-replay.sh; build-replay/).
+cross-replay:
+	bash scripts/cross-replay.sh
+
+# libFuzzer on every decoder of untrusted bytes (tests/fuzz/), FUZZ_SECONDS each, built with
+# Clang in build-fuzz/, from the seeds in tests/fuzz/corpus/; the grown corpus stays in
+# build-fuzz/fuzz-corpus/, crashes go to tests/fuzz/crashes/ (make test replays both).
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	cmake -S . -B $(FUZZ_BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
+	  -DCMAKE_CXX_COMPILER=clang++ -DEVENTMART_FUZZ=ON -DEVENTMART_BUILD_TESTS=OFF
+	cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target fuzz_capnp_wire fuzz_json_wire \
+	  fuzz_device_input fuzz_scenario
+	bash scripts/fuzz.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS)
+
 # Single-line mutants of the real code (scripts/mutants.list), each built in a scratch copy
 # (build-mutants/) and run against the tests and a swarm; see docs/testing.md.
 mutants: deps
@@ -75,6 +92,11 @@ bench: build
 	$(BUILD_DIR)/bench/eventmart-bench
 	$(BUILD_DIR)/bench/eventmart-mqtt-bench
 	$(BUILD_DIR)/bench/eventmart-scrape-bench
+
+# What the always-on checks cost: the simulator with and without them (build-noassert/), in
+# turn, on a swarm and on a plain day; medians and their ratio (scripts/bench-assertions.sh).
+bench-assertions: build
+	bash scripts/bench-assertions.sh $(BUILD_DIR)
 
 # Upgrades a store one service at a time from the previous release (built in build-previous/)
 # to this build, under load and faults, on a real mosquitto (scripts/upgrade-test.sh).
@@ -91,7 +113,8 @@ format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')
 
 clean:
-	rm -rf $(BUILD_DIR) $(CLANG_BUILD_DIR) $(SANITIZE_BUILD_DIR) build-mutants build-previous
+	rm -rf $(BUILD_DIR) $(CLANG_BUILD_DIR) $(SANITIZE_BUILD_DIR) build-mutants build-previous \
+	  build-replay build-fuzz build-noassert
 
 # Adds a failing swarm seed to the regression corpus (scripts/add-regression.sh):
 #   make regression SEED=N FOUND="what it found" [SIM_ARGS="--customers 1000"]

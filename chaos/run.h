@@ -241,6 +241,9 @@ class Run {
   // A service process that exited on its own is a finding (its log says why); it is started
   // again, as its supervisor would.
   void check_processes();
+  // Reads Inventory Intel's records from its database every 250 ms into the history's stock
+  // readings: what stock_never_negative checks, as the records really are.
+  void sample_stock();
 
   void heal_all();
 
@@ -261,8 +264,10 @@ class Run {
   // The simulator reads Inventory Intel's record after every commit; a live run cannot, so
   // the level (stock - shortfall, what the restock policy watches) after each commit is
   // rebuilt from the order in which the inventory consumed its events (its inbox, by time of
-  // consumption): a sale takes its basket, a delivery adds its units. The restock check then
-  // sees every crossing, as in the simulator. REQUIRES: record_.mutex held (`held`, checked).
+  // consumption): a sale takes its basket, a delivery adds its units, into the history's
+  // levels_by_commit, for the crossings only. What stock_never_negative reads are the real
+  // records (sampled while running, and at the end). REQUIRES: record_.mutex held (`held`,
+  // checked).
   void replay_consumption(const Held& held, Database& db, sim::History& h);
 
   const ChaosOptions& options_;
@@ -292,6 +297,7 @@ class Run {
   // Set once, before any thread reads it: the origin of every time in the history.
   const SteadyClock::time_point workload_start_ = SteadyClock::now();
   SteadyClock::time_point healed_at_ = SteadyClock::now();
+  SteadyClock::time_point last_stock_sample_ = {};
   bool settled_ = false;
 };
 

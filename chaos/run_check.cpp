@@ -128,10 +128,10 @@ void Run::replay_consumption(const Held& held, Database& db, sim::History& h) {
   for (const sim::DepartureTruth& d : h.departures) departures[d.event_id] = &d;
   std::map<Sku, std::int64_t> level;
   for (const Product& p : default_store().products) level[p.sku] = p.stock;
+  std::vector<sim::StockReading> levels;
+  for (const auto& [sku, l] : level) levels.push_back(sim::StockReading{sku, l, 0, 0, {}});
   const auto reading = [&](Sku sku, std::int64_t at_us, const std::string& event_id) {
-    const std::int64_t l = level[sku];
-    h.stock_readings.push_back(sim::StockReading{sku, std::max<std::int64_t>(l, 0),
-                                                 std::max<std::int64_t>(-l, 0), at_us, event_id});
+    levels.push_back(sim::StockReading{sku, level[sku], 0, at_us, event_id});
   };
   Statement rows =
       db.prepare("SELECT event_id, received_at_us FROM inbox ORDER BY received_at_us, event_id");
@@ -149,6 +149,7 @@ void Run::replay_consumption(const Held& held, Database& db, sim::History& h) {
       reading(r->second.sku, at_us, id);
     }
   }
+  h.levels_by_commit = std::move(levels);
 }
 
 }  // namespace eventmart::chaos::detail

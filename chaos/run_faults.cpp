@@ -94,6 +94,32 @@ void Run::check_processes() {
       s.process->start();
     }
   }
+  sample_stock();
+}
+
+void Run::sample_stock() {
+  const auto now = SteadyClock::now();
+  if (now - last_stock_sample_ < std::chrono::milliseconds(250)) return;
+  last_stock_sample_ = now;
+  const auto path =
+      out_ / "data" / (std::string(service_name(ServiceKind::kInventoryIntel)) + ".sqlite");
+  if (!std::filesystem::exists(path)) return;
+  std::vector<sim::StockReading> readings;
+  try {
+    // A reader beside the service (WAL): the records as they are, never rebuilt.
+    Database db(path.string(), Durability::kFull);
+    Statement rows = db.prepare("SELECT sku, stock, shortfall FROM products ORDER BY sku");
+    while (rows.step()) {
+      readings.push_back(sim::StockReading{static_cast<Sku>(rows.column_int64(0)),
+                                           rows.column_int64(1), rows.column_int64(2), now_us(),
+                                           "sampled"});
+    }
+  } catch (const std::exception&) {
+    return;  // busy, or mid-restart: the next sample
+  }
+  std::unique_lock lock(record_.mutex);
+  auto& into = record_.history.stock_readings;
+  into.insert(into.end(), readings.begin(), readings.end());
 }
 
 void Run::heal_all() {

@@ -22,7 +22,7 @@ class Clock {
 
   // Runs `fn` once, at `at_us` or as soon after as the clock allows (at once if it has passed).
   // Timers due at the same instant run in the order they were scheduled.
-  // Returns an id for cancel(). REQUIRES: fn is not empty.
+  // Returns an id for cancel(). REQUIRES: fn is not empty (checked).
   virtual TimerId call_at(std::int64_t at_us, std::function<void()> fn) = 0;
 
   // Runs `fn` after `delay_us` microseconds (negative delays count as zero).

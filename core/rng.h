@@ -2,10 +2,13 @@
 // latency, ...) is derived from it by name, so adding draws to one stream never shifts another.
 // The generator (xoshiro256**) and every distribution here are implemented in this file, not
 // taken from <random>, whose distributions differ between standard libraries: same seed, same
-// numbers, on every machine.
+// numbers, on every machine. Nor from libm: its log and pow differ between versions and
+// architectures. Only IEEE-754's exactly rounded operations (+ - * /, conversions) are used,
+// and the build turns off their fusion into multiply-adds (-ffp-contract=off), so every
+// machine computes the same bits.
 #pragma once
 
-#include <cmath>
+#include <bit>
 #include <cstdint>
 #include <string_view>
 
@@ -38,7 +41,7 @@ class Rng {
     return result;
   }
 
-  // Uniform integer in [lo, hi]. REQUIRES: lo <= hi.
+  // Uniform integer in [lo, hi]. REQUIRES: lo <= hi (checked).
   std::int64_t uniform(std::int64_t lo, std::int64_t hi) {
     EVENTMART_REQUIRE(lo <= hi, lo, hi);
     const std::uint64_t span = static_cast<std::uint64_t>(hi) - static_cast<std::uint64_t>(lo);
@@ -61,7 +64,29 @@ class Rng {
 
   // Exponentially distributed duration with the given mean, in whole microseconds.
   std::int64_t exponential_us(std::int64_t mean_us) {
-    return static_cast<std::int64_t>(-std::log1p(-unit()) * static_cast<double>(mean_us));
+    return static_cast<std::int64_t>(-exact_ln(1.0 - unit()) * static_cast<double>(mean_us));
+  }
+
+  // The natural logarithm of x in (0, 1] (x normal) from exactly rounded operations only: the
+  // same bits on every machine and compiler. x = m * 2^e with m in [sqrt(1/2), sqrt(2)), then
+  // ln(m) = 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.172, by its series to s^25 (the next
+  // term is below 2^-64 of the result).
+  static double exact_ln(double x) {
+    EVENTMART_REQUIRE(x > 0 && x <= 1, x);
+    const auto bits = std::bit_cast<std::uint64_t>(x);
+    int e = static_cast<int>((bits >> 52) & 0x7ff) - 1022;
+    EVENTMART_REQUIRE(e > -1021, e);  // normal: what 1 - unit() always is
+    double m = std::bit_cast<double>((bits & 0x000f'ffff'ffff'ffffULL) | (1022ULL << 52));
+    if (m < 0.70710678118654752440) {  // exact: doubling keeps every bit
+      m *= 2;
+      e -= 1;
+    }
+    const double s = (m - 1) / (m + 1);
+    const double s2 = s * s;
+    double t = 1.0 / 25;
+    for (int k = 23; k >= 1; k -= 2) t = t * s2 + 1.0 / k;
+    constexpr double kLn2 = 0.69314718055994530942;
+    return 2 * s * t + e * kLn2;
   }
 
  private:

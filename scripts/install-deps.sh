@@ -4,7 +4,10 @@
 #   test    what the test suite needs besides: GoogleTest, rapidcheck, mosquitto, openssl,
 #           clang (`make test-clang`)
 #   heavy   what the browser and cluster tests need: Chromium, RabbitMQ (and its Erlang)
-# Usage: install-deps.sh [build|test|all]   (default all; test includes build, all everything)
+#   cross   what make cross-replay needs: the arm64 cross toolchain, qemu-user, and the
+#           arm64 Cap'n Proto and SQLite (Debian multiarch: adds the arm64 architecture)
+# Usage: install-deps.sh [build|test|all|cross]   (default all; test includes build, all
+# everything but cross)
 # Only packages that `dpkg -s` reports missing are installed, so a second run does not touch
 # the network. Runs apt-get as root, or through sudo when not root.
 set -euo pipefail
@@ -22,6 +25,10 @@ test=(
   mosquitto mosquitto-clients openssl
   clang
 )
+cross=(
+  build-essential cmake pkg-config capnproto nlohmann-json3-dev clang
+  crossbuild-essential-arm64 qemu-user libcapnp-dev:arm64 libsqlite3-dev:arm64
+)
 heavy=(
   chromium
   # The cluster tests (deploy/rabbitmq/cluster.sh runs its own nodes; the package's system
@@ -33,7 +40,8 @@ case "${1:-all}" in
   build) packages=("${build[@]}") ;;
   test) packages=("${build[@]}" "${test[@]}") ;;
   all) packages=("${build[@]}" "${test[@]}" "${heavy[@]}") ;;
-  *) echo "usage: install-deps.sh [build|test|all]" >&2; exit 2 ;;
+  cross) packages=("${cross[@]}") ;;
+  *) echo "usage: install-deps.sh [build|test|all|cross]" >&2; exit 2 ;;
 esac
 
 missing=()
@@ -53,5 +61,8 @@ if [ "$(id -u)" -ne 0 ]; then
   sudo="sudo"
 fi
 export DEBIAN_FRONTEND=noninteractive
+if [ "${1:-all}" = cross ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  $sudo dpkg --add-architecture arm64
+fi
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

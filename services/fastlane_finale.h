@@ -30,7 +30,7 @@ class PriceStore {
   // Inserts the products that are not in the table yet (existing prices are kept).
   void seed(const std::vector<Product>& products);
   std::optional<std::int64_t> price_cents(Sku sku);
-  // Sets a price (insert or replace). REQUIRES: price_cents >= 0.
+  // Sets a price (insert or replace). REQUIRES: price_cents >= 0 (checked).
   void set_price(Sku sku, const std::string& name, std::int64_t price_cents);
   // The ledger of payments raised: one row per settled departure.
   void record_payment(const std::string& departure_event_id, const std::string& payment_event_id,

@@ -36,13 +36,14 @@ struct StockDecision {
   std::optional<RestockOrder> restock;  // set at a downward threshold crossing
 };
 
-// `quantity` units left the store. REQUIRES: quantity >= 1, and no field of `before` below 0.
+// `quantity` units left the store. REQUIRES: quantity >= 1, and no field of `before` below 0
+// (checked).
 // nullopt when the record cannot take it without overflowing 64 bits (a corrupt quantity, never a
 // real sale): the caller refuses the event instead of storing a wrapped number.
 std::optional<StockDecision> apply_sale(const StockRecord& before, std::int64_t quantity);
 
 // `quantity` units arrived from logistics. REQUIRES: quantity >= 1, and no field of `before`
-// below 0. nullopt on overflow.
+// below 0 (checked). nullopt on overflow.
 std::optional<StockDecision> apply_replenishment(const StockRecord& before, std::int64_t quantity);
 
 }  // namespace eventmart

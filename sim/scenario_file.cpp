@@ -361,6 +361,11 @@ std::string to_json(const ScenarioFile& file) {
 }
 
 Result<ScenarioFile> parse_scenario_file(std::string_view text_in) {
+  // The bounded parser first: nesting deeper than json::kMaxDepth is refused before anything
+  // recurses into it (a file nested a few thousand levels deep crashed this reader).
+  if (auto bounded = json::parse(text_in); !bounded) {
+    return Result<ScenarioFile>::error("not valid JSON: " + bounded.error());
+  }
   const Json j = Json::parse(text_in, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Result<ScenarioFile>::error("not valid JSON");
   if (!j.is_object()) return Result<ScenarioFile>::error("must be a JSON object");

@@ -340,6 +340,12 @@ TEST(Checkers, APaymentIdSettlesOneDepartureForOneAmount) {
   History shared = base();  // both departures paid under one id
   shared.payments[1].event_id = "pay-1";
   expect_pair(check, base(), shared, "one payment id for two departures");
+  History same_amount = base();  // two departures of the same customer, the same amount
+  same_amount.payments[1] = {"pay-2", "dep-2", 8, 508, 210};
+  History shared_same_amount = same_amount;
+  shared_same_amount.payments[1].event_id = "pay-1";
+  expect_pair(check, same_amount, shared_same_amount,
+              "one payment id for two departures of one amount");
   History redelivered = base(), changed = base();
   redelivered.payments.push_back(redelivered.payments[0]);
   changed.payments.push_back(changed.payments[0]);

@@ -55,5 +55,16 @@ if grep -rn --include='*.cpp' --include='*.h' -E 'namespace ([a-z]+::)*testing\b
   failures=$((failures + 1))
 fi
 
+# What the code assumes is checked (core/assert.h): a "REQUIRES:" in a comment says, on its
+# line or the next, that it is checked.
+while IFS=: read -r file line _; do
+  if ! sed -n "${line},$((line + 1))p" "$file" | grep -q "checked"; then
+    echo "FAIL $file:$line: a REQUIRES: that no EVENTMART_REQUIRE checks (or say what checks it)"
+    failures=$((failures + 1))
+  fi
+done < <(grep -rn --include='*.cpp' --include='*.h' 'REQUIRES:' \
+           core transports services runtime sim properties runs report chaos apps |
+         grep -v '^core/assert.h:')
+
 echo "layering: $failures violations"
 [ "$failures" -eq 0 ]
