@@ -72,8 +72,8 @@ cross-replay:
 	bash scripts/cross-replay.sh
 
 # libFuzzer on every decoder of untrusted bytes (tests/fuzz/), FUZZ_SECONDS each, built with
-# Clang in build-fuzz/, from the seeds in tests/fuzz/corpus/; the grown corpus stays in
-# build-fuzz/fuzz-corpus/, crashes go to tests/fuzz/crashes/ (make test replays both).
+# Clang in build-fuzz/; what reaches new code is kept in tests/fuzz/corpus/, crashes in
+# tests/fuzz/crashes/ (make test replays both).
 FUZZ_BUILD_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 60
 fuzz: deps

@@ -35,6 +35,9 @@ D parse_words(ScanRequest::Kind kind, std::vector<std::string_view> w, const Inp
   if (!w.empty() && w.back().rfind("scan=", 0) == 0) {
     request.scan_id = std::string(w.back().substr(5));
     if (request.scan_id.empty()) return D::error("empty scan id in 'scan='");
+    if (Status valid = check_id(request.scan_id, limits.max_id_bytes, "scan id"); !valid) {
+      return D::error(valid.error());
+    }
     w.pop_back();
   }
   const char* usage = kind == ScanRequest::Kind::kArrival
@@ -66,6 +69,10 @@ D parse_json_reading(ScanRequest::Kind kind, std::string_view payload, const Inp
   if (customer == nullptr) return D::error("JSON reading has no \"customer_id\"");
   if (customer->kind == json::Value::Kind::kNumber ||
       customer->kind == json::Value::Kind::kString) {
+    // As a line's CUSTOMER word: printable, no blanks (the guardian judges the rest).
+    if (Status valid = check_id(customer->text, limits.max_id_bytes, "\"customer_id\""); !valid) {
+      return D::error(valid.error());
+    }
     request.card = customer->text;
   } else {
     return D::error("\"customer_id\" is neither a number nor a string");
@@ -90,6 +97,11 @@ D parse_json_reading(ScanRequest::Kind kind, std::string_view payload, const Inp
   if (const json::Value* scan = v.find("scan_id"); scan != nullptr) {
     if (scan->kind != json::Value::Kind::kString || scan->text.empty()) {
       return D::error("\"scan_id\" is not a non-empty string");
+    }
+    // The same ids as a text line's scan=ID (printable, no blanks): a reading of either form
+    // is written as a line that reads back the same (`eventmart scan`, the fuzzer's check).
+    if (Status valid = check_id(scan->text, limits.max_id_bytes, "\"scan_id\""); !valid) {
+      return D::error(valid.error());
     }
     request.scan_id = scan->text;
   } else if (const json::Value* ts = v.find("timestamp"); ts != nullptr) {
