@@ -174,7 +174,7 @@ Result<ScanRequest> parse_scan_line(std::string_view line, const InputLimits& li
 }
 
 Result<ScanRequest> parse_device_message(ScanRequest::Kind kind, std::string_view payload,
-                                          const InputLimits& limits) {
+                                         const InputLimits& limits) {
   if (payload.size() > limits.max_payload_bytes) {
     return D::error("a reading of " + std::to_string(payload.size()) +
                     " bytes is over the limit of " + std::to_string(limits.max_payload_bytes));

@@ -27,7 +27,8 @@ TEST(ScannerInput, ReadsArrivalAndDepartureLines) {
 TEST(ScannerInput, SaysWhatIsWrongWithABadLine) {
   EXPECT_NE(runtime::parse_scan_line("checkout 2").error().find("arrival"), std::string::npos);
   EXPECT_NE(runtime::parse_scan_line("arrival").error().find("no customer"), std::string::npos);
-  EXPECT_NE(runtime::parse_scan_line("departure 8 5:0").error().find("quantity"), std::string::npos);
+  EXPECT_NE(runtime::parse_scan_line("departure 8 5:0").error().find("quantity"),
+            std::string::npos);
   EXPECT_NE(runtime::parse_scan_line("departure 8 x:1").error().find("sku"), std::string::npos);
   EXPECT_FALSE(runtime::parse_scan_line("arrival 2 3"));
   EXPECT_TRUE(runtime::is_blank_line("   "));
@@ -47,7 +48,8 @@ TEST(ScannerInput, DeviceMessagesAreTextOrTheReferenceJson) {
   EXPECT_EQ(json.value().scan_id, "ts/1795662686745261/8");
   EXPECT_FALSE(runtime::parse_device_message(ScanRequest::Kind::kArrival, "departure 8 1:1"))
       << "a bag reading on the entrance scanner's topic";
-  EXPECT_FALSE(runtime::parse_device_message(ScanRequest::Kind::kDeparture, R"({"customer_id": 8})"));
+  EXPECT_FALSE(
+      runtime::parse_device_message(ScanRequest::Kind::kDeparture, R"({"customer_id": 8})"));
   EXPECT_FALSE(runtime::parse_device_message(
       ScanRequest::Kind::kArrival, R"({"timestamp": "2026-02-30T03:11:26", "customer_id": 8})"))
       << "February 30th is not a day";
