@@ -16,6 +16,8 @@ constexpr const char* kUsage =
     "Commands:\n"
     "  sim     run a simulated store day on the deterministic in-memory bus and check the\n"
     "          business invariants\n"
+    "  explore search like sim --seeds, forking the simulated world into many futures where\n"
+    "          a run does something rare for the first time\n"
     "  serve   run services of a store on a real MQTT broker\n"
     "  scan    send one scanner reading to a running store, by hand\n"
     "  display serve the entrance display as a web page (welcomes pushed as they come)\n"
@@ -48,6 +50,7 @@ int run_command_line(int argc, char** argv) {
   args.erase(args.begin());
   try {
     if (command == "sim") return eventmart::apps::run_sim_command(args);
+    if (command == "explore") return eventmart::apps::run_explore_command(args);
     if (command == "serve") return eventmart::apps::run_serve_command(args);
     if (command == "scan") return eventmart::apps::run_scan_command(args);
     if (command == "display") return eventmart::apps::run_display_command(args);

@@ -19,6 +19,10 @@ int run_command_line(int argc, char** argv);
 // 0 every invariant held, 1 one was violated, 2 bad usage.
 int run_sim_command(const std::vector<std::string>& args);
 
+// Explores from snapshots (runs/explorer.h): the sim options per root seed, and forks at
+// splitpoints. 0 no timeline failed, 1 one did, 2 bad usage, 3 a worker could not run.
+int run_explore_command(const std::vector<std::string>& args);
+
 // Services of a store on a real MQTT broker until SIGINT or SIGTERM.
 // 0 clean shutdown, 2 bad usage, 3 cannot start (a data dir it cannot use, or one in use by
 // another process), 75 stopped with a message it could not handle (not acknowledged).

@@ -22,6 +22,7 @@ namespace po = boost::program_options;
 
 namespace eventmart::apps {
 
+using report::print_exploration;
 using report::print_json;
 using report::print_report;
 using report::print_summary;
@@ -39,10 +40,24 @@ using runs::SeedOutcome;
 using runs::SeedSummary;
 namespace {
 
+constexpr const char* kExploreUsage =
+    "Usage: eventmart explore [options]\n\n"
+    "Runs root seeds like sim --seeds, and where a timeline does something rare for the first\n"
+    "time (a coverage mark first hit, hit more often than ever, or two marks first hit\n"
+    "together) forks the running world into children that reseed the day's random streams\n"
+    "from there: a bug that needs two rare events in a row is found in about p1 + p2\n"
+    "timelines instead of p1 x p2. Every failing timeline prints its recipe and the sim\n"
+    "--recipe command that replays it exactly (docs/simulation.md, \"Exploring from\n"
+    "snapshots\").\n\n"
+    "Exit status: 0 every timeline held every invariant, 1 one failed, 2 bad usage, 3 a\n"
+    "worker could not run.\n\n";
+
 struct SimArgs {
   std::string seed = "1", customers = "2000", products = "100", hours = "12";
   std::string qos = "1", durability = "full", faults = "none", seeds, bug = "none", jobs, scenario,
-              save_scenario, found;
+              save_scenario, found, recipe;
+  // eventmart explore only.
+  std::string budget = "1000", children = "8", depth = "3", splits_per_mark = "8";
   // Each fault knob's value, by its flag (sim::fault_knobs()).
   std::map<std::string, std::string, std::less<>> knobs = [] {
     std::map<std::string, std::string, std::less<>> m;
@@ -64,6 +79,8 @@ struct SimCommand {
   std::string html_file;
   std::string save_scenario;  // --save-scenario FILE
   std::string found;          // what the run found (kept in a saved scenario file)
+  bool explore = false;       // eventmart explore
+  runs::ExploreOptions exploration;
 };
 
 void finish_command(const SimArgs& a, const po::variables_map& vm, SimCommand& c);
@@ -149,6 +166,9 @@ po::options_description describe_harness(SimArgs& a) {
       "replay a scenario file (docs/simulation.md): a seeded run with its options, or an "
       "explicit store, visits and fault schedule as the property tests print them; the file "
       "holds every run and fault option")(
+      "recipe", po::value(&a.recipe)->value_name("R"),
+      "replay a timeline of eventmart explore exactly: SEED/STEP:CHILD/... (its seed, and where "
+      "its random streams were reseeded); instead of --seed")(
       "save-scenario", po::value(&a.save_scenario)->value_name("FILE"),
       "write this run (one seed) as a scenario file that --scenario replays exactly")(
       "found", po::value(&a.found)->value_name("TEXT"),
@@ -157,9 +177,28 @@ po::options_description describe_harness(SimArgs& a) {
   return harness_desc;
 }
 
-po::options_description describe(SimArgs& a) {
+po::options_description describe_explore(SimArgs& a) {
+  po::options_description explore_desc(
+      "Exploration (eventmart explore: the options above say what each root seed runs; "
+      "--seed is the first root, --seeds A..B bounds them, --jobs counts worker processes)");
+  explore_desc.add_options()(
+      "budget", po::value(&a.budget)->value_name("N|Ns"),
+      "timelines to run, roots and children (default 1000; children take at most half), or "
+      "CPU-seconds with an 's' (60s)")(
+      "children", po::value(&a.children)->value_name("K"),
+      "children of a splitpoint at depth 1, halved at each depth below, 1..64 (default 8)")(
+      "depth", po::value(&a.depth)->value_name("D"),
+      "splitpoints a timeline may descend through, 0..8 (default 3; 0 runs roots only, as the "
+      "swarm)")("splits-per-mark", po::value(&a.splits_per_mark)->value_name("N"),
+                "splitpoints one coverage mark may open in the whole exploration, 1..1000000 "
+                "(default 8)");
+  return explore_desc;
+}
+
+po::options_description describe(SimArgs& a, bool explore) {
   po::options_description desc;
   desc.add(describe_run(a)).add(describe_faults(a)).add(describe_harness(a));
+  if (explore) desc.add(describe_explore(a));
   return desc;
 }
 
@@ -187,6 +226,8 @@ std::string flag_of(sim::SimOption option) {
       return "the workload shape";
     case sim::SimOption::kKnobs:
       return "--knob";
+    case sim::SimOption::kRecipe:
+      return "--recipe";
     default:
       break;
   }
@@ -292,6 +333,12 @@ SimCommand to_command(const SimArgs& a, const po::variables_map& vm) {
   }
   c.save_scenario = a.save_scenario;
   c.found = a.found;
+  if (!a.recipe.empty() && (vm.count("seed") || vm.count("seeds"))) {
+    throw UsageError{"--recipe holds the seed: it cannot go with --seed or --seeds"};
+  }
+  if (!a.recipe.empty() && !a.scenario.empty()) {
+    throw UsageError{"--recipe cannot go with --scenario (a scenario file holds its recipe)"};
+  }
   if (!a.scenario.empty()) {
     from_scenario_file(a.scenario, vm, c);
     if (!a.found.empty()) c.found = a.found;
@@ -300,6 +347,12 @@ SimCommand to_command(const SimArgs& a, const po::variables_map& vm) {
   }
   sim::SimOptions& o = c.plan.base;
   c.first_seed = c.last_seed = o.seed = parse_uint64("--seed", a.seed);
+  if (!a.recipe.empty()) {
+    auto recipe = sim::parse_recipe(a.recipe);
+    if (!recipe) throw UsageError{"--recipe: " + recipe.error()};
+    c.first_seed = c.last_seed = o.seed = recipe.value().seed;
+    o.splits = recipe.value().splits;
+  }
   o.customers = parse_int64("--customers", a.customers);
   o.products = parse_int64("--products", a.products);
   const double h = parse_double("--hours", a.hours);
@@ -463,7 +516,13 @@ int run_one(const SimCommand& c) {
       if (timeline) timeline->add(e);
     };
   }
-  const SeedOutcome outcome = run_seed(c.plan, c.first_seed, listener);
+  SeedOutcome outcome;
+  try {
+    outcome = run_seed(c.plan, c.first_seed, listener);
+  } catch (const std::invalid_argument& e) {  // a recipe made with other options
+    std::cerr << "eventmart sim: --recipe: " << e.what() << "\n";
+    return 2;
+  }
   if (trace) {
     if (const std::string failed = trace->finish(); !failed.empty()) {
       std::cerr << "eventmart sim: " << failed << "\n";
@@ -498,13 +557,72 @@ int run_one(const SimCommand& c) {
   return outcome.passed() ? 0 : 1;
 }
 
-}  // namespace
+// eventmart explore: what sim would run per seed, as the roots of an exploration.
+void set_exploration(const SimArgs& a, const po::variables_map& vm, SimCommand& c) {
+  for (const char* single :
+       {"trace", "html", "save-scenario", "check-determinism", "recipe", "scenario"}) {
+    if (vm.count(single)) {
+      throw UsageError{std::string("--") + single +
+                       " goes with eventmart sim (to replay one timeline: sim --recipe)"};
+    }
+  }
+  runs::ExploreOptions& e = c.exploration;
+  e.plan = c.plan;
+  e.first_root = c.first_seed;
+  e.last_root = c.many ? c.last_seed : UINT64_MAX;
+  e.jobs = c.jobs;
+  if (!a.budget.empty() && a.budget.back() == 's') {
+    const double seconds = parse_double("--budget", a.budget.substr(0, a.budget.size() - 1));
+    if (!(seconds > 0) || seconds > 1e7) {
+      throw UsageError{"--budget in CPU-seconds must be more than 0 and at most 1e7 (got " +
+                       a.budget + ")"};
+    }
+    e.budget_cpu_seconds = seconds;
+    e.budget_timelines = 0;
+  } else {
+    e.budget_timelines =
+        static_cast<std::uint64_t>(parse_in_range("--budget", a.budget, 1, 1'000'000'000));
+  }
+  e.children = static_cast<unsigned>(parse_in_range("--children", a.children, 1, 64));
+  e.max_depth = static_cast<unsigned>(parse_in_range("--depth", a.depth, 0, 8));
+  e.splits_per_mark =
+      static_cast<unsigned>(parse_in_range("--splits-per-mark", a.splits_per_mark, 1, 1'000'000));
+  c.explore = true;
+}
 
-int run_sim_command(const std::vector<std::string>& args) {
+int run_explore(const SimCommand& c) {
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  runs::ExploreSummary summary;
+  try {
+    summary = runs::explore(c.exploration, [&](const runs::ExploreProgress& p) {
+      if (!tty) return;
+      std::fprintf(stderr,
+                   "\r  timelines %llu  roots %llu  depth %u  marks %llu/%zu  failing %llu  "
+                   "%.1f timelines/s ",
+                   static_cast<unsigned long long>(p.timelines),
+                   static_cast<unsigned long long>(p.roots), p.max_depth,
+                   static_cast<unsigned long long>(p.marks_reached), kMarkCount,
+                   static_cast<unsigned long long>(p.failing),
+                   static_cast<double>(p.timelines) / std::max(p.wall_seconds, 1e-9));
+    });
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "eventmart explore: " << e.what() << "\n";
+    return 2;
+  } catch (const std::runtime_error& e) {
+    std::cerr << "eventmart explore: " << e.what() << "\n";
+    return 3;
+  }
+  if (tty) std::fprintf(stderr, "\n");
+  print_exploration(c.exploration, summary, c.json);
+  return summary.failing == 0 ? 0 : 1;
+}
+
+int run_simulator(const std::vector<std::string>& args, bool explore) {
   SimArgs a;
-  po::options_description desc = describe(a);
+  po::options_description desc = describe(a, explore);
   SimCommand c;
-  const int usage = with_usage_errors("sim", [&] {
+  const char* name = explore ? "explore" : "sim";
+  const int usage = with_usage_errors(name, [&] {
     // Long options only, so that a negative value ("--customers -5") reaches our check.
     po::variables_map vm;
     const int style = po::command_line_style::unix_style ^ po::command_line_style::allow_short;
@@ -512,15 +630,27 @@ int run_sim_command(const std::vector<std::string>& args) {
     po::store(po::command_line_parser(args).options(desc).style(style).positional(none).run(), vm);
     po::notify(vm);
     if (vm.count("help")) {
+      if (explore) std::cout << kExploreUsage;
       std::cout << desc << "\n";
       return 0;
     }
     if (a.bug == "list") return print_bug_list();
     c = to_command(a, vm);
+    if (explore) set_exploration(a, vm, c);
     return -1;
   });
   if (usage != -1) return usage;
+  if (c.explore) return run_explore(c);
   return c.many ? run_many(c) : run_one(c);
 }
 
+}  // namespace
+
+int run_sim_command(const std::vector<std::string>& args) {
+  return run_simulator(args, false);
+}
+
+int run_explore_command(const std::vector<std::string>& args) {
+  return run_simulator(args, true);
+}
 }  // namespace eventmart::apps

@@ -366,6 +366,82 @@ void print_summary(const RunPlan& plan, const SeedSummary& summary, const Summar
   print_marks(summary);
 }
 
+void print_exploration(const runs::ExploreOptions& options, const runs::ExploreSummary& s,
+                       bool json) {
+  const RunPlan& plan = options.plan;
+  std::size_t reached = 0;
+  for (const std::uint64_t n : s.mark_timelines) reached += n > 0;
+  if (json) {
+    JsonWriter j;
+    j.begin_object();
+    j.key("kind").value("explore");
+    j.key("passed").value(s.failing == 0);
+    j.key("roots").value(s.roots);
+    j.key("first_root").value(options.first_root);
+    j.key("timelines").value(s.timelines);
+    j.key("splitpoints").value(s.splitpoints);
+    j.key("max_depth").value(static_cast<std::int64_t>(s.max_depth));
+    j.key("jobs").value(static_cast<std::int64_t>(options.jobs));
+    j.key("wall_seconds").value_fixed(s.wall_seconds, 3);
+    j.key("cpu_seconds").value_fixed(s.cpu_seconds, 3);
+    if (s.cpu_to_first_failure >= 0) {
+      j.key("cpu_seconds_to_first_failure").value_fixed(s.cpu_to_first_failure, 3);
+    }
+    j.key("failing").value(s.failing);
+    j.key("failed_by").begin_object();
+    for (const auto& [name, n] : s.failed_by) j.key(name).value(n);
+    j.end_object();
+    j.key("marks_reached").value(static_cast<std::uint64_t>(reached));
+    j.key("marks").begin_object();
+    for (const MarkInfo& m : all_marks()) {
+      j.key(m.name).value(s.mark_timelines[static_cast<std::size_t>(m.mark)]);
+    }
+    j.end_object();
+    j.key("failing_timelines").begin_array();
+    for (const runs::ExploredFailure& f : s.failures) {
+      j.begin_object();
+      j.key("recipe").value(sim::to_string(f.recipe));
+      j.key("trace_hash").value(to_hex64(f.trace_hash));
+      j.key("failures").begin_array();
+      for (const std::string& name : f.failures) j.value(name);
+      j.end_array();
+      if (!f.assertion.empty()) j.key("assertion").value(f.assertion);
+      j.key("replay").value(replay_command(plan, f.recipe.seed, f.recipe.splits));
+      j.end_object();
+    }
+    j.end_array();
+    j.end_object();
+    std::cout << j.str() << "\n";
+    return;
+  }
+  fmt::print(
+      "eventmart explore: {} timelines ({} roots from seed {}, {} children at {} splitpoints, "
+      "depth up to {}) in {:.2f} s, {:.2f} CPU-s on {} workers\n",
+      s.timelines, s.roots, options.first_root, s.timelines - std::min(s.timelines, s.roots),
+      s.splitpoints, s.max_depth, s.wall_seconds, s.cpu_seconds, options.jobs);
+  fmt::print("  marks reached: {} of {}\n", reached, kMarkCount);
+  fmt::print("  {} failing\n", s.failing);
+  for (const auto& [name, n] : s.failed_by) fmt::print("    {:<28} {} timeline(s)\n", name, n);
+  if (s.cpu_to_first_failure >= 0) {
+    fmt::print("  first failure after {:.2f} CPU-s\n", s.cpu_to_first_failure);
+  }
+  const std::size_t shown = std::min<std::size_t>(s.failures.size(), 20);
+  for (std::size_t i = 0; i < shown; ++i) {
+    const runs::ExploredFailure& f = s.failures[i];
+    std::string names;
+    for (const std::string& n : f.failures) names += (names.empty() ? "" : ", ") + n;
+    fmt::print("  timeline {}: {}\n    {}\n", sim::to_string(f.recipe), names,
+               replay_command(plan, f.recipe.seed, f.recipe.splits));
+    if (!f.assertion.empty()) fmt::print("    {}\n", f.assertion);
+  }
+  if (s.failing > shown) fmt::print("  ... and {} more\n", s.failing - shown);
+  fmt::print("coverage marks                         timelines\n");
+  for (const MarkInfo& m : all_marks()) {
+    const std::uint64_t n = s.mark_timelines[static_cast<std::size_t>(m.mark)];
+    fmt::print("  {:<34} {:10}{}\n", m.name, n, n == 0 ? "   never reached" : "");
+  }
+}
+
 TraceFile::TraceFile(const std::string& path) : path_(path), out_(path) {
   if (!out_) throw std::runtime_error("--trace: cannot write '" + path + "'");
 }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "report/html_report.h"
+#include "runs/explorer.h"
 #include "runs/seed_runner.h"
 
 namespace eventmart::report {
@@ -26,6 +27,10 @@ struct SummaryRange {
 };
 void print_summary(const runs::RunPlan& plan, const runs::SeedSummary& summary,
                    const SummaryRange& range, bool json);
+
+// What an exploration (`eventmart explore`) came to, readable or as one JSON object.
+void print_exploration(const runs::ExploreOptions& options, const runs::ExploreSummary& summary,
+                       bool json);
 
 // Writes every trace entry of a run as one JSON object per line.
 class TraceFile {

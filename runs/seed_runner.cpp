@@ -214,12 +214,20 @@ SeedSummary run_seeds(const RunPlan& plan, std::uint64_t first, std::uint64_t la
 }
 
 std::string replay_command(const RunPlan& plan, std::uint64_t seed) {
-  if (!plan.scenario_file.empty())
+  return replay_command(plan, seed, plan.base.splits);
+}
+
+std::string replay_command(const RunPlan& plan, std::uint64_t seed,
+                           const std::vector<sim::Splitpoint>& splits) {
+  if (!plan.scenario_file.empty() && splits == plan.base.splits)
     return "eventmart sim --scenario " + shell_quote(plan.scenario_file);
   const sim::SimOptions& o = plan.base;
-  std::string cmd = "eventmart sim --seed " + std::to_string(seed) + " --customers " +
-                    std::to_string(o.customers) + " --products " + std::to_string(o.products) +
-                    " --hours " + number(static_cast<double>(o.open_duration_us) / sim::kHourUs);
+  const std::string start = splits.empty()
+                                ? "--seed " + std::to_string(seed)
+                                : "--recipe " + sim::to_string(sim::Recipe{seed, splits});
+  std::string cmd = "eventmart sim " + start + " --customers " + std::to_string(o.customers) +
+                    " --products " + std::to_string(o.products) + " --hours " +
+                    number(static_cast<double>(o.open_duration_us) / sim::kHourUs);
   if (plan.swarm) {
     cmd += " --faults swarm";
   } else {

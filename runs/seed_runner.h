@@ -77,7 +77,10 @@ SeedSummary run_seeds(const RunPlan& plan, std::uint64_t first, std::uint64_t la
 // Departures lost at QoS 0 in one run (counted, not violations).
 std::uint64_t lost_departures(const SeedOutcome& outcome);
 
-// The command that replays `seed` exactly.
+// The command that replays `seed` exactly (with the plan's recipe splits, if it has any).
 std::string replay_command(const RunPlan& plan, std::uint64_t seed);
+// ... and the timeline of an exploration: `seed` reseeded at `splits` (`--recipe`).
+std::string replay_command(const RunPlan& plan, std::uint64_t seed,
+                           const std::vector<sim::Splitpoint>& splits);
 
 }  // namespace eventmart::runs

@@ -80,6 +80,8 @@ std::string_view option_name(SimOption option) {
       return "workload shape";
     case SimOption::kKnobs:
       return "knob";
+    case SimOption::kRecipe:
+      return "recipe";
     default:
       break;
   }

@@ -161,6 +161,11 @@ class FaultInjector final : public CrashPoints, public DiskFaults {
 
   // Starts the per-minute fault ticker; faults happen until heal().
   void start();
+  // Draws from `rng` from now on (an explorer's split, sim/recipe.h).
+  void reseed(Rng rng) {
+    rng_ = rng;
+    storage_rng_ = rng.derive("storage");
+  }
   // Ends the chaos phase: no new faults; partitions and broker downtime end now.
   void heal();
   bool chaos() const { return chaos_; }

@@ -33,6 +33,8 @@ class LogisticsModel {
   LogisticsModel(const LogisticsOptions& options, Bus& bus, Clock& clock, const Topics& topics,
                  Qos qos, Rng rng, Shelves& shelves, History& history, Trace& trace);
   void start();
+  // Draws from `rng` from now on (an explorer's split, sim/recipe.h).
+  void reseed(Rng rng) { rng_ = rng; }
 
   std::uint64_t requested() const { return requested_; }  // distinct orders received
   std::uint64_t delivered() const { return delivered_; }

@@ -32,6 +32,7 @@ enum class SimOption : std::uint8_t {
   kLongOutagePerHour,
   kWorkloadShape,
   kKnobs,
+  kRecipe,
 };
 
 // "customers", "drop probability", ...: how the simulator names an option in its own errors.

@@ -160,6 +160,7 @@ bool Scheduler::drain(std::int64_t deadline_us) {
     if (source == kNone) return true;
     if (front_of(source).at_us > deadline_us) return false;
     run_from(source);
+    if (after_step_ != nullptr) after_step_(after_step_context_);
   }
 }
 

@@ -37,6 +37,14 @@ class Scheduler final : public Clock {
   // Runs timers until none is pending or `max_steps` have run. Returns the number run.
   std::uint64_t run_until_idle(std::uint64_t max_steps = UINT64_MAX);
 
+  // Called after every timer drain() runs: a quiet point, where no timer's code is on the stack
+  // (the explorer's splitpoints, sim/recipe.h). Null: nothing is called.
+  using AfterStep = void (*)(void* context);
+  void set_after_step(AfterStep fn, void* context) {
+    after_step_ = fn;
+    after_step_context_ = context;
+  }
+
   // Pending (not cancelled) timers.
   std::size_t pending() const { return queued_ - cancelled_pending_; }
 
@@ -130,7 +138,9 @@ class Scheduler final : public Clock {
   std::vector<std::uint64_t> finished_;
   bool finished(TimerId id) const { return (finished_[id >> 6] >> (id & 63)) & 1u; }
   void finish(TimerId id) { finished_[id >> 6] |= std::uint64_t{1} << (id & 63); }
-  std::size_t cancelled_pending_ = 0;  // cancelled timers still sitting in heap_
+  std::size_t cancelled_pending_ = 0;
+  AfterStep after_step_ = nullptr;
+  void* after_step_context_ = nullptr;  // cancelled timers still sitting in heap_
 };
 
 }  // namespace eventmart::sim

@@ -65,6 +65,8 @@ std::string_view trace_kind_name(TraceKind kind) {
       return "disk-full";
     case TraceKind::kLongOutage:
       return "long-outage";
+    case TraceKind::kSplit:
+      return "split";
     case TraceKind::kLostToExpiry:
       return "lost-to-expiry";
   }

@@ -34,9 +34,10 @@ enum class TraceKind : std::uint8_t {
   kDiskFull,        // a service's disk filled up (writes that need space fail for a while)
   kLongOutage,      // a service's machine went down for hours to days
   kLostToExpiry,    // a message for a client whose session expired while it was away
+  kSplit,           // the explorer reseeded the run here (sim/recipe.h); "event" = the child
 };
 // The last kind (reports list every kind up to it): keep it the last one above.
-inline constexpr TraceKind kLastTraceKind = TraceKind::kLostToExpiry;
+inline constexpr TraceKind kLastTraceKind = TraceKind::kSplit;
 
 // Which of the two buses an entry happened on (a service-level fault: the store's).
 enum class BusId : std::uint8_t { kStore = 0, kLogistics = 1 };

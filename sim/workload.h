@@ -93,6 +93,13 @@ class Workload {
   // bags the units come in any order.
   std::vector<Sku> pick_basket(Shelves& shelves);
 
+  // The baskets and the shape's draws come from `rng` from now on (an explorer's split,
+  // sim/recipe.h); the visits were planned at opening.
+  void reseed(Rng rng) {
+    basket_rng_ = rng.derive("baskets");
+    shape_rng_ = rng.derive("shape");
+  }
+
  private:
   std::int64_t arrival_time();
 

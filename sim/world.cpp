@@ -55,6 +55,11 @@ OptionCheck validate(const SimOptions& o) {
   if (Status valid = o.shape.validate(); !valid)
     return error(SimOption::kWorkloadShape, valid.error());
   if (OptionCheck knobs = validate(o.knobs)) return knobs;
+  if (auto why = check_splits(o.splits)) return error(SimOption::kRecipe, *why);
+  if (o.brancher != nullptr && !o.native_folder.empty()) {
+    // A fork copies the world; a real file open in it would be shared by every copy.
+    return error(SimOption::kRecipe, "cannot be explored with the databases on real files");
+  }
   return validate(o.faults);
 }
 
@@ -281,6 +286,11 @@ class World final : public FaultInjector::Host, public CrashPoints {
   void on_payment_seen(const Delivery& delivery);
   void on_welcome_seen(const Delivery& delivery);
   ServiceSlot& slot(std::string_view name);
+  // A quiet point (sim/recipe.h): the recipe's next split, or the explorer's question.
+  static void after_step_of(void* world) { static_cast<World*>(world)->after_step(); }
+  void after_step();
+  // Reseeds every stream drawn from while the day runs.
+  void split(const Splitpoint& at);
 
   SimOptions options_;
   Rng root_;
@@ -328,6 +338,9 @@ class World final : public FaultInjector::Host, public CrashPoints {
   std::int64_t arrivals_ = 0;   // entrance scans accepted (first time) by Gateway Guardian
   ServiceStats crashed_stats_;  // duplicates and rejections counted by crashed service objects
   std::uint64_t crashed_unknown_customers_ = 0;
+  std::size_t next_split_ = 0;     // the recipe's splits taken so far
+  std::uint64_t stream_seed_ = 0;  // what the streams were last drawn from
+  std::vector<Splitpoint> taken_;  // every split taken: the timeline's recipe
 };
 
 std::vector<std::string> service_names() {
@@ -398,6 +411,38 @@ World::World(const SimOptions& options, std::function<void(const TraceEntry&)> t
   workload.shape = options_.shape;
   workload_ = std::make_unique<Workload>(workload, root_.derive("workload"), std::move(loyalty),
                                          std::move(skus));
+  stream_seed_ = options_.seed;
+  if (!options_.splits.empty() || options_.brancher != nullptr) {
+    scheduler_.set_after_step(&World::after_step_of, this);
+  }
+}
+
+void World::after_step() {
+  const std::uint64_t step = scheduler_.steps();
+  if (next_split_ < options_.splits.size()) {
+    // The recipe's own splits first: an explorer only extends a timeline.
+    if (options_.splits[next_split_].step == step) split(options_.splits[next_split_++]);
+    return;
+  }
+  // Once faults heal every future is the same: no split after closing.
+  if (options_.brancher == nullptr || !injector_.chaos()) return;
+  const MarkCounts* marks = detail::current_marks();
+  EVENTMART_ASSERT(marks != nullptr);  // run_simulation counts every run's marks
+  if (auto child = options_.brancher->at_quiet_point(step, scheduler_.now_us(), *marks)) {
+    split(Splitpoint{step, *child});
+  }
+}
+
+void World::split(const Splitpoint& at) {
+  EVENTMART_ASSERT(taken_.empty() || taken_.back().step < at.step, taken_.size(), at.step);
+  stream_seed_ = reseeded(stream_seed_, at);
+  const Rng streams(stream_seed_);
+  injector_.reseed(streams.derive("faults"));
+  workload_->reseed(streams.derive("workload"));
+  logistics_->reseed(streams.derive("logistics"));
+  shape_rng_ = streams.derive("shape-world");
+  taken_.push_back(at);
+  trace_.record(TraceKind::kSplit, BusId::kStore, "explorer", "", std::to_string(at.child));
 }
 
 bool World::consumed(ServiceSlot& s, const std::string& id) {
@@ -422,6 +467,8 @@ ServiceSlot& World::slot(std::string_view name) {
 SimResult World::result_of_run() {
   SimResult result;
   result.options = options_;
+  result.options.brancher = nullptr;  // the explorer is gone when the result is read
+  result.splits = taken_;
   SimStats& s = result.stats;
   s.customers = static_cast<std::int64_t>(visits_.size());
   s.welcomes_shown = static_cast<std::int64_t>(history_.welcomes.size());
@@ -815,6 +862,12 @@ SimResult World::run() {
     return result;
   }
 
+  if (next_split_ < options_.splits.size()) {
+    throw std::invalid_argument(
+        "the recipe's splitpoint at step " + std::to_string(options_.splits[next_split_].step) +
+        " is past the end of this day (" + std::to_string(scheduler_.steps()) +
+        " steps): it was made with other options");
+  }
   auto* inventory = static_cast<InventoryIntel*>(slot(kInventoryIntel).service());
   if (inventory != nullptr) {
     for (auto& [sku, record] : observe([&] { return inventory->store().all(); })) {

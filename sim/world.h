@@ -14,6 +14,7 @@
 #include "sim/faults.h"
 #include "sim/history.h"
 #include "sim/knobs.h"
+#include "sim/recipe.h"
 #include "sim/scenario.h"
 #include "sim/trace.h"
 #include "sim/workload.h"
@@ -60,6 +61,12 @@ struct SimOptions {
   // An explicit scenario (property tests): its store, visits and fault schedule replace the
   // catalog, the workload and the fault options drawn from the seed.
   std::shared_ptr<const Scenario> scenario;
+  // A recipe's splitpoints (sim/recipe.h): after each one's step, every stream drawn from while
+  // the day runs is reseeded. Empty: the seed's own timeline.
+  std::vector<Splitpoint> splits;
+  // The explorer (runs/explorer.h), asked at every quiet point while the store is open and
+  // after the recipe's own splits; null: no exploration. Not owned.
+  Brancher* brancher = nullptr;
 };
 
 // `options` with its faults, its workload's shape and its knobs drawn from the seed (swarm
@@ -108,6 +115,9 @@ struct SimResult {
   // A check in the code (core/assert.h) that failed and ended the run there ("assertion failed
   // at FILE:LINE: CONDITION (VALUES)"), or empty. The history and the stats stop where it did.
   std::string assertion;
+  // The splitpoints this timeline took: the recipe's, then any the explorer added. With
+  // options.seed, its recipe.
+  std::vector<Splitpoint> splits;
 };
 
 // Runs one store day. Throws std::invalid_argument (OptionError::describe()) when

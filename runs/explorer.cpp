@@ -1,0 +1,423 @@
+#include "runs/explorer.h"
+
+#include <dirent.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <iostream>
+#include <new>
+#include <set>
+#include <stdexcept>
+#include <thread>
+
+#include "core/assert.h"
+
+namespace eventmart::runs {
+namespace {
+
+constexpr unsigned kMaxJobs = 256;
+constexpr unsigned kMaxDepth = 8;
+constexpr std::size_t kPairWords = (kMarkCount * kMarkCount + 63) / 64;
+
+struct FailureSlot {
+  char recipe[sim::kMaxRecipeBytes + 1];
+  char failures[512];
+  char assertion[1024];
+  std::uint64_t cpu_ns;
+  std::uint64_t trace_hash;
+};
+
+// Everything the processes of one exploration share (one anonymous MAP_SHARED mapping).
+struct Shared {
+  std::atomic<std::uint64_t> next_root{0};
+  std::atomic<std::uint64_t> claimed{0};           // timelines given energy
+  std::atomic<std::uint64_t> children_claimed{0};  // ... of them children
+  std::atomic<std::uint64_t> roots{0};
+  std::atomic<std::uint64_t> timelines{0};  // finished
+  std::atomic<std::uint64_t> failing{0};
+  std::atomic<std::uint64_t> splitpoints{0};
+  std::atomic<std::uint64_t> discoveries{0};
+  std::atomic<std::uint64_t> max_depth{0};
+  std::atomic<std::uint64_t> cpu_ns{0};        // of finished timelines
+  std::atomic<std::uint64_t> child_cpu_ns{0};  // ... of them children
+  std::atomic<std::uint64_t> first_failure_cpu_ns{0};
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> reached[kMarkCount] = {};     // finished timelines that hit it
+  std::atomic<std::uint64_t> seen[kMarkCount] = {};        // hit anywhere yet (splitpoint rule 1)
+  std::atomic<std::uint64_t> max_bucket[kMarkCount] = {};  // bit_width of most hits in one
+  std::atomic<std::uint64_t> splits_on[kMarkCount] = {};
+  std::atomic<std::uint64_t> pairs[kPairWords] = {};
+  // CPU time an unfinished ancestor spent before it forked: pending[worker][depth].
+  std::atomic<std::uint64_t> pending[kMaxJobs][kMaxDepth + 1] = {};
+  std::atomic<std::uint64_t> kept{0};
+  FailureSlot slots[ExploreSummary::kKept];
+};
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "atomics shared across processes");
+
+std::uint64_t cpu_ns() {
+  timespec t{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<std::uint64_t>(t.tv_sec) * 1'000'000'000ULL +
+         static_cast<std::uint64_t>(t.tv_nsec);
+}
+
+std::size_t threads() {
+  std::size_t n = 0;
+  if (DIR* dir = ::opendir("/proc/self/task")) {
+    while (const dirent* e = ::readdir(dir)) n += e->d_name[0] != '.';
+    ::closedir(dir);
+  }
+  return n;
+}
+
+// The descriptors open in this process (not the one that lists them).
+std::set<int> open_fds() {
+  std::set<int> fds;
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return fds;
+  const int own = ::dirfd(dir);
+  while (const dirent* e = ::readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    const int fd = std::atoi(e->d_name);
+    if (fd != own) fds.insert(fd);
+  }
+  ::closedir(dir);
+  return fds;
+}
+
+void copy_text(char* to, std::size_t size, const std::string& text) {
+  const std::size_t n = std::min(size - 1, text.size());
+  std::memcpy(to, text.data(), n);
+  to[n] = '\0';
+}
+
+// Whether a timeline may start (a root, or a child of a splitpoint), taking its energy.
+bool claim(Shared& s, const ExploreOptions& o, bool child) {
+  if (s.stop.load()) return false;
+  if (o.budget_cpu_seconds > 0) {
+    const auto budget = static_cast<std::uint64_t>(o.budget_cpu_seconds * 1e9);
+    if (s.cpu_ns.load() >= budget) return false;
+    if (child && s.child_cpu_ns.load() >= budget / 2) return false;
+  }
+  if (o.budget_timelines > 0) {
+    if (child && s.children_claimed.fetch_add(1) >= o.budget_timelines / 2) {
+      s.children_claimed.fetch_sub(1);
+      return false;
+    }
+    if (s.claimed.fetch_add(1) >= o.budget_timelines) {
+      s.claimed.fetch_sub(1);
+      if (child) s.children_claimed.fetch_sub(1);
+      return false;
+    }
+  }
+  return true;
+}
+
+// One process's timeline: the splitpoint rules, the forks, and the verdict at its end.
+class Timeline final : public sim::Brancher {
+ public:
+  Timeline(Shared& shared, const ExploreOptions& options, unsigned worker, std::uint64_t root,
+           const std::set<int>& fds)
+      : s_(shared), o_(options), worker_(worker), root_(root), fds_(fds), cpu_start_(cpu_ns()) {}
+
+  std::optional<std::uint32_t> at_quiet_point(std::uint64_t step, std::int64_t,
+                                              const MarkCounts& marks) override {
+    if (marks == last_) return std::nullopt;
+    const int mark = news(marks);
+    last_ = marks;
+    if (mark < 0 || depth_ >= o_.max_depth || s_.stop.load()) return std::nullopt;
+    if (s_.splits_on[mark].fetch_add(1) >= o_.splits_per_mark) return std::nullopt;
+    return branch(step);
+  }
+
+  bool is_child() const { return depth_ > 0; }
+
+  // The timeline ended (in this process): its verdict into the shared record.
+  void finish(const SeedOutcome& outcome) {
+    const std::uint64_t cpu = cpu_ns() - cpu_start_;
+    s_.cpu_ns.fetch_add(cpu);
+    if (is_child()) s_.child_cpu_ns.fetch_add(cpu);
+    for (std::size_t m = 0; m < kMarkCount; ++m) {
+      if (outcome.result.marks[m] > 0) s_.reached[m].fetch_add(1);
+    }
+    s_.timelines.fetch_add(1);
+    if (!outcome.passed()) {
+      record_failure(sim::Recipe{root_, outcome.result.splits}, outcome.failures(),
+                     outcome.result.assertion, outcome.result.trace_hash);
+    }
+  }
+
+ private:
+  // Which mark makes this quiet point a splitpoint (the rules in explorer.h), or -1.
+  int news(const MarkCounts& marks) {
+    int found = -1;
+    for (std::size_t m = 0; m < kMarkCount; ++m) {
+      if (marks[m] == last_[m]) continue;
+      bool is_new = false;
+      if (last_[m] == 0 && s_.seen[m].exchange(1) == 0) is_new = true;
+      const std::uint64_t bucket = static_cast<std::uint64_t>(std::bit_width(marks[m]));
+      std::uint64_t best = s_.max_bucket[m].load();
+      while (bucket > best && !s_.max_bucket[m].compare_exchange_weak(best, bucket)) {
+      }
+      if (bucket > best) is_new = true;
+      if (last_[m] == 0) {
+        for (std::size_t n = 0; n < kMarkCount; ++n) {
+          if (n == m || marks[n] == 0) continue;
+          const std::size_t bit = std::min(m, n) * kMarkCount + std::max(m, n);
+          const std::uint64_t mask = std::uint64_t{1} << (bit % 64);
+          if ((s_.pairs[bit / 64].fetch_or(mask) & mask) == 0) is_new = true;
+        }
+      }
+      if (is_new) s_.discoveries.fetch_add(1);
+      const std::uint64_t done = s_.timelines.load();
+      const bool rare = last_[m] == 0 && s_.reached[m].load() * 64 < done;
+      if ((is_new || rare) && found < 0) found = static_cast<int>(m);
+    }
+    return found;
+  }
+
+  // Forks this timeline's children one after another, each waited for; returns the child
+  // number in a child, nullopt in this (the parent) process.
+  std::optional<std::uint32_t> branch(std::uint64_t step) {
+    const unsigned k = std::max(1u, o_.children >> depth_);
+    const std::uint64_t found_before = s_.discoveries.load();
+    for (std::uint32_t child = 1; child <= k; ++child) {
+      // The first half found nothing new: the rest of the energy stays in the pool.
+      if (child > (k + 1) / 2 && s_.discoveries.load() == found_before) break;
+      if (s_.stop.load() || !claim(s_, o_, true)) break;
+      if (child == 1) s_.splitpoints.fetch_add(1);
+      check_fork_safe();
+      s_.pending[worker_][depth_].store(cpu_ns() - cpu_start_);
+      std::cout.flush();
+      std::cerr.flush();
+      const pid_t pid = ::fork();
+      if (pid == 0) {
+        cpu_start_ = cpu_ns();
+        path_.push_back(sim::Splitpoint{step, child});
+        ++depth_;
+        std::uint64_t deepest = s_.max_depth.load();
+        while (depth_ > deepest && !s_.max_depth.compare_exchange_weak(deepest, depth_)) {
+        }
+        return child;
+      }
+      if (pid < 0) {
+        s_.claimed.fetch_sub(1);
+        s_.children_claimed.fetch_sub(1);
+        break;
+      }
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+      if (!clean) {
+        // It never reported: its verdict is how it ended.
+        std::vector<sim::Splitpoint> splits = path_;
+        splits.push_back(sim::Splitpoint{step, child});
+        const std::string how = WIFSIGNALED(status)
+                                    ? "crashed (signal " + std::to_string(WTERMSIG(status)) + ")"
+                                    : "crashed (exit " + std::to_string(WEXITSTATUS(status)) + ")";
+        s_.timelines.fetch_add(1);
+        record_failure(sim::Recipe{root_, splits}, {how}, "", 0);
+      }
+    }
+    s_.pending[worker_][depth_].store(0);
+    return std::nullopt;
+  }
+
+  // A process forks with one thread and only the descriptors its worker started with: the
+  // world holds no real file or socket that a copy would share.
+  void check_fork_safe() const {
+    const std::size_t n = threads();
+    EVENTMART_ASSERT(n == 1, n);
+    for (const int fd : open_fds()) EVENTMART_ASSERT(fds_.count(fd) == 1, fd);
+  }
+
+  void record_failure(const sim::Recipe& recipe, const std::vector<std::string>& failures,
+                      const std::string& assertion, std::uint64_t trace_hash) {
+    s_.failing.fetch_add(1);
+    std::uint64_t ancestors = 0;  // what the unfinished timelines above this one spent
+    for (unsigned d = 0; d < depth_; ++d) ancestors += s_.pending[worker_][d].load();
+    std::uint64_t none = 0;  // the first failure's CPU time (never 0: 0 says none yet)
+    s_.first_failure_cpu_ns.compare_exchange_strong(
+        none, std::max<std::uint64_t>(s_.cpu_ns.load() + ancestors, 1));
+    if (o_.stop_at_first_failure) s_.stop.store(true);
+    const std::uint64_t slot = s_.kept.fetch_add(1);
+    if (slot >= ExploreSummary::kKept) return;
+    FailureSlot& f = s_.slots[slot];
+    copy_text(f.recipe, sizeof f.recipe, sim::to_string(recipe));
+    std::string names;
+    for (const std::string& name : failures) names += (names.empty() ? "" : ",") + name;
+    copy_text(f.failures, sizeof f.failures, names);
+    copy_text(f.assertion, sizeof f.assertion, assertion);
+    f.cpu_ns = s_.cpu_ns.load() + ancestors;
+    f.trace_hash = trace_hash;
+  }
+
+  Shared& s_;
+  const ExploreOptions& o_;
+  unsigned worker_;
+  std::uint64_t root_;
+  const std::set<int>& fds_;
+  std::uint64_t cpu_start_;
+  unsigned depth_ = 0;
+  MarkCounts last_{};
+  std::vector<sim::Splitpoint> path_;  // this process's splits so far
+};
+
+// A worker process: roots one after another until they or the energy run out. Never returns.
+[[noreturn]] void worker(Shared& s, const ExploreOptions& o, unsigned index) {
+  int code = 0;
+  try {
+    const std::set<int> fds = open_fds();
+    while (!s.stop.load()) {
+      const std::uint64_t root = s.next_root.fetch_add(1);
+      if (root > o.last_root || root < o.first_root) break;
+      if (!claim(s, o, false)) break;
+      s.roots.fetch_add(1);
+      Timeline timeline(s, o, index, root, fds);
+      RunPlan plan = o.plan;
+      plan.check_determinism = false;
+      plan.base.brancher = &timeline;
+      const SeedOutcome outcome = run_seed(plan, root);
+      timeline.finish(outcome);
+      if (timeline.is_child()) ::_exit(0);  // a child's day is over; its parent goes on
+    }
+  } catch (const std::exception& e) {
+    const std::string line = std::string("eventmart explore: a worker failed: ") + e.what() + "\n";
+    [[maybe_unused]] const auto written = ::write(STDERR_FILENO, line.data(), line.size());
+    code = 3;
+  }
+  ::_exit(code);
+}
+
+ExploreProgress progress_of(const Shared& s, double wall) {
+  std::uint64_t reached = 0;
+  for (const auto& r : s.reached) reached += r.load() > 0;
+  return ExploreProgress{s.roots.load(),
+                         s.timelines.load(),
+                         s.failing.load(),
+                         reached,
+                         static_cast<unsigned>(s.max_depth.load()),
+                         wall};
+}
+
+}  // namespace
+
+ExploreSummary explore(const ExploreOptions& o,
+                       const std::function<void(const ExploreProgress&)>& progress) {
+  if (o.jobs < 1 || o.jobs > kMaxJobs) throw std::invalid_argument("jobs must be 1..256");
+  if (o.max_depth > kMaxDepth) throw std::invalid_argument("depth must be 0..8");
+  if (o.first_root > o.last_root) throw std::invalid_argument("no roots to explore");
+  if (o.budget_timelines == 0 && o.budget_cpu_seconds <= 0 && o.last_root == UINT64_MAX) {
+    throw std::invalid_argument("an exploration needs a budget or a last root");
+  }
+  if (!o.plan.base.splits.empty()) {
+    throw std::invalid_argument("an exploration starts from seeds, not from a recipe");
+  }
+  {
+    const sim::SimOptions first = options_for(o.plan, o.first_root);
+    if (const sim::OptionCheck error = sim::validate(first)) {
+      throw std::invalid_argument(error->describe());
+    }
+    if (!first.native_folder.empty()) {
+      throw std::invalid_argument("an exploration forks the world: no databases on real files");
+    }
+  }
+  if (const std::size_t n = threads(); n != 1) {
+    throw std::runtime_error(
+        "explore forks: it must run in a process with one thread (this one has " +
+        std::to_string(n) + ")");
+  }
+  void* memory =
+      ::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) throw std::runtime_error("explore: mmap failed");
+  Shared& s = *new (memory) Shared();
+  s.next_root.store(o.first_root);
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  const auto start = std::chrono::steady_clock::now();
+  const auto wall = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  std::vector<pid_t> workers;
+  for (unsigned j = 0; j < o.jobs; ++j) {
+    const pid_t pid = ::fork();
+    if (pid == 0) worker(s, o, j);
+    if (pid < 0) {
+      s.stop.store(true);
+      break;
+    }
+    workers.push_back(pid);
+  }
+  int bad_workers = 0;
+  auto last_progress = std::chrono::steady_clock::now();
+  while (!workers.empty()) {
+    int status = 0;
+    const pid_t done = ::waitpid(-1, &status, WNOHANG);
+    if (done > 0) {
+      auto it = std::find(workers.begin(), workers.end(), done);
+      if (it != workers.end()) {
+        workers.erase(it);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++bad_workers;
+      }
+      continue;
+    }
+    if (done < 0 && errno != EINTR) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (progress &&
+        std::chrono::steady_clock::now() - last_progress > std::chrono::milliseconds(500)) {
+      last_progress = std::chrono::steady_clock::now();
+      progress(progress_of(s, wall()));
+    }
+  }
+  ExploreSummary summary;
+  summary.roots = s.roots.load();
+  summary.timelines = s.timelines.load();
+  summary.splitpoints = s.splitpoints.load();
+  summary.failing = s.failing.load();
+  summary.max_depth = static_cast<unsigned>(s.max_depth.load());
+  for (std::size_t m = 0; m < kMarkCount; ++m) summary.mark_timelines[m] = s.reached[m].load();
+  summary.cpu_seconds = static_cast<double>(s.cpu_ns.load()) / 1e9;
+  summary.wall_seconds = wall();
+  if (summary.failing > 0) {
+    summary.cpu_to_first_failure = static_cast<double>(s.first_failure_cpu_ns.load()) / 1e9;
+  }
+  const std::uint64_t kept = std::min<std::uint64_t>(s.kept.load(), ExploreSummary::kKept);
+  for (std::uint64_t i = 0; i < kept; ++i) {
+    const FailureSlot& f = s.slots[i];
+    ExploredFailure failure;
+    auto recipe = sim::parse_recipe(f.recipe);
+    EVENTMART_ASSERT(static_cast<bool>(recipe), f.recipe);
+    failure.recipe = recipe.value();
+    std::string names = f.failures;
+    for (std::size_t at = 0; at <= names.size();) {
+      const std::size_t comma = std::min(names.find(',', at), names.size());
+      if (comma > at) failure.failures.push_back(names.substr(at, comma - at));
+      at = comma + 1;
+    }
+    failure.assertion = f.assertion;
+    failure.cpu_seconds = static_cast<double>(f.cpu_ns) / 1e9;
+    failure.trace_hash = f.trace_hash;
+    for (const std::string& name : failure.failures) ++summary.failed_by[name];
+    summary.failures.push_back(std::move(failure));
+  }
+  s.~Shared();
+  ::munmap(memory, sizeof(Shared));
+  if (bad_workers > 0) {
+    throw std::runtime_error(std::to_string(bad_workers) +
+                             " explorer worker(s) failed (see above)");
+  }
+  return summary;
+}
+
+}  // namespace eventmart::runs

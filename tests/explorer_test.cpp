@@ -1,0 +1,215 @@
+// Recipes (sim/recipe.h) and the explorer (runs/explorer.h): a recipe is refused when it
+// cannot be meant, a timeline replays from its recipe with the same trace hash as the process
+// that ran it, and an exploration finds what a bug variant breaks, within its budget, the
+// same way twice with one worker.
+#include "runs/explorer.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "runs/seed_runner.h"
+#include "sim/recipe.h"
+#include "sim/world.h"
+
+namespace eventmart::test {
+namespace {
+
+TEST(Recipe, PrintsAndReadsBack) {
+  const sim::Recipe recipe{17, {{48213, 3}, {90211, 1}}};
+  EXPECT_EQ(sim::to_string(recipe), "17/48213:3/90211:1");
+  auto back = sim::parse_recipe("17/48213:3/90211:1");
+  ASSERT_TRUE(back) << back.error();
+  EXPECT_EQ(back.value().seed, 17u);
+  EXPECT_EQ(back.value().splits, recipe.splits);
+  auto plain = sim::parse_recipe("18446744073709551615");
+  ASSERT_TRUE(plain) << plain.error();
+  EXPECT_EQ(plain.value().seed, UINT64_MAX);
+  EXPECT_TRUE(plain.value().splits.empty());
+}
+
+TEST(Recipe, WhatCannotBeMeantIsRefusedWithTheReason) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"", "the seed is not a number"},
+      {"x", "the seed is not a number"},
+      {"-1", "the seed is not a number"},
+      {"+1", "the seed is not a number"},
+      {"18446744073709551616", "the seed is not a number"},
+      {"1/", "is not STEP:CHILD"},
+      {"1/5", "is not STEP:CHILD"},
+      {"1/5:", "with numbers"},
+      {"1/5:x", "with numbers"},
+      {"1/5:1000001", "with numbers"},
+      {"1/0:1", "must increase and be at least 1"},
+      {"1/5:1/5:2", "must increase"},
+      {"1/6:1/5:2", "must increase"},
+      {"1/5:0", "a child number is 1..1000000"},
+      {"1 /5:1", "the seed is not a number"},
+  };
+  for (const auto& [text, why] : cases) {
+    auto r = sim::parse_recipe(text);
+    ASSERT_FALSE(r) << "'" << text << "' was taken";
+    EXPECT_NE(r.error().find(why), std::string::npos) << text << ": " << r.error();
+  }
+  std::string deep = "1";
+  for (int i = 1; i <= 65; ++i) deep += "/" + std::to_string(i) + ":1";
+  auto too_deep = sim::parse_recipe(deep);
+  ASSERT_FALSE(too_deep);
+  EXPECT_NE(too_deep.error().find("more than 64 splitpoints"), std::string::npos);
+  auto too_long = sim::parse_recipe(std::string(3000, '1'));
+  ASSERT_FALSE(too_long);
+  EXPECT_NE(too_long.error().find("at most 2048 bytes"), std::string::npos);
+}
+
+// Splits at chosen steps, in this process (no fork): what the explorer's children do.
+class SplitAt final : public sim::Brancher {
+ public:
+  explicit SplitAt(std::vector<sim::Splitpoint> at) : at_(std::move(at)) {}
+  std::optional<std::uint32_t> at_quiet_point(std::uint64_t step, std::int64_t,
+                                              const MarkCounts&) override {
+    if (next_ < at_.size() && at_[next_].step == step) return at_[next_++].child;
+    return std::nullopt;
+  }
+
+ private:
+  std::vector<sim::Splitpoint> at_;
+  std::size_t next_ = 0;
+};
+
+sim::SimOptions swarm_day(std::uint64_t seed) {
+  sim::SimOptions o;
+  o.seed = seed;
+  o.customers = 200;
+  return sim::with_swarm(o);
+}
+
+TEST(Recipe, ATimelineReplaysFromItsRecipeWithTheSameTraceHash) {
+  const sim::SimOptions plain = swarm_day(5);
+  const sim::SimResult own = sim::run_simulation(plain);
+  SplitAt brancher({{200, 2}, {900, 5}});
+  sim::SimOptions explored = plain;
+  explored.brancher = &brancher;
+  const sim::SimResult child = sim::run_simulation(explored);
+  ASSERT_TRUE(child.assertion.empty()) << child.assertion;
+  ASSERT_EQ(child.splits, (std::vector<sim::Splitpoint>{{200, 2}, {900, 5}}));
+  EXPECT_NE(child.trace_hash, own.trace_hash) << "a split reseeds the rest of the day";
+
+  sim::SimOptions replay = plain;
+  replay.splits = child.splits;
+  const sim::SimResult again = sim::run_simulation(replay);
+  EXPECT_EQ(again.trace_hash, child.trace_hash);
+  EXPECT_EQ(again.stats.trace_entries, child.stats.trace_entries);
+  EXPECT_EQ(again.splits, child.splits);
+
+  // Another child of the same splitpoint is another future.
+  replay.splits = {{200, 2}, {900, 6}};
+  EXPECT_NE(sim::run_simulation(replay).trace_hash, child.trace_hash);
+}
+
+TEST(Recipe, ASplitpointPastTheEndOfTheDayIsRefused) {
+  sim::SimOptions o = swarm_day(5);
+  o.splits = {{100, 1}, {1'000'000'000, 1}};
+  try {
+    (void)sim::run_simulation(o);
+    FAIL() << "a recipe made with other options ran";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("past the end of this day"), std::string::npos)
+        << e.what();
+  }
+  o.splits = {{5, 1}, {5, 2}};
+  EXPECT_THROW((void)sim::run_simulation(o), std::invalid_argument);
+}
+
+runs::ExploreOptions exploration(sim::Bug bug, std::uint64_t budget) {
+  runs::ExploreOptions e;
+  e.plan.swarm = true;
+  e.plan.base.customers = 200;
+  e.plan.base.bug = bug;
+  e.first_root = 1;
+  e.budget_timelines = budget;
+  e.jobs = 1;
+  return e;
+}
+
+TEST(Explorer, FindsABugAndEveryFailingTimelineReplaysFromItsRecipe) {
+  const runs::ExploreOptions e = exploration(sim::Bug::kNoOutbox, 60);
+  const runs::ExploreSummary s = runs::explore(e);
+  EXPECT_LE(s.timelines, 60u);
+  EXPECT_GT(s.roots, 0u);
+  EXPECT_GT(s.splitpoints, 0u);
+  EXPECT_GE(s.max_depth, 1u);
+  ASSERT_GT(s.failing, 0u);
+  ASSERT_FALSE(s.failures.empty());
+  EXPECT_GE(s.cpu_to_first_failure, 0);
+  bool from_a_child = false;
+  for (const runs::ExploredFailure& f : s.failures) {
+    if (f.recipe.splits.empty()) continue;
+    from_a_child = true;
+    sim::SimOptions replay = runs::options_for(e.plan, f.recipe.seed);
+    replay.splits = f.recipe.splits;
+    runs::RunPlan plan = e.plan;
+    plan.base.splits = f.recipe.splits;
+    const runs::SeedOutcome again = runs::run_seed(plan, f.recipe.seed);
+    EXPECT_EQ(again.result.trace_hash, f.trace_hash) << sim::to_string(f.recipe);
+    EXPECT_FALSE(again.passed()) << sim::to_string(f.recipe);
+    EXPECT_EQ(again.failures(), f.failures) << sim::to_string(f.recipe);
+  }
+  EXPECT_TRUE(from_a_child) << "no failure came from a child timeline";
+}
+
+TEST(Explorer, WithOneWorkerTheSameExplorationTwice) {
+  const runs::ExploreOptions e = exploration(sim::Bug::kNoOutbox, 40);
+  const runs::ExploreSummary a = runs::explore(e);
+  const runs::ExploreSummary b = runs::explore(e);
+  EXPECT_EQ(a.timelines, b.timelines);
+  EXPECT_EQ(a.roots, b.roots);
+  EXPECT_EQ(a.splitpoints, b.splitpoints);
+  EXPECT_EQ(a.mark_timelines, b.mark_timelines);
+  ASSERT_EQ(a.failures.size(), b.failures.size());
+  for (std::size_t i = 0; i < a.failures.size(); ++i) {
+    EXPECT_EQ(sim::to_string(a.failures[i].recipe), sim::to_string(b.failures[i].recipe));
+    EXPECT_EQ(a.failures[i].trace_hash, b.failures[i].trace_hash);
+  }
+}
+
+TEST(Explorer, KeepsToItsBudgetAndTheRealServicesPass) {
+  runs::ExploreOptions e = exploration(sim::Bug::kNone, 50);
+  e.jobs = 2;
+  const runs::ExploreSummary s = runs::explore(e);
+  EXPECT_EQ(s.failing, 0u);
+  for (const runs::ExploredFailure& f : s.failures) ADD_FAILURE() << sim::to_string(f.recipe);
+  EXPECT_LE(s.timelines, 50u);
+  EXPECT_GE(s.roots, 25u) << "children take at most half of the budget";
+  EXPECT_GT(s.timelines, s.roots) << "no child ran";
+  std::size_t reached = 0;
+  for (std::uint64_t n : s.mark_timelines) reached += n > 0;
+  EXPECT_GT(reached, kMarkCount / 2);
+}
+
+TEST(Explorer, DepthZeroRunsRootsOnlyAsTheSwarmDoes) {
+  runs::ExploreOptions e = exploration(sim::Bug::kNone, 10);
+  e.max_depth = 0;
+  const runs::ExploreSummary s = runs::explore(e);
+  EXPECT_EQ(s.timelines, 10u);
+  EXPECT_EQ(s.roots, 10u);
+  EXPECT_EQ(s.splitpoints, 0u);
+}
+
+TEST(Explorer, RefusesWhatCannotRun) {
+  runs::ExploreOptions e = exploration(sim::Bug::kNone, 10);
+  e.plan.base.customers = -1;
+  EXPECT_THROW((void)runs::explore(e), std::invalid_argument);
+  e = exploration(sim::Bug::kNone, 0);
+  EXPECT_THROW((void)runs::explore(e), std::invalid_argument) << "no budget, no last root";
+  e = exploration(sim::Bug::kNone, 10);
+  e.plan.base.splits = {{5, 1}};
+  EXPECT_THROW((void)runs::explore(e), std::invalid_argument);
+  e = exploration(sim::Bug::kNone, 10);
+  e.plan.base.native_folder = "/tmp";
+  EXPECT_THROW((void)runs::explore(e), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace eventmart::test
