@@ -92,6 +92,7 @@ bench: build
 	$(BUILD_DIR)/bench/eventmart-bench
 	$(BUILD_DIR)/bench/eventmart-mqtt-bench
 	$(BUILD_DIR)/bench/eventmart-scrape-bench
+	$(BUILD_DIR)/bench/eventmart-ttb-bench
 
 # What the always-on checks cost: the simulator with and without them (build-noassert/), in
 # turn, on a swarm and on a plain day; medians and their ratio (scripts/bench-assertions.sh).

@@ -110,11 +110,18 @@ std::string values_text(std::string_view names, const Values&... values) {
 #define EVENTMART_ASSERT(cond, ...) EVENTMART_CHECK_IMPL("assertion", cond, __VA_ARGS__)
 // What a function's caller must make true (a "REQUIRES:" of its contract).
 #define EVENTMART_REQUIRE(cond, ...) EVENTMART_CHECK_IMPL("precondition", cond, __VA_ARGS__)
-#else  // only to measure their cost (-DEVENTMART_ASSERTIONS=OFF): nothing is evaluated
-#define EVENTMART_ASSERT(cond, ...) \
-  do {                              \
+#else  // only to measure their cost (-DEVENTMART_ASSERTIONS=OFF): nothing is evaluated, but
+       // what the checks name still counts as used (no unused-variable errors)
+#define EVENTMART_ASSERT(cond, ...)                  \
+  do {                                               \
+    if (false) {                                     \
+      static_cast<void>(cond);                       \
+      ::eventmart::detail::unevaluated(__VA_ARGS__); \
+    }                                                \
   } while (false)
-#define EVENTMART_REQUIRE(cond, ...) \
-  do {                               \
-  } while (false)
+#define EVENTMART_REQUIRE(cond, ...) EVENTMART_ASSERT(cond, __VA_ARGS__)
+namespace eventmart::detail {
+template <typename... Values>
+constexpr void unevaluated(const Values&...) {}
+}  // namespace eventmart::detail
 #endif

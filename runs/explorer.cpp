@@ -25,6 +25,7 @@ namespace eventmart::runs {
 namespace {
 
 constexpr unsigned kMaxJobs = 256;
+constexpr std::int64_t kQuietAfterSplitUs = 60'000'000;  // a minute of virtual time
 constexpr unsigned kMaxDepth = 8;
 constexpr std::size_t kPairWords = (kMarkCount * kMarkCount + 63) / 64;
 
@@ -129,14 +130,17 @@ class Timeline final : public sim::Brancher {
            const std::set<int>& fds)
       : s_(shared), o_(options), worker_(worker), root_(root), fds_(fds), cpu_start_(cpu_ns()) {}
 
-  std::optional<std::uint32_t> at_quiet_point(std::uint64_t step, std::int64_t,
+  std::optional<std::uint32_t> at_quiet_point(std::uint64_t step, std::int64_t now_us,
                                               const MarkCounts& marks) override {
     if (marks == last_) return std::nullopt;
-    const int mark = news(marks);
+    const Found found = news(marks);
     last_ = marks;
-    if (mark < 0 || depth_ >= o_.max_depth || s_.stop.load()) return std::nullopt;
-    if (s_.splits_on[mark].fetch_add(1) >= o_.splits_per_mark) return std::nullopt;
-    return branch(step);
+    if (found.mark < 0 || depth_ >= o_.max_depth || s_.stop.load()) return std::nullopt;
+    // A timeline that has just split must diverge before it splits again: children of a
+    // child a step later would be the same futures as more children of the first split.
+    if (split_at_us_ >= 0 && now_us - split_at_us_ < kQuietAfterSplitUs) return std::nullopt;
+    if (s_.splits_on[found.mark].fetch_add(1) >= o_.splits_per_mark) return std::nullopt;
+    return branch(step, now_us, found.rare_only);
   }
 
   bool is_child() const { return depth_ > 0; }
@@ -157,9 +161,13 @@ class Timeline final : public sim::Brancher {
   }
 
  private:
-  // Which mark makes this quiet point a splitpoint (the rules in explorer.h), or -1.
-  int news(const MarkCounts& marks) {
-    int found = -1;
+  struct Found {
+    int mark = -1;           // what makes this quiet point a splitpoint, or -1
+    bool rare_only = false;  // only the rare rule: nothing new to discover, a state to revisit
+  };
+  // Which mark makes this quiet point a splitpoint (the rules in explorer.h).
+  Found news(const MarkCounts& marks) {
+    Found found;
     for (std::size_t m = 0; m < kMarkCount; ++m) {
       if (marks[m] == last_[m]) continue;
       bool is_new = false;
@@ -180,19 +188,21 @@ class Timeline final : public sim::Brancher {
       if (is_new) s_.discoveries.fetch_add(1);
       const std::uint64_t done = s_.timelines.load();
       const bool rare = last_[m] == 0 && s_.reached[m].load() * 64 < done;
-      if ((is_new || rare) && found < 0) found = static_cast<int>(m);
+      if (is_new && (found.mark < 0 || found.rare_only)) found = Found{static_cast<int>(m), false};
+      if (rare && found.mark < 0) found = Found{static_cast<int>(m), true};
     }
     return found;
   }
 
   // Forks this timeline's children one after another, each waited for; returns the child
   // number in a child, nullopt in this (the parent) process.
-  std::optional<std::uint32_t> branch(std::uint64_t step) {
+  std::optional<std::uint32_t> branch(std::uint64_t step, std::int64_t now_us, bool rare) {
     const unsigned k = std::max(1u, o_.children >> depth_);
     const std::uint64_t found_before = s_.discoveries.load();
     for (std::uint32_t child = 1; child <= k; ++child) {
-      // The first half found nothing new: the rest of the energy stays in the pool.
-      if (child > (k + 1) / 2 && s_.discoveries.load() == found_before) break;
+      // The first half found nothing new: the rest of the energy stays in the pool. Not at a
+      // rare state: its futures are what is worth the energy there, new coverage or not.
+      if (!rare && child > (k + 1) / 2 && s_.discoveries.load() == found_before) break;
       if (s_.stop.load() || !claim(s_, o_, true)) break;
       if (child == 1) s_.splitpoints.fetch_add(1);
       check_fork_safe();
@@ -202,6 +212,7 @@ class Timeline final : public sim::Brancher {
       const pid_t pid = ::fork();
       if (pid == 0) {
         cpu_start_ = cpu_ns();
+        split_at_us_ = now_us;
         path_.push_back(sim::Splitpoint{step, child});
         ++depth_;
         std::uint64_t deepest = s_.max_depth.load();
@@ -269,6 +280,7 @@ class Timeline final : public sim::Brancher {
   const std::set<int>& fds_;
   std::uint64_t cpu_start_;
   unsigned depth_ = 0;
+  std::int64_t split_at_us_ = -1;  // virtual time of this timeline's latest split, -1: none
   MarkCounts last_{};
   std::vector<sim::Splitpoint> path_;  // this process's splits so far
 };

@@ -17,7 +17,9 @@
 // children at depth 1, half as many at each depth below, none past `max_depth`; each mark
 // opens at most `splits_per_mark` splitpoints in the whole exploration. When the first half of
 // a splitpoint's children discover nothing new (no rule above fired anywhere while they ran),
-// it stops and the rest of its energy stays in the pool.
+// it stops and the rest of its energy stays in the pool (not at a rare state: its futures are
+// the point). A timeline that has just split does not split again within a minute of virtual
+// time (a child's future must diverge first).
 //
 // Processes: `jobs` workers are forked from this (single-threaded) process; each runs roots one
 // after another and forks its children itself, waiting for each in turn, so at most `jobs`

@@ -330,6 +330,8 @@ std::string to_json(const ScenarioFile& file) {
   if (!file.found.empty()) j["found"] = file.found;
   if (!file.violates.empty()) j["violates"] = file.violates;
   j["seed"] = o.seed;
+  // A timeline of the explorer: the seed reseeded at these splitpoints (sim/recipe.h).
+  if (!o.splits.empty()) j["recipe"] = to_string(Recipe{o.seed, o.splits});
   j["bug"] = bug_name(o.bug);
   // A swarm draws durability from the seed, so a swarm file does not name one.
   if (!file.swarm) j["durability"] = o.durability == Durability::kFull ? "full" : "normal";
@@ -392,6 +394,10 @@ Result<ScenarioFile> parse_scenario_file(std::string_view text_in) {
         }
       } else if (key == "seed") {
         o.seed = unsigned_integer(v, key);
+      } else if (!explicit_scenario && key == "recipe") {
+        auto recipe = parse_recipe(text(v, key));
+        if (!recipe) throw Bad{"recipe: " + recipe.error()};
+        o.splits = recipe.value().splits;
       } else if (key == "bug") {
         const std::string name = text(v, key);
         const auto bug = parse_bug(name);
@@ -432,6 +438,10 @@ Result<ScenarioFile> parse_scenario_file(std::string_view text_in) {
       }
     }
     if (!j.contains("seed")) throw Bad{"seed: missing (every run has one)"};
+    if (j.contains("recipe") && !explicit_scenario &&
+        parse_recipe(j["recipe"].get<std::string>()).value().seed != o.seed) {
+      throw Bad{"recipe: its seed is not the file's seed"};
+    }
     if (file.swarm && j.contains("durability")) {
       throw Bad{"durability: a swarm run draws it from the seed; leave it out"};
     }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The command-line contract of `eventmart sim`, `serve`, `scan`, `load` and `chaos`: exit codes, --help,
+# The command-line contract of `eventmart sim`, `explore`, `serve`, `scan`, `load` and `chaos`: exit codes, --help,
 # --json keys, replay, options from EVENTMART_* variables and config files.
 set -u
 bin="$1"
@@ -258,6 +258,37 @@ check "an empty EVENTMART_HELP does not ask for help" 2 env EVENTMART_HELP= "$bi
 check "EVENTMART_HELP=1 does not ask for help either" 2 env EVENTMART_HELP=1 "$bin" serve
 check "no command is bad usage" 2 "$bin"
 contains "no command prints the usage on stderr" /tmp/eventmart-cli.$$.err "Usage: eventmart <command>"
+
+# eventmart explore and recipes (runs/explorer.h, sim/recipe.h)
+check "explore --help exits 0" 0 "$bin" explore --help
+for opt in --budget --children --depth --splits-per-mark --recipe; do
+  contains "explore help explains $opt" /tmp/eventmart-cli.$$.out "$opt"
+done
+check "explore --budget 0 is bad usage" 2 "$bin" explore --budget 0
+check "explore --budget 0s is bad usage" 2 "$bin" explore --budget 0s
+check "explore --budget lots is bad usage" 2 "$bin" explore --budget lots
+check "explore --children 0 is bad usage" 2 "$bin" explore --children 0
+check "explore --depth 9 is bad usage" 2 "$bin" explore --depth 9
+check "explore --trace is bad usage" 2 "$bin" explore --trace /tmp/eventmart-cli.$$.jsonl
+check "explore --recipe is bad usage" 2 "$bin" explore --recipe 1/5:1
+check "a clean exploration exits 0" 0 "$bin" explore --faults swarm --customers 100 --hours 2 --budget 12 --jobs 2 --json
+for key in '"kind":"explore"' '"passed":true' '"timelines":' '"splitpoints":' '"max_depth":' \
+           '"cpu_seconds":' '"marks_reached":' '"failing_timelines":\[\]'; do
+  contains "explore json has $key" /tmp/eventmart-cli.$$.out "$key"
+done
+check "an exploration that finds a bug exits 1" 1 "$bin" explore --faults swarm --customers 200 --budget 30 --jobs 1 --bug no-outbox --json
+recipe=$(grep -o '"recipe":"[0-9/:]*"' /tmp/eventmart-cli.$$.out | grep / | head -1 | cut -d'"' -f4)
+thash=$(grep -o '"recipe":"'"$recipe"'","trace_hash":"[0-9a-f]*"' /tmp/eventmart-cli.$$.out | cut -d'"' -f8)
+check "its failing timeline replays from its recipe and fails again" 1 "$bin" sim --recipe "$recipe" --customers 200 --faults swarm --bug no-outbox --json
+contains "... with the same trace hash ($recipe)" /tmp/eventmart-cli.$$.out "\"trace_hash\":\"$thash\""
+check "a recipe saves as a scenario file" 1 "$bin" sim --recipe "$recipe" --customers 200 --faults swarm --bug no-outbox --save-scenario /tmp/eventmart-cli.$$.recipe.json
+check "... that replays the timeline" 1 "$bin" sim --scenario /tmp/eventmart-cli.$$.recipe.json --json
+contains "... with the same trace hash" /tmp/eventmart-cli.$$.out "\"trace_hash\":\"$thash\""
+check "a recipe that is not numbers is bad usage" 2 "$bin" sim --recipe 1/a:b
+check "a recipe whose steps go back is bad usage" 2 "$bin" sim --recipe 1/50:1/20:1
+check "--recipe with --seed is bad usage" 2 "$bin" sim --recipe 1/5:1 --seed 3
+check "a recipe past the end of the day is bad usage" 2 "$bin" sim --recipe 1/999999999:1 --customers 20 --hours 1
+contains "... saying it was made with other options" /tmp/eventmart-cli.$$.err "made with other options"
 
 rm -f /tmp/eventmart-cli.$$.*
 echo "cli contract: $failures failed"

@@ -1,4 +1,5 @@
-// One JSON shape for one thing: the output of `sim`, `sim --seeds`, `chaos` and `load` with
+// One JSON shape for one thing: the output of `sim`, `sim --seeds`, `explore`, `chaos` and `load`
+// with
 // --json, validated against docs/schema/eventmart-output.schema.json. (They used to differ:
 // invariants an object in one and a list in another, "faults" and "faults_injected".)
 #include <gtest/gtest.h>
@@ -50,6 +51,11 @@ TEST(JsonShape, SimOfEveryKindOfDayHasTheDocumentedShape) {
   expect_valid(run("sim --seeds 1..4 --customers 100 --hours 1 --faults swarm --json"), "seeds");
   expect_valid(run("sim --seeds 1..3 --customers 100 --hours 1 --bug no-dedup --dup 0.3 --json"),
                "seeds");
+  expect_valid(run("explore --faults swarm --customers 100 --hours 1 --budget 10 --json"),
+               "explore");
+  expect_valid(run("explore --faults swarm --customers 100 --hours 2 --budget 20 --jobs 1 "
+                   "--bug no-outbox --json"),
+               "explore");
 }
 
 TEST(JsonShape, LoadAndChaosHaveTheDocumentedShape) {

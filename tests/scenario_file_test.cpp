@@ -76,6 +76,32 @@ TEST(ScenarioFile, ASwarmFileNamesNoDurabilityTheSeedDrawsIt) {
             std::string::npos);
 }
 
+// A timeline of the explorer is kept as its recipe, beside the seed (sim/recipe.h).
+TEST(ScenarioFile, AnExploredTimelineKeepsItsRecipe) {
+  const char* text = R"({"eventmart_scenario": 1, "seed": 7, "recipe": "7/120:3/4000:1",
+    "bug": "none", "customers": 50, "products": 10, "hours": 1, "faults": "swarm"})";
+  const auto file = parse_scenario_file(text);
+  ASSERT_TRUE(file) << file.error();
+  EXPECT_EQ(file.value().options.splits, (std::vector<Splitpoint>{{120, 3}, {4000, 1}}));
+  const auto again = parse_scenario_file(to_json(file.value()));
+  ASSERT_TRUE(again) << again.error();
+  EXPECT_EQ(again.value().options.splits, file.value().options.splits);
+  EXPECT_NE(to_json(file.value()).find(R"("recipe": "7/120:3/4000:1")"), std::string::npos);
+
+  EXPECT_NE(
+      error_of(R"({"eventmart_scenario": 1, "seed": 8, "recipe": "7/120:3", "faults": "swarm"})")
+          .find("recipe: its seed is not the file's seed"),
+      std::string::npos);
+  EXPECT_NE(
+      error_of(
+          R"({"eventmart_scenario": 1, "seed": 7, "recipe": "7/120:3/100:1", "faults": "swarm"})")
+          .find("recipe: recipe '7/120:3/100:1': splitpoint steps must increase"),
+      std::string::npos);
+  EXPECT_NE(error_of(R"({"eventmart_scenario": 1, "seed": 7, "recipe": 7, "faults": "swarm"})")
+                .find("recipe"),
+            std::string::npos);
+}
+
 TEST(ScenarioFile, WhatCannotBeMeantIsRefusedNamingTheKey) {
   const std::pair<std::string, std::string> cases[] = {
       {"not json", "not valid JSON"},

@@ -1,0 +1,110 @@
+// Time to bug: for every bug variant (sim --bug list), the CPU-seconds until the first failing
+// timeline, with the swarm (seeds one after another from a root, one thread) and with the
+// explorer (the same roots, one worker, stopping at its first failure), from several root
+// seeds; prints each median and the ratio swarm / explorer (above 1: the explorer was faster).
+//
+//   eventmart-ttb-bench [--customers N] [--roots R] [--max-seeds M]
+//
+// Both sides measure CPU time, not wall time. A side that finds nothing within M seeds (the
+// swarm) or M root timelines (the explorer, which may run as many children besides) counts as
+// "> its CPU time" and its median is marked with '>'.
+#include <time.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "runs/explorer.h"
+#include "runs/seed_runner.h"
+#include "sim/bugs/bugs.h"
+
+namespace {
+
+using namespace eventmart;
+
+double cpu_seconds() {
+  timespec t{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
+
+struct Found {
+  double cpu = 0;
+  bool found = false;
+};
+
+Found swarm_to_bug(const runs::RunPlan& plan, std::uint64_t root, std::uint64_t max_seeds) {
+  const double start = cpu_seconds();
+  for (std::uint64_t seed = root; seed < root + max_seeds; ++seed) {
+    if (!runs::run_seed(plan, seed).passed()) return {cpu_seconds() - start, true};
+  }
+  return {cpu_seconds() - start, false};
+}
+
+Found explorer_to_bug(const runs::RunPlan& plan, std::uint64_t root, std::uint64_t max_seeds) {
+  runs::ExploreOptions e;
+  e.plan = plan;
+  e.first_root = root;
+  e.last_root = root + max_seeds - 1;
+  e.budget_timelines = 2 * max_seeds;
+  e.jobs = 1;
+  e.stop_at_first_failure = true;
+  const runs::ExploreSummary s = runs::explore(e);
+  if (s.failing > 0) return {s.cpu_to_first_failure, true};
+  return {s.cpu_seconds, false};
+}
+
+struct Median {
+  double seconds;
+  bool bounded;  // some runs found nothing: the true median may be higher
+};
+
+Median median(std::vector<Found> runs) {
+  std::sort(runs.begin(), runs.end(), [](const Found& a, const Found& b) { return a.cpu < b.cpu; });
+  const std::size_t mid = runs.size() / 2;
+  bool bounded = false;  // a run at or below the median found nothing: only a lower bound
+  for (std::size_t i = 0; i <= mid; ++i) bounded = bounded || !runs[i].found;
+  return {runs[mid].cpu, bounded};
+}
+
+std::uint64_t flag(int argc, char** argv, const char* name, std::uint64_t fallback) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], name) == 0) return std::strtoull(argv[i + 1], nullptr, 10);
+  }
+  return fallback;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::uint64_t customers = flag(argc, argv, "--customers", 500);
+  const std::uint64_t roots = std::max<std::uint64_t>(1, flag(argc, argv, "--roots", 5));
+  const std::uint64_t max_seeds = std::max<std::uint64_t>(1, flag(argc, argv, "--max-seeds", 200));
+  std::printf(
+      "time to bug: CPU-seconds to the first failing timeline, median of %llu roots "
+      "(1, 1001, ...), %llu customers, swarm faults, at most %llu seeds or roots each\n",
+      static_cast<unsigned long long>(roots), static_cast<unsigned long long>(customers),
+      static_cast<unsigned long long>(max_seeds));
+  std::printf("  %-24s %12s %12s %8s\n", "variant", "swarm", "explorer", "ratio");
+  for (const sim::BugInfo& bug : sim::all_bugs()) {
+    runs::RunPlan plan;
+    plan.swarm = true;
+    plan.base.customers = static_cast<std::int64_t>(customers);
+    plan.base.bug = bug.bug;
+    std::vector<Found> swarm, explorer;
+    for (std::uint64_t r = 0; r < roots; ++r) {
+      const std::uint64_t root = 1 + 1000 * r;
+      swarm.push_back(swarm_to_bug(plan, root, max_seeds));
+      explorer.push_back(explorer_to_bug(plan, root, max_seeds));
+    }
+    const Median s = median(swarm), x = median(explorer);
+    std::printf("  %-24s %s%11.3f %s%11.3f %8.2f\n", std::string(bug.name).c_str(),
+                s.bounded ? ">" : " ", s.seconds, x.bounded ? ">" : " ", x.seconds,
+                s.seconds / std::max(x.seconds, 1e-9));
+    std::fflush(stdout);
+  }
+  return 0;
+}
