@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <bit>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -52,6 +54,7 @@ struct Shared {
   std::atomic<std::uint64_t> child_cpu_ns{0};  // ... of them children
   std::atomic<std::uint64_t> first_failure_cpu_ns{0};
   std::atomic<bool> stop{false};
+  std::atomic<int> fork_errno{0};  // a fork failed: the exploration stopped (its errno)
   std::atomic<std::uint64_t> reached[kMarkCount] = {};     // finished timelines that hit it
   std::atomic<std::uint64_t> seen[kMarkCount] = {};        // hit anywhere yet (splitpoint rule 1)
   std::atomic<std::uint64_t> max_bucket[kMarkCount] = {};  // bit_width of most hits in one
@@ -102,25 +105,42 @@ void copy_text(char* to, std::size_t size, const std::string& text) {
 }
 
 // Whether a timeline may start (a root, or a child of a splitpoint), taking its energy.
+// Breadth first: each root run earns half a child (at the first root every mark is new, and
+// its splitpoints would otherwise take the energy of the next hundred roots), and children
+// never take more than half of the budget.
 bool claim(Shared& s, const ExploreOptions& o, bool child) {
   if (s.stop.load()) return false;
-  if (o.budget_cpu_seconds > 0) {
-    const auto budget = static_cast<std::uint64_t>(o.budget_cpu_seconds * 1e9);
-    if (s.cpu_ns.load() >= budget) return false;
-    if (child && s.child_cpu_ns.load() >= budget / 2) return false;
-  }
-  if (o.budget_timelines > 0) {
-    if (child && s.children_claimed.fetch_add(1) >= o.budget_timelines / 2) {
+  const auto budget_ns = static_cast<std::uint64_t>(o.budget_cpu_seconds * 1e9);
+  if (o.budget_cpu_seconds > 0 && s.cpu_ns.load() >= budget_ns) return false;
+  if (child) {
+    if (o.budget_cpu_seconds > 0 && s.child_cpu_ns.load() >= budget_ns / 2) return false;
+    const std::uint64_t before = s.children_claimed.fetch_add(1);
+    if (2 * before >= s.roots.load() ||
+        (o.budget_timelines > 0 && before >= o.budget_timelines / 2)) {
       s.children_claimed.fetch_sub(1);
       return false;
     }
-    if (s.claimed.fetch_add(1) >= o.budget_timelines) {
-      s.claimed.fetch_sub(1);
-      if (child) s.children_claimed.fetch_sub(1);
-      return false;
-    }
+  }
+  if (o.budget_timelines > 0 && s.claimed.fetch_add(1) >= o.budget_timelines) {
+    s.claimed.fetch_sub(1);
+    if (child) s.children_claimed.fetch_sub(1);
+    return false;
   }
   return true;
+}
+
+// In a process just forked from `parent`: it dies with its parent (SIGKILL when the parent
+// ends), so an interrupted exploration leaves no process behind, however it was stopped.
+void die_with_parent(pid_t parent) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(1);  // the parent was gone before prctl took effect
+}
+
+// A fork that failed stops the exploration: its errno is what the command reports.
+void fork_failed(Shared& s) {
+  int none = 0;
+  s.fork_errno.compare_exchange_strong(none, errno != 0 ? errno : EAGAIN);
+  s.stop.store(true);
 }
 
 // One process's timeline: the splitpoint rules, the forks, and the verdict at its end.
@@ -209,8 +229,10 @@ class Timeline final : public sim::Brancher {
       s_.pending[worker_][depth_].store(cpu_ns() - cpu_start_);
       std::cout.flush();
       std::cerr.flush();
-      const pid_t pid = ::fork();
+      const pid_t parent = ::getpid();
+      const pid_t pid = o_.fork_process();
       if (pid == 0) {
+        die_with_parent(parent);
         cpu_start_ = cpu_ns();
         split_at_us_ = now_us;
         path_.push_back(sim::Splitpoint{step, child});
@@ -221,8 +243,7 @@ class Timeline final : public sim::Brancher {
         return child;
       }
       if (pid < 0) {
-        s_.claimed.fetch_sub(1);
-        s_.children_claimed.fetch_sub(1);
+        fork_failed(s_);
         break;
       }
       int status = 0;
@@ -362,11 +383,15 @@ ExploreSummary explore(const ExploreOptions& o,
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
   std::vector<pid_t> workers;
+  const pid_t self = ::getpid();
   for (unsigned j = 0; j < o.jobs; ++j) {
-    const pid_t pid = ::fork();
-    if (pid == 0) worker(s, o, j);
+    const pid_t pid = o.fork_process();
+    if (pid == 0) {
+      die_with_parent(self);
+      worker(s, o, j);
+    }
     if (pid < 0) {
-      s.stop.store(true);
+      fork_failed(s);
       break;
     }
     workers.push_back(pid);
@@ -423,8 +448,15 @@ ExploreSummary explore(const ExploreOptions& o,
     for (const std::string& name : failure.failures) ++summary.failed_by[name];
     summary.failures.push_back(std::move(failure));
   }
+  const int fork_errno = s.fork_errno.load();
   s.~Shared();
   ::munmap(memory, sizeof(Shared));
+  if (fork_errno != 0) {
+    throw std::runtime_error(std::string("a fork failed (") + std::strerror(fork_errno) +
+                             "): the exploration stopped after " +
+                             std::to_string(summary.timelines) +
+                             " timelines; every process it started has ended");
+  }
   if (bad_workers > 0) {
     throw std::runtime_error(std::to_string(bad_workers) +
                              " explorer worker(s) failed (see above)");

@@ -13,7 +13,8 @@
 //   - a rare mark (hit by fewer than 1 in 64 timelines so far) hit for the first time in this
 //     timeline: rare states are worth more futures than one.
 // Energy: every timeline (a root or a child) costs one unit of the budget; children may take
-// at most half of it (the roots find the first rare events). A splitpoint gets `children`
+// at most half of it (the roots find the first rare events), and each root run earns half a
+// child (breadth first: at the first root every mark is new). A splitpoint gets `children`
 // children at depth 1, half as many at each depth below, none past `max_depth`; each mark
 // opens at most `splits_per_mark` splitpoints in the whole exploration. When the first half of
 // a splitpoint's children discover nothing new (no rule above fired anywhere while they ran),
@@ -32,6 +33,8 @@
 // depends on timing, so the tree differs from run to run. Every timeline's recipe replays
 // exactly either way (`sim --recipe`).
 #pragma once
+
+#include <unistd.h>
 
 #include <cstdint>
 #include <functional>
@@ -56,6 +59,8 @@ struct ExploreOptions {
   unsigned max_depth = 3;
   unsigned splits_per_mark = 8;
   bool stop_at_first_failure = false;  // time to bug (bench): stop everything at the first
+  // How the explorer forks (tests make it fail: a clear error, every process reaped).
+  pid_t (*fork_process)() = ::fork;
 };
 
 struct ExploredFailure {
@@ -89,7 +94,10 @@ struct ExploreProgress {
 
 // Runs an exploration. `progress` is called from this process about twice a second. Throws
 // std::invalid_argument for options that cannot run (as run_simulation would) and
-// std::runtime_error when this process cannot fork safely (more than one thread).
+// std::runtime_error when this process cannot fork safely (more than one thread) or a fork
+// failed (then after every process it started has ended). Every process it forks dies with
+// its parent (PR_SET_PDEATHSIG): an exploration interrupted anyhow leaves none behind, and its
+// shared memory is an anonymous mapping, gone with the last of them.
 ExploreSummary explore(const ExploreOptions& options,
                        const std::function<void(const ExploreProgress&)>& progress = {});
 

@@ -284,6 +284,32 @@ contains "... with the same trace hash ($recipe)" /tmp/eventmart-cli.$$.out "\"t
 check "a recipe saves as a scenario file" 1 "$bin" sim --recipe "$recipe" --customers 200 --faults swarm --bug no-outbox --save-scenario /tmp/eventmart-cli.$$.recipe.json
 check "... that replays the timeline" 1 "$bin" sim --scenario /tmp/eventmart-cli.$$.recipe.json --json
 contains "... with the same trace hash" /tmp/eventmart-cli.$$.out "\"trace_hash\":\"$thash\""
+# Interrupted: every process of the exploration ends with it (each dies with its parent), and
+# nothing is left in shared memory (an anonymous mapping; /dev/shm as it was).
+shm_before=$(ls /dev/shm 2>/dev/null | sort)
+# (A job started with & has SIGINT ignored; perl puts Ctrl-C's default back before the exec.)
+perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV or die' \
+  "$bin" explore --faults swarm --customers 1999 --budget 100000 --jobs 2 >/dev/null 2>&1 &
+explorer=$!
+sleep 2
+forked=$(pgrep -f -- "explore --faults swarm --customers 1999" | wc -l)
+kill -INT "$explorer"
+wait "$explorer" 2>/dev/null
+sleep 1
+left=$(pgrep -f -- "explore --faults swarm --customers 1999" | wc -l)
+if [ "$forked" -ge 3 ] && [ "$left" -eq 0 ]; then
+  echo "ok   an interrupted exploration leaves no process ($forked were running)"
+else
+  echo "FAIL an interrupted exploration: $forked processes running, $left left after SIGINT"
+  failures=$((failures + 1))
+  pkill -KILL -f -- "explore --faults swarm --customers 1999"
+fi
+if [ "$(ls /dev/shm 2>/dev/null | sort)" = "$shm_before" ]; then
+  echo "ok   ... and nothing in /dev/shm"
+else
+  echo "FAIL an interrupted exploration left files in /dev/shm"
+  failures=$((failures + 1))
+fi
 check "a recipe that is not numbers is bad usage" 2 "$bin" sim --recipe 1/a:b
 check "a recipe whose steps go back is bad usage" 2 "$bin" sim --recipe 1/50:1/20:1
 check "--recipe with --seed is bad usage" 2 "$bin" sim --recipe 1/5:1 --seed 3

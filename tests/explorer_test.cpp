@@ -5,7 +5,10 @@
 #include "runs/explorer.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <set>
 #include <string>
 #include <vector>
@@ -195,6 +198,37 @@ TEST(Explorer, DepthZeroRunsRootsOnlyAsTheSwarmDoes) {
   EXPECT_EQ(s.timelines, 10u);
   EXPECT_EQ(s.roots, 10u);
   EXPECT_EQ(s.splitpoints, 0u);
+}
+
+// A fork that fails, simulated: after `forks_left` forks in a process, EAGAIN.
+int forks_left = 0;
+pid_t failing_fork() {
+  if (forks_left-- <= 0) {
+    errno = EAGAIN;
+    return -1;
+  }
+  return ::fork();
+}
+
+TEST(Explorer, AForkThatFailsStopsItWithAClearErrorAndReapsEveryProcess) {
+  // In a worker (its first splitpoint's fork), and here (the second worker's).
+  for (unsigned jobs : {1u, 2u}) {
+    runs::ExploreOptions e = exploration(sim::Bug::kNone, 40);
+    e.jobs = jobs;
+    e.fork_process = failing_fork;
+    forks_left = 1;
+    try {
+      (void)runs::explore(e);
+      ADD_FAILURE() << "a failed fork went unsaid (jobs " << jobs << ")";
+    } catch (const std::runtime_error& error) {
+      EXPECT_NE(std::string(error.what()).find("a fork failed (Resource temporarily unavailable)"),
+                std::string::npos)
+          << error.what();
+    }
+    errno = 0;
+    EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1) << "a process of the exploration is left";
+    EXPECT_EQ(errno, ECHILD);
+  }
 }
 
 TEST(Explorer, RefusesWhatCannotRun) {
