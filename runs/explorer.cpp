@@ -227,8 +227,6 @@ class Timeline final : public sim::Brancher {
       if (child == 1) s_.splitpoints.fetch_add(1);
       check_fork_safe();
       s_.pending[worker_][depth_].store(cpu_ns() - cpu_start_);
-      std::cout.flush();
-      std::cerr.flush();
       const pid_t parent = ::getpid();
       const pid_t pid = o_.fork_process();
       if (pid == 0) {
@@ -375,6 +373,7 @@ ExploreSummary explore(const ExploreOptions& o,
   if (memory == MAP_FAILED) throw std::runtime_error("explore: mmap failed");
   Shared& s = *new (memory) Shared();
   s.next_root.store(o.first_root);
+  // Nothing buffered may be copied into the workers (they never write to these streams).
   std::cout.flush();
   std::cerr.flush();
   std::fflush(nullptr);

@@ -380,6 +380,7 @@ Result<ScenarioFile> parse_scenario_file(std::string_view text_in) {
     }
     ScenarioFile file;
     SimOptions& o = file.options;
+    std::optional<std::uint64_t> recipe_seed;  // a recipe's own seed, if the file has one
     const bool explicit_scenario = j.contains("store") || j.contains("visits");
     for (auto it = j.begin(); it != j.end(); ++it) {
       const std::string& key = it.key();
@@ -398,6 +399,7 @@ Result<ScenarioFile> parse_scenario_file(std::string_view text_in) {
         auto recipe = parse_recipe(text(v, key));
         if (!recipe) throw Bad{"recipe: " + recipe.error()};
         o.splits = recipe.value().splits;
+        recipe_seed = recipe.value().seed;
       } else if (key == "bug") {
         const std::string name = text(v, key);
         const auto bug = parse_bug(name);
@@ -438,8 +440,7 @@ Result<ScenarioFile> parse_scenario_file(std::string_view text_in) {
       }
     }
     if (!j.contains("seed")) throw Bad{"seed: missing (every run has one)"};
-    if (j.contains("recipe") && !explicit_scenario &&
-        parse_recipe(j["recipe"].get<std::string>()).value().seed != o.seed) {
+    if (recipe_seed && *recipe_seed != o.seed) {
       throw Bad{"recipe: its seed is not the file's seed"};
     }
     if (file.swarm && j.contains("durability")) {

@@ -150,8 +150,6 @@ TEST(Explorer, FindsABugAndEveryFailingTimelineReplaysFromItsRecipe) {
   for (const runs::ExploredFailure& f : s.failures) {
     if (f.recipe.splits.empty()) continue;
     from_a_child = true;
-    sim::SimOptions replay = runs::options_for(e.plan, f.recipe.seed);
-    replay.splits = f.recipe.splits;
     runs::RunPlan plan = e.plan;
     plan.base.splits = f.recipe.splits;
     const runs::SeedOutcome again = runs::run_seed(plan, f.recipe.seed);
