@@ -444,8 +444,8 @@ void check_memory(const SimCommand& c) {
 int print_bug_list() {
   std::cout << "Bug variants (eventmart sim --bug NAME):\n";
   for (const sim::BugInfo& b : sim::all_bugs()) {
-    std::cout << "  " << b.name << "\n      " << b.what
-              << "\n      caught by: " << b.expected_caught << "\n";
+    std::cout << "  " << b.name << (b.deep ? "  (deep: needs two rare events in sequence)" : "")
+              << "\n      " << b.what << "\n      caught by: " << b.expected_caught << "\n";
   }
   return 0;
 }

@@ -3,7 +3,12 @@
 // explorer (the same roots, one worker, stopping at its first failure), from several root
 // seeds; prints each median and the ratio swarm / explorer (above 1: the explorer was faster).
 //
-//   eventmart-ttb-bench [--customers N] [--roots R] [--max-seeds M]
+//   eventmart-ttb-bench [--customers N] [--roots R] [--max-seeds M] [--deep-customers C]
+//                       [--deep-roots Q] [--deep-max-seeds D] [--only NAME]
+//
+// Deep variants (each needs two rare events in sequence, sim/bugs/bugs.h) run days of C
+// customers (their rates were measured at 1000), from Q roots, with D seeds or roots each.
+// scripts/time-to-bug.sh runs it longer.
 //
 // Both sides measure CPU time, not wall time. A side that finds nothing within M seeds (the
 // swarm) or M root timelines (the explorer, which may run as many children besides) counts as
@@ -39,7 +44,11 @@ struct Found {
 Found swarm_to_bug(const runs::RunPlan& plan, std::uint64_t root, std::uint64_t max_seeds) {
   const double start = cpu_seconds();
   for (std::uint64_t seed = root; seed < root + max_seeds; ++seed) {
-    if (!runs::run_seed(plan, seed).passed()) return {cpu_seconds() - start, true};
+    try {
+      if (!runs::run_seed(plan, seed).passed()) return {cpu_seconds() - start, true};
+    } catch (const std::exception&) {
+      return {cpu_seconds() - start, true};  // the run could not go on (a corrupt database)
+    }
   }
   return {cpu_seconds() - start, false};
 }
@@ -83,27 +92,40 @@ int main(int argc, char** argv) {
   const std::uint64_t customers = flag(argc, argv, "--customers", 500);
   const std::uint64_t roots = std::max<std::uint64_t>(1, flag(argc, argv, "--roots", 5));
   const std::uint64_t max_seeds = std::max<std::uint64_t>(1, flag(argc, argv, "--max-seeds", 200));
+  const std::uint64_t deep_max_seeds =
+      std::max<std::uint64_t>(1, flag(argc, argv, "--deep-max-seeds", 400));
+  const std::uint64_t deep_customers = flag(argc, argv, "--deep-customers", 1000);
+  const std::uint64_t deep_roots = std::max<std::uint64_t>(1, flag(argc, argv, "--deep-roots", 3));
+  const char* only = nullptr;
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
+  }
   std::printf(
       "time to bug: CPU-seconds to the first failing timeline, median of %llu roots "
-      "(1, 1001, ...), %llu customers, swarm faults, at most %llu seeds or roots each\n",
+      "(1, 1001, ...), %llu customers, swarm faults, at most %llu seeds or roots each; deep "
+      "variants: %llu roots, %llu customers, at most %llu\n",
       static_cast<unsigned long long>(roots), static_cast<unsigned long long>(customers),
-      static_cast<unsigned long long>(max_seeds));
+      static_cast<unsigned long long>(max_seeds), static_cast<unsigned long long>(deep_roots),
+      static_cast<unsigned long long>(deep_customers),
+      static_cast<unsigned long long>(deep_max_seeds));
   std::printf("  %-24s %12s %12s %8s\n", "variant", "swarm", "explorer", "ratio");
   for (const sim::BugInfo& bug : sim::all_bugs()) {
+    if (only != nullptr && bug.name != only) continue;
+    const std::uint64_t budget = bug.deep ? deep_max_seeds : max_seeds;
     runs::RunPlan plan;
     plan.swarm = true;
-    plan.base.customers = static_cast<std::int64_t>(customers);
+    plan.base.customers = static_cast<std::int64_t>(bug.deep ? deep_customers : customers);
     plan.base.bug = bug.bug;
     std::vector<Found> swarm, explorer;
-    for (std::uint64_t r = 0; r < roots; ++r) {
+    for (std::uint64_t r = 0; r < (bug.deep ? deep_roots : roots); ++r) {
       const std::uint64_t root = 1 + 1000 * r;
-      swarm.push_back(swarm_to_bug(plan, root, max_seeds));
-      explorer.push_back(explorer_to_bug(plan, root, max_seeds));
+      swarm.push_back(swarm_to_bug(plan, root, budget));
+      explorer.push_back(explorer_to_bug(plan, root, budget));
     }
     const Median s = median(swarm), x = median(explorer);
-    std::printf("  %-24s %s%11.3f %s%11.3f %8.2f\n", std::string(bug.name).c_str(),
-                s.bounded ? ">" : " ", s.seconds, x.bounded ? ">" : " ", x.seconds,
-                s.seconds / std::max(x.seconds, 1e-9));
+    const std::string name = std::string(bug.name) + (bug.deep ? " (deep)" : "");
+    std::printf("  %-24s %s%11.3f %s%11.3f %8.2f\n", name.c_str(), s.bounded ? ">" : " ", s.seconds,
+                x.bounded ? ">" : " ", x.seconds, s.seconds / std::max(x.seconds, 1e-9));
     std::fflush(stdout);
   }
   return 0;

@@ -28,6 +28,8 @@ namespace eventmart {
   X(kRelayReadAnotherBatch, "relay.read_another_batch",                                          \
     "the relay read the outbox past its first batch (a backlog larger than a batch)")            \
   X(kInboxPruned, "inbox.pruned", "ids past the inbox retention were deleted")                   \
+  X(kInboxLateDelivery, "inbox.late_delivery",                                                   \
+    "a delivery that occurred over three hours before it arrived (a backlog after an absence)")  \
   X(kInboxTooOldToTell, "inbox.too_old_to_tell",                                                 \
     "an event older than the inbox remembers was refused (never applied a second time)")         \
   X(kBasketRepeatedSku, "basket.repeated_sku", "a bag scan with lines of one sku apart, merged") \

@@ -28,6 +28,8 @@ namespace {
 
 constexpr unsigned kMaxJobs = 256;
 constexpr std::int64_t kQuietAfterSplitUs = 60'000'000;  // a minute of virtual time
+constexpr unsigned kRareChildren = 8;     // a rare state's children, times `children`
+constexpr std::uint64_t kRareOneIn = 32;  // rare: reached while open by under 1 in 32 timelines
 constexpr unsigned kMaxDepth = 8;
 constexpr std::size_t kPairWords = (kMarkCount * kMarkCount + 63) / 64;
 
@@ -60,6 +62,7 @@ struct Shared {
   std::atomic<std::uint64_t> max_bucket[kMarkCount] = {};  // bit_width of most hits in one
   std::atomic<std::uint64_t> splits_on[kMarkCount] = {};
   std::atomic<std::uint64_t> pairs[kPairWords] = {};
+  std::atomic<std::uint64_t> reached_open[kMarkCount] = {};  // timelines, first hit while open
   // CPU time an unfinished ancestor spent before it forked: pending[worker][depth].
   std::atomic<std::uint64_t> pending[kMaxJobs][kMaxDepth + 1] = {};
   std::atomic<std::uint64_t> kept{0};
@@ -106,16 +109,17 @@ void copy_text(char* to, std::size_t size, const std::string& text) {
 
 // Whether a timeline may start (a root, or a child of a splitpoint), taking its energy.
 // Breadth first: each root run earns half a child (at the first root every mark is new, and
-// its splitpoints would otherwise take the energy of the next hundred roots), and children
-// never take more than half of the budget.
-bool claim(Shared& s, const ExploreOptions& o, bool child) {
+// its splitpoints would otherwise take the energy of the next hundred roots), a whole one for
+// a child at a rare state (what the roots are run to find), and children never take more
+// than half of the budget.
+bool claim(Shared& s, const ExploreOptions& o, bool child, bool rare = false) {
   if (s.stop.load()) return false;
   const auto budget_ns = static_cast<std::uint64_t>(o.budget_cpu_seconds * 1e9);
   if (o.budget_cpu_seconds > 0 && s.cpu_ns.load() >= budget_ns) return false;
   if (child) {
     if (o.budget_cpu_seconds > 0 && s.child_cpu_ns.load() >= budget_ns / 2) return false;
     const std::uint64_t before = s.children_claimed.fetch_add(1);
-    if (2 * before >= s.roots.load() ||
+    if ((rare ? before : 2 * before) >= s.roots.load() ||
         (o.budget_timelines > 0 && before >= o.budget_timelines / 2)) {
       s.children_claimed.fetch_sub(1);
       return false;
@@ -159,11 +163,21 @@ class Timeline final : public sim::Brancher {
     // A timeline that has just split must diverge before it splits again: children of a
     // child a step later would be the same futures as more children of the first split.
     if (split_at_us_ >= 0 && now_us - split_at_us_ < kQuietAfterSplitUs) return std::nullopt;
-    if (s_.splits_on[found.mark].fetch_add(1) >= o_.splits_per_mark) return std::nullopt;
-    return branch(step, now_us, found.rare_only);
+    // Each mark opens at most splits_per_mark splitpoints for news; a rare state is bounded by
+    // the energy alone (its futures are what the exploration is for).
+    const bool rare = found.rare_mark >= 0;
+    if (!rare && s_.splits_on[found.mark].fetch_add(1) >= o_.splits_per_mark) return std::nullopt;
+    return branch(step, now_us, rare);
   }
 
   bool is_child() const { return depth_ > 0; }
+
+  // The timeline ended with an exception instead of a verdict.
+  void failed(const std::string& why) {
+    s_.cpu_ns.fetch_add(cpu_ns() - cpu_start_);
+    s_.timelines.fetch_add(1);
+    record_failure(sim::Recipe{root_, path_}, {why}, "", 0);
+  }
 
   // The timeline ended (in this process): its verdict into the shared record.
   void finish(const SeedOutcome& outcome) {
@@ -184,6 +198,7 @@ class Timeline final : public sim::Brancher {
   struct Found {
     int mark = -1;           // what makes this quiet point a splitpoint, or -1
     bool rare_only = false;  // only the rare rule: nothing new to discover, a state to revisit
+    int rare_mark = -1;      // a rare mark hit here for the first time in this timeline, or -1
   };
   // Which mark makes this quiet point a splitpoint (the rules in explorer.h).
   Found news(const MarkCounts& marks) {
@@ -207,9 +222,14 @@ class Timeline final : public sim::Brancher {
       }
       if (is_new) s_.discoveries.fetch_add(1);
       const std::uint64_t done = s_.timelines.load();
-      const bool rare = last_[m] == 0 && s_.reached[m].load() * 64 < done;
+      // Rare: reached while the store is open (where futures can differ) by fewer than one
+      // timeline in kRareOneIn so far.
+      const bool first_here = last_[m] == 0;
+      if (first_here) s_.reached_open[m].fetch_add(1);
+      const bool rare = first_here && s_.reached_open[m].load() * kRareOneIn < done;
       if (is_new && (found.mark < 0 || found.rare_only)) found = Found{static_cast<int>(m), false};
       if (rare && found.mark < 0) found = Found{static_cast<int>(m), true};
+      if (rare && found.rare_mark < 0) found.rare_mark = static_cast<int>(m);
     }
     return found;
   }
@@ -217,13 +237,15 @@ class Timeline final : public sim::Brancher {
   // Forks this timeline's children one after another, each waited for; returns the child
   // number in a child, nullopt in this (the parent) process.
   std::optional<std::uint32_t> branch(std::uint64_t step, std::int64_t now_us, bool rare) {
-    const unsigned k = std::max(1u, o_.children >> depth_);
+    // A rare state gets kRareChildren times the children: the futures of a state that one
+    // timeline in 64 reaches are where a second rare event finds a bug.
+    const unsigned k = std::max(1u, (rare ? kRareChildren * o_.children : o_.children) >> depth_);
     const std::uint64_t found_before = s_.discoveries.load();
     for (std::uint32_t child = 1; child <= k; ++child) {
       // The first half found nothing new: the rest of the energy stays in the pool. Not at a
       // rare state: its futures are what is worth the energy there, new coverage or not.
       if (!rare && child > (k + 1) / 2 && s_.discoveries.load() == found_before) break;
-      if (s_.stop.load() || !claim(s_, o_, true)) break;
+      if (s_.stop.load() || !claim(s_, o_, true, rare)) break;
       if (child == 1) s_.splitpoints.fetch_add(1);
       check_fork_safe();
       s_.pending[worker_][depth_].store(cpu_ns() - cpu_start_);
@@ -318,8 +340,14 @@ class Timeline final : public sim::Brancher {
       RunPlan plan = o.plan;
       plan.check_determinism = false;
       plan.base.brancher = &timeline;
-      const SeedOutcome outcome = run_seed(plan, root);
-      timeline.finish(outcome);
+      try {
+        const SeedOutcome outcome = run_seed(plan, root);
+        timeline.finish(outcome);
+      } catch (const std::exception& e) {
+        // The run could not go on (say, a database a bug corrupted and the world can no longer
+        // read): a failing timeline with its recipe; the worker goes on with the next root.
+        timeline.failed(std::string("the run could not go on: ") + e.what());
+      }
       if (timeline.is_child()) ::_exit(0);  // a child's day is over; its parent goes on
     }
   } catch (const std::exception& e) {

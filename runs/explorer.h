@@ -10,13 +10,15 @@
 //   - a mark hit more often in one timeline than ever before, by powers of two (1, 2, 4, ...:
 //     a count that doubled is a new situation, one more of the same is not);
 //   - two marks hit in one timeline that no timeline hit together before;
-//   - a rare mark (hit by fewer than 1 in 64 timelines so far) hit for the first time in this
-//     timeline: rare states are worth more futures than one.
+//   - a rare mark (reached while the store is open by fewer than 1 in 32 timelines so far) hit
+//     for the first time in this timeline: rare states are worth more futures than one.
 // Energy: every timeline (a root or a child) costs one unit of the budget; children may take
 // at most half of it (the roots find the first rare events), and each root run earns half a
 // child (breadth first: at the first root every mark is new). A splitpoint gets `children`
 // children at depth 1, half as many at each depth below, none past `max_depth`; each mark
-// opens at most `splits_per_mark` splitpoints in the whole exploration. When the first half of
+// opens at most `splits_per_mark` splitpoints for news in the whole exploration. A rare state
+// gets four times the children, a whole child per root, and no per-mark cap: it is what the
+// roots are run to find. When the first half of
 // a splitpoint's children discover nothing new (no rule above fired anywhere while they ran),
 // it stops and the rest of its energy stays in the pool (not at a rare state: its futures are
 // the point). A timeline that has just split does not split again within a minute of virtual

@@ -142,6 +142,7 @@ std::optional<Event> Service::receive(const Delivery& delivery) {
   // Older than the inbox remembers: its id may have been pruned after it was applied, so it
   // cannot be told from a first delivery. A visible refusal, never a second application.
   const std::int64_t age = ctx_.clock.now_us() - envelope.occurred_at_us;
+  if (age > kLateDeliveryUs) mark(Mark::kInboxLateDelivery);
   if (age > max_event_age_us(ctx_.inbox_retention_us)) {
     mark(Mark::kInboxTooOldToTell);
     reject(delivery, "occurred " + std::to_string(age / 1'000'000) +

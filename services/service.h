@@ -95,6 +95,10 @@ inline ServiceContext with_buses(const ServiceContext& context, Bus& bus, Bus* l
 
 // The oldest an event may be (now minus its occurred_at) and still be applied, for an inbox
 // that keeps ids for `retention_us` (0: forever, so any age).
+// A delivery that occurred longer ago than this is late: the service was away for hours and is
+// working off a backlog (Mark::kInboxLateDelivery).
+inline constexpr std::int64_t kLateDeliveryUs = 3 * 3600LL * 1'000'000;
+
 inline std::int64_t max_event_age_us(std::int64_t retention_us) {
   return retention_us > 0 ? retention_us - retention_us / 8 : INT64_MAX;
 }

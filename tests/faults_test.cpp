@@ -3,6 +3,7 @@
 // caught by the invariant it breaks.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -371,7 +372,10 @@ TEST(BugZoo, TheRealServicesPassTheSameRuns) {
 }
 
 TEST(BugZoo, EveryBugHasANameThatParsesBack) {
-  EXPECT_EQ(all_bugs().size(), 8u);
+  EXPECT_EQ(all_bugs().size(), 12u);
+  EXPECT_EQ(
+      std::count_if(all_bugs().begin(), all_bugs().end(), [](const BugInfo& b) { return b.deep; }),
+      4);
   for (const BugInfo& b : all_bugs()) EXPECT_EQ(parse_bug(b.name), b.bug);
   EXPECT_FALSE(parse_bug("no-such-bug").has_value());
 }

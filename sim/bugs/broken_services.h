@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "services/fastlane_finale.h"
 #include "services/inventory_intel.h"
 #include "sim/faults.h"
+#include "sim/workload.h"
 
 namespace eventmart::sim {
 
@@ -174,6 +176,192 @@ class DeferredHandlers : private HoldsDeferringBus, public Base {
   explicit DeferredHandlers(const ServiceContext& context)
       : HoldsDeferringBus(context.bus, context.clock),
         Base(with_buses(context, deferring, context.logistics_bus)) {}
+};
+
+// The deep variants (bugs.h: each needs two rare events in sequence). What a service keeps
+// in memory about a catch-up (lost with the process, as it would be): until when it believes
+// it is working off a backlog, and whether the delivery in hand came flagged as a transport
+// retransmission (MQTT's DUP).
+struct CatchUp {
+  std::int64_t until_us = 0;
+  bool redelivered = false;
+  bool catching_up(std::int64_t now_us) const { return now_us < until_us; }
+};
+
+// What a service changes while it believes it is catching up (the deep variants' mistakes).
+enum class CatchUpShortcut : std::uint8_t {
+  kNone,      // only keeps the state (the service reads it)
+  kAckEarly,  // acknowledges each delivery before its transaction commits
+  kSyncOff,   // runs its database with synchronous=OFF
+};
+
+// Sees each delivery before the service: one that occurred longer ago than `older_than_us`
+// starts (or extends) a catch-up of `window_us`, during which `shortcut` is taken. With
+// kAckEarly a crash inside the handler is swallowed: the delivery was acknowledged already.
+class CatchUpBus final : public BusWrapper {
+ public:
+  struct Params {
+    std::int64_t older_than_us;
+    std::int64_t window_us;
+    CatchUpShortcut shortcut;
+  };
+  CatchUpBus(Bus& target, Clock& clock, Database& db, CatchUp& state, Params params)
+      : BusWrapper(target), clock_(clock), db_(db), state_(state), params_(params) {}
+  std::function<void()> before_each;  // called as each delivery arrives, before the service
+  SubscriptionId subscribe(const std::string& filter, MessageHandler handler) override {
+    return BusWrapper::subscribe(filter, [this, handler = std::move(handler)](const Delivery& d) {
+      const std::int64_t now = clock_.now_us();
+      if (now - d.envelope.occurred_at_us > params_.older_than_us) {
+        state_.until_us = now + params_.window_us;
+      }
+      state_.redelivered = d.redelivered;
+      if (before_each) before_each();
+      const bool catching_up = state_.catching_up(now);
+      if (params_.shortcut == CatchUpShortcut::kSyncOff && catching_up != sync_off_) {
+        try {
+          db_.exec(catching_up ? "PRAGMA synchronous=OFF;" : "PRAGMA synchronous=FULL;");
+          sync_off_ = catching_up;
+        } catch (const SqliteError&) {
+          // A storage fault: the next delivery tries again.
+        }
+      }
+      const bool early = params_.shortcut == CatchUpShortcut::kAckEarly && catching_up;
+      try {
+        handler(d);
+      } catch (const SimulatedCrash&) {
+        if (!early) throw;
+        // Already acknowledged: the event is gone for good.
+      }
+    });
+  }
+
+ private:
+  Clock& clock_;
+  Database& db_;
+  CatchUp& state_;
+  Params params_;
+  bool sync_off_ = false;
+};
+
+struct HoldsCatchUpBus {
+  HoldsCatchUpBus(const ServiceContext& context, CatchUpBus::Params params)
+      : catch_up_bus(context.bus, context.clock, context.db, catch_up, params) {}
+  CatchUp catch_up;
+  CatchUpBus catch_up_bus;
+};
+
+inline constexpr std::int64_t kAcksEarlyWindowUs = 5 * kMinuteUs;
+inline constexpr std::int64_t kTrustsDupWindowUs = 2 * kMinuteUs;
+inline constexpr std::int64_t kSyncOffWindowUs = 5 * kMinuteUs;
+inline constexpr std::int64_t kHoldRestocksWindowUs = 5 * kMinuteUs;
+
+// catch-up-acks-early: a delivery over three hours late means a backlog; for five minutes after
+// one, deliveries are acknowledged before their transaction commits, to keep the broker's
+// window full while catching up. A crash inside a transaction then loses the event.
+template <typename Base>
+class CatchUpAcksEarly : private HoldsCatchUpBus, public Base {
+ public:
+  explicit CatchUpAcksEarly(const ServiceContext& context)
+      : HoldsCatchUpBus(context, {kLateDeliveryUs, kAcksEarlyWindowUs, CatchUpShortcut::kAckEarly}),
+        Base(with_buses(context, catch_up_bus, context.logistics_bus)) {}
+};
+
+// catch-up-trusts-dup: a delivery over three hours late means a backlog; for two
+// minutes after one, Inventory Intel skips its inbox lookup for deliveries the broker did not
+// flag as retransmissions ("in a catch-up only a DUP can be a duplicate"). A resend by the
+// publisher's relay (a new message with the same event id) is not flagged.
+class CatchUpTrustsDupInventory : private HoldsCatchUpBus, public InventoryIntel {
+ public:
+  explicit CatchUpTrustsDupInventory(const ServiceContext& context)
+      : HoldsCatchUpBus(context, {kLateDeliveryUs, kTrustsDupWindowUs, CatchUpShortcut::kNone}),
+        InventoryIntel(with_buses(context, catch_up_bus, context.logistics_bus)),
+        clock_(context.clock) {}
+
+ protected:
+  Admission admit(const std::string& event_id, std::uint64_t content_hash) override {
+    const Admission found = InventoryIntel::admit(event_id, content_hash);
+    if (catch_up.catching_up(clock_.now_us()) && !catch_up.redelivered) return Admission::kNew;
+    return found;
+  }
+
+ private:
+  Clock& clock_;
+};
+
+// catch-up-skips-sync: a delivery over three hours late means a backlog; for five minutes
+// after one, the service runs its database with synchronous=OFF to work it off faster. A power
+// loss in those minutes takes back commits whose deliveries were acknowledged.
+template <typename Base>
+class CatchUpSkipsSync : private HoldsCatchUpBus, public Base {
+ public:
+  explicit CatchUpSkipsSync(const ServiceContext& context)
+      : HoldsCatchUpBus(context, {kLateDeliveryUs, kSyncOffWindowUs, CatchUpShortcut::kSyncOff}),
+        Base(with_buses(context, catch_up_bus, context.logistics_bus)) {}
+};
+
+// catch-up-holds-restocks: a delivery over an hour late means a backlog; while one is worked
+// off (five minutes after the last late delivery), Inventory Intel holds its restock orders back
+// in memory instead of writing them to the outbox, and sends them together when the catch-up
+// ends ("a backlog's sales would order for levels long passed one by one"). A crash before then
+// loses them.
+class CatchUpHoldsRestocksInventory : private HoldsCatchUpBus, public InventoryIntel {
+ public:
+  explicit CatchUpHoldsRestocksInventory(const ServiceContext& context)
+      : HoldsCatchUpBus(context, {kLateDeliveryUs, kHoldRestocksWindowUs, CatchUpShortcut::kNone}),
+        InventoryIntel(with_buses(context, catch_up_bus, context.logistics_bus)) {
+    catch_up_bus.before_each = [this] { pending_.clear(); };  // a rolled-back attempt's
+  }
+  ~CatchUpHoldsRestocksInventory() override {
+    if (timer_ != 0) ctx_.clock.cancel(timer_);
+  }
+
+ protected:
+  void write_outbox(Channel channel, const std::string& topic, Envelope envelope) override {
+    if (channel != Channel::kLogistics || !catch_up.catching_up(ctx_.clock.now_us())) {
+      InventoryIntel::write_outbox(channel, topic, std::move(envelope));
+      return;
+    }
+    pending_.push_back(Held{topic, std::move(envelope)});
+  }
+  void after_commit() override {
+    InventoryIntel::after_commit();
+    for (Held& h : pending_) held_.push_back(std::move(h));
+    pending_.clear();
+    if (held_.empty() || timer_ != 0) return;
+    timer_ = ctx_.clock.call_after(kHoldRestocksWindowUs, [this] { send_held(); });
+  }
+
+ private:
+  struct Held {
+    std::string topic;
+    Envelope envelope;
+  };
+  // Writes what was held to the outbox, in a transaction of its own (recorded in the inbox
+  // under an id of its own, as every transaction is); from there the relay sends it.
+  void send_held() {
+    timer_ = 0;
+    const std::int64_t now = ctx_.clock.now_us();
+    if (catch_up.catching_up(now)) {  // still catching up: later
+      timer_ = ctx_.clock.call_after(catch_up.until_us - now, [this] { send_held(); });
+      return;
+    }
+    try {
+      const Consumption done =
+          consume_once("catch-up-restocks-" + std::to_string(++flushes_), 0, [this] {
+            for (const Held& h : held_)
+              InventoryIntel::write_outbox(Channel::kLogistics, h.topic, h.envelope);
+          });
+      if (done.applied()) held_.clear();
+    } catch (const SimulatedCrash&) {
+      // Dying: what was held dies with the process.
+    } catch (const SqliteError&) {
+      timer_ = ctx_.clock.call_after(kSecondUs, [this] { send_held(); });  // a storage fault
+    }
+  }
+  std::vector<Held> pending_;  // written by the transaction in hand
+  std::vector<Held> held_;     // committed, not yet sent
+  TimerId timer_ = 0;
+  std::uint64_t flushes_ = 0;
 };
 
 }  // namespace eventmart::sim

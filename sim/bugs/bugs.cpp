@@ -39,6 +39,37 @@ const std::vector<BugInfo>& all_bugs() {
        "power loss takes back commits whose messages the broker had already acknowledged "
        "(only storage faults can show it)",
        "inventory_matches_shelves (a sale or a delivery forgotten) or departure_paid_once"},
+      {Bug::kCatchUpAcksEarly, "catch-up-acks-early",
+       "Inventory Intel and Fastlane Finale take a delivery over an hour late as the sign of a "
+       "backlog, and for five minutes after one acknowledge each delivery before its "
+       "transaction commits, to keep the broker's window full; a crash inside a transaction "
+       "then loses the event. Needs a machine back from hours down while the store is open, "
+       "then a crash inside those five minutes",
+       "departure_paid_once (a departure never paid) or inventory_matches_shelves", true},
+      {Bug::kCatchUpTrustsDup, "catch-up-trusts-dup",
+       "Inventory Intel takes a delivery over an hour late as the sign of a backlog, and for "
+       "two minutes after one skips its inbox lookup for deliveries the broker did not flag as "
+       "retransmissions (\"in a catch-up only a DUP can be a duplicate\"); a copy resent by a "
+       "publisher's relay is a new message, unflagged, and is applied again. Needs a machine "
+       "back from hours down, then a copy resent by a publisher's relay (after its restart) "
+       "inside those two minutes",
+       "inventory_matches_shelves (units counted out twice)", true},
+      {Bug::kCatchUpSkipsSync, "catch-up-skips-sync",
+       "Inventory Intel and Fastlane Finale take a delivery over an hour late as the sign of a "
+       "backlog, and for five minutes after one run their database with synchronous=OFF to "
+       "work it off faster; a power loss in those five minutes takes back commits whose "
+       "deliveries were acknowledged. Needs a machine back from hours down, then a power loss "
+       "inside those five minutes",
+       "inventory_matches_shelves (a sale or a delivery forgotten), departure_paid_once, or "
+       "handler_failures (a database the power loss left corrupt)",
+       true},
+      {Bug::kCatchUpHoldsRestocks, "catch-up-holds-restocks",
+       "Inventory Intel takes a delivery over an hour late as the sign of a backlog, and while "
+       "it works one off holds its restock orders in memory, to send them together when the "
+       "catch-up ends five minutes after the last late delivery; a crash before then loses "
+       "them. Needs a machine back from hours down whose backlog crosses a threshold, then a "
+       "crash inside those five minutes",
+       "restock_once_per_crossing (a crossing without its order)", true},
   };
   return bugs;
 }
@@ -140,6 +171,52 @@ class NoSyncVariant final : public ServiceVariant {
   }
 };
 
+class CatchUpAcksEarlyVariant final : public ServiceVariant {
+ public:
+  std::string_view name() const override { return "catch-up-acks-early"; }
+  std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context) const override {
+    if (kind == ServiceKind::kInventoryIntel) {
+      return std::make_unique<CatchUpAcksEarly<InventoryIntel>>(context);
+    }
+    if (kind == ServiceKind::kFastlaneFinale) {
+      return std::make_unique<CatchUpAcksEarly<FastlaneFinale>>(context);
+    }
+    return nullptr;
+  }
+};
+
+class CatchUpTrustsDupVariant final : public ServiceVariant {
+ public:
+  std::string_view name() const override { return "catch-up-trusts-dup"; }
+  std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context) const override {
+    if (kind != ServiceKind::kInventoryIntel) return nullptr;
+    return std::make_unique<CatchUpTrustsDupInventory>(context);
+  }
+};
+
+class CatchUpSkipsSyncVariant final : public ServiceVariant {
+ public:
+  std::string_view name() const override { return "catch-up-skips-sync"; }
+  std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context) const override {
+    if (kind == ServiceKind::kInventoryIntel) {
+      return std::make_unique<CatchUpSkipsSync<InventoryIntel>>(context);
+    }
+    if (kind == ServiceKind::kFastlaneFinale) {
+      return std::make_unique<CatchUpSkipsSync<FastlaneFinale>>(context);
+    }
+    return nullptr;
+  }
+};
+
+class CatchUpHoldsRestocksVariant final : public ServiceVariant {
+ public:
+  std::string_view name() const override { return "catch-up-holds-restocks"; }
+  std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context) const override {
+    if (kind != ServiceKind::kInventoryIntel) return nullptr;
+    return std::make_unique<CatchUpHoldsRestocksInventory>(context);
+  }
+};
+
 class LiveAckBeforeCommitVariant final : public ServiceVariant {
  public:
   std::string_view name() const override { return "ack-before-commit"; }
@@ -171,6 +248,10 @@ const ServiceVariant* variant_of(Bug bug) {
   static const SharedRestockIdVariant shared_restock_id;
   static const RelaySkipsFailedVariant relay_skips_failed;
   static const NoSyncVariant no_sync;
+  static const CatchUpAcksEarlyVariant catch_up_acks_early;
+  static const CatchUpTrustsDupVariant catch_up_trusts_dup;
+  static const CatchUpSkipsSyncVariant catch_up_skips_sync;
+  static const CatchUpHoldsRestocksVariant catch_up_holds_restocks;
   switch (bug) {
     case Bug::kNone:
       return nullptr;
@@ -190,6 +271,14 @@ const ServiceVariant* variant_of(Bug bug) {
       return &relay_skips_failed;
     case Bug::kNoSync:
       return &no_sync;
+    case Bug::kCatchUpAcksEarly:
+      return &catch_up_acks_early;
+    case Bug::kCatchUpTrustsDup:
+      return &catch_up_trusts_dup;
+    case Bug::kCatchUpSkipsSync:
+      return &catch_up_skips_sync;
+    case Bug::kCatchUpHoldsRestocks:
+      return &catch_up_holds_restocks;
   }
   return nullptr;
 }

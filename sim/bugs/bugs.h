@@ -24,6 +24,11 @@ enum class Bug : std::uint8_t {
   kSharedRestockId,    // one basket's restock orders share an event id: logistics drops all but one
   kRelaySkipsFailed,   // the outbox relay treats a failed publish as settled and deletes it
   kNoSync,             // the services' databases never sync (synchronous=OFF)
+  // Deep: each needs two rare events in sequence (BugInfo::deep).
+  kCatchUpAcksEarly,      // after a late delivery, consumers acknowledge before committing
+  kCatchUpTrustsDup,      // after a late delivery, Inventory Intel trusts DUP flags
+  kCatchUpSkipsSync,      // after a late delivery, consumers stop syncing for five minutes
+  kCatchUpHoldsRestocks,  // after a late delivery, Inventory Intel holds restock orders in memory
 };
 
 struct BugInfo {
@@ -31,6 +36,9 @@ struct BugInfo {
   std::string_view name;
   std::string_view what;             // what is broken
   std::string_view expected_caught;  // the invariant that catches it
+  // Needs two rare events in sequence: fails fewer than 1 in 1,000 default swarm seeds
+  // (docs/simulation.md, "The bug zoo"), where the explorer should beat the swarm.
+  bool deep = false;
 };
 
 // Every bug, in a fixed order (`--bug list`).
