@@ -174,16 +174,14 @@ class Timeline final : public sim::Brancher {
 
   // The timeline ended with an exception instead of a verdict.
   void failed(const std::string& why) {
-    s_.cpu_ns.fetch_add(cpu_ns() - cpu_start_);
+    spent();
     s_.timelines.fetch_add(1);
     record_failure(sim::Recipe{root_, path_}, {why}, "", 0);
   }
 
   // The timeline ended (in this process): its verdict into the shared record.
   void finish(const SeedOutcome& outcome) {
-    const std::uint64_t cpu = cpu_ns() - cpu_start_;
-    s_.cpu_ns.fetch_add(cpu);
-    if (is_child()) s_.child_cpu_ns.fetch_add(cpu);
+    spent();
     for (std::size_t m = 0; m < kMarkCount; ++m) {
       if (outcome.result.marks[m] > 0) s_.reached[m].fetch_add(1);
     }
@@ -195,6 +193,13 @@ class Timeline final : public sim::Brancher {
   }
 
  private:
+  // This process's CPU time into the shared totals (a child's into the children's too).
+  void spent() {
+    const std::uint64_t cpu = cpu_ns() - cpu_start_;
+    s_.cpu_ns.fetch_add(cpu);
+    if (is_child()) s_.child_cpu_ns.fetch_add(cpu);
+  }
+
   struct Found {
     int mark = -1;           // what makes this quiet point a splitpoint, or -1
     bool rare_only = false;  // only the rare rule: nothing new to discover, a state to revisit
@@ -237,8 +242,8 @@ class Timeline final : public sim::Brancher {
   // Forks this timeline's children one after another, each waited for; returns the child
   // number in a child, nullopt in this (the parent) process.
   std::optional<std::uint32_t> branch(std::uint64_t step, std::int64_t now_us, bool rare) {
-    // A rare state gets kRareChildren times the children: the futures of a state that one
-    // timeline in 64 reaches are where a second rare event finds a bug.
+    // A rare state gets kRareChildren times the children: the futures of a state that few
+    // timelines reach (under one in kRareOneIn) are where a second rare event finds a bug.
     const unsigned k = std::max(1u, (rare ? kRareChildren * o_.children : o_.children) >> depth_);
     const std::uint64_t found_before = s_.discoveries.load();
     for (std::uint32_t child = 1; child <= k; ++child) {

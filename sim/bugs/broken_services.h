@@ -255,16 +255,20 @@ inline constexpr std::int64_t kTrustsDupWindowUs = 2 * kMinuteUs;
 inline constexpr std::int64_t kSyncOffWindowUs = 5 * kMinuteUs;
 inline constexpr std::int64_t kHoldRestocksWindowUs = 5 * kMinuteUs;
 
+// A service that takes `kShortcut` for `kWindowUs` after each delivery over three hours late.
+template <typename Base, CatchUpShortcut kShortcut, std::int64_t kWindowUs>
+class CatchUpWith : private HoldsCatchUpBus, public Base {
+ public:
+  explicit CatchUpWith(const ServiceContext& context)
+      : HoldsCatchUpBus(context, {kLateDeliveryUs, kWindowUs, kShortcut}),
+        Base(with_buses(context, catch_up_bus, context.logistics_bus)) {}
+};
+
 // catch-up-acks-early: a delivery over three hours late means a backlog; for five minutes after
 // one, deliveries are acknowledged before their transaction commits, to keep the broker's
 // window full while catching up. A crash inside a transaction then loses the event.
 template <typename Base>
-class CatchUpAcksEarly : private HoldsCatchUpBus, public Base {
- public:
-  explicit CatchUpAcksEarly(const ServiceContext& context)
-      : HoldsCatchUpBus(context, {kLateDeliveryUs, kAcksEarlyWindowUs, CatchUpShortcut::kAckEarly}),
-        Base(with_buses(context, catch_up_bus, context.logistics_bus)) {}
-};
+using CatchUpAcksEarly = CatchUpWith<Base, CatchUpShortcut::kAckEarly, kAcksEarlyWindowUs>;
 
 // catch-up-trusts-dup: a delivery over three hours late means a backlog; for two
 // minutes after one, Inventory Intel skips its inbox lookup for deliveries the broker did not
@@ -292,14 +296,9 @@ class CatchUpTrustsDupInventory : private HoldsCatchUpBus, public InventoryIntel
 // after one, the service runs its database with synchronous=OFF to work it off faster. A power
 // loss in those minutes takes back commits whose deliveries were acknowledged.
 template <typename Base>
-class CatchUpSkipsSync : private HoldsCatchUpBus, public Base {
- public:
-  explicit CatchUpSkipsSync(const ServiceContext& context)
-      : HoldsCatchUpBus(context, {kLateDeliveryUs, kSyncOffWindowUs, CatchUpShortcut::kSyncOff}),
-        Base(with_buses(context, catch_up_bus, context.logistics_bus)) {}
-};
+using CatchUpSkipsSync = CatchUpWith<Base, CatchUpShortcut::kSyncOff, kSyncOffWindowUs>;
 
-// catch-up-holds-restocks: a delivery over an hour late means a backlog; while one is worked
+// catch-up-holds-restocks: a delivery over three hours late means a backlog; while one is worked
 // off (five minutes after the last late delivery), Inventory Intel holds its restock orders back
 // in memory instead of writing them to the outbox, and sends them together when the catch-up
 // ends ("a backlog's sales would order for levels long passed one by one"). A crash before then
