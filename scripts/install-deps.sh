@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages eventmart needs, and nothing else, in three sets:
 #   build   what building and running the `eventmart` binary needs (`make demo`)
 #   test    what the test suite needs besides: GoogleTest, rapidcheck, mosquitto, openssl,
-#           clang (`make test-clang`)
+#           clang (`make test-clang`), GNU parallel
 #   heavy   what the browser and cluster tests need: Chromium, RabbitMQ (and its Erlang)
 #   cross   what make cross-replay needs: the arm64 cross toolchain, qemu-user, and the
 #           arm64 Cap'n Proto and SQLite (Debian multiarch: adds the arm64 architecture)
@@ -24,6 +24,8 @@ test=(
   libgtest-dev librapidcheck-dev
   mosquitto mosquitto-clients openssl
   clang
+  # GNU parallel: the test of a swarm run in shards (--sshlogin : runs them on this machine).
+  parallel
 )
 cross=(
   build-essential cmake pkg-config capnproto nlohmann-json3-dev clang
@@ -45,8 +47,12 @@ case "${1:-all}" in
 esac
 
 missing=()
+native=$(dpkg --print-architecture)
 for p in "${packages[@]}"; do
-  if ! dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed'; then
+  # A bare name means the native package: once an arm64 instance is installed too (make
+  # cross-replay), `dpkg -s NAME` is ambiguous and would report it missing every time.
+  if ! { dpkg -s "$p" 2>/dev/null || dpkg -s "$p:$native" 2>/dev/null; } |
+    grep -q '^Status: install ok installed'; then
     missing+=("$p")
   fi
 done
