@@ -18,6 +18,8 @@ constexpr const char* kUsage =
     "          business invariants\n"
     "  explore search like sim --seeds, forking the simulated world into many futures where\n"
     "          a run does something rare for the first time\n"
+    "  merge   fold the --jsonl files of a sim or explore run in shards (--shard K/N) into\n"
+    "          one summary\n"
     "  serve   run services of a store on a real MQTT broker\n"
     "  scan    send one scanner reading to a running store, by hand\n"
     "  display serve the entrance display as a web page (welcomes pushed as they come)\n"
@@ -51,6 +53,7 @@ int run_command_line(int argc, char** argv) {
   try {
     if (command == "sim") return eventmart::apps::run_sim_command(args);
     if (command == "explore") return eventmart::apps::run_explore_command(args);
+    if (command == "merge") return eventmart::apps::run_merge_command(args);
     if (command == "serve") return eventmart::apps::run_serve_command(args);
     if (command == "scan") return eventmart::apps::run_scan_command(args);
     if (command == "display") return eventmart::apps::run_display_command(args);

@@ -23,6 +23,10 @@ int run_sim_command(const std::vector<std::string>& args);
 // splitpoints. 0 no timeline failed, 1 one did, 2 bad usage, 3 a worker could not run.
 int run_explore_command(const std::vector<std::string>& args);
 
+// Folds the JSON Lines files of a run in shards (--shard K/N --jsonl FILE) into one summary.
+// 0 nothing failed, 1 a seed or timeline failed, 2 bad usage or files that are not one whole
+// run (a shard missing, repeated or truncated), 3 a file could not be read.
+int run_merge_command(const std::vector<std::string>& args);
 // Services of a store on a real MQTT broker until SIGINT or SIGTERM.
 // 0 clean shutdown, 2 bad usage, 3 cannot start (a data dir it cannot use, or one in use by
 // another process), 75 stopped with a message it could not handle (not acknowledged).

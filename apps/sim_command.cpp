@@ -15,6 +15,7 @@
 #include "apps/cli.h"
 #include "apps/commands.h"
 #include "report/sim_report.h"
+#include "runs/results.h"
 #include "runs/seed_runner.h"
 #include "sim/scenario_file.h"
 
@@ -24,6 +25,7 @@ namespace eventmart::apps {
 
 using report::print_exploration;
 using report::print_json;
+using report::print_localization;
 using report::print_report;
 using report::print_summary;
 using report::sim_html_report;
@@ -55,9 +57,11 @@ constexpr const char* kExploreUsage =
 struct SimArgs {
   std::string seed = "1", customers = "2000", products = "100", hours = "12";
   std::string qos = "1", durability = "full", faults = "none", seeds, bug = "none", jobs, scenario,
-              save_scenario, found, recipe;
+              save_scenario, found, recipe, shard, jsonl;
   // eventmart explore only.
   std::string budget = "1000", children = "8", depth = "3", splits_per_mark = "8";
+  // sim --localize only.
+  std::string futures = "48", checkpoints = "8", resolution = "1";
   // Each fault knob's value, by its flag (sim::fault_knobs()).
   std::map<std::string, std::string, std::less<>> knobs = [] {
     std::map<std::string, std::string, std::less<>> m;
@@ -81,6 +85,10 @@ struct SimCommand {
   std::string found;          // what the run found (kept in a saved scenario file)
   bool explore = false;       // eventmart explore
   runs::ExploreOptions exploration;
+  runs::Shard shard;      // --shard K/N
+  std::string jsonl;      // --jsonl FILE ('-': standard output, instead of the report)
+  bool localize = false;  // --localize
+  runs::LocalizeOptions localization;
 };
 
 void finish_command(const SimArgs& a, const po::variables_map& vm, SimCommand& c);
@@ -169,6 +177,14 @@ po::options_description describe_harness(SimArgs& a) {
       "recipe", po::value(&a.recipe)->value_name("R"),
       "replay a timeline of eventmart explore exactly: SEED/STEP:CHILD/... (its seed, and where "
       "its random streams were reseeded); instead of --seed")(
+      "shard", po::value(&a.shard)->value_name("K/N"),
+      "run shard K of N (1 <= K <= N) of the seeds (explore: of the roots, and 1/N of the "
+      "budget): seeds first+K-1, first+K-1+N, ...; N machines with K = 1..N run every seed "
+      "once, and `eventmart merge` folds their --jsonl files into one summary")(
+      "jsonl", po::value(&a.jsonl)->value_name("FILE"),
+      "also write the results as JSON Lines (a header, one line per seed or failing "
+      "timeline, a summary line; each flushed) for `eventmart merge`; '-' writes them on "
+      "stdout instead of the report")(
       "save-scenario", po::value(&a.save_scenario)->value_name("FILE"),
       "write this run (one seed) as a scenario file that --scenario replays exactly")(
       "found", po::value(&a.found)->value_name("TEXT"),
@@ -195,11 +211,54 @@ po::options_description describe_explore(SimArgs& a) {
   return explore_desc;
 }
 
+po::options_description describe_localize(SimArgs& a) {
+  po::options_description desc(
+      "Localization (sim --localize: where the failure of one run became inevitable)");
+  desc.add_options()(
+      "localize",
+      "from checkpoints along this failing run (a --seed, --recipe or --scenario), run futures "
+      "that reseed its randomness there and count how many fail again; bisect to the interval "
+      "where that jumps past one half; prints the interval, the trace inside it and a failing "
+      "future's recipe (with --html, the curve under the timeline)")(
+      "futures", po::value(&a.futures)->value_name("N"),
+      "futures per checkpoint at most, a multiple of 8, 8..1000 (default 48); a checkpoint "
+      "clearly below or above one half stops after fewer")(
+      "checkpoints", po::value(&a.checkpoints)->value_name("K"),
+      "checkpoints of the first pass, evenly over the opening hours, 2..100 (default 8)")(
+      "resolution", po::value(&a.resolution)->value_name("S"),
+      "bisect until the interval is at most S seconds of virtual time, 0.001..3600 (default 1)");
+  return desc;
+}
+
 po::options_description describe(SimArgs& a, bool explore) {
   po::options_description desc;
   desc.add(describe_run(a)).add(describe_faults(a)).add(describe_harness(a));
   if (explore) desc.add(describe_explore(a));
+  if (!explore) desc.add(describe_localize(a));
   return desc;
+}
+
+// sim --localize: one failing run, the futures from its checkpoints.
+void set_localization(const SimArgs& a, const po::variables_map& vm, SimCommand& c) {
+  for (const char* other : {"trace", "save-scenario", "check-determinism", "jsonl", "shard"}) {
+    if (vm.count(other)) throw UsageError{std::string("--localize cannot go with --") + other};
+  }
+  if (c.many) throw UsageError{"--localize localizes one failing run: it cannot go with --seeds"};
+  runs::LocalizeOptions& l = c.localization;
+  l.plan = c.plan;
+  l.seed = c.first_seed;
+  l.jobs = c.jobs;
+  l.futures = static_cast<unsigned>(parse_in_range("--futures", a.futures, 8, 1000));
+  if (l.futures % runs::LocalizeOptions::kBatch != 0) {
+    throw UsageError{"--futures must be a multiple of 8 (got " + a.futures + ")"};
+  }
+  l.checkpoints = static_cast<unsigned>(parse_in_range("--checkpoints", a.checkpoints, 2, 100));
+  const double resolution = parse_double("--resolution", a.resolution);
+  if (!(resolution >= 0.001) || resolution > 3600) {
+    throw UsageError{"--resolution must be 0.001..3600 seconds (got " + a.resolution + ")"};
+  }
+  l.resolution_us = std::llround(resolution * 1e6);
+  c.localize = true;
 }
 
 // The command-line flag that sets a simulator option.
@@ -377,8 +436,22 @@ SimCommand to_command(const SimArgs& a, const po::variables_map& vm) {
 }
 
 // The harness options, shared by a run from flags and one from a scenario file.
+// --shard K/N: 1 <= K <= N <= kMaxShards.
+constexpr std::int64_t kMaxShards = 1'000'000;
+runs::Shard parse_shard(const std::string& text) {
+  const auto slash = text.find('/');
+  if (slash == std::string::npos) {
+    throw UsageError{"--shard must be K/N, shard K of N machines (got '" + excerpt(text) + "')"};
+  }
+  const std::int64_t n = parse_in_range("--shard (N)", text.substr(slash + 1), 1, kMaxShards);
+  const std::int64_t k = parse_in_range("--shard (K)", text.substr(0, slash), 1, n);
+  return runs::Shard{static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(n)};
+}
+
 void finish_command(const SimArgs& a, const po::variables_map& vm, SimCommand& c) {
   sim::SimOptions& o = c.plan.base;
+  if (!a.shard.empty()) c.shard = parse_shard(a.shard);
+  c.jsonl = a.jsonl;
   c.plan.check_determinism = vm.count("check-determinism") > 0;
   if (!c.save_scenario.empty() && c.many) {
     throw UsageError{"--save-scenario writes one run: it cannot go with --seeds"};
@@ -452,16 +525,26 @@ int print_bug_list() {
 
 int run_many(const SimCommand& c) {
   const bool tty = ::isatty(STDERR_FILENO) != 0;
-  const std::uint64_t total = c.last_seed - c.first_seed + 1;
+  const std::uint64_t total = runs::shard_size(c.first_seed, c.last_seed, c.shard);
+  std::unique_ptr<runs::ResultsWriter> jsonl;
+  try {
+    if (!c.jsonl.empty()) jsonl = std::make_unique<runs::ResultsWriter>(c.jsonl);
+  } catch (const std::runtime_error& e) {
+    std::cerr << "eventmart sim: " << e.what() << "\n";
+    return 3;
+  }
+  if (jsonl) jsonl->seeds_header(c.plan, c.first_seed, c.last_seed, c.shard, c.jobs);
   std::uint64_t done = 0, failing = 0;
   const auto start = std::chrono::steady_clock::now();
   const auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
-  const SeedSummary summary =
-      run_seeds(c.plan, c.first_seed, c.last_seed, c.jobs, [&](const SeedOutcome& o) {
+  const SeedSummary summary = run_seeds(
+      c.plan, c.first_seed, c.last_seed, c.jobs,
+      [&](const SeedOutcome& o) {
         ++done;
         if (!o.passed()) ++failing;
+        if (jsonl) jsonl->seed(runs::record_of(o));
         if (tty) {
           std::fprintf(stderr, "\r  seeds %llu/%llu  %.1f seeds/s  %llu failing ",
                        static_cast<unsigned long long>(done),
@@ -469,10 +552,21 @@ int run_many(const SimCommand& c) {
                        static_cast<double>(done) / std::max(elapsed(), 1e-9),
                        static_cast<unsigned long long>(failing));
         }
-      });
+      },
+      c.shard);
   if (tty) std::fprintf(stderr, "\n");
-  print_summary(c.plan, summary, SummaryRange{c.first_seed, c.last_seed, c.jobs, elapsed()},
-                c.json);
+  const double wall = elapsed();
+  if (jsonl) {
+    jsonl->seeds_summary(summary, wall);
+    if (const std::string failed = jsonl->finish(); !failed.empty()) {
+      std::cerr << "eventmart sim: " << failed << "\n";
+      return 3;
+    }
+  }
+  if (c.jsonl != "-") {
+    print_summary(c.plan, summary, SummaryRange{c.first_seed, c.last_seed, c.jobs, wall, c.shard},
+                  c.json);
+  }
   return summary.failing == 0 ? 0 : 1;
 }
 
@@ -571,6 +665,7 @@ void set_exploration(const SimArgs& a, const po::variables_map& vm, SimCommand& 
   e.first_root = c.first_seed;
   e.last_root = c.many ? c.last_seed : UINT64_MAX;
   e.jobs = c.jobs;
+  e.shard = c.shard;
   if (!a.budget.empty() && a.budget.back() == 's') {
     const double seconds = parse_double("--budget", a.budget.substr(0, a.budget.size() - 1));
     if (!(seconds > 0) || seconds > 1e7) {
@@ -593,6 +688,15 @@ void set_exploration(const SimArgs& a, const po::variables_map& vm, SimCommand& 
 int run_explore(const SimCommand& c) {
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   runs::ExploreSummary summary;
+  std::unique_ptr<runs::ResultsWriter> jsonl;
+  try {
+    if (!c.jsonl.empty()) jsonl = std::make_unique<runs::ResultsWriter>(c.jsonl);
+  } catch (const std::runtime_error& e) {
+    std::cerr << "eventmart explore: " << e.what() << "\n";
+    return 3;
+  }
+  // The header first: a shard that dies leaves a file merge refuses as truncated.
+  if (jsonl) jsonl->explore_header(c.exploration);
   try {
     summary = runs::explore(c.exploration, [&](const runs::ExploreProgress& p) {
       if (!tty) return;
@@ -613,8 +717,45 @@ int run_explore(const SimCommand& c) {
     return 3;
   }
   if (tty) std::fprintf(stderr, "\n");
-  print_exploration(c.exploration, summary, c.json);
+  if (jsonl) {
+    jsonl->explore_result(summary);
+    if (const std::string failed = jsonl->finish(); !failed.empty()) {
+      std::cerr << "eventmart explore: " << failed << "\n";
+      return 3;
+    }
+  }
+  if (c.jsonl != "-") print_exploration(c.exploration, summary, c.json);
   return summary.failing == 0 ? 0 : 1;
+}
+
+int run_localize(const SimCommand& c) {
+  if (!c.html_file.empty() && !std::ofstream(c.html_file, std::ios::app)) {
+    std::cerr << "eventmart sim: --html: cannot write '" << c.html_file << "'\n";
+    return 2;
+  }
+  runs::Localization localization;
+  try {
+    localization = runs::localize(c.localization);
+  } catch (const std::invalid_argument& e) {  // a run that holds, a recipe of other options
+    std::cerr << "eventmart sim: --localize: " << e.what() << "\n";
+    return 2;
+  } catch (const std::runtime_error& e) {
+    std::cerr << "eventmart sim: --localize: " << e.what() << "\n";
+    return 3;
+  }
+  if (!c.html_file.empty()) {
+    try {
+      TimelineRecorder timeline(sim::kStoreOpensAtUs);
+      const SeedOutcome outcome =
+          run_seed(c.plan, c.first_seed, [&](const sim::TraceEntry& e) { timeline.add(e); });
+      write_html_report(c.html_file, sim_html_report(c.plan, outcome, timeline, &localization));
+    } catch (const std::runtime_error& e) {
+      std::cerr << "eventmart sim: " << e.what() << "\n";
+      return 2;
+    }
+  }
+  print_localization(c.plan, c.first_seed, localization, c.json);
+  return 1;  // the run failed (a run that holds is refused above)
 }
 
 int run_simulator(const std::vector<std::string>& args, bool explore) {
@@ -636,11 +777,31 @@ int run_simulator(const std::vector<std::string>& args, bool explore) {
     }
     if (a.bug == "list") return print_bug_list();
     c = to_command(a, vm);
-    if (explore) set_exploration(a, vm, c);
+    if (explore) {
+      set_exploration(a, vm, c);
+    } else if (vm.count("localize")) {
+      set_localization(a, vm, c);
+    } else {
+      for (const char* only : {"futures", "checkpoints", "resolution"}) {
+        if (vm.count(only)) throw UsageError{std::string("--") + only + " goes with --localize"};
+      }
+      if (!a.shard.empty() && !c.many) {
+        throw UsageError{"--shard shares a range of seeds among machines: it goes with --seeds"};
+      }
+      if (!a.jsonl.empty() && !c.many) {
+        throw UsageError{"--jsonl writes the results of many seeds: it goes with --seeds"};
+      }
+      if (c.many && c.shard.index - 1 > c.last_seed - c.first_seed) {
+        throw UsageError{"--shard " + a.shard + ": seeds " + std::to_string(c.first_seed) + ".." +
+                         std::to_string(c.last_seed) + " hold no seed for shard " +
+                         std::to_string(c.shard.index)};
+      }
+    }
     return -1;
   });
   if (usage != -1) return usage;
   if (c.explore) return run_explore(c);
+  if (c.localize) return run_localize(c);
   return c.many ? run_many(c) : run_one(c);
 }
 

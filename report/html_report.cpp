@@ -222,6 +222,19 @@ std::string render_html_report(const HtmlReport& r) {
     j.value(o.detail).end_array();
   }
   j.end_array();
+  if (!r.curve.empty()) {
+    j.key("curve").begin_array();
+    for (const HtmlReport::CurvePoint& c : r.curve) {
+      j.begin_array().value(c.at_us - r.origin_us).value(c.futures).value(c.failing).end_array();
+    }
+    j.end_array();
+    j.key("localization").value(r.localization);
+  }
+  if (r.interval_from_us >= 0) {
+    j.key("interval").begin_array();
+    j.value(r.interval_from_us - r.origin_us).value(r.interval_to_us - r.origin_us);
+    j.end_array();
+  }
   if (r.history != nullptr) {
     write_stock(j, r);
     write_latency(j, r);

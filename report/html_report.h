@@ -64,6 +64,15 @@ struct HtmlReport {
   const sim::History* history = nullptr;
   std::vector<sim::Outage> outages;
   const TimelineRecorder* timeline = nullptr;
+  // sim --localize: futures failing again per checkpoint, and the interval where it jumped.
+  struct CurvePoint {
+    std::int64_t at_us;  // absolute, as origin_us
+    std::uint64_t futures;
+    std::uint64_t failing;
+  };
+  std::vector<CurvePoint> curve;
+  std::int64_t interval_from_us = -1, interval_to_us = -1;  // -1: none
+  std::string localization;                                 // the verdict, one line
 };
 
 // Writes the page. Throws std::runtime_error when `path` cannot be written.

@@ -212,7 +212,8 @@ void print_report(const RunPlan& plan, const SeedOutcome& o) {
 }
 
 HtmlReport sim_html_report(const RunPlan& plan, const SeedOutcome& o,
-                           const TimelineRecorder& timeline) {
+                           const TimelineRecorder& timeline,
+                           const runs::Localization* localization) {
   const sim::SimResult& r = o.result;
   const sim::SimStats& s = r.stats;
   const sim::FaultOptions& fo = r.options.faults;
@@ -284,6 +285,28 @@ HtmlReport sim_html_report(const RunPlan& plan, const SeedOutcome& o,
   h.history = &r.history;
   h.outages = r.outages;
   h.timeline = &timeline;
+  if (localization != nullptr) {
+    const runs::Localization& l = *localization;
+    for (const runs::Checkpoint& c : l.curve) {
+      h.curve.push_back(HtmlReport::CurvePoint{c.at_us, c.futures, c.failing});
+    }
+    if (l.verdict == runs::Localization::Verdict::kInterval) {
+      const runs::Checkpoint& a = l.curve[l.before];
+      const runs::Checkpoint& b = l.curve[l.after];
+      h.interval_from_us = a.at_us;
+      h.interval_to_us = b.at_us;
+      h.localization =
+          "became likely between " + runs::clock_text(a.at_us) + " and " +
+          runs::clock_text(b.at_us) + " (" + std::to_string(a.failing) + " of " +
+          std::to_string(a.futures) + " futures fail again before, " + std::to_string(b.failing) +
+          " of " + std::to_string(b.futures) +
+          " after); a failing future: " + replay_command(plan, o.seed, l.failing_future.splits);
+    } else {
+      h.localization = l.verdict == runs::Localization::Verdict::kFromTheStart
+                           ? "already likely at the first checkpoint: the day's plan decides it"
+                           : "still unlikely at the last checkpoint before closing";
+    }
+  }
   return h;
 }
 
@@ -298,6 +321,11 @@ void print_summary(const RunPlan& plan, const SeedSummary& summary, const Summar
     j.key("first_seed").value(range.first);
     j.key("last_seed").value(range.last);
     j.key("jobs").value(static_cast<std::int64_t>(range.jobs));
+    if (range.shard.count > 1) {
+      j.key("shard").value(range.shard.index);
+      j.key("shards").value(range.shard.count);
+    }
+    if (range.merged_shards > 0) j.key("merged_shards").value(range.merged_shards);
     j.key("wall_seconds").value_fixed(range.wall_seconds, 3);
     j.key("seeds_per_second")
         .value_fixed(static_cast<double>(summary.seeds) / std::max(range.wall_seconds, 1e-9), 2);
@@ -319,13 +347,13 @@ void print_summary(const RunPlan& plan, const SeedSummary& summary, const Summar
     }
     j.end_object();
     j.key("failing_seeds").begin_array();
-    for (const SeedOutcome& o : summary.failing_examples) {
+    for (const runs::SeedRecord& o : summary.failing_examples) {
       j.begin_object();
       j.key("seed").value(o.seed);
       j.key("failures").begin_array();
-      for (const std::string& name : o.failures()) j.value(name);
+      for (const std::string& name : o.failures) j.value(name);
       j.end_array();
-      if (!o.result.assertion.empty()) j.key("assertion").value(o.result.assertion);
+      if (!o.assertion.empty()) j.key("assertion").value(o.assertion);
       j.key("replay").value(replay_command(plan, o.seed));
       j.end_object();
     }
@@ -334,8 +362,12 @@ void print_summary(const RunPlan& plan, const SeedSummary& summary, const Summar
     std::cout << j.str() << "\n";
     return;
   }
-  fmt::print("eventmart sim: {} seeds ({}..{}) in {:.2f} s on {} threads, {:.1f} seeds/s\n",
-             summary.seeds, range.first, range.last, range.wall_seconds, range.jobs,
+  const std::string share =
+      range.shard.count > 1     ? fmt::format(", shard {}/{}", range.shard.index, range.shard.count)
+      : range.merged_shards > 0 ? fmt::format(", merged from {} shards", range.merged_shards)
+                                : std::string();
+  fmt::print("eventmart sim: {} seeds ({}..{}{}) in {:.2f} s on {} threads, {:.1f} seeds/s\n",
+             summary.seeds, range.first, range.last, share, range.wall_seconds, range.jobs,
              static_cast<double>(summary.seeds) / std::max(range.wall_seconds, 1e-9));
   if (summary.qos0_seeds > 0) {
     fmt::print("  {} seeds ran at QoS 0; {} departures lost there (expected, not a violation)\n",
@@ -353,12 +385,12 @@ void print_summary(const RunPlan& plan, const SeedSummary& summary, const Summar
   }
   const std::size_t shown = std::min<std::size_t>(summary.failing_examples.size(), 20);
   for (std::size_t i = 0; i < shown; ++i) {
-    const SeedOutcome& o = summary.failing_examples[i];
+    const runs::SeedRecord& o = summary.failing_examples[i];
     std::string names;
-    for (const std::string& n : o.failures()) names += (names.empty() ? "" : ", ") + n;
+    for (const std::string& n : o.failures) names += (names.empty() ? "" : ", ") + n;
     fmt::print("  seed {}: {}\n    {}\n", o.seed, names, replay_command(plan, o.seed));
-    if (!o.result.assertion.empty()) fmt::print("    {}\n", o.result.assertion);
-    if (!o.deterministic) fmt::print("    {}\n", o.determinism_report);
+    if (!o.assertion.empty()) fmt::print("    {}\n", o.assertion);
+    if (!o.determinism_report.empty()) fmt::print("    {}\n", o.determinism_report);
   }
   if (summary.failing > shown) {
     fmt::print("  ... and {} more\n", summary.failing - shown);
@@ -367,7 +399,7 @@ void print_summary(const RunPlan& plan, const SeedSummary& summary, const Summar
 }
 
 void print_exploration(const runs::ExploreOptions& options, const runs::ExploreSummary& s,
-                       bool json) {
+                       bool json, std::uint64_t merged_shards) {
   const RunPlan& plan = options.plan;
   std::size_t reached = 0;
   for (const std::uint64_t n : s.mark_timelines) reached += n > 0;
@@ -378,6 +410,11 @@ void print_exploration(const runs::ExploreOptions& options, const runs::ExploreS
     j.key("passed").value(s.failing == 0);
     j.key("roots").value(s.roots);
     j.key("first_root").value(options.first_root);
+    if (options.shard.count > 1) {
+      j.key("shard").value(options.shard.index);
+      j.key("shards").value(options.shard.count);
+    }
+    if (merged_shards > 0) j.key("merged_shards").value(merged_shards);
     j.key("timelines").value(s.timelines);
     j.key("splitpoints").value(s.splitpoints);
     j.key("max_depth").value(static_cast<std::int64_t>(s.max_depth));
@@ -416,9 +453,14 @@ void print_exploration(const runs::ExploreOptions& options, const runs::ExploreS
   }
   fmt::print(
       "eventmart explore: {} timelines ({} roots from seed {}, {} children at {} splitpoints, "
-      "depth up to {}) in {:.2f} s, {:.2f} CPU-s on {} workers\n",
+      "depth up to {}{}) in {:.2f} s, {:.2f} CPU-s on {} workers\n",
       s.timelines, s.roots, options.first_root, s.timelines - std::min(s.timelines, s.roots),
-      s.splitpoints, s.max_depth, s.wall_seconds, s.cpu_seconds, options.jobs);
+      s.splitpoints, s.max_depth,
+      options.shard.count > 1
+          ? fmt::format(", shard {}/{}", options.shard.index, options.shard.count)
+      : merged_shards > 0 ? fmt::format(", merged from {} shards", merged_shards)
+                          : std::string(),
+      s.wall_seconds, s.cpu_seconds, options.jobs);
   fmt::print("  marks reached: {} of {}\n", reached, kMarkCount);
   fmt::print("  {} failing\n", s.failing);
   for (const auto& [name, n] : s.failed_by) fmt::print("    {:<28} {} timeline(s)\n", name, n);
@@ -468,6 +510,117 @@ void TraceFile::write(const sim::TraceEntry& e) {
   j.end_object();
   out_ << j.str() << '\n';
   if (!out_) error_ = std::strerror(errno);  // the first failure's reason
+}
+
+void print_localization(const RunPlan& plan, std::uint64_t seed, const runs::Localization& l,
+                        bool json) {
+  using runs::clock_text;
+  using Verdict = runs::Localization::Verdict;
+  const auto percent = [](const runs::Checkpoint& c) {
+    return static_cast<int>(std::lround(100 * c.fraction()));
+  };
+  const std::string run = plan.base.splits.empty()
+                              ? std::to_string(seed)
+                              : sim::to_string(sim::Recipe{seed, plan.base.splits});
+  const std::string verdict = l.verdict == Verdict::kInterval       ? "interval"
+                              : l.verdict == Verdict::kFromTheStart ? "from_the_start"
+                                                                    : "not_before_closing";
+  if (json) {
+    JsonWriter j;
+    j.begin_object();
+    j.key("kind").value("localize");
+    j.key("run").value(run);
+    j.key("failures").begin_array();
+    for (const std::string& f : l.failures) j.value(f);
+    j.end_array();
+    j.key("verdict").value(verdict);
+    if (l.verdict == Verdict::kInterval) {
+      const runs::Checkpoint& a = l.curve[l.before];
+      const runs::Checkpoint& b = l.curve[l.after];
+      j.key("from_us").value(a.at_us);
+      j.key("to_us").value(b.at_us);
+      j.key("from").value(clock_text(a.at_us));
+      j.key("to").value(clock_text(b.at_us));
+      j.key("width_seconds").value_fixed(static_cast<double>(b.at_us - a.at_us) / 1e6, 3);
+      j.key("fraction_before").value_fixed(a.fraction(), 3);
+      j.key("fraction_after").value_fixed(b.fraction(), 3);
+      j.key("futures_before").value(static_cast<std::uint64_t>(a.futures));
+      j.key("futures_after").value(static_cast<std::uint64_t>(b.futures));
+      j.key("failing_future").value(sim::to_string(l.failing_future));
+      j.key("replay").value(replay_command(plan, seed, l.failing_future.splits));
+      if (!l.next_fault.empty()) {
+        j.key("next_fault").value(l.next_fault);
+        j.key("next_fault_after_seconds")
+            .value_fixed(static_cast<double>(l.next_fault_after_us) / 1e6, 3);
+      }
+      j.key("inside_total").value(l.inside_total);
+      j.key("inside").begin_array();
+      for (const std::string& e : l.inside) j.value(e);
+      j.end_array();
+    }
+    j.key("curve").begin_array();
+    for (const runs::Checkpoint& c : l.curve) {
+      j.begin_object();
+      j.key("at_us").value(c.at_us);
+      j.key("step").value(c.step);
+      j.key("futures").value(static_cast<std::uint64_t>(c.futures));
+      j.key("failing").value(static_cast<std::uint64_t>(c.failing));
+      j.end_object();
+    }
+    j.end_array();
+    j.key("futures_run").value(l.futures_run);
+    j.key("cpu_seconds").value_fixed(l.cpu_seconds, 3);
+    j.key("wall_seconds").value_fixed(l.wall_seconds, 3);
+    j.end_object();
+    std::cout << j.str() << "\n";
+    return;
+  }
+  std::string failed;
+  for (const std::string& f : l.failures) failed += (failed.empty() ? "" : ", ") + f;
+  fmt::print("eventmart sim --localize: {} failed {}\n", run, failed);
+  switch (l.verdict) {
+    case Verdict::kInterval: {
+      const runs::Checkpoint& a = l.curve[l.before];
+      const runs::Checkpoint& b = l.curve[l.after];
+      fmt::print(
+          "  the failure became likely between {} and {} (from {}% of {} futures to {}% of {})\n",
+          clock_text(a.at_us), clock_text(b.at_us), percent(a), a.futures, percent(b), b.futures);
+      fmt::print("  inside it ({} trace entries{}):\n", l.inside_total,
+                 l.inside_total > l.inside.size() ? fmt::format(", the first {}", l.inside.size())
+                                                  : std::string());
+      for (const std::string& e : l.inside) fmt::print("    {}\n", e);
+      if (!l.next_fault.empty()) {
+        fmt::print(
+            "  then, {:.1f} s after it, the first fault drawn at a tick that strikes later:\n    "
+            "{}\n",
+            static_cast<double>(l.next_fault_after_us) / 1e6, l.next_fault);
+      }
+      fmt::print("  a future that fails again, from right after it:\n    {}\n",
+                 replay_command(plan, seed, l.failing_future.splits));
+      break;
+    }
+    case Verdict::kFromTheStart:
+      fmt::print(
+          "  already likely at the first checkpoint ({}: {}% of {} futures): the day's plan (its "
+          "visits and options) decides it, not a fault along the way\n",
+          clock_text(l.curve.front().at_us), percent(l.curve.front()), l.curve.front().futures);
+      break;
+    case Verdict::kNotBeforeClosing:
+      fmt::print(
+          "  still unlikely at the last checkpoint ({}: {}% of {} futures): this failure needs "
+          "this exact run's randomness up to closing\n",
+          clock_text(l.curve.back().at_us), percent(l.curve.back()), l.curve.back().futures);
+      break;
+  }
+  fmt::print("  futures failing again, by checkpoint:\n");
+  for (std::size_t i = 0; i < l.curve.size(); ++i) {
+    const runs::Checkpoint& c = l.curve[i];
+    const bool end = l.verdict == Verdict::kInterval && (i == l.before || i == l.after);
+    fmt::print("    {:>14}  {:>3}% of {:>4}  {}{}\n", clock_text(c.at_us), percent(c), c.futures,
+               std::string(static_cast<std::size_t>(percent(c) / 5), '#'), end ? "  <" : "");
+  }
+  fmt::print("  {} checkpoints, {} futures, {:.1f} CPU-s, {:.1f} s\n", l.curve.size(),
+             l.futures_run, l.cpu_seconds, l.wall_seconds);
 }
 
 }  // namespace eventmart::report

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "core/assert.h"
+#include "runs/fork.h"
 
 namespace eventmart::runs {
 namespace {
@@ -70,37 +71,6 @@ struct Shared {
 };
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "atomics shared across processes");
 
-std::uint64_t cpu_ns() {
-  timespec t{};
-  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<std::uint64_t>(t.tv_sec) * 1'000'000'000ULL +
-         static_cast<std::uint64_t>(t.tv_nsec);
-}
-
-std::size_t threads() {
-  std::size_t n = 0;
-  if (DIR* dir = ::opendir("/proc/self/task")) {
-    while (const dirent* e = ::readdir(dir)) n += e->d_name[0] != '.';
-    ::closedir(dir);
-  }
-  return n;
-}
-
-// The descriptors open in this process (not the one that lists them).
-std::set<int> open_fds() {
-  std::set<int> fds;
-  DIR* dir = ::opendir("/proc/self/fd");
-  if (dir == nullptr) return fds;
-  const int own = ::dirfd(dir);
-  while (const dirent* e = ::readdir(dir)) {
-    if (e->d_name[0] == '.') continue;
-    const int fd = std::atoi(e->d_name);
-    if (fd != own) fds.insert(fd);
-  }
-  ::closedir(dir);
-  return fds;
-}
-
 void copy_text(char* to, std::size_t size, const std::string& text) {
   const std::size_t n = std::min(size - 1, text.size());
   std::memcpy(to, text.data(), n);
@@ -135,11 +105,6 @@ bool claim(Shared& s, const ExploreOptions& o, bool child, bool rare = false) {
 
 // In a process just forked from `parent`: it dies with its parent (SIGKILL when the parent
 // ends), so an interrupted exploration leaves no process behind, however it was stopped.
-void die_with_parent(pid_t parent) {
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != parent) ::_exit(1);  // the parent was gone before prctl took effect
-}
-
 // A fork that failed stops the exploration: its errno is what the command reports.
 void fork_failed(Shared& s) {
   int none = 0;
@@ -232,8 +197,15 @@ class Timeline final : public sim::Brancher {
       const bool first_here = last_[m] == 0;
       if (first_here) s_.reached_open[m].fetch_add(1);
       const bool rare = first_here && s_.reached_open[m].load() * kRareOneIn < done;
-      if (is_new && (found.mark < 0 || found.rare_only)) found = Found{static_cast<int>(m), false};
-      if (rare && found.mark < 0) found = Found{static_cast<int>(m), true};
+      // Only the mark and its rule: a rare mark found earlier in this loop stays found.
+      if (is_new && (found.mark < 0 || found.rare_only)) {
+        found.mark = static_cast<int>(m);
+        found.rare_only = false;
+      }
+      if (rare && found.mark < 0) {
+        found.mark = static_cast<int>(m);
+        found.rare_only = true;
+      }
       if (rare && found.rare_mark < 0) found.rare_mark = static_cast<int>(m);
     }
     return found;
@@ -252,7 +224,7 @@ class Timeline final : public sim::Brancher {
       if (!rare && child > (k + 1) / 2 && s_.discoveries.load() == found_before) break;
       if (s_.stop.load() || !claim(s_, o_, true, rare)) break;
       if (child == 1) s_.splitpoints.fetch_add(1);
-      check_fork_safe();
+      check_fork_safe(fds_);
       s_.pending[worker_][depth_].store(cpu_ns() - cpu_start_);
       const pid_t parent = ::getpid();
       const pid_t pid = o_.fork_process();
@@ -292,11 +264,6 @@ class Timeline final : public sim::Brancher {
 
   // A process forks with one thread and only the descriptors its worker started with: the
   // world holds no real file or socket that a copy would share.
-  void check_fork_safe() const {
-    const std::size_t n = threads();
-    EVENTMART_ASSERT(n == 1, n);
-    for (const int fd : open_fds()) EVENTMART_ASSERT(fds_.count(fd) == 1, fd);
-  }
 
   void record_failure(const sim::Recipe& recipe, const std::vector<std::string>& failures,
                       const std::string& assertion, std::uint64_t trace_hash) {
@@ -337,8 +304,11 @@ class Timeline final : public sim::Brancher {
   try {
     const std::set<int> fds = open_fds();
     while (!s.stop.load()) {
-      const std::uint64_t root = s.next_root.fetch_add(1);
-      if (root > o.last_root || root < o.first_root) break;
+      // The shard's roots: first_root + (index - 1) + i * count, while within last_root.
+      const std::uint64_t i = s.next_root.fetch_add(1);
+      const std::uint64_t span = o.last_root - o.first_root;
+      if (o.shard.index - 1 > span || i > (span - (o.shard.index - 1)) / o.shard.count) break;
+      const std::uint64_t root = o.first_root + (o.shard.index - 1) + i * o.shard.count;
       if (!claim(s, o, false)) break;
       s.roots.fetch_add(1);
       Timeline timeline(s, o, index, root, fds);
@@ -374,13 +344,39 @@ ExploreProgress progress_of(const Shared& s, double wall) {
                          wall};
 }
 
+// The options one shard runs with: its share of the budget (the first budget % count shards
+// one timeline more), the whole budget without shards.
+ExploreOptions share_of(const ExploreOptions& given) {
+  const Shard shard = given.shard;
+  if (shard.index < 1 || shard.index > shard.count) {
+    throw std::invalid_argument("a shard must be K/N with 1 <= K <= N");
+  }
+  ExploreOptions o = given;
+  if (shard.count == 1) return o;
+  if (o.budget_timelines > 0) {
+    o.budget_timelines = given.budget_timelines / shard.count +
+                         (shard.index <= given.budget_timelines % shard.count ? 1 : 0);
+    if (o.budget_timelines == 0) {
+      throw std::invalid_argument("a budget of " + std::to_string(given.budget_timelines) +
+                                  " timelines leaves none for shard " +
+                                  std::to_string(shard.index) + " of " +
+                                  std::to_string(shard.count));
+    }
+  }
+  o.budget_cpu_seconds = given.budget_cpu_seconds / static_cast<double>(shard.count);
+  return o;
+}
+
 }  // namespace
 
-ExploreSummary explore(const ExploreOptions& o,
+ExploreSummary explore(const ExploreOptions& given,
                        const std::function<void(const ExploreProgress&)>& progress) {
+  const ExploreOptions o = share_of(given);
   if (o.jobs < 1 || o.jobs > kMaxJobs) throw std::invalid_argument("jobs must be 1..256");
   if (o.max_depth > kMaxDepth) throw std::invalid_argument("depth must be 0..8");
-  if (o.first_root > o.last_root) throw std::invalid_argument("no roots to explore");
+  if (o.first_root > o.last_root || o.last_root - o.first_root < o.shard.index - 1) {
+    throw std::invalid_argument("no roots to explore");
+  }
   if (o.budget_timelines == 0 && o.budget_cpu_seconds <= 0 && o.last_root == UINT64_MAX) {
     throw std::invalid_argument("an exploration needs a budget or a last root");
   }
@@ -405,7 +401,7 @@ ExploreSummary explore(const ExploreOptions& o,
       ::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (memory == MAP_FAILED) throw std::runtime_error("explore: mmap failed");
   Shared& s = *new (memory) Shared();
-  s.next_root.store(o.first_root);
+  s.next_root.store(0);  // the index of the shard's next root
   // Nothing buffered may be copied into the workers (they never write to these streams).
   std::cout.flush();
   std::cerr.flush();

@@ -57,6 +57,9 @@ struct ExploreOptions {
   std::uint64_t budget_timelines = 1000;  // 0: no limit in timelines
   double budget_cpu_seconds = 0;          // 0: no limit in CPU time
   unsigned jobs = 1;
+  // One machine's share of a search over several (`--shard K/N`): the roots first_root +
+  // (index - 1) + i * count, and 1/count of the budget (runs/seed_runner.h, Shard).
+  Shard shard = {};
   unsigned children = 8;  // at a splitpoint of depth 1; half as many a level deeper
   unsigned max_depth = 3;
   unsigned splits_per_mark = 8;

@@ -119,6 +119,57 @@ SeedOutcome run_seed(const RunPlan& plan, std::uint64_t seed,
   return outcome;
 }
 
+SeedRecord record_of(const SeedOutcome& o) {
+  SeedRecord r;
+  r.seed = o.seed;
+  r.failures = o.failures();
+  r.assertion = o.result.assertion;
+  r.determinism_report = o.determinism_report;
+  r.qos0 = o.result.history.at_most_once;
+  r.lost_departures = lost_departures(o);
+  r.dead_letters = static_cast<std::uint64_t>(o.result.stats.dead_letters);
+  r.trace_hash = o.result.trace_hash;
+  r.marks = o.result.marks;
+  return r;
+}
+
+std::uint64_t shard_size(std::uint64_t first, std::uint64_t last, Shard shard) {
+  if (shard.index < 1 || shard.index > shard.count) {
+    throw std::invalid_argument("a shard must be K/N with 1 <= K <= N");
+  }
+  if (last < first || last - first < shard.index - 1) return 0;
+  return (last - first - (shard.index - 1)) / shard.count + 1;
+}
+
+bool in_shard(std::uint64_t first, std::uint64_t seed, Shard shard) {
+  return seed >= first && (seed - first) % shard.count == shard.index - 1;
+}
+
+void SummaryBuilder::add(SeedRecord r) {
+  SeedSummary& s = summary_;
+  ++s.seeds;
+  s.lost_departures += r.lost_departures;
+  s.dead_letters += r.dead_letters;
+  s.dead_letter_seeds += r.dead_letters > 0 ? 1 : 0;
+  for (std::size_t m = 0; m < kMarkCount; ++m) {
+    s.mark_hits[m] += r.marks[m];
+    s.mark_seeds[m] += r.marks[m] > 0 ? 1 : 0;
+  }
+  if (r.qos0) ++s.qos0_seeds;
+  if (r.passed()) return;
+  ++s.failing;
+  for (const std::string& name : r.failures) ++s.failed_by[name];
+  const std::uint64_t seed = r.seed;
+  kept_.emplace(seed, std::move(r));
+  if (kept_.size() > kKeptFailures) kept_.erase(std::prev(kept_.end()));
+}
+
+SeedSummary SummaryBuilder::finish() && {
+  for (auto& [seed, record] : kept_) summary_.failing_examples.push_back(std::move(record));
+  kept_.clear();
+  return std::move(summary_);
+}
+
 std::uint64_t lost_departures(const SeedOutcome& o) {
   for (const auto& inv : o.invariants) {
     if (inv.name == "departure_paid_once") return inv.lost;
@@ -127,26 +178,6 @@ std::uint64_t lost_departures(const SeedOutcome& o) {
 }
 
 namespace {
-
-// Folds one finished seed into the summary: counts, and its verdict if it failed among the
-// lowest kKept failing seeds.
-void fold(SeedSummary& summary, std::map<std::uint64_t, SeedOutcome>& kept, SeedOutcome outcome) {
-  ++summary.seeds;
-  summary.lost_departures += lost_departures(outcome);
-  const auto dead = static_cast<std::uint64_t>(outcome.result.stats.dead_letters);
-  summary.dead_letters += dead;
-  summary.dead_letter_seeds += dead > 0 ? 1 : 0;
-  for (std::size_t m = 0; m < kMarkCount; ++m) {
-    summary.mark_hits[m] += outcome.result.marks[m];
-    summary.mark_seeds[m] += outcome.result.marks[m] > 0 ? 1 : 0;
-  }
-  if (outcome.result.history.at_most_once) ++summary.qos0_seeds;
-  if (outcome.passed()) return;
-  ++summary.failing;
-  for (const std::string& name : outcome.failures()) ++summary.failed_by[name];
-  kept.emplace(outcome.seed, std::move(outcome));
-  if (kept.size() > kKeptFailures) kept.erase(std::prev(kept.end()));
-}
 
 // The verdict of a run, without what a long swarm cannot keep: its history and warnings.
 void keep_verdict_only(SeedOutcome& outcome) {
@@ -161,12 +192,18 @@ void keep_verdict_only(SeedOutcome& outcome) {
 }  // namespace
 
 SeedSummary run_seeds(const RunPlan& plan, std::uint64_t first, std::uint64_t last, unsigned jobs,
-                      const std::function<void(const SeedOutcome&)>& on_done) {
+                      const std::function<void(const SeedOutcome&)>& on_done, Shard shard) {
   if (last < first || last - first >= kMaxSeedsPerRun) {
     throw std::invalid_argument("a seed range must hold 1.." + std::to_string(kMaxSeedsPerRun) +
                                 " seeds");
   }
-  const std::uint64_t count = last - first + 1;
+  const std::uint64_t count = shard_size(first, last, shard);
+  if (count == 0) {
+    throw std::invalid_argument("shard " + std::to_string(shard.index) + "/" +
+                                std::to_string(shard.count) + " of seeds " + std::to_string(first) +
+                                ".." + std::to_string(last) + " holds no seed");
+  }
+  const auto seed_at = [&](std::uint64_t i) { return first + (shard.index - 1) + i * shard.count; };
   std::atomic<std::uint64_t> next{0};
   std::mutex mutex;
   std::condition_variable finished_one;
@@ -181,11 +218,11 @@ SeedSummary run_seeds(const RunPlan& plan, std::uint64_t first, std::uint64_t la
       for (std::uint64_t i = next++; i < count; i = next++) {
         SeedOutcome outcome;
         try {
-          outcome = run_seed(plan, first + i);
+          outcome = run_seed(plan, seed_at(i));
           keep_verdict_only(outcome);
         } catch (const std::exception& e) {
           std::lock_guard lock(mutex);
-          if (error.empty()) error = "seed " + std::to_string(first + i) + ": " + e.what();
+          if (error.empty()) error = "seed " + std::to_string(seed_at(i)) + ": " + e.what();
           next = count;  // stop handing out work
         }
         std::lock_guard lock(mutex);
@@ -194,8 +231,7 @@ SeedSummary run_seeds(const RunPlan& plan, std::uint64_t first, std::uint64_t la
       }
     });
   }
-  SeedSummary summary;
-  std::map<std::uint64_t, SeedOutcome> kept;
+  SummaryBuilder summary;
   for (std::uint64_t reported = 0; reported < count;) {
     std::unique_lock lock(mutex);
     finished_one.wait(lock, [&] { return !finished.empty() || !error.empty(); });
@@ -205,12 +241,11 @@ SeedSummary run_seeds(const RunPlan& plan, std::uint64_t first, std::uint64_t la
     lock.unlock();
     ++reported;
     if (on_done) on_done(outcome);
-    fold(summary, kept, std::move(outcome));
+    summary.add(record_of(outcome));
   }
   for (auto& w : workers) w.join();
   if (!error.empty()) throw std::runtime_error(error);
-  for (auto& [seed, outcome] : kept) summary.failing_examples.push_back(std::move(outcome));
-  return summary;
+  return std::move(summary).finish();
 }
 
 std::string replay_command(const RunPlan& plan, std::uint64_t seed) {

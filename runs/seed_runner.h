@@ -52,6 +52,38 @@ inline constexpr std::uint64_t kMaxSeedsPerRun = 1'000'000'000;
 // A summary keeps the verdicts of at most this many failing seeds (the lowest ones).
 inline constexpr std::size_t kKeptFailures = 1000;
 
+// What one seed contributes to a summary: its verdict and counts, without its history. A
+// shard writes one per seed (runs/shards.h), and `eventmart merge` folds them back exactly as
+// run_seeds does.
+struct SeedRecord {
+  std::uint64_t seed = 0;
+  std::vector<std::string> failures;  // as SeedOutcome::failures(); empty: it passed
+  std::string assertion;              // the check that failed, if one did
+  std::string determinism_report;     // with check_determinism, when the two runs differed
+  bool qos0 = false;                  // it ran at QoS 0
+  std::uint64_t lost_departures = 0;  // ... departures lost there
+  std::uint64_t dead_letters = 0;
+  std::uint64_t trace_hash = 0;
+  MarkCounts marks{};
+
+  bool passed() const { return failures.empty(); }
+};
+
+SeedRecord record_of(const SeedOutcome& outcome);
+
+// A deterministic share of a seed range for one of several machines: shard `index` of `count`
+// (1-based) runs seeds first + (index - 1), first + (index - 1) + count, ... up to last, so the
+// shards 1..count together run every seed of the range exactly once.
+struct Shard {
+  std::uint64_t index = 1;
+  std::uint64_t count = 1;
+};
+// How many seeds of first..last the shard runs. Throws std::invalid_argument unless
+// 1 <= index <= count.
+std::uint64_t shard_size(std::uint64_t first, std::uint64_t last, Shard shard);
+// Whether `seed` of first..last belongs to the shard.
+bool in_shard(std::uint64_t first, std::uint64_t seed, Shard shard);
+
 // What a range of seeds came to. Its memory does not grow with the range.
 struct SeedSummary {
   std::uint64_t seeds = 0;
@@ -63,16 +95,27 @@ struct SeedSummary {
   std::map<std::string, std::uint64_t> failed_by;  // failure name -> failing seeds
   MarkCounts mark_hits{};                          // coverage marks: hits over all seeds
   MarkCounts mark_seeds{};                         // ... and the seeds that hit each at least once
-  // The lowest failing seeds (at most kKeptFailures), in seed order, each without its
-  // history and warnings (the verdict only).
-  std::vector<SeedOutcome> failing_examples;
+  // The lowest failing seeds (at most kKeptFailures), in seed order (the verdict only).
+  std::vector<SeedRecord> failing_examples;
+};
+
+// Folds seed records into a summary, in any order: the same records give the same summary.
+class SummaryBuilder {
+ public:
+  void add(SeedRecord record);
+  SeedSummary finish() &&;
+
+ private:
+  SeedSummary summary_;
+  std::map<std::uint64_t, SeedRecord> kept_;  // the lowest failing seeds
 };
 
 // Runs seeds first..last (inclusive) on `jobs` threads. `on_done` is called (from the
 // calling thread, in completion order) after each seed. Throws std::invalid_argument unless
 // first <= last and last - first < kMaxSeedsPerRun.
+// With a shard, only its share of the range (`summary.seeds` counts what ran).
 SeedSummary run_seeds(const RunPlan& plan, std::uint64_t first, std::uint64_t last, unsigned jobs,
-                      const std::function<void(const SeedOutcome&)>& on_done);
+                      const std::function<void(const SeedOutcome&)>& on_done, Shard shard = {});
 
 // Departures lost at QoS 0 in one run (counted, not violations).
 std::uint64_t lost_departures(const SeedOutcome& outcome);

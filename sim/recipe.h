@@ -56,6 +56,10 @@ class Brancher {
   virtual ~Brancher() = default;
   virtual std::optional<std::uint32_t> at_quiet_point(std::uint64_t step, std::int64_t now_us,
                                                       const MarkCounts& marks) = 0;
+  // Whether it is asked before the recipe's own splits are all taken too (the localizer:
+  // checkpoints anywhere along a timeline). A child forked there leaves the rest of the recipe
+  // behind: its future is its own from that step on. The explorer only extends a timeline.
+  virtual bool within_recipe() const { return false; }
 };
 
 }  // namespace eventmart::sim

@@ -421,14 +421,19 @@ void World::after_step() {
   const std::uint64_t step = scheduler_.steps();
   if (next_split_ < options_.splits.size()) {
     // The recipe's own splits first: an explorer only extends a timeline.
-    if (options_.splits[next_split_].step == step) split(options_.splits[next_split_++]);
-    return;
+    if (options_.splits[next_split_].step == step) {
+      split(options_.splits[next_split_++]);
+      return;
+    }
+    if (options_.brancher == nullptr || !options_.brancher->within_recipe()) return;
   }
   // Once faults heal every future is the same: no split after closing.
   if (options_.brancher == nullptr || !injector_.chaos()) return;
   const MarkCounts* marks = detail::current_marks();
   EVENTMART_ASSERT(marks != nullptr);  // run_simulation counts every run's marks
   if (auto child = options_.brancher->at_quiet_point(step, scheduler_.now_us(), *marks)) {
+    // A future of its own from here: the recipe's later splits are not this timeline's.
+    next_split_ = options_.splits.size();
     split(Splitpoint{step, *child});
   }
 }
