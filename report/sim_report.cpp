@@ -127,6 +127,7 @@ void print_json(const RunPlan& plan, const SeedOutcome& o) {
   j.key("kind").value("sim");
   j.key("passed").value(o.passed());
   j.key("seed").value(o.seed);
+  if (!o.could_not_go_on.empty()) j.key("could_not_go_on").value(o.could_not_go_on);
   j.key("customers").value(s.customers);
   j.key("products").value(r.options.products);
   j.key("hours").value_fixed(static_cast<double>(r.options.open_duration_us) / sim::kHourUs, 3);
@@ -168,6 +169,11 @@ void print_json(const RunPlan& plan, const SeedOutcome& o) {
 }
 
 void print_report(const RunPlan& plan, const SeedOutcome& o) {
+  if (!o.could_not_go_on.empty()) {
+    // No day to report: the world stopped mid-run.
+    fmt::print("eventmart sim: seed {}: the run could not go on: {}\n", o.seed, o.could_not_go_on);
+    return;
+  }
   const sim::SimResult& r = o.result;
   const sim::SimStats& s = r.stats;
   const sim::FaultCounts& f = s.faults;
@@ -354,6 +360,7 @@ void print_summary(const RunPlan& plan, const SeedSummary& summary, const Summar
       for (const std::string& name : o.failures) j.value(name);
       j.end_array();
       if (!o.assertion.empty()) j.key("assertion").value(o.assertion);
+      if (!o.could_not_go_on.empty()) j.key("could_not_go_on").value(o.could_not_go_on);
       j.key("replay").value(replay_command(plan, o.seed));
       j.end_object();
     }
@@ -389,6 +396,8 @@ void print_summary(const RunPlan& plan, const SeedSummary& summary, const Summar
     std::string names;
     for (const std::string& n : o.failures) names += (names.empty() ? "" : ", ") + n;
     fmt::print("  seed {}: {}\n    {}\n", o.seed, names, replay_command(plan, o.seed));
+    if (!o.could_not_go_on.empty())
+      fmt::print("    the run could not go on: {}\n", o.could_not_go_on);
     if (!o.assertion.empty()) fmt::print("    {}\n", o.assertion);
     if (!o.determinism_report.empty()) fmt::print("    {}\n", o.determinism_report);
   }
@@ -548,14 +557,14 @@ void print_localization(const RunPlan& plan, std::uint64_t seed, const runs::Loc
       j.key("futures_after").value(static_cast<std::uint64_t>(b.futures));
       j.key("failing_future").value(sim::to_string(l.failing_future));
       j.key("replay").value(replay_command(plan, seed, l.failing_future.splits));
-      if (!l.next_fault.empty()) {
-        j.key("next_fault").value(l.next_fault);
+      if (l.next_fault) {
+        j.key("next_fault").value(l.next_fault->text);
         j.key("next_fault_after_seconds")
             .value_fixed(static_cast<double>(l.next_fault_after_us) / 1e6, 3);
       }
       j.key("inside_total").value(l.inside_total);
       j.key("inside").begin_array();
-      for (const std::string& e : l.inside) j.value(e);
+      for (const runs::Localization::Entry& e : l.inside) j.value(e.text);
       j.end_array();
     }
     j.key("curve").begin_array();
@@ -588,12 +597,12 @@ void print_localization(const RunPlan& plan, std::uint64_t seed, const runs::Loc
       fmt::print("  inside it ({} trace entries{}):\n", l.inside_total,
                  l.inside_total > l.inside.size() ? fmt::format(", the first {}", l.inside.size())
                                                   : std::string());
-      for (const std::string& e : l.inside) fmt::print("    {}\n", e);
-      if (!l.next_fault.empty()) {
+      for (const runs::Localization::Entry& e : l.inside) fmt::print("    {}\n", e.text);
+      if (l.next_fault) {
         fmt::print(
             "  then, {:.1f} s after it, the first fault drawn at a tick that strikes later:\n    "
             "{}\n",
-            static_cast<double>(l.next_fault_after_us) / 1e6, l.next_fault);
+            static_cast<double>(l.next_fault_after_us) / 1e6, l.next_fault->text);
       }
       fmt::print("  a future that fails again, from right after it:\n    {}\n",
                  replay_command(plan, seed, l.failing_future.splits));

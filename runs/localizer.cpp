@@ -48,12 +48,12 @@ double since(std::chrono::steady_clock::time_point start) {
 }
 
 // A trace entry as the report lists it: time, kind, bus, client, topic, event.
-std::string describe(const sim::TraceEntry& e) {
+Localization::Entry describe(const sim::TraceEntry& e) {
   std::string line = clock_text(e.at_us) + "  " + std::string(sim::trace_kind_name(e.kind)) + "  " +
                      std::string(sim::bus_name(e.bus)) + "  " + std::string(e.client);
   if (!e.topic.empty()) line += "  " + std::string(e.topic);
   if (!e.event_id.empty()) line += "  " + std::string(e.event_id);
-  return line;
+  return Localization::Entry{e.at_us, e.kind, std::move(line)};
 }
 
 // The faults drawn at a tick that strike a while later (sim/faults.h).
@@ -387,7 +387,12 @@ Localization localize(const LocalizeOptions& o) {
       const std::int64_t middle = quiet[low].at_us + (quiet[high].at_us - quiet[low].at_us) / 2;
       const std::size_t mid = std::clamp(index_at(middle), low + 1, high - 1);
       measure({mid});
-      (fraction_at(mid) >= kHalf ? high : low) = mid;
+      // Halfway between the ends' fractions, not one half: after a first rare event the
+      // futures may fail 30% of the time for hours before the second makes it certain, and
+      // a point at 56% is then nearer the low end than the jump to 100% (a swarm day with a
+      // long outage then a power loss).
+      const double halfway = (fraction_at(low) + fraction_at(high)) / 2;
+      (fraction_at(mid) >= halfway ? high : low) = mid;
     }
     // The interval's ends with all their futures (their verdicts stand; the counts firm up),
     // and the trace inside it from the run itself.

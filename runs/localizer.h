@@ -4,7 +4,8 @@
 // running world into futures that reseed every random stream there (sim/recipe.h, as the
 // explorer's children do) and counts how many fail again. Futures from before the cause
 // rarely fail; from after it, almost always. A first pass spreads checkpoints over the opening
-// hours, then bisection narrows the last jump from under half failing to at least half down to
+// hours, then bisection narrows the last jump from under half failing to at least half (each
+// step keeps the side of the point halfway between the fractions at the two ends) down to
 // `resolution_us` (or to two neighbouring quiet points).
 //
 // Futures are run in batches of kBatch; a checkpoint stops early once its fraction is clearly
@@ -18,11 +19,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "runs/seed_runner.h"
 #include "sim/recipe.h"
+#include "sim/trace.h"
 
 namespace eventmart::runs {
 
@@ -57,13 +60,19 @@ struct Localization {
   } verdict = Verdict::kInterval;
   std::size_t before = 0, after = 0;  // kInterval: the interval's ends in `curve`
   sim::Recipe failing_future;         // a future that failed again, from right after it
-  std::vector<std::string> inside;    // the trace entries inside the interval (at most kInside)
-  std::uint64_t inside_total = 0;     // ... how many there were
+  struct Entry {
+    std::int64_t at_us;
+    sim::TraceKind kind;
+    std::string text;  // "10:41:07.2  crash  store  fastlane-finale  after-commit"
+    bool operator==(const Entry&) const = default;
+  };
+  std::vector<Entry> inside;       // the trace entries inside the interval (at most kInside)
+  std::uint64_t inside_total = 0;  // ... how many there were
   // The first crash, power loss, partition, broker restart, full disk or long outage after the
-  // interval, within kStrikesWithinUs ("" if none): these are drawn at a tick and strike later
+  // interval, within kStrikesWithinUs (none: nullopt): these are drawn at a tick and strike later
   // (a crash inside the service's next transaction), so one drawn inside the interval shows
   // here, not inside it.
-  std::string next_fault;
+  std::optional<Entry> next_fault;
   std::int64_t next_fault_after_us = 0;  // ... how long after the interval's end
   static constexpr std::int64_t kStrikesWithinUs = 3'600'000'000;  // an hour
   std::uint64_t futures_run = 0;

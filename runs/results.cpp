@@ -102,6 +102,7 @@ void ResultsWriter::seed(const SeedRecord& r) {
   s["failures"] = names_array(r.failures);
   if (!r.assertion.empty()) s["assertion"] = r.assertion;
   if (!r.determinism_report.empty()) s["determinism"] = r.determinism_report;
+  if (!r.could_not_go_on.empty()) s["could_not_go_on"] = r.could_not_go_on;
   s["qos0"] = r.qos0;
   s["lost_departures"] = r.lost_departures;
   s["dead_letters"] = r.dead_letters;
@@ -385,6 +386,7 @@ MergedSeeds merge_seeds(const std::vector<ShardFile>& files) {
         r.failures = names(l, "failures");
         r.assertion = optional_text(l, "assertion");
         r.determinism_report = optional_text(l, "determinism");
+        r.could_not_go_on = optional_text(l, "could_not_go_on");
         r.qos0 = boolean(l, "qos0");
         r.lost_departures = u64(l, "lost_departures");
         r.dead_letters = u64(l, "dead_letters");

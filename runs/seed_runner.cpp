@@ -63,6 +63,7 @@ bool SeedOutcome::passed() const {
 
 std::vector<std::string> SeedOutcome::failures() const {
   std::vector<std::string> names;
+  if (!could_not_go_on.empty()) names.push_back("could_not_go_on");
   if (!result.assertion.empty()) names.push_back("assertion");
   for (const auto& inv : invariants) {
     if (!inv.held()) names.push_back(inv.name);
@@ -86,7 +87,13 @@ SeedOutcome run_seed(const RunPlan& plan, std::uint64_t seed,
   outcome.seed = seed;
   const auto start = std::chrono::steady_clock::now();
   if (!plan.check_determinism) {
-    outcome.result = sim::run_simulation(options_for(plan, seed), std::move(trace_listener));
+    try {
+      outcome.result = sim::run_simulation(options_for(plan, seed), std::move(trace_listener));
+    } catch (const std::runtime_error& e) {
+      outcome.could_not_go_on = e.what();
+      outcome.wall_seconds = seconds_since(start);
+      return outcome;
+    }
   } else {
     // Two runs, each keeping the running hash after every entry; on a mismatch, the first
     // entry where they part is described from a third and fourth run.
@@ -125,6 +132,7 @@ SeedRecord record_of(const SeedOutcome& o) {
   r.failures = o.failures();
   r.assertion = o.result.assertion;
   r.determinism_report = o.determinism_report;
+  r.could_not_go_on = o.could_not_go_on;
   r.qos0 = o.result.history.at_most_once;
   r.lost_departures = lost_departures(o);
   r.dead_letters = static_cast<std::uint64_t>(o.result.stats.dead_letters);

@@ -32,17 +32,21 @@ struct SeedOutcome {
   double wall_seconds = 0;
   bool deterministic = true;       // with check_determinism: both runs gave the same trace
   std::string determinism_report;  // the first diverging entry of both runs, when not
+  // Why the run could not go on to the end of its day (a database a bug left corrupt, which
+  // the world can no longer read), or "": a failure of its own ("could_not_go_on").
+  std::string could_not_go_on;
 
   bool passed() const;
-  // Names of what failed: "assertion" (a check in the code, result.assertion), invariants,
-  // "handler_failures", "determinism".
+  // Names of what failed: "could_not_go_on", "assertion" (a check in the code,
+  // result.assertion), invariants, "handler_failures", "determinism".
   std::vector<std::string> failures() const;
 };
 
 // The options a seed runs with (swarm faults drawn from the seed when asked).
 sim::SimOptions options_for(const RunPlan& plan, std::uint64_t seed);
 
-// Runs and checks one seed.
+// Runs and checks one seed. A run that cannot go on (std::runtime_error from the world) is a
+// failing outcome ("could_not_go_on"); options it cannot run with throw std::invalid_argument.
 SeedOutcome run_seed(const RunPlan& plan, std::uint64_t seed,
                      std::function<void(const sim::TraceEntry&)> trace_listener = {});
 
@@ -60,6 +64,7 @@ struct SeedRecord {
   std::vector<std::string> failures;  // as SeedOutcome::failures(); empty: it passed
   std::string assertion;              // the check that failed, if one did
   std::string determinism_report;     // with check_determinism, when the two runs differed
+  std::string could_not_go_on;        // why the run stopped before the end of its day
   bool qos0 = false;                  // it ran at QoS 0
   std::uint64_t lost_departures = 0;  // ... departures lost there
   std::uint64_t dead_letters = 0;

@@ -13,7 +13,7 @@
 set -euo pipefail
 
 build=(
-  build-essential cmake pkg-config
+  build-essential cmake ninja-build pkg-config
   libboost-dev libboost-program-options-dev
   capnproto libcapnp-dev
   libsqlite3-dev nlohmann-json3-dev

@@ -18,6 +18,7 @@
 
 #include "report/html_report.h"
 #include "report/sim_report.h"
+#include "runs/localizer.h"
 #include "runs/seed_runner.h"
 #include "tests/chromium.h"
 
@@ -146,6 +147,47 @@ TEST(ReportInBrowser, AFailingBugZooDayOpensAtItsFirstViolation) {
   fs::remove(png);
   const Browser shot = open_in_chromium("file://" + page.string(), png);
   EXPECT_TRUE(shot.console.empty()) << "console: " << shot.console.front();
+  EXPECT_TRUE(fs::exists(png) && fs::file_size(png) > 10'000) << png;
+}
+
+// sim --localize --html: the curve under the timeline, one point per checkpoint, the interval
+// shaded on both, the verdict above the curve; the page opens on the whole day.
+TEST(ReportInBrowser, ALocalizedRunShowsItsCurveAndInterval) {
+  runs::LocalizeOptions l;
+  l.plan.base.customers = 300;
+  l.plan.base.faults.crash_per_minute = 0.002;
+  l.plan.base.bug = sim::Bug::kNoOutbox;
+  l.seed = 1;  // fastlane-finale dies after a commit at 19:35:15 (tests/localizer_test.cpp)
+  l.futures = 24;
+  const runs::Localization localization = runs::localize(l);
+  ASSERT_EQ(localization.verdict, runs::Localization::Verdict::kInterval);
+  TimelineRecorder timeline(sim::kStoreOpensAtUs);
+  const SeedOutcome outcome =
+      run_seed(l.plan, l.seed, [&](const sim::TraceEntry& e) { timeline.add(e); });
+  fs::create_directories(kOut);
+  const fs::path page = kOut / "localized.html";
+  write_html_report(page.string(), sim_html_report(l.plan, outcome, timeline, &localization));
+
+  const Browser b = open_in_chromium("file://" + page.string() + "#probe");
+  ASSERT_EQ(b.status, 0) << "chromium failed";
+  EXPECT_TRUE(b.console.empty()) << "console: " << b.console.front();
+  const Json probe = probe_of(b);
+  ASSERT_TRUE(probe.is_object()) << "the page wrote no probe: its script did not finish";
+  EXPECT_EQ(probe.at("curve_points").get<std::size_t>(), localization.curve.size());
+  EXPECT_EQ(probe.at("curve_bands").get<int>(), 1);
+  EXPECT_EQ(probe.at("timeline_bands").get<int>(), 1) << "the whole day is in view";
+  EXPECT_NE(probe.at("curve_text").get<std::string>().find("became likely between 19:3"),
+            std::string::npos)
+      << probe.at("curve_text");
+  ASSERT_TRUE(probe.at("curve_box").is_object());
+  EXPECT_GT(probe.at("curve_box").at("right").get<double>() -
+                probe.at("curve_box").at("left").get<double>(),
+            400)
+      << "the curve is drawn as wide as the timeline";
+
+  const fs::path png = kOut / "localized.png";
+  fs::remove(png);
+  const Browser shot = open_in_chromium("file://" + page.string(), png);
   EXPECT_TRUE(fs::exists(png) && fs::file_size(png) > 10'000) << png;
 }
 

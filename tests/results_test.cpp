@@ -66,6 +66,7 @@ std::vector<runs::SeedRecord> made_up(std::uint64_t first, std::uint64_t last) {
     if (s % 3 == 0) r.failures = {"payment_matches_prices", "handler_failures"};
     if (s % 7 == 0) r.assertion = "assertion failed: x > 0 (services/fastlane.cpp:12)";
     if (s % 11 == 0) r.determinism_report = "runs diverge at trace entry 5";
+    if (s % 13 == 0) r.could_not_go_on = "database disk image is malformed";
     r.qos0 = s % 4 == 0;
     r.lost_departures = r.qos0 ? s % 5 : 0;
     r.dead_letters = s % 6;
@@ -95,6 +96,7 @@ void expect_same(const runs::SeedSummary& a, const runs::SeedSummary& b) {
     EXPECT_EQ(x.failures, y.failures);
     EXPECT_EQ(x.assertion, y.assertion);
     EXPECT_EQ(x.determinism_report, y.determinism_report);
+    EXPECT_EQ(x.could_not_go_on, y.could_not_go_on);
     EXPECT_EQ(x.trace_hash, y.trace_hash);
     EXPECT_EQ(x.marks, y.marks);
   }
