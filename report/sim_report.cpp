@@ -610,7 +610,9 @@ void print_localization(const RunPlan& plan, std::uint64_t seed, const runs::Loc
     }
     case Verdict::kFromTheStart:
       fmt::print(
-          "  already likely at the first checkpoint ({}: {}% of {} futures): the day's plan (its "
+          "  already likely at the first checkpoint ({}: {}% of {} futures) and at every one after "
+          "it: "
+          "the day's plan (its "
           "visits and options) decides it, not a fault along the way\n",
           clock_text(l.curve.front().at_us), percent(l.curve.front()), l.curve.front().futures);
       break;

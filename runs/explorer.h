@@ -17,7 +17,7 @@
 // child (breadth first: at the first root every mark is new). A splitpoint gets `children`
 // children at depth 1, half as many at each depth below, none past `max_depth`; each mark
 // opens at most `splits_per_mark` splitpoints for news in the whole exploration. A rare state
-// gets four times the children, a whole child per root, and no per-mark cap: it is what the
+// gets eight times the children, a whole child per root, and no per-mark cap: it is what the
 // roots are run to find. When the first half of
 // a splitpoint's children discover nothing new (no rule above fired anywhere while they ran),
 // it stops and the rest of its energy stays in the pool (not at a rare state: its futures are

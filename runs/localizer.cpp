@@ -371,9 +371,13 @@ Localization localize(const LocalizeOptions& o) {
   }
   measure(first_pass);
 
+  // From the start: at least half fail from every checkpoint of the first pass (not the first
+  // alone: 8 of 16 at opening can be chance, with the jump to come).
+  const bool all_high = std::all_of(first_pass.begin(), first_pass.end(),
+                                    [&](std::size_t i) { return fraction_at(i) >= kHalf; });
   if (fraction_at(first_pass.back()) < kHalf) {
     result.verdict = Localization::Verdict::kNotBeforeClosing;
-  } else if (fraction_at(first_pass.front()) >= kHalf) {
+  } else if (all_high) {
     result.verdict = Localization::Verdict::kFromTheStart;
   } else {
     // The last jump from under half to at least half, narrowed by bisection over the quiet

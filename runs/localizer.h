@@ -55,7 +55,7 @@ struct Localization {
   std::vector<Checkpoint> curve;      // every checkpoint measured, by time
   enum class Verdict {
     kInterval,          // became likely between curve[before] and curve[after]
-    kFromTheStart,      // already likely at the first quiet point: the day's plan decides it
+    kFromTheStart,      // likely from every checkpoint of the first pass: the plan decides it
     kNotBeforeClosing,  // still unlikely at the last checkpoint before closing
   } verdict = Verdict::kInterval;
   std::size_t before = 0, after = 0;  // kInterval: the interval's ends in `curve`

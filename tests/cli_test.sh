@@ -316,6 +316,28 @@ check "--recipe with --seed is bad usage" 2 "$bin" sim --recipe 1/5:1 --seed 3
 check "a recipe past the end of the day is bad usage" 2 "$bin" sim --recipe 1/999999999:1 --customers 20 --hours 1
 contains "... saying it was made with other options" /tmp/eventmart-cli.$$.err "made with other options"
 
+# sim --localize (runs/localizer.h); sharding and merge are tests/shards_test.sh.
+check "sim --help explains --localize" 0 "$bin" sim --help
+for opt in --localize --futures --checkpoints --resolution --shard --jsonl; do
+  contains "sim help explains $opt" /tmp/eventmart-cli.$$.out "$opt"
+done
+check "merge --help exits 0" 0 "$bin" merge --help
+check "merge without files is bad usage" 2 "$bin" merge
+check "--localize with --seeds is bad usage" 2 "$bin" sim --localize --seeds 10
+check "--futures 20 (not a multiple of 8) is bad usage" 2 "$bin" sim --localize --futures 20
+check "--futures without --localize is bad usage" 2 "$bin" sim --futures 16
+check "--checkpoints 1 is bad usage" 2 "$bin" sim --localize --checkpoints 1
+check "--resolution 0 is bad usage" 2 "$bin" sim --localize --resolution 0
+check "localizing a run that holds is refused" 2 "$bin" sim --customers 200 --hours 2 --localize
+contains "... saying there is nothing to localize" /tmp/eventmart-cli.$$.err "no failure to localize"
+check "a localized failure exits 1" 1 "$bin" sim --seed 1 --customers 300 --crash 0.002 --bug no-outbox --localize --futures 16 --json
+for key in '"kind":"localize"' '"verdict":"interval"' '"from":"19:34:50.8"' '"to":"19:35:00.0"' \
+           '"failing_future":"1/' '"replay":"eventmart sim --recipe 1/' '"curve":\[{'; do
+  contains "localize json has $key" /tmp/eventmart-cli.$$.out "$key"
+done
+future=$(grep -o '"failing_future":"[0-9/:]*"' /tmp/eventmart-cli.$$.out | cut -d'"' -f4)
+check "its failing future ($future) replays failing" 1 "$bin" sim --recipe "$future" --customers 300 --crash 0.002 --bug no-outbox
+
 rm -f /tmp/eventmart-cli.$$.*
 echo "cli contract: $failures failed"
 [ "$failures" -eq 0 ]
