@@ -20,7 +20,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -37,7 +36,9 @@ struct Case {
   sim::Bug bug;
   std::string day;  // as sim flags, for the table
   std::function<void(runs::RunPlan&)> set;
-  std::set<TraceKind> cause;  // empty: no fault causes it (expected: from the start)
+  // The faults that cause it, the one the variant mishandles first (for a deep variant its
+  // second event, then the long outage); empty: no fault causes it (expected: from the start).
+  std::vector<TraceKind> cause;
   std::uint64_t first_seed = 1;
 };
 
@@ -83,7 +84,7 @@ std::vector<Case> cases() {
       {sim::Bug::kCatchUpAcksEarly,
        "--customers 1000 --long-outage 0.1 --crash 0.02",
        deep([](F& f) { f.crash_per_minute = 0.02; }),
-       {TraceKind::kLongOutage, TraceKind::kCrash}},
+       {TraceKind::kCrash, TraceKind::kLongOutage}},
       {sim::Bug::kCatchUpTrustsDup,
        "--customers 1000 --faults swarm (seed 1555)",
        [](runs::RunPlan& p) {
@@ -96,11 +97,11 @@ std::vector<Case> cases() {
       {sim::Bug::kCatchUpSkipsSync,
        "--customers 1000 --long-outage 0.1 --power-loss 0.02",
        deep([](F& f) { f.power_loss_per_minute = 0.02; }),
-       {TraceKind::kLongOutage, TraceKind::kPowerLoss}},
+       {TraceKind::kPowerLoss, TraceKind::kLongOutage}},
       {sim::Bug::kCatchUpHoldsRestocks,
        "--customers 1000 --long-outage 0.1 --crash 0.02",
        deep([](F& f) { f.crash_per_minute = 0.02; }),
-       {TraceKind::kLongOutage, TraceKind::kCrash, TraceKind::kPowerLoss}},
+       {TraceKind::kCrash, TraceKind::kPowerLoss, TraceKind::kLongOutage}},
   };
 }
 
@@ -166,21 +167,24 @@ int main(int argc, char** argv) {
       bool yes = false;
       std::string how = "no";
       if (r.verdict == V::kInterval) {
-        for (const auto& e : r.inside) {
-          if (c.cause.count(e.kind) > 0) {
-            yes = true;
-            how = "yes: " + std::string(sim::trace_kind_name(e.kind)) + " inside";
-            break;
+        for (const TraceKind k : c.cause) {
+          const bool in =
+              std::any_of(r.inside.begin(), r.inside.end(),
+                          [&](const runs::Localization::Entry& e) { return e.kind == k; });
+          if (in) {
+            how = "yes: " + std::string(sim::trace_kind_name(k)) + " inside";
+          } else if (r.next_fault && r.next_fault->kind == k &&
+                     r.next_fault_after_us <= 60'000'000) {
+            char t[64];
+            std::snprintf(t, sizeof t, "yes: %s drawn, struck %.1f s on",
+                          std::string(sim::trace_kind_name(k)).c_str(),
+                          static_cast<double>(r.next_fault_after_us) / 1e6);
+            how = t;
+          } else {
+            continue;
           }
-        }
-        if (!yes && r.next_fault && c.cause.count(r.next_fault->kind) > 0 &&
-            r.next_fault_after_us <= 60'000'000) {
           yes = true;
-          char t[64];
-          std::snprintf(t, sizeof t, "yes: %s drawn, struck %.1f s on",
-                        std::string(sim::trace_kind_name(r.next_fault->kind)).c_str(),
-                        static_cast<double>(r.next_fault_after_us) / 1e6);
-          how = t;
+          break;
         }
       }
       held += yes ? 1 : 0;

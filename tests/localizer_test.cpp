@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -129,6 +130,45 @@ TEST(Localizer, WorksOnARecipeAndItsFutureReplays) {
   runs::RunPlan plan = l.plan;
   plan.base.splits = r.failing_future.splits;
   EXPECT_FALSE(runs::run_seed(plan, l.seed).passed()) << sim::to_string(r.failing_future);
+}
+
+// A brancher that turns the run itself into a child at its first quiet point from step `at`
+// on (no fork: what a forked future does after its fork).
+class SplitOnce final : public sim::Brancher {
+ public:
+  explicit SplitOnce(std::uint64_t at) : at_(at) {}
+  bool within_recipe() const override { return true; }
+  std::optional<std::uint32_t> at_quiet_point(std::uint64_t step, std::int64_t,
+                                              const MarkCounts&) override {
+    if (split_at != 0 || step < at_) return std::nullopt;
+    split_at = step;
+    return 7;
+  }
+  std::uint64_t split_at = 0;
+
+ private:
+  std::uint64_t at_;
+};
+
+TEST(Localizer, AFutureForkedBeforeARecipesSplitLeavesTheRestOfTheRecipeBehind) {
+  sim::SimOptions o;
+  o.customers = 300;
+  o.seed = 3;
+  o.faults.crash_per_minute = 0.002;
+  o.splits = {{3000, 2}};
+  ASSERT_NO_THROW((void)sim::run_simulation(o)) << "the recipe's split is inside the day";
+  SplitOnce future(500);
+  o.brancher = &future;
+  const sim::SimResult r = sim::run_simulation(o);
+  ASSERT_GE(future.split_at, 500u);
+  ASSERT_LT(future.split_at, 3000u);
+  ASSERT_EQ(r.splits.size(), 1u) << "the recipe's split at step 3000 was taken too";
+  EXPECT_EQ(r.splits[0].step, future.split_at);
+  EXPECT_EQ(r.splits[0].child, 7u);
+  sim::SimOptions again = o;
+  again.brancher = nullptr;
+  again.splits = r.splits;
+  EXPECT_EQ(sim::run_simulation(again).trace_hash, r.trace_hash) << "its recipe replays it";
 }
 
 TEST(Localizer, ARunThatHoldsIsRefused) {
