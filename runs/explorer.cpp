@@ -383,20 +383,7 @@ ExploreSummary explore(const ExploreOptions& given,
   if (!o.plan.base.splits.empty()) {
     throw std::invalid_argument("an exploration starts from seeds, not from a recipe");
   }
-  {
-    const sim::SimOptions first = options_for(o.plan, o.first_root);
-    if (const sim::OptionCheck error = sim::validate(first)) {
-      throw std::invalid_argument(error->describe());
-    }
-    if (!first.native_folder.empty()) {
-      throw std::invalid_argument("an exploration forks the world: no databases on real files");
-    }
-  }
-  if (const std::size_t n = threads(); n != 1) {
-    throw std::runtime_error(
-        "explore forks: it must run in a process with one thread (this one has " +
-        std::to_string(n) + ")");
-  }
+  check_world_forkable(options_for(o.plan, o.first_root), "explore");
   void* memory =
       ::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (memory == MAP_FAILED) throw std::runtime_error("explore: mmap failed");

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <ctime>
+#include <stdexcept>
 
 #include "core/assert.h"
 
@@ -46,6 +47,20 @@ std::set<int> open_fds() {
 void die_with_parent(pid_t parent) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(1);  // the parent was gone before prctl took effect
+}
+
+void check_world_forkable(const sim::SimOptions& options, const std::string& who) {
+  if (const sim::OptionCheck error = sim::validate(options)) {
+    throw std::invalid_argument(error->describe());
+  }
+  if (!options.native_folder.empty()) {
+    throw std::invalid_argument(who + " forks the world: no databases on real files");
+  }
+  if (const std::size_t n = threads(); n != 1) {
+    throw std::runtime_error(who +
+                             " forks: it must run in a process with one thread (this one has " +
+                             std::to_string(n) + ")");
+  }
 }
 
 void check_fork_safe(const std::set<int>& allowed) {

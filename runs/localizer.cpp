@@ -301,17 +301,7 @@ Localization localize(const LocalizeOptions& o) {
   if (o.jobs < 1 || o.jobs > 256) throw std::invalid_argument("jobs must be 1..256");
   if (o.resolution_us < 1) throw std::invalid_argument("the resolution must be positive");
   const sim::SimOptions first = options_for(o.plan, o.seed);
-  if (const sim::OptionCheck error = sim::validate(first)) {
-    throw std::invalid_argument(error->describe());
-  }
-  if (!first.native_folder.empty()) {
-    throw std::invalid_argument("localize forks the world: no databases on real files");
-  }
-  if (const std::size_t n = threads(); n != 1) {
-    throw std::runtime_error(
-        "localize forks: it must run in a process with one thread (this one has " +
-        std::to_string(n) + ")");
-  }
+  check_world_forkable(first, "localize");
   const auto start = std::chrono::steady_clock::now();
   const std::uint64_t cpu_start = cpu_ns();
   const double child_cpu_start = children_cpu_seconds();

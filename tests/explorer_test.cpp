@@ -17,6 +17,7 @@
 #include "runs/seed_runner.h"
 #include "sim/recipe.h"
 #include "sim/world.h"
+#include "tests/failing_fork.h"
 
 namespace eventmart::test {
 namespace {
@@ -239,16 +240,6 @@ TEST(Explorer, DepthZeroRunsRootsOnlyAsTheSwarmDoes) {
   EXPECT_EQ(s.timelines, 10u);
   EXPECT_EQ(s.roots, 10u);
   EXPECT_EQ(s.splitpoints, 0u);
-}
-
-// A fork that fails, simulated: after `forks_left` forks in a process, EAGAIN.
-int forks_left = 0;
-pid_t failing_fork() {
-  if (forks_left-- <= 0) {
-    errno = EAGAIN;
-    return -1;
-  }
-  return ::fork();
 }
 
 TEST(Explorer, AForkThatFailsStopsItWithAClearErrorAndReapsEveryProcess) {

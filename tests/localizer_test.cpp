@@ -17,6 +17,7 @@
 #include "runs/seed_runner.h"
 #include "sim/bugs/bugs.h"
 #include "sim/world.h"
+#include "tests/failing_fork.h"
 
 namespace eventmart::test {
 namespace {
@@ -188,15 +189,6 @@ TEST(Localizer, RefusesOptionsOutOfRange) {
   l.futures = 24;
   l.checkpoints = 1;
   EXPECT_THROW((void)runs::localize(l), std::invalid_argument);
-}
-
-int forks_left = 0;
-pid_t failing_fork() {
-  if (forks_left-- <= 0) {
-    errno = EAGAIN;
-    return -1;
-  }
-  return ::fork();
 }
 
 TEST(Localizer, AForkThatFailsIsAClearErrorAndEveryFutureIsReaped) {
