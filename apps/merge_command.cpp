@@ -2,7 +2,6 @@
 // (`--shard K/N --jsonl FILE`) folded into the summary one machine would have printed.
 #include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "apps/cli.h"
 #include "apps/commands.h"
@@ -54,16 +53,16 @@ int run_merge_command(const std::vector<std::string>& args) {
     return -1;
   });
   if (usage != -1) return usage;
-  std::vector<std::pair<std::string, std::string>> files;
+  std::vector<std::ifstream> streams;
+  streams.reserve(paths.size());
+  std::vector<runs::ShardInput> files;
   for (const std::string& path : paths) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    if (in) text << in.rdbuf();
-    if (!in || (!in.good() && !in.eof())) {
+    streams.emplace_back(path, std::ios::binary);
+    if (!streams.back()) {
       std::cerr << "eventmart merge: cannot read '" << path << "'\n";
       return 3;
     }
-    files.emplace_back(path, text.str());
+    files.push_back(runs::ShardInput{path, &streams.back()});
   }
   const auto merged = runs::merge_results(files);
   if (!merged) {

@@ -217,9 +217,9 @@ po::options_description describe_localize(SimArgs& a) {
   desc.add_options()(
       "localize",
       "from checkpoints along this failing run (a --seed, --recipe or --scenario), run futures "
-      "that reseed its randomness there and count how many fail again; bisect to the interval "
-      "where that jumps past one half; prints the interval, the trace inside it and a failing "
-      "future's recipe (with --html, the curve under the timeline)")(
+      "that reseed its randomness there and count how many fail again; bisect the last rise "
+      "past one half to its steepest step; prints that interval, the trace inside it and a "
+      "failing future's recipe (with --html, the curve under the timeline)")(
       "futures", po::value(&a.futures)->value_name("N"),
       "futures per checkpoint at most, a multiple of 8, 8..1000 (default 48); a checkpoint "
       "clearly below or above one half stops after fewer")(
@@ -666,6 +666,10 @@ void set_exploration(const SimArgs& a, const po::variables_map& vm, SimCommand& 
   e.last_root = c.many ? c.last_seed : UINT64_MAX;
   e.jobs = c.jobs;
   e.shard = c.shard;
+  if (c.shard.index - 1 > e.last_root - e.first_root) {
+    throw UsageError{"--shard " + a.shard + ": the roots from " + std::to_string(e.first_root) +
+                     " hold none for shard " + std::to_string(c.shard.index)};
+  }
   if (!a.budget.empty() && a.budget.back() == 's') {
     const double seconds = parse_double("--budget", a.budget.substr(0, a.budget.size() - 1));
     if (!(seconds > 0) || seconds > 1e7) {
@@ -677,6 +681,10 @@ void set_exploration(const SimArgs& a, const po::variables_map& vm, SimCommand& 
   } else {
     e.budget_timelines =
         static_cast<std::uint64_t>(parse_in_range("--budget", a.budget, 1, 1'000'000'000));
+  }
+  if (e.budget_timelines > 0 && e.budget_timelines < c.shard.count) {
+    throw UsageError{"--budget " + a.budget + " leaves no timeline for some of " +
+                     std::to_string(c.shard.count) + " shards (it is the whole search's)"};
   }
   e.children = static_cast<unsigned>(parse_in_range("--children", a.children, 1, 64));
   e.max_depth = static_cast<unsigned>(parse_in_range("--depth", a.depth, 0, 8));
@@ -711,6 +719,7 @@ int run_explore(const SimCommand& c) {
     });
   } catch (const std::invalid_argument& e) {
     std::cerr << "eventmart explore: " << e.what() << "\n";
+    if (jsonl && c.jsonl != "-") std::remove(c.jsonl.c_str());  // not a shard that ran
     return 2;
   } catch (const std::runtime_error& e) {
     std::cerr << "eventmart explore: " << e.what() << "\n";

@@ -151,10 +151,16 @@ class Timeline final : public sim::Brancher {
       if (outcome.result.marks[m] > 0) s_.reached[m].fetch_add(1);
     }
     s_.timelines.fetch_add(1);
-    if (!outcome.passed()) {
-      record_failure(sim::Recipe{root_, outcome.result.splits}, outcome.failures(),
-                     outcome.result.assertion, outcome.result.trace_hash);
+    if (outcome.passed()) return;
+    if (!outcome.could_not_go_on.empty()) {
+      // The world stopped mid-run (a database a bug left corrupt): its result holds no splits,
+      // this process's path is the timeline's recipe.
+      record_failure(sim::Recipe{root_, path_}, outcome.failures(),
+                     "the run could not go on: " + outcome.could_not_go_on, 0);
+      return;
     }
+    record_failure(sim::Recipe{root_, outcome.result.splits}, outcome.failures(),
+                   outcome.result.assertion, outcome.result.trace_hash);
   }
 
  private:
@@ -319,9 +325,10 @@ class Timeline final : public sim::Brancher {
         const SeedOutcome outcome = run_seed(plan, root);
         timeline.finish(outcome);
       } catch (const std::exception& e) {
-        // The run could not go on (say, a database a bug corrupted and the world can no longer
-        // read): a failing timeline with its recipe; the worker goes on with the next root.
-        timeline.failed(std::string("the run could not go on: ") + e.what());
+        // What run_seed does not turn into a failing outcome itself (it does for a world that
+        // cannot go on): a failing timeline with its recipe; the worker goes on with the next
+        // root.
+        timeline.failed(std::string("the run stopped: ") + e.what());
       }
       if (timeline.is_child()) ::_exit(0);  // a child's day is over; its parent goes on
     }

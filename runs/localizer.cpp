@@ -71,14 +71,14 @@ bool is_drawn_fault(sim::TraceKind kind) {
   }
 }
 
-// Whether k failing of n is clearly below or above one half: a 95% Wilson score interval that
-// excludes it.
-bool decided(unsigned k, unsigned n) {
+// Whether k failing of n is clearly below or above `threshold`: a 95% Wilson score interval
+// that excludes it.
+bool decided(unsigned k, unsigned n, double threshold) {
   if (n == 0) return false;
   const double z = 1.96, p = static_cast<double>(k) / n, nn = n;
   const double centre = (p + z * z / (2 * nn)) / (1 + z * z / nn);
   const double half = z * std::sqrt(p * (1 - p) / nn + z * z / (4 * nn * nn)) / (1 + z * z / nn);
-  return centre + half < kHalf || centre - half > kHalf;
+  return centre + half < threshold || centre - half > threshold;
 }
 
 // A checkpoint to measure in a pass: the quiet point after `step`, futures with child numbers
@@ -88,6 +88,7 @@ struct Target {
   std::uint32_t first_child = 1;
   unsigned up_to = 0;
   bool all = false;
+  double threshold = 0.5;  // what the futures are counted against (decided once clearly off it)
   Checkpoint measured{};
 };
 
@@ -190,7 +191,7 @@ class Checkpoints final : public sim::Brancher {
       ran += batch;
       futures_run_ += batch;
       t.measured.futures = ran;
-      if (!t.all && decided(t.measured.failing, ran)) break;
+      if (!t.all && decided(t.measured.failing, ran, t.threshold)) break;
     }
     return std::nullopt;
   }
@@ -229,11 +230,14 @@ class Localizer {
     }
     std::vector<std::string> failures;
     try {
+      // A world that cannot go on is a failing outcome ("could_not_go_on"); options the run
+      // cannot take (std::invalid_argument) are the caller's to hear of.
       failures = run_seed(plan, o_.seed, listener).failures();
     } catch (const EnoughOfThisRun&) {
       EVENTMART_ASSERT(!brancher.in_child());
-    } catch (const std::exception&) {
-      failures = {"could_not_go_on"};
+    } catch (...) {
+      if (brancher.in_child()) ::_exit(3);  // never back into the parent's code: no verdict
+      throw;
     }
     if (brancher.in_child()) {
       Slot* slot = brancher.slot();
@@ -257,12 +261,7 @@ class Localizer {
     RunPlan plan = o_.plan;
     plan.check_determinism = false;
     plan.base.brancher = &recorder;
-    std::vector<std::string> failures;
-    try {
-      failures = run_seed(plan, o_.seed).failures();
-    } catch (const std::exception&) {
-      failures = {"could_not_go_on"};
-    }
+    std::vector<std::string> failures = run_seed(plan, o_.seed).failures();
     points = std::move(recorder.points);
     return failures;
   }
@@ -331,10 +330,15 @@ Localization localize(const LocalizeOptions& o) {
   std::cerr.flush();
   std::fflush(nullptr);
 
-  std::map<std::uint64_t, Checkpoint> by_step;             // every checkpoint measured
-  const auto measure = [&](std::vector<std::size_t> at) {  // indices into `quiet`, increasing
+  std::map<std::uint64_t, Checkpoint> by_step;  // every checkpoint measured
+  // Measures checkpoints (indices into `quiet`, increasing), each counted against `threshold`.
+  const auto measure = [&](std::vector<std::size_t> at, double threshold) {
     std::vector<Target> targets;
-    for (std::size_t i : at) targets.push_back(Target{quiet[i].step, 1, o.futures});
+    for (std::size_t i : at) {
+      Target t{quiet[i].step, 1, o.futures};
+      t.threshold = threshold;
+      targets.push_back(t);
+    }
     localizer.pass(targets, {});
     for (const Target& t : targets) {
       EVENTMART_ASSERT(t.measured.step == t.step, t.measured.step,
@@ -359,7 +363,7 @@ Localization localize(const LocalizeOptions& o) {
         std::min(quiet.size() - 1, index_at(t0 + (t1 - t0) * k / (o.checkpoints - 1)));
     if (first_pass.empty() || i > first_pass.back()) first_pass.push_back(i);
   }
-  measure(first_pass);
+  measure(first_pass, kHalf);
 
   // From the start: at least half fail from every checkpoint of the first pass (not the first
   // alone: 8 of 16 at opening can be chance, with the jump to come).
@@ -380,12 +384,13 @@ Localization localize(const LocalizeOptions& o) {
     while (high - low > 1 && quiet[high].at_us - quiet[low].at_us > o.resolution_us) {
       const std::int64_t middle = quiet[low].at_us + (quiet[high].at_us - quiet[low].at_us) / 2;
       const std::size_t mid = std::clamp(index_at(middle), low + 1, high - 1);
-      measure({mid});
       // Halfway between the ends' fractions, not one half: after a first rare event the
       // futures may fail 30% of the time for hours before the second makes it certain, and
       // a point at 56% is then nearer the low end than the jump to 100% (a swarm day with a
-      // long outage then a power loss).
+      // long outage then a power loss). So the interval found is the steepest step of the
+      // last rise across one half; its ends need not lie on both sides of one half.
       const double halfway = (fraction_at(low) + fraction_at(high)) / 2;
+      measure({mid}, halfway);
       (fraction_at(mid) >= halfway ? high : low) = mid;
     }
     // The interval's ends with all their futures (their verdicts stand; the counts firm up),
@@ -431,7 +436,7 @@ Localization localize(const LocalizeOptions& o) {
     for (const sim::Splitpoint& s : o.plan.base.splits) {
       if (s.step < after.step) result.failing_future.splits.push_back(s);
     }
-    EVENTMART_ASSERT(after.first_failing_child > 0);  // at least half of its futures failed
+    EVENTMART_ASSERT(after.first_failing_child > 0);  // above halfway from its low end: some failed
     result.failing_future.splits.push_back(sim::Splitpoint{after.step, after.first_failing_child});
     for (const auto& [step, c] : by_step) {
       if (step == quiet[low].step) result.before = result.curve.size();

@@ -3,11 +3,15 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
-#include <set>
+#include <sstream>
 #include <stdexcept>
+#include <system_error>
 
 #include "core/event_id.h"
 #include "core/json.h"
@@ -187,7 +191,8 @@ std::uint64_t u64(const json::Value& object, std::string_view key) {
   const json::Value& v = member(object, key);
   std::uint64_t n = 0;
   const char* end = v.text.data() + v.text.size();
-  if (v.kind != json::Value::Kind::kNumber || std::from_chars(v.text.data(), end, n).ptr != end) {
+  const auto [at, ec] = std::from_chars(v.text.data(), end, n);
+  if (v.kind != json::Value::Kind::kNumber || ec != std::errc{} || at != end) {
     throw Refused{"\"" + std::string(key) + "\" is not a whole number 0..2^64-1"};
   }
   return n;
@@ -195,9 +200,14 @@ std::uint64_t u64(const json::Value& object, std::string_view key) {
 
 double real(const json::Value& object, std::string_view key) {
   const json::Value& v = member(object, key);
-  if (v.kind != json::Value::Kind::kNumber)
-    throw Refused{"\"" + std::string(key) + "\" is not a number"};
-  return std::stod(v.text);
+  errno = 0;
+  char* end = nullptr;
+  const double x = v.kind == json::Value::Kind::kNumber ? std::strtod(v.text.c_str(), &end) : 0;
+  if (v.kind != json::Value::Kind::kNumber || errno == ERANGE ||
+      end != v.text.c_str() + v.text.size()) {
+    throw Refused{"\"" + std::string(key) + "\" is not a number a double holds"};
+  }
+  return x;
 }
 
 std::string text(const json::Value& object, std::string_view key) {
@@ -250,81 +260,123 @@ std::uint64_t hex64(const json::Value& object, std::string_view key) {
   const std::string t = text(object, key);
   std::uint64_t n = 0;
   const char* end = t.data() + t.size();
-  if (t.empty() || std::from_chars(t.data(), end, n, 16).ptr != end) {
+  const auto [at, ec] = std::from_chars(t.data(), end, n, 16);
+  if (t.empty() || ec != std::errc{} || at != end) {
     throw Refused{"\"" + std::string(key) + "\" is not a hexadecimal hash"};
   }
   return n;
 }
 
-// One file: its header, its other lines, and whether it ended with a summary.
-struct ShardFile {
-  std::string name;
-  json::Value header;
-  std::vector<json::Value> lines;  // between the header and the summary
-  json::Value summary;
-  std::string command;
-  Shard shard;
-};
+// Reads a file a line at a time (a merge of a million seeds holds one line, not the file).
+class Lines {
+ public:
+  Lines(std::string name, std::istream& in) : name_(std::move(name)), in_(in) {}
 
-ShardFile read_shard(const std::string& name, const std::string& content) {
-  ShardFile f;
-  f.name = name;
-  std::size_t at = 0, number = 0;
-  bool summary_seen = false;
-  while (at < content.size()) {
-    const std::size_t nl = content.find('\n', at);
-    ++number;
-    const std::string where = "line " + std::to_string(number) + ": ";
-    if (nl == std::string::npos) {
+  // The next line as a JSON object and its "kind", or nullopt at the end of the file.
+  std::optional<json::Value> next(std::string& kind) {
+    std::string line;
+    if (!std::getline(in_, line)) {
+      if (in_.bad()) throw Refused{"reading it failed"};
+      return std::nullopt;
+    }
+    ++number_;
+    const std::string where = "line " + std::to_string(number_) + ": ";
+    if (in_.eof()) {
       throw Refused{where +
                     "does not end with a newline: the file is truncated (the shard "
                     "stopped while writing it)"};
     }
-    const std::string_view l(content.data() + at, nl - at);
-    at = nl + 1;
-    if (summary_seen) throw Refused{where + "a line after the summary"};
-    auto parsed = json::parse(l);
+    auto parsed = json::parse(line);
     if (!parsed) throw Refused{where + parsed.error()};
     json::Value v = std::move(parsed).value();
-    if (number == 1) {
-      const json::Value* kind = v.find("kind");
-      const json::Value* format = v.find("format");
-      if (v.kind != json::Value::Kind::kObject || kind == nullptr || kind->text != "header" ||
-          format == nullptr || format->text != kResultsFormat) {
-        throw Refused{"not a results file of eventmart (--jsonl): its first line is not a \"" +
-                      std::string(kResultsFormat) + "\" header"};
-      }
-      f.header = std::move(v);
-      continue;
-    }
     if (v.kind != json::Value::Kind::kObject) throw Refused{where + "not a JSON object"};
-    std::string kind;
-    try {
-      kind = text(v, "kind");
-    } catch (const Refused& r) {
-      throw Refused{where + r.why};
+    for (std::size_t i = 0; i < v.keys.size(); ++i) {
+      for (std::size_t j = 0; j < i; ++j) {
+        if (v.keys[i] == v.keys[j]) throw Refused{where + "\"" + v.keys[i] + "\" twice"};
+      }
     }
-    if (kind == "summary") {
-      summary_seen = true;
-      f.summary = std::move(v);
-    } else {
-      f.lines.push_back(std::move(v));
+    const json::Value* k = v.find("kind");
+    if (k == nullptr || k->kind != json::Value::Kind::kString) {
+      throw Refused{where + "no \"kind\""};
     }
+    kind = k->text;
+    return v;
   }
-  if (number == 0) throw Refused{"empty: not a results file of eventmart (--jsonl)"};
-  if (!summary_seen) {
-    throw Refused{"truncated: no summary line after " + std::to_string(f.lines.size()) +
-                  " result lines (the shard did not finish)"};
+
+  std::uint64_t number() const { return number_; }
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_;
+  std::istream& in_;
+  std::uint64_t number_ = 0;
+};
+
+// One file: its header read, the rest still to read.
+struct ShardFile {
+  std::unique_ptr<Lines> lines;
+  json::Value header;
+  std::string command;
+  Shard shard;
+};
+
+ShardFile open_shard(const std::string& name, std::istream& in) {
+  ShardFile f;
+  f.lines = std::make_unique<Lines>(name, in);
+  std::string kind;
+  std::optional<json::Value> first;
+  try {
+    first = f.lines->next(kind);
+  } catch (const Refused&) {
+    first.reset();
+    kind.clear();
   }
+  if (!first && f.lines->number() == 0) {
+    throw Refused{"empty: not a results file of eventmart (--jsonl)"};
+  }
+  const json::Value* format = first ? first->find("format") : nullptr;
+  if (!first || kind != "header" || format == nullptr || format->text != kResultsFormat) {
+    throw Refused{"not a results file of eventmart (--jsonl): its first line is not a \"" +
+                  std::string(kResultsFormat) + "\" header"};
+  }
+  f.header = std::move(*first);
   f.command = text(f.header, "command");
-  if (f.command != "sim" && f.command != "explore")
+  if (f.command != "sim" && f.command != "explore") {
     throw Refused{"unknown command '" + f.command + "'"};
+  }
   f.shard = Shard{u64(f.header, "shard"), u64(f.header, "shards")};
   if (f.shard.count < 1 || f.shard.index < 1 || f.shard.index > f.shard.count) {
     throw Refused{"shard " + std::to_string(f.shard.index) + "/" + std::to_string(f.shard.count) +
                   " is not K/N with 1 <= K <= N"};
   }
   return f;
+}
+
+// The summary line, once the result lines before it went to `each`; nothing may follow it.
+json::Value read_body(Lines& lines, const char* result_kind,
+                      const std::function<void(const json::Value&)>& each, std::uint64_t& results) {
+  std::string kind;
+  while (auto line = lines.next(kind)) {
+    if (kind == "summary") {
+      json::Value summary = std::move(*line);
+      if (lines.next(kind)) {
+        throw Refused{"line " + std::to_string(lines.number()) + ": a line after the summary"};
+      }
+      return summary;
+    }
+    if (kind != result_kind) {
+      throw Refused{"line " + std::to_string(lines.number()) + ": a \"" + kind + "\" line in a " +
+                    (std::string(result_kind) == "seed" ? "sim" : "explore") + " file"};
+    }
+    ++results;
+    try {
+      each(*line);
+    } catch (const Refused& r) {
+      throw Refused{"line " + std::to_string(lines.number()) + ": " + r.why};
+    }
+  }
+  throw Refused{"truncated: no summary line after " + std::to_string(results) +
+                " result lines (the shard did not finish)"};
 }
 
 // The header without what differs between shards of one run.
@@ -350,7 +402,11 @@ RunPlan plan_of(const json::Value& header) {
   return plan;
 }
 
-MergedSeeds merge_seeds(const std::vector<ShardFile>& files) {
+std::string shard_name(Shard s) {
+  return std::to_string(s.index) + "/" + std::to_string(s.count);
+}
+
+MergedSeeds merge_seeds(std::vector<ShardFile>& files) {
   MergedSeeds m;
   const json::Value& h = files.front().header;
   m.plan = plan_of(h);
@@ -359,57 +415,60 @@ MergedSeeds merge_seeds(const std::vector<ShardFile>& files) {
   if (m.last < m.first || m.last - m.first >= kMaxSeedsPerRun) throw Refused{"a bad seed range"};
   m.shards = files.front().shard.count;
   SummaryBuilder builder;
-  std::set<std::uint64_t> seen;
-  for (const ShardFile& f : files) {
-    const std::string who = f.name + ": ";
+  for (ShardFile& f : files) {
     try {
       const std::uint64_t expected = shard_size(m.first, m.last, f.shard);
-      const std::uint64_t said = u64(f.summary, "seeds");
-      if (said != expected || f.lines.size() != said) {
-        throw Refused{"truncated or padded: shard " + std::to_string(f.shard.index) + "/" +
-                      std::to_string(f.shard.count) + " of seeds " + std::to_string(m.first) +
-                      ".." + std::to_string(m.last) + " holds " + std::to_string(expected) +
-                      " seeds; its summary says " + std::to_string(said) + " and it has " +
-                      std::to_string(f.lines.size()) + " seed lines"};
+      std::vector<bool> seen(expected, false);  // by the seed's place in its shard
+      std::uint64_t lines = 0, failing = 0;
+      const json::Value summary = read_body(
+          *f.lines, "seed",
+          [&](const json::Value& l) {
+            SeedRecord r;
+            r.seed = u64(l, "seed");
+            if (!in_shard(m.first, r.seed, f.shard) || r.seed > m.last) {
+              throw Refused{"seed " + std::to_string(r.seed) + " is not in shard " +
+                            shard_name(f.shard) + " of seeds " + std::to_string(m.first) + ".." +
+                            std::to_string(m.last)};
+            }
+            const std::uint64_t place = (r.seed - m.first) / f.shard.count;
+            if (seen[place]) throw Refused{"seed " + std::to_string(r.seed) + " twice"};
+            seen[place] = true;
+            r.failures = names(l, "failures");
+            r.assertion = optional_text(l, "assertion");
+            r.determinism_report = optional_text(l, "determinism");
+            r.could_not_go_on = optional_text(l, "could_not_go_on");
+            r.qos0 = boolean(l, "qos0");
+            r.lost_departures = u64(l, "lost_departures");
+            r.dead_letters = u64(l, "dead_letters");
+            r.trace_hash = hex64(l, "trace_hash");
+            r.marks = marks(l);
+            failing += r.passed() ? 0 : 1;
+            builder.add(std::move(r));
+          },
+          lines);
+      const std::uint64_t said = u64(summary, "seeds");
+      if (said != expected || lines != said) {
+        throw Refused{"truncated or padded: shard " + shard_name(f.shard) + " of seeds " +
+                      std::to_string(m.first) + ".." + std::to_string(m.last) + " holds " +
+                      std::to_string(expected) + " seeds; its summary says " +
+                      std::to_string(said) + " and it has " + std::to_string(lines) +
+                      " seed lines"};
       }
-      std::uint64_t failing = 0;
-      for (const json::Value& l : f.lines) {
-        if (text(l, "kind") != "seed")
-          throw Refused{"a \"" + text(l, "kind") + "\" line in a sim file"};
-        SeedRecord r;
-        r.seed = u64(l, "seed");
-        if (!in_shard(m.first, r.seed, f.shard) || r.seed > m.last) {
-          throw Refused{"seed " + std::to_string(r.seed) + " is not in shard " +
-                        std::to_string(f.shard.index) + "/" + std::to_string(f.shard.count)};
-        }
-        if (!seen.insert(r.seed).second) throw Refused{"seed " + std::to_string(r.seed) + " twice"};
-        r.failures = names(l, "failures");
-        r.assertion = optional_text(l, "assertion");
-        r.determinism_report = optional_text(l, "determinism");
-        r.could_not_go_on = optional_text(l, "could_not_go_on");
-        r.qos0 = boolean(l, "qos0");
-        r.lost_departures = u64(l, "lost_departures");
-        r.dead_letters = u64(l, "dead_letters");
-        r.trace_hash = hex64(l, "trace_hash");
-        r.marks = marks(l);
-        failing += r.passed() ? 0 : 1;
-        builder.add(std::move(r));
-      }
-      if (failing != u64(f.summary, "failing")) {
-        throw Refused{"its summary says " + std::to_string(u64(f.summary, "failing")) +
+      if (failing != u64(summary, "failing")) {
+        throw Refused{"its summary says " + std::to_string(u64(summary, "failing")) +
                       " failing, its lines " + std::to_string(failing)};
       }
       m.jobs += static_cast<unsigned>(u64(f.header, "jobs"));
-      m.wall_seconds = std::max(m.wall_seconds, real(f.summary, "wall_seconds"));
+      m.wall_seconds = std::max(m.wall_seconds, real(summary, "wall_seconds"));
     } catch (const Refused& r) {
-      throw Refused{who + r.why};
+      throw Refused{f.lines->name() + ": " + r.why};
     }
   }
   m.summary = std::move(builder).finish();
   return m;
 }
 
-MergedExploration merge_explorations(const std::vector<ShardFile>& files) {
+MergedExploration merge_explorations(std::vector<ShardFile>& files) {
   MergedExploration m;
   const json::Value& h = files.front().header;
   ExploreOptions& o = m.options;
@@ -425,30 +484,31 @@ MergedExploration merge_explorations(const std::vector<ShardFile>& files) {
   o.jobs = 0;
   m.shards = files.front().shard.count;
   ExploreSummary& s = m.summary;
-  for (const ShardFile& f : files) {
+  for (ShardFile& f : files) {
     try {
-      const json::Value& t = f.summary;
-      if (f.lines.size() != u64(t, "failure_lines")) {
+      std::uint64_t lines = 0;
+      const json::Value t = read_body(
+          *f.lines, "failure",
+          [&](const json::Value& l) {
+            ExploredFailure e;
+            auto recipe = sim::parse_recipe(text(l, "recipe"));
+            if (!recipe) throw Refused{"recipe: " + recipe.error()};
+            e.recipe = recipe.value();
+            if (!in_shard(o.first_root, e.recipe.seed, f.shard) || e.recipe.seed > o.last_root) {
+              throw Refused{"timeline " + sim::to_string(e.recipe) + " has a root outside shard " +
+                            shard_name(f.shard)};
+            }
+            e.failures = names(l, "failures");
+            e.assertion = optional_text(l, "assertion");
+            e.trace_hash = hex64(l, "trace_hash");
+            e.cpu_seconds = real(l, "cpu_seconds");
+            if (s.failures.size() < ExploreSummary::kKept) s.failures.push_back(std::move(e));
+          },
+          lines);
+      if (lines != u64(t, "failure_lines")) {
         throw Refused{"truncated or padded: its summary says " +
                       std::to_string(u64(t, "failure_lines")) + " failure lines, it has " +
-                      std::to_string(f.lines.size())};
-      }
-      for (const json::Value& l : f.lines) {
-        if (text(l, "kind") != "failure")
-          throw Refused{"a \"" + text(l, "kind") + "\" line in an explore file"};
-        ExploredFailure e;
-        auto recipe = sim::parse_recipe(text(l, "recipe"));
-        if (!recipe) throw Refused{"recipe: " + recipe.error()};
-        e.recipe = recipe.value();
-        if (!in_shard(o.first_root, e.recipe.seed, f.shard)) {
-          throw Refused{"timeline " + sim::to_string(e.recipe) + " has a root outside shard " +
-                        std::to_string(f.shard.index) + "/" + std::to_string(f.shard.count)};
-        }
-        e.failures = names(l, "failures");
-        e.assertion = optional_text(l, "assertion");
-        e.trace_hash = hex64(l, "trace_hash");
-        e.cpu_seconds = real(l, "cpu_seconds");
-        if (s.failures.size() < ExploreSummary::kKept) s.failures.push_back(std::move(e));
+                      std::to_string(lines)};
       }
       s.roots += u64(t, "roots");
       s.timelines += u64(t, "timelines");
@@ -468,7 +528,7 @@ MergedExploration merge_explorations(const std::vector<ShardFile>& files) {
       for (std::size_t i = 0; i < kMarkCount; ++i) s.mark_timelines[i] += reached[i];
       o.jobs += static_cast<unsigned>(u64(f.header, "jobs"));
     } catch (const Refused& r) {
-      throw Refused{f.name + ": " + r.why};
+      throw Refused{f.lines->name() + ": " + r.why};
     }
   }
   return m;
@@ -476,55 +536,65 @@ MergedExploration merge_explorations(const std::vector<ShardFile>& files) {
 
 }  // namespace
 
-Result<Merged> merge_results(const std::vector<std::pair<std::string, std::string>>& texts) {
+Result<Merged> merge_results(const std::vector<ShardInput>& inputs) {
   try {
-    if (texts.empty()) throw Refused{"no files to merge"};
+    if (inputs.empty()) throw Refused{"no files to merge"};
     std::vector<ShardFile> files;
-    for (const auto& [name, content] : texts) {
+    for (const ShardInput& input : inputs) {
       try {
-        files.push_back(read_shard(name, content));
+        files.push_back(open_shard(input.name, *input.in));
       } catch (const Refused& r) {
-        throw Refused{name + ": " + r.why};
+        throw Refused{input.name + ": " + r.why};
       }
     }
-    const ShardFile& first = files.front();
-    const std::string key = run_key(first.header);
+    const std::string key = run_key(files.front().header);
+    const std::string& first = files.front().lines->name();
+    const Shard split = files.front().shard;
     std::map<std::uint64_t, std::string> by_index;
     for (const ShardFile& f : files) {
+      const std::string& name = f.lines->name();
       if (run_key(f.header) != key) {
-        throw Refused{f.name + " and " + first.name +
+        throw Refused{name + " and " + first +
                       " are shards of different runs (their commands, options or seed ranges "
                       "differ)"};
       }
-      if (f.shard.count != first.shard.count) {
-        throw Refused{f.name + " is shard " + std::to_string(f.shard.index) + "/" +
-                      std::to_string(f.shard.count) + " and " + first.name + " is shard " +
-                      std::to_string(first.shard.index) + "/" + std::to_string(first.shard.count) +
-                      ": shards of different splits overlap"};
+      if (f.shard.count != split.count) {
+        throw Refused{name + " is shard " + shard_name(f.shard) + " and " + first + " is shard " +
+                      shard_name(split) + ": shards of different splits overlap"};
       }
-      if (auto [it, added] = by_index.emplace(f.shard.index, f.name); !added) {
-        throw Refused{"shard " + std::to_string(f.shard.index) + "/" +
-                      std::to_string(f.shard.count) + " twice: " + it->second + " and " + f.name};
+      if (auto [it, added] = by_index.emplace(f.shard.index, name); !added) {
+        throw Refused{"shard " + shard_name(f.shard) + " twice: " + it->second + " and " + name};
       }
     }
     std::string missing;
-    for (std::uint64_t k = 1; k <= first.shard.count && missing.size() < 200; ++k) {
+    for (std::uint64_t k = 1; k <= split.count && missing.size() < 200; ++k) {
       if (!by_index.count(k)) missing += (missing.empty() ? "" : ", ") + std::to_string(k);
     }
     if (!missing.empty()) {
-      throw Refused{"shard(s) " + missing + " of " + std::to_string(first.shard.count) +
+      throw Refused{"shard(s) " + missing + " of " + std::to_string(split.count) +
                     " missing: the merge would not be the whole run"};
     }
-    const bool seeds = first.command == "sim";
+    const bool seeds = files.front().command == "sim";
     std::sort(files.begin(), files.end(),
               [](const ShardFile& a, const ShardFile& b) { return a.shard.index < b.shard.index; });
     if (seeds) return Result<Merged>::ok(merge_seeds(files));
     return Result<Merged>::ok(merge_explorations(files));
   } catch (const Refused& r) {
     return Result<Merged>::error(r.why);
-  } catch (const std::exception& e) {  // a number std::stod cannot read, an allocation
-    return Result<Merged>::error(e.what());
+  } catch (const std::bad_alloc&) {
+    return Result<Merged>::error("out of memory");
   }
+}
+
+Result<Merged> merge_texts(const std::vector<std::pair<std::string, std::string>>& texts) {
+  std::vector<std::istringstream> streams;
+  streams.reserve(texts.size());
+  std::vector<ShardInput> inputs;
+  for (const auto& [name, text] : texts) {
+    streams.emplace_back(text);
+    inputs.push_back(ShardInput{name, &streams.back()});
+  }
+  return merge_results(inputs);
 }
 
 }  // namespace eventmart::runs

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <istream>
 #include <string>
 #include <utility>
 #include <variant>
@@ -77,10 +78,17 @@ struct MergedExploration {
 
 using Merged = std::variant<MergedSeeds, MergedExploration>;
 
-// Merges the texts of shard files (name, text). Refused, with the file and the reason: a file
-// that is not this format, truncated (no summary line, or lines that do not add up to it),
-// shards of different runs or splits, a shard missing or given twice, a seed outside its shard
-// or in two files.
-Result<Merged> merge_results(const std::vector<std::pair<std::string, std::string>>& files);
+struct ShardInput {
+  std::string name;  // for the errors: the file's path
+  std::istream* in;  // read a line at a time (a merge does not hold the files)
+};
+
+// Merges shard files. Refused, with the file and the reason: a file that is not this format,
+// truncated (no summary line, a last line without its newline, or lines that do not add up to
+// its summary), a number out of range, a key twice in a line, shards of different runs or
+// splits, a shard missing or given twice, a seed outside its shard or twice.
+Result<Merged> merge_results(const std::vector<ShardInput>& inputs);
+// The same from texts in memory (name, text).
+Result<Merged> merge_texts(const std::vector<std::pair<std::string, std::string>>& texts);
 
 }  // namespace eventmart::runs

@@ -86,35 +86,48 @@ SeedOutcome run_seed(const RunPlan& plan, std::uint64_t seed,
   SeedOutcome outcome;
   outcome.seed = seed;
   const auto start = std::chrono::steady_clock::now();
+  // The world stopped mid-run (std::runtime_error: a database a bug left corrupt that it can no
+  // longer read): a failing outcome with the options it ran, not the end of a whole range.
+  const auto could_not_go_on = [&](const std::runtime_error& e) {
+    outcome.could_not_go_on = e.what();
+    outcome.result = sim::SimResult{};
+    outcome.result.options = options_for(plan, seed);
+    outcome.result.options.brancher = nullptr;
+    outcome.wall_seconds = seconds_since(start);
+    return outcome;
+  };
   if (!plan.check_determinism) {
     try {
       outcome.result = sim::run_simulation(options_for(plan, seed), std::move(trace_listener));
     } catch (const std::runtime_error& e) {
-      outcome.could_not_go_on = e.what();
-      outcome.wall_seconds = seconds_since(start);
-      return outcome;
+      return could_not_go_on(e);
     }
   } else {
-    // Two runs, each keeping the running hash after every entry; on a mismatch, the first
-    // entry where they part is described from a third and fourth run.
-    std::vector<std::uint64_t> first, second;
-    outcome.result = sim::run_simulation(options_for(plan, seed), [&](const sim::TraceEntry& e) {
-      first.push_back(e.hash_after);
-      if (trace_listener) trace_listener(e);
-    });
-    const sim::SimResult again = sim::run_simulation(
-        options_for(plan, seed), [&](const sim::TraceEntry& e) { second.push_back(e.hash_after); });
-    if (first != second || outcome.result.trace_hash != again.trace_hash) {
-      outcome.deterministic = false;
-      std::size_t i = 0;
-      while (i < first.size() && i < second.size() && first[i] == second[i]) ++i;
-      std::string a = "(trace ended)", b = "(trace ended)";
-      hashes_of(plan, seed, i, &a);
-      hashes_of(plan, seed, i, &b);
-      outcome.determinism_report = "runs diverge at trace entry " + std::to_string(i) + " (of " +
-                                   std::to_string(first.size()) + " and " +
-                                   std::to_string(second.size()) + ")\n    first run:  " + a +
-                                   "\n    second run: " + b;
+    try {
+      // Two runs, each keeping the running hash after every entry; on a mismatch, the first
+      // entry where they part is described from a third and fourth run.
+      std::vector<std::uint64_t> first, second;
+      outcome.result = sim::run_simulation(options_for(plan, seed), [&](const sim::TraceEntry& e) {
+        first.push_back(e.hash_after);
+        if (trace_listener) trace_listener(e);
+      });
+      const sim::SimResult again =
+          sim::run_simulation(options_for(plan, seed),
+                              [&](const sim::TraceEntry& e) { second.push_back(e.hash_after); });
+      if (first != second || outcome.result.trace_hash != again.trace_hash) {
+        outcome.deterministic = false;
+        std::size_t i = 0;
+        while (i < first.size() && i < second.size() && first[i] == second[i]) ++i;
+        std::string a = "(trace ended)", b = "(trace ended)";
+        hashes_of(plan, seed, i, &a);
+        hashes_of(plan, seed, i, &b);
+        outcome.determinism_report = "runs diverge at trace entry " + std::to_string(i) + " (of " +
+                                     std::to_string(first.size()) + " and " +
+                                     std::to_string(second.size()) + ")\n    first run:  " + a +
+                                     "\n    second run: " + b;
+      }
+    } catch (const std::runtime_error& e) {
+      return could_not_go_on(e);
     }
   }
   outcome.wall_seconds = seconds_since(start);

@@ -316,6 +316,17 @@ check "--recipe with --seed is bad usage" 2 "$bin" sim --recipe 1/5:1 --seed 3
 check "a recipe past the end of the day is bad usage" 2 "$bin" sim --recipe 1/999999999:1 --customers 20 --hours 1
 contains "... saying it was made with other options" /tmp/eventmart-cli.$$.err "made with other options"
 
+# A timeline whose world cannot go on (a database catch-up-skips-sync left corrupt by a power
+# loss): a failing timeline whose recipe, a child's, replays to the same stop.
+deep=(--long-outage 0.1 --power-loss 0.02 --customers 1000 --bug catch-up-skips-sync)
+check "an exploration whose timelines cannot go on exits 1" 1 "$bin" explore "${deep[@]}" --seeds 25..40 --budget 60 --jobs 1 --json
+stopped=$(grep -o '"recipe":"[0-9]*/[0-9/:]*","trace_hash":"[0-9a-f]*","failures":\["could_not_go_on"' /tmp/eventmart-cli.$$.out | head -1 | cut -d'"' -f4)
+if [ -n "$stopped" ]; then echo "ok   a child timeline that could not go on: $stopped"; else echo "FAIL no child timeline that could not go on"; failures=$((failures + 1)); fi
+check "... replays from its recipe to the same stop" 1 "$bin" sim --recipe "${stopped:-31/22032:1}" "${deep[@]}"
+contains "... saying why" /tmp/eventmart-cli.$$.out "the run could not go on: .*database disk image is malformed"
+check "a swarm of such seeds goes on past them" 1 "$bin" sim "${deep[@]}" --seeds 25..40 --json
+contains "... counting them as failing seeds" /tmp/eventmart-cli.$$.out '"could_not_go_on":[1-9]'
+
 # sim --localize (runs/localizer.h); sharding and merge are tests/shards_test.sh.
 check "sim --help explains --localize" 0 "$bin" sim --help
 for opt in --localize --futures --checkpoints --resolution --shard --jsonl; do

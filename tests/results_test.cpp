@@ -111,7 +111,7 @@ TEST(Results, ShardsMergeToTheSummaryOfTheWholeRangeInAnyOrder) {
   for (std::uint64_t k : {3, 1, 4, 2}) {
     files.emplace_back("shard-" + std::to_string(k), shard_file(records, 5, 47, {k, 4}));
   }
-  auto merged = runs::merge_results(files);
+  auto merged = runs::merge_texts(files);
   ASSERT_TRUE(merged) << merged.error();
   const auto& m = std::get<runs::MergedSeeds>(merged.value());
   EXPECT_EQ(m.first, 5u);
@@ -143,7 +143,7 @@ TEST(Results, WhatIsNotOneWholeRunIsRefusedWithTheReason) {
   for (std::uint64_t k = 1; k <= 3; ++k) shard.push_back(shard_file(records, 1, 20, {k, 3}));
   const auto refused = [](std::vector<std::pair<std::string, std::string>> files,
                           const std::string& why) {
-    auto r = runs::merge_results(files);
+    auto r = runs::merge_texts(files);
     ASSERT_FALSE(r) << "taken; expected: " << why;
     EXPECT_NE(r.error().find(why), std::string::npos) << r.error();
   };
@@ -172,16 +172,99 @@ TEST(Results, WhatIsNotOneWholeRunIsRefusedWithTheReason) {
   refused({}, "no files to merge");
 }
 
+// A line edited in the file text: `from` (once) becomes `to`.
+std::string edited(std::string text, const std::string& from, const std::string& to) {
+  const std::size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
+}
+
+TEST(Results, ALineThatCannotBeTheShardsIsRefused) {
+  const auto records = made_up(1, 12);
+  const std::string one = shard_file(records, 1, 12, {1, 2});  // seeds 1, 3, ..., 11
+  const std::string two = shard_file(records, 1, 12, {2, 2});  // seeds 2, 4, ..., 12
+  const auto refused = [&](const std::string& bad, const std::string& why) {
+    auto r = runs::merge_texts({{"one", bad}, {"two", two}});
+    ASSERT_FALSE(r) << "taken; expected: " << why;
+    EXPECT_NE(r.error().find(why), std::string::npos) << r.error();
+  };
+  // Seed 3 written twice (and seed 5 lost): the count adds up, the seeds do not.
+  refused(edited(one, "\"seed\":5,", "\"seed\":3,"), "one: line 4: seed 3 twice");
+  // A seed of the shard's stride past the range's end.
+  refused(edited(one, "\"seed\":11,", "\"seed\":13,"), "seed 13 is not in shard 1/2");
+  // The summary's failing count against its lines.
+  refused(edited(one, "\"failing\":2,", "\"failing\":1,"),
+          "its summary says 1 failing, its lines 2");
+  // A number no uint64 holds is not read as 0.
+  refused(edited(one, "\"dead_letters\":1,", "\"dead_letters\":18446744073709551616,"),
+          "\"dead_letters\" is not a whole number");
+  refused(edited(one, "\"wall_seconds\":1.5", "\"wall_seconds\":1e-400"),
+          "\"wall_seconds\" is not a number a double holds");
+  // A key twice in a line: which one would count?
+  refused(edited(one, "\"qos0\":false,", "\"qos0\":false,\"qos0\":true,"), "\"qos0\" twice");
+  auto ok = runs::merge_texts({{"one", one}, {"two", two}});
+  ASSERT_TRUE(ok) << ok.error();
+}
+
+// Explore shards: made-up summaries, one failing timeline each.
+std::string explore_file(runs::Shard shard, std::uint64_t root, std::uint64_t timelines) {
+  TempFile file;
+  runs::ExploreOptions o;
+  o.plan = plan();
+  o.budget_timelines = 40;
+  o.shard = shard;
+  runs::ResultsWriter w(file.path);
+  w.explore_header(o);
+  runs::ExploreSummary s;
+  s.roots = timelines / 2;
+  s.timelines = timelines;
+  s.failing = 1;
+  s.failed_by["payment_equals_basket"] = 1;
+  s.mark_timelines[2] = 5;
+  s.cpu_seconds = 2.5;
+  s.cpu_to_first_failure = 1.25;
+  s.failures.push_back(runs::ExploredFailure{
+      sim::Recipe{root, {{4000, 3}}}, {"payment_equals_basket"}, "", 0xabc, 1.25});
+  w.explore_result(s);
+  EXPECT_EQ(w.finish(), "");
+  return slurp(file.path);
+}
+
+TEST(Results, ExploreShardsMergeAndARootOutsideItsShardIsRefused) {
+  const std::string one = explore_file({1, 2}, 3, 20), two = explore_file({2, 2}, 4, 20);
+  auto m = runs::merge_texts({{"one", one}, {"two", two}});
+  ASSERT_TRUE(m) << m.error();
+  const auto& x = std::get<runs::MergedExploration>(m.value());
+  EXPECT_EQ(x.summary.timelines, 40u);
+  EXPECT_EQ(x.summary.failing, 2u);
+  EXPECT_EQ(x.summary.failed_by.at("payment_equals_basket"), 2u);
+  EXPECT_EQ(x.summary.mark_timelines[2], 10u);
+  ASSERT_EQ(x.summary.failures.size(), 2u);
+  EXPECT_EQ(sim::to_string(x.summary.failures[1].recipe), "4/4000:3");
+  EXPECT_EQ(x.options.budget_timelines, 40u) << "the whole search's budget";
+  const auto bad = runs::merge_texts({{"one", explore_file({1, 2}, 4, 20)}, {"two", two}});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().find("timeline 4/4000:3 has a root outside shard 1/2"), std::string::npos)
+      << bad.error();
+  const std::string lost = one.substr(0, one.find("{\"kind\":\"failure\"")) +
+                           one.substr(one.find("{\"kind\":\"summary\""));
+  const auto short_one = runs::merge_texts({{"one", lost}, {"two", two}});
+  ASSERT_FALSE(short_one);
+  EXPECT_NE(short_one.error().find("its summary says 1 failure lines, it has 0"), std::string::npos)
+      << short_one.error();
+}
+
 TEST(Results, ATruncatedFileSaysSo) {
   const auto records = made_up(1, 8);
   const std::string whole = shard_file(records, 1, 8, {1, 1});
   const std::string no_summary = whole.substr(0, whole.rfind("{\"kind\":\"summary\""));
-  auto r = runs::merge_results({{"x.jsonl", no_summary}});
+  auto r = runs::merge_texts({{"x.jsonl", no_summary}});
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().find("x.jsonl: truncated: no summary line after 8 result lines"),
             std::string::npos)
       << r.error();
-  auto ok = runs::merge_results({{"x.jsonl", whole}});
+  auto ok = runs::merge_texts({{"x.jsonl", whole}});
   ASSERT_TRUE(ok) << ok.error();
   EXPECT_EQ(std::get<runs::MergedSeeds>(ok.value()).summary.seeds, 8u);
 }

@@ -36,9 +36,10 @@ expect "the unsharded swarm runs (and fails: a bug)" 1 "$bin" "${run[@]}" --jobs
 cp "$dir/out" "$dir/whole.json"
 says "the unsharded swarm found failing seeds" "$dir/whole.json" '"failing_seeds":\[{'
 
-# GNU parallel, as over ssh: each shard's JSON Lines come back on its stdout.
-parallel --sshlogin : -j 2 "$bin ${run[*]} --jobs 1 --shard {}/4 --jsonl - > $dir/shard-{}.jsonl" \
-  ::: 1 2 3 4
+# GNU parallel as deploy/shards/parallel.sh runs it over ssh: each shard's JSON Lines come back
+# on its stdout, kept by --results (a redirection in the command would run on the remote host).
+parallel --sshlogin : -j 2 --results "$dir/shard-{}.jsonl" \
+  "$bin ${run[*]} --jobs 1 --shard {}/4 --jsonl -" ::: 1 2 3 4 >/dev/null
 for k in 1 2 3 4; do
   if [ -s "$dir/shard-$k.jsonl" ]; then pass "shard $k wrote its results"; else fail "shard $k wrote nothing"; fi
 done
@@ -89,9 +90,14 @@ expect "a file that cannot be read" 3 "$bin" merge "$dir/no-such-file.jsonl"
 "$bin" sim --faults swarm --customers 2000 --seeds 1..100000 --jobs 1 --shard 1/2 \
   --jsonl "$dir/killed.jsonl" >/dev/null 2>&1 &
 victim=$!
-for _ in $(seq 1 100); do
+# At least its header (written before any seed), two seed lines if they come within 30 s.
+for _ in $(seq 1 300); do
   n=$(grep -c '"kind":"seed"' "$dir/killed.jsonl" 2>/dev/null)
   [ "${n:-0}" -ge 2 ] && break
+  sleep 0.1
+done
+for _ in $(seq 1 100); do
+  [ -s "$dir/killed.jsonl" ] && break
   sleep 0.1
 done
 if [ "$victim" -gt 0 ]; then kill -9 "$victim"; fi
