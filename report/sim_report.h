@@ -33,11 +33,11 @@ struct SummaryRange {
 void print_summary(const runs::RunPlan& plan, const runs::SeedSummary& summary,
                    const SummaryRange& range, bool json);
 
-// What an exploration (`eventmart explore`) came to, readable or as one JSON object.
 // Where a run's failure became inevitable (`sim --localize`), readable or as one JSON object.
 void print_localization(const runs::RunPlan& plan, std::uint64_t seed,
                         const runs::Localization& localization, bool json);
 
+// What an exploration (`eventmart explore`) came to, readable or as one JSON object;
 // `merged_shards` > 0: the summary of that many merged shard files (eventmart merge).
 void print_exploration(const runs::ExploreOptions& options, const runs::ExploreSummary& summary,
                        bool json, std::uint64_t merged_shards = 0);

@@ -172,6 +172,19 @@ TEST(Localizer, AFutureForkedBeforeARecipesSplitLeavesTheRestOfTheRecipeBehind) 
   EXPECT_EQ(sim::run_simulation(again).trace_hash, r.trace_hash) << "its recipe replays it";
 }
 
+// A mistake that needs no fault (a basket summed in floating point): every future from every
+// checkpoint fails too; the answer is the day's plan, not an interval.
+TEST(Localizer, AFailureEveryFutureSharesIsDecidedFromTheStart) {
+  runs::LocalizeOptions l = failing_day(sim::Bug::kFloatMoney, 1);
+  l.plan.base.faults = sim::FaultOptions{};
+  const runs::Localization r = runs::localize(l);
+  ASSERT_FALSE(r.failures.empty());
+  EXPECT_EQ(r.verdict, runs::Localization::Verdict::kFromTheStart);
+  EXPECT_EQ(r.curve.size(), l.checkpoints) << "the first pass only";
+  for (const runs::Checkpoint& c : r.curve) EXPECT_GE(c.fraction(), 0.5) << c.at_us;
+  EXPECT_TRUE(r.failing_future.splits.empty());
+}
+
 TEST(Localizer, ARunThatHoldsIsRefused) {
   runs::LocalizeOptions l = failing_day(sim::Bug::kNone, 1);
   try {
