@@ -55,6 +55,10 @@ TEST(Localizer, FindsTheCrashAndAFailingFutureThatReplaysFailing) {
     EXPECT_EQ(c.futures % runs::LocalizeOptions::kBatch, 0u);
     EXPECT_LE(c.failing, c.futures);
   }
+  // A checkpoint clearly on one side stops after one batch: only those near the jump cost all.
+  EXPECT_TRUE(std::any_of(r.curve.begin(), r.curve.end(), [](const runs::Checkpoint& c) {
+    return c.futures == runs::LocalizeOptions::kBatch;
+  }));
   ASSERT_EQ(r.verdict, runs::Localization::Verdict::kInterval);
   const runs::Checkpoint& a = r.curve[r.before];
   const runs::Checkpoint& b = r.curve[r.after];
