@@ -64,6 +64,12 @@ std::unique_ptr<MemoryClient> MemoryBroker::connect(const std::string& client_id
   session.expiry_timer = 0;
   if (session.expired) {  // a clean session: the client subscribes again
     session.expired = false;
+    for (std::string& f : session.filters) {
+      if (std::find(session.lost_filters.begin(), session.lost_filters.end(), f) ==
+          session.lost_filters.end()) {
+        session.lost_filters.push_back(std::move(f));
+      }
+    }
     session.filters.clear();
     ++filters_generation_;
   }
@@ -290,13 +296,21 @@ MemoryBroker::RouteEntry* MemoryBroker::route_of(const std::string& topic) {
   return &*routes_.try_emplace(topic).first;
 }
 
+namespace {
+bool matches_any(const std::vector<std::string>& filters, const std::string& topic) {
+  return std::any_of(filters.begin(), filters.end(), [&](const std::string& filter) {
+    return topic_matches_validated(filter, topic);
+  });
+}
+}  // namespace
+
 std::vector<std::uint32_t> MemoryBroker::sessions_wanting(const std::string& topic) const {
   std::vector<std::uint32_t> wanting;
   for (std::uint32_t s = 0; s < sessions_.size(); ++s) {
-    const std::vector<std::string>& filters = sessions_[s]->filters;
-    if (std::any_of(filters.begin(), filters.end(), [&](const std::string& filter) {
-          return topic_matches_validated(filter, topic);
-        })) {
+    // Its subscriptions, and those its expired session had that it has not made again (what
+    // comes for them is lost to the expiry: route()).
+    if (matches_any(sessions_[s]->filters, topic) ||
+        matches_any(sessions_[s]->lost_filters, topic)) {
       wanting.push_back(s);
     }
   }
@@ -319,7 +333,10 @@ void MemoryBroker::route(const MessageRef& message) {
   }
   for (const std::uint32_t s : *targets) {
     const Session& session = *sessions_[s];
-    if (session.expired) {  // its subscriptions died with its session
+    // Its subscriptions died with its session (and, connected again, it has not made this one
+    // again yet).
+    if (session.expired ||
+        (!session.lost_filters.empty() && !matches_any(session.filters, message->topic()))) {
       if (message->qos == Qos::kAtMostOnce) {
         ++stats_.qos0_dropped;
       } else if (observer_) {
@@ -570,6 +587,9 @@ SubscriptionId MemoryClient::subscribe(const std::string& filter, MessageHandler
     filters.push_back(filter);
     ++broker_.filters_generation_;
   }
+  // Made again: what comes for it is this client's once more, not lost to the old expiry.
+  auto& lost = broker_.sessions_[session_]->lost_filters;
+  if (std::erase(lost, filter) > 0) ++broker_.filters_generation_;
   return id;
 }
 

@@ -99,7 +99,7 @@ struct MemoryBrokerOptions {
   HandlerRetry handler_retry = {};
   // How long the broker keeps the session of a client that went away (its subscriptions and
   // its queued QoS 1 messages), as an MQTT 5 session expiry: 0 keeps it for ever. Once it
-  // expires, what was queued and what comes for it until it connects again is lost
+  // expires, what was queued and what comes for it until it subscribes again is lost
   // (TransportObserver::on_lost_to_expiry), and it connects to a clean session.
   std::int64_t session_expiry_us = 0;
   // Tunables (the simulator draws them per seed): topics whose subscribers are remembered,
@@ -126,7 +126,7 @@ class TransportObserver {
   virtual void on_gave_up(std::string_view client_id, const std::string& topic,
                           const Envelope& envelope, std::string_view reason) {}
   // A QoS 1 message for a client whose session expired while it was away: dropped (queued
-  // when it expired, or published since).
+  // when it expired, or published since, until it makes that subscription again).
   virtual void on_lost_to_expiry(std::string_view client_id, const std::string& topic,
                                  const Envelope& envelope) {}
   // The publisher was told kFailed: refused at once, or in flight when its client lost the
@@ -254,6 +254,11 @@ class MemoryBroker {
     std::deque<InFlight> held;
     TimerId expiry_timer = 0;  // while away: when its session expires
     bool expired = false;      // away longer than the expiry: what comes for it is lost
+    // After it connected again to a clean session: the subscriptions its expired session had
+    // that it has not made again. What comes for them is lost to the expiry too (a client
+    // that connects and dies before it subscribes, say a service whose database cannot be
+    // opened, would otherwise lose it without a trace).
+    std::vector<std::string> lost_filters;
   };
   struct Outgoing {
     MessageRef message;
