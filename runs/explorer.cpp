@@ -1,8 +1,6 @@
 #include "runs/explorer.h"
 
-#include <dirent.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,10 +9,8 @@
 #include <bit>
 #include <cerrno>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <iostream>
 #include <new>
 #include <set>
@@ -103,8 +99,6 @@ bool claim(Shared& s, const ExploreOptions& o, bool child, bool rare = false) {
   return true;
 }
 
-// In a process just forked from `parent`: it dies with its parent (SIGKILL when the parent
-// ends), so an interrupted exploration leaves no process behind, however it was stopped.
 // A fork that failed stops the exploration: its errno is what the command reports.
 void fork_failed(Shared& s) {
   int none = 0;

@@ -261,18 +261,18 @@ class Localizer {
     RunPlan plan = o_.plan;
     plan.check_determinism = false;
     plan.base.brancher = &recorder;
-    std::vector<std::string> failures = run_seed(plan, o_.seed).failures();
+    failures_ = run_seed(plan, o_.seed).failures();
     points = std::move(recorder.points);
-    return failures;
+    return failures_;
   }
 
-  std::vector<std::string> failures_;
   std::uint64_t futures_run_ = 0;
 
  private:
   const LocalizeOptions& o_;
   Slot* slots_;
   std::set<int> fds_;
+  std::vector<std::string> failures_;  // the run's own: what a future must fail to fail again
 };
 
 }  // namespace
@@ -325,7 +325,6 @@ Localization localize(const LocalizeOptions& o) {
   if (quiet.empty()) {
     throw std::invalid_argument("the run has no quiet point while the store is open to fork at");
   }
-  localizer.failures_ = result.failures;
   std::cout.flush();
   std::cerr.flush();
   std::fflush(nullptr);
