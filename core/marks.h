@@ -75,7 +75,13 @@ namespace eventmart {
     "an SQLite call found the disk full; its transaction rolled back")                           \
   X(kWorkloadOpeningBurst, "workload.opening_burst", "a burst of arrivals at opening")           \
   X(kWorkloadClosingBurst, "workload.closing_burst", "a burst of arrivals at closing")           \
-  X(kWorkloadTightStock, "workload.tight_stock", "shelves stocked close to their thresholds")
+  X(kWorkloadTightStock, "workload.tight_stock", "shelves stocked close to their thresholds")    \
+  X(kHelloCatchUp, "hello.catch_up",                                                             \
+    "Hello Helper took a delivery over three hours late (inbox.late_delivery, in this service)") \
+  X(kInventoryCatchUp, "inventory.catch_up",                                                     \
+    "Inventory Intel took a delivery over three hours late (inbox.late_delivery, in it)")        \
+  X(kFastlaneCatchUp, "fastlane.catch_up",                                                       \
+    "Fastlane Finale took a delivery over three hours late (inbox.late_delivery, in it)")
 
 enum class Mark : std::uint8_t {
 #define EVENTMART_MARK_ENUMERATOR(id, name, what) id,

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/event_id.h"
+#include "core/marks.h"
 #include "core/wire.h"
 #include "services/catalog.h"
 #include "services/fastlane_finale.h"
@@ -190,6 +191,28 @@ TEST_F(InventoryService, ADepartureDecrementsStockAndACrossingRaisesOneRestockOn
   EXPECT_EQ(restocks[0].envelope.caused_by, "d1");
   EXPECT_EQ(restocks[0].topic, topics.restock_needed);
   EXPECT_EQ(inventory.journal().outbox_size(), 0);  // confirmed and removed
+}
+
+// A delivery hours late is a catch-up of the service that took it (core/marks.h): the
+// explorer's rare state, which must say whose backlog it is (runs/explorer.h).
+TEST_F(InventoryService, ADeliveryHoursLateMarksACatchUpOfInventoryIntelAlone) {
+  MarkCounts marks{};
+  const MarkScope scope(marks);
+  const auto hit = [&](Mark m) { return marks[static_cast<std::size_t>(m)]; };
+  publish_and_settle(*probe, topics.customer_departure,
+                     make_envelope(EventType::kCustomerDeparted, "on-time", "probe",
+                                   scheduler.now_us() - 60'000'000, "", departed(5, {{2, 1}})));
+  EXPECT_EQ(hit(Mark::kInboxLateDelivery), 0u);
+  EXPECT_EQ(hit(Mark::kInventoryCatchUp), 0u);
+  publish_and_settle(
+      *probe, topics.customer_departure,
+      make_envelope(EventType::kCustomerDeparted, "late", "probe",
+                    scheduler.now_us() - kLateDeliveryUs - 1, "", departed(5, {{2, 1}})));
+  EXPECT_EQ(inventory.store().find(2)->stock, 48) << "late, and applied";
+  EXPECT_EQ(hit(Mark::kInboxLateDelivery), 1u);
+  EXPECT_EQ(hit(Mark::kInventoryCatchUp), 1u);
+  EXPECT_EQ(hit(Mark::kHelloCatchUp), 0u);
+  EXPECT_EQ(hit(Mark::kFastlaneCatchUp), 0u);
 }
 
 TEST_F(InventoryService, OneDepartureCrossingTwoThresholdsRaisesAnOrderOfItsOwnForEachProduct) {
