@@ -176,7 +176,7 @@ po::options_description describe_harness(SimArgs& a) {
       "holds every run and fault option")(
       "recipe", po::value(&a.recipe)->value_name("R"),
       "replay a timeline of eventmart explore exactly: SEED/STEP:CHILD/... (its seed, and where "
-      "its random streams were reseeded); instead of --seed")(
+      "its random streams were reseeded; CHILD+ a storm child); instead of --seed")(
       "shard", po::value(&a.shard)->value_name("K/N"),
       "run shard K of N (1 <= K <= N) of the seeds (explore: of the roots, and 1/N of the "
       "budget): seeds first+K-1, first+K-1+N, ...; N machines with K = 1..N run every seed "

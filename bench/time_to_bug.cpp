@@ -5,10 +5,13 @@
 //
 //   eventmart-ttb-bench [--customers N] [--roots R] [--max-seeds M] [--deep-customers C]
 //                       [--deep-roots Q] [--deep-max-seeds D] [--only NAME]
+//                       [--no-storms] [--explorer-only]
 //
 // Deep variants (each needs two rare events in sequence, sim/bugs/bugs.h) run days of C
 // customers (their rates were measured at 1000), from Q roots, with D seeds or roots each.
-// scripts/time-to-bug.sh runs it longer.
+// scripts/time-to-bug.sh runs it longer. --no-storms: the explorer without storm children
+// (sim/recipe.h), to see what they add; --explorer-only: no swarm column (to try the explorer's
+// settings; the ratio needs both sides from one run).
 //
 // Both sides measure CPU time, not wall time. A side that finds nothing within M seeds (the
 // swarm) or M root timelines (the explorer, which may run as many children besides) counts as
@@ -53,8 +56,10 @@ Found swarm_to_bug(const runs::RunPlan& plan, std::uint64_t root, std::uint64_t 
   return {cpu_seconds() - start, false};
 }
 
-Found explorer_to_bug(const runs::RunPlan& plan, std::uint64_t root, std::uint64_t max_seeds) {
+Found explorer_to_bug(const runs::RunPlan& plan, std::uint64_t root, std::uint64_t max_seeds,
+                      bool storms) {
   runs::ExploreOptions e;
+  e.storms = storms;
   e.plan = plan;
   e.first_root = root;
   e.last_root = root + max_seeds - 1;
@@ -97,17 +102,21 @@ int main(int argc, char** argv) {
   const std::uint64_t deep_customers = flag(argc, argv, "--deep-customers", 1000);
   const std::uint64_t deep_roots = std::max<std::uint64_t>(1, flag(argc, argv, "--deep-roots", 3));
   const char* only = nullptr;
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
+  bool storms = true, swarm_side = true;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[i + 1];
+    if (std::strcmp(argv[i], "--no-storms") == 0) storms = false;
+    if (std::strcmp(argv[i], "--explorer-only") == 0) swarm_side = false;
   }
   std::printf(
       "time to bug: CPU-seconds to the first failing timeline, median of %llu roots "
       "(1, 1001, ...), %llu customers, swarm faults, at most %llu seeds or roots each; deep "
-      "variants: %llu roots, %llu customers, at most %llu\n",
+      "variants: %llu roots, %llu customers, at most %llu; %s\n",
       static_cast<unsigned long long>(roots), static_cast<unsigned long long>(customers),
       static_cast<unsigned long long>(max_seeds), static_cast<unsigned long long>(deep_roots),
       static_cast<unsigned long long>(deep_customers),
-      static_cast<unsigned long long>(deep_max_seeds));
+      static_cast<unsigned long long>(deep_max_seeds),
+      storms ? "storm children on" : "no storm children (--no-storms)");
   std::printf("  %-24s %12s %12s %8s\n", "variant", "swarm", "explorer", "ratio");
   for (const sim::BugInfo& bug : sim::all_bugs()) {
     if (only != nullptr && bug.name != only) continue;
@@ -119,11 +128,18 @@ int main(int argc, char** argv) {
     std::vector<Found> swarm, explorer;
     for (std::uint64_t r = 0; r < (bug.deep ? deep_roots : roots); ++r) {
       const std::uint64_t root = 1 + 1000 * r;
-      swarm.push_back(swarm_to_bug(plan, root, budget));
-      explorer.push_back(explorer_to_bug(plan, root, budget));
+      if (swarm_side) swarm.push_back(swarm_to_bug(plan, root, budget));
+      explorer.push_back(explorer_to_bug(plan, root, budget, storms));
     }
-    const Median s = median(swarm), x = median(explorer);
+    const Median x = median(explorer);
     const std::string name = std::string(bug.name) + (bug.deep ? " (deep)" : "");
+    if (!swarm_side) {
+      std::printf("  %-24s %12s %s%11.3f %8s\n", name.c_str(), "-", x.bounded ? ">" : " ",
+                  x.seconds, "-");
+      std::fflush(stdout);
+      continue;
+    }
+    const Median s = median(swarm);
     std::printf("  %-24s %s%11.3f %s%11.3f %8.2f\n", name.c_str(), s.bounded ? ">" : " ", s.seconds,
                 x.bounded ? ">" : " ", x.seconds, s.seconds / std::max(x.seconds, 1e-9));
     std::fflush(stdout);

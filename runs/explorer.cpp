@@ -25,7 +25,7 @@ namespace {
 
 constexpr unsigned kMaxJobs = 256;
 constexpr std::int64_t kQuietAfterSplitUs = 60'000'000;  // a minute of virtual time
-constexpr unsigned kRareChildren = 8;     // a rare state's children, times `children`
+constexpr unsigned kRareChildren = 2;     // a rare state's children, times `children`
 constexpr std::uint64_t kRareOneIn = 32;  // rare: reached while open by under 1 in 32 timelines
 constexpr unsigned kMaxDepth = 8;
 constexpr std::size_t kPairWords = (kMarkCount * kMarkCount + 63) / 64;
@@ -44,6 +44,7 @@ struct Shared {
   std::atomic<std::uint64_t> claimed{0};           // timelines given energy
   std::atomic<std::uint64_t> children_claimed{0};  // ... of them children
   std::atomic<std::uint64_t> roots{0};
+  std::atomic<std::uint64_t> roots_done{0};  // root timelines that finished (children's energy)
   std::atomic<std::uint64_t> timelines{0};  // finished
   std::atomic<std::uint64_t> failing{0};
   std::atomic<std::uint64_t> splitpoints{0};
@@ -74,10 +75,11 @@ void copy_text(char* to, std::size_t size, const std::string& text) {
 }
 
 // Whether a timeline may start (a root, or a child of a splitpoint), taking its energy.
-// Breadth first: each root run earns half a child (at the first root every mark is new, and
-// its splitpoints would otherwise take the energy of the next hundred roots), a whole one for
-// a child at a rare state (what the roots are run to find), and children never take more
-// than half of the budget.
+// Breadth first: each root that finished earns half a child (at the first root every mark is
+// new, and its splitpoints would otherwise take the energy of the next hundred roots), a whole
+// one for a child at a rare state (what the roots are run to find), and children never take
+// more than half of the budget. Finished, not started: the first root's children would run
+// before its own verdict, and a bug that the first root finds would cost them on top.
 bool claim(Shared& s, const ExploreOptions& o, bool child, bool rare = false) {
   if (s.stop.load()) return false;
   const auto budget_ns = static_cast<std::uint64_t>(o.budget_cpu_seconds * 1e9);
@@ -85,7 +87,7 @@ bool claim(Shared& s, const ExploreOptions& o, bool child, bool rare = false) {
   if (child) {
     if (o.budget_cpu_seconds > 0 && s.child_cpu_ns.load() >= budget_ns / 2) return false;
     const std::uint64_t before = s.children_claimed.fetch_add(1);
-    if ((rare ? before : 2 * before) >= s.roots.load() ||
+    if ((rare ? before : 2 * before) >= s.roots_done.load() ||
         (o.budget_timelines > 0 && before >= o.budget_timelines / 2)) {
       s.children_claimed.fetch_sub(1);
       return false;
@@ -113,8 +115,8 @@ class Timeline final : public sim::Brancher {
            const std::set<int>& fds)
       : s_(shared), o_(options), worker_(worker), root_(root), fds_(fds), cpu_start_(cpu_ns()) {}
 
-  std::optional<std::uint32_t> at_quiet_point(std::uint64_t step, std::int64_t now_us,
-                                              const MarkCounts& marks) override {
+  std::optional<sim::Splitpoint> at_quiet_point(std::uint64_t step, std::int64_t now_us,
+                                                const MarkCounts& marks) override {
     if (marks == last_) return std::nullopt;
     const Found found = news(marks);
     last_ = marks;
@@ -211,33 +213,39 @@ class Timeline final : public sim::Brancher {
     return found;
   }
 
-  // Forks this timeline's children one after another, each waited for; returns the child
-  // number in a child, nullopt in this (the parent) process.
-  std::optional<std::uint32_t> branch(std::uint64_t step, std::int64_t now_us, bool rare) {
+  // Forks this timeline's children one after another, each waited for; returns the splitpoint
+  // in a child, nullopt in this (the parent) process.
+  std::optional<sim::Splitpoint> branch(std::uint64_t step, std::int64_t now_us, bool rare) {
     // A rare state gets kRareChildren times the children: the futures of a state that few
     // timelines reach (under one in kRareOneIn) are where a second rare event finds a bug.
     const unsigned k = std::max(1u, (rare ? kRareChildren * o_.children : o_.children) >> depth_);
     const std::uint64_t found_before = s_.discoveries.load();
+    bool forked = false;
     for (std::uint32_t child = 1; child <= k; ++child) {
       // The first half found nothing new: the rest of the energy stays in the pool. Not at a
       // rare state: its futures are what is worth the energy there, new coverage or not.
       if (!rare && child > (k + 1) / 2 && s_.discoveries.load() == found_before) break;
       if (s_.stop.load() || !claim(s_, o_, true, rare)) break;
       if (child == 1) s_.splitpoints.fetch_add(1);
+      // Every other child is a storm child (sim/recipe.h): the second rare event a bug needs
+      // is then likely inside the window the first one opened, while the plain children keep
+      // the run's own mix.
+      const sim::Splitpoint at{step, child, o_.storms && child % 2 == 0};
       check_fork_safe(fds_);
       s_.pending[worker_][depth_].store(cpu_ns() - cpu_start_);
       const pid_t parent = ::getpid();
       const pid_t pid = o_.fork_process();
+      forked = forked || pid > 0;
       if (pid == 0) {
         die_with_parent(parent);
         cpu_start_ = cpu_ns();
         split_at_us_ = now_us;
-        path_.push_back(sim::Splitpoint{step, child});
+        path_.push_back(at);
         ++depth_;
         std::uint64_t deepest = s_.max_depth.load();
         while (depth_ > deepest && !s_.max_depth.compare_exchange_weak(deepest, depth_)) {
         }
-        return child;
+        return at;
       }
       if (pid < 0) {
         fork_failed(s_);
@@ -250,7 +258,7 @@ class Timeline final : public sim::Brancher {
       if (!clean) {
         // It never reported: its verdict is how it ended.
         std::vector<sim::Splitpoint> splits = path_;
-        splits.push_back(sim::Splitpoint{step, child});
+        splits.push_back(at);
         const std::string how = WIFSIGNALED(status)
                                     ? "crashed (signal " + std::to_string(WTERMSIG(status)) + ")"
                                     : "crashed (exit " + std::to_string(WEXITSTATUS(status)) + ")";
@@ -259,6 +267,8 @@ class Timeline final : public sim::Brancher {
       }
     }
     s_.pending[worker_][depth_].store(0);
+    // The parent's own future from here is one more of the same: it too waits a minute.
+    if (forked) split_at_us_ = now_us;
     return std::nullopt;
   }
 
@@ -317,11 +327,13 @@ class Timeline final : public sim::Brancher {
       plan.base.brancher = &timeline;
       try {
         const SeedOutcome outcome = run_seed(plan, root);
+        if (!timeline.is_child()) s.roots_done.fetch_add(1);
         timeline.finish(outcome);
       } catch (const std::exception& e) {
         // What run_seed does not turn into a failing outcome itself (it does for a world that
         // cannot go on): a failing timeline with its recipe; the worker goes on with the next
         // root.
+        if (!timeline.is_child()) s.roots_done.fetch_add(1);
         timeline.failed(std::string("the run stopped: ") + e.what());
       }
       if (timeline.is_child()) ::_exit(0);  // a child's day is over; its parent goes on

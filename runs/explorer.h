@@ -17,12 +17,15 @@
 // child (breadth first: at the first root every mark is new). A splitpoint gets `children`
 // children at depth 1, half as many at each depth below, none past `max_depth`; each mark
 // opens at most `splits_per_mark` splitpoints for news in the whole exploration. A rare state
-// gets eight times the children, a whole child per root, and no per-mark cap: it is what the
-// roots are run to find. When the first half of
+// gets twice the children, a whole child per root, and no per-mark cap: it is what the
+// roots are run to find. Every other child of a splitpoint is a storm child (sim/recipe.h),
+// whose faults for ten minutes are a fresh swarm mix with every process fault on at up to ten
+// times the swarm's strongest rate. When the first half of
 // a splitpoint's children discover nothing new (no rule above fired anywhere while they ran),
 // it stops and the rest of its energy stays in the pool (not at a rare state: its futures are
 // the point). A timeline that has just split does not split again within a minute of virtual
-// time (a child's future must diverge first).
+// time (a child's future must diverge first), nor does the parent of a split (its own future
+// from there is one more of its children's).
 //
 // Processes: `jobs` workers are forked from this (single-threaded) process; each runs roots one
 // after another and forks its children itself, waiting for each in turn, so at most `jobs`
@@ -63,6 +66,7 @@ struct ExploreOptions {
   unsigned children = 8;  // at a splitpoint of depth 1; half as many a level deeper
   unsigned max_depth = 3;
   unsigned splits_per_mark = 8;
+  bool storms = true;  // every other child of a splitpoint is a storm child (sim/recipe.h)
   bool stop_at_first_failure = false;  // time to bug (bench): stop everything at the first
   // How the explorer forks (tests make it fail: a clear error, every process reaped).
   pid_t (*fork_process)() = ::fork;

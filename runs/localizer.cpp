@@ -102,8 +102,8 @@ struct QuietPoint {
 class QuietPoints final : public sim::Brancher {
  public:
   bool within_recipe() const override { return true; }
-  std::optional<std::uint32_t> at_quiet_point(std::uint64_t step, std::int64_t now_us,
-                                              const MarkCounts&) override {
+  std::optional<sim::Splitpoint> at_quiet_point(std::uint64_t step, std::int64_t now_us,
+                                                const MarkCounts&) override {
     points.push_back(QuietPoint{step, now_us});
     return std::nullopt;
   }
@@ -125,8 +125,8 @@ class Checkpoints final : public sim::Brancher {
   int fork_errno() const { return fork_errno_; }
   Slot* slot() const { return slot_; }
 
-  std::optional<std::uint32_t> at_quiet_point(std::uint64_t step, std::int64_t now_us,
-                                              const MarkCounts&) override {
+  std::optional<sim::Splitpoint> at_quiet_point(std::uint64_t step, std::int64_t now_us,
+                                                const MarkCounts&) override {
     if (child_ != 0 || next_ >= targets_.size() || step != targets_[next_].step) {
       return std::nullopt;
     }
@@ -141,9 +141,9 @@ class Checkpoints final : public sim::Brancher {
   }
 
  private:
-  // Forks the target's futures, at most `jobs` at a time, batch by batch; returns the child
-  // number in a child, nullopt in the parent once they are counted.
-  std::optional<std::uint32_t> run_futures(Target& t) {
+  // Forks the target's futures, at most `jobs` at a time, batch by batch; returns the
+  // splitpoint in a child (a plain one), nullopt in the parent once they are counted.
+  std::optional<sim::Splitpoint> run_futures(Target& t) {
     unsigned ran = 0;
     while (ran < t.up_to && fork_errno_ == 0) {
       const unsigned batch = std::min(LocalizeOptions::kBatch, t.up_to - ran);
@@ -158,7 +158,7 @@ class Checkpoints final : public sim::Brancher {
             die_with_parent(parent);
             child_ = t.first_child + ran + started;
             slot_ = &slots_[started];
-            return child_;
+            return sim::Splitpoint{t.step, child_};
           }
           if (pid < 0) {
             fork_errno_ = errno != 0 ? errno : EAGAIN;

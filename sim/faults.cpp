@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/assert.h"
 #include "core/marks.h"
 #include "services/registry.h"
+#include "sim/recipe.h"
 
 namespace eventmart::sim {
 namespace {
@@ -31,6 +33,17 @@ std::string_view packet_name(memory::PacketKind kind) {
 
 }  // namespace
 
+namespace {
+
+// The swarm's strongest per-minute faults (a storm's are kStormFactor times these).
+struct PerMinute {
+  double partition_per_minute, crash_per_minute, broker_restart_per_minute, power_loss_per_minute,
+      disk_full_per_minute;
+};
+constexpr PerMinute kSwarmMax{0.02, 0.02, 0.01, 0.02, 0.01};
+
+}  // namespace
+
 FaultOptions draw_swarm_faults(Rng rng, Durability durability) {
   FaultOptions f;
   f.qos = rng.chance(0.75) ? Qos::kAtLeastOnce : Qos::kAtMostOnce;
@@ -39,18 +52,18 @@ FaultOptions draw_swarm_faults(Rng rng, Durability durability) {
   f.duplicate_probability = maybe(0.3);
   f.reorder_probability = maybe(0.3);
   f.delay_mean_us = rng.chance(0.5) ? rng.uniform(1, 50'000) : 0;
-  f.partition_per_minute = maybe(0.02);
-  f.crash_per_minute = maybe(0.02);
-  f.broker_restart_per_minute = maybe(0.01);
+  f.partition_per_minute = maybe(kSwarmMax.partition_per_minute);
+  f.crash_per_minute = maybe(kSwarmMax.crash_per_minute);
+  f.broker_restart_per_minute = maybe(kSwarmMax.broker_restart_per_minute);
   f.publish_failure_probability = maybe(0.05);
   // Storage (drawn last: the draws above stay what they were for every seed).
-  const double power_loss = maybe(0.02);
+  const double power_loss = maybe(kSwarmMax.power_loss_per_minute);
   if (durability == Durability::kFull) f.power_loss_per_minute = power_loss;
   // Per VFS call, skewed low, up to 6%: at about 3% and more a handler now and then fails
   // all 8 attempts (a dead letter); much more and the services cannot keep up with the day.
   const auto cube = [](double u) { return u * u * u; };  // no pow: libm differs by machine
   f.io_error_probability = rng.chance(0.5) ? cube(rng.unit()) * 0.06 : 0.0;
-  f.disk_full_per_minute = maybe(0.01);
+  f.disk_full_per_minute = maybe(kSwarmMax.disk_full_per_minute);
   // Long outages last of all (every draw above stays what it was for every seed); rare, as
   // each one keeps a run going for days of virtual time.
   f.long_outage_per_hour = rng.chance(0.25) ? rng.unit() * 0.05 : 0.0;
@@ -245,7 +258,58 @@ void FaultInjector::began(Outage::Kind kind, const std::string& who, std::int64_
   outages_.push_back(Outage{kind, who, clock_.now_us(), until_us, std::string(detail)});
 }
 
+void FaultInjector::storm(Rng rng, std::int64_t duration_us, Durability durability, bool storage) {
+  // A scenario's faults are its schedule; a storm comes only after chaos began (a split).
+  EVENTMART_ASSERT(scenario_ == nullptr && chaos_ && duration_us > 0, duration_us);
+  if (storm_end_ != 0) {
+    clock_.cancel(storm_end_);
+  } else {
+    own_ = options_;
+  }
+  // Packet faults: a swarm mix (each kind on or off). Process faults: every one on, at up to
+  // kStormFactor times the swarm's strongest; power loss only where the swarm could draw it.
+  const FaultOptions mix = draw_swarm_faults(rng.derive("mix"), durability);
+  Rng strength = rng.derive("strength");
+  FaultOptions f = own_;
+  const auto up = [](double& rate, double storm) { rate = std::max(rate, storm); };
+  up(f.drop_probability, mix.drop_probability);
+  up(f.duplicate_probability, mix.duplicate_probability);
+  up(f.reorder_probability, mix.reorder_probability);
+  f.delay_mean_us = std::max(f.delay_mean_us, mix.delay_mean_us);
+  up(f.publish_failure_probability, mix.publish_failure_probability);
+  const auto storm_rate = [&](double swarm_max) {
+    return strength.unit() * kStormFactor * swarm_max;
+  };
+  up(f.partition_per_minute, storm_rate(kSwarmMax.partition_per_minute));
+  up(f.crash_per_minute, storm_rate(kSwarmMax.crash_per_minute));
+  up(f.broker_restart_per_minute, storm_rate(kSwarmMax.broker_restart_per_minute));
+  const double power_loss = storm_rate(kSwarmMax.power_loss_per_minute);
+  const double disk_full = storm_rate(kSwarmMax.disk_full_per_minute);
+  if (storage) {
+    if (durability == Durability::kFull) up(f.power_loss_per_minute, power_loss);
+    up(f.disk_full_per_minute, disk_full);
+  }
+  EVENTMART_ASSERT(!validate(f).has_value());  // every storm rate is within its knob's range
+  options_ = f;
+  // The per-minute ticker runs only when the run's own mix has a per-minute fault.
+  if (ticker_ == 0) ticker_ = clock_.call_after(kMinuteUs, [this] { tick(); });
+  storm_end_ = clock_.call_after(duration_us, [this] {
+    storm_end_ = 0;
+    end_storm();
+  });
+}
+
+void FaultInjector::end_storm() {
+  options_ = own_;
+  trace_.record(TraceKind::kSplit, BusId::kStore, "explorer", "", "storm-over");
+}
+
 void FaultInjector::heal() {
+  if (storm_end_ != 0) {
+    clock_.cancel(storm_end_);
+    storm_end_ = 0;
+    options_ = own_;
+  }
   chaos_ = false;
   // Partitions, broker downtime and full disks end now; crashed services come back on their own.
   const std::int64_t now = clock_.now_us();

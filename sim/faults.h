@@ -166,6 +166,13 @@ class FaultInjector final : public CrashPoints, public DiskFaults {
     rng_ = rng;
     storage_rng_ = rng.derive("storage");
   }
+  // A storm from now for `duration_us` (sim/recipe.h): a swarm mix drawn from `rng` for
+  // `durability`, its per-minute faults kStormFactor times as likely; each rate the stronger of
+  // the storm's and the run's own. Power loss and full disks only with `storage` (the databases
+  // are on the simulated disk); I/O errors, long outages and the QoS stay the run's. A storm
+  // that begins inside another ends the first: the run's own mix returns when the last ends.
+  void storm(Rng rng, std::int64_t duration_us, Durability durability, bool storage);
+  bool storming() const { return storm_end_ != 0; }
   // Ends the chaos phase: no new faults; partitions and broker downtime end now.
   void heal();
   bool chaos() const { return chaos_; }
@@ -235,7 +242,11 @@ class FaultInjector final : public CrashPoints, public DiskFaults {
   // The machine goes down for hours to days (a consuming service only).
   void long_outage(const std::string& service, ServiceState& state);
 
+  void end_storm();
+
   FaultOptions options_;
+  FaultOptions own_;       // the run's own mix while a storm is on
+  TimerId storm_end_ = 0;  // the storm's end, 0: none on
   Rng rng_;
   Rng storage_rng_;  // storage faults: a stream of their own, so they shift no other draw
   bool storage_suspended_ = false;

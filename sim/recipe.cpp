@@ -22,7 +22,7 @@ std::optional<std::uint64_t> number(std::string_view text) {
 std::string to_string(const Recipe& recipe) {
   std::string text = std::to_string(recipe.seed);
   for (const Splitpoint& s : recipe.splits) {
-    text += "/" + std::to_string(s.step) + ":" + std::to_string(s.child);
+    text += "/" + std::to_string(s.step) + ":" + std::to_string(s.child) + (s.storm ? "+" : "");
   }
   return text;
 }
@@ -56,7 +56,7 @@ Result<Recipe> parse_recipe(std::string_view text) {
   }
   const auto usage = [&](const std::string& why) {
     return R::error("recipe '" + shown + "': " + why +
-                    " (expected SEED or SEED/STEP:CHILD/..., all decimal)");
+                    " (expected SEED or SEED/STEP:CHILD/..., all decimal, a storm child CHILD+)");
   };
   Recipe recipe;
   std::size_t slash = text.find('/');
@@ -71,12 +71,15 @@ Result<Recipe> parse_recipe(std::string_view text) {
     const std::size_t colon = part.find(':');
     if (colon == std::string_view::npos)
       return usage("'" + std::string(part) + "' is not STEP:CHILD");
+    std::string_view child_text = part.substr(colon + 1);
+    const bool storm = !child_text.empty() && child_text.back() == '+';
+    if (storm) child_text.remove_suffix(1);
     const auto step = number(part.substr(0, colon));
-    const auto child = number(part.substr(colon + 1));
+    const auto child = number(child_text);
     if (!step || !child || *child > kMaxChild) {
       return usage("'" + std::string(part) + "' is not STEP:CHILD with numbers");
     }
-    recipe.splits.push_back(Splitpoint{*step, static_cast<std::uint32_t>(*child)});
+    recipe.splits.push_back(Splitpoint{*step, static_cast<std::uint32_t>(*child), storm});
     if (recipe.splits.size() > kMaxSplits) break;
   }
   if (auto why = check_splits(recipe.splits)) return usage(*why);
@@ -84,7 +87,9 @@ Result<Recipe> parse_recipe(std::string_view text) {
 }
 
 std::uint64_t reseeded(std::uint64_t seed, const Splitpoint& split) {
-  return stable_hash("split/" + std::to_string(split.step) + "/" + std::to_string(split.child),
+  // A storm child's streams are its own too ("3+" is not "3" with a storm on top).
+  return stable_hash("split/" + std::to_string(split.step) + "/" + std::to_string(split.child) +
+                         (split.storm ? "+" : ""),
                      seed);
 }
 

@@ -34,7 +34,8 @@ enum class TraceKind : std::uint8_t {
   kDiskFull,        // a service's disk filled up (writes that need space fail for a while)
   kLongOutage,      // a service's machine went down for hours to days
   kLostToExpiry,    // a message for a client whose session expired while it was away
-  kSplit,           // the explorer reseeded the run here (sim/recipe.h); "event" = the child
+  kSplit,  // the explorer reseeded the run here (sim/recipe.h); "event" = the child ("3+": a
+           // storm child), or "storm-over" where the storm of a storm child ended
 };
 // The last kind (reports list every kind up to it): keep it the last one above.
 inline constexpr TraceKind kLastTraceKind = TraceKind::kSplit;

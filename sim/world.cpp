@@ -1,5 +1,6 @@
 #include "sim/world.h"
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <memory>
@@ -56,6 +57,11 @@ OptionCheck validate(const SimOptions& o) {
     return error(SimOption::kWorkloadShape, valid.error());
   if (OptionCheck knobs = validate(o.knobs)) return knobs;
   if (auto why = check_splits(o.splits)) return error(SimOption::kRecipe, *why);
+  if (o.scenario &&
+      std::any_of(o.splits.begin(), o.splits.end(), [](const Splitpoint& s) { return s.storm; })) {
+    // A scenario's faults are its schedule: there is no mix for a storm to raise.
+    return error(SimOption::kRecipe, "a storm child (CHILD+) cannot split a scripted scenario");
+  }
   if (o.brancher != nullptr && !o.native_folder.empty()) {
     // A fork copies the world; a real file open in it would be shared by every copy.
     return error(SimOption::kRecipe, "cannot be explored with the databases on real files");
@@ -431,10 +437,11 @@ void World::after_step() {
   if (options_.brancher == nullptr || !injector_.chaos()) return;
   const MarkCounts* marks = detail::current_marks();
   EVENTMART_ASSERT(marks != nullptr);  // run_simulation counts every run's marks
-  if (auto child = options_.brancher->at_quiet_point(step, scheduler_.now_us(), *marks)) {
+  if (auto at = options_.brancher->at_quiet_point(step, scheduler_.now_us(), *marks)) {
+    EVENTMART_ASSERT(at->step == step, at->step, step);
     // A future of its own from here: the recipe's later splits are not this timeline's.
     next_split_ = options_.splits.size();
-    split(Splitpoint{step, *child});
+    split(*at);
   }
 }
 
@@ -446,8 +453,12 @@ void World::split(const Splitpoint& at) {
   workload_->reseed(streams.derive("workload"));
   logistics_->reseed(streams.derive("logistics"));
   shape_rng_ = streams.derive("shape-world");
+  if (at.storm) {
+    injector_.storm(streams.derive("storm"), kStormUs, options_.durability, uses_disk());
+  }
   taken_.push_back(at);
-  trace_.record(TraceKind::kSplit, BusId::kStore, "explorer", "", std::to_string(at.child));
+  trace_.record(TraceKind::kSplit, BusId::kStore, "explorer", "",
+                std::to_string(at.child) + (at.storm ? "+" : ""));
 }
 
 bool World::consumed(ServiceSlot& s, const std::string& id) {

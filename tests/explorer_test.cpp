@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "runs/seed_runner.h"
+#include "services/catalog.h"
 #include "sim/recipe.h"
 #include "sim/world.h"
 #include "tests/failing_fork.h"
@@ -33,6 +34,14 @@ TEST(Recipe, PrintsAndReadsBack) {
   ASSERT_TRUE(plain) << plain.error();
   EXPECT_EQ(plain.value().seed, UINT64_MAX);
   EXPECT_TRUE(plain.value().splits.empty());
+  // A storm child is written CHILD+ and reads back as one.
+  const sim::Recipe stormy{17, {{48213, 3, true}, {90211, 1}}};
+  EXPECT_EQ(sim::to_string(stormy), "17/48213:3+/90211:1");
+  auto storm_back = sim::parse_recipe("17/48213:3+/90211:1");
+  ASSERT_TRUE(storm_back) << storm_back.error();
+  EXPECT_EQ(storm_back.value().splits, stormy.splits);
+  EXPECT_NE(sim::reseeded(17, {48213, 3, true}), sim::reseeded(17, {48213, 3, false}))
+      << "a storm child's streams are its own";
 }
 
 TEST(Recipe, WhatCannotBeMeantIsRefusedWithTheReason) {
@@ -52,6 +61,12 @@ TEST(Recipe, WhatCannotBeMeantIsRefusedWithTheReason) {
       {"1/6:1/5:2", "must increase"},
       {"1/5:0", "a child number is 1..1000000"},
       {"1 /5:1", "the seed is not a number"},
+      {"1/5:+", "with numbers"},
+      {"1/5:1++", "with numbers"},
+      {"1/5:+1", "with numbers"},
+      {"1/5:1+x", "with numbers"},
+      {"1/5+:1", "with numbers"},
+      {"1/5:0+", "a child number is 1..1000000"},
   };
   for (const auto& [text, why] : cases) {
     auto r = sim::parse_recipe(text);
@@ -72,9 +87,9 @@ TEST(Recipe, WhatCannotBeMeantIsRefusedWithTheReason) {
 class SplitAt final : public sim::Brancher {
  public:
   explicit SplitAt(std::vector<sim::Splitpoint> at) : at_(std::move(at)) {}
-  std::optional<std::uint32_t> at_quiet_point(std::uint64_t step, std::int64_t,
-                                              const MarkCounts&) override {
-    if (next_ < at_.size() && at_[next_].step == step) return at_[next_++].child;
+  std::optional<sim::Splitpoint> at_quiet_point(std::uint64_t step, std::int64_t,
+                                                const MarkCounts&) override {
+    if (next_ < at_.size() && at_[next_].step == step) return at_[next_++];
     return std::nullopt;
   }
 
@@ -111,6 +126,71 @@ TEST(Recipe, ATimelineReplaysFromItsRecipeWithTheSameTraceHash) {
   // Another child of the same splitpoint is another future.
   replay.splits = {{200, 2}, {900, 6}};
   EXPECT_NE(sim::run_simulation(replay).trace_hash, child.trace_hash);
+}
+
+// A storm child (sim/recipe.h) on a day whose own mix has no process fault at all: from its
+// split it suffers crashes, partitions or broker restarts for kStormUs, then none again; a
+// plain child of the same splitpoint suffers none; the recipe replays the storm exactly.
+TEST(Recipe, AStormChildHasItsStormForTenMinutesThenTheRunsOwnMix) {
+  sim::SimOptions day;
+  day.seed = 3;
+  day.customers = 200;
+  day.faults.duplicate_probability = 0.01;  // chaos, but no fault that strikes per minute
+  std::int64_t split_at = -1, over_at = -1;
+  const auto watch = [&](const sim::TraceEntry& e) {
+    if (e.kind != sim::TraceKind::kSplit) return;
+    (e.event_id == "storm-over" ? over_at : split_at) = e.at_us;
+  };
+  SplitAt brancher({{3000, 2, true}});
+  sim::SimOptions explored = day;
+  explored.brancher = &brancher;
+  const sim::SimResult storm = sim::run_simulation(explored, watch);
+  ASSERT_TRUE(storm.assertion.empty()) << storm.assertion;
+  ASSERT_EQ(storm.splits, (std::vector<sim::Splitpoint>{{3000, 2, true}}));
+  ASSERT_GE(split_at, 0);
+  EXPECT_EQ(over_at, split_at + sim::kStormUs) << "the storm lasts kStormUs of virtual time";
+  std::size_t inside = 0;
+  std::set<std::string> struck_after;
+  for (const sim::Outage& o : storm.outages) {
+    EXPECT_GE(o.from_us, split_at) << sim::outage_kind_name(o.kind) << " before the storm";
+    inside += o.from_us < over_at ? 1 : 0;
+    if (o.from_us < over_at) continue;
+    // After it only what the storm armed: a crash drawn at its last ticks strikes in the
+    // service's next transaction, once.
+    EXPECT_TRUE(o.kind == sim::Outage::Kind::kCrash || o.kind == sim::Outage::Kind::kPowerLoss)
+        << sim::outage_kind_name(o.kind) << " after the storm";
+    EXPECT_TRUE(struck_after.insert(o.who).second) << o.who << " struck twice after the storm";
+  }
+  EXPECT_GT(inside, 0u) << "a storm without a process fault";
+  EXPECT_GT(storm.stats.faults.crashes + storm.stats.faults.partitions +
+                storm.stats.faults.broker_restarts,
+            0);
+
+  sim::SimOptions replay = day;
+  replay.splits = storm.splits;
+  const sim::SimResult again = sim::run_simulation(replay);
+  EXPECT_EQ(again.trace_hash, storm.trace_hash);
+  EXPECT_EQ(again.outages.size(), storm.outages.size());
+
+  replay.splits = {{3000, 2, false}};
+  const sim::SimResult plain = sim::run_simulation(replay);
+  EXPECT_TRUE(plain.outages.empty()) << "a plain child keeps the run's own mix";
+  EXPECT_NE(plain.trace_hash, storm.trace_hash);
+}
+
+TEST(Recipe, AStormCannotSplitAScriptedScenario) {
+  sim::SimOptions o;
+  auto scenario = std::make_shared<sim::Scenario>();
+  scenario->products = {default_store().products.front()};
+  scenario->visits = {sim::ScenarioVisit{}};
+  o.scenario = scenario;
+  o.splits = {{5, 1, true}};
+  try {
+    (void)sim::run_simulation(o);
+    FAIL() << "a storm split a scenario's schedule";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("storm"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Recipe, ASplitpointPastTheEndOfTheDayIsRefused) {

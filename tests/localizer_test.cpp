@@ -143,11 +143,11 @@ class SplitOnce final : public sim::Brancher {
  public:
   explicit SplitOnce(std::uint64_t at) : at_(at) {}
   bool within_recipe() const override { return true; }
-  std::optional<std::uint32_t> at_quiet_point(std::uint64_t step, std::int64_t,
-                                              const MarkCounts&) override {
+  std::optional<sim::Splitpoint> at_quiet_point(std::uint64_t step, std::int64_t,
+                                                const MarkCounts&) override {
     if (split_at != 0 || step < at_) return std::nullopt;
     split_at = step;
-    return 7;
+    return sim::Splitpoint{step, 7};
   }
   std::uint64_t split_at = 0;
 
