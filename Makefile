@@ -103,6 +103,7 @@ bench: build
 	$(BUILD_DIR)/bench/eventmart-scrape-bench
 	$(BUILD_DIR)/bench/eventmart-ttb-bench
 	$(BUILD_DIR)/bench/eventmart-localize-bench
+	$(BUILD_DIR)/bench/eventmart-storm-bench --states 6 --children 10
 
 # What the always-on checks cost: the simulator with and without them (build-noassert/), in
 # turn, on a swarm and on a plain day; medians and their ratio (scripts/bench-assertions.sh).

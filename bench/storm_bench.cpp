@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 
+#include "bench/flags.h"
 #include "runs/seed_runner.h"
 #include "sim/bugs/bugs.h"
 #include "sim/recipe.h"
@@ -49,16 +50,10 @@ bool fails(const runs::RunPlan& plan, std::uint64_t seed) {
   }
 }
 
-std::uint64_t flag(int argc, char** argv, const char* name, std::uint64_t fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return std::strtoull(argv[i + 1], nullptr, 10);
-  }
-  return fallback;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
+  using bench::flag;
   const auto customers = static_cast<std::int64_t>(flag(argc, argv, "--customers", 1000));
   const std::uint64_t states = std::max<std::uint64_t>(1, flag(argc, argv, "--states", 8));
   const auto children =

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "runs/explorer.h"
+#include "bench/flags.h"
 #include "runs/seed_runner.h"
 #include "sim/bugs/bugs.h"
 
@@ -84,16 +85,10 @@ Median median(std::vector<Found> runs) {
   return {runs[mid].cpu, bounded};
 }
 
-std::uint64_t flag(int argc, char** argv, const char* name, std::uint64_t fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return std::strtoull(argv[i + 1], nullptr, 10);
-  }
-  return fallback;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
+  using bench::flag;
   const std::uint64_t customers = flag(argc, argv, "--customers", 500);
   const std::uint64_t roots = std::max<std::uint64_t>(1, flag(argc, argv, "--roots", 5));
   const std::uint64_t max_seeds = std::max<std::uint64_t>(1, flag(argc, argv, "--max-seeds", 200));
