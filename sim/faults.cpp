@@ -42,6 +42,14 @@ struct PerMinute {
 };
 constexpr PerMinute kSwarmMax{0.02, 0.02, 0.01, 0.02, 0.01};
 
+// Whether a mix has its per-minute ticks. Long outages are drawn at the ticks but do not start
+// them: a mix whose only per-minute fault is a long outage has none (as it always had; counting
+// them would move the trace of every such swarm seed).
+bool ticks(const FaultOptions& f) {
+  return f.partition_per_minute > 0 || f.crash_per_minute > 0 || f.broker_restart_per_minute > 0 ||
+         f.power_loss_per_minute > 0 || f.disk_full_per_minute > 0;
+}
+
 }  // namespace
 
 FaultOptions draw_swarm_faults(Rng rng, Durability durability) {
@@ -217,11 +225,7 @@ void FaultInjector::start() {
     }
     return;
   }
-  if (options_.partition_per_minute > 0 || options_.crash_per_minute > 0 ||
-      options_.broker_restart_per_minute > 0 || options_.power_loss_per_minute > 0 ||
-      options_.disk_full_per_minute > 0) {
-    ticker_ = clock_.call_after(kMinuteUs, [this] { tick(); });
-  }
+  if (ticks(options_)) ticker_ = clock_.call_after(kMinuteUs, [this] { tick(); });
 }
 
 namespace {
@@ -301,6 +305,11 @@ void FaultInjector::storm(Rng rng, std::int64_t duration_us, Durability durabili
 
 void FaultInjector::end_storm() {
   options_ = own_;
+  // The ticker the storm started, when the run's own mix has none.
+  if (!ticks(own_) && ticker_ != 0) {
+    clock_.cancel(ticker_);
+    ticker_ = 0;
+  }
   trace_.record(TraceKind::kSplit, BusId::kStore, "explorer", "", "storm-over");
 }
 

@@ -345,6 +345,7 @@ class World final : public FaultInjector::Host, public CrashPoints {
   ServiceStats crashed_stats_;  // duplicates and rejections counted by crashed service objects
   std::uint64_t crashed_unknown_customers_ = 0;
   std::size_t next_split_ = 0;     // the recipe's splits taken so far
+  std::uint64_t late_storm_ = 0;   // a storm split taken outside the opening hours, 0: none
   std::uint64_t stream_seed_ = 0;  // what the streams were last drawn from
   std::vector<Splitpoint> taken_;  // every split taken: the timeline's recipe
 };
@@ -453,8 +454,10 @@ void World::split(const Splitpoint& at) {
   workload_->reseed(streams.derive("workload"));
   logistics_->reseed(streams.derive("logistics"));
   shape_rng_ = streams.derive("shape-world");
-  if (at.storm) {
+  if (at.storm && injector_.chaos()) {
     injector_.storm(streams.derive("storm"), kStormUs, options_.durability, uses_disk());
+  } else if (at.storm && late_storm_ == 0) {
+    late_storm_ = at.step;  // refused when the day is over: the explorer never makes one
   }
   taken_.push_back(at);
   trace_.record(TraceKind::kSplit, BusId::kStore, "explorer", "",
@@ -883,6 +886,11 @@ SimResult World::run() {
         "the recipe's splitpoint at step " + std::to_string(options_.splits[next_split_].step) +
         " is past the end of this day (" + std::to_string(scheduler_.steps()) +
         " steps): it was made with other options");
+  }
+  if (late_storm_ != 0) {
+    throw std::invalid_argument("the recipe's storm child at step " + std::to_string(late_storm_) +
+                                " splits outside the opening hours (no faults to raise there): it "
+                                "was made with other options");
   }
   auto* inventory = static_cast<InventoryIntel*>(slot(kInventoryIntel).service());
   if (inventory != nullptr) {

@@ -178,6 +178,41 @@ TEST(Recipe, AStormChildHasItsStormForTenMinutesThenTheRunsOwnMix) {
   EXPECT_NE(plain.trace_hash, storm.trace_hash);
 }
 
+// The ticker a storm starts for a mix without one stops with the storm: a long outage (drawn
+// at the ticks) never comes after it, and a storm split after closing is refused.
+TEST(Recipe, AStormLeavesNoTickerBehindAndIsRefusedAfterClosing) {
+  sim::SimOptions day;
+  day.seed = 3;
+  day.customers = 200;
+  day.faults.long_outage_per_hour = 1;  // drawn at the ticks, which this mix alone never has
+  std::int64_t over_at = -1;
+  const auto watch = [&](const sim::TraceEntry& e) {
+    if (e.kind == sim::TraceKind::kSplit && e.event_id == "storm-over") over_at = e.at_us;
+  };
+  sim::SimOptions storm = day;
+  storm.splits = {{3000, 2, true}};
+  const sim::SimResult r = sim::run_simulation(storm, watch);
+  ASSERT_TRUE(r.assertion.empty()) << r.assertion;
+  ASSERT_GT(over_at, 0);
+  for (const sim::Outage& o : r.outages) {
+    EXPECT_FALSE(o.kind == sim::Outage::Kind::kLongOutage && o.from_us >= over_at)
+        << "a long outage after the storm, at " << o.from_us;
+  }
+  EXPECT_EQ(sim::run_simulation(day).stats.faults.long_outages, 0)
+      << "this mix alone never ticks (as it always had)";
+
+  const sim::SimResult whole = sim::run_simulation(day);
+  sim::SimOptions late = day;
+  late.splits = {{static_cast<std::uint64_t>(whole.stats.scheduler_steps) - 5, 1, true}};
+  try {
+    (void)sim::run_simulation(late);
+    FAIL() << "a storm split after closing ran";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("outside the opening hours"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Recipe, AStormCannotSplitAScriptedScenario) {
   sim::SimOptions o;
   auto scenario = std::make_shared<sim::Scenario>();
@@ -247,8 +282,8 @@ TEST(Explorer, FindsABugAndEveryFailingTimelineReplaysFromItsRecipe) {
 // A deep variant (it needs two rare events in sequence: sim/bugs/bugs.h): from the same roots
 // and with the same number of timelines, the explorer finds it and the swarm does not. A
 // pinned root and budget; the odds are in docs/simulation.md ("The bug zoo"). Two variants:
-// skips-sync and holds-restocks (from root 1, found at timeline 191/13174:6 within 400); the
-// time-to-bug benchmark covers all four.
+// skips-sync and holds-restocks (from root 1, found at root 191's Inventory Intel catch-up within
+// 400); the time-to-bug benchmark covers all four.
 struct DeepPin {
   sim::Bug bug;
   std::uint64_t first_root;
