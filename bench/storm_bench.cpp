@@ -12,7 +12,6 @@
 // same futures.
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -76,7 +75,7 @@ int main(int argc, char** argv) {
     plan.swarm = true;
     plan.base.customers = customers;
     plan.base.bug = bug.bug;
-    std::uint64_t found = 0, seed = 0, plain = 0, storm = 0, runs = 0;
+    std::uint64_t found = 0, seed = 0, plain = 0, storm = 0;
     while (found < states) {
       ++seed;
       FirstHit hit(Mark::kInventoryCatchUp);
@@ -90,7 +89,6 @@ int main(int argc, char** argv) {
           future.base.splits = {sim::Splitpoint{*hit.step(), child, stormy}};
           const bool failed = fails(future, seed);
           (stormy ? storm : plain) += failed ? 1 : 0;
-          ++runs;
         }
       }
     }

@@ -25,8 +25,8 @@
 #include <string>
 #include <vector>
 
-#include "runs/explorer.h"
 #include "bench/flags.h"
+#include "runs/explorer.h"
 #include "runs/seed_runner.h"
 #include "sim/bugs/bugs.h"
 

@@ -327,16 +327,15 @@ class Timeline final : public sim::Brancher {
       plan.base.brancher = &timeline;
       try {
         const SeedOutcome outcome = run_seed(plan, root);
-        if (!timeline.is_child()) s.roots_done.fetch_add(1);
         timeline.finish(outcome);
       } catch (const std::exception& e) {
         // What run_seed does not turn into a failing outcome itself (it does for a world that
         // cannot go on): a failing timeline with its recipe; the worker goes on with the next
         // root.
-        if (!timeline.is_child()) s.roots_done.fetch_add(1);
         timeline.failed(std::string("the run stopped: ") + e.what());
       }
       if (timeline.is_child()) ::_exit(0);  // a child's day is over; its parent goes on
+      s.roots_done.fetch_add(1);
     }
   } catch (const std::exception& e) {
     const std::string line = std::string("eventmart explore: a worker failed: ") + e.what() + "\n";

@@ -15,17 +15,17 @@ namespace eventmart {
 const std::vector<ServiceSpec>& service_specs() {
   static const std::vector<ServiceSpec> specs = {
       {ServiceKind::kGatewayGuardian, kGatewayGuardian, true, false, true, false,
-       "the entrance's card scanner -> customer-arrival"},
+       "the entrance's card scanner -> customer-arrival", std::nullopt},
       {ServiceKind::kHelloHelper, kHelloHelper, true, false, false, true,
-       "customer-arrival -> a welcome on the entrance display"},
+       "customer-arrival -> a welcome on the entrance display", Mark::kHelloCatchUp},
       {ServiceKind::kGateExitGuardian, kGateExitGuardian, true, false, true, false,
-       "the exit gate's bag scan -> customer-departure"},
+       "the exit gate's bag scan -> customer-departure", std::nullopt},
       {ServiceKind::kInventoryIntel, kInventoryIntel, true, true, false, true,
-       "departures and deliveries -> stock; restock-needed to logistics"},
+       "departures and deliveries -> stock; restock-needed to logistics", Mark::kInventoryCatchUp},
       {ServiceKind::kFastlaneFinale, kFastlaneFinale, true, false, false, true,
-       "customer-departure -> payment-due"},
+       "customer-departure -> payment-due", Mark::kFastlaneCatchUp},
       {ServiceKind::kLogisticsDesk, kLogisticsDesk, false, true, false, false,
-       "a stand-in for the logistics department: delivers every restock at once"},
+       "a stand-in for the logistics department: delivers every restock at once", std::nullopt},
   };
   return specs;
 }

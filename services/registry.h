@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/marks.h"
 #include "services/catalog.h"
 #include "services/service.h"
 
@@ -32,6 +33,9 @@ struct ServiceSpec {
   bool reads_devices;       // a guardian: takes scanner readings (ScanOutcome scan(...))
   bool consumes_store_bus;  // subscribes to store events (replicas share their messages)
   std::string_view role;    // one line, for --help
+  // The mark of a delivery hours late in this service (its catch-up, core/marks.h), if it
+  // consumes store events.
+  std::optional<Mark> catch_up;
 };
 
 // Every kind, the five store services in pipeline order, then the logistics desk.

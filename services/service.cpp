@@ -148,18 +148,8 @@ std::optional<Event> Service::receive(const Delivery& delivery) {
     // The same, by consumer: which one is working off a backlog is a state of its own (the
     // explorer's rare states, runs/explorer.h: a bug of Inventory Intel's catch-up needs its
     // catch-up, not Hello Helper's).
-    switch (service_kind(name_).value_or(ServiceKind::kLogisticsDesk)) {
-      case ServiceKind::kHelloHelper:
-        mark(Mark::kHelloCatchUp);
-        break;
-      case ServiceKind::kInventoryIntel:
-        mark(Mark::kInventoryCatchUp);
-        break;
-      case ServiceKind::kFastlaneFinale:
-        mark(Mark::kFastlaneCatchUp);
-        break;
-      default:
-        break;  // the guardians consume nothing; the logistics desk is not the store's
+    if (auto kind = service_kind(name_)) {
+      if (auto catch_up = spec_of(*kind).catch_up) mark(*catch_up);
     }
   }
   if (age > max_event_age_us(ctx_.inbox_retention_us)) {

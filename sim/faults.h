@@ -172,7 +172,6 @@ class FaultInjector final : public CrashPoints, public DiskFaults {
   // are on the simulated disk); I/O errors, long outages and the QoS stay the run's. A storm
   // that begins inside another ends the first: the run's own mix returns when the last ends.
   void storm(Rng rng, std::int64_t duration_us, Durability durability, bool storage);
-  bool storming() const { return storm_end_ != 0; }
   // Ends the chaos phase: no new faults; partitions and broker downtime end now.
   void heal();
   bool chaos() const { return chaos_; }

@@ -19,10 +19,14 @@ std::optional<std::uint64_t> number(std::string_view text) {
 
 }  // namespace
 
+std::string child_text(const Splitpoint& split) {
+  return std::to_string(split.child) + (split.storm ? "+" : "");
+}
+
 std::string to_string(const Recipe& recipe) {
   std::string text = std::to_string(recipe.seed);
   for (const Splitpoint& s : recipe.splits) {
-    text += "/" + std::to_string(s.step) + ":" + std::to_string(s.child) + (s.storm ? "+" : "");
+    text += "/" + std::to_string(s.step) + ":" + child_text(s);
   }
   return text;
 }
@@ -88,9 +92,7 @@ Result<Recipe> parse_recipe(std::string_view text) {
 
 std::uint64_t reseeded(std::uint64_t seed, const Splitpoint& split) {
   // A storm child's streams are its own too ("3+" is not "3" with a storm on top).
-  return stable_hash("split/" + std::to_string(split.step) + "/" + std::to_string(split.child) +
-                         (split.storm ? "+" : ""),
-                     seed);
+  return stable_hash("split/" + std::to_string(split.step) + "/" + child_text(split), seed);
 }
 
 }  // namespace eventmart::sim

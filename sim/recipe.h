@@ -52,6 +52,8 @@ struct Recipe {
 };
 
 std::string to_string(const Recipe& recipe);
+// A splitpoint's child as a recipe writes it: "3", or "3+" for a storm child.
+std::string child_text(const Splitpoint& split);
 // The reason a recipe cannot be meant (a bad number, steps not increasing, too long), or it.
 Result<Recipe> parse_recipe(std::string_view text);
 // Why these splits cannot be a timeline's (steps 0 or not increasing, a child out of range,

@@ -460,8 +460,7 @@ void World::split(const Splitpoint& at) {
     late_storm_ = at.step;  // refused when the day is over: the explorer never makes one
   }
   taken_.push_back(at);
-  trace_.record(TraceKind::kSplit, BusId::kStore, "explorer", "",
-                std::to_string(at.child) + (at.storm ? "+" : ""));
+  trace_.record(TraceKind::kSplit, BusId::kStore, "explorer", "", child_text(at));
 }
 
 bool World::consumed(ServiceSlot& s, const std::string& id) {
