@@ -85,15 +85,10 @@ std::vector<Case> cases() {
        "--customers 1000 --long-outage 0.1 --crash 0.02",
        deep([](F& f) { f.crash_per_minute = 0.02; }),
        {TraceKind::kCrash, TraceKind::kLongOutage}},
-      {sim::Bug::kCatchUpTrustsDup,
-       "--customers 1000 --faults swarm (seed 1555)",
-       [](runs::RunPlan& p) {
-         p.base.customers = 1000;
-         p.swarm = true;
-       },
-       {TraceKind::kLongOutage, TraceKind::kCrash, TraceKind::kPowerLoss,
-        TraceKind::kBrokerRestart},
-       1555},
+      {sim::Bug::kCatchUpDefersInbox,
+       "--customers 1000 --long-outage 0.1 --crash 0.1",
+       deep([](F& f) { f.crash_per_minute = 0.1; }),
+       {TraceKind::kCrash, TraceKind::kLongOutage}},
       {sim::Bug::kCatchUpSkipsSync,
        "--customers 1000 --long-outage 0.1 --power-loss 0.02",
        deep([](F& f) { f.power_loss_per_minute = 0.02; }),

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "core/assert.h"
@@ -180,11 +182,9 @@ class DeferredHandlers : private HoldsDeferringBus, public Base {
 
 // The deep variants (bugs.h: each needs two rare events in sequence). What a service keeps
 // in memory about a catch-up (lost with the process, as it would be): until when it believes
-// it is working off a backlog, and whether the delivery in hand came flagged as a transport
-// retransmission (MQTT's DUP).
+// it is working off a backlog.
 struct CatchUp {
   std::int64_t until_us = 0;
-  bool redelivered = false;
   bool catching_up(std::int64_t now_us) const { return now_us < until_us; }
 };
 
@@ -214,7 +214,6 @@ class CatchUpBus final : public BusWrapper {
       if (now - d.envelope.occurred_at_us > params_.older_than_us) {
         state_.until_us = now + params_.window_us;
       }
-      state_.redelivered = d.redelivered;
       if (before_each) before_each();
       const bool catching_up = state_.catching_up(now);
       if (params_.shortcut == CatchUpShortcut::kSyncOff && catching_up != sync_off_) {
@@ -251,9 +250,9 @@ struct HoldsCatchUpBus {
 };
 
 inline constexpr std::int64_t kAcksEarlyWindowUs = 5 * kMinuteUs;
-inline constexpr std::int64_t kTrustsDupWindowUs = 2 * kMinuteUs;
-inline constexpr std::int64_t kSyncOffWindowUs = 5 * kMinuteUs;
-inline constexpr std::int64_t kHoldRestocksWindowUs = 5 * kMinuteUs;
+inline constexpr std::int64_t kDefersInboxWindowUs = 5 * kMinuteUs;
+inline constexpr std::int64_t kSyncOffWindowUs = 2 * kMinuteUs;
+inline constexpr std::int64_t kHoldRestocksWindowUs = kMinuteUs;
 
 // A service that takes `kShortcut` for `kWindowUs` after each delivery over three hours late.
 template <typename Base, CatchUpShortcut kShortcut, std::int64_t kWindowUs>
@@ -270,36 +269,55 @@ class CatchUpWith : private HoldsCatchUpBus, public Base {
 template <typename Base>
 using CatchUpAcksEarly = CatchUpWith<Base, CatchUpShortcut::kAckEarly, kAcksEarlyWindowUs>;
 
-// catch-up-trusts-dup: a delivery over three hours late means a backlog; for two
-// minutes after one, Inventory Intel skips its inbox lookup for deliveries the broker did not
-// flag as retransmissions ("in a catch-up only a DUP can be a duplicate"). A resend by the
-// publisher's relay (a new message with the same event id) is not flagged.
-class CatchUpTrustsDupInventory : private HoldsCatchUpBus, public InventoryIntel {
+// catch-up-defers-inbox: a delivery over three hours late means a backlog; for five minutes after
+// one, Inventory Intel records a new event in its inbox in a transaction of its own after the
+// commit that applied it ("keep the hot transaction short while catching up"). A crash between
+// the two commits leaves the event applied and not recorded: its redelivery is applied again.
+class CatchUpDefersInboxInventory : private HoldsCatchUpBus, public InventoryIntel {
  public:
-  explicit CatchUpTrustsDupInventory(const ServiceContext& context)
-      : HoldsCatchUpBus(context, {kLateDeliveryUs, kTrustsDupWindowUs, CatchUpShortcut::kNone}),
-        InventoryIntel(with_buses(context, catch_up_bus, context.logistics_bus)),
-        clock_(context.clock) {}
+  explicit CatchUpDefersInboxInventory(const ServiceContext& context)
+      : HoldsCatchUpBus(context, {kLateDeliveryUs, kDefersInboxWindowUs, CatchUpShortcut::kNone}),
+        InventoryIntel(with_buses(context, catch_up_bus, context.logistics_bus)) {}
 
  protected:
   Admission admit(const std::string& event_id, std::uint64_t content_hash) override {
-    const Admission found = InventoryIntel::admit(event_id, content_hash);
-    if (catch_up.catching_up(clock_.now_us()) && !catch_up.redelivered) return Admission::kNew;
-    return found;
+    deferred_.reset();  // a rolled-back attempt's
+    if (!catch_up.catching_up(ctx_.clock.now_us()) || journal().in_inbox(event_id)) {
+      return InventoryIntel::admit(event_id, content_hash);
+    }
+    deferred_ = Deferred{event_id, content_hash};
+    return Admission::kNew;
+  }
+  void after_commit() override {
+    InventoryIntel::after_commit();
+    if (!deferred_) return;
+    const Deferred d = std::move(*deferred_);
+    deferred_.reset();
+    try {
+      Transaction txn(ctx_.db);
+      journal().record_inbox(d.event_id, ctx_.clock.now_us(), d.content_hash);
+      txn.commit();
+    } catch (const SqliteError&) {
+      // A storage fault: the event stays unrecorded (the mistake's window, wider).
+    }
   }
 
  private:
-  Clock& clock_;
+  struct Deferred {
+    std::string event_id;
+    std::uint64_t content_hash;
+  };
+  std::optional<Deferred> deferred_;  // applied by the transaction in hand, recorded after it
 };
 
-// catch-up-skips-sync: a delivery over three hours late means a backlog; for five minutes
+// catch-up-skips-sync: a delivery over three hours late means a backlog; for two minutes
 // after one, the service runs its database with synchronous=OFF to work it off faster. A power
 // loss in those minutes takes back commits whose deliveries were acknowledged.
 template <typename Base>
 using CatchUpSkipsSync = CatchUpWith<Base, CatchUpShortcut::kSyncOff, kSyncOffWindowUs>;
 
 // catch-up-holds-restocks: a delivery over three hours late means a backlog; while one is worked
-// off (five minutes after the last late delivery), Inventory Intel holds its restock orders back
+// off (a minute after the last late delivery), Inventory Intel holds its restock orders back
 // in memory instead of writing them to the outbox, and sends them together when the catch-up
 // ends ("a backlog's sales would order for levels long passed one by one"). A crash before then
 // loses them.

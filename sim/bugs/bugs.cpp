@@ -40,35 +40,35 @@ const std::vector<BugInfo>& all_bugs() {
        "(only storage faults can show it)",
        "inventory_matches_shelves (a sale or a delivery forgotten) or departure_paid_once"},
       {Bug::kCatchUpAcksEarly, "catch-up-acks-early",
-       "Inventory Intel and Fastlane Finale take a delivery over an hour late as the sign of a "
+       "Inventory Intel and Fastlane Finale take a delivery over three hours late as the sign of a "
        "backlog, and for five minutes after one acknowledge each delivery before its "
        "transaction commits, to keep the broker's window full; a crash inside a transaction "
        "then loses the event. Needs a machine back from hours down while the store is open, "
        "then a crash inside those five minutes",
        "departure_paid_once (a departure never paid) or inventory_matches_shelves", true},
-      {Bug::kCatchUpTrustsDup, "catch-up-trusts-dup",
-       "Inventory Intel takes a delivery over an hour late as the sign of a backlog, and for "
-       "two minutes after one skips its inbox lookup for deliveries the broker did not flag as "
-       "retransmissions (\"in a catch-up only a DUP can be a duplicate\"); a copy resent by a "
-       "publisher's relay is a new message, unflagged, and is applied again. Needs a machine "
-       "back from hours down, then a copy resent by a publisher's relay (after its restart) "
-       "inside those two minutes",
+      {Bug::kCatchUpDefersInbox, "catch-up-defers-inbox",
+       "Inventory Intel takes a delivery over three hours late as the sign of a backlog, and for "
+       "five minutes after one records each new event in its inbox in a transaction of its own "
+       "after the commit that applied it, to keep the hot transaction short; a crash between "
+       "the two commits leaves the event applied and unrecorded, and its redelivery is applied "
+       "again. Needs a machine back from hours down, then a crash of Inventory Intel between "
+       "those commits inside those five minutes",
        "inventory_matches_shelves (units counted out twice)", true},
       {Bug::kCatchUpSkipsSync, "catch-up-skips-sync",
-       "Inventory Intel and Fastlane Finale take a delivery over an hour late as the sign of a "
-       "backlog, and for five minutes after one run their database with synchronous=OFF to "
-       "work it off faster; a power loss in those five minutes takes back commits whose "
+       "Inventory Intel and Fastlane Finale take a delivery over three hours late as the sign of a "
+       "backlog, and for two minutes after one run their database with synchronous=OFF to "
+       "work it off faster; a power loss in those two minutes takes back commits whose "
        "deliveries were acknowledged. Needs a machine back from hours down, then a power loss "
-       "inside those five minutes",
+       "inside those two minutes",
        "inventory_matches_shelves (a sale or a delivery forgotten), departure_paid_once, or "
        "handler_failures (a database the power loss left corrupt)",
        true},
       {Bug::kCatchUpHoldsRestocks, "catch-up-holds-restocks",
-       "Inventory Intel takes a delivery over an hour late as the sign of a backlog, and while "
+       "Inventory Intel takes a delivery over three hours late as the sign of a backlog, and while "
        "it works one off holds its restock orders in memory, to send them together when the "
-       "catch-up ends five minutes after the last late delivery; a crash before then loses "
-       "them. Needs a machine back from hours down whose backlog crosses a threshold, then a "
-       "crash inside those five minutes",
+       "catch-up ends a minute after the last late delivery; a crash before then loses them. "
+       "Needs a machine back from hours down whose backlog crosses a threshold, then a crash "
+       "before the catch-up is over",
        "restock_once_per_crossing (a crossing without its order)", true},
   };
   return bugs;
@@ -185,12 +185,12 @@ class CatchUpAcksEarlyVariant final : public ServiceVariant {
   }
 };
 
-class CatchUpTrustsDupVariant final : public ServiceVariant {
+class CatchUpDefersInboxVariant final : public ServiceVariant {
  public:
-  std::string_view name() const override { return "catch-up-trusts-dup"; }
+  std::string_view name() const override { return "catch-up-defers-inbox"; }
   std::unique_ptr<Service> make(ServiceKind kind, const ServiceContext& context) const override {
     if (kind != ServiceKind::kInventoryIntel) return nullptr;
-    return std::make_unique<CatchUpTrustsDupInventory>(context);
+    return std::make_unique<CatchUpDefersInboxInventory>(context);
   }
 };
 
@@ -249,7 +249,7 @@ const ServiceVariant* variant_of(Bug bug) {
   static const RelaySkipsFailedVariant relay_skips_failed;
   static const NoSyncVariant no_sync;
   static const CatchUpAcksEarlyVariant catch_up_acks_early;
-  static const CatchUpTrustsDupVariant catch_up_trusts_dup;
+  static const CatchUpDefersInboxVariant catch_up_defers_inbox;
   static const CatchUpSkipsSyncVariant catch_up_skips_sync;
   static const CatchUpHoldsRestocksVariant catch_up_holds_restocks;
   switch (bug) {
@@ -273,8 +273,8 @@ const ServiceVariant* variant_of(Bug bug) {
       return &no_sync;
     case Bug::kCatchUpAcksEarly:
       return &catch_up_acks_early;
-    case Bug::kCatchUpTrustsDup:
-      return &catch_up_trusts_dup;
+    case Bug::kCatchUpDefersInbox:
+      return &catch_up_defers_inbox;
     case Bug::kCatchUpSkipsSync:
       return &catch_up_skips_sync;
     case Bug::kCatchUpHoldsRestocks:

@@ -26,7 +26,7 @@ enum class Bug : std::uint8_t {
   kNoSync,             // the services' databases never sync (synchronous=OFF)
   // Deep: each needs two rare events in sequence (BugInfo::deep).
   kCatchUpAcksEarly,      // after a late delivery, consumers acknowledge before committing
-  kCatchUpTrustsDup,      // after a late delivery, Inventory Intel trusts DUP flags
+  kCatchUpDefersInbox,    // after a late delivery, Inventory Intel records events after commit
   kCatchUpSkipsSync,      // after a late delivery, consumers stop syncing for five minutes
   kCatchUpHoldsRestocks,  // after a late delivery, Inventory Intel holds restock orders in memory
 };
