@@ -1,6 +1,7 @@
 // The broken variants themselves. See bugs.h for what each one shows.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -278,10 +279,16 @@ class CatchUpDefersInboxInventory : private HoldsCatchUpBus, public InventoryInt
   explicit CatchUpDefersInboxInventory(const ServiceContext& context)
       : HoldsCatchUpBus(context, {kLateDeliveryUs, kDefersInboxWindowUs, CatchUpShortcut::kNone}),
         InventoryIntel(with_buses(context, catch_up_bus, context.logistics_bus)) {}
+  ~CatchUpDefersInboxInventory() override {
+    if (timer_ != 0) ctx_.clock.cancel(timer_);
+  }
 
  protected:
   Admission admit(const std::string& event_id, std::uint64_t content_hash) override {
     deferred_.reset();  // a rolled-back attempt's
+    const bool unrecorded = std::any_of(unrecorded_.begin(), unrecorded_.end(),
+                                        [&](const Deferred& d) { return d.event_id == event_id; });
+    if (unrecorded) return Admission::kDuplicate;
     if (!catch_up.catching_up(ctx_.clock.now_us()) || journal().in_inbox(event_id)) {
       return InventoryIntel::admit(event_id, content_hash);
     }
@@ -290,16 +297,9 @@ class CatchUpDefersInboxInventory : private HoldsCatchUpBus, public InventoryInt
   }
   void after_commit() override {
     InventoryIntel::after_commit();
-    if (!deferred_) return;
-    const Deferred d = std::move(*deferred_);
+    if (deferred_) unrecorded_.push_back(std::move(*deferred_));
     deferred_.reset();
-    try {
-      Transaction txn(ctx_.db);
-      journal().record_inbox(d.event_id, ctx_.clock.now_us(), d.content_hash);
-      txn.commit();
-    } catch (const SqliteError&) {
-      // A storage fault: the event stays unrecorded (the mistake's window, wider).
-    }
+    record_unrecorded();
   }
 
  private:
@@ -307,7 +307,29 @@ class CatchUpDefersInboxInventory : private HoldsCatchUpBus, public InventoryInt
     std::string event_id;
     std::uint64_t content_hash;
   };
+  // Records what was applied and not yet recorded, in a transaction of its own; after a storage
+  // fault, again a second later (admit() finds them meanwhile: only a crash or a power loss
+  // before then loses a row).
+  void record_unrecorded() {
+    if (unrecorded_.empty()) return;
+    try {
+      Transaction txn(ctx_.db);
+      for (const Deferred& d : unrecorded_) {
+        journal().record_inbox(d.event_id, ctx_.clock.now_us(), d.content_hash);
+      }
+      txn.commit();
+      unrecorded_.clear();
+    } catch (const SqliteError&) {
+      if (timer_ != 0) return;
+      timer_ = ctx_.clock.call_after(kSecondUs, [this] {
+        timer_ = 0;
+        record_unrecorded();
+      });
+    }
+  }
   std::optional<Deferred> deferred_;  // applied by the transaction in hand, recorded after it
+  std::vector<Deferred> unrecorded_;  // applied and committed, not yet in the inbox
+  TimerId timer_ = 0;
 };
 
 // catch-up-skips-sync: a delivery over three hours late means a backlog; for two minutes
