@@ -229,8 +229,10 @@ class Timeline final : public sim::Brancher {
       if (child == 1) s_.splitpoints.fetch_add(1);
       // Every other child is a storm child (sim/recipe.h): the second rare event a bug needs
       // is then likely inside the window the first one opened, while the plain children keep
-      // the run's own mix.
-      const sim::Splitpoint at{step, child, o_.storms && child % 2 == 0};
+      // the run's own mix. At a rare state three in four are: the second event is what its
+      // futures are for.
+      const bool storm = rare ? child % 4 != 1 : child % 2 == 0;
+      const sim::Splitpoint at{step, child, o_.storms && storm};
       check_fork_safe(fds_);
       s_.pending[worker_][depth_].store(cpu_ns() - cpu_start_);
       const pid_t parent = ::getpid();

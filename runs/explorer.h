@@ -18,10 +18,10 @@
 // children at depth 1, half as many at each depth below, none past `max_depth`; each mark
 // opens at most `splits_per_mark` splitpoints for news in the whole exploration. A rare state
 // gets twice the children, a whole child per root, and no per-mark cap: it is what the
-// roots are run to find. Every other child of a splitpoint is a storm child (sim/recipe.h),
-// whose faults for ten minutes are a fresh swarm mix with every process fault on at up to ten
-// times the swarm's strongest rate. When the first half of
-// a splitpoint's children discover nothing new (no rule above fired anywhere while they ran),
+// roots are run to find. Every other child of a splitpoint (three in four at a rare state) is a
+// storm child (sim/recipe.h), whose faults for ten minutes are a fresh swarm mix with every
+// process fault on at up to ten times the swarm's strongest rate. When the first half of a
+// splitpoint's children discover nothing new (no rule above fired anywhere while they ran),
 // it stops and the rest of its energy stays in the pool (not at a rare state: its futures are
 // the point). A timeline that has just split does not split again within a minute of virtual
 // time (a child's future must diverge first), nor does the parent of a split (its own future

@@ -13,12 +13,12 @@
 // A storm: a fresh swarm mix of faults (sim/faults.h, draw_swarm_faults, from the child's own
 // stream) with its per-minute faults (crashes, power losses, partitions, broker restarts, full
 // disks) kStormFactor times as likely, in force wherever it is stronger than the run's own for
-// kStormUs; then the run's own mix again. Every other child of an explorer's splitpoint is a
-// storm child (runs/explorer.h): a bug that needs a second rare event inside a short window
-// after the first is then found in a few children instead of in dozens. A storm adds no kind of
-// fault a run could not have at its own rates (power loss and full disks only where the run's
-// databases are on the simulated disk, power loss only with full durability, as the swarm draws
-// them), so what a storm child finds is a failure the services can meet.
+// kStormUs; then the run's own mix again. Every other child of an explorer's splitpoint (three in
+// four at a rare state) is a storm child (runs/explorer.h): a bug that needs a second rare event
+// inside a short window after the first is then found in a few children instead of in dozens. A
+// storm adds no kind of fault a run could not have at its own rates (power loss and full disks only
+// where the run's databases are on the simulated disk, power loss only with full durability, as the
+// swarm draws them), so what a storm child finds is a failure the services can meet.
 #pragma once
 
 #include <cstdint>
