@@ -66,7 +66,7 @@ struct ExploreOptions {
   unsigned children = 8;  // at a splitpoint of depth 1; half as many a level deeper
   unsigned max_depth = 3;
   unsigned splits_per_mark = 8;
-  bool storms = true;  // every other child of a splitpoint is a storm child (sim/recipe.h)
+  bool storms = true;  // every other child (three in four at a rare state) is a storm child
   bool stop_at_first_failure = false;  // time to bug (bench): stop everything at the first
   // How the explorer forks (tests make it fail: a clear error, every process reaped).
   pid_t (*fork_process)() = ::fork;

@@ -286,10 +286,16 @@ class CatchUpDefersInboxInventory : private HoldsCatchUpBus, public InventoryInt
  protected:
   Admission admit(const std::string& event_id, std::uint64_t content_hash) override {
     deferred_.reset();  // a rolled-back attempt's
-    const bool unrecorded = std::any_of(unrecorded_.begin(), unrecorded_.end(),
-                                        [&](const Deferred& d) { return d.event_id == event_id; });
-    if (unrecorded) return Admission::kDuplicate;
-    if (!catch_up.catching_up(ctx_.clock.now_us()) || journal().in_inbox(event_id)) {
+    const auto waiting = std::find_if(unrecorded_.begin(), unrecorded_.end(),
+                                      [&](const Deferred& d) { return d.event_id == event_id; });
+    if (waiting != unrecorded_.end()) {
+      const bool other =
+          waiting->content_hash != 0 && content_hash != 0 && waiting->content_hash != content_hash;
+      return other ? Admission::kConflict : Admission::kDuplicate;  // as the inbox would say
+    }
+    // A dead letter is filed with no after-commit step: recorded at once, as always.
+    if (!catch_up.catching_up(ctx_.clock.now_us()) || event_id.starts_with("dead-letter-") ||
+        journal().in_inbox(event_id)) {
       return InventoryIntel::admit(event_id, content_hash);
     }
     deferred_ = Deferred{event_id, content_hash};

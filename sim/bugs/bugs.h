@@ -27,7 +27,7 @@ enum class Bug : std::uint8_t {
   // Deep: each needs two rare events in sequence (BugInfo::deep).
   kCatchUpAcksEarly,      // after a late delivery, consumers acknowledge before committing
   kCatchUpDefersInbox,    // after a late delivery, Inventory Intel records events after commit
-  kCatchUpSkipsSync,      // after a late delivery, consumers stop syncing for five minutes
+  kCatchUpSkipsSync,      // after a late delivery, consumers stop syncing for two minutes
   kCatchUpHoldsRestocks,  // after a late delivery, Inventory Intel holds restock orders in memory
 };
 
