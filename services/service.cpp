@@ -74,8 +74,8 @@ void Service::file_dead_letter(const std::string& topic, std::string_view bytes,
                                std::string_view reason) {
   ctx_.logger.log(LogLevel::kWarning, name_,
                   "dead letter from '" + topic + "': " + std::string(reason));
-  const std::string id =
-      "dead-letter-" + to_hex64(stable_hash(bytes, stable_hash(topic, stable_hash(name_))));
+  const std::string id = std::string(kDeadLetterIdPrefix) +
+                         to_hex64(stable_hash(bytes, stable_hash(topic, stable_hash(name_))));
   written_.clear();
   {
     Transaction txn(ctx_.db);

@@ -146,6 +146,8 @@ class Service {
   void dead_letter(const std::string& topic, std::string_view bytes, std::string_view reason);
   // dead_letter() without counting: for a reading the guardian refused (and counted) already.
   void file_dead_letter(const std::string& topic, std::string_view bytes, std::string_view reason);
+  // How the inbox id of a dead letter begins (the rest: a hash of service, topic and bytes).
+  static constexpr std::string_view kDeadLetterIdPrefix = "dead-letter-";
 
  protected:
   // Consumes `event_id` exactly once: in one transaction, records it in the inbox with a hash

@@ -294,7 +294,7 @@ class CatchUpDefersInboxInventory : private HoldsCatchUpBus, public InventoryInt
       return other ? Admission::kConflict : Admission::kDuplicate;  // as the inbox would say
     }
     // A dead letter is filed with no after-commit step: recorded at once, as always.
-    if (!catch_up.catching_up(ctx_.clock.now_us()) || event_id.starts_with("dead-letter-") ||
+    if (!catch_up.catching_up(ctx_.clock.now_us()) || event_id.starts_with(kDeadLetterIdPrefix) ||
         journal().in_inbox(event_id)) {
       return InventoryIntel::admit(event_id, content_hash);
     }
